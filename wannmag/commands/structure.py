@@ -1,0 +1,74 @@
+"""``wannmag structure``: magnetic sublattice, neighbour shells and superexchange paths of a structure file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import WannmagError
+from ._common import EPILOG
+
+
+def _parse_spins(items) -> dict[str, float]:
+    out = {}
+    for item in items or []:
+        try:
+            el, val = item.split("=")
+            out[el.strip()] = float(val)
+        except ValueError:
+            raise WannmagError(f"--spin expects ELEMENT=S (e.g. Cr=1.5), got {item!r}") from None
+    return out
+
+
+def _parse_ox(items) -> dict[str, int]:
+    out = {}
+    for item in items or []:
+        try:
+            el, val = item.split("=")
+            out[el.strip()] = int(val)
+        except ValueError:
+            raise WannmagError(f"--oxidation expects ELEMENT=N (e.g. V=2), got {item!r}") from None
+    return out
+
+
+def cmd_structure(args) -> int:
+    from ..structures import analyse_structure
+
+    if args.shells < 1:
+        raise WannmagError(f"--shells must be at least 1, got {args.shells}")
+    report = analyse_structure(args.file, n_shells=args.shells, magnetic=args.magnetic or None,
+                               spins=_parse_spins(args.spin), oxidation_states=_parse_ox(args.oxidation),
+                               shell_tol=args.tol)
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=1))
+    else:
+        print(report.table())
+    if args.plot:
+        from ..structures.plot import plot_magnetic_lattice
+
+        out = Path(args.plot)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        plot_magnetic_lattice(report, out)
+        if not args.json:
+            print(f"\nplot written to {out}")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "structure", help="magnetic sublattice, neighbour shells and superexchange paths of a structure file",
+        description="Read a structure file (CIF, POSCAR/CONTCAR, xyz/extxyz, QE input, anything ASE or pymatgen "
+                    "reads), find the magnetic ions and their spin S, the neighbour shells of the magnetic "
+                    "sublattice (distance, multiplicity, every bond (i, j, R) once) and, for every bond, the bridging "
+                    "ligands with M–X distances and M–X–M angles (edge-/corner-sharing) or the M–X–X–M paths.",
+        epilog=EPILOG)
+    p.add_argument("file", help="structure file")
+    p.add_argument("--shells", type=int, default=3, help="number of neighbour shells (default 3)")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object with keys magnetic_sites, shells (distance, multiplicity, bonds), paths")
+    p.add_argument("--plot", metavar="OUT.png", help="draw the magnetic lattice, bonds coloured by shell, ligands shown")
+    p.add_argument("--magnetic", nargs="+", metavar="EL", help="elements to treat as magnetic (default: d/f ions with S > 0)")
+    p.add_argument("--spin", nargs="+", metavar="EL=S", help="override the spin of an element, e.g. Cr=1.5")
+    p.add_argument("--oxidation", nargs="+", metavar="EL=N", help="override an oxidation state, e.g. V=2")
+    p.add_argument("--tol", type=float, default=0.05, help="bonds within TOL Å share a shell (default 0.05)")
+    p.set_defaults(func=cmd_structure)
