@@ -13,7 +13,7 @@ import sys
 
 from . import __version__
 from .commands import COMMANDS
-from .commands._common import EPILOG
+from .commands._common import EPILOG, FORMATTER
 from .errors import WannmagError
 
 
@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="wannmag",
         description="wannmag: from DFT and Wannier functions to exchange constants, anisotropy and ordering "
                     "temperatures of 2D magnets.",
-        epilog=EPILOG)
+        epilog=EPILOG, formatter_class=FORMATTER)
     parser.add_argument("--version", action="version", version=f"wannmag {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from ..errors import WannmagError
-from ._common import EPILOG
+from ._common import EPILOG, FORMATTER
 
 
 def _parse_spins(items) -> dict[str, float]:
@@ -61,7 +61,7 @@ def register(sub) -> None:
                     "reads), find the magnetic ions and their spin S, the neighbour shells of the magnetic "
                     "sublattice (distance, multiplicity, every bond (i, j, R) once) and, for every bond, the bridging "
                     "ligands with M–X distances and M–X–M angles (edge-/corner-sharing) or the M–X–X–M paths.",
-        epilog=EPILOG)
+        epilog=EPILOG, formatter_class=FORMATTER)
     p.add_argument("file", help="structure file")
     p.add_argument("--shells", type=int, default=3, help="number of neighbour shells (default 3)")
     p.add_argument("--json", action="store_true",

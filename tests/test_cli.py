@@ -1,0 +1,59 @@
+"""The ``wannmag`` command line: help texts, the structure command, one-line errors."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from wannmag.cli import main
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "structures"
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "wannmag.cli", *args], capture_output=True, text=True)
+
+
+def test_help_documents_every_option():
+    top = run("--help")
+    assert top.returncode == 0 and "structure" in top.stdout and "J > 0 antiferromagnetic" in top.stdout
+    sub = run("structure", "--help")
+    for opt in ("--json", "--plot", "--shells", "--magnetic", "--spin", "--oxidation", "--tol"):
+        assert opt in sub.stdout
+
+
+def test_structure_table_and_plot(tmp_path, capsys):
+    png = tmp_path / "cri3.png"
+    assert main(["structure", str(DATA / "CrI3_monolayer.cif"), "--plot", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert "edge-sharing" in out and "93.3" in out  # Cr-I-Cr angle of the shipped structure
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+
+
+def test_structure_json(capsys):
+    assert main(["structure", str(DATA / "VPS3_monolayer.cif"), "--json", "--shells", "2"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [s["multiplicity"] for s in data["shells"]] == [3.0, 6.0]
+    assert len(data["shells"][0]["bonds"]) == 3
+    assert {s["element"] for s in data["magnetic_sites"]} == {"V"}
+    assert all(len(p["bridging_ligands"]) == 2 for p in data["paths"] if p["shell"] == 1)
+
+
+@pytest.mark.parametrize("content, expect", [("", "file is empty"), ("not a structure\n", "not a readable structure")])
+def test_bad_input_is_one_line_without_traceback(tmp_path, content, expect):
+    bad = tmp_path / "bad.cif"
+    bad.write_text(content)
+    res = run("structure", str(bad))
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("wannmag: error:") and str(bad) in lines[0] and expect in lines[0]
+    assert "Traceback" not in res.stderr
+
+
+def test_bad_option_values(tmp_path):
+    res = run("structure", str(DATA / "CrI3_monolayer.cif"), "--spin", "Cr:1.5")
+    assert res.returncode == 2 and "ELEMENT=S" in res.stderr and "Traceback" not in res.stderr
+    res = run("structure", str(DATA / "CrI3_monolayer.cif"), "--shells", "0")
+    assert res.returncode == 2 and "--shells" in res.stderr
