@@ -1,0 +1,5 @@
+"""Magnetism layer: the SpinModel (internal convention H = Σ_{i<j} S_i·J_ij·S_j + Σ_i S_i·A_i·S_i, each bond once,
+spins of length S, J > 0 antiferromagnetic, meV), exchange routes (energy mapping, magnetic force theorem,
+superexchange), anisotropy and Monte Carlo."""
+
+from .spinmodel import INTERNAL, TB2J, VAMPIRE, Bond, Convention, Site, SpinModel, SpinModelError  # noqa: F401
