@@ -3,3 +3,5 @@ spins of length S, J > 0 antiferromagnetic, meV), exchange routes (energy mappin
 superexchange), anisotropy and Monte Carlo."""
 
 from .spinmodel import INTERNAL, TB2J, VAMPIRE, Bond, Convention, Site, SpinModel, SpinModelError  # noqa: F401
+from .energy_mapping import (EnergyRecord, ExchangeFit, FitError, fit_exchange, load_energy_records,  # noqa: F401
+                             model_energies, records_from_configurations)

@@ -1,0 +1,278 @@
+"""Magnetic force theorem (Liechtenstein–Katsnelson–Antropov–Gubanov, LKAG) on collinear tight-binding models.
+
+For a collinear pair of Wannier Hamiltonians H↑(R), H↓(R) (eV) the exchange between magnetic atoms i and j + R is
+
+    J^{LKAG}_ij(R) = (1/4π) Im ∫_{−∞}^{E_F} dε Tr_L [ Δ_i G↑_ij(R, ε + i0) Δ_j G↓_ji(−R, ε + i0) ],
+
+Δ_i = H↑_ii(0) − H↓_ii(0) the on-site exchange splitting of atom i (its block of orbitals), G↑,↓ the real-space
+Green's functions G_ij(R, z) = (1/N_k) Σ_k e^{−ik·R} [z − H(k)]^{-1}_ij with H(k) = Σ_R e^{ik·R} H(R).
+J^{LKAG} is in the convention of TB2J (:data:`wannmag.magnetism.spinmodel.TB2J`): E = −Σ_{i≠j} J_ij e_i·e_j, both
+directions of every pair, unit spins, positive = ferromagnetic.  The internal wannmag convention (each bond once,
+spins of length S, J > 0 antiferromagnetic) follows by ``TB2J.to_internal``: J = −2 J^{LKAG} / (S_i S_j).
+The sign and normalisation are fixed by the two-site test: for one orbital per site, hopping t and splitting Δ,
+J^{LKAG} → −t²/(2Δ), i.e. the internal J → t²/Δ (AF superexchange) for unit spins, equal to energy mapping of the
+same model.
+
+Energy integral: a semicircular contour in the upper half plane from below the lowest band to E_F with Gauss–Legendre
+points in the angle (``n_energy``), denser towards E_F.  Green's functions for all R at once by FFT over a Γ-centred
+k-mesh (so R must lie inside the mesh's supercell: J(R) is meaningful for |R_k| < n_k/2).  Everything is vectorised
+over k and energy points (eigen-decomposition of H(k) once per spin; Green's functions from the spectral form).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import WannmagError
+from .spinmodel import TB2J, SpinModel, Site
+
+__all__ = ["CollinearHamiltonian", "MFTResult", "lkag_exchange", "fermi_level", "MFTError"]
+
+
+class MFTError(WannmagError):
+    """The force-theorem calculation cannot be done with this input."""
+
+
+@dataclass
+class CollinearHamiltonian:
+    """A collinear pair of real-space tight-binding Hamiltonians.
+
+    cell : lattice vectors (Å, rows); R : integer lattice vectors (nR × 3); H_up, H_dn : (nR, nw, nw) in eV, already
+    divided by the Wigner–Seitz degeneracies; orbital_atom : atom index of each orbital; positions : Cartesian atom
+    positions (Å); magnetic : indices of the magnetic atoms; elements, spins : per magnetic atom.
+    """
+
+    cell: np.ndarray
+    R: np.ndarray
+    H_up: np.ndarray
+    H_dn: np.ndarray
+    orbital_atom: np.ndarray
+    positions: np.ndarray
+    magnetic: list[int]
+    elements: list[str] = field(default_factory=list)
+    spins: list[float] = field(default_factory=list)
+    orbital_labels: list[str] = field(default_factory=list)
+    source: str = "model"
+
+    def __post_init__(self):
+        self.R = np.asarray(self.R, dtype=int)
+        self.H_up = np.asarray(self.H_up, dtype=complex)
+        self.H_dn = np.asarray(self.H_dn, dtype=complex)
+        self.orbital_atom = np.asarray(self.orbital_atom, dtype=int)
+        if self.H_up.shape != self.H_dn.shape:
+            raise MFTError(f"{self.source}: spin-up and spin-down models differ in shape "
+                           f"({self.H_up.shape} vs {self.H_dn.shape})")
+        if self.H_up.ndim != 3 or self.H_up.shape[1] != self.H_up.shape[2] or len(self.R) != self.H_up.shape[0]:
+            raise MFTError(f"{self.source}: H(R) must be (nR, nw, nw) with one R per block")
+        if len(self.orbital_atom) != self.H_up.shape[1]:
+            raise MFTError(f"{self.source}: {len(self.orbital_atom)} orbital labels for {self.H_up.shape[1]} orbitals")
+        for a in self.magnetic:
+            if not np.any(self.orbital_atom == a):
+                raise MFTError(f"{self.source}: magnetic atom {a} has no orbitals in the model (missing d projections?)")
+        if not self.spins:
+            self.spins = [1.0] * len(self.magnetic)
+        if not self.elements:
+            self.elements = ["X"] * len(self.magnetic)
+
+    @property
+    def nw(self) -> int:
+        return self.H_up.shape[1]
+
+    def hk(self, kpts: np.ndarray, spin: int) -> np.ndarray:
+        """H(k) for fractional ``kpts`` (Nk × 3): Σ_R e^{2πi k·R} H(R), vectorised; (Nk, nw, nw)."""
+        HR = self.H_up if spin == 0 else self.H_dn
+        phase = np.exp(2j * np.pi * (np.asarray(kpts) @ self.R.T))
+        return (phase @ HR.reshape(len(self.R), -1)).reshape(len(kpts), self.nw, self.nw)
+
+    def onsite_splitting(self, atom: int) -> np.ndarray:
+        """Δ_i = H↑_ii(R=0) − H↓_ii(R=0) (eV) on the orbitals of ``atom``."""
+        r0 = np.nonzero(np.all(self.R == 0, axis=1))[0]
+        if len(r0) != 1:
+            raise MFTError(f"{self.source}: H(R) has no (or several) R = 0 blocks")
+        idx = np.nonzero(self.orbital_atom == atom)[0]
+        return (self.H_up[r0[0]] - self.H_dn[r0[0]])[np.ix_(idx, idx)]
+
+
+def _mesh(kmesh) -> np.ndarray:
+    n = np.asarray(kmesh, dtype=int)
+    grids = np.meshgrid(*[np.arange(m) / m for m in n], indexing="ij")
+    return np.stack([g.ravel() for g in grids], axis=1)
+
+
+def fermi_level(eigs: np.ndarray, n_electrons: float, width: float = 1e-3) -> float:
+    """Fermi level (eV) holding ``n_electrons`` per cell; ``eigs`` (spin, k, band) with one electron per state.
+
+    In a gap the mid-gap energy is returned (so insulators get a well-defined E_F).
+    """
+    e = np.sort(eigs.ravel())
+    nk = eigs.shape[1]
+    n_states = n_electrons * nk
+    if not 0 < n_states <= len(e):
+        raise MFTError(f"{n_electrons} electrons per cell do not fit into {len(e) // nk} bands")
+    k = int(round(n_states))
+    if abs(n_states - k) < 1e-6 and k < len(e):
+        lo, hi = e[k - 1], e[k]
+        if hi - lo > 10 * width:
+            return float(0.5 * (lo + hi))
+    lo, hi = e[0] - 1.0, e[-1] + 1.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        occ = np.sum(0.5 * (1 - np.tanh((e - mid) / (2 * width))))
+        lo, hi = (mid, hi) if occ < n_states else (lo, mid)
+    return float(0.5 * (lo + hi))
+
+
+@dataclass
+class MFTResult:
+    """LKAG exchange of the requested bonds.
+
+    J_lkag : TB2J convention (meV; E = −Σ_{i≠j} J e_i·e_j, both directions, unit spins, > 0 FM).
+    J : internal convention (meV; each bond once, spins of length S, J > 0 AF).
+    orbital : per bond the orbital-resolved J_lkag matrix (n_i × n_j, meV) whose sum is J_lkag.
+    """
+
+    bonds: list[tuple[int, int, tuple[int, int, int]]]
+    distances: np.ndarray
+    J_lkag: np.ndarray
+    J: np.ndarray
+    orbital: list[np.ndarray]
+    efermi: float
+    kmesh: tuple[int, int, int]
+    n_energy: int
+
+    def table(self) -> str:
+        lines = [f"magnetic force theorem (LKAG): k-mesh {self.kmesh}, {self.n_energy} energy points, "
+                 f"E_F = {self.efermi:.4f} eV",
+                 f"{'i':>3} {'j':>3} {'R':>12} {'d (Å)':>8} {'J_TB2J (meV)':>13} {'J (meV)':>9}",]
+        for (i, j, R), d, jl, ji in zip(self.bonds, self.distances, self.J_lkag, self.J):
+            lines.append(f"{i:>3} {j:>3} {str(list(R)):>12} {d:8.4f} {jl:13.4f} {ji:9.4f}")
+        lines.append("J_TB2J: E = −Σ_{i≠j} J e_i·e_j (both directions, unit spins, > 0 FM); "
+                     "J: H = Σ_{i<j} J S_i·S_j (each bond once, |S| = S, > 0 AF)")
+        return "\n".join(lines)
+
+
+def _contour(emin: float, efermi: float, n: int):
+    """Points z and weights w with ∫_{emin}^{E_F} f(ε + i0) dε = Σ w f(z) for f analytic in the upper half plane."""
+    x, wx = np.polynomial.legendre.leggauss(n)
+    # map [-1, 1] → θ ∈ [0, π] with points clustered towards θ = 0 (E_F): θ = π (1 − cos(π (x + 1)/4))... use t²
+    t = 0.5 * (x + 1.0)  # (0, 1)
+    theta = np.pi * t**2
+    dtheta = np.pi * 2 * t * 0.5 * wx
+    c, r = 0.5 * (efermi + emin), 0.5 * (efermi - emin)
+    z = c + r * np.exp(1j * theta)
+    # ∫_{emin}^{EF} = −∫_{θ=0}^{π} f(z(θ)) i r e^{iθ} dθ
+    w = -1j * r * np.exp(1j * theta) * dtheta
+    return z, w
+
+
+def lkag_exchange(ham: CollinearHamiltonian, bonds=None, kmesh=(12, 12, 1), efermi: float | None = None,
+                  n_electrons: float | None = None, n_energy: int = 120, rcut: float | None = None,
+                  emin: float | None = None, chunk: int = 16, progress: bool = False) -> MFTResult:
+    """J_ij(R) of ``bonds`` [(i, j, R), ...] (indices into ``ham.magnetic``) or of all magnetic pairs within
+    ``rcut`` Å; E_F given or from ``n_electrons`` per cell.  See the module docstring for formula and conventions.
+    """
+    kmesh = tuple(int(x) for x in kmesh)
+    kpts = _mesh(kmesh)
+    nk = len(kpts)
+    eig, vec = [], []
+    for s in (0, 1):
+        Hk = ham.hk(kpts, s)
+        herm = np.max(np.abs(Hk - np.conj(np.transpose(Hk, (0, 2, 1)))))
+        if herm > 1e-6:
+            raise MFTError(f"{ham.source}: H(k) of spin {'up' if s == 0 else 'down'} is not Hermitian "
+                           f"(max deviation {herm:.2e} eV)")
+        e, v = np.linalg.eigh(Hk)
+        eig.append(e)
+        vec.append(v)
+    eig = np.array(eig)
+    if efermi is None:
+        if n_electrons is None:
+            raise MFTError("give the Fermi level or the number of electrons per cell")
+        efermi = fermi_level(eig, n_electrons)
+    emin = float(eig.min()) - 1.0 if emin is None else emin
+    z, w = _contour(emin, efermi, n_energy)
+
+    mag = list(ham.magnetic)
+    orb = [np.nonzero(ham.orbital_atom == a)[0] for a in mag]
+    sel = np.concatenate(orb)
+    offsets = np.cumsum([0] + [len(o) for o in orb])
+    deltas = [ham.onsite_splitting(a) for a in mag]
+
+    pos = np.asarray(ham.positions)
+    if bonds is None:
+        if rcut is None:
+            raise MFTError("give bonds or a cutoff radius rcut")
+        bonds = []
+        rng = [range(-((m - 1) // 2), (m - 1) // 2 + 1) for m in kmesh]
+        for a in range(len(mag)):
+            for b in range(len(mag)):
+                for R in ((x, y, zz) for x in rng[0] for y in rng[1] for zz in rng[2]):
+                    if a == b and R == (0, 0, 0):
+                        continue
+                    if not (a < b or (a == b and R > (0, 0, 0))):
+                        continue
+                    d = np.linalg.norm(pos[mag[b]] + np.array(R) @ ham.cell - pos[mag[a]])
+                    if d <= rcut:
+                        bonds.append((a, b, R))
+    bonds = [(int(a), int(b), tuple(int(x) for x in R)) for a, b, R in bonds]
+    for a, b, R in bonds:
+        for k, m in enumerate(kmesh):
+            if abs(R[k]) > (m - 1) // 2:
+                raise MFTError(f"bond R = {list(R)} does not fit into the {list(kmesh)} k-mesh supercell "
+                               f"(|R_{k + 1}| must be ≤ {(m - 1) // 2}); use a larger k-mesh")
+
+    # Green's function blocks on the magnetic orbitals for all R by FFT; accumulate the integrand bond by bond
+    nsel = len(sel)
+    U = [v[:, sel, :] for v in vec]  # (nk, nsel, nw)
+    acc = np.zeros(len(bonds), dtype=complex)
+    acc_orb = [np.zeros((len(orb[a]), len(orb[b])), dtype=complex) for a, b, _ in bonds]
+    iterator = range(0, len(z), chunk)
+    if progress:
+        from tqdm import tqdm
+
+        iterator = tqdm(iterator, desc="LKAG energy points", unit="chunk")
+    for start in iterator:
+        zc = z[start:start + chunk]
+        wc = w[start:start + chunk]
+        G = []
+        for s in (0, 1):
+            inv = 1.0 / (zc[:, None, None] - eig[s][None, :, :])  # (nz, nk, nw)
+            Gk = np.einsum("kan,zkn,kbn->zkab", U[s], inv, np.conj(U[s]), optimize=True)  # (nz, nk, nsel, nsel)
+            Gk = Gk.reshape((len(zc),) + kmesh + (nsel, nsel))
+            # G(R) = (1/N) Σ_k e^{−2πi k·R} G(k): forward FFT over the k axes
+            G.append(np.fft.fftn(Gk, axes=(1, 2, 3)) / nk)
+        for n, (a, b, R) in enumerate(bonds):
+            ia = slice(offsets[a], offsets[a + 1])
+            ib = slice(offsets[b], offsets[b + 1])
+            Rp = tuple(int(R[k]) % kmesh[k] for k in range(3))
+            Rm = tuple(int(-R[k]) % kmesh[k] for k in range(3))
+            Gup_ab = G[0][(slice(None),) + Rp + (ia, ib)]  # G↑_ab(R)
+            Gdn_ba = G[1][(slice(None),) + Rm + (ib, ia)]  # G↓_ba(−R)
+            X = deltas[a][None] @ Gup_ab  # (nz, na, nb)
+            Y = deltas[b][None] @ Gdn_ba  # (nz, nb, na)
+            orb_mat = np.einsum("zmn,znm->zmn", X, Y)  # orbital-resolved trace terms
+            acc_orb[n] += np.einsum("z,zmn->mn", wc, orb_mat)
+            acc[n] += np.sum(wc * np.einsum("zmn->z", orb_mat))
+    J_lkag = np.imag(acc) / (4 * np.pi) * 1000.0  # eV → meV
+    orbital = [np.imag(x) / (4 * np.pi) * 1000.0 for x in acc_orb]
+    spins = ham.spins
+    J_int = np.array([float(TB2J.to_internal(j, spins[a], spins[b])) for j, (a, b, _) in zip(J_lkag, bonds)])
+    dist = np.array([np.linalg.norm(pos[mag[b]] + np.array(R) @ ham.cell - pos[mag[a]]) for a, b, R in bonds])
+    order = np.argsort(dist, kind="stable")
+    return MFTResult(bonds=[bonds[k] for k in order], distances=dist[order], J_lkag=J_lkag[order], J=J_int[order],
+                     orbital=[orbital[k] for k in order], efermi=float(efermi), kmesh=kmesh, n_energy=n_energy)
+
+
+def mft_spin_model(ham: CollinearHamiltonian, result: MFTResult, cell_pbc=(True, True, False)) -> SpinModel:
+    """Isotropic SpinModel (internal convention) from an LKAG result."""
+    sites = [Site(np.array(ham.positions[a]), el, float(s), label=f"{el}{k}")
+             for k, (a, el, s) in enumerate(zip(ham.magnetic, ham.elements, ham.spins))]
+    model = SpinModel(cell=np.array(ham.cell), sites=sites, pbc=tuple(cell_pbc),
+                      meta={"method": "magnetic force theorem (LKAG)", "efermi_eV": result.efermi,
+                            "kmesh": list(result.kmesh), "n_energy": result.n_energy, "source": ham.source})
+    for (a, b, R), J in zip(result.bonds, result.J):
+        model.add_bond(a, b, R, J)
+    model.assign_shells()
+    return model
