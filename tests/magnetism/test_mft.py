@@ -1,0 +1,119 @@
+"""Magnetic force theorem (LKAG) against energy mapping of the same tight-binding models."""
+
+import numpy as np
+import pytest
+
+from wannmag.magnetism.mft import CollinearHamiltonian, MFTError, fermi_level, lkag_exchange, mft_spin_model
+
+
+def dimer(t, D):
+    R = np.array([[0, 0, 0]])
+    Hu = np.array([[[-D / 2, t], [t, -D / 2]]])
+    Hd = np.array([[[D / 2, t], [t, D / 2]]])
+    return CollinearHamiltonian(np.diag([10.0, 10, 10]), R, Hu, Hd, [0, 1], np.array([[0, 0, 0], [3.0, 0, 0]]), [0, 1])
+
+
+@pytest.mark.parametrize("t, D", [(0.1, 2.0), (0.05, 3.0)])
+def test_dimer_lkag_equals_energy_mapping(t, D):
+    res = lkag_exchange(dimer(t, D), bonds=[(0, 1, (0, 0, 0))], kmesh=(1, 1, 1), n_electrons=2)
+    # exact band energies: FM -D, AF -2 sqrt(D^2/4 + t^2); unit spins: E_FM - E_AF = 2 J
+    J_map = (2 * np.sqrt(D**2 / 4 + t**2) - D) / 2 * 1000
+    assert res.J[0] > 0  # antiferromagnetic superexchange
+    assert res.J[0] == pytest.approx(J_map, rel=0.02)
+    assert res.J_lkag[0] == pytest.approx(-res.J[0] / 2)  # TB2J convention: -, both directions, unit spins
+    assert res.orbital[0].sum() == pytest.approx(res.J_lkag[0])
+
+
+def honeycomb_s(t, D, t2=0.0):
+    """One orbital per site on a honeycomb lattice (a = 1): NN hopping t, optional 2NN t2; up/down split by D."""
+    a1, a2 = np.array([1.0, 0, 0]), np.array([-0.5, np.sqrt(3) / 2, 0])
+    cell = np.array([a1, a2, [0, 0, 10.0]])
+    pos = np.array([[1 / 3, 2 / 3, 0], [2 / 3, 1 / 3, 0]]) @ cell
+    blocks = {}
+
+    def add(R, i, j, v):
+        blocks.setdefault(R, np.zeros((2, 2)))
+        blocks[R][i, j] += v
+        mR = tuple(-x for x in R)
+        blocks.setdefault(mR, np.zeros((2, 2)))
+        if (R, i, j) != (mR, j, i):
+            blocks[mR][j, i] += v
+
+    for R in [(0, 0, 0), (-1, 0, 0), (0, 1, 0)]:  # the three NN of site 0 (checked below)
+        d = pos[1] + np.array(R) @ cell - pos[0]
+        assert abs(np.linalg.norm(d) - 1 / np.sqrt(3)) < 1e-9
+        add(R, 0, 1, t)
+    if t2:
+        for R in [(1, 0, 0), (0, 1, 0), (1, 1, 0)]:
+            add(R, 0, 0, t2)
+            add(R, 1, 1, t2)
+    Rs = sorted(blocks)
+    H0 = np.array([blocks[R] for R in Rs])
+    r0 = Rs.index((0, 0, 0))
+    Hu, Hd = H0.copy(), H0.copy()
+    Hu[r0] -= D / 2 * np.eye(2)
+    Hd[r0] += D / 2 * np.eye(2)
+    return CollinearHamiltonian(cell, np.array(Rs), Hu, Hd, [0, 1], pos, [0, 1])
+
+
+def band_energy(ham, signs, kmesh=(48, 48, 1)):
+    """Exact band energy per cell with the exchange field of site i multiplied by signs[i] (one electron/site)."""
+    r0 = np.nonzero(np.all(ham.R == 0, axis=1))[0][0]
+    avg = 0.5 * (ham.H_up + ham.H_dn)
+    half = 0.5 * (ham.H_up[r0] - ham.H_dn[r0])
+    g = np.meshgrid(*[np.arange(m) / m for m in kmesh], indexing="ij")
+    k = np.stack([x.ravel() for x in g], 1)
+    eigs = []
+    for s in (+1, -1):
+        H = avg.copy()
+        H[r0] = H[r0] + s * np.diag(signs) @ half
+        ham_s = CollinearHamiltonian(ham.cell, ham.R, H, H, ham.orbital_atom, ham.positions, ham.magnetic)
+        eigs.append(np.linalg.eigvalsh(ham_s.hk(k, 0)))
+    both = np.sort(np.concatenate(eigs, axis=1), axis=1)
+    assert np.min(both[:, 2]) > np.max(both[:, 1])  # insulating: two electrons per cell fill a gapped manifold
+    return both[:, :2].sum() / len(k)
+
+
+def _lkag_vs_mapping(t, D):
+    ham = honeycomb_s(t, D)
+    res = lkag_exchange(ham, kmesh=(24, 24, 1), n_electrons=2, rcut=1.2)
+    shells = {}
+    for d, J in zip(res.distances, res.J):
+        shells.setdefault(round(d, 4), []).append(J)
+    assert all(np.ptp(v) < 1e-9 for v in shells.values())  # symmetric bonds get equal J
+    J1, J2, J3 = (np.mean(shells[k]) for k in sorted(shells)[:3])
+    # energy mapping: E_FM - E_Neel per site = 3 (J1 + J3) (unit spins, each bond once; J2 drops out)
+    dE = (band_energy(ham, [1, 1]) - band_energy(ham, [1, -1])) / 2 * 1000
+    return J1, 3 * (J1 + J3), dE
+
+
+def test_honeycomb_lkag_equals_energy_mapping():
+    # small-t regime t/D = 0.025: force theorem and energy mapping agree within 2 %
+    J1, lkag, mapping = _lkag_vs_mapping(0.05, 2.0)
+    assert J1 > 0 and lkag == pytest.approx(mapping, rel=0.02)
+    assert J1 == pytest.approx(0.05**2 / 2.0 * 1000, rel=0.02)  # superexchange t^2/D for unit spins
+    # the remaining difference is of higher order in t/D (non-Heisenberg terms), not a numerical error:
+    # doubling t multiplies the relative deviation by ~4 (measured 1.6 % -> 6.6 %)
+    _, lkag2, mapping2 = _lkag_vs_mapping(0.1, 2.0)
+    ratio = (lkag2 / mapping2 - 1) / (lkag / mapping - 1)
+    assert 3.0 < ratio < 5.0
+
+
+def test_spin_model_from_mft_and_bad_input():
+    ham = honeycomb_s(0.1, 2.0)
+    res = lkag_exchange(ham, kmesh=(12, 12, 1), n_electrons=2, rcut=0.6)
+    model = mft_spin_model(ham, res)
+    assert len(model.bonds) == 3 and all(b.shell == 1 for b in model.bonds)
+    with pytest.raises(MFTError, match="k-mesh"):
+        lkag_exchange(ham, bonds=[(0, 1, (7, 0, 0))], kmesh=(12, 12, 1), n_electrons=2)
+    with pytest.raises(MFTError, match="differ in shape"):
+        CollinearHamiltonian(ham.cell, ham.R, ham.H_up, ham.H_dn[:, :1, :1], [0, 1], ham.positions, [0, 1])
+    with pytest.raises(MFTError, match="no orbitals"):
+        CollinearHamiltonian(ham.cell, ham.R, ham.H_up, ham.H_dn, [0, 0], ham.positions, [0, 1])
+    with pytest.raises(MFTError, match="electrons"):
+        lkag_exchange(ham, kmesh=(4, 4, 1), rcut=0.6)
+
+
+def test_fermi_level_midgap():
+    eigs = np.array([[[-1.0, 1.0]], [[-1.0, 1.0]]])
+    assert fermi_level(eigs, 2) == pytest.approx(0.0)
