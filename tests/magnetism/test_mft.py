@@ -117,3 +117,41 @@ def test_spin_model_from_mft_and_bad_input():
 def test_fermi_level_midgap():
     eigs = np.array([[[-1.0, 1.0]], [[-1.0, 1.0]]])
     assert fermi_level(eigs, 2) == pytest.approx(0.0)
+
+
+def two_orbital_dimer(seed=0):
+    rng = np.random.default_rng(seed)
+    T = 0.05 * rng.normal(size=(2, 2))
+    e = np.diag([0.0, 0.3])
+    H0 = np.block([[e, T], [T.T, e]])
+    D = 2.0
+    Hu = H0 - D / 2 * np.eye(4)
+    Hd = H0 + D / 2 * np.eye(4)
+    return CollinearHamiltonian(np.diag([10.0, 10, 10]), np.array([[0, 0, 0]]), Hu[None], Hd[None], [0, 0, 1, 1],
+                                np.array([[0, 0, 0], [3.0, 0, 0]]), [0, 1])
+
+
+def test_orbital_resolution_sums_and_rotation_invariance():
+    from wannmag.magnetism.mft import orbital_blocks
+
+    ham = two_orbital_dimer()
+    bond = [(0, 1, (0, 0, 0))]
+    plain = lkag_exchange(ham, bonds=bond, kmesh=(1, 1, 1), n_electrons=2)
+    c, s = np.cos(0.4), np.sin(0.4)
+    rot = np.array([[c, -s], [s, c]])
+    rotated = lkag_exchange(ham, bonds=bond, kmesh=(1, 1, 1), n_electrons=2, rotations={0: rot, 1: rot.T})
+    assert rotated.J[0] == pytest.approx(plain.J[0], rel=1e-10)
+    assert not np.allclose(rotated.orbital[0], plain.orbital[0])  # the decomposition depends on the frame
+    blocks = orbital_blocks(plain, {"a": [0], "b": [1]})[0]
+    assert sum(blocks.values()) == pytest.approx(plain.J_lkag[0], rel=1e-10)
+    with pytest.raises(MFTError, match="unitary"):
+        lkag_exchange(ham, bonds=bond, kmesh=(1, 1, 1), n_electrons=2, rotations={0: 2 * rot})
+
+
+def test_convergence_report():
+    from wannmag.magnetism.mft import convergence_report
+
+    ham = honeycomb_s(0.1, 2.0)
+    rep = convergence_report(ham, [(0, 1, (0, 0, 0))], kmeshes=[(6, 6, 1), (12, 12, 1)], n_energies=[30, 60],
+                             n_electrons=2)
+    assert rep["max_change_kmesh_meV"] < 0.05 and rep["max_change_energy_meV"] < 0.01

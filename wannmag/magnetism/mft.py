@@ -169,9 +169,14 @@ def _contour(emin: float, efermi: float, n: int):
 
 def lkag_exchange(ham: CollinearHamiltonian, bonds=None, kmesh=(12, 12, 1), efermi: float | None = None,
                   n_electrons: float | None = None, n_energy: int = 120, rcut: float | None = None,
-                  emin: float | None = None, chunk: int = 16, progress: bool = False) -> MFTResult:
+                  emin: float | None = None, chunk: int = 16, progress: bool = False,
+                  rotations: dict | None = None) -> MFTResult:
     """J_ij(R) of ``bonds`` [(i, j, R), ...] (indices into ``ham.magnetic``) or of all magnetic pairs within
     ``rcut`` Å; E_F given or from ``n_electrons`` per cell.  See the module docstring for formula and conventions.
+
+    ``rotations``: optional {magnetic index: orthogonal matrix O} rotating that atom's orbitals (new = O @ old),
+    e.g. into its local octahedral frame, so that the orbital-resolved J refers to t2g/eg orbitals.  The total J is
+    invariant under such rotations.
     """
     kmesh = tuple(int(x) for x in kmesh)
     kpts = _mesh(kmesh)
@@ -199,6 +204,14 @@ def lkag_exchange(ham: CollinearHamiltonian, bonds=None, kmesh=(12, 12, 1), efer
     sel = np.concatenate(orb)
     offsets = np.cumsum([0] + [len(o) for o in orb])
     deltas = [ham.onsite_splitting(a) for a in mag]
+    O = np.eye(len(sel), dtype=complex)
+    for a, rot in (rotations or {}).items():
+        rot = np.asarray(rot)
+        if rot.shape != (len(orb[a]), len(orb[a])) or not np.allclose(rot @ rot.conj().T, np.eye(len(orb[a])), atol=1e-8):
+            raise MFTError(f"rotation for magnetic atom {a} must be a unitary {len(orb[a])}×{len(orb[a])} matrix")
+        blk = slice(sum(len(o) for o in orb[:a]), sum(len(o) for o in orb[:a + 1]))
+        O[blk, blk] = rot
+        deltas[a] = rot @ deltas[a] @ rot.conj().T
 
     pos = np.asarray(ham.positions)
     if bonds is None:
@@ -225,7 +238,7 @@ def lkag_exchange(ham: CollinearHamiltonian, bonds=None, kmesh=(12, 12, 1), efer
 
     # Green's function blocks on the magnetic orbitals for all R by FFT; accumulate the integrand bond by bond
     nsel = len(sel)
-    U = [v[:, sel, :] for v in vec]  # (nk, nsel, nw)
+    U = [np.einsum("ab,kbn->kan", O, v[:, sel, :]) for v in vec]  # (nk, nsel, nw), in the rotated orbital basis
     acc = np.zeros(len(bonds), dtype=complex)
     acc_orb = [np.zeros((len(orb[a]), len(orb[b])), dtype=complex) for a, b, _ in bonds]
     iterator = range(0, len(z), chunk)
@@ -276,3 +289,38 @@ def mft_spin_model(ham: CollinearHamiltonian, result: MFTResult, cell_pbc=(True,
         model.add_bond(a, b, R, J)
     model.assign_shells()
     return model
+
+
+def orbital_blocks(result: MFTResult, groups: dict[str, list[int]]) -> list[dict[str, float]]:
+    """Sum the orbital-resolved J_lkag of every bond over orbital groups, e.g. ``{"t2g": [1, 2, 4], "eg": [0, 3]}``
+    (Wannier90 d order dz2, dxz, dyz, dx2-y2, dxy in the local octahedral frame).  Returns, per bond, the
+    contributions "t2g-t2g", "t2g-eg", "eg-t2g", "eg-eg" (TB2J convention, meV; they sum to J_lkag)."""
+    out = []
+    for mat in result.orbital:
+        row = {}
+        for ga, ia in groups.items():
+            for gb, ib in groups.items():
+                row[f"{ga}-{gb}"] = float(mat[np.ix_(ia, ib)].sum())
+        out.append(row)
+    return out
+
+
+def convergence_report(ham: CollinearHamiltonian, bonds, kmeshes, n_energies, **kw) -> dict:
+    """J of ``bonds`` for each k-mesh (at the largest energy grid) and each energy grid (at the largest k-mesh);
+    returns the tables and the largest change between the two finest settings (meV, internal convention)."""
+    kmeshes = [tuple(k) for k in kmeshes]
+    n_energies = sorted(n_energies)
+    by_k = {k: lkag_exchange(ham, bonds=bonds, kmesh=k, n_energy=n_energies[-1], **kw) for k in kmeshes}
+    by_e = {n: lkag_exchange(ham, bonds=bonds, kmesh=kmeshes[-1], n_energy=n, **kw) for n in n_energies}
+
+    def ordered(res):
+        return np.array([dict(zip(res.bonds, res.J))[tuple((a, b, tuple(R)))] for a, b, R in
+                         [(int(x), int(y), tuple(int(r) for r in R)) for x, y, R in bonds]])
+
+    Jk = {k: ordered(r) for k, r in by_k.items()}
+    Je = {n: ordered(r) for n, r in by_e.items()}
+    dk = float(np.max(np.abs(Jk[kmeshes[-1]] - Jk[kmeshes[-2]]))) if len(kmeshes) > 1 else float("nan")
+    de = float(np.max(np.abs(Je[n_energies[-1]] - Je[n_energies[-2]]))) if len(n_energies) > 1 else float("nan")
+    return {"kmesh": {str(list(k)): v.tolist() for k, v in Jk.items()},
+            "n_energy": {str(n): v.tolist() for n, v in Je.items()},
+            "max_change_kmesh_meV": dk, "max_change_energy_meV": de}
