@@ -28,7 +28,8 @@ import numpy as np
 from ..errors import WannmagError
 from .spinmodel import TB2J, SpinModel, Site
 
-__all__ = ["CollinearHamiltonian", "MFTResult", "lkag_exchange", "fermi_level", "MFTError"]
+__all__ = ["CollinearHamiltonian", "MFTResult", "lkag_exchange", "fermi_level", "MFTError", "orbital_blocks",
+           "convergence_report", "hamiltonian_from_tb", "mft_spin_model"]
 
 
 class MFTError(WannmagError):
@@ -324,3 +325,39 @@ def convergence_report(ham: CollinearHamiltonian, bonds, kmeshes, n_energies, **
     return {"kmesh": {str(list(k)): v.tolist() for k, v in Jk.items()},
             "n_energy": {str(n): v.tolist() for n, v in Je.items()},
             "max_change_kmesh_meV": dk, "max_change_energy_meV": de}
+
+
+def hamiltonian_from_tb(model, magnetic=None, spins=None) -> CollinearHamiltonian:
+    """A :class:`CollinearHamiltonian` from a ``wannmag.tightbinding.CollinearTBModel``.
+
+    ``magnetic``: atom indices of the magnetic atoms (default: atoms carrying d orbitals); ``spins``: their S
+    (default: from the structures layer's ion table, e.g. 3/2 for Cr3+; S only enters the conversion to the
+    internal convention J = −2 J^{LKAG}/(S_i S_j)).  Every orbital of a magnetic atom enters its Δ block.
+    """
+    up, dn = model.up, model.down
+    Rs = sorted({tuple(int(x) for x in r) for r in up.R} | {tuple(int(x) for x in r) for r in dn.R})
+    H_up = np.array([up.matrix(r) for r in Rs])
+    H_dn = np.array([dn.matrix(r) for r in Rs])
+    orbital_atom = np.array([o.atom for o in model.orbitals])
+    atoms = model.atoms
+    if atoms is None:
+        raise MFTError(f"{model.name}: the model has no structure; orbitals cannot be assigned to atoms")
+    if magnetic is None:
+        magnetic = sorted({o.atom for o in model.orbitals if o.l == 2 and o.atom >= 0})
+    if not magnetic:
+        raise MFTError(f"{model.name}: no atom carries d orbitals; name the magnetic atoms explicitly")
+    symbols = atoms.get_chemical_symbols()
+    if spins is None:
+        from ..structures import find_magnetic_sites
+
+        try:
+            sub = find_magnetic_sites(atoms)
+            table = dict(zip(sub.indices.tolist(), sub.spins.tolist()))
+            spins = [table.get(a, 1.0) for a in magnetic]
+        except WannmagError:
+            spins = [1.0] * len(magnetic)
+    return CollinearHamiltonian(cell=np.array(model.lattice), R=np.array(Rs), H_up=H_up, H_dn=H_dn,
+                                orbital_atom=orbital_atom, positions=np.array(atoms.positions), magnetic=list(magnetic),
+                                elements=[symbols[a] for a in magnetic], spins=[float(s) for s in spins],
+                                orbital_labels=[getattr(o, "label", str(o)) for o in model.orbitals],
+                                source=getattr(model, "name", "model"))
