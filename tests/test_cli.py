@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from wannmag.cli import main
@@ -57,3 +58,21 @@ def test_bad_option_values(tmp_path):
     assert res.returncode == 2 and "ELEMENT=S" in res.stderr and "Traceback" not in res.stderr
     res = run("structure", str(DATA / "CrI3_monolayer.cif"), "--shells", "0")
     assert res.returncode == 2 and "--shells" in res.stderr
+
+
+def test_exchange_map_energies(tmp_path, capsys):
+    # energies generated from J1 = -2, J2 = -0.3, J3 = 0.1 meV (S = 3/2) on primitive and rectangular cells
+    J = np.array([-2.0, -0.3, 0.1])
+    counts = {"FM": ([3, 6, 3], 2), "Neel": ([-3, 6, -3], 2), "zigzag": ([2, -4, -6], 4), "stripy": ([-2, -4, 6], 4)}
+    confs = [{"name": k, "energy": (-5.0 * n + 2.25 * np.dot(c, J) / 1000), "n_sites": n, "counts": c}
+             for k, (c, n) in counts.items()]
+    path = tmp_path / "energies.json"
+    path.write_text(json.dumps({"spin": 1.5, "configurations": confs}))
+    assert main(["exchange", "map-energies", str(path), "--json"]) == 0
+    fit = json.loads(capsys.readouterr().out)
+    assert fit["J_meV"] == pytest.approx(J.tolist(), abs=1e-9)
+    res = run("exchange", "map-energies", str(path), "--shells", "4")
+    assert res.returncode == 2 and "3 shell(s)" in res.stderr and "Traceback" not in res.stderr
+    path.write_text(json.dumps({"configurations": confs[:2]}))
+    res = run("exchange", "map-energies", str(path))
+    assert res.returncode == 2 and "underdetermined" in res.stderr

@@ -77,9 +77,10 @@ class ExchangeFit:
         lines = [f"energy mapping: {len(self.records)} configurations, S = {self.spin:g}, "
                  f"condition number {self.condition_number:.3g}",
                  "  H = Σ_{i<j} J_ij S_i·S_j (each bond once, |S| = S, J > 0 AF), J in meV"]
-        for n, (J, d) in enumerate(zip(self.J, self.distances), start=1):
+        for n, J in enumerate(self.J, start=1):
             err = "" if self.stderr is None else f" ± {self.stderr[n - 1]:.3f}"
-            lines.append(f"  J{n} ({d:.3f} Å) = {J:+.3f}{err} meV  ({'AF' if J > 0 else 'FM'})")
+            dist = f" ({self.distances[n - 1]:.3f} Å)" if len(self.distances) >= n else ""
+            lines.append(f"  J{n}{dist} = {J:+.3f}{err} meV  ({'AF' if J > 0 else 'FM'})")
         for r, res in zip(self.records, self.residuals):
             lines.append(f"  {r.name:>12s}: residual {res:+.3f} meV/ion")
         return "\n".join(lines)

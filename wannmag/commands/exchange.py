@@ -1,0 +1,109 @@
+"""``wannmag exchange``: exchange constants by energy mapping (``map-energies``) or the magnetic force theorem (``mft``).
+
+Conventions: internal J in meV, H = Σ_{i<j} J_ij S_i·S_j (each bond once, spins of length S, J > 0 antiferromagnetic);
+the force theorem also prints TB2J's convention (E = −Σ_{i≠j} J e_i·e_j, both directions, unit spins, > 0 FM).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import WannmagError
+from ._common import EPILOG, FORMATTER
+
+
+def _energy_records(path: Path, n_shells: int | None, spin: float | None):
+    from ..magnetism.energy_mapping import load_energy_records
+
+    if path.is_dir():
+        candidates = sorted(path.glob("*energies*.json")) + sorted(path.glob("*/summary.json"))
+        if not candidates:
+            raise WannmagError(f"{path}: no energies JSON (*energies*.json) in this directory")
+        path = candidates[0]
+    records, distances, file_spin = load_energy_records(path)
+    return records, distances, spin if spin is not None else (file_spin if file_spin is not None else 1.5)
+
+
+def cmd_map_energies(args) -> int:
+    from ..magnetism.energy_mapping import fit_exchange
+
+    records, distances, spin = _energy_records(Path(args.source), args.shells, args.spin)
+    fit = fit_exchange(records, n_shells=args.shells, spin=spin, distances=distances,
+                       max_condition=args.max_condition)
+    if args.json:
+        print(json.dumps(fit.as_dict(), indent=1))
+    else:
+        print(fit.table())
+    return 0
+
+
+def cmd_mft(args) -> int:
+    from ..magnetism.mft import hamiltonian_from_tb, lkag_exchange, mft_spin_model, orbital_blocks
+    from ..tightbinding import load_collinear
+
+    model = load_collinear(args.source)
+    ham = hamiltonian_from_tb(model)
+    if args.efermi is None and args.nelect is None:
+        raise WannmagError("give --nelect (electrons per cell in the Wannier manifold) or --efermi (eV)")
+    rotations, groups = None, None
+    if args.orbital_resolved:
+        from ..tightbinding.localframe import local_frames
+
+        frames = local_frames(model.up)
+        rotations = {k: frames[a].d_matrix() for k, a in enumerate(ham.magnetic) if a in frames}
+        groups = {"t2g": [1, 2, 4], "eg": [0, 3]}
+    res = lkag_exchange(ham, kmesh=tuple(args.kmesh), efermi=args.efermi, n_electrons=args.nelect,
+                        n_energy=args.poles, rcut=args.rcut, progress=not args.json, rotations=rotations)
+    blocks = orbital_blocks(res, groups) if groups else None
+    if args.json:
+        out = {"convention": "J: H = sum_{i<j} J S_i.S_j, each bond once, |S| = S, J > 0 AF, meV; "
+                             "J_TB2J: E = -sum_{i!=j} J e_i.e_j, unit spins, > 0 FM",
+               "efermi_eV": res.efermi, "kmesh": list(res.kmesh), "n_energy": res.n_energy,
+               "bonds": [{"i": a, "j": b, "R": list(R), "distance": float(d), "J": float(J), "J_TB2J": float(jl),
+                          **({"orbital_TB2J": blocks[n]} if blocks else {})}
+                         for n, ((a, b, R), d, J, jl) in enumerate(zip(res.bonds, res.distances, res.J, res.J_lkag))]}
+        print(json.dumps(out, indent=1))
+    else:
+        print(res.table())
+        if blocks:
+            print("\norbital-resolved J_TB2J (meV) in the local octahedral frame:")
+            for (a, b, R), blk in zip(res.bonds, blocks):
+                print(f"  {a}-{b} R={list(R)}: " + "  ".join(f"{k} {v:+.3f}" for k, v in blk.items()))
+    if args.save_model:
+        mft_spin_model(ham, res).save(args.save_model)
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "exchange", help="exchange constants: energy mapping or the magnetic force theorem",
+        description="Exchange constants J1, J2, ... by energy mapping of collinear-configuration energies "
+                    "(map-energies) or by the magnetic force theorem (Liechtenstein/LKAG Green's functions) on a "
+                    "collinear pair of Wannier Hamiltonians (mft).", epilog=EPILOG, formatter_class=FORMATTER)
+    modes = p.add_subparsers(dest="mode", metavar="MODE", required=True)
+
+    m = modes.add_parser("map-energies", help="fit E0, J1..Jn to energies of magnetic configurations",
+                         description="FILE.json: {'spin': S, 'distances': [...], 'configurations': [{'name', "
+                                     "'energy' (per cell), 'unit' (eV), 'n_sites', 'counts': [c1, c2, ...]}]} "
+                                     "or a directory holding such a file.", epilog=EPILOG, formatter_class=FORMATTER)
+    m.add_argument("source", metavar="FILE.json|DIR")
+    m.add_argument("--shells", type=int, default=None, help="number of J's to fit (default: all shells in the file)")
+    m.add_argument("--spin", type=float, default=None, help="spin length S (default: from the file, else 3/2)")
+    m.add_argument("--max-condition", type=float, default=1e4, help="refuse fits above this condition number")
+    m.add_argument("--json", action="store_true", help="print the fit as JSON")
+    m.set_defaults(func=cmd_map_energies)
+
+    f = modes.add_parser("mft", help="magnetic force theorem on a Wannier90 spin-up/spin-down pair",
+                         description="WANNIER_DIR holds seed_up_hr.dat, seed_dn_hr.dat (+ _centres.xyz, .win).",
+                         epilog=EPILOG, formatter_class=FORMATTER)
+    f.add_argument("source", metavar="WANNIER_DIR")
+    f.add_argument("--kmesh", type=int, nargs=3, default=[12, 12, 1], help="Γ-centred k-mesh (default 12 12 1)")
+    f.add_argument("--poles", type=int, default=120, help="energy points on the contour (default 120)")
+    f.add_argument("--rcut", type=float, default=9.0, help="largest bond length in Å (default 9)")
+    f.add_argument("--nelect", type=float, default=None, help="electrons per cell in the Wannier manifold")
+    f.add_argument("--efermi", type=float, default=None, help="Fermi level in eV (instead of --nelect)")
+    f.add_argument("--orbital-resolved", action="store_true", help="t2g/eg decomposition in the local octahedral frame")
+    f.add_argument("--save-model", metavar="MODEL.json", help="write the SpinModel (internal convention)")
+    f.add_argument("--json", action="store_true", help="print the result as JSON")
+    f.set_defaults(func=cmd_mft)
