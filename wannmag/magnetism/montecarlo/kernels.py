@@ -1,0 +1,427 @@
+"""Numba kernels of the classical Monte Carlo: RNG, local fields, Metropolis (adaptive cone), Ising flips,
+over-relaxation, energies, parallel tempering.  No Python object is touched inside the loops.
+
+Hamiltonian (internal wannmag convention, energies in meV)::
+
+    H = Σ_{bonds (i,j), each once} S_i·J_ij·S_j + Σ_i S_i·A_i·S_i − Σ_i z_i·S_i,      z_i = g_i μ_B B
+
+classical spins of length S_i, J > 0 antiferromagnetic.  In the lattice arrays every bond appears twice in the CSR
+neighbour list: as (i → j, J) and (j → i, Jᵀ), so that the exchange field on site i is h_i = Σ_k J_k S_{nbr[k]} and
+the energy of site i is S_i·h_i + S_i·A_i·S_i − z_i·S_i (the exchange energy is ½ Σ_i S_i·h_i).
+
+Exchange storage modes (chosen once per lattice): 0 — all bonds isotropic (one number per bond, ``Jiso``);
+1 — all bonds diagonal, e.g. XXZ (three numbers, ``Jd``); 2 — general 3×3 (``Jf``, row-major).
+
+Random numbers: xoshiro256** with one 4×uint64 state per walker (and one for the replica swaps), so that a run is
+bit-for-bit reproducible from its seed and its state can be checkpointed and restored exactly.
+Temperatures enter the kernels as β = 1/(k_B T) in 1/meV.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+_U5 = np.uint64(5)
+_U7 = np.uint64(7)
+_U9 = np.uint64(9)
+_U11 = np.uint64(11)
+_U17 = np.uint64(17)
+_U45 = np.uint64(45)
+_U57 = np.uint64(57)
+_U19 = np.uint64(19)
+_INV53 = 1.0 / 9007199254740992.0  # 2^-53
+TWO_PI = 2.0 * math.pi
+
+
+# ---------------------------------------------------------------------------------------------------- RNG
+def seed_states(seed, n: int) -> np.ndarray:
+    """n independent xoshiro256** states (n × 4 uint64) derived from ``seed`` (an int or a sequence of ints) with
+    numpy's SeedSequence."""
+    key = [int(x) for x in seed] if np.ndim(seed) else int(seed)
+    ss = np.random.SeedSequence(key)
+    st = ss.generate_state(4 * n, dtype=np.uint64).reshape(n, 4)
+    st[np.all(st == 0, axis=1), 0] = np.uint64(1)  # the all-zero state is the one forbidden state
+    return st
+
+
+@njit(cache=True, inline="always")
+def _rotl(x, k, kk):
+    return (x << k) | (x >> kk)
+
+
+@njit(cache=True, inline="always")
+def next_u64(s):
+    s0 = s[0]
+    s1 = s[1]
+    s2 = s[2]
+    s3 = s[3]
+    result = _rotl(s1 * _U5, _U7, _U57) * _U9
+    t = s1 << _U17
+    s2 ^= s0
+    s3 ^= s1
+    s1 ^= s2
+    s0 ^= s3
+    s2 ^= t
+    s3 = _rotl(s3, _U45, _U19)
+    s[0] = s0
+    s[1] = s1
+    s[2] = s2
+    s[3] = s3
+    return result
+
+
+@njit(cache=True, inline="always")
+def next_double(s):
+    """Uniform double in [0, 1) with 53 random bits."""
+    return float(next_u64(s) >> _U11) * _INV53
+
+
+# ---------------------------------------------------------------------------------------------------- fields
+@njit(cache=True, inline="always")
+def exchange_field(i, spins, ptr, nbr, Jiso, Jd, Jf, mode):
+    """h_i = Σ_j J_ij S_j (meV per unit of S_i) over the CSR row of site i."""
+    hx = 0.0
+    hy = 0.0
+    hz = 0.0
+    if mode == 0:
+        for k in range(ptr[i], ptr[i + 1]):
+            j = nbr[k]
+            J = Jiso[k]
+            hx += J * spins[j, 0]
+            hy += J * spins[j, 1]
+            hz += J * spins[j, 2]
+    elif mode == 1:
+        for k in range(ptr[i], ptr[i + 1]):
+            j = nbr[k]
+            hx += Jd[k, 0] * spins[j, 0]
+            hy += Jd[k, 1] * spins[j, 1]
+            hz += Jd[k, 2] * spins[j, 2]
+    else:
+        for k in range(ptr[i], ptr[i + 1]):
+            j = nbr[k]
+            sx = spins[j, 0]
+            sy = spins[j, 1]
+            sz = spins[j, 2]
+            hx += Jf[k, 0] * sx + Jf[k, 1] * sy + Jf[k, 2] * sz
+            hy += Jf[k, 3] * sx + Jf[k, 4] * sy + Jf[k, 5] * sz
+            hz += Jf[k, 6] * sx + Jf[k, 7] * sy + Jf[k, 8] * sz
+    return hx, hy, hz
+
+
+@njit(cache=True, inline="always")
+def _quad(A, i, x, y, z):
+    return (x * (A[i, 0] * x + A[i, 1] * y + A[i, 2] * z) + y * (A[i, 3] * x + A[i, 4] * y + A[i, 5] * z)
+            + z * (A[i, 6] * x + A[i, 7] * y + A[i, 8] * z))
+
+
+@njit(cache=True)
+def total_energy(spins, ptr, nbr, Jiso, Jd, Jf, mode, A, hasA, zee):
+    """H (meV) of one configuration (module docstring)."""
+    e_ex = 0.0
+    e_loc = 0.0
+    for i in range(spins.shape[0]):
+        hx, hy, hz = exchange_field(i, spins, ptr, nbr, Jiso, Jd, Jf, mode)
+        sx = spins[i, 0]
+        sy = spins[i, 1]
+        sz = spins[i, 2]
+        e_ex += sx * hx + sy * hy + sz * hz
+        if hasA[i]:
+            e_loc += _quad(A, i, sx, sy, sz)
+        e_loc -= zee[i, 0] * sx + zee[i, 1] * sy + zee[i, 2] * sz
+    return 0.5 * e_ex + e_loc
+
+
+@njit(cache=True)
+def renormalise(spins, slen):
+    for i in range(spins.shape[0]):
+        n = math.sqrt(spins[i, 0] ** 2 + spins[i, 1] ** 2 + spins[i, 2] ** 2)
+        f = slen[i] / n
+        spins[i, 0] *= f
+        spins[i, 1] *= f
+        spins[i, 2] *= f
+
+
+# ---------------------------------------------------------------------------------------------------- moves
+@njit(cache=True, inline="always")
+def cone_move(nx, ny, nz, cos_max, rng):
+    """Unit vector uniformly distributed on the spherical cap of half-angle θ_max (cos θ_max = ``cos_max``)
+    around the unit vector n.  The proposal density depends only on n·n', so it is symmetric."""
+    c = 1.0 - next_double(rng) * (1.0 - cos_max)
+    phi = TWO_PI * next_double(rng)
+    s = math.sqrt(max(0.0, 1.0 - c * c))
+    # orthonormal basis (e1, e2) perpendicular to n
+    if abs(nz) < 0.9:
+        # e1 = z × n / |z × n| = (−ny, nx, 0)/r
+        r = math.sqrt(nx * nx + ny * ny)
+        e1x = -ny / r
+        e1y = nx / r
+        e1z = 0.0
+    else:
+        # e1 = x × n / |x × n| = (0, −nz, ny)/r
+        r = math.sqrt(ny * ny + nz * nz)
+        e1x = 0.0
+        e1y = -nz / r
+        e1z = ny / r
+    e2x = ny * e1z - nz * e1y
+    e2y = nz * e1x - nx * e1z
+    e2z = nx * e1y - ny * e1x
+    cp = s * math.cos(phi)
+    sp = s * math.sin(phi)
+    return c * nx + cp * e1x + sp * e2x, c * ny + cp * e1y + sp * e2y, c * nz + cp * e1z + sp * e2z
+
+
+@njit(cache=True)
+def metropolis_sweep(spins, rng, beta, cos_max, ptr, nbr, Jiso, Jd, Jf, mode, A, hasA, zee, slen):
+    """One sequential Metropolis sweep of Heisenberg spins with the cone proposal; returns (accepted, ΔE in meV)."""
+    acc = 0
+    dE_tot = 0.0
+    for i in range(spins.shape[0]):
+        hx, hy, hz = exchange_field(i, spins, ptr, nbr, Jiso, Jd, Jf, mode)
+        hx -= zee[i, 0]
+        hy -= zee[i, 1]
+        hz -= zee[i, 2]
+        S = slen[i]
+        sx = spins[i, 0]
+        sy = spins[i, 1]
+        sz = spins[i, 2]
+        ux, uy, uz = cone_move(sx / S, sy / S, sz / S, cos_max, rng)
+        inv = S / math.sqrt(ux * ux + uy * uy + uz * uz)
+        tx = ux * inv
+        ty = uy * inv
+        tz = uz * inv
+        dE = (tx - sx) * hx + (ty - sy) * hy + (tz - sz) * hz
+        if hasA[i]:
+            dE += _quad(A, i, tx, ty, tz) - _quad(A, i, sx, sy, sz)
+        if dE <= 0.0 or next_double(rng) < math.exp(-beta * dE):
+            spins[i, 0] = tx
+            spins[i, 1] = ty
+            spins[i, 2] = tz
+            acc += 1
+            dE_tot += dE
+    return acc, dE_tot
+
+
+@njit(cache=True)
+def ising_sweep(spins, rng, beta, ptr, nbr, Jiso, Jd, Jf, mode, zee):
+    """One sequential Metropolis sweep of Ising spins S_i^z = ±S_i (x = y = 0): only J_zz and B_z act, the
+    single-ion term is a constant.  Returns (accepted, ΔE in meV)."""
+    acc = 0
+    dE_tot = 0.0
+    for i in range(spins.shape[0]):
+        hz = 0.0
+        if mode == 0:
+            for k in range(ptr[i], ptr[i + 1]):
+                hz += Jiso[k] * spins[nbr[k], 2]
+        elif mode == 1:
+            for k in range(ptr[i], ptr[i + 1]):
+                hz += Jd[k, 2] * spins[nbr[k], 2]
+        else:
+            for k in range(ptr[i], ptr[i + 1]):
+                hz += Jf[k, 8] * spins[nbr[k], 2]
+        hz -= zee[i, 2]
+        sz = spins[i, 2]
+        dE = -2.0 * sz * hz
+        if dE <= 0.0 or next_double(rng) < math.exp(-beta * dE):
+            spins[i, 2] = -sz
+            acc += 1
+            dE_tot += dE
+    return acc, dE_tot
+
+
+@njit(cache=True)
+def overrelax_sweep(spins, ptr, nbr, Jiso, Jd, Jf, mode, orok, zee):
+    """Over-relaxation: reflect S_i about its local field h_i − z_i, S' = 2 (S·ĥ) ĥ − S.
+
+    The energy of site i is linear in S_i (any exchange tensor, DMI included, and the Zeeman term) unless it has a
+    single-ion term; the reflection keeps |S_i| and S_i·h_i, so it is an exact microcanonical move.  Sites with a
+    non-trivial single-ion tensor (``orok`` False) are skipped."""
+    for i in range(spins.shape[0]):
+        if not orok[i]:
+            continue
+        hx, hy, hz = exchange_field(i, spins, ptr, nbr, Jiso, Jd, Jf, mode)
+        hx -= zee[i, 0]
+        hy -= zee[i, 1]
+        hz -= zee[i, 2]
+        h2 = hx * hx + hy * hy + hz * hz
+        if h2 < 1e-300:
+            continue
+        f = 2.0 * (spins[i, 0] * hx + spins[i, 1] * hy + spins[i, 2] * hz) / h2
+        spins[i, 0] = f * hx - spins[i, 0]
+        spins[i, 1] = f * hy - spins[i, 1]
+        spins[i, 2] = f * hz - spins[i, 2]
+
+
+@njit(cache=True)
+def greedy_sweep(spins, ptr, nbr, Jiso, Jd, Jf, mode, orok, zee, slen):
+    """Zero-temperature quench: align every site without a single-ion term antiparallel to its field (the exact
+    minimum of its linear energy).  Used at the end of simulated annealing."""
+    for i in range(spins.shape[0]):
+        if not orok[i]:
+            continue
+        hx, hy, hz = exchange_field(i, spins, ptr, nbr, Jiso, Jd, Jf, mode)
+        hx -= zee[i, 0]
+        hy -= zee[i, 1]
+        hz -= zee[i, 2]
+        h = math.sqrt(hx * hx + hy * hy + hz * hz)
+        if h < 1e-300:
+            continue
+        spins[i, 0] = -slen[i] * hx / h
+        spins[i, 1] = -slen[i] * hy / h
+        spins[i, 2] = -slen[i] * hz / h
+
+
+@njit(cache=True)
+def order_parameters(spins, slen, pat):
+    """(|M|, |Q|): the magnetisation and the staggered magnetisation Q = Σ σ_i S_i/S_i / N (σ_i = ±1 the
+    ground-state pattern), both per site in units of S (1 in the fully ordered state)."""
+    mx = 0.0
+    my = 0.0
+    mz = 0.0
+    qx = 0.0
+    qy = 0.0
+    qz = 0.0
+    for i in range(spins.shape[0]):
+        inv = 1.0 / slen[i]
+        x = spins[i, 0] * inv
+        y = spins[i, 1] * inv
+        z = spins[i, 2] * inv
+        mx += x
+        my += y
+        mz += z
+        p = pat[i]
+        qx += p * x
+        qy += p * y
+        qz += p * z
+    n = spins.shape[0]
+    return math.sqrt(mx * mx + my * my + mz * mz) / n, math.sqrt(qx * qx + qy * qy + qz * qz) / n
+
+
+# ---------------------------------------------------------------------------------------------------- tempering
+N_OBS = 8  # per bin: e, e², m, m², q, q², q⁴, m⁴
+OBS_NAMES = ("e", "e2", "m", "m2", "q", "q2", "q4", "m4")
+
+
+@njit(cache=True)
+def _adjust_ladder(betas, sw_acc_win, sw_att_win):
+    """Acceptance-equalising ladder update: with x_k = ln(T_{k+1}/T_k) and −ln a_k ∝ x_k², the spacings
+    x_k ∝ x_k^old / √(−ln a_k) would equalise the swap acceptances; damped by ½, ends fixed."""
+    n = betas.shape[0]
+    if n < 3:
+        return
+    lnT = np.empty(n)
+    for k in range(n):
+        lnT[k] = -math.log(betas[k])
+    x = np.empty(n - 1)
+    total = lnT[n - 1] - lnT[0]
+    s = 0.0
+    for k in range(n - 1):
+        a = 0.5
+        if sw_att_win[k] > 0:
+            a = sw_acc_win[k] / sw_att_win[k]
+        a = min(max(a, 0.01), 0.99)
+        old = lnT[k + 1] - lnT[k]
+        new = old / math.sqrt(-math.log(a))
+        x[k] = new
+        s += new
+    for k in range(n - 1):
+        x[k] = 0.5 * (lnT[k + 1] - lnT[k]) + 0.5 * x[k] * total / s
+    acc = lnT[0]
+    for k in range(1, n - 1):
+        acc += x[k - 1]
+        betas[k] = math.exp(-acc)
+
+
+@njit(cache=True)
+def pt_run(spins, rng, rng_swap, energies, temp_of, walker_at, betas, cos_max, counters,
+           acc_win, att_win, sw_acc_win, sw_att_win, sw_acc, sw_att, bins,
+           ptr, nbr, Jiso, Jd, Jf, mode, A, hasA, orok, zee, slen, pat,
+           ising, n_or, sweep0, sweep1, n_therm, measure_every, bin_size, n_bins, swap_every,
+           adapt_every, ladder_every, ladder_until, resync_every):
+    """Advance a parallel-tempering run from global sweep ``sweep0`` to ``sweep1``.
+
+    Every decision (swap parity, cone adaptation, ladder feedback, measurement, energy resynchronisation) is a
+    function of the global sweep index only, so splitting a run into blocks (checkpoints) does not change it.
+    Walker w sits at temperature index temp_of[w]; walker_at is the inverse map.  A swap of the walkers at
+    temperatures k, k+1 is accepted with min(1, exp((β_k − β_{k+1})(E_k − E_{k+1}))).  Measurements (after
+    ``n_therm`` sweeps, every ``measure_every`` sweeps) are summed into ``bins[k, b, :]`` (OBS_NAMES) with bin
+    index b = measurement // bin_size.  ``counters[k]`` counts the measurements at temperature k.
+    """
+    nR = spins.shape[0]
+    nT = betas.shape[0]
+    N = spins.shape[1]
+    for sweep in range(sweep0, sweep1):
+        therm = sweep < n_therm
+        for w in range(nR):
+            k = temp_of[w]
+            b = betas[k]
+            if ising:
+                a, dE = ising_sweep(spins[w], rng[w], b, ptr, nbr, Jiso, Jd, Jf, mode, zee)
+            else:
+                a, dE = metropolis_sweep(spins[w], rng[w], b, cos_max[k], ptr, nbr, Jiso, Jd, Jf, mode, A, hasA,
+                                         zee, slen)
+                for _ in range(n_or):
+                    overrelax_sweep(spins[w], ptr, nbr, Jiso, Jd, Jf, mode, orok, zee)
+            energies[w] += dE
+            acc_win[k] += a
+            att_win[k] += N
+        s1 = sweep + 1
+        if s1 % resync_every == 0:
+            for w in range(nR):
+                if not ising:
+                    renormalise(spins[w], slen)
+                energies[w] = total_energy(spins[w], ptr, nbr, Jiso, Jd, Jf, mode, A, hasA, zee)
+        if swap_every > 0 and nT > 1 and s1 % swap_every == 0:
+            parity = (s1 // swap_every) % 2
+            for k in range(parity, nT - 1, 2):
+                wa = walker_at[k]
+                wb = walker_at[k + 1]
+                delta = (betas[k] - betas[k + 1]) * (energies[wa] - energies[wb])
+                r = next_double(rng_swap)
+                ok = delta >= 0.0 or r < math.exp(delta)
+                sw_att_win[k] += 1
+                if not therm:
+                    sw_att[k] += 1
+                if ok:
+                    walker_at[k] = wb
+                    walker_at[k + 1] = wa
+                    temp_of[wa] = k + 1
+                    temp_of[wb] = k
+                    sw_acc_win[k] += 1
+                    if not therm:
+                        sw_acc[k] += 1
+        if therm and (not ising) and adapt_every > 0 and s1 % adapt_every == 0:
+            for k in range(nT):
+                if att_win[k] > 0:
+                    ratio = acc_win[k] / att_win[k]
+                    theta = math.acos(cos_max[k])
+                    f = min(max(ratio / 0.5, 0.5), 2.0)
+                    theta = min(max(theta * f, 1e-3), math.pi)
+                    cos_max[k] = math.cos(theta)
+                acc_win[k] = 0
+                att_win[k] = 0
+        if therm and ladder_every > 0 and s1 <= ladder_until and s1 % ladder_every == 0:
+            _adjust_ladder(betas, sw_acc_win, sw_att_win)
+            for k in range(nT - 1):
+                sw_acc_win[k] = 0
+                sw_att_win[k] = 0
+        if not therm:
+            m = sweep - n_therm
+            if m % measure_every == 0:
+                bidx = (m // measure_every) // bin_size
+                if bidx < n_bins:
+                    for w in range(nR):
+                        k = temp_of[w]
+                        e = energies[w] / N
+                        mm, q = order_parameters(spins[w], slen, pat)
+                        bins[k, bidx, 0] += e
+                        bins[k, bidx, 1] += e * e
+                        bins[k, bidx, 2] += mm
+                        bins[k, bidx, 3] += mm * mm
+                        bins[k, bidx, 4] += q
+                        bins[k, bidx, 5] += q * q
+                        bins[k, bidx, 6] += q * q * q * q
+                        bins[k, bidx, 7] += mm * mm * mm * mm
+                        counters[k] += 1

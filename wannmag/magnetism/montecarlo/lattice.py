@@ -1,0 +1,227 @@
+"""The Monte Carlo lattice: a SpinModel repeated on an L1×L2×L3 supercell, as flat arrays for the Numba kernels.
+
+Hamiltonian (internal wannmag convention)::
+
+    H = Σ_{bonds (i,j,R), each once} S_i·J_ij(R)·S_{j+R} + Σ_i S_i·A_i·S_i − g_i μ_B B·S_i
+
+classical spins of length S_i, J and A in meV, J > 0 antiferromagnetic, B in tesla.  Periodic directions
+(``model.pbc``) wrap around; in a non-periodic direction the supercell is open (bonds leaving it are dropped).  A
+bond that wraps onto its own site (a periodic image in a too small supercell) contributes S_i·J·S_i and is folded into
+the single-ion tensor.  Vacancies (dilution) remove sites and all their bonds; bonds next to a vacancy can be given
+other exchange tensors (``near_vacancy``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..spinmodel import MU_B_MEV_PER_T, SpinModel
+from .errors import MonteCarloError
+
+__all__ = ["MCLattice", "build_lattice", "bond_shells"]
+
+
+def bond_shells(model: SpinModel, tol: float = 0.05) -> np.ndarray:
+    """Shell index (1 = shortest) of every bond of ``model`` by length (Å, within ``tol``)."""
+    if not model.bonds:
+        return np.zeros(0, int)
+    lengths = np.array([model.bond_length(b) for b in model.bonds])
+    dist: list[float] = []
+    for d in np.sort(lengths):
+        if not dist or d - dist[-1] > tol:
+            dist.append(float(d))
+    return np.array([1 + int(np.argmin([abs(d - x) for x in dist])) for d in lengths])
+
+
+@dataclass
+class MCLattice:
+    """Flat arrays of the supercell (see :mod:`.kernels` for their meaning).
+
+    ``size`` = (L1, L2, L3); ``parent[i]`` the unit-cell site of MC site i, ``cell_of[i]`` its cell (c1, c2, c3),
+    ``full_index[i]`` its index in the undiluted supercell; ``positions`` in Å.  ``mode`` 0/1/2 = all bonds
+    isotropic / diagonal (XXZ) / general.  ``dimension`` counts the periodic directions with L > 1 (the dimension
+    relevant to Mermin–Wagner).
+    """
+
+    model: SpinModel
+    size: tuple[int, int, int]
+    parent: np.ndarray
+    cell_of: np.ndarray
+    full_index: np.ndarray
+    positions: np.ndarray
+    ptr: np.ndarray
+    nbr: np.ndarray
+    Jiso: np.ndarray
+    Jd: np.ndarray
+    Jf: np.ndarray
+    mode: int
+    A: np.ndarray
+    hasA: np.ndarray
+    orok: np.ndarray
+    zee: np.ndarray
+    slen: np.ndarray
+    vacancies: list[int] = field(default_factory=list)
+
+    @property
+    def n_sites(self) -> int:
+        return int(self.slen.shape[0])
+
+    @property
+    def dimension(self) -> int:
+        return int(sum(1 for a in range(3) if self.model.pbc[a] and self.size[a] > 1))
+
+    def kernel_args(self) -> tuple:
+        """(ptr, nbr, Jiso, Jd, Jf, mode, A, hasA, orok, zee, slen) for the kernels."""
+        return (self.ptr, self.nbr, self.Jiso, self.Jd, self.Jf, self.mode, self.A, self.hasA, self.orok, self.zee,
+                self.slen)
+
+    def energy(self, spins: np.ndarray) -> float:
+        """H (meV) of a configuration ``spins`` (n_sites × 3, lengths S_i)."""
+        from .kernels import total_energy
+
+        s = np.ascontiguousarray(spins, dtype=float)
+        return float(total_energy(s, self.ptr, self.nbr, self.Jiso, self.Jd, self.Jf, self.mode, self.A, self.hasA,
+                                  self.zee))
+
+    def tile(self, unit_spins: np.ndarray, period=(1, 1, 1)) -> np.ndarray:
+        """Spins of the supercell from a pattern given on a ``period`` = (m1, m2, m3) block of cells
+        (array (m1, m2, m3, n_unit_sites, 3)); m_a must divide L_a."""
+        u = np.asarray(unit_spins, float)
+        m = np.array(period)
+        c = self.cell_of % m
+        return u[c[:, 0], c[:, 1], c[:, 2], self.parent].copy()
+
+
+def _as_size(size) -> tuple[int, int, int]:
+    s = np.atleast_1d(np.asarray(size, dtype=int)).tolist()
+    if len(s) == 1:
+        s = [s[0], s[0], 1]
+    elif len(s) == 2:
+        s = [s[0], s[1], 1]
+    if len(s) != 3 or min(s) < 1:
+        raise MonteCarloError(f"lattice size must be 1-3 positive integers, got {size!r}")
+    return int(s[0]), int(s[1]), int(s[2])
+
+
+def build_lattice(model: SpinModel, size, vacancies=None, near_vacancy=None, tol: float = 1e-10) -> MCLattice:
+    """Repeat ``model`` on an L1×L2×L3 supercell (``size``: one integer L → L×L×1, or 2 or 3 integers).
+
+    Parameters
+    ----------
+    model : SpinModel in the internal convention, H = Σ_{i<j} S_i·J_ij·S_j + Σ_i S_i·A_i·S_i − gμ_B B·S_i (meV,
+        spins of length S, J > 0 antiferromagnetic).
+    vacancies : indices of removed sites in the undiluted supercell, numbered
+        ((c1·L2 + c2)·L3 + c3)·n_unit + s.
+    near_vacancy : exchange of bonds next to a vacancy — bonds whose end sites have, together, n_vac ≥ 1 vacant
+        nearest neighbours (shell-1 bonds).  Either a dict {shell: J} (J scalar or 3×3, meV, internal convention;
+        shells numbered by bond length, 1 = shortest) or a callable ``f(bond_index, bond, n_vac) -> J or None``
+        (None keeps the model's tensor).
+    """
+    if not isinstance(model, SpinModel):
+        raise MonteCarloError(f"expected a SpinModel, got {type(model).__name__}")
+    if model.n_sites == 0:
+        raise MonteCarloError("the spin model has no magnetic site")
+    if any(s.spin <= 0 for s in model.sites):
+        raise MonteCarloError("every site needs a spin length S > 0")
+    L = _as_size(size)
+    ns = model.n_sites
+    cells = np.array(list(np.ndindex(*L)), dtype=np.int64)
+    ncell = len(cells)
+    n_full = ncell * ns
+
+    def index(c, s):
+        return ((c[:, 0] * L[1] + c[:, 1]) * L[2] + c[:, 2]) * ns + s
+
+    rows, cols, bidx = [], [], []
+    for b_i, b in enumerate(model.bonds):
+        tgt = cells + np.array(b.R, dtype=np.int64)
+        valid = np.ones(ncell, bool)
+        for a in range(3):
+            if model.pbc[a]:
+                tgt[:, a] %= L[a]
+            else:
+                valid &= (tgt[:, a] >= 0) & (tgt[:, a] < L[a])
+        rows.append(index(cells[valid], b.i))
+        cols.append(index(tgt[valid], b.j))
+        bidx.append(np.full(int(valid.sum()), b_i))
+    rows = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+    cols = np.concatenate(cols) if cols else np.zeros(0, np.int64)
+    bidx = np.concatenate(bidx) if bidx else np.zeros(0, np.int64)
+    tensors = np.array([model.bonds[k].J for k in bidx]).reshape(-1, 3, 3)
+
+    vac = sorted({int(v) for v in (vacancies or [])})
+    if vac and (vac[0] < 0 or vac[-1] >= n_full):
+        raise MonteCarloError(f"vacancy indices must lie in 0..{n_full - 1}")
+    if len(vac) >= n_full:
+        raise MonteCarloError("cannot remove every site")
+    vacant = np.zeros(n_full, bool)
+    vacant[vac] = True
+
+    if near_vacancy is not None and vac and len(bidx):
+        shells = bond_shells(model)
+        nn = shells[bidx] == 1
+        nvac_site = np.zeros(n_full, np.int64)
+        np.add.at(nvac_site, rows[nn], vacant[cols[nn]].astype(np.int64))
+        np.add.at(nvac_site, cols[nn], vacant[rows[nn]].astype(np.int64))
+        n_vac = nvac_site[rows] + nvac_site[cols]  # both ends present, so neither counts as the other's vacancy
+        for e in np.nonzero((n_vac > 0) & ~vacant[rows] & ~vacant[cols])[0]:
+            b_i = int(bidx[e])
+            if callable(near_vacancy):
+                J = near_vacancy(b_i, model.bonds[b_i], int(n_vac[e]))
+            else:
+                J = near_vacancy.get(int(shells[b_i]))
+            if J is not None:
+                J = np.asarray(J, float)
+                tensors[e] = J * np.eye(3) if J.shape == () else J
+
+    A = np.array([model.single_ion[s] for s in range(ns)] * ncell, dtype=float).reshape(n_full, 3, 3)
+    self_bond = rows == cols
+    for e in np.nonzero(self_bond)[0]:
+        A[rows[e]] += 0.5 * (tensors[e] + tensors[e].T)
+    keep_e = ~self_bond & ~vacant[rows] & ~vacant[cols]
+    rows, cols, tensors = rows[keep_e], cols[keep_e], tensors[keep_e]
+
+    keep = np.nonzero(~vacant)[0]
+    new_of = -np.ones(n_full, np.int64)
+    new_of[keep] = np.arange(len(keep))
+    r = np.concatenate([new_of[rows], new_of[cols]])
+    c = np.concatenate([new_of[cols], new_of[rows]])
+    T = np.concatenate([tensors, np.transpose(tensors, (0, 2, 1))])
+    order = np.lexsort((c, r))  # deterministic CSR: by row, then column
+    r, c, T = r[order], c[order], T[order]
+    N = len(keep)
+    ptr = np.zeros(N + 1, np.int64)
+    np.add.at(ptr, r + 1, 1)
+    ptr = np.cumsum(ptr)
+
+    scale = max(1.0, float(np.abs(T).max()) if len(T) else 1.0)
+    off = T.copy()
+    off[:, [0, 1, 2], [0, 1, 2]] = 0.0
+    diag = np.stack([T[:, 0, 0], T[:, 1, 1], T[:, 2, 2]], axis=1) if len(T) else np.zeros((0, 3))
+    if not len(T) or (np.all(np.abs(off) <= tol * scale) and np.all(np.abs(diag - diag[:, :1]) <= tol * scale)):
+        mode = 0
+    elif np.all(np.abs(off) <= tol * scale):
+        mode = 1
+    else:
+        mode = 2
+
+    parent = np.tile(np.arange(ns), ncell)[keep]
+    cell_of = np.repeat(cells, ns, axis=0)[keep]
+    A = A[keep]
+    Asym = 0.5 * (A + np.transpose(A, (0, 2, 1)))
+    tr = np.trace(Asym, axis1=1, axis2=2)
+    aniso = Asym - tr[:, None, None] / 3.0 * np.eye(3)
+    hasA = np.any(np.abs(Asym) > 0.0, axis=(1, 2))
+    orok = ~np.any(np.abs(aniso) > tol * max(1.0, float(np.abs(Asym).max(initial=0.0))), axis=(1, 2))
+    g = np.array([s.g for s in model.sites])[parent]
+    zee = (g[:, None] * MU_B_MEV_PER_T) * np.asarray(model.b_field, float)[None, :]
+    slen = np.array([s.spin for s in model.sites], float)[parent]
+    unit_pos = np.array([s.position for s in model.sites])
+    positions = unit_pos[parent] + cell_of @ model.cell
+    return MCLattice(model=model, size=L, parent=parent, cell_of=cell_of, full_index=keep, positions=positions,
+                     ptr=ptr, nbr=np.ascontiguousarray(c), Jiso=np.ascontiguousarray(T[:, 0, 0]),
+                     Jd=np.ascontiguousarray(diag), Jf=np.ascontiguousarray(T.reshape(-1, 9)), mode=mode,
+                     A=np.ascontiguousarray(Asym.reshape(-1, 9)), hasA=hasA, orok=orok,
+                     zee=np.ascontiguousarray(zee), slen=slen, vacancies=vac)

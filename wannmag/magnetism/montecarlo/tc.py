@@ -1,0 +1,273 @@
+"""Ordering temperature from parallel-tempering runs over several lattice sizes, and the Mermin–Wagner guard.
+
+Hamiltonian (internal wannmag convention): H = Σ_{i<j} S_i·J_ij·S_j + Σ_i S_i·A_i·S_i − gμ_B B·S_i, each bond once,
+classical spins of length S, J > 0 antiferromagnetic, meV; temperatures in K.
+
+Estimators (all in K, with uncertainties):
+
+* peaks of C(T) and χ(T) for every size: parabola through the ≤ 5 points around the maximum, uncertainty from a
+  parametric bootstrap over the error bars (a peak at the edge of the temperature range is flagged);
+* Binder-cumulant crossings U4_L(T) = U4_L'(T) for every pair of sizes (linear interpolation; the + → −
+  sign change of U4_L' − U4_L, L' > L, with the largest weight), uncertainty by parametric bootstrap.
+  ``tc`` is the crossing of the two largest sizes; ``tc_error`` combines its bootstrap error with the spread of all
+  pair crossings (the finite-size drift).  Without a crossing (or with one size) ``tc`` is the χ peak of the largest
+  size.
+
+Mermin–Wagner: in d ≤ 2 a continuous symmetry cannot be broken at T > 0.  The model's continuous symmetries are
+the global rotations R with RᵀJR = J for every bond, RᵀA_iR = A_i and RᵀB = B (generators found numerically); if
+there is one that acts on the ordered moments (SO(3) for isotropic Heisenberg; U(1) about n when the ground state
+has moments ⊥ n, e.g. easy-plane XY without in-plane anisotropy), a 2D run emits :class:`MerminWagnerWarning` and
+sets ``mermin_wagner`` in the result: its true Tc is zero and the finite-size peaks drift to 0 with L.  In d ≤ 1
+there is no finite-temperature order at all (even for Ising).  Ising mode has only a discrete symmetry.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..spinmodel import SpinModel
+from .errors import MerminWagnerWarning, MonteCarloError
+from .groundstate import ground_state
+from .lattice import _as_size, build_lattice
+from .tempering import MCSettings, PTResult, parallel_tempering
+
+__all__ = ["continuous_symmetry", "mermin_wagner_check", "find_peak", "binder_crossing", "analyse_sizes",
+           "TcResult", "ordering_temperature", "simulate"]
+
+_GEN = np.array([[[0, 0, 0], [0, 0, -1], [0, 1, 0]],
+                 [[0, 0, 1], [0, 0, 0], [-1, 0, 0]],
+                 [[0, -1, 0], [1, 0, 0], [0, 0, 0]]], float)
+
+
+def continuous_symmetry(model: SpinModel, ising: bool = False, tol: float = 1e-8) -> np.ndarray:
+    """Axes (rows) spanning the Lie algebra of global spin rotations that leave H invariant: 3 rows for SO(3),
+    1 row (the axis n) for U(1), none otherwise.  Ising mode has no continuous symmetry."""
+    if ising:
+        return np.zeros((0, 3))
+    rows = []
+    mats = [b.J for b in model.bonds] + list(model.single_ion)
+    scale = max([1.0] + [float(np.abs(m).max()) for m in mats])
+    for M in mats:
+        rows.append(np.stack([(G @ M - M @ G).ravel() for G in _GEN], axis=1) / scale)
+    B = np.asarray(model.b_field, float)
+    if np.any(B):
+        rows.append(np.stack([G @ B for G in _GEN], axis=1) / np.linalg.norm(B))
+    if not rows:
+        return np.eye(3)
+    Mbig = np.concatenate(rows, axis=0)
+    _, s, vt = np.linalg.svd(Mbig)
+    s = np.concatenate([s, np.zeros(3 - len(s))])
+    null = vt[s < tol]
+    return null if len(null) != 2 else np.eye(3)
+
+
+def mermin_wagner_check(model: SpinModel, dimension: int, ising: bool = False, gs_spins=None, slen=None) -> dict:
+    """{"flag": bool, "reason": str, "symmetry": "SO(3)" | "U(1) about n" | "none"} (module docstring)."""
+    axes = continuous_symmetry(model, ising)
+    sym = "none" if len(axes) == 0 else ("SO(3)" if len(axes) == 3 else f"U(1) about {np.round(axes[0], 4).tolist()}")
+    if dimension <= 1:
+        return {"flag": True, "symmetry": sym,
+                "reason": f"{dimension}D lattice: no long-range order at T > 0 for short-range interactions"}
+    if dimension >= 3 or len(axes) == 0:
+        return {"flag": False, "symmetry": sym, "reason": ""}
+    if len(axes) == 3:
+        return {"flag": True, "symmetry": sym,
+                "reason": "2D isotropic Heisenberg model (SO(3) symmetric): true Tc = 0 (Mermin-Wagner); "
+                          "the C/chi peaks and Binder crossings are finite-size crossovers that drift to 0 with L"}
+    n = axes[0] / np.linalg.norm(axes[0])
+    perp = 1.0
+    if gs_spins is not None:
+        u = np.asarray(gs_spins) / np.asarray(slen)[:, None]
+        perp = float(np.mean(np.linalg.norm(u - np.outer(u @ n, n), axis=1)))
+    if perp > 0.1:
+        return {"flag": True, "symmetry": sym,
+                "reason": f"2D model with a U(1) symmetry about {np.round(n, 3).tolist()} that rotates the ordered "
+                          "moments (XY-type, no in-plane anisotropy): no long-range order at T > 0 "
+                          "(Mermin-Wagner; at most a BKT transition), the finite-size peaks drift with L"}
+    return {"flag": False, "symmetry": sym, "reason": ""}
+
+
+# ------------------------------------------------------------------------------------------------ estimators
+def _parabola_vertex(T, y):
+    k = int(np.argmax(y))
+    lo, hi = max(0, k - 2), min(len(T), k + 3)
+    if hi - lo < 3:
+        return float(T[k])
+    c = np.polyfit(T[lo:hi], y[lo:hi], 2)
+    if c[0] >= 0:
+        return float(T[k])
+    v = -c[1] / (2 * c[0])
+    return float(np.clip(v, T[lo], T[hi - 1]))
+
+
+def find_peak(T, y, err, n_boot: int = 200, seed: int = 0) -> dict:
+    """Peak position (K) of y(T) with a bootstrap uncertainty; ``at_edge`` if the maximum is the first or last
+    temperature."""
+    T = np.asarray(T, float)
+    y = np.asarray(y, float)
+    err = np.nan_to_num(np.asarray(err, float))
+    k = int(np.argmax(y))
+    g = np.random.default_rng(seed)
+    boot = [_parabola_vertex(T, y + err * g.normal(size=len(y))) for _ in range(n_boot)]
+    return {"T": _parabola_vertex(T, y), "error": float(np.std(boot)), "height": float(y[k]),
+            "at_edge": bool(k == 0 or k == len(T) - 1)}
+
+
+def _crossings(T, ua, ub):
+    d = ub - ua
+    out = []
+    for k in range(len(T) - 1):
+        if d[k] > 0 >= d[k + 1]:
+            t = T[k] + (T[k + 1] - T[k]) * d[k] / (d[k] - d[k + 1])
+            w = d[max(0, k - 1):k + 1].sum() - d[k + 1:k + 3].sum()
+            out.append((t, w, k))
+    return out
+
+
+def binder_crossing(T, ua, ea, ub, eb, n_boot: int = 200, seed: int = 0) -> dict | None:
+    """Crossing temperature of two Binder curves (size a < size b) with a bootstrap uncertainty, or None."""
+    T = np.asarray(T, float)
+    ua, ub = np.asarray(ua, float), np.asarray(ub, float)
+    ea, eb = np.nan_to_num(np.asarray(ea, float)), np.nan_to_num(np.asarray(eb, float))
+    cr = _crossings(T, ua, ub)
+    if not cr:
+        return None
+    t0, _, k0 = max(cr, key=lambda c: c[1])
+    g = np.random.default_rng(seed)
+    boot = []
+    for _ in range(n_boot):
+        c = _crossings(T, ua + ea * g.normal(size=len(T)), ub + eb * g.normal(size=len(T)))
+        c = [x for x in c if abs(x[2] - k0) <= 2]
+        if c:
+            boot.append(min(c, key=lambda x: abs(x[0] - t0))[0])
+    err = float(np.std(boot)) if len(boot) > 1 else float(T[min(k0 + 1, len(T) - 1)] - T[k0])
+    return {"T": float(t0), "error": err, "n_boot_found": len(boot)}
+
+
+@dataclass
+class TcResult:
+    """Ordering-temperature analysis (K).  ``tc``/``tc_error``/``method`` is the best estimate; ``mermin_wagner``
+    True means the true Tc is zero and ``tc`` is only a finite-size crossover (see ``warning``)."""
+
+    sizes: list
+    tc: float | None
+    tc_error: float | None
+    method: str
+    peaks_C: dict
+    peaks_chi: dict
+    crossings: list
+    mermin_wagner: bool = False
+    warning: str = ""
+    symmetry: str = ""
+    runs: list = field(default_factory=list)
+    ground_state: dict = field(default_factory=dict)
+
+    def as_dict(self, with_runs: bool = True) -> dict:
+        d = {"tc_K": self.tc, "tc_error_K": self.tc_error, "method": self.method, "sizes": self.sizes,
+             "peaks_C": self.peaks_C, "peaks_chi": self.peaks_chi, "binder_crossings": self.crossings,
+             "mermin_wagner": self.mermin_wagner, "warning": self.warning, "continuous_symmetry": self.symmetry,
+             "ground_state": self.ground_state,
+             "convention": "H = sum_{i<j} S_i.J_ij.S_j + sum_i S_i.A_i.S_i - g muB B.S_i; J > 0 AF; meV; T in K"}
+        if with_runs:
+            d["runs"] = [r.as_dict() if isinstance(r, PTResult) else r for r in self.runs]
+        return d
+
+    def save(self, path) -> Path:
+        from ..spinmodel import _atomic_write
+
+        _atomic_write(Path(path), json.dumps(self.as_dict(), indent=1))
+        return Path(path)
+
+
+def analyse_sizes(curves: dict, mw: dict | None = None) -> TcResult:
+    """Tc analysis of ``curves`` = {label: {"T": temperatures (K), "n_sites": N, name: (values, errors)}} for
+    name in C, chi, U4 (labels sorted by n_sites)."""
+    labels = sorted(curves, key=lambda k: curves[k]["n_sites"])
+    peaks_C = {str(k): find_peak(curves[k]["T"], *curves[k]["C"]) for k in labels}
+    peaks_chi = {str(k): find_peak(curves[k]["T"], *curves[k]["chi"]) for k in labels}
+    crossings = []
+    for a in range(len(labels)):
+        for b in range(a + 1, len(labels)):
+            ca, cb = curves[labels[a]], curves[labels[b]]
+            if len(ca["T"]) == len(cb["T"]) and np.allclose(ca["T"], cb["T"], rtol=1e-9):
+                c = binder_crossing(ca["T"], *ca["U4"], *cb["U4"])
+            else:  # different ladders (feedback): interpolate both on the larger size's grid within the overlap
+                lo, hi = max(ca["T"][0], cb["T"][0]), min(ca["T"][-1], cb["T"][-1])
+                grid = cb["T"][(cb["T"] >= lo) & (cb["T"] <= hi)]
+                if len(grid) < 3:
+                    continue
+                ua, ea = (np.interp(grid, ca["T"], x) for x in ca["U4"])
+                ub, eb = (np.interp(grid, cb["T"], x) for x in cb["U4"])
+                c = binder_crossing(grid, ua, ea, ub, eb)
+            if c is not None:
+                crossings.append({"sizes": [str(labels[a]), str(labels[b])], **c})
+    tc = tc_err = None
+    method = "none"
+    if crossings:
+        big = [c for c in crossings if c["sizes"] == [str(labels[-2]), str(labels[-1])]]
+        main = big[0] if big else crossings[-1]
+        spread = float(np.std([c["T"] for c in crossings])) if len(crossings) > 1 else 0.0
+        tc, tc_err, method = main["T"], float(np.hypot(main["error"], spread)), \
+            f"Binder crossing {main['sizes'][0]}/{main['sizes'][1]}"
+    elif labels:
+        p = peaks_chi[str(labels[-1])]
+        tc, tc_err, method = p["T"], p["error"], f"chi peak of {labels[-1]}"
+    mw = mw or {}
+    return TcResult(sizes=[str(k) for k in labels], tc=tc, tc_error=tc_err, method=method, peaks_C=peaks_C,
+                    peaks_chi=peaks_chi, crossings=crossings, mermin_wagner=bool(mw.get("flag", False)),
+                    warning=mw.get("reason", ""), symmetry=mw.get("symmetry", ""))
+
+
+def curves_of(r: PTResult) -> dict:
+    return {"T": r.temperatures, "n_sites": r.n_sites, **{k: r.observables[k] for k in ("C", "chi", "U4", "Q", "M",
+                                                                                      "energy", "chi_M")}}
+
+
+def _label(size) -> str:
+    s = _as_size(size)
+    return "x".join(map(str, s))
+
+
+def simulate(model: SpinModel, size, settings: MCSettings, vacancies=None, near_vacancy=None, checkpoint=None,
+             seed_key=None) -> tuple[PTResult, object]:
+    """Ground state (annealing) + parallel tempering of ``model`` on one lattice; returns (PTResult, GroundState)."""
+    lat = build_lattice(model, size, vacancies=vacancies, near_vacancy=near_vacancy)
+    gs = ground_state(lat, ising=settings.ising, seed=settings.seed)
+    key = seed_key if seed_key is not None else (settings.seed, *lat.size)
+    res = parallel_tempering(lat, settings, pattern=gs.pattern, init=gs.spins, checkpoint=checkpoint, seed_key=key,
+                             ground_state=gs.as_dict())
+    return res, gs
+
+
+def ordering_temperature(model: SpinModel, sizes, settings: MCSettings, out_dir=None, warn: bool = True) -> TcResult:
+    """Parallel tempering on every size in ``sizes`` (each an integer L → L×L×1, or 2-3 integers) and the Tc
+    analysis (module docstring).  With ``out_dir``, each size checkpoints to ``out_dir/checkpoint_<L>.npz``
+    (resumed if present).  Emits :class:`MerminWagnerWarning` (and sets ``mermin_wagner``) for 2D models with an
+    unbroken continuous symmetry."""
+    sizes = [_as_size(s) for s in sizes]
+    if not sizes:
+        raise MonteCarloError("give at least one lattice size")
+    for s in sizes:
+        for a in range(3):
+            if model.pbc[a] and s[a] < 2 and any(x[a] >= 2 for x in sizes):
+                raise MonteCarloError(f"lattice size {list(s)}: periodic sizes must be at least 2")
+    settings.validate()
+    lat0 = build_lattice(model, sizes[0])
+    gs0 = ground_state(lat0, ising=settings.ising, seed=settings.seed)
+    mw = mermin_wagner_check(model, lat0.dimension, settings.ising, gs0.spins, lat0.slen)
+    if mw["flag"] and warn:
+        warnings.warn(mw["reason"], MerminWagnerWarning, stacklevel=2)
+    runs = []
+    for s in sizes:
+        ck = None if out_dir is None else Path(out_dir) / f"checkpoint_{_label(s)}.npz"
+        res, _ = simulate(model, s, settings, checkpoint=ck)
+        runs.append(res)
+    tcr = analyse_sizes({_label(r.size): curves_of(r) for r in runs}, mw)
+    tcr.runs = runs
+    tcr.ground_state = runs[0].ground_state
+    return tcr

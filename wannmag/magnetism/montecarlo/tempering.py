@@ -1,0 +1,282 @@
+"""Parallel tempering (replica exchange) of the classical spin model on one lattice.
+
+Hamiltonian (internal wannmag convention): H = Σ_{i<j} S_i·J_ij·S_j + Σ_i S_i·A_i·S_i − gμ_B B·S_i, each bond once,
+classical spins of length S (Heisenberg) or S_i^z = ±S (Ising, only J_zz and B_z act), J > 0 antiferromagnetic.
+Energies in meV, temperatures in K (k_B = 0.08617333262 meV/K).
+
+One sweep = one sequential Metropolis sweep (cone proposal whose half-angle is tuned during thermalisation to an
+acceptance ≈ 0.5, then frozen) + ``n_overrelax`` over-relaxation sweeps (sites with a single-ion term are skipped;
+none in Ising mode).  Every ``swap_every`` sweeps the walkers at neighbouring temperatures (even pairs, then odd
+pairs, alternately) try to exchange with probability min(1, exp((β_k − β_{k+1})(E_k − E_{k+1}))).  The ladder is
+geometric, explicit, or "feedback": acceptance-equalising updates during the first half of the thermalisation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from ..spinmodel import MEV_PER_K
+from .checkpoint import load_checkpoint, save_checkpoint
+from .errors import MonteCarloError
+from .kernels import N_OBS, pt_run, seed_states, total_energy
+from .lattice import MCLattice
+from .observables import QUANTITIES, derived_observables
+
+__all__ = ["MCSettings", "PTResult", "parallel_tempering", "temperature_ladder"]
+
+
+@dataclass
+class MCSettings:
+    """Parameters of a parallel-tempering run (temperatures in K, sweeps per replica).
+
+    ladder : "geometric", "feedback" (acceptance-equalising during thermalisation) or an explicit list of K.
+    n_sweeps : measurement sweeps after ``n_therm`` thermalisation sweeps.
+    checkpoint_every : write a checkpoint every N sweeps (0 = never); it does not change the result.
+    """
+
+    tmin: float
+    tmax: float
+    n_replicas: int = 24
+    n_sweeps: int = 10000
+    n_therm: int = 2000
+    ising: bool = False
+    seed: int = 0
+    n_overrelax: int = 1
+    measure_every: int = 1
+    swap_every: int = 1
+    ladder: object = "geometric"
+    adapt_every: int = 20
+    max_bins: int = 1024
+    resync_every: int = 64
+    checkpoint_every: int = 0
+    progress: bool = False
+
+    def validate(self) -> None:
+        def bad(msg):
+            raise MonteCarloError(msg)
+
+        if isinstance(self.ladder, str):
+            if self.ladder not in ("geometric", "feedback"):
+                bad(f"ladder must be 'geometric', 'feedback' or a list of temperatures, got {self.ladder!r}")
+            if not (self.tmin > 0 and math.isfinite(self.tmin)):
+                bad(f"tmin must be a positive temperature in K, got {self.tmin}")
+            if not (self.tmax > self.tmin and math.isfinite(self.tmax)):
+                bad(f"tmax must be larger than tmin, got tmin = {self.tmin} K, tmax = {self.tmax} K")
+            if int(self.n_replicas) < 1:
+                bad(f"need at least one replica, got {self.n_replicas}")
+        else:
+            T = np.asarray(self.ladder, float)
+            if T.ndim != 1 or len(T) < 1 or np.any(T <= 0) or np.any(np.diff(T) <= 0):
+                bad("an explicit ladder must be increasing positive temperatures in K")
+        for name in ("n_sweeps", "measure_every", "max_bins", "resync_every"):
+            if int(getattr(self, name)) < 1:
+                bad(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("n_therm", "n_overrelax", "swap_every", "adapt_every", "checkpoint_every"):
+            if int(getattr(self, name)) < 0:
+                bad(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.n_sweeps < self.measure_every:
+            bad("n_sweeps must be at least measure_every")
+
+    def physics_dict(self) -> dict:
+        """The settings that determine the result (not checkpoint_every/progress)."""
+        d = asdict(self)
+        d.pop("checkpoint_every")
+        d.pop("progress")
+        if not isinstance(d["ladder"], str):
+            d["ladder"] = [float(x) for x in d["ladder"]]
+        return d
+
+
+def temperature_ladder(settings: MCSettings) -> np.ndarray:
+    """Initial temperatures (K), increasing."""
+    if not isinstance(settings.ladder, str):
+        return np.asarray(settings.ladder, float).copy()
+    n = int(settings.n_replicas)
+    if n == 1:
+        return np.array([float(settings.tmin)])
+    return np.geomspace(settings.tmin, settings.tmax, n)
+
+
+@dataclass
+class PTResult:
+    """Result of one parallel-tempering run on one lattice (temperatures in K, energies meV per site).
+
+    ``observables[name] = (values, errors)`` for name in QUANTITIES (see :mod:`.observables`); ``swap_acceptance``
+    per neighbouring pair; ``tau_int_E`` in measurements; ``bins`` and ``bin_size`` keep the raw binned series.
+    """
+
+    size: tuple
+    n_sites: int
+    temperatures: np.ndarray
+    observables: dict
+    swap_acceptance: np.ndarray
+    cone_angle: np.ndarray
+    tau_int_E: np.ndarray
+    binning_converged: np.ndarray
+    bins: np.ndarray
+    bin_size: int
+    settings: MCSettings
+    ground_state: dict = field(default_factory=dict)
+    sweeps_done: int = 0
+
+    def curve(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        return self.observables[name]
+
+    def as_dict(self) -> dict:
+        return {"size": list(self.size), "n_sites": self.n_sites, "temperatures_K": self.temperatures.tolist(),
+                "observables": {k: {"value": v[0].tolist(), "error": v[1].tolist()}
+                                for k, v in self.observables.items()},
+                "swap_acceptance": self.swap_acceptance.tolist(),
+                "cone_half_angle_rad": self.cone_angle.tolist(), "tau_int_E": self.tau_int_E.tolist(),
+                "binning_converged": self.binning_converged.tolist(), "bin_size": self.bin_size,
+                "n_bins": int(self.bins.shape[1]), "settings": self.settings.physics_dict(),
+                "ground_state": self.ground_state, "sweeps": self.sweeps_done,
+                "units": {"T": "K", "energy": "meV/site", "C": "k_B/site", "chi": "1/meV", "M": "S", "Q": "S"}}
+
+
+def _signature(lat: MCLattice, settings: MCSettings, pattern: np.ndarray, init: np.ndarray, seed_key) -> str:
+    h = hashlib.sha256()
+    for a in (lat.ptr, lat.nbr, lat.Jf, lat.A, lat.zee, lat.slen, np.asarray(pattern, float),
+              np.asarray(init, float)):
+        h.update(np.ascontiguousarray(a).tobytes())
+    h.update(json.dumps(settings.physics_dict(), sort_keys=True).encode())
+    h.update(json.dumps([int(x) for x in seed_key]).encode())
+    return h.hexdigest()
+
+
+def _bins_layout(settings: MCSettings) -> tuple[int, int]:
+    n_meas = (settings.n_sweeps - 1) // settings.measure_every + 1
+    bin_size = max(1, -(-n_meas // settings.max_bins))
+    return bin_size, n_meas // bin_size
+
+
+def _initial_state(lat, settings, pattern, init, seed_key) -> dict:
+    T = temperature_ladder(settings)
+    nT = len(T)
+    N = lat.n_sites
+    rng = seed_states(seed_key, nT + 1)
+    spins = np.empty((nT, N, 3))
+    if init is None:
+        g = np.random.default_rng(np.random.SeedSequence([int(x) for x in seed_key] + [99]))
+        for w in range(nT):
+            if settings.ising:
+                spins[w] = 0.0
+                spins[w, :, 2] = lat.slen * np.where(g.random(N) < 0.5, 1.0, -1.0)
+            else:
+                v = g.normal(size=(N, 3))
+                spins[w] = v / np.linalg.norm(v, axis=1)[:, None] * lat.slen[:, None]
+    else:
+        init = np.asarray(init, float)
+        if settings.ising:  # project the start configuration on ±S z
+            z = np.where(init[:, 2] >= 0.0, 1.0, -1.0) * lat.slen
+            init = np.zeros_like(init)
+            init[:, 2] = z
+        spins[:] = init[None]
+    args = lat.kernel_args()
+    energies = np.array([total_energy(spins[w], *args[:8], args[9]) for w in range(nT)])
+    bin_size, n_bins = _bins_layout(settings)
+    return {
+        "spins": spins, "rng": np.ascontiguousarray(rng[:nT]), "rng_swap": rng[nT].copy(), "energies": energies,
+        "temp_of": np.arange(nT, dtype=np.int64), "walker_at": np.arange(nT, dtype=np.int64),
+        "betas": 1.0 / (MEV_PER_K * T), "cos_max": np.zeros(nT), "counters": np.zeros(nT, np.int64),
+        "acc_win": np.zeros(nT, np.int64), "att_win": np.zeros(nT, np.int64),
+        "sw_acc_win": np.zeros(max(nT - 1, 1), np.int64), "sw_att_win": np.zeros(max(nT - 1, 1), np.int64),
+        "sw_acc": np.zeros(max(nT - 1, 1), np.int64), "sw_att": np.zeros(max(nT - 1, 1), np.int64),
+        "bins": np.zeros((nT, n_bins, N_OBS)), "sweep": np.array(0, np.int64),
+        "bin_size": np.array(bin_size, np.int64),
+    }
+
+
+def parallel_tempering(lat: MCLattice, settings: MCSettings, pattern=None, init=None, checkpoint=None,
+                       seed_key=None, ground_state: dict | None = None) -> PTResult:
+    """Run parallel tempering on ``lat``.
+
+    pattern : σ_i = ±1 of the order parameter (default all +1: the order parameter is then |M|).
+    init : start configuration of every replica (e.g. the annealed ground state; default random).
+    checkpoint : path of a checkpoint file; if it exists and belongs to this very run (same lattice, settings,
+        pattern, start and seed) the run resumes from it, bit for bit as if never interrupted; a checkpoint of a
+        different run raises :class:`MonteCarloError`.  Written every ``settings.checkpoint_every`` sweeps and at
+        the end.
+    seed_key : sequence of ints for the RNG (default (settings.seed,)); use e.g. (seed, L) per lattice size.
+    """
+    settings.validate()
+    N = lat.n_sites
+    pattern = np.ones(N) if pattern is None else np.ascontiguousarray(pattern, float)
+    if pattern.shape != (N,):
+        raise MonteCarloError(f"order-parameter pattern has {pattern.shape[0]} entries for {N} sites")
+    seed_key = tuple(int(x) for x in (seed_key if seed_key is not None else (settings.seed,)))
+    sig = _signature(lat, settings, pattern, init if init is not None else np.zeros(0), seed_key)
+    state = None
+    if checkpoint is not None:
+        state = load_checkpoint(checkpoint)
+        if state is not None and str(state.get("signature")) != sig:
+            raise MonteCarloError(f"{checkpoint}: checkpoint of a different run (model, size, settings or seed "
+                                  "differ); remove it or choose another --out")
+    if state is None:
+        state = _initial_state(lat, settings, pattern, init, seed_key)
+        state["signature"] = np.array(sig)
+    total = settings.n_therm + settings.n_sweeps
+    bin_size = int(state["bin_size"])
+    n_bins = state["bins"].shape[1]
+    nT = len(state["betas"])
+    ladder_every = max(50, settings.n_therm // 20) if settings.ladder == "feedback" else 0
+    ladder_until = settings.n_therm // 2
+    args = lat.kernel_args()
+    sweep = int(state["sweep"])
+    step = max(1, total // 200)
+    pbar = None
+    if settings.progress:
+        from tqdm.auto import tqdm
+
+        pbar = tqdm(total=total, initial=sweep, desc=f"MC {'x'.join(map(str, lat.size))}", unit="sweep",
+                    leave=False)
+    try:
+        while sweep < total:
+            nxt = min(total, (sweep // step + 1) * step)
+            if settings.checkpoint_every:
+                nxt = min(nxt, (sweep // settings.checkpoint_every + 1) * settings.checkpoint_every)
+            pt_run(state["spins"], state["rng"], state["rng_swap"], state["energies"], state["temp_of"],
+                   state["walker_at"], state["betas"], state["cos_max"], state["counters"], state["acc_win"],
+                   state["att_win"], state["sw_acc_win"], state["sw_att_win"], state["sw_acc"], state["sw_att"],
+                   state["bins"], *args[:11], np.ascontiguousarray(pattern), bool(settings.ising),
+                   int(settings.n_overrelax), sweep, nxt, int(settings.n_therm), int(settings.measure_every),
+                   bin_size, n_bins, int(settings.swap_every), int(settings.adapt_every), ladder_every, ladder_until,
+                   int(settings.resync_every))
+            sweep = nxt
+            state["sweep"] = np.array(sweep, np.int64)
+            if pbar is not None:
+                pbar.update(nxt - pbar.n)
+            if checkpoint is not None and settings.checkpoint_every and (
+                    sweep % settings.checkpoint_every == 0 or sweep == total):
+                save_checkpoint(checkpoint, state)
+    finally:
+        if pbar is not None:
+            pbar.close()
+    if checkpoint is not None:
+        save_checkpoint(checkpoint, state)
+    return _result(lat, settings, state, ground_state or {})
+
+
+def result_from_state(lat: MCLattice, settings: MCSettings, state: dict, ground_state=None) -> PTResult:
+    return _result(lat, settings, state, ground_state or {})
+
+
+def _result(lat, settings, state, gs) -> PTResult:
+    betas = state["betas"]
+    T = 1.0 / (MEV_PER_K * betas)
+    bin_size = int(state["bin_size"])
+    obs = derived_observables(state["bins"], bin_size, betas, lat.n_sites)
+    tau = obs.pop("tau_int_E")
+    conv = obs.pop("binning_converged")
+    nT = len(betas)
+    acc = np.where(state["sw_att"] > 0, state["sw_acc"] / np.maximum(state["sw_att"], 1), np.nan)[:max(nT - 1, 0)]
+    return PTResult(size=tuple(lat.size), n_sites=lat.n_sites, temperatures=T,
+                    observables={q: obs[q] for q in QUANTITIES}, swap_acceptance=acc,
+                    cone_angle=np.arccos(np.clip(state["cos_max"], -1, 1)), tau_int_E=tau, binning_converged=conv,
+                    bins=state["bins"].copy(), bin_size=bin_size, settings=settings, ground_state=gs,
+                    sweeps_done=int(state["sweep"]))
