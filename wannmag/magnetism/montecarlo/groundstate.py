@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..spinmodel import MEV_PER_K, SpinModel
-from .kernels import greedy_sweep, ising_sweep, metropolis_sweep, seed_states, total_energy
+from .kernels import greedy_sweep, local_min_sweep, ising_sweep, metropolis_sweep, seed_states, total_energy
 from .lattice import MCLattice, build_lattice
 
 __all__ = ["GroundState", "ground_state", "anneal", "pattern_of"]
@@ -57,7 +57,7 @@ def exchange_scale(model: SpinModel) -> float:
 
 
 def anneal(lat: MCLattice, ising: bool = False, seed: int = 0, stages: int = 40, sweeps_per_stage: int = 40,
-           t_hi: float | None = None, quench: int = 20, spins0=None) -> tuple[np.ndarray, float]:
+           t_hi: float | None = None, quench: int = 200, spins0=None) -> tuple[np.ndarray, float]:
     """Simulated annealing of one configuration on ``lat`` (temperatures in K, geometric from ``t_hi`` to
     t_hi/1000); returns (spins, energy in meV)."""
     rng = seed_states(seed, 1)[0]
@@ -86,9 +86,11 @@ def anneal(lat: MCLattice, ising: bool = False, seed: int = 0, stages: int = 40,
                 theta = np.arccos(cos_max) * min(max((a / N) / 0.5, 0.5), 2.0)
                 cos_max = float(np.cos(min(max(theta, 1e-3), np.pi)))
     if not ising:
+        # quench: exact alignment of sites without single-ion term, projected-gradient minimisation of the others
         for _ in range(quench):
             greedy_sweep(spins, ptr, nbr, Jiso, Jd, Jf, mode, orok, zee, slen)
-            a, _ = metropolis_sweep(spins, rng, 1e6 / kT_hi, cos_max, ptr, nbr, Jiso, Jd, Jf, mode, A, hasA, zee, slen)
+            if local_min_sweep(spins, ptr, nbr, Jiso, Jd, Jf, mode, A, hasA, zee, slen, 50) > -1e-13 * N:
+                break
     return spins, float(total_energy(spins, ptr, nbr, Jiso, Jd, Jf, mode, A, hasA, zee))
 
 

@@ -274,6 +274,75 @@ def greedy_sweep(spins, ptr, nbr, Jiso, Jd, Jf, mode, orok, zee, slen):
 
 
 @njit(cache=True)
+def local_min_sweep(spins, ptr, nbr, Jiso, Jd, Jf, mode, A, hasA, zee, slen, n_iter):
+    """Zero-temperature local minimisation of every site in its frozen exchange + Zeeman field, single-ion term
+    included: projected gradient descent on the sphere with backtracking (sites without single-ion term are set
+    antiparallel to their field directly).  Returns the energy change (meV, ≤ 0)."""
+    dE_tot = 0.0
+    for i in range(spins.shape[0]):
+        hx, hy, hz = exchange_field(i, spins, ptr, nbr, Jiso, Jd, Jf, mode)
+        hx -= zee[i, 0]
+        hy -= zee[i, 1]
+        hz -= zee[i, 2]
+        S = slen[i]
+        ux = spins[i, 0] / S
+        uy = spins[i, 1] / S
+        uz = spins[i, 2] / S
+        e = S * (ux * hx + uy * hy + uz * hz)
+        if hasA[i]:
+            e += S * S * _quad(A, i, ux, uy, uz)
+        amax = 0.0
+        for k in range(9):
+            amax = max(amax, abs(A[i, k]))
+        hn = math.sqrt(hx * hx + hy * hy + hz * hz)
+        eta = 1.0 / (S * hn + 6.0 * S * S * amax + 1e-300)
+        e0 = e
+        for _ in range(n_iter):
+            gx = S * hx
+            gy = S * hy
+            gz = S * hz
+            if hasA[i]:
+                gx += S * S * ((A[i, 0] + A[i, 0]) * ux + (A[i, 1] + A[i, 3]) * uy + (A[i, 2] + A[i, 6]) * uz)
+                gy += S * S * ((A[i, 3] + A[i, 1]) * ux + (A[i, 4] + A[i, 4]) * uy + (A[i, 5] + A[i, 7]) * uz)
+                gz += S * S * ((A[i, 6] + A[i, 2]) * ux + (A[i, 7] + A[i, 5]) * uy + (A[i, 8] + A[i, 8]) * uz)
+            gu = gx * ux + gy * uy + gz * uz
+            tx = gx - gu * ux
+            ty = gy - gu * uy
+            tz = gz - gu * uz
+            if tx * tx + ty * ty + tz * tz < 1e-28 * (gx * gx + gy * gy + gz * gz) + 1e-300:
+                break
+            step = eta
+            improved = False
+            for _b in range(30):
+                vx = ux - step * tx
+                vy = uy - step * ty
+                vz = uz - step * tz
+                n = math.sqrt(vx * vx + vy * vy + vz * vz)
+                vx /= n
+                vy /= n
+                vz /= n
+                en = S * (vx * hx + vy * hy + vz * hz)
+                if hasA[i]:
+                    en += S * S * _quad(A, i, vx, vy, vz)
+                if en < e:
+                    ux = vx
+                    uy = vy
+                    uz = vz
+                    e = en
+                    improved = True
+                    break
+                step *= 0.5
+            if not improved:
+                break
+            eta = 2.0 * step
+        spins[i, 0] = S * ux
+        spins[i, 1] = S * uy
+        spins[i, 2] = S * uz
+        dE_tot += e - e0
+    return dE_tot
+
+
+@njit(cache=True)
 def order_parameters(spins, slen, pat):
     """(|M|, |Q|): the magnetisation and the staggered magnetisation Q = Σ σ_i S_i/S_i / N (σ_i = ±1 the
     ground-state pattern), both per site in units of S (1 in the fully ordered state)."""
