@@ -149,6 +149,19 @@ def _signature(lat: MCLattice, settings: MCSettings, pattern: np.ndarray, init: 
     return h.hexdigest()
 
 
+def _remove_stale_temporaries(checkpoint) -> None:
+    """A run killed while writing a checkpoint leaves its temporary file behind (the checkpoint itself is intact:
+    it is replaced atomically); the run that owns the checkpoint removes them when it starts."""
+    from pathlib import Path
+
+    p = Path(checkpoint)
+    for tmp in p.parent.glob(f".{p.name}.*.tmp"):
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+
+
 def _bins_layout(settings: MCSettings) -> tuple[int, int]:
     n_meas = (settings.n_sweeps - 1) // settings.measure_every + 1
     bin_size = max(1, -(-n_meas // settings.max_bins))
@@ -213,6 +226,7 @@ def parallel_tempering(lat: MCLattice, settings: MCSettings, pattern=None, init=
     sig = _signature(lat, settings, pattern, init if init is not None else np.zeros(0), seed_key)
     state = None
     if checkpoint is not None:
+        _remove_stale_temporaries(checkpoint)
         state = load_checkpoint(checkpoint)
         if state is not None and str(state.get("signature")) != sig:
             raise MonteCarloError(f"{checkpoint}: checkpoint of a different run (model, size, settings or seed "
