@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..errors import WannmagError
+from ._blas import single_threaded_blas
 from .harmonics import L_OF_NAME, ORBITAL_NAMES
 
 __all__ = ["TBError", "TBFileError", "Orbital", "TBModel", "CollinearTBModel", "make_orbitals"]
@@ -169,7 +170,7 @@ class TBModel:
         dev = np.abs(H - Hdag).max() if H.size else 0.0
         if dev > tol:
             iR, m, n = np.unravel_index(np.argmax(np.abs(H - Hdag)), H.shape)
-            raise TBError(f"{self.name}: H(R) is not Hermitian: H_{m + 1},{n + 1}(R={tuple(R[iR])}) = "
+            raise TBError(f"{self.name}: H(R) is not Hermitian: H_{m + 1},{n + 1}(R={tuple(int(x) for x in R[iR])}) = "
                           f"{H[iR, m, n]:.6g} but conj(H_{n + 1},{m + 1}(-R)) = {Hdag[iR, m, n]:.6g} "
                           f"(|difference| {dev:.3g} eV > tolerance {tol:g} eV)")
         return R, 0.5 * (H + Hdag)
@@ -335,7 +336,9 @@ class TBModel:
         k = np.atleast_2d(np.asarray(k, dtype=float))
         out = np.empty((len(k), self.num_wann))
         for s in range(0, len(k), chunk):
-            out[s:s + chunk] = np.linalg.eigvalsh(self.hk(k[s:s + chunk]))
+            Hk = self.hk(k[s:s + chunk])
+            with single_threaded_blas():
+                out[s:s + chunk] = np.linalg.eigvalsh(Hk)
         return out
 
     bands = eigenvalues
@@ -343,7 +346,8 @@ class TBModel:
     def eigh(self, k, convention: str = "I", positions="centres") -> tuple[np.ndarray, np.ndarray]:
         """Energies (nk, nw) and eigenvectors (nk, nw, nw) (columns) at reduced k-points."""
         Hk = self.hk(np.atleast_2d(np.asarray(k, dtype=float)), convention=convention, positions=positions)
-        return np.linalg.eigh(Hk)
+        with single_threaded_blas():
+            return np.linalg.eigh(Hk)
 
     def to_cartesian_k(self, k) -> np.ndarray:
         """Cartesian k (1/Å) of reduced k-points."""

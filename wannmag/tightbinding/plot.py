@@ -42,9 +42,8 @@ def plot_bands(model, out=None, path: str | None = None, npoints: int = 300, fer
         ls = "-" if s != "down" else "--"
         if character and d_idx:
             w = (np.abs(U[:, d_idx, :]) ** 2).sum(axis=1)
-            for b in range(E.shape[1]):
-                ax.scatter(x, E[:, b] - ef, c=w[:, b], cmap="coolwarm", vmin=0, vmax=1, s=2 if s != "down" else 1,
-                           marker="o" if s != "down" else "x")
+            ax.scatter(np.repeat(x, E.shape[1]), (E - ef).ravel(), c=w.ravel(), cmap="coolwarm", vmin=0, vmax=1,
+                       s=2 if s != "down" else 1, marker="o" if s != "down" else "x", rasterized=True)
         else:
             ax.plot(x, E - ef, ls, color="k", lw=1, label=None)
     if dft is not None:

@@ -85,11 +85,12 @@ class HRLayout:
         nw = self.num_wann
         if self.kind == "hr":
             return self.first_line + iR * nw * nw + n * nw + m
-        return self.first_line + iR * (nw * nw + 2) + 1 + n * nw + m
+        return self.first_line + iR * (nw * nw + 2) + 2 + n * nw + m
 
     def line_of_R(self, iR: int) -> int:
+        """1-based line of the first matrix element (hr) or of the R-vector line (tb) of R[iR]."""
         nw = self.num_wann
-        return self.first_line + iR * nw * nw if self.kind == "hr" else self.first_line + iR * (nw * nw + 2)
+        return self.first_line + iR * nw * nw if self.kind == "hr" else self.first_line + iR * (nw * nw + 2) + 1
 
 
 def _read_header(path: Path, lines: list[str], start: int, what: str):
@@ -180,8 +181,8 @@ def check_hr_file(path, expected_num_wann: int | None = None, expected_from: str
     bad = np.nonzero(np.any(ints[:, :3] != Rrep, axis=1))[0]
     if len(bad):
         b = int(bad[0])
-        raise TBFileError(f"{path}:{i + b + 1}: R vector {tuple(ints[b, :3])} changes inside the block of "
-                          f"R = {tuple(Rrep[b])} ({nw}×{nw} lines per R); mismatched num_wann?")
+        raise TBFileError(f"{path}:{i + b + 1}: R vector {tuple(int(x) for x in ints[b, :3])} changes inside the block of "
+                          f"R = {tuple(int(x) for x in Rrep[b])} ({nw}×{nw} lines per R); mismatched num_wann?")
     _check_unique_R(path, R, lambda k: i + k * nw * nw + 1)
     return HRLayout(path, "hr", nw, nr, ndeg, R, i + 1)
 
@@ -232,7 +233,7 @@ def check_tb_file(path, expected_num_wann: int | None = None, expected_from: str
                 R[k] = r
             elif tuple(r) != tuple(R[k]):
                 raise TBFileError(f"{path}:{i + 2}: position block {k + 1} has R = {tuple(r)}, Hamiltonian block "
-                                  f"has {tuple(R[k])}")
+                                  f"has {tuple(int(x) for x in R[k])}")
             body = lines[i + 2:i + 2 + nw * nw]
             tokens = " ".join(body).split()
             if len(body) < nw * nw or len(tokens) != nfields * nw * nw:
@@ -917,7 +918,7 @@ def _hermiticity(layout: HRLayout, R: np.ndarray, H: np.ndarray, tol: float) -> 
     index = {tuple(r): k for k, r in enumerate(R)}
     for k, r in enumerate(R):
         if tuple(-r) not in index:
-            raise TBFileError(f"{layout.path}:{layout.line_of_R(k)}: R = {tuple(r)} has no partner −R "
+            raise TBFileError(f"{layout.path}:{layout.line_of_R(k)}: R = {tuple(int(x) for x in r)} has no partner −R "
                               "(H(−R) = H(R)† cannot be checked)")
     partner = np.array([index[tuple(-r)] for r in R])
     diff = np.abs(H - H[partner].conj().transpose(0, 2, 1))
@@ -926,7 +927,7 @@ def _hermiticity(layout: HRLayout, R: np.ndarray, H: np.ndarray, tol: float) -> 
         k, m, n = np.unravel_index(int(np.argmax(diff)), diff.shape)
         kp = partner[k]
         raise TBFileError(
-            f"{layout.path}:{layout.line_of(k, m, n)}: H(R) is not Hermitian: H_{m + 1},{n + 1}(R={tuple(R[k])}) = "
+            f"{layout.path}:{layout.line_of(k, m, n)}: H(R) is not Hermitian: H_{m + 1},{n + 1}(R={tuple(int(x) for x in R[k])}) = "
             f"{H[k, m, n].real:.6f}{H[k, m, n].imag:+.6f}i but conj H_{n + 1},{m + 1}(−R) (line "
             f"{layout.line_of(kp, n, m)}) = {H[kp, n, m].real:.6f}{-H[kp, n, m].imag:+.6f}i, |difference| "
             f"{worst:.3g} eV > tolerance {tol:g} eV")
