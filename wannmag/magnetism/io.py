@@ -71,7 +71,7 @@ from .spinmodel import MEV_PER_K, TB2J, Convention, Site, SpinModel, _atomic_wri
 
 __all__ = ["ExchangeFileError", "ExchangeFileWarning", "TB2J", "VAMPIRE_UCF", "MCSOLVER", "MAGNOPY_DEFAULT",
            "magnopy_convention", "write_tb2j", "read_tb2j", "write_vampire", "read_vampire", "write_mcsolver",
-           "read_mcsolver", "write_magnopy", "read_magnopy", "dmi_matrix"]
+           "read_mcsolver", "write_magnopy", "read_magnopy", "dmi_matrix", "tb2j_structure"]
 
 #: Vampire: H = −Σ_{pairs} S_i·J_ij·S_j = −½ Σ_{i≠j} (both directions listed), unit spins, joules (see module doc)
 VAMPIRE_UCF = Convention("Vampire (UCF)", sign=-1, double_counting=True, unit_spins=True, prefactor=0.5, unit="J")
@@ -512,6 +512,33 @@ def read_tb2j(path, spins: dict | None = None, g: float = 2.0, tol: float = 2e-3
     for (i, j, R), Jt in pairs.items():
         model.add_bond(i, j, R, TB2J.to_internal(Jt, sites[i].spin, sites[j].spin))
     return model
+
+
+def tb2j_structure(path):
+    """The full structure (cell and every atom of the Atoms table, ligands included) of a TB2J ``exchange.out`` as
+    an ``ase.Atoms`` — e.g. for :func:`wannmag.magnetism.symmetry.symmetrise` of a model read with
+    :func:`read_tb2j`.  Labels like ``Cr1``/``I6`` give the elements."""
+    from ase import Atoms
+
+    path, lines = _read_lines(path)
+    cell, symbols, positions = None, [], []
+    for k, line in enumerate(lines):
+        low = line.strip().lower()
+        if low.startswith("cell") and cell is None:
+            cell = np.array([[_num(t, path, k + q + 1, "cell component")
+                              for t in _line(lines, k + q, path, "the cell vectors").split()[:3]] for q in (1, 2, 3)])
+        if low.startswith("atoms:"):
+            for q in range(k + 1, len(lines)):
+                toks = lines[q].split()
+                if _RULE.match(lines[q]) or (toks and toks[0].lower().startswith("single")):
+                    break
+                if len(toks) >= 6 and re.fullmatch(r"[A-Z][a-z]?\d+", toks[0]):
+                    symbols.append(_element_of(toks[0]))
+                    positions.append([_num(t, path, q + 1, "coordinate") for t in toks[1:4]])
+            break
+    if cell is None or not symbols:
+        raise ExchangeFileError(f"{path}: no 'Cell' or 'Atoms' section — not a TB2J exchange.out")
+    return Atoms(symbols, positions=positions, cell=cell, pbc=True)
 
 
 # ================================================================================================ Vampire
