@@ -21,12 +21,13 @@ def _plt():
 
 
 def plot_curves(curves: dict, path, tc=None, tc_error=None, title: str = "") -> Path:
-    """2×2 panels of Q (order parameter, units of S), χ (1/meV), C (k_B per site) and U4 vs T (K); ``curves`` =
+    """2×3 panels of |M| and Q (order parameter, units of S), χ (1/meV), E (meV/site), C (k_B per site) and U4
+    vs T (K); ``curves`` =
     {label: {"T": ..., name: (values, errors)}}."""
     plt = _plt()
-    fig, axes = plt.subplots(2, 2, figsize=(10, 7.5), sharex=True)
-    panels = [("Q", "order parameter |Q| (S)"), ("chi", "χ (1/meV)"), ("C", "C (k_B per site)"),
-              ("U4", "Binder cumulant U4")]
+    fig, axes = plt.subplots(2, 3, figsize=(14, 7.5), sharex=True)
+    panels = [("M", "magnetisation |M| (S)"), ("Q", "order parameter |Q| (S)"), ("chi", "χ of Q (1/meV)"),
+              ("energy", "E (meV per site)"), ("C", "C (k_B per site)"), ("U4", "Binder cumulant U4 of Q")]
     for ax, (q, lab) in zip(axes.ravel(), panels):
         for name, c in curves.items():
             v, e = c[q]

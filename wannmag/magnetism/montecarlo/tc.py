@@ -118,26 +118,37 @@ def find_peak(T, y, err, n_boot: int = 200, seed: int = 0) -> dict:
             "at_edge": bool(k == 0 or k == len(T) - 1)}
 
 
-def _crossings(T, ua, ub):
+def _crossings(T, ua, ub, sd=None):
+    """+ → − sign changes of d = ub − ua with a significance weight: Σ d/σ over the two points before minus the
+    same over the two points after the change."""
     d = ub - ua
+    sd = np.ones_like(d) if sd is None else np.maximum(sd, 1e-12)
+    z = d / sd
     out = []
     for k in range(len(T) - 1):
         if d[k] > 0 >= d[k + 1]:
             t = T[k] + (T[k + 1] - T[k]) * d[k] / (d[k] - d[k + 1])
-            w = d[max(0, k - 1):k + 1].sum() - d[k + 1:k + 3].sum()
+            w = z[max(0, k - 1):k + 1].sum() - z[k + 1:k + 3].sum()
             out.append((t, w, k))
     return out
 
 
-def binder_crossing(T, ua, ea, ub, eb, n_boot: int = 200, seed: int = 0) -> dict | None:
-    """Crossing temperature of two Binder curves (size a < size b) with a bootstrap uncertainty, or None."""
+def binder_crossing(T, ua, ea, ub, eb, n_boot: int = 200, seed: int = 0, min_significance: float = 3.0) -> dict | None:
+    """Crossing temperature of two Binder curves (size a < size b) with a bootstrap uncertainty, or None.
+
+    The crossing is the + → − sign change of U4_b − U4_a with the largest significance (Σ |d|/σ_d of the two
+    points on either side); one below ``min_significance`` is noise (e.g. where both curves sit at their high- or
+    low-temperature limits) and is ignored."""
     T = np.asarray(T, float)
     ua, ub = np.asarray(ua, float), np.asarray(ub, float)
     ea, eb = np.nan_to_num(np.asarray(ea, float)), np.nan_to_num(np.asarray(eb, float))
-    cr = _crossings(T, ua, ub)
+    sd = np.hypot(ea, eb)
+    cr = _crossings(T, ua, ub, sd)
     if not cr:
         return None
-    t0, _, k0 = max(cr, key=lambda c: c[1])
+    t0, w0, k0 = max(cr, key=lambda c: c[1])
+    if w0 < min_significance:
+        return None
     g = np.random.default_rng(seed)
     boot = []
     for _ in range(n_boot):
@@ -146,7 +157,7 @@ def binder_crossing(T, ua, ea, ub, eb, n_boot: int = 200, seed: int = 0) -> dict
         if c:
             boot.append(min(c, key=lambda x: abs(x[0] - t0))[0])
     err = float(np.std(boot)) if len(boot) > 1 else float(T[min(k0 + 1, len(T) - 1)] - T[k0])
-    return {"T": float(t0), "error": err, "n_boot_found": len(boot)}
+    return {"T": float(t0), "error": err, "significance": float(w0), "n_boot_found": len(boot)}
 
 
 @dataclass
