@@ -40,9 +40,9 @@ def cmd_map_energies(args) -> int:
 
 def cmd_mft(args) -> int:
     from ..magnetism.mft import hamiltonian_from_tb, lkag_exchange, mft_spin_model, orbital_blocks
-    from ..tightbinding import load_collinear
+    from ..tightbinding import read_w90
 
-    model = load_collinear(args.source)
+    model = read_w90(args.source, kind="collinear")
     ham = hamiltonian_from_tb(model)
     if args.efermi is None and args.nelect is None:
         raise WannmagError("give --nelect (electrons per cell in the Wannier manifold) or --efermi (eV)")

@@ -1,0 +1,144 @@
+"""Magnetic force theorem: wannmag vs TB2J on the same Wannier90 files, side by side (J1–J3 and wall time).
+
+TB2J pins scipy < 1.17, so it lives in its own virtual environment (default /work/bench-tb2j):
+
+    python3 -m venv /work/bench-tb2j && /work/bench-tb2j/bin/pip install TB2J "scipy<1.17"
+
+Usage (from the repository root, wannmag's venv active):
+
+    python benchmarks/bench_mft_tb2j.py                       # synthetic CrI3-like Slater–Koster d–p model
+    python benchmarks/bench_mft_tb2j.py --wannier data/dft/CrI3 --prefix-up CrI3_up --prefix-dn CrI3_dn \
+        --nelect 42                                           # a real collinear Wannier90 pair
+
+TB2J is given ``_hr.dat`` + ``_centres.xyz`` + the ``.win`` and a POSCAR only (never ``_tb.dat``: TB2J misplaces
+Wannier centres of a slab centred at z = c/2 when reading it).  Both codes run on one core with the same k-mesh and
+the same number of contour points.  Printed J's are in TB2J's convention (E = −Σ_{i≠j} J e_i·e_j, unit spins, meV,
+positive = FM) so the two columns compare directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
+def synthetic(workdir: Path):
+    """CrI3-like Slater–Koster model written as a Wannier90 up/down pair; returns (dir, prefix_up, prefix_dn, nelect)."""
+    from wannmag.structures import cri3_monolayer
+    from wannmag.tightbinding.slater_koster import slater_koster_model
+    from wannmag.tightbinding.w90 import write_w90_model
+
+    at = cri3_monolayer()
+    p = dict(pds=-0.6, pdp=0.3, dds=-0.05, ddp=0.025, pps=0.25, ppp=-0.075)
+    kw = dict(d_atoms=["Cr"], p_atoms=["I"], params=p, eps_p=-2.5, crystal_field=(-0.3, 0.6))
+    for spin, eps in (("up", -1.5), ("dn", 1.5)):
+        model = slater_koster_model(at, eps_d=eps, spin="up" if spin == "up" else "down", **kw)
+        write_w90_model(model, workdir / f"cri3_{spin}", mp_grid=(6, 6, 1))
+    return workdir, "cri3_up", "cri3_dn", 42.0
+
+
+def parse_tb2j(path: Path) -> dict[tuple, float]:
+    """J_iso (meV) per (i, j, R) from TB2J's exchange.out (labels mapped to the order of appearance)."""
+    text = path.read_text()
+    out, labels = {}, {}
+    for m in re.finditer(r"^\s*(\w+)\s+(\w+)\s+\(\s*(-?\d+),\s*(-?\d+),\s*(-?\d+)\)\s+(-?[\d.]+)", text, re.M):
+        a, b = m.group(1), m.group(2)
+        for lab in (a, b):
+            labels.setdefault(lab, len(labels))
+        R = tuple(int(m.group(k)) for k in (3, 4, 5))
+        out[(labels[a], labels[b], R)] = float(m.group(6))
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--wannier", type=Path, help="directory with the Wannier90 pair (default: synthetic model)")
+    ap.add_argument("--prefix-up")
+    ap.add_argument("--prefix-dn")
+    ap.add_argument("--nelect", type=float)
+    ap.add_argument("--kmesh", type=int, nargs=3, default=[9, 9, 1])
+    ap.add_argument("--nz", type=int, default=100)
+    ap.add_argument("--rcut", type=float, default=8.5)
+    ap.add_argument("--tb2j", default="/work/bench-tb2j/bin/wann2J.py")
+    ap.add_argument("--repeat", type=int, default=3, help="timings are the best of this many runs")
+    args = ap.parse_args(argv)
+
+    from wannmag.magnetism.mft import hamiltonian_from_tb, lkag_exchange
+    from wannmag.tightbinding import read_w90
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench_mft_"))
+    if args.wannier is None:
+        wdir, pu, pd, nel = synthetic(tmp)
+    else:
+        wdir, pu, pd, nel = args.wannier, args.prefix_up, args.prefix_dn, args.nelect
+    model = read_w90(Path(wdir) / pu.rsplit("_up", 1)[0], kind="collinear")
+    ham = hamiltonian_from_tb(model)
+
+    times = []
+    for _ in range(args.repeat):  # best of N: the machine may be shared
+        t0 = time.perf_counter()
+        ours = lkag_exchange(ham, kmesh=tuple(args.kmesh), n_electrons=nel, n_energy=args.nz, rcut=args.rcut)
+        times.append(time.perf_counter() - t0)
+    t_ours = min(times)
+
+    if not Path(args.tb2j).exists():
+        print(f"TB2J not found at {args.tb2j}; wannmag alone: {t_ours:.2f} s")
+        print(ours.table())
+        return 1
+    run = tmp / "tb2j"
+    run.mkdir()
+    for f in Path(wdir).glob("*"):
+        if f.name.startswith((pu, pd)) and not f.name.endswith("_tb.dat"):
+            shutil.copy(f, run / f.name)
+    import ase.io
+
+    ase.io.write(run / "POSCAR", model.atoms, format="vasp")
+    emin = float(min(np.linalg.eigvalsh(ham.hk(np.zeros((1, 3)), s)).min() for s in (0, 1))) - 1.0 - ours.efermi
+    cmd = [str(Path(args.tb2j).parent / "python"), args.tb2j, "--path", str(run),
+           "--posfile", "POSCAR", "--prefix_up", pu, "--prefix_down", pd, "--elements", *sorted(set(ham.elements)),
+           "--kmesh", *map(str, args.kmesh), "--efermi", f"{ours.efermi:.6f}", "--emin", f"{emin:.3f}",
+           "--emax", "0.0", "--nz", str(args.nz), "--rcut", str(args.rcut), "--np", "1",
+           "--output_path", str(run / "TB2J_results")]
+    times = []
+    for _ in range(args.repeat):
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=run, capture_output=True, text=True)
+        times.append(time.perf_counter() - t0)
+        if proc.returncode != 0:
+            break
+    t_tb2j = min(times)
+    if proc.returncode != 0:
+        print(proc.stdout[-2000:], proc.stderr[-3000:])
+        return 1
+    theirs = parse_tb2j(run / "TB2J_results" / "exchange.out")
+    print(f"k-mesh {args.kmesh}, {args.nz} contour points, E_F = {ours.efermi:.4f} eV")
+    print(f"{'bond':>22} {'d (Å)':>7} {'wannmag':>10} {'TB2J':>10} {'diff':>8}   (J in TB2J convention, meV)")
+    diffs = []
+    for (a, b, R), d, J in zip(ours.bonds, ours.distances, ours.J_lkag):
+        key = (a, b, tuple(R))
+        alt = (b, a, tuple(-x for x in R))
+        Jt = theirs.get(key, theirs.get(alt))
+        if Jt is None:
+            continue
+        diffs.append(abs(J - Jt))
+        print(f"{str((a, b, list(R))):>22} {d:7.3f} {J:10.4f} {Jt:10.4f} {J - Jt:8.4f}")
+    print(f"max |difference| = {max(diffs):.4f} meV over {len(diffs)} bonds")
+    print(f"time (best of {args.repeat}, TB2J includes its ~2 s start-up): wannmag {t_ours:.2f} s, "
+          f"TB2J {t_tb2j:.2f} s, ratio TB2J/wannmag = {t_tb2j / t_ours:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
