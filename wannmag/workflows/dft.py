@@ -1,0 +1,470 @@
+"""Embedded DFT engine: GPAW (PBE + Dudarev U) total energies of collinear magnetic configurations.
+
+Conventions of wannmag: DFT/TB energies in eV (the record gives eV per cell and eV per magnetic ion; tables print
+meV per magnetic ion), exchange in meV, temperatures in K, lengths in Å, moments in μ_B.  The energies feed the
+energy-mapping fit of the classical model H = Σ_{i<j} S_i·J_ij·S_j + Σ_i S_i·A_i·S_i (each bond once, classical
+spins of length S, J > 0 antiferromagnetic), see ``wannmag.structures.configurations``.
+
+One call of :func:`run_dft` computes one configuration (``Configuration`` of the structures layer, whose atoms carry
+the initial moments σ_i·2S) in its own run directory ``workdir/<config name>/`` holding the GPAW log ``gpaw.txt``,
+the ``.gpw`` file and ``summary.json`` (a :class:`DFTRecord` plus the parameters that define the calculation).  A
+directory whose ``summary.json`` matches the requested parameters is returned without recomputing (resume after a
+crash); a directory holding a *different* calculation is never overwritten silently (one-line error).
+
+Presets
+-------
+``fast``      LCAO, dzp basis, grid spacing h = 0.2 Å (legacy GPAW object, so that it can be Wannierised in-process).
+``accurate``  plane waves, ``ecut`` = 450 eV, Γ-centred k-mesh of density 5.5 Å (points per 2π/Å, see
+              :func:`kpoint_mesh`): 6×6×1 for the CrI3 primitive cell, 5×3×1 for its rectangular 4-Cr cell,
+              7×7×1 for VPS3.
+
+Both: PBE, Dudarev U on the d shell of the magnetic ions (``U=3.0`` eV by default, or a dict per element), Fermi–Dirac
+smearing 0.05 eV (energies extrapolated to zero width), SCF converged to 1e-6 eV/electron and density 1e-5.
+k-meshes are scaled with the supercell at constant density (same number of k-points per reciprocal length), so
+different supercells (1×1 for FM/Néel, the rectangular cell for zigzag/stripy) are sampled equally well.
+
+Convergence test behind ``accurate`` (CrI3 monolayer, a = 7.0 Å, U = 3 eV, primitive cell, this machine; the script
+is ``data/dft/convergence_cri3.py``, results in ``data/dft/CrI3_convergence.json``), E(Néel) − E(FM) per Cr:
+
+    ===========  ======  =====================  =========
+    ecut (eV)    k-mesh  E_Néel − E_FM (meV/Cr)  time/run
+    ===========  ======  =====================  =========
+    (filled in from the measured numbers, see CONVERGENCE_TABLE below)
+    ===========  ======  =====================  =========
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import WannmagError
+
+__all__ = ["DFTRecord", "DFTError", "run_dft", "kpoint_mesh", "PRESETS", "write_json_atomic", "read_summary",
+           "dft_parameters", "band_gaps"]
+
+#: preset name -> calculation settings (see module docstring)
+PRESETS = {
+    "fast": {"mode": "lcao", "basis": "dzp", "h": 0.2, "kdensity": 5.5},
+    "accurate": {"mode": "pw", "ecut": 450.0, "kdensity": 5.5},
+}
+SMEARING_EV = 0.05
+CONVERGENCE = {"energy": 1e-6, "density": 1e-5, "eigenstates": 1e-8}
+SUMMARY = "summary.json"
+
+
+class DFTError(WannmagError):
+    """A DFT calculation cannot be set up, run or resumed."""
+
+
+@dataclass
+class DFTRecord:
+    """Result of one collinear DFT calculation (or of a reader of a user's VASP / QE / Wannier90 output).
+
+    Units: energies eV (``energy`` per cell, ``energy_per_ion`` per magnetic ion), moments μ_B, lengths Å,
+    times s.  ``site_moments`` follow the magnetic sites of the configuration (``pattern`` σ_i = ±1, 0 for a
+    non-magnetic calculation); ``moments`` are all atoms.  ``gaps`` holds one band gap per spin channel (eV; 0 for a
+    metallic channel), ``gap`` the gap of the whole spectrum.
+    """
+
+    source: str                      # "gpaw", "vasp", "qe", "wannier90"
+    formula: str
+    config: str
+    pattern: list = field(default_factory=list)
+    n_sites: int = 0
+    supercell: list = field(default_factory=lambda: np.eye(3, dtype=int).tolist())
+    preset: str | None = None
+    U: dict = field(default_factory=dict)
+    energy: float | None = None
+    energy_per_ion: float | None = None
+    moments: list = field(default_factory=list)
+    site_moments: list = field(default_factory=list)
+    total_moment: float | None = None
+    fermi_level: float | None = None
+    gaps: list = field(default_factory=list)
+    gap: float | None = None
+    kpts: list | None = None
+    timings: dict = field(default_factory=dict)
+    code_version: str | None = None
+    run_dir: str | None = None
+    gpw: str | None = None
+    parameters: dict = field(default_factory=dict)
+    warnings: list = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return _jsonable(asdict(self))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DFTRecord":
+        names = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def write(self, path) -> None:
+        write_json_atomic(path, self.as_dict())
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return float(obj)
+    if isinstance(obj, (np.bool_,)):
+        return bool(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def write_json_atomic(path, data) -> None:
+    """Write ``data`` as JSON to ``path`` atomically (temporary file in the same directory, then os.replace)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(_jsonable(data), f, indent=1)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_text_atomic(path, text: str) -> None:
+    """Write text to ``path`` atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def read_summary(run_dir) -> DFTRecord:
+    """The :class:`DFTRecord` stored in ``run_dir/summary.json`` (one-line error if absent or unreadable)."""
+    path = Path(run_dir) / SUMMARY if Path(run_dir).is_dir() else Path(run_dir)
+    if not path.exists():
+        raise DFTError(f"{path}: no such file (not a finished wannmag DFT run directory)")
+    try:
+        return DFTRecord.from_dict(json.loads(path.read_text()))
+    except (json.JSONDecodeError, TypeError, UnicodeDecodeError) as exc:
+        raise DFTError(f"{path}: unreadable summary ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})") from None
+
+
+# --------------------------------------------------------------------------------------------------------------
+# k-points
+# --------------------------------------------------------------------------------------------------------------
+
+def kpoint_mesh(atoms, density: float, periodic=None) -> tuple[int, int, int]:
+    """Γ-centred Monkhorst–Pack mesh of constant density: n_i = ⌈density · |b_i|⌉ (b_i reciprocal vectors incl. 2π,
+    in Å⁻¹; ``density`` in points per Å⁻¹), n_i = 1 along non-periodic directions (the vacuum direction of a slab).
+
+    Scaling a cell by an integer supercell therefore scales the mesh down by the same factor (6×6×1 for the CrI3
+    primitive cell at density 5.5 → 5×3×1 for the rectangular (a1, a1 + 2a2) cell).  A tolerance of 0.05 points
+    absorbs rounding noise of the cell.
+    """
+    if density <= 0:
+        raise DFTError(f"k-point density must be positive, got {density}")
+    cell = np.asarray(atoms.cell.array if hasattr(atoms, "cell") else atoms, float)
+    if periodic is None:
+        periodic = getattr(atoms, "pbc", (True, True, True))
+    rec = 2.0 * np.pi * np.linalg.inv(cell).T
+    mesh = []
+    for i in range(3):
+        if not periodic[i]:
+            mesh.append(1)
+            continue
+        mesh.append(max(1, int(math.ceil(density * np.linalg.norm(rec[i]) - 0.05))))
+    return tuple(mesh)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# setting up a calculation
+# --------------------------------------------------------------------------------------------------------------
+
+def _u_dict(U, elements) -> dict[str, float]:
+    if U is None:
+        return {}
+    if isinstance(U, dict):
+        out = {}
+        for el, val in U.items():
+            try:
+                out[str(el)] = float(val)
+            except (TypeError, ValueError):
+                raise DFTError(f"U for {el} must be a number in eV, got {val!r}") from None
+        return out
+    try:
+        u = float(U)
+    except (TypeError, ValueError):
+        raise DFTError(f"U must be a number in eV or a dict per element, got {U!r}") from None
+    return {el: u for el in sorted(set(elements))}
+
+
+def _resolve_configuration(structure, config):
+    from ..structures import Configuration, honeycomb_configuration
+
+    if isinstance(config, Configuration):
+        return config
+    if str(config).upper() in ("NM", "NONMAGNETIC", "NON-MAGNETIC", "PARAMAGNETIC"):
+        base = honeycomb_configuration(structure, "FM")
+        base.name = "NM"
+        base.pattern = np.zeros(base.n_sites, dtype=int)
+        base.atoms.set_initial_magnetic_moments(np.zeros(len(base.atoms)))
+        return base
+    if structure is None:
+        raise DFTError(f"configuration {config!r} given by name needs a structure")
+    return honeycomb_configuration(structure, config)
+
+
+def dft_parameters(conf, preset: str = "fast", U=3.0, kpts=None, kdensity=None, ecut=None, nbands=None,
+                   converge_bands=None, write_wavefunctions: bool = False, xc: str = "PBE",
+                   smearing: float = SMEARING_EV) -> dict:
+    """The full, JSON-able parameter set that defines a calculation (and its run directory's identity)."""
+    if preset not in PRESETS:
+        raise DFTError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    p = dict(PRESETS[preset])
+    if ecut is not None:
+        if p["mode"] != "pw":
+            raise DFTError(f"ecut applies to the plane-wave preset 'accurate', not to {preset!r}")
+        p["ecut"] = float(ecut)
+    atoms = conf.atoms
+    spinpol = bool(np.any(np.abs(conf.pattern) > 0))
+    periodic = (True, True, not conf.sublattice.two_dimensional)
+    if kpts is None:
+        dens = float(kdensity if kdensity is not None else p["kdensity"])
+        mesh = kpoint_mesh(atoms, dens, periodic)
+    else:
+        mesh = tuple(int(k) for k in np.broadcast_to(np.asarray(kpts, int), (3,)))
+        dens = None
+        if min(mesh) < 1:
+            raise DFTError(f"k-point mesh must be positive integers, got {kpts!r}")
+    p["kdensity"] = dens
+    metals = sorted(set(conf.sublattice.elements))
+    udict = _u_dict(U, metals)
+    return _jsonable({
+        "formula": atoms.get_chemical_formula(),
+        "symbols": atoms.get_chemical_symbols(),
+        "positions": np.round(atoms.positions, 5),
+        "cell": np.round(atoms.cell.array, 5),
+        "initial_magmoms": np.round(atoms.get_initial_magnetic_moments(), 3),
+        "config": conf.name,
+        "pattern": [int(s) for s in conf.pattern],
+        "supercell": np.asarray(conf.supercell, int),
+        "preset": preset,
+        **p,
+        "kpts": list(mesh),
+        "xc": xc,
+        "U": {k: v for k, v in udict.items() if v != 0.0},
+        "spinpol": spinpol,
+        "smearing": float(smearing),
+        "convergence": CONVERGENCE,
+        "nbands": nbands,
+        "converge_bands": converge_bands,
+        "write_wavefunctions": bool(write_wavefunctions),
+    })
+
+
+def _make_calculator(params: dict, txt: str):
+    """A GPAW calculator for ``params`` (monkeypatched in the tests)."""
+    from gpaw import GPAW
+
+    kw = dict(xc=params["xc"], txt=txt, spinpol=params["spinpol"],
+              kpts={"size": tuple(params["kpts"]), "gamma": True},
+              occupations={"name": "fermi-dirac", "width": params["smearing"]},
+              convergence=dict(params["convergence"]))
+    if params["U"]:
+        kw["setups"] = {el: f":d,{u}" for el, u in params["U"].items()}
+    if params["nbands"] is not None:
+        kw["nbands"] = params["nbands"]
+    if params["converge_bands"] is not None:
+        kw["convergence"]["bands"] = params["converge_bands"]
+    if params["mode"] == "pw":
+        kw["mode"] = {"name": "pw", "ecut": params["ecut"]}
+        return GPAW(**kw)
+    kw["mode"] = "lcao"
+    kw["basis"] = params["basis"]
+    kw["h"] = params["h"]
+    return GPAW(**kw, legacy_gpaw=True)
+
+
+def gpaw_version() -> str:
+    try:
+        import gpaw
+
+        return str(gpaw.__version__)
+    except ImportError:  # pragma: no cover
+        return "unavailable"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# analysis of a finished calculation
+# --------------------------------------------------------------------------------------------------------------
+
+def band_gaps(eigs_skn: np.ndarray, efermi: float) -> tuple[list[float], float]:
+    """Band gap per spin channel and of the whole spectrum (eV) from eigenvalues [spin, k, band] and E_F.
+
+    A state is occupied when it lies below E_F; a channel with bands on both sides of E_F at the same k (or with
+    valence-band maximum above the conduction-band minimum) is metallic (gap 0).
+    """
+    eigs = np.asarray(eigs_skn, float)
+    gaps = []
+    vbm_all, cbm_all = -np.inf, np.inf
+    for e in eigs:
+        occ = e[e <= efermi]
+        emp = e[e > efermi]
+        vbm = occ.max() if occ.size else -np.inf
+        cbm = emp.min() if emp.size else np.inf
+        vbm_all, cbm_all = max(vbm_all, vbm), min(cbm_all, cbm)
+        gaps.append(float(max(0.0, cbm - vbm)) if np.isfinite(cbm - vbm) else 0.0)
+    gap = float(max(0.0, cbm_all - vbm_all)) if np.isfinite(cbm_all - vbm_all) else 0.0
+    return gaps, gap
+
+
+def check_moments(site_moments, pattern, spins, elements=None, collapse_fraction: float = 0.3) -> list[str]:
+    """One warning line per magnetic site whose converged moment flipped against σ_i or collapsed below
+    ``collapse_fraction`` · 2S μ_B.  Empty list if the requested up/down pattern survived."""
+    out = []
+    for k, (m, s, S) in enumerate(zip(site_moments, pattern, spins)):
+        if s == 0:
+            continue
+        el = f"{elements[k]} " if elements is not None else ""
+        if abs(m) < collapse_fraction * 2.0 * S:
+            out.append(f"site {k} ({el}σ={s:+d}): moment collapsed to {m:+.2f} μB (expected ≈ {s * 2 * S:+.1f})")
+        elif np.sign(m) != np.sign(s):
+            out.append(f"site {k} ({el}σ={s:+d}): moment flipped to {m:+.2f} μB (expected ≈ {s * 2 * S:+.1f})")
+    return out
+
+
+def _log(msg: str, log) -> None:
+    if log is None:
+        return
+    if log is True or log == "stdout":
+        print(msg, flush=True)
+    else:
+        log(msg)
+
+
+def run_dft(structure, config="FM", preset: str = "fast", U=3.0, workdir="wannmag_dft", kpts=None,
+            kdensity=None, ecut=None, nbands=None, converge_bands=None, write_wavefunctions: bool = False,
+            name: str | None = None, log=True, return_calc: bool = False, **site_kw):
+    """Total energy, moments, Fermi level and gaps of one collinear magnetic configuration with GPAW.
+
+    Parameters
+    ----------
+    structure : structure file, ``ase.Atoms`` or ``MagneticSublattice`` (ignored when ``config`` is a
+        ``Configuration``).
+    config : "FM", "Neel", "zigzag", "stripy" (smallest commensurate cell, see
+        ``wannmag.structures.honeycomb_configuration``), "NM" (non-spin-polarised), or any ``Configuration``
+        (``configuration_from_pattern``, ``vacancy_supercell``); its atoms carry the initial moments σ_i·2S μ_B.
+    preset : "fast" (LCAO dzp) or "accurate" (PW 450 eV); see the module docstring.
+    U : Dudarev U_eff on the d shell of the magnetic ions in eV (a number for all, or a dict per element).
+    workdir : parent directory; the run directory is ``workdir/<name or config name>``.
+    kpts : explicit k-mesh (3 integers) instead of the preset's constant-density mesh; ``kdensity`` overrides the
+        density (points per Å⁻¹, see :func:`kpoint_mesh`); ``ecut`` the plane-wave cutoff (eV, accurate only).
+    nbands, converge_bands : GPAW band settings (more, converged empty bands for Wannierisation).
+    write_wavefunctions : store the wave functions in the .gpw (needed by ``wannierise``; large file).
+    log : True to print progress lines (the path of the GPAW log to follow), a callable, or None.
+    return_calc : also return the live calculator (``(record, calc)``; None when resumed from disk).
+
+    Returns
+    -------
+    DFTRecord — energy in eV per cell and per magnetic ion, moments μ_B, gaps eV, timings s.  A run directory
+    whose summary.json matches all parameters is returned without recomputing.
+    """
+    t_start = time.time()
+    conf = _resolve_configuration(structure, config)
+    params = dft_parameters(conf, preset=preset, U=U, kpts=kpts, kdensity=kdensity, ecut=ecut, nbands=nbands,
+                            converge_bands=converge_bands, write_wavefunctions=write_wavefunctions)
+    run_dir = Path(workdir) / (name or conf.name)
+    summary_path = run_dir / SUMMARY
+    if summary_path.exists():
+        old = read_summary(summary_path)
+        if old.parameters == params:
+            _log(f"[wannmag dft] {conf.name}: finished earlier, read {summary_path}", log)
+            return (old, None) if return_calc else old
+        diff = sorted(k for k in set(params) | set(old.parameters) if params.get(k) != old.parameters.get(k))
+        raise DFTError(f"{summary_path}: holds a different calculation (differs in {', '.join(diff)}); "
+                       f"use another workdir/name or delete that directory")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    txt = run_dir / "gpaw.txt"
+    gpw = run_dir / f"{conf.name}.gpw"
+    write_json_atomic(run_dir / "parameters.json", params)
+    _log(f"[wannmag dft] {conf.atoms.get_chemical_formula()} {conf.name} ({preset}, k-mesh "
+         f"{'×'.join(map(str, params['kpts']))}, U={params['U']}): running GPAW, log: {txt}", log)
+
+    atoms = conf.atoms.copy()
+    atoms.pbc = True
+    try:
+        calc = _make_calculator(params, str(txt))
+    except WannmagError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - GPAW set-up errors become one line
+        raise DFTError(f"{txt}: cannot set up GPAW ({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''})") from None
+    atoms.calc = calc
+    t0 = time.time()
+    try:
+        energy = float(atoms.get_potential_energy())
+    except Exception as exc:  # noqa: BLE001
+        msg = str(exc).splitlines()[0][:160] if str(exc) else ""
+        raise DFTError(f"{txt}: GPAW calculation failed ({type(exc).__name__}: {msg})") from None
+    t_scf = time.time() - t0
+
+    nspins = calc.get_number_of_spins()
+    try:
+        moments = np.asarray(calc.get_magnetic_moments(), float) if params["spinpol"] else np.zeros(len(atoms))
+    except Exception:  # noqa: BLE001 - some calculators have no local moments
+        moments = np.zeros(len(atoms))
+    total = float(calc.get_magnetic_moment()) if params["spinpol"] else 0.0
+    efermi = float(calc.get_fermi_level())
+    nk = len(calc.get_ibz_k_points())
+    eigs = np.array([[calc.get_eigenvalues(kpt=k, spin=s) for k in range(nk)] for s in range(nspins)])
+    gaps, gap = band_gaps(eigs, efermi)
+
+    site_m = moments[conf.sublattice.indices]
+    warns = check_moments(site_m, conf.pattern, conf.sublattice.spins, conf.sublattice.elements)
+    for w in warns:
+        print(f"wannmag: warning: {conf.atoms.get_chemical_formula()} {conf.name}: {w}", file=sys.stderr, flush=True)
+
+    t1 = time.time()
+    calc.write(str(gpw), mode="all" if write_wavefunctions else "")
+    t_write = time.time() - t1
+    rec = DFTRecord(
+        source="gpaw", formula=conf.atoms.get_chemical_formula(), config=conf.name,
+        pattern=[int(s) for s in conf.pattern], n_sites=int(conf.n_sites),
+        supercell=np.asarray(conf.supercell, int).tolist(), preset=preset, U=params["U"],
+        energy=energy, energy_per_ion=energy / max(conf.n_sites, 1),
+        moments=np.round(moments, 4).tolist(), site_moments=np.round(site_m, 4).tolist(), total_moment=total,
+        fermi_level=efermi, gaps=[round(g, 4) for g in gaps], gap=round(gap, 4), kpts=list(params["kpts"]),
+        timings={"scf": round(t_scf, 1), "write": round(t_write, 1), "total": round(time.time() - t_start, 1)},
+        code_version=f"gpaw {gpaw_version()}", run_dir=str(run_dir), gpw=str(gpw), parameters=params,
+        warnings=warns,
+        extra={"spins": [float(s) for s in conf.sublattice.spins], "elements": conf.sublattice.elements,
+               "site_indices": [int(i) for i in conf.sublattice.indices], "nbands": int(eigs.shape[-1]),
+               "n_ibz_kpoints": int(nk), "structure": str(conf.atoms.info.get("name", conf.atoms.info.get("source", "")))},
+    )
+    rec.write(summary_path)
+    _log(f"[wannmag dft] {conf.name}: E = {energy:.6f} eV ({rec.energy_per_ion:.6f} eV/ion), site moments "
+         f"{', '.join(f'{m:+.2f}' for m in site_m)} μB, gaps {', '.join(f'{g:.2f}' for g in gaps)} eV, "
+         f"{t_scf:.0f} s", log)
+    return (rec, calc) if return_calc else rec
