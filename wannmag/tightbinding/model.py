@@ -19,7 +19,9 @@ Phase conventions of H(k) (eigenvalues are identical; eigenvectors differ by a d
 
       H_mn(k) = Σ_R exp(2πi k·(R + τ_n − τ_m)) H_mn(R)  =  [U† H^I(k) U]_mn,   U = diag(exp(2πi k·τ))
 
-H(k) for many k is one complex matrix product (phases [nk, nR/2] × H(R) [nR/2, nw²]) using H(−R) = H(R)†.
+H(k) for many k is one real matrix product: with θ = 2π k·R and H(−R) = H(R)†,
+H(k) = H(0) + Σ_{R>0} [cos θ (H(R) + H(R)†) + sin θ · i(H(R) − H(R)†)] — coefficients [nk, 1 + nR] times the
+interleaved real and imaginary parts of the Hermitian blocks [1 + nR, 2 nw²], read back as complex without a copy.
 """
 
 from __future__ import annotations
@@ -182,8 +184,14 @@ class TBModel:
         self._half = np.array(half, dtype=int)
         self._Rhalf = self.R[self._half] if half else np.zeros((0, 3), int)
         nw = self.num_wann
-        self._Hhalf = np.ascontiguousarray(self.H[self._half].reshape(len(half), nw * nw))
         self._H0 = self.H[self._i0]
+        # H(k) = H(0) + Σ_{R>0} [cos θ (H(R) + H(R)†) + sin θ · i(H(R) − H(R)†)],  θ = 2π k·R:
+        # real coefficients [1, cos θ, sin θ] times the real matrix of interleaved (Re, Im) parts of the Hermitian
+        # blocks; the real product, viewed as complex, is H(k) (no complex GEMM, no separate hermitisation)
+        Hh = self.H[self._half]
+        Hd = Hh.conj().transpose(0, 2, 1)
+        blocks = np.concatenate([self._H0[None], Hh + Hd, 1j * (Hh - Hd)])
+        self._B = np.ascontiguousarray(blocks.reshape(len(blocks), nw * nw)).view(np.float64)
 
     def copy(self, **changes) -> "TBModel":
         """A copy with some constructor arguments replaced (``R``, ``H``, ``orbitals``, ``name`` …)."""
@@ -315,13 +323,16 @@ class TBModel:
             raise TBError(f"k-points must have 3 reduced coordinates, got shape {k.shape}")
         nw = self.num_wann
         out = np.empty((len(k), nw, nw), complex)
+        nh = len(self._half)
         for s in range(0, len(k), chunk):
             kc = k[s:s + chunk]
-            if len(self._half):
-                A = (self._phases(kc) @ self._Hhalf).reshape(len(kc), nw, nw)
-                out[s:s + chunk] = A + A.conj().transpose(0, 2, 1) + self._H0
-            else:
-                out[s:s + chunk] = self._H0
+            coef = np.empty((len(kc), 1 + 2 * nh))
+            coef[:, 0] = 1.0
+            if nh:
+                ph = self._phases(kc)
+                coef[:, 1:1 + nh] = ph.real
+                coef[:, 1 + nh:] = ph.imag
+            out[s:s + chunk] = (coef @ self._B).view(np.complex128).reshape(len(kc), nw, nw)
         if convention == "II":
             tau = positions if isinstance(positions, np.ndarray) else self.orbital_positions(positions)
             tau_red = np.asarray(tau) @ np.linalg.inv(self.lattice)
