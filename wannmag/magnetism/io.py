@@ -194,7 +194,7 @@ def _element_of(label: str) -> str:
     return m.group(0) if m else "X"
 
 
-def _collect(entries, double_counting: bool, source: str, tol: float, code: str) -> dict:
+def _collect(entries, double_counting: bool, source: str, tol: float, code: str, unit: str) -> dict:
     """Group directed entries (i, j, R, J, lineno) into canonical bonds.
 
     With double counting every pair should be listed twice, as (i,j,R) with J and (j,i,−R) with Jᵀ: both are
@@ -227,7 +227,7 @@ def _collect(entries, double_counting: bool, source: str, tol: float, code: str)
             out[key] = Js.sum(axis=0)
     if mismatched:
         _warn(f"{source}: {len(mismatched)} bond(s) differ between the (i,j,R) and (j,i,-R) entries by more than "
-              f"{tol:g} {code} units (worst {worst[0]:.3g}, line {worst[1]}); the two directions were averaged")
+              f"{tol:.3g} {unit} (worst {worst[0]:.3g} {unit}, line {worst[1]}); the two directions were averaged")
     if single:
         _warn(f"{source}: {single} bond(s) listed in one direction only although {code} lists both; "
               f"the reverse was assumed equal (transposed)")
@@ -260,12 +260,27 @@ def _warn_field(model: SpinModel, code: str) -> None:
               f"input instead)")
 
 
+def _pbc_tag(model: SpinModel) -> str:
+    return "wannmag pbc: " + " ".join("T" if x else "F" for x in model.pbc)
+
+
+def _pbc_from_tag(lines) -> tuple | None:
+    """The periodicity recorded by a wannmag writer in a comment/information line, if any."""
+    for line in lines:
+        m = re.search(r"wannmag pbc:\s*([TF])\s+([TF])\s+([TF])", line)
+        if m:
+            return tuple(x == "T" for x in m.groups())
+    return None
+
+
 def _new_model(cell, sites, pbc, meta) -> SpinModel:
     return SpinModel(cell=np.asarray(cell, float), sites=sites, pbc=tuple(bool(x) for x in pbc), meta=meta)
 
 
-def _guess_pbc(cell: np.ndarray, positions: np.ndarray) -> tuple[bool, bool, bool]:
-    """Slab (pbc False along a3) if the sites leave a gap of at least 5 Å along the third lattice vector."""
+def _guess_pbc(cell: np.ndarray, positions: np.ndarray, min_gap: float = 10.0) -> tuple[bool, bool, bool]:
+    """Slab (pbc False along a3) if ``positions`` leave an empty gap of at least ``min_gap`` Å along the normal of
+    the a1–a2 plane (10 Å for magnetic sites only: bulk layered magnets have ~6.6 Å between magnetic planes;
+    5 Å when all atoms are known, as in the structures layer)."""
     normal = np.cross(cell[0], cell[1])
     if np.linalg.norm(normal) < 1e-9 or len(positions) == 0:
         return (True, True, True)
@@ -273,7 +288,7 @@ def _guess_pbc(cell: np.ndarray, positions: np.ndarray) -> tuple[bool, bool, boo
     height = abs(float(cell[2] @ normal))
     z = np.sort(np.mod(positions @ normal, height))
     gaps = np.diff(np.concatenate([z, [z[0] + height]]))
-    return (True, True, not bool(gaps.max() >= 5.0))
+    return (True, True, not bool(gaps.max() >= min_gap))
 
 
 # ================================================================================================ TB2J
@@ -302,7 +317,7 @@ def write_tb2j(model: SpinModel, path, description: str = "") -> Path:
     out = [bar, "Information: ",
            "Exchange parameters written by wannmag (TB2J convention: E = -sum_{i!=j} [J_iso e_i.e_j + e_i.J_ani.e_j "
            "+ D_ij.(e_i x e_j)], both directions, unit spins, meV, J > 0 FM).",
-           description.replace("\n", " ") if description else "", "", bar, "Cell (Angstrom):"]
+           _pbc_tag(model), description.replace("\n", " ") if description else "", "", bar, "Cell (Angstrom):"]
     out += ["{:14.8f}  {:14.8f}  {:14.8f}".format(*row) for row in model.cell]
     out += ["", bar, "Atoms:  ", "(Note: charge and magmoms only count the wannier functions.)"]
     if anis:
@@ -371,7 +386,8 @@ def read_tb2j(path, spins: dict | None = None, g: float = 2.0, tol: float = 2e-3
     g : g-factor of every site (TB2J does not store it).
     tol : tolerance (meV, TB2J units) for the agreement of the (i,j,R) and (j,i,−R) entries; they are averaged,
         with a warning when they differ by more (TB2J prints J_ani with 3 decimals, so keep tol ≳ 1e-3).
-    pbc : periodic directions; default: a slab (pbc along a3 False) if the magnetic sites leave ≥ 5 Å of vacuum.
+    pbc : periodic directions; default: as recorded by :func:`write_tb2j`, else a slab (pbc along a3 False) if
+        the atoms leave ≥ 5 Å of vacuum.
     keep_jani_trace : TB2J's own ``combine_J_tensor`` adds J_ani as printed; some files (e.g. results merged from
         several spin orientations) have a J_ani with a non-zero trace, which then shifts Tr(J)/3 away from the
         printed J_iso.  True (default) follows TB2J and warns; False removes the trace of J_ani.
@@ -505,9 +521,10 @@ def read_tb2j(path, spins: dict | None = None, g: float = 2.0, tol: float = 2e-3
                                         f"spins={{'{el}': S}}")
         sites.append(Site(np.array(pos), el, S, float(g), lab))
     directed = [(index[li], index[lj], R, Jt, lineno) for li, lj, R, Jt, lineno in entries]
-    pairs = _collect(directed, True, str(path), tol, "TB2J (meV)")
-    positions = np.array([s.position for s in sites])
-    model = _new_model(cell, sites, pbc if pbc is not None else _guess_pbc(cell, positions),
+    pairs = _collect(directed, True, str(path), tol, "TB2J", "meV")
+    all_positions = np.array([atoms[lab][0] for lab in atom_order])
+    pbc = pbc if pbc is not None else _pbc_from_tag(lines)
+    model = _new_model(cell, sites, pbc if pbc is not None else _guess_pbc(cell, all_positions, 5.0),
                        {"source": str(path), "format": "TB2J exchange.out", "convention_in_file": TB2J.name})
     for (i, j, R), Jt in pairs.items():
         model.add_bond(i, j, R, TB2J.to_internal(Jt, sites[i].spin, sites[j].spin))
@@ -557,7 +574,8 @@ def write_vampire(model: SpinModel, ucf_path, mat_path=None, damping: float = 1.
     _warn_field(model, "Vampire")
     frac, shift = _wrapped(model)
     lengths = np.linalg.norm(model.cell, axis=1)
-    out = ["# Unit cell size (Angstrom):", " ".join(f"{x:.10f}" for x in lengths),
+    out = [f"# Vampire unit-cell file written by wannmag ({_pbc_tag(model)})", "# Unit cell size (Angstrom):",
+           " ".join(f"{x:.10f}" for x in lengths),
            "# Unit cell lattice vectors (normalised):"]
     out += [" ".join(f"{x:.12f}" for x in model.cell[k] / lengths[k]) for k in range(3)]
     out += ["# Atoms: id cx cy cz material lattice-category height-category",
@@ -629,6 +647,7 @@ def read_vampire(ucf_path, mat_path=None, spins: dict | None = None, g: float = 
     element: S} overrides).  Vampire → internal: J_int = VAMPIRE_UCF.to_internal(J_V, S_i, S_j) after averaging
     the (i,j,R) and (j,i,−R)ᵀ entries (relative ``tol``); a uniaxial constant k_u along e becomes
     A = −(k_u/S²) e eᵀ (meV).  Isotropic, vectorial (diagonal) and tensorial exchange types are read.
+    ``pbc``: as recorded by :func:`write_vampire` in a comment, else a slab if the sites leave ≥ 10 Å along a3.
     """
     ucf_path, lines = _read_lines(ucf_path)
     mat_path = Path(mat_path) if mat_path is not None else ucf_path.with_suffix(".mat")
@@ -725,8 +744,9 @@ def read_vampire(ucf_path, mat_path=None, spins: dict | None = None, g: float = 
         single.append(-(ku * _MEV_PER_UNIT["J"]) / S ** 2 * np.outer(e, e))
         sites.append(Site(frac[q] @ cell, el, S, float(g), name))
     pairs = _collect(raw, True, str(ucf_path), tol * max(1e-300, max(np.max(np.abs(r[3])) for r in raw))
-                     if raw else tol, "Vampire (J)")
+                     if raw else tol, "Vampire", "J")
     positions = np.array([s.position for s in sites])
+    pbc = pbc if pbc is not None else _pbc_from_tag(lines)
     model = _new_model(cell, sites, pbc if pbc is not None else _guess_pbc(cell, positions),
                        {"source": str(ucf_path), "format": "Vampire UCF", "convention_in_file": VAMPIRE_UCF.name})
     model.single_ion = single
@@ -797,7 +817,8 @@ def read_mcsolver(path, elements: dict | None = None, g: float = 2.0, pbc=None) 
 
     mcsolver → internal: J_int = MCSOLVER.to_internal(J_mc) = k_B J_mc (meV); repeated bonds add up (as in
     mcsolver's Hamiltonian); A = diag(D_x, D_y, D_z) k_B.  ``elements`` maps the orbital ``type`` to a chemical
-    symbol (default "X").  The file has no g-factor (``g`` for all sites).
+    symbol (default "X").  The file has no g-factor (``g`` for all sites).  ``pbc``: default a slab if the sites
+    leave ≥ 10 Å along a3.
     """
     path, lines = _read_lines(path)
     if "mcsolver" not in lines[0]:
@@ -864,7 +885,7 @@ def read_mcsolver(path, elements: dict | None = None, g: float = 2.0, pbc=None) 
                 raise ExchangeFileError(f"{path}, line {k + 1}: unknown exchange label {lab!r}")
             J[a, b] = _num(val, path, k + 1, lab)
         raw.append((i, j, R, J, k + 1))
-    pairs = _collect(raw, False, str(path), 0.0, "mcsolver (K)")
+    pairs = _collect(raw, False, str(path), 0.0, "mcsolver", "K")
     positions = np.array([s.position for s in sites])
     model = _new_model(cell, sites, pbc if pbc is not None else _guess_pbc(cell, positions),
                        {"source": str(path), "format": "mcsolver save file", "convention_in_file": MCSOLVER.name})
@@ -892,7 +913,7 @@ def write_magnopy(model: SpinModel, path, convention: Convention = MAGNOPY_DEFAU
     labels = _labels(model)
     bar, sub = "=" * 80, "-" * 80
     true = {True: "true", False: "false"}
-    out = ["# magnopy model file written by wannmag", bar, "Cell Angstrom"]
+    out = [f"# magnopy model file written by wannmag ({_pbc_tag(model)})", bar, "Cell Angstrom"]
     out += [" ".join(f"{x:16.10f}" for x in row) for row in model.cell]
     out += [bar, "Atoms Relative", "name r1 r2 r3 s g"]
     out += [f"{lab} {f[0]:.12f} {f[1]:.12f} {f[2]:.12f} {s.spin:.6f} {s.g:.6f}"
@@ -944,7 +965,8 @@ def read_magnopy(path, pbc=None) -> SpinModel:
     averaged) or summing (no double counting) the listed terms; A_int = onsite_factor·unit·A_m/(S² if normalized).
     Exchange entries may give ``Matrix``, ``Isotropic``, ``DMI`` and ``Symmetric-anisotropy`` parts (magnopy's
     priority rules: the later parts replace the corresponding part of the matrix).  Atoms need the spin column
-    ``s`` (or ``sx sy sz``); g from column ``g`` (default 2).  Comments start with ``#``.
+    ``s`` (or ``sx sy sz``); g from column ``g`` (default 2).  Comments start with ``#``.  ``pbc``: as recorded
+    by :func:`write_magnopy` in a comment, else a slab if the sites leave ≥ 10 Å along a3.
     """
     path, lines = _read_lines(path)
     data = []
@@ -1129,7 +1151,7 @@ def read_magnopy(path, pbc=None) -> SpinModel:
             raw.append((index[toks[0]], index[toks[1]], R, J, ln0))
     conv = magnopy_convention(props["d"], props["s"], props["e"], unit)
     pairs = _collect(raw, conv.double_counting, str(path),
-                     1e-9 * max([1e-300] + [float(np.max(np.abs(r[3]))) for r in raw]), "magnopy")
+                     1e-9 * max([1e-300] + [float(np.max(np.abs(r[3]))) for r in raw]), "magnopy", unit)
     # on-site
     single = [np.zeros((3, 3)) for _ in sites]
     if "on-site" in sec:
@@ -1153,6 +1175,7 @@ def read_magnopy(path, pbc=None) -> SpinModel:
             single[index[lab]] = single[index[lab]] + onsite_factor * _MEV_PER_UNIT[ou] * A / \
                 (S ** 2 if conv.unit_spins else 1.0)
     positions = np.array([s.position for s in sites])
+    pbc = pbc if pbc is not None else _pbc_from_tag(lines)
     model = _new_model(cell, sites, pbc if pbc is not None else _guess_pbc(cell, positions),
                        {"source": str(path), "format": "magnopy model file", "convention_in_file": conv.name})
     model.single_ion = single
