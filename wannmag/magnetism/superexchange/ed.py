@@ -1,0 +1,563 @@
+"""Exact diagonalisation and numerical perturbation theory for small metal–(ligand)–metal clusters.
+
+Purpose: validate the analytic superexchange formulas of :mod:`.formulas` (see ``docs/superexchange.md``).
+
+Cluster model (energies eV)::
+
+    H = Σ_{ij,σ} h_ij c†_iσ c_jσ  +  Σ_sites H_K(site)
+
+with h the one-body matrix over all orbitals of all sites (on-site levels on its diagonal blocks, hoppings between
+sites) and, on every site, the Kanamori interaction with intra-orbital U, inter-orbital U' = U − 2J, Hund J,
+including the spin-flip and pair-hopping terms::
+
+    H_K = U Σ_m n_m↑ n_m↓ + U' Σ_{m<m'} Σ_{σσ'} n_mσ n_m'σ' − J Σ_{m<m'} Σ_σ n_mσ n_m'σ
+          − J Σ_{m≠m'} c†_m↑ c_m↓ c†_m'↓ c_m'↑ + J Σ_{m≠m'} c†_m↑ c†_m↓ c_m'↓ c_m'↑
+
+(metals: U, J_H; ligands: U_p, J_p).  Fock states are bit strings, spin-major (bit k = orbital k spin up,
+bit n_orb + k = orbital k spin down); fermion signs from the number of occupied bits below the one acted on.
+
+* :func:`ed_spin_ladder` — lowest multiplet energies E(S_tot) from the lowest eigenvalues of the sectors with fixed
+  N and S_z (Lanczos for large sectors); the Landé interval rule E(S) − E(S − 1) = J S gives J and the deviation
+  from a Heisenberg ladder.
+* :func:`perturbative_exchange` — the effective Hamiltonian on the ground manifold (product of the sites' ground
+  multiplets) to 2nd, 3rd and 4th order in the inter-site hopping, computed numerically in the basis of exact site
+  eigenstates (Takahashi's formula, J. Phys. C 10, 1289 (1977)); its projection on S_1·S_2 gives J.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import combinations
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.linalg import eigsh
+
+from ...errors import WannmagError
+
+__all__ = ["EDError", "ClusterSite", "Cluster", "kanamori_site_matrix", "fock_basis", "build_hamiltonian",
+           "lowest_eigenvalues", "ed_spin_ladder", "SpinLadder", "perturbative_exchange", "PTResult",
+           "site_multiplets"]
+
+
+class EDError(WannmagError):
+    """An exact-diagonalisation or perturbation-theory cluster cannot be set up or solved."""
+
+
+@dataclass
+class ClusterSite:
+    """One site of a cluster: ``n_orb`` orbitals with on-site matrix ``levels`` (n_orb × n_orb or n_orb vector, eV),
+    Kanamori U and J (eV), and the number of electrons ``n_el`` of its ground configuration (for perturbation theory).
+    """
+
+    name: str
+    n_orb: int
+    levels: np.ndarray
+    U: float
+    J: float
+    n_el: int
+    orbital_names: list = field(default_factory=list)
+
+    def __post_init__(self):
+        lv = np.asarray(self.levels, dtype=float)
+        self.levels = np.diag(lv) if lv.ndim == 1 else lv
+        if self.levels.shape != (self.n_orb, self.n_orb):
+            raise EDError(f"site {self.name}: levels must be {self.n_orb} values or a {self.n_orb}×{self.n_orb} matrix")
+        if not self.orbital_names:
+            self.orbital_names = [f"o{k}" for k in range(self.n_orb)]
+
+
+@dataclass
+class Cluster:
+    """Sites plus the inter-site hopping: ``hopping[(a, b)]`` is the n_orb(a) × n_orb(b) block <a m|h|b m'> (eV);
+    the block (b, a) is its transpose (real hoppings)."""
+
+    sites: list
+    hopping: dict = field(default_factory=dict)
+
+    @property
+    def offsets(self) -> np.ndarray:
+        return np.concatenate([[0], np.cumsum([s.n_orb for s in self.sites])])
+
+    @property
+    def n_orb(self) -> int:
+        return int(self.offsets[-1])
+
+    def one_body(self, scale: float = 1.0) -> np.ndarray:
+        """The full one-body matrix h (levels on the diagonal blocks, hoppings × ``scale`` off the diagonal)."""
+        off = self.offsets
+        h = np.zeros((self.n_orb, self.n_orb))
+        for k, s in enumerate(self.sites):
+            h[off[k]:off[k + 1], off[k]:off[k + 1]] = s.levels
+        for (a, b), blk in self.hopping.items():
+            blk = np.asarray(blk, float)
+            h[off[a]:off[a + 1], off[b]:off[b + 1]] += scale * blk
+            h[off[b]:off[b + 1], off[a]:off[a + 1]] += scale * blk.T
+        return h
+
+    @property
+    def n_electrons(self) -> int:
+        return int(sum(s.n_el for s in self.sites))
+
+
+# ---------------------------------------------------------------------------------------------------- Fock space
+def fock_basis(n_orb: int, n_up: int, n_dn: int) -> np.ndarray:
+    """Sorted bit strings (int64) with ``n_up`` up and ``n_dn`` down electrons in ``n_orb`` orbitals (spin-major)."""
+    if not (0 <= n_up <= n_orb and 0 <= n_dn <= n_orb):
+        return np.zeros(0, dtype=np.int64)
+    ups = np.array([sum(1 << k for k in c) for c in combinations(range(n_orb), n_up)], dtype=np.int64)
+    dns = np.array([sum(1 << k for k in c) for c in combinations(range(n_orb), n_dn)], dtype=np.int64)
+    return np.sort((ups[:, None] | (dns[None, :] << n_orb)).ravel())
+
+
+def _apply(states: np.ndarray, ops):
+    """Apply a product of creation/annihilation operators (``ops`` = [(bit, dagger), ...], rightmost acts first) to
+    every state; returns (indices of the states that survive, the resulting states, the fermion signs)."""
+    idx = np.arange(len(states))
+    cur = states.copy()
+    sign = np.ones(len(states))
+    for bit, dag in reversed(ops):
+        b = np.int64(1) << np.int64(bit)
+        occ = (cur & b) != 0
+        keep = ~occ if dag else occ
+        idx, cur, sign = idx[keep], cur[keep], sign[keep]
+        below = np.bitwise_count(cur & (b - 1)).astype(np.int64)
+        sign = sign * (1 - 2 * (below & 1))
+        cur = cur ^ b
+    return idx, cur, sign
+
+
+def _interaction_terms(n_orb_total: int, orbs, U: float, J: float):
+    """Kanamori terms of one site whose orbitals are the global orbital indices ``orbs``: (diagonal pairs, off-diagonal
+    operator strings).  Diagonal: list of (bit_a, bit_b, coefficient) for n_a n_b.  Off-diagonal: list of (ops, coef)."""
+    up = lambda m: m  # noqa: E731
+    dn = lambda m: m + n_orb_total  # noqa: E731
+    Up = U - 2.0 * J
+    diag, off = [], []
+    for m in orbs:
+        diag.append((up(m), dn(m), U))
+    for m, mp in combinations(orbs, 2):
+        diag += [(up(m), dn(mp), Up), (dn(m), up(mp), Up), (up(m), up(mp), Up - J), (dn(m), dn(mp), Up - J)]
+    if J != 0.0:
+        for m in orbs:
+            for mp in orbs:
+                if m == mp:
+                    continue
+                # −J c†_m↑ c_m↓ c†_m'↓ c_m'↑
+                off.append(([(up(m), True), (dn(m), False), (dn(mp), True), (up(mp), False)], -J))
+                # +J c†_m↑ c†_m↓ c_m'↓ c_m'↑
+                off.append(([(up(m), True), (dn(m), True), (dn(mp), False), (up(mp), False)], J))
+    return diag, off
+
+
+def build_hamiltonian(states: np.ndarray, h1: np.ndarray, sites_orbs, n_orb: int) -> sp.csr_matrix:
+    """Sparse H on the basis ``states``: one-body ``h1`` (spin-independent) plus Kanamori terms on every site;
+    ``sites_orbs`` = [(global orbital indices, U, J), ...]."""
+    n = len(states)
+    rows, cols, vals = [], [], []
+    diag = np.zeros(n)
+    for i in range(n_orb):
+        for j in range(n_orb):
+            t = h1[i, j]
+            if t == 0.0:
+                continue
+            for s in (0, n_orb):
+                if i == j:
+                    diag += t * ((states >> np.int64(i + s)) & 1)
+                    continue
+                idx, new, sign = _apply(states, [(i + s, True), (j + s, False)])
+                if len(idx):
+                    rows.append(np.searchsorted(states, new))
+                    cols.append(idx)
+                    vals.append(t * sign)
+    for orbs, U, J in sites_orbs:
+        dpairs, offs = _interaction_terms(n_orb, orbs, U, J)
+        for a, b, c in dpairs:
+            diag += c * (((states >> np.int64(a)) & 1) * ((states >> np.int64(b)) & 1))
+        for ops, c in offs:
+            idx, new, sign = _apply(states, ops)
+            if len(idx):
+                pos = np.searchsorted(states, new)
+                ok = (pos < n)
+                ok[ok] &= states[pos[ok]] == new[ok]
+                rows.append(pos[ok])
+                cols.append(idx[ok])
+                vals.append(c * sign[ok])
+    rows.append(np.arange(n))
+    cols.append(np.arange(n))
+    vals.append(diag)
+    H = sp.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)).tocsr()
+    H.sum_duplicates()
+    return H
+
+
+def kanamori_site_matrix(n_orb: int, levels, U: float, J: float, n_up: int, n_dn: int):
+    """(basis, dense H) of an isolated site in the sector (n_up, n_dn)."""
+    states = fock_basis(n_orb, n_up, n_dn)
+    lv = np.asarray(levels, float)
+    h1 = np.diag(lv) if lv.ndim == 1 else lv
+    H = build_hamiltonian(states, h1, [(list(range(n_orb)), U, J)], n_orb)
+    return states, H.toarray()
+
+
+def lowest_eigenvalues(H: sp.spmatrix, k: int, dense_max: int = 2500) -> np.ndarray:
+    """The ``k`` lowest eigenvalues (dense for small matrices, Lanczos with tight tolerance otherwise)."""
+    n = H.shape[0]
+    if n == 0:
+        return np.zeros(0)
+    if n <= dense_max:
+        return np.linalg.eigvalsh(H.toarray())[:k]
+    k = min(k, n - 2)
+    rng = np.random.default_rng(7)
+    v0 = rng.standard_normal(n)
+    vals = eigsh(H, k=k, which="SA", tol=1e-13, ncv=max(40, 3 * k + 10), v0=v0, return_eigenvectors=False)
+    return np.sort(vals)
+
+
+@dataclass
+class SpinLadder:
+    """Multiplet energies of two coupled spins from ED and their Heisenberg (Landé) fit.
+
+    energies : {S_tot: E} (eV); J_steps : {S_tot: (E(S) − E(S−1))/S} (meV); J : least-squares J of
+    E(S) = E0 + (J/2) S(S+1) (meV); deviation : max |J_step − J| / |J|; residual : max |E − fit| (meV).
+    """
+
+    energies: dict
+    J_steps: dict
+    J: float
+    deviation: float
+    residual: float
+    dims: dict
+
+    def as_dict(self) -> dict:
+        return {"energies_eV": {str(k): v for k, v in self.energies.items()},
+                "J_steps_meV": {str(k): v for k, v in self.J_steps.items()}, "J_meV": self.J,
+                "deviation": self.deviation, "residual_meV": self.residual, "sector_dims": self.dims}
+
+
+def ed_spin_ladder(cluster: Cluster, S1: float, S2: float) -> SpinLadder:
+    """Exact multiplet ladder of ``cluster`` with its total electron number, assuming the lowest states are the
+    (2S1+1)(2S2+1) states of two spins S1, S2 (each S_tot once).  E(S_tot = M) is obtained from the lowest
+    eigenvalues of the sectors 2S_z = 2M and 2M + 2: the sector with S_z = M holds the multiplets S_tot ≥ M.
+    """
+    N = cluster.n_electrons
+    n_orb = cluster.n_orb
+    h1 = cluster.one_body()
+    off = cluster.offsets
+    sites_orbs = [(list(range(off[k], off[k + 1])), s.U, s.J) for k, s in enumerate(cluster.sites)]
+    Smax, Smin = S1 + S2, abs(S1 - S2)
+    Ms = [Smax - k for k in range(int(round(Smax - Smin)) + 1)]  # M = Smax, ..., Smin
+    lows, dims = {}, {}
+    for M in Ms:
+        twoM = int(round(2 * M))
+        if (N + twoM) % 2:
+            raise EDError(f"S_z = {M} impossible with {N} electrons")
+        n_up, n_dn = (N + twoM) // 2, (N - twoM) // 2
+        states = fock_basis(n_orb, n_up, n_dn)
+        H = build_hamiltonian(states, h1, sites_orbs, n_orb)
+        k = int(round(Smax - M)) + 1
+        lows[M] = lowest_eigenvalues(H, k)
+        dims[str(M)] = len(states)
+    energies = {}
+    for M in Ms:
+        above = lows.get(M + 1, np.zeros(0))
+        energies[M] = float(lows[M].sum() - above.sum())
+    Sv = np.array(sorted(energies))
+    Ev = np.array([energies[s] for s in Sv])
+    steps = {float(s): 1000.0 * (energies[s] - energies[s - 1]) / s for s in Sv if s - 1 in energies}
+    A = np.stack([np.ones_like(Sv), 0.5 * Sv * (Sv + 1)], axis=1)
+    coef, *_ = np.linalg.lstsq(A, Ev, rcond=None)
+    J = 1000.0 * coef[1]
+    dev = max(abs(v - J) for v in steps.values()) / abs(J) if J != 0 else np.inf
+    resid = 1000.0 * float(np.abs(A @ coef - Ev).max())
+    return SpinLadder(energies={float(k): v for k, v in energies.items()}, J_steps=steps, J=float(J),
+                      deviation=float(dev), residual=resid, dims=dims)
+
+
+# ---------------------------------------------------------------------------------------------------- site eigenbasis
+class _SiteSpace:
+    """Exact eigenstates of one isolated site, sector by sector (N, S_z), with the annihilation operators in that
+    eigenbasis (grouped by N) and the site spin operators."""
+
+    def __init__(self, site: ClusterSite, n_values):
+        self.site = site
+        n = site.n_orb
+        self.n = n
+        self.E, self.V, self.states, self.Sz = {}, {}, {}, {}
+        for N in n_values:
+            if N < 0 or N > 2 * n:
+                continue
+            Es, Vs, Ss, Sz = [], [], [], []
+            for nu in range(max(0, N - n), min(n, N) + 1):
+                nd = N - nu
+                st, H = kanamori_site_matrix(n, site.levels, site.U, site.J, nu, nd)
+                e, v = np.linalg.eigh(H)
+                Es.append(e)
+                Ss.append(st)
+                Vs.append((len(st), v))
+                Sz += [0.5 * (nu - nd)] * len(st)
+            states = np.concatenate(Ss)
+            dim = len(states)
+            V = np.zeros((dim, dim))
+            o = 0
+            for d, v in Vs:
+                V[o:o + d, o:o + d] = v
+                o += d
+            order = np.argsort(states)
+            self.states[N] = states[order]
+            self.V[N] = V[order]          # columns: eigenstates in the sorted bit-string basis
+            self.E[N] = np.concatenate(Es)
+            self.Sz[N] = np.array(Sz)
+        self._c = {}
+
+    def annihilator(self, N: int, bit: int) -> np.ndarray:
+        """<N−1, β| c_bit |N, α> in the eigenbases (dense)."""
+        key = (N, bit)
+        if key not in self._c:
+            st_from, st_to = self.states[N], self.states[N - 1]
+            idx, new, sign = _apply(st_from, [(bit, False)])
+            M = np.zeros((len(st_to), len(st_from)))
+            M[np.searchsorted(st_to, new), idx] = sign
+            self._c[key] = self.V[N - 1].T @ M @ self.V[N]
+        return self._c[key]
+
+    def spin_ops(self, N: int, sel: np.ndarray):
+        """S_z and S_+ of the site restricted to the eigenstates ``sel`` of sector N."""
+        st = self.states[N]
+        n = self.n
+        Sp = np.zeros((len(st), len(st)))
+        for m in range(n):
+            idx, new, sign = _apply(st, [(m, True), (m + n, False)])
+            Sp[np.searchsorted(st, new), idx] += sign
+        V = self.V[N][:, sel]
+        return np.diag(self.Sz[N][sel]), V.T @ Sp @ V
+
+
+def site_multiplets(site: ClusterSite, N: int, tol: float = 1e-8):
+    """Energies and degeneracies of the multiplets of an isolated site with N electrons (eV)."""
+    sp_ = _SiteSpace(site, [N])
+    e = np.sort(sp_.E[N])
+    levels, deg = [], []
+    for x in e:
+        if levels and abs(x - levels[-1]) < tol:
+            deg[-1] += 1
+        else:
+            levels.append(float(x))
+            deg.append(1)
+    return list(zip(levels, deg))
+
+
+@dataclass
+class PTResult:
+    """Effective exchange of two magnetic sites from numerical perturbation theory (meV, H = J S_1·S_2).
+
+    J2, J3, J4 : the 2nd-, 3rd- and 4th-order contributions; J = J2 + J3 + J4.  non_heisenberg : largest
+    |matrix element| (meV) of H_eff − const − J S_1·S_2 (only with ``full=True``; None otherwise).
+    """
+
+    J2: float
+    J3: float
+    J4: float
+    non_heisenberg: float | None
+
+    @property
+    def J(self) -> float:
+        return self.J2 + self.J3 + self.J4
+
+
+def perturbative_exchange(cluster: Cluster, magnetic=(0, -1), order: int = 4, full: bool = False,
+                          tol: float = 1e-7) -> PTResult:
+    """H_eff on the product of the sites' ground multiplets, to ``order`` (2 or 4) in the inter-site hopping V:
+
+        H2 = P V R V P,   H3 = P V R V R V P,
+        H4 = P V R V R V R V P − ½ (P V R² V P · P V R V P + h.c.),   R = Q (E0 − H0)^{-1} Q
+
+    (Takahashi 1977; P V P = 0 here since V moves electrons between sites).  H0 = the isolated sites (exact site
+    eigenstates), so intermediate multiplet energies are exact.  J is the projection of H_eff on S_a·S_b of the two
+    ``magnetic`` sites: with ``full`` the whole ground manifold is used (and the non-Heisenberg remainder reported),
+    otherwise only the two states |S, S> and |S, −S> (J = [E(S,S) − E(S,−S)] / (2 S_a S_b)); the renormalisation
+    term of H4 then requires P V R V P ∝ 1 (no direct metal–metal hopping) and is dropped.
+    """
+    sites = cluster.sites
+    ns = len(sites)
+    mag = [m % ns for m in magnetic]
+    spaces = [_SiteSpace(s, [s.n_el - 2, s.n_el - 1, s.n_el, s.n_el + 1, s.n_el + 2]) for s in sites]
+    N0 = tuple(s.n_el for s in sites)
+    # ground multiplet of each site
+    gsel, gE = [], []
+    for k, sp_ in enumerate(spaces):
+        e = sp_.E[N0[k]]
+        e0 = e.min()
+        gsel.append(np.nonzero(e < e0 + tol)[0])
+        gE.append(e0)
+    E0 = float(sum(gE))
+    # ground product states: choose the ones to propagate
+    spin_ops = [spaces[k].spin_ops(N0[k], gsel[k]) for k in range(ns)]
+    Svals = [float(np.max(np.diag(spin_ops[k][0]))) for k in range(ns)]
+    grids = [list(range(len(g))) for g in gsel]
+    import itertools
+
+    all_prod = list(itertools.product(*grids))
+    if full:
+        chosen = all_prod
+    else:
+        a, b = mag
+        szs = [np.diag(spin_ops[k][0]) for k in range(ns)]
+        pick = []
+        for target in (+1, -1):
+            want = {a: Svals[a], b: target * Svals[b]}
+            for p in all_prod:
+                if all(abs(szs[k][p[k]] - want[k]) < 1e-9 for k in (a, b)) and \
+                        all(len(gsel[k]) == 1 for k in range(ns) if k not in (a, b)):
+                    pick.append(p)
+                    break
+        if len(pick) != 2:
+            raise EDError("could not find the |S,S> and |S,-S> ground states (non-magnetic sites must be singlets)")
+        chosen = pick
+    g = len(chosen)
+
+    # initial vectors: key N0 → tensor (g, d_1, …, d_ns)
+    dims0 = tuple(len(spaces[k].E[N0[k]]) for k in range(ns))
+    psi0 = np.zeros((g,) + dims0)
+    for n, p in enumerate(chosen):
+        psi0[(n,) + tuple(gsel[k][p[k]] for k in range(ns))] = 1.0
+    psi0 = {N0: psi0}
+
+    off = cluster.offsets
+    n_tot = [s.n_orb for s in sites]
+    hops = []
+    for (a, b), blk in cluster.hopping.items():
+        blk = np.asarray(blk, float)
+        for m in range(n_tot[a]):
+            for mp in range(n_tot[b]):
+                if blk[m, mp] != 0.0:
+                    hops.append((a, m, b, mp, blk[m, mp]))
+                    hops.append((b, mp, a, m, blk[m, mp]))
+    del off
+
+    def apply_op(state, site, bit, dag):
+        out = {}
+        sp_ = spaces[site]
+        for key, psi in state.items():
+            N = key[site]
+            Nn = N + 1 if dag else N - 1
+            if Nn not in sp_.E:
+                continue
+            if dag:
+                if N + 1 not in sp_.states:
+                    continue
+                M = sp_.annihilator(N + 1, bit).T
+            else:
+                if N - 1 not in sp_.states:
+                    continue
+                M = sp_.annihilator(N, bit)
+            sign = -1.0 if sum(key[:site]) % 2 else 1.0
+            new = np.moveaxis(np.tensordot(M, psi, axes=(1, site + 1)), 0, site + 1) * sign
+            nk = key[:site] + (Nn,) + key[site + 1:]
+            if nk in out:
+                out[nk] = out[nk] + new
+            else:
+                out[nk] = new
+        return out
+
+    def add(a, b):
+        out = dict(a)
+        for k, v in b.items():
+            out[k] = out[k] + v if k in out else v
+        return out
+
+    def apply_V(state):
+        res = {}
+        for a, m, b, mp, t in hops:
+            for spin in (0, 1):
+                s1 = apply_op(state, b, mp + spin * n_tot[b], False)
+                if not s1:
+                    continue
+                s2 = apply_op(s1, a, m + spin * n_tot[a], True)
+                for k in s2:
+                    s2[k] = t * s2[k]
+                res = add(res, s2)
+        return res
+
+    def energies(key):
+        E = np.zeros(tuple(len(spaces[k].E[key[k]]) for k in range(ns)))
+        for k in range(ns):
+            shape = [1] * ns
+            shape[k] = -1
+            E = E + spaces[k].E[key[k]].reshape(shape)
+        return E
+
+    def apply_R(state):
+        out = {}
+        for key, psi in state.items():
+            den = E0 - energies(key)
+            inv = np.zeros_like(den)
+            if key == N0:
+                mask = np.ones_like(den, dtype=bool)
+                for k in range(ns):
+                    shape = [1] * ns
+                    shape[k] = -1
+                    sel = np.zeros(len(spaces[k].E[key[k]]), bool)
+                    sel[gsel[k]] = True
+                    mask = mask & sel.reshape(shape)
+                ok = ~mask
+            else:
+                ok = np.ones_like(den, dtype=bool)
+            if np.any(np.abs(den[ok]) < 1e-9):
+                raise EDError("degenerate intermediate state: perturbation theory is not applicable")
+            inv[ok] = 1.0 / den[ok]
+            out[key] = psi * inv[None]
+        return out
+
+    def overlap(a, b):
+        """<a_g'|b_g> matrix (g × g)."""
+        M = np.zeros((g, g))
+        for k, v in b.items():
+            if k in a:
+                M += a[k].reshape(g, -1) @ v.reshape(g, -1).T
+        return M
+
+    v1 = apply_V(psi0)
+    w1 = apply_R(v1)
+    H2 = overlap(v1, w1)
+    H3 = np.zeros((g, g))
+    H4 = np.zeros((g, g))
+    if order >= 3:
+        v2 = apply_V(w1)
+        # H3 = <g'|V R V R V|g> = <w1_g'| V |w1_g>
+        H3 = overlap(w1, v2)
+        w2 = apply_R(v2)
+        H4 = overlap(apply_V(w1), w2)
+        if full:
+            X = overlap(w1, w1)
+            H4 = H4 - 0.5 * (X @ H2 + H2 @ X)
+    a, b = mag
+    if full:
+        # spin operators on the chosen product states
+        Sz = [spin_ops[k][0] for k in range(ns)]
+        Spl = [spin_ops[k][1] for k in range(ns)]
+
+        def site_op(k, O):
+            M = np.zeros((g, g))
+            for i, p in enumerate(chosen):
+                for j, q in enumerate(chosen):
+                    if all(p[r] == q[r] for r in range(ns) if r != k):
+                        M[i, j] = O[p[k], q[k]]
+            return M
+
+        SS = site_op(a, Sz[a]) @ site_op(b, Sz[b]) + 0.5 * (site_op(a, Spl[a]) @ site_op(b, Spl[b].T)
+                                                            + site_op(a, Spl[a].T) @ site_op(b, Spl[b]))
+        SS0 = SS - np.trace(SS) / g * np.eye(g)
+        norm = np.trace(SS0 @ SS0)
+        Js = []
+        for Hn in (H2, H3, H4):
+            Hs = 0.5 * (Hn + Hn.T)
+            Js.append(1000.0 * np.trace(Hs @ SS0) / norm)
+        Htot = 0.5 * ((H2 + H3 + H4) + (H2 + H3 + H4).T)
+        J = sum(Js) / 1000.0
+        rem = Htot - J * SS0
+        rem = rem - np.trace(rem) / g * np.eye(g)
+        return PTResult(*Js, non_heisenberg=float(1000.0 * np.abs(rem).max()))
+    Sa, Sb = Svals[a], Svals[b]
+    Js = [1000.0 * (Hn[0, 0] - Hn[1, 1]) / (2 * Sa * Sb) for Hn in (H2, H3, H4)]
+    return PTResult(*Js, non_heisenberg=None)
