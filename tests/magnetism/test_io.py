@@ -488,3 +488,10 @@ def test_periodicity_survives_the_round_trip(tmp_path):
     assert read_magnopy(write_magnopy(model, tmp_path / "m.txt")).pbc == (True, True, True)
     # mcsolver has no place for it: guessed from the 18 Å gap between the Cr planes of the monolayer cell
     assert read_mcsolver(write_mcsolver(model, tmp_path / "mc")).pbc == (True, True, False)
+
+
+def test_magnopy_rydberg_units(tmp_path):
+    notation = "Double-counting false\nSpin-normalized false\nExchange-factor 1\nOn-site-factor 1"
+    p = tmp_path / "m.txt"
+    p.write_text(_magnopy_text(notation, "Cr1 Cr2 0 0 0\nIsotropic 1e-4").replace("Exchange meV", "Exchange Ry"))
+    assert read_magnopy(p).bonds[0].J_iso == pytest.approx(1e-4 * 13605.693122994)

@@ -135,3 +135,10 @@ def test_structure_and_model_must_match():
     atoms2.positions[0] += [0.5, 0, 0]  # Cr moved: the model's site is not an atom of the structure
     with pytest.raises(SymmetryError, match="not an atom"):
         symmetrise(model, atoms2)
+
+
+def test_accepts_a_magnetic_sublattice():
+    atoms, model = model_with(noise=0.02)
+    sub = find_magnetic_sites(atoms)
+    a, b = symmetrise(model, sub), symmetrise(model, atoms)
+    assert all(np.allclose(x.J, y.J) for x, y in zip(a.bonds, b.bonds))

@@ -1149,6 +1149,9 @@ def read_magnopy(path, pbc=None) -> SpinModel:
             if not got:
                 raise ExchangeFileError(f"{path}, line {ln0}: bond {text} has no parameters")
             raw.append((index[toks[0]], index[toks[1]], R, J, ln0))
+    if unit not in ("meV", "eV", "J", "K"):  # e.g. Ry: convert the numbers, keep the notation
+        raw = [(i, j, R, J * _MEV_PER_UNIT[unit], ln) for i, j, R, J, ln in raw]
+        unit = "meV"
     conv = magnopy_convention(props["d"], props["s"], props["e"], unit)
     pairs = _collect(raw, conv.double_counting, str(path),
                      1e-9 * max([1e-300] + [float(np.max(np.abs(r[3]))) for r in raw]), "magnopy", unit)

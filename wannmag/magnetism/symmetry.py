@@ -101,6 +101,8 @@ def _as_atoms(atoms):
         Atoms = None
     if Atoms is not None and isinstance(atoms, Atoms):
         return atoms
+    if Atoms is not None and isinstance(getattr(atoms, "atoms", None), Atoms):  # a MagneticSublattice
+        return atoms.atoms
     from ..structures import read_structure
 
     return read_structure(atoms)
@@ -131,8 +133,8 @@ def space_group(atoms, symprec: float = 1e-3) -> tuple[str, int]:
 
 
 def symmetry_operations(model: SpinModel, atoms, symprec: float = 1e-3) -> list[SymmetryOperation]:
-    """Space-group operations of the full structure ``atoms`` (ase.Atoms or anything ``read_structure`` reads)
-    with their action on the magnetic sites of ``model``.
+    """Space-group operations of the full structure ``atoms`` (ase.Atoms, a MagneticSublattice, or anything
+    ``read_structure`` reads) with their action on the magnetic sites of ``model``.
 
     ``atoms`` must have the same lattice as the model (a supercell model needs a supercell structure).  Every model
     site must map onto a model site of the same element under every operation (within 10·symprec Å), otherwise the
