@@ -18,13 +18,12 @@ energy unit) and converts exchange constants both ways.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .._atomic import atomic_write_text
 from ..errors import WannmagError
 
 __all__ = ["Convention", "INTERNAL", "TB2J", "VAMPIRE", "Site", "Bond", "SpinModel", "SpinModelError",
@@ -146,15 +145,6 @@ def _canonical(i, j, R, J):
     if i == j and R == (0, 0, 0):
         raise SpinModelError(f"bond from site {i} to itself in the same cell: use a single-ion term instead")
     return j, i, tuple(-x for x in R), J.T
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
 
 
 @dataclass
@@ -341,7 +331,7 @@ class SpinModel:
 
     def save(self, path) -> Path:
         """Write the model as JSON (atomically)."""
-        _atomic_write(Path(path), json.dumps(self.as_dict(), indent=1))
+        atomic_write_text(Path(path), json.dumps(self.as_dict(), indent=1))
         return Path(path)
 
     @classmethod
