@@ -1,0 +1,140 @@
+"""A small engine for named, cached, resumable workflow steps.
+
+Every step has a name, a function ``fn(ctx) -> dict`` (JSON-able result) and the names of the steps it depends on.
+Its result is written atomically to ``<out>/steps/<name>.json`` together with a fingerprint of its parameters and of
+its dependencies' results; a re-run skips every step whose stored fingerprint matches (so nothing finished is ever
+recomputed, and a changed parameter recomputes exactly the steps downstream of it).  A failing step raises
+:class:`StepError` naming the step; results of earlier steps stay on disk.  Steps may write further files (plots,
+models) into ``ctx.step_dir(name)``; long steps checkpoint inside that directory themselves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .._atomic import atomic_write_json, atomic_write_text, jsonable
+from ..errors import WannmagError
+
+__all__ = ["Step", "StepError", "Context", "Engine"]
+
+
+class StepError(WannmagError):
+    """A workflow step failed; earlier results are kept."""
+
+
+@dataclass
+class Step:
+    name: str
+    fn: Callable[["Context"], dict]
+    depends: tuple[str, ...] = ()
+    params: dict = field(default_factory=dict)  # what the step's fingerprint covers besides its dependencies
+    description: str = ""
+
+
+class Context:
+    """What a step sees: the run directory, the workflow parameters and the results of earlier steps."""
+
+    def __init__(self, out: Path, params: dict, results: dict, log: Callable[[str], None]):
+        self.out = out
+        self.params = params
+        self.results = results
+        self.log = log
+
+    def step_dir(self, name: str) -> Path:
+        d = self.out / name
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def __getitem__(self, step: str) -> dict:
+        return self.results[step]
+
+
+def _fingerprint(step: Step, deps: dict[str, dict]) -> str:
+    """Hash of the step's own parameters and its dependencies' fingerprints."""
+    blob = json.dumps({"step": step.name, "params": jsonable(step.params),
+                       "deps": {d: deps[d].get("_fingerprint") for d in step.depends}}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class Engine:
+    """Runs steps in order, skipping those already done (see module docstring)."""
+
+    def __init__(self, out, steps: list[Step], params: dict | None = None, log: Callable[[str], None] = print):
+        self.out = Path(out)
+        self.steps = steps
+        self.params = dict(params or {})
+        self.log = log
+        names = [s.name for s in steps]
+        if len(set(names)) != len(names):
+            raise WannmagError(f"duplicate step names in {names}")
+        for s in steps:
+            for d in s.depends:
+                if d not in names[: names.index(s.name)]:
+                    raise WannmagError(f"step {s.name} depends on {d}, which does not run before it")
+
+    def result_path(self, name: str) -> Path:
+        return self.out / "steps" / f"{name}.json"
+
+    def load(self, name: str) -> dict | None:
+        p = self.result_path(name)
+        if not p.exists():
+            return None
+        try:
+            return json.loads(p.read_text())
+        except json.JSONDecodeError:
+            return None  # a damaged result is recomputed
+
+    def run(self, until: str | None = None, force: tuple[str, ...] = ()) -> dict[str, dict]:
+        """Run (or skip) every step up to ``until``; ``force`` recomputes the named steps and those after them."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        results: dict[str, dict] = {}
+        ctx = Context(self.out, self.params, results, self.log)
+        forcing = False
+        for step in self.steps:
+            forcing = forcing or step.name in force
+            fp = _fingerprint(step, results)
+            old = self.load(step.name)
+            if old is not None and old.get("_fingerprint") == fp and not forcing:
+                self.log(f"[wannmag run] {step.name}: done earlier, skipped")
+                results[step.name] = old
+            else:
+                self.log(f"[wannmag run] {step.name}: {step.description or 'running'}")
+                t0 = time.perf_counter()
+                try:
+                    res = step.fn(ctx)
+                except WannmagError as exc:
+                    self._record_failure(step, exc)
+                    raise StepError(f"step '{step.name}' failed: {exc}") from exc
+                except Exception as exc:  # noqa: BLE001 - a bug in a step still must not lose earlier results
+                    self._record_failure(step, exc)
+                    raise StepError(f"step '{step.name}' failed with {type(exc).__name__}: {exc} "
+                                    f"(details in {self.out / 'steps' / (step.name + '.error.txt')})") from exc
+                res = dict(jsonable(res or {}))
+                res["_fingerprint"] = fp
+                res["_seconds"] = round(time.perf_counter() - t0, 2)
+                atomic_write_json(self.result_path(step.name), res)
+                err = self.out / "steps" / f"{step.name}.error.txt"
+                if err.exists():
+                    err.unlink()
+                results[step.name] = res
+                self.log(f"[wannmag run] {step.name}: finished in {res['_seconds']:.1f} s")
+            if until is not None and step.name == until:
+                break
+        return results
+
+    def _record_failure(self, step: Step, exc: BaseException) -> None:
+        atomic_write_text(self.out / "steps" / f"{step.name}.error.txt",
+                          "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+
+    def status(self) -> list[dict[str, Any]]:
+        rows = []
+        for s in self.steps:
+            r = self.load(s.name)
+            rows.append({"step": s.name, "done": r is not None, "seconds": None if r is None else r.get("_seconds")})
+        return rows
