@@ -167,3 +167,24 @@ def test_cli_json_and_plots(tmp_path, sk_pair, capsys):
     assert main(["tb", str(tmp_path), "--nelect", "42"]) == 0
     txt = capsys.readouterr().out
     assert "10Dq" in txt and "ZSA classification: charge-transfer" in txt
+
+
+def test_fermi_energy_from_win_and_snapping(tmp_path, cri3_atoms):
+    """A DFT Fermi energy just inside a band edge of the Wannier bands still gives the insulating occupation."""
+    cm = slater_koster_collinear(cri3_atoms, exchange_splitting=4.0, d_atoms="Cr", p_atoms="I", params=P_CLS,
+                                 eps_p=-1.0, crystal_field=(-0.4, 0.8))
+    k = kmesh(cm, 8)
+    ref = band_edges(cm, n_electrons=42, k=k)
+    for ef in (ref.vbm - 0.01, ref.cbm + 0.02, 0.5 * (ref.vbm + ref.cbm)):
+        b = band_edges(cm, fermi_energy=ef, k=k)
+        assert b.insulating and b.gap == pytest.approx(ref.gap) and b.n_electrons == 42
+    metal = band_edges(cm, fermi_energy=ref.vbm - 0.01, k=k, snap=False)
+    assert not metal.insulating and metal.gap == 0.0
+    # fermi_energy keyword of the .win is used when no count is given
+    write_w90_model(cm.up, tmp_path / "x_up", mp_grid=(3, 3, 1), extra={"fermi_energy": f"{ref.vbm - 0.01:.6f}"})
+    write_w90_model(cm.down, tmp_path / "x_dn", mp_grid=(3, 3, 1), extra={"fermi_energy": f"{ref.vbm - 0.01:.6f}"})
+    from wannmag.tightbinding import read_w90
+
+    m = read_w90(tmp_path)
+    b = band_edges(m, k=k)
+    assert "fermi_energy of the .win file" in b.source and b.insulating and b.n_electrons == 42

@@ -109,13 +109,18 @@ class BandEdges:
 
 
 def band_edges(model, n_electrons=None, fermi_energy: float | None = None, k=None, nk=None,
-               gap_tol: float = 1e-3) -> BandEdges:
+               gap_tol: float = 1e-3, snap: bool = True) -> BandEdges:
     """Band edges of ``model`` on the mesh ``k`` (default :func:`kmesh`).
 
     The occupation is fixed by, in this order: ``fermi_energy`` (eV); ``n_electrons`` (electrons per cell in the
     Wannier subspace, spin-summed; a pair (N↑, N↓) fixes each channel of a collinear model separately); the
     ``fermi_energy`` keyword of the model's .win file; :func:`nominal_electron_count`.  For an insulator the Fermi
-    level is put in mid-gap.
+    level is put in mid-gap (unless given).
+
+    With a Fermi energy the model is an insulator if every channel has the same number of bands below E_F at every
+    k.  Otherwise, with ``snap=True`` (E_F of a DFT run at a band edge of slightly shifted Wannier bands), the
+    neighbouring integer band counts per channel are tried and an insulating occupation whose gap lies within
+    0.1 eV of E_F is used (the largest such gap; ``source`` says so); failing that the model is reported as a metal (gap 0).
     """
     chans = _channels(model)
     if k is None:
@@ -124,61 +129,94 @@ def band_edges(model, n_electrons=None, fermi_energy: float | None = None, k=Non
     nkp = len(k)
     E = {s: m.eigenvalues(k) for s, m in chans}
     epb = {s: m.electrons_per_band for s, m in chans}
-    source = ""
+    name = chans[0][1].name
     if fermi_energy is None and n_electrons is None:
         hint = getattr(chans[0][1], "fermi_energy_hint", None)
         if hint is not None:
             fermi_energy, source = hint, "fermi_energy of the .win file"
         else:
             n_electrons, source = nominal_electron_count(model), "nominal ionic count"
-    elif fermi_energy is not None:
-        source = "given Fermi energy"
     else:
-        source = "given electron count"
+        source = "given Fermi energy" if fermi_energy is not None else "given electron count"
 
-    def edges_from_count(chan_list, n):
+    def from_bands(nb: dict):
+        """Edges for a fixed number of occupied bands per channel (the same at every k)."""
+        vb = [(E[s][:, nb[s] - 1].max(), s, int(E[s][:, nb[s] - 1].argmax())) for s in E if nb[s] > 0]
+        cb = [(E[s][:, nb[s]].min(), s, int(E[s][:, nb[s]].argmin())) for s in E if nb[s] < E[s].shape[1]]
+        if not vb or not cb:
+            raise TBError(f"{name}: all bands empty or all bands full at this occupation")
+        return max(vb), min(cb)
+
+    def from_states(n_total: float, chan_list):
+        """Edges for n_total electrons filled over the listed channels (common Fermi level)."""
         allE = np.concatenate([E[s].ravel() for s in chan_list])
         spin = np.concatenate([[s] * E[s].size for s in chan_list])
-        kidx = np.concatenate([np.repeat(np.arange(nkp), E[s].shape[1]) for s in chan_list])
-        order = np.argsort(allE, kind="stable")
-        nocc_f = n * nkp / epb[chan_list[0]]
+        kidx = np.concatenate([np.tile(np.arange(nkp)[:, None], (1, E[s].shape[1])).ravel() for s in chan_list])
+        nocc_f = n_total * nkp / epb[chan_list[0]]
         nocc = int(round(nocc_f))
         if abs(nocc - nocc_f) > 1e-6 or nocc <= 0 or nocc >= len(allE):
-            raise TBError(f"{chans[0][1].name}: {n} electrons cannot fill {len(allE) // nkp} bands of "
+            raise TBError(f"{name}: {n_total:g} electrons cannot fill {len(allE) // nkp} bands of "
                           f"{epb[chan_list[0]]:g} electron(s) each on this mesh")
+        order = np.argsort(allE, kind="stable")
         v, c = order[nocc - 1], order[nocc]
-        return allE[v], allE[c], (spin[v], kidx[v]), (spin[c], kidx[c])
+        return (allE[v], spin[v], kidx[v]), (allE[c], spin[c], kidx[c])
 
+    ef = fermi_energy
     if fermi_energy is not None:
-        below = {s: E[s][E[s] <= fermi_energy] for s in E}
-        above = {s: E[s][E[s] > fermi_energy] for s in E}
-        if not any(len(b) for b in below.values()) or not any(len(a) for a in above.values()):
-            raise TBError(f"{chans[0][1].name}: Fermi energy {fermi_energy:.4f} eV lies outside the bands")
-        sv = max((s for s in E if len(below[s])), key=lambda s: below[s].max())
-        sc = min((s for s in E if len(above[s])), key=lambda s: above[s].min())
-        vbm, cbm = below[sv].max(), above[sc].min()
-        kv = np.argwhere(E[sv] == vbm)[0][0]
-        kc = np.argwhere(E[sc] == cbm)[0][0]
-        vinfo, cinfo = (sv, kv), (sc, kc)
+        counts = {s: (E[s] <= fermi_energy).sum(axis=1) for s in E}
+        if all(np.all(c == c[0]) for c in counts.values()):
+            (vbm, sv, kv), (cbm, sc, kc) = from_bands({s: int(c[0]) for s, c in counts.items()})
+            n_used = sum(int(c[0]) * epb[s] for s, c in counts.items())
+        else:
+            best = None
+            if snap:
+                import itertools
+
+                opts = [sorted({int(np.floor(c.mean())), int(np.ceil(c.mean()))}) for c in counts.values()]
+                for combo in itertools.product(*opts):
+                    nb = dict(zip(counts, combo))
+                    if any(n <= 0 or n >= E[s].shape[1] for s, n in nb.items()):
+                        continue
+                    (v, *vi), (c, *ci) = from_bands(nb)
+                    if c - v > gap_tol and v - 0.1 <= fermi_energy <= c + 0.1:
+                        score = -(c - v)  # the largest gap: the real one, not a sliver between crossing bands
+                        if best is None or score < best[0]:
+                            best = (score, nb, (v, *vi), (c, *ci))
+            if best is not None:
+                _, nb, (vbm, sv, kv), (cbm, sc, kc) = best
+                n_used = sum(n * epb[s] for s, n in nb.items())
+                source += (f" (E_F {fermi_energy:.3f} eV cuts a band edge of the model; snapped to "
+                           + ", ".join(f"{n} band(s) {s or ''}".strip() for s, n in nb.items()) + ")")
+                ef = 0.5 * (vbm + cbm)
+            else:  # a metal at this Fermi energy
+                below = [(E[s][E[s] <= fermi_energy].max(), s) for s in E if (E[s] <= fermi_energy).any()]
+                above = [(E[s][E[s] > fermi_energy].min(), s) for s in E if (E[s] > fermi_energy).any()]
+                if not below or not above:
+                    raise TBError(f"{name}: Fermi energy {fermi_energy:.4f} eV lies outside the bands")
+                (vbm, sv), (cbm, sc) = max(below), min(above)
+                kv = int(np.argwhere(E[sv] == vbm)[0][0])
+                kc = int(np.argwhere(E[sc] == cbm)[0][0])
+                return BandEdges(fermi_energy=float(fermi_energy), vbm=float(vbm), cbm=float(cbm), gap=0.0,
+                                 insulating=False, n_electrons=None, k_vbm=k[kv], k_cbm=k[kc],
+                                 spin_vbm=None if sv is None else str(sv), spin_cbm=None if sc is None else str(sc),
+                                 source=source + " (metallic)")
+        n_electrons = n_used
     elif isinstance(n_electrons, (tuple, list)):
         if len(chans) != 2:
             raise TBError("a pair (N_up, N_down) of electron counts needs a collinear model")
-        res = [edges_from_count([s], n) for s, n in zip(("up", "down"), n_electrons)]
-        (v1, c1, vi1, ci1), (v2, c2, vi2, ci2) = res
-        vbm, vinfo = (v1, vi1) if v1 >= v2 else (v2, vi2)
-        cbm, cinfo = (c1, ci1) if c1 <= c2 else (c2, ci2)
+        res = [from_states(float(n), [s]) for s, n in zip(("up", "down"), n_electrons)]
+        (vbm, sv, kv) = max(res[0][0], res[1][0])
+        (cbm, sc, kc) = min(res[0][1], res[1][1])
     else:
-        if len(chans) == 2:
-            # total count over both channels (1 electron per band each)
-            vbm, cbm, vinfo, cinfo = edges_from_count(["up", "down"], float(n_electrons))
-        else:
-            vbm, cbm, vinfo, cinfo = edges_from_count([chans[0][0]], float(n_electrons))
+        (vbm, sv, kv), (cbm, sc, kc) = from_states(float(n_electrons), [s for s, _ in chans])
     gap = max(0.0, float(cbm - vbm))
     insulating = gap > gap_tol
-    ef = fermi_energy if fermi_energy is not None else (0.5 * (vbm + cbm) if insulating else float(vbm))
+    if ef is None:
+        ef = 0.5 * (vbm + cbm) if insulating else float(vbm)
     return BandEdges(fermi_energy=float(ef), vbm=float(vbm), cbm=float(cbm), gap=gap, insulating=insulating,
-                     n_electrons=n_electrons, k_vbm=k[vinfo[1]], k_cbm=k[cinfo[1]], spin_vbm=vinfo[0],
-                     spin_cbm=cinfo[0], source=source)
+                     n_electrons=n_electrons, k_vbm=k[kv], k_cbm=k[kc],
+                     spin_vbm=None if sv is None else str(sv), spin_cbm=None if sc is None else str(sc),
+                     source=source)
 
 
 def orbital_groups(model, by: str = "element-l") -> dict[str, list[int]]:
