@@ -66,8 +66,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .._atomic import atomic_write_text as _atomic_write
 from ..errors import WannmagError
-from .spinmodel import MEV_PER_K, TB2J, Convention, Site, SpinModel, _atomic_write, _canonical
+from .spinmodel import MEV_PER_K, TB2J, Convention, Site, SpinModel
 
 __all__ = ["ExchangeFileError", "ExchangeFileWarning", "TB2J", "VAMPIRE_UCF", "MCSOLVER", "MAGNOPY_DEFAULT",
            "magnopy_convention", "write_tb2j", "read_tb2j", "write_vampire", "read_vampire", "write_mcsolver",
@@ -114,6 +115,15 @@ def dmi_matrix(D) -> np.ndarray:
     """Antisymmetric matrix J^A with S_i·J^A·S_j = D·(S_i × S_j)."""
     Dx, Dy, Dz = (float(x) for x in D)
     return np.array([[0.0, Dz, -Dy], [-Dz, 0.0, Dx], [Dy, -Dx, 0.0]])
+
+
+def _canonical(i: int, j: int, R, J):
+    """The stored direction of the bond (i, j, R) ≡ (j, i, −R) (i < j, or i = j and R lexicographically positive)
+    and the tensor in that direction (transposed if the bond was reversed) — the SpinModel's rule."""
+    R = tuple(int(x) for x in R)
+    if i < j or (i == j and R > (0, 0, 0)):
+        return i, j, R, J
+    return j, i, tuple(-x for x in R), J.T
 
 
 def _dmi_vector(J) -> np.ndarray:
@@ -217,7 +227,7 @@ def _collect(entries, double_counting: bool, source: str, tol: float, code: str,
         if double_counting:
             if len(items) == 1:
                 single += 1
-            dev = float(np.max(np.abs(Js - Js.mean(axis=0)))) if len(items) > 1 else 0.0
+            dev = float(np.max(np.ptp(Js, axis=0))) if len(items) > 1 else 0.0
             if dev > tol:
                 mismatched.append(key)
                 if dev > worst[0]:
