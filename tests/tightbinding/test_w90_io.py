@@ -163,3 +163,26 @@ def test_single_model_discovery_by_directory_and_file(w90_dir):
     m2 = read_w90(w90_dir / "cri3_hr.dat")
     assert isinstance(m1, TBModel) and m1.num_wann == m2.num_wann == 28
     assert [o.element for o in m1.orbitals[:5]] == ["Cr"] * 5 and m1.orbitals[-1].element == "I"
+
+
+def test_projection_axes_are_rotated_to_the_global_frame(tmp_path, sk_model):
+    """Cr0's d shell written in a rotated frame (z=…, x=… in the projections) reads back as the original model."""
+    from scipy.spatial.transform import Rotation
+
+    from wannmag.tightbinding.harmonics import frame_matrix
+
+    A = Rotation.from_euler("zyz", [0.3, 0.8, -0.2]).as_matrix()      # rows x', y', z'
+    O = np.eye(sk_model.num_wann)
+    O[:5, :5] = frame_matrix(2, A)
+    rotated = sk_model.copy(H=np.einsum("ba,rbc,cd->rad", O, sk_model.H, O))   # H' = Oᵀ H O
+    paths = write_w90_model(rotated, tmp_path / "rot", mp_grid=(3, 3, 1))
+    z, x = A[2], A[0]
+    text = paths["win"].read_text().replace(
+        "Cr1:d", f"Cr1:d:z={z[0]:.15f},{z[1]:.15f},{z[2]:.15f}:x={x[0]:.15f},{x[1]:.15f},{x[2]:.15f}")
+    g = np.array([[i / 3, j / 3, 0] for i in range(3) for j in range(3)])
+    plain = TBModel.from_w90(tmp_path / "rot", mdrs=False)             # default axes: the rotated H as written
+    assert np.abs(plain.hk(g) - rotated.hk(g)).max() < 1e-9
+    paths["win"].write_text(text)
+    m = TBModel.from_w90(tmp_path / "rot", mdrs=False)
+    assert np.abs(m.hk(g) - sk_model.hk(g)).max() < 1e-9
+    assert np.abs(m.hk(g) - plain.hk(g)).max() > 1e-2

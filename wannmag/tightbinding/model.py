@@ -154,6 +154,13 @@ class TBModel:
         self.centres = np.array(centres, dtype=float).reshape(nw, 3)
         self._prepare()
 
+    @classmethod
+    def from_w90(cls, seed, **kwargs) -> "TBModel":
+        """Load one Wannier90 model (see :func:`wannmag.tightbinding.w90.read_w90_seed`)."""
+        from .w90 import read_w90_seed
+
+        return read_w90_seed(seed, **kwargs)
+
     # ------------------------------------------------------------------ construction helpers
     def _complete_and_hermitise(self, R, H, tol):
         index = {tuple(r): i for i, r in enumerate(R)}
@@ -397,6 +404,13 @@ class CollinearTBModel:
         self.up = up.copy(spin="up") if up.spin != "up" else up
         self.down = down.copy(spin="down") if down.spin != "down" else down
         self.name = name or up.name.replace("_up", "")
+
+    @classmethod
+    def from_w90(cls, path, **kwargs) -> "CollinearTBModel":
+        """Load a Wannier90 spin pair ``S_up``/``S_dn`` (see :func:`wannmag.tightbinding.w90.read_w90`)."""
+        from .w90 import read_w90
+
+        return read_w90(path, kind="collinear", **kwargs)
 
     @property
     def channels(self) -> tuple[TBModel, TBModel]:

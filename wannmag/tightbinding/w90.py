@@ -10,7 +10,8 @@ Files of a seed ``S`` (Wannier90 ≥ 2.1 naming):
 * ``S.win``: lattice (``unit_cell_cart``), atoms (``atoms_cart``/``atoms_frac``), ``projections`` (parsed with the
   Wannier90 ordering rules: lines in order, for each line the sites of the species in atoms-block order, then l
   ascending, then mr ascending, then spin (u, d) innermost for ``spinors = true``), ``num_wann``, ``mp_grid``,
-  ``fermi_energy``.  Orbital names: d = dz2, dxz, dyz, dx2-y2, dxy; p = pz, px, py.
+  ``fermi_energy``.  Orbital names: d = dz2, dxz, dyz, dx2-y2, dxy; p = pz, px, py — always with respect to the
+  global Cartesian axes: shells projected with custom axes (``:z=…:x=…``) are rotated back on reading.
 * ``S_centres.xyz``: Wannier centres (Å).  Without it, the centres of a ``_tb.dat`` file or the projection sites
   are used.  Each Wannier function is assigned to the nearest atom of its projection's element; a centre farther
   than ``centre_tol`` Å (default 0.5) from every such atom is an error.
@@ -579,6 +580,32 @@ def _min_image(d: np.ndarray, lat: np.ndarray, inv: np.ndarray) -> np.ndarray:
     return best
 
 
+def _projection_axes_to_global(win_path, specs: list[ProjectionSpec], orbitals: list[Orbital], H: np.ndarray):
+    """Express shells projected with custom axes (``z=…:x=…``) in the global Cartesian frame.
+
+    A Wannier function of such a shell is f_m(x'·r, y'·r, z'·r) = Σ_m' D_m'm f_m'(r), D = frame_matrix(l, axes);
+    with the block-orthogonal O (O[shell, shell] = D) the global-frame Hamiltonian is O H(R) Oᵀ.
+    """
+    from .harmonics import frame_matrix
+
+    if not any(sp.axes is not None for sp in specs):
+        return H
+    nw = len(specs)
+    O = np.eye(nw)
+    groups: dict[tuple, list[int]] = {}
+    for i, (sp, o) in enumerate(zip(specs, orbitals)):
+        if sp.axes is not None:
+            groups.setdefault((o.atom, o.l, o.spin, sp.line), []).append(i)
+    for (atom, l, spin, line), idx in groups.items():
+        names = [orbitals[i].name for i in idx]
+        if l < 0 or sorted(names) != sorted(ORBITAL_NAMES[l]):
+            raise TBFileError(f"{win_path}:{line}: custom projection axes need complete shells of real harmonics "
+                              f"(found {', '.join(names)} on atom {atom})")
+        order = [idx[names.index(n)] for n in ORBITAL_NAMES[l]]
+        O[np.ix_(order, order)] = frame_matrix(l, specs[idx[0]].axes)
+    return np.einsum("ab,rbc,dc->rad", O, H, O)
+
+
 # ---------------------------------------------------------------------------------------------------- MDRS
 def read_wsvec(path, R: np.ndarray, num_wann: int) -> dict[tuple[int, int, int], list[np.ndarray]]:
     """MDRS shifts of a ``_wsvec.dat`` file: {(iR, m, n) (0-based): [T1, T2, …]} for the R list ``R``."""
@@ -1006,6 +1033,7 @@ def read_w90_seed(seed, *, centre_tol: float = 0.5, mdrs: bool | None = None, he
     if centres is None:
         centres = np.array(system.wannier_centers_cart, float)
     orbitals = _assign(wd, specs, centres, centre_tol, csource)
+    H = _projection_axes_to_global(winp, specs, orbitals, H)
     wsfile = _find(seed, ["_wsvec.dat"])
     applied = False
     if mdrs is None:
