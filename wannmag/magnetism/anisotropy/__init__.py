@@ -1,2 +1,129 @@
-"""Magnetic anisotropy (issue 8): dipolar shape anisotropy, spin–orbit energies from DFT, mapping to the spin model
-(single-ion, XXZ, Kitaev–Γ by the four-state method) and linear spin-wave theory."""
+"""Magnetic anisotropy of 2D magnets (issue 8).
+
+* :mod:`.dipolar` — dipole–dipole (shape) anisotropy of any collinear order by 2D Ewald summation, brute-force check,
+  dipolar bonds and shape term for spin models.
+* :mod:`.soc` — spin–orbit (magnetocrystalline) anisotropy: GPAW force theorem, VASP MAGMOM/SAXIS runs.
+* :mod:`.fourstate` — single-ion tensors, full exchange tensors (four-state method), XXZ and Kitaev–Γ–Γ′ in the
+  ligand cubic frame, from any energy callable.
+* :mod:`.lswt` — linear spin-wave theory (Holstein–Primakoff + Colpa), anisotropy gap, RPA (Tyablikov) T_c.
+* :mod:`.plot` — magnon bands, E(θ).
+
+Convention everywhere: H = Σ_{bonds once} S_i·J_ij·S_j + Σ_i S_i·A_i·S_i − g μ_B B·S_i (meV, classical spins of
+length S, J > 0 AF); anisotropy energies are reported as ΔE = E(in plane) − E(out of plane) in meV per magnetic ion,
+ΔE > 0 favouring moments along the layer normal.
+
+:func:`anisotropy_summary` combines the terms of a spin model (or a bare structure: dipolar only) for one collinear
+order; it is what ``wannmag anisotropy`` prints.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .dipolar import (DIPOLAR_MEV, DipolarAnisotropy, DipolarError, add_dipolar, collinear_state,  # noqa: F401
+                      dipolar_anisotropy, dipolar_bonds, lattice_sum_r3, lattice_tensors_direct,
+                      lattice_tensors_ewald, lattice_tensors_extrapolated, layer_frame)
+from .fourstate import (FourStateError, c3_average, decompose, extract_anisotropic_model,  # noqa: F401
+                        four_state_exchange, four_state_single_ion, kitaev_frame, kitaev_parameters, kitaev_tensor,
+                        model_energy_function, supercell_sites, xxz_parameters)
+from .lswt import LSWTError, SpinWaves, TcResult, spin_waves_for_order  # noqa: F401
+from .soc import MAEResult, SOCError, gpaw_mae, read_vasp_mae, read_vasp_run, spin_direction  # noqa: F401
+
+__all__ = ["anisotropy_summary", "DIPOLAR_MEV", "dipolar_anisotropy", "lattice_sum_r3", "add_dipolar", "dipolar_bonds",
+           "gpaw_mae", "read_vasp_mae", "four_state_exchange", "four_state_single_ion", "extract_anisotropic_model",
+           "kitaev_frame", "kitaev_parameters", "xxz_parameters", "SpinWaves", "spin_waves_for_order", "MAEResult"]
+
+
+def _in_out(F, f):
+    """(E_x + E_y)/2 − E_z of a quadratic form f(n) in the layer frame F (rows x, y, normal)."""
+    return 0.5 * (f(F[0]) + f(F[1])) - f(F[2])
+
+
+def anisotropy_summary(source, order: str | None = "FM", pattern=None, structure=None, g: float | None = None) -> dict:
+    """Anisotropy terms (meV per magnetic ion, ΔE = E_in − E_out, in-plane = mean of x ∥ a1 and y) of one
+    collinear order.
+
+    ``source``: a ``SpinModel`` (dipolar + single-ion + exchange anisotropy) or a structure (dipolar only).
+    ``structure``: the structure of a model (for the Kitaev frame of the nearest-neighbour bonds, which needs the
+    ligands); default ``model.meta["structure"]`` if that file exists.  Returns a JSON-able dict.
+    """
+    from ..spinmodel import SpinModel
+
+    is_model = isinstance(source, SpinModel)
+    dip = dipolar_anisotropy(source, order=order if pattern is None else None, pattern=pattern, g=g)
+    out = {"order": dip.order, "n_sites": dip.n_sites,
+           "convention": "Delta E = E(in-plane) - E(out-of-plane), meV per magnetic ion; > 0 favours out-of-plane",
+           "dipolar": {"delta_meV": dip.delta, "E_out_meV": dip.E_out, "E_x_meV": dip.E_x, "E_y_meV": dip.E_y,
+                       "method": "2D Ewald, point moments g S muB", "moments_muB": [float(abs(m)) for m in dip.moments]}}
+    total = dip.delta
+    if is_model and "dipolar" in source.meta:
+        total = 0.0  # the model already holds dipolar bonds (add_dipolar): counted in its exchange/single-ion terms
+        out["dipolar"]["note"] = "model already contains dipolar terms; not added again to the total"
+    if is_model:
+        st, big = collinear_state(source, order=order if pattern is None else None, pattern=pattern)
+        F = layer_frame(big.cell)
+        s = st.pattern * st.spins
+        N = big.n_sites
+
+        def e_sia(n):
+            return sum(S ** 2 * n @ A @ n for S, A in zip(st.spins, big.single_ion)) / N
+
+        def e_ex(n):
+            return sum(s[b.i] * s[b.j] * (n @ b.J @ n) for b in big.bonds) / N
+
+        sia, exa = _in_out(F, e_sia), _in_out(F, e_ex)
+        out["single_ion"] = {"delta_meV": float(sia), "method": "model single-ion tensors, S^2 n.A.n"}
+        out["exchange"] = {"delta_meV": float(exa), "method": "model bond tensors in the collinear state"}
+        total += sia + exa
+        # nearest-neighbour bond parameters (unit-cell model)
+        if source.bonds:
+            lengths = np.array([source.bond_length(b) for b in source.bonds])
+            nn = [b for b, d in zip(source.bonds, lengths) if d < lengths.min() + 0.05]
+            normal = layer_frame(source.cell)[2]
+            lam = [xxz_parameters(b.J, normal)["lambda"] for b in nn]
+            out["exchange"]["nn_bonds"] = len(nn)
+            out["exchange"]["xxz_lambda_meV"] = float(np.mean(lam))
+            out["exchange"]["J_iso_nn_meV"] = float(np.mean([b.J_iso for b in nn]))
+            kit = _kitaev_nn(source, nn, structure)
+            if kit is not None:
+                out["exchange"]["kitaev"] = kit
+    else:
+        out["single_ion"] = None
+        out["exchange"] = None
+    out["total_delta_meV"] = float(total)
+    out["easy_axis"] = "out-of-plane" if total > 0 else "in-plane"
+    if not is_model:
+        out["note"] = "structure only: single-ion and exchange anisotropy need a spin model (MODEL.json)"
+    return out
+
+
+def _kitaev_nn(model, nn, structure):
+    from pathlib import Path
+
+    from ...structures import find_magnetic_sites
+
+    src = structure if structure is not None else model.meta.get("structure")
+    if src is None or (isinstance(src, (str, Path)) and not Path(src).exists()):
+        return None
+    sub = find_magnetic_sites(src)
+    # map model sites onto the sublattice's sites by position
+    from .dipolar import match_sites
+
+    try:
+        m = match_sites([s.position for s in model.sites], sub.positions, sub.atoms.cell.array)
+    except DipolarError:
+        return None
+    vals = []
+    for b in nn:
+        i, j = int(m[b.i]), int(m[b.j])
+        # lattice shift: position of j + R in the model's cell vs the sublattice's site j
+        target = model.sites[b.j].position + np.array(b.R) @ model.cell
+        shift = np.round((target - sub.positions[j]) @ np.linalg.inv(sub.atoms.cell.array)).astype(int)
+        base = np.round((model.sites[b.i].position - sub.positions[i]) @ np.linalg.inv(sub.atoms.cell.array)).astype(int)
+        R = tuple(int(x) for x in shift - base)
+        try:
+            F = kitaev_frame(sub, i, j, R)
+        except FourStateError:
+            return None
+        vals.append(kitaev_parameters(b.J, F))
+    return {k: float(np.mean([v[k] for v in vals])) for k in ("J", "K", "Gamma", "Gamma_prime", "residual")}
