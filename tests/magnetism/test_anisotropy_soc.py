@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from wannmag.magnetism.anisotropy.soc import (MAEResult, SOCError, direction_angles, read_vasp_mae, read_vasp_run,
-                                              saxis_to_cartesian, spin_direction)
+                                              saxis_to_cartesian, spin_direction, split_sia_exchange)
 
 
 def test_saxis_rotation_vasp_convention():
@@ -115,3 +115,20 @@ def test_bad_vasp_input(tmp_path):
         read_vasp_run(tmp_path / "bad.xml")
     with pytest.raises(SOCError):
         read_vasp_mae([])
+
+
+def test_split_sia_exchange_on_a_model():
+    """FM and Néel anisotropies of a classical honeycomb model (NN XXZ + uniaxial A) give back λ and A exactly."""
+    from wannmag.magnetism import SpinModel
+    from wannmag.structures import cri3_monolayer, find_magnetic_sites, neighbour_shells
+
+    sub = find_magnetic_sites(cri3_monolayer())
+    m = SpinModel.from_sublattice(sub)
+    for b in neighbour_shells(sub, 1)[0].bonds:
+        m.add_bond(b.i, b.j, b.R, np.diag([-2.0, -2.0, -2.12]))
+    m.single_ion = [np.diag([0.0, 0.0, -0.03])] * 2
+    x, z = np.array([1.0, 0, 0]), np.array([0, 0, 1.0])
+    d = {p: (m.energy(np.array(p)[:, None] * x) - m.energy(np.array(p)[:, None] * z)) / 2 for p in ((1, 1), (1, -1))}
+    r = split_sia_exchange(d[(1, 1)], d[(1, -1)])
+    assert r["lambda_nn_meV"] == pytest.approx(-0.12, abs=1e-12)
+    assert r["A_zz_minus_A_perp_meV"] == pytest.approx(-0.03, abs=1e-12)

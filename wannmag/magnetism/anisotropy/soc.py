@@ -53,7 +53,7 @@ import numpy as np
 from ...errors import WannmagError
 
 __all__ = ["SOCError", "MAEResult", "spin_direction", "direction_angles", "gpaw_mae", "read_vasp_mae",
-           "read_vasp_run", "saxis_to_cartesian", "STANDARD_DIRECTIONS"]
+           "read_vasp_run", "saxis_to_cartesian", "split_sia_exchange", "STANDARD_DIRECTIONS"]
 
 #: z, x, y, −z and two tilted directions (θ, φ in degrees)
 STANDARD_DIRECTIONS = [(0.0, 0.0), (90.0, 0.0), (90.0, 90.0), (180.0, 0.0), (45.0, 0.0), (135.0, 0.0)]
@@ -411,3 +411,30 @@ def read_vasp_mae(paths, n_magnetic: int | None = None) -> MAEResult:
     return MAEResult(theta=np.array([r["theta"] for r in runs]), phi=np.array([r["phi"] for r in runs]),
                      energy=1000.0 * np.array([r["energy_eV"] for r in runs]), n_magnetic=int(n_magnetic),
                      method="VASP total energies (MAGMOM/SAXIS runs)", sources=[r["path"] for r in runs])
+
+
+def split_sia_exchange(mae_fm: float, mae_neel: float, spin: float = 1.5) -> dict:
+    """Separate single-ion from exchange anisotropy with two collinear states of a honeycomb layer.
+
+    Inputs: the spin–orbit anisotropies ΔE = E_in − E_out (meV per magnetic ion) of the FM and of the Néel state,
+    each with all moments rotated together (e.g. two :func:`gpaw_mae` runs).  In the classical model
+    (internal convention) a collinear state σ_i n has per ion
+
+        E(n) = S² n·A·n + ½ Σ_{j} σ_i σ_j S² n·J_ij·n,
+
+    so with ΔE_SIA = S²(A_⊥ − A_zz) and the exchange part ΔE_X of the bonds whose σ_iσ_j flips between FM and
+    Néel (first and third neighbours; for NN only ΔE_X = −(3/2) S² λ₁ with λ = J_zz − J_⊥):
+
+        ΔE_FM = ΔE_SIA + ΔE_X,   ΔE_Néel = ΔE_SIA − ΔE_X   ⇒   ΔE_SIA = (ΔE_FM + ΔE_Néel)/2,
+                                                              ΔE_X = (ΔE_FM − ΔE_Néel)/2.
+
+    Approximations, stated: the 2NN exchange anisotropy (same sign in both states) is counted in ΔE_SIA; the two
+    force-theorem runs are on different collinear densities (the model assumes the same tensors for both); the
+    classical dipolar term is absent from DFT and must be added separately (:mod:`.dipolar`).
+    Returns ΔE_SIA, ΔE_X (meV/ion), A_zz − A_⊥ (meV) and the NN-only λ₁ (meV) for spin ``spin``.
+    """
+    sia = 0.5 * (mae_fm + mae_neel)
+    x = 0.5 * (mae_fm - mae_neel)
+    return {"delta_SIA_meV": float(sia), "delta_exchange_meV": float(x),
+            "A_zz_minus_A_perp_meV": float(-sia / spin ** 2), "lambda_nn_meV": float(-x / (1.5 * spin ** 2)),
+            "method": "FM and Neel force-theorem MAE: SIA = (FM + Neel)/2, exchange (1NN+3NN) = (FM - Neel)/2"}
