@@ -329,17 +329,19 @@ class TBModel:
         if k.shape[1] != 3:
             raise TBError(f"k-points must have 3 reduced coordinates, got shape {k.shape}")
         nw = self.num_wann
-        out = np.empty((len(k), nw, nw), complex)
         nh = len(self._half)
-        for s in range(0, len(k), chunk):
-            kc = k[s:s + chunk]
-            coef = np.empty((len(kc), 1 + 2 * nh))
-            coef[:, 0] = 1.0
-            if nh:
-                ph = self._phases(kc)
-                coef[:, 1:1 + nh] = ph.real
-                coef[:, 1 + nh:] = ph.imag
-            out[s:s + chunk] = (coef @ self._B).view(np.complex128).reshape(len(kc), nw, nw)
+        flat = np.empty((len(k), 2 * nw * nw))          # interleaved Re/Im, viewed as complex below
+        with single_threaded_blas():                    # small GEMMs: threads cost more than they gain
+            for s in range(0, len(k), chunk):
+                kc = k[s:s + chunk]
+                coef = np.empty((len(kc), 1 + 2 * nh))
+                coef[:, 0] = 1.0
+                if nh:
+                    ph = self._phases(kc)
+                    coef[:, 1:1 + nh] = ph.real
+                    coef[:, 1 + nh:] = ph.imag
+                np.matmul(coef, self._B, out=flat[s:s + chunk])
+        out = flat.view(np.complex128).reshape(len(k), nw, nw)
         if convention == "II":
             tau = positions if isinstance(positions, np.ndarray) else self.orbital_positions(positions)
             tau_red = np.asarray(tau) @ np.linalg.inv(self.lattice)
