@@ -36,7 +36,7 @@ def cmd_tb(args) -> int:
         out.mkdir(parents=True, exist_ok=True)
         ef = rep.classification.edges.fermi_energy if rep.classification and rep.classification.edges else None
         written = [out / "bands.png", out / "pdos.png"]
-        plot_bands(model, written[0], fermi_energy=ef)
+        plot_bands(model, written[0], fermi_energy=ef, dft=_dft_bands(model))
         plot_pdos(projected_dos(model), written[1], fermi_energy=ef)
         if rep.crystal_fields:
             written.append(out / "crystal_field.png")
@@ -44,6 +44,25 @@ def cmd_tb(args) -> int:
         if not args.json:
             print("\nplots written: " + ", ".join(str(p) for p in written))
     return 0
+
+
+def _dft_bands(model) -> list[dict]:
+    """DFT eigenvalues written next to the Wannier90 files by the DFT workflow (``<seed>_dft_bands.json``)."""
+    chans = [model.up, model.down] if hasattr(model, "up") else [model]
+    out = []
+    for m in chans:
+        src = str(m.source)
+        for suf in ("_hr.dat", "_tb.dat"):
+            if src.endswith(suf):
+                p = Path(src[:-len(suf)] + "_dft_bands.json")
+                if p.exists():
+                    try:
+                        d = json.loads(p.read_text())
+                        out.append({"k": d["kpoints_frac"], "energies": d["bands"],
+                                    "label": f"DFT {d.get('channel', '')}".strip()})
+                    except (ValueError, KeyError, TypeError):
+                        raise WannmagError(f"{p}: not a DFT band file (needs kpoints_frac and bands)") from None
+    return out
 
 
 def _jsonable(x):

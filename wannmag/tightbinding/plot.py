@@ -25,9 +25,10 @@ def plot_bands(model, out=None, path: str | None = None, npoints: int = 300, fer
                dft: dict | None = None, character: bool = True, ax=None, emin=None, emax=None):
     """Bands of ``model`` along an ase band path (2D path for slab models), shifted by ``fermi_energy``.
 
-    ``dft``: optional reference bands ``{"k": (nk, 3) reduced k-points, "energies": (nk, nb) eV}`` (same zero of
-    energy as the model) drawn as grey dots at their positions along the path.  ``character``: colour the model bands
-    by their d weight (red = d, blue = p/other).  Returns the matplotlib figure (saved to ``out`` if given).
+    ``dft``: optional reference bands ``{"k": (nk, 3) reduced k-points, "energies": (nk, nb) eV, "label": …}`` (or a
+    list of such dicts, e.g. one per spin; same zero of energy as the model): the k-points lying on the path
+    (modulo reciprocal lattice vectors, e.g. those of a DFT k-mesh) are drawn as open grey circles.  ``character``: colour the model bands
+    by their d weight (viridis colour bar; the down channel of a collinear model as crosses).  Returns the matplotlib figure (saved to ``out`` if given).
     """
     plt = _plt()
     base = model.up if isinstance(model, CollinearTBModel) else model
@@ -42,18 +43,24 @@ def plot_bands(model, out=None, path: str | None = None, npoints: int = 300, fer
         ls = "-" if s != "down" else "--"
         if character and d_idx:
             w = (np.abs(U[:, d_idx, :]) ** 2).sum(axis=1)
-            ax.scatter(np.repeat(x, E.shape[1]), (E - ef).ravel(), c=w.ravel(), cmap="coolwarm", vmin=0, vmax=1,
-                       s=2 if s != "down" else 1, marker="o" if s != "down" else "x", rasterized=True)
+            sc = ax.scatter(np.repeat(x, E.shape[1]), (E - ef).ravel(), c=w.ravel(), cmap="viridis", vmin=0, vmax=1,
+                            s=2 if s != "down" else 1, marker="o" if s != "down" else "x", rasterized=True)
+            if s != "down":
+                fig.colorbar(sc, ax=ax, label="d weight", fraction=0.05, pad=0.02)
         else:
             ax.plot(x, E - ef, ls, color="k", lw=1, label=None)
-    if dft is not None:
-        kd = np.asarray(dft["k"], float)
-        Ed = np.asarray(dft["energies"], float)
-        # place the DFT k-points on the path by nearest path point
-        d = np.linalg.norm((kd[:, None, :] - bp.kpts[None, :, :]) @ base.reciprocal_lattice, axis=2)
-        xd = x[np.argmin(d, axis=1)]
-        for b in range(Ed.shape[1]):
-            ax.plot(xd, Ed[:, b] - ef, ".", color="0.6", ms=2, zorder=0)
+    spacing = np.median(np.diff(x)) if len(x) > 1 else 1.0
+    for n, ref in enumerate([dft] if isinstance(dft, dict) else list(dft or [])):
+        kd = np.asarray(ref["k"], float).reshape(-1, 3)
+        Ed = np.asarray(ref["energies"], float).reshape(len(kd), -1)
+        # keep the DFT k-points lying on the path (modulo reciprocal lattice vectors), at their path position
+        diff = kd[:, None, :] - bp.kpts[None, :, :]
+        diff -= np.rint(diff)
+        d = np.linalg.norm(diff @ base.reciprocal_lattice, axis=2)
+        on = d.min(axis=1) < 0.6 * spacing
+        xd = x[np.argmin(d[on], axis=1)]
+        ax.plot(np.repeat(xd, Ed.shape[1]), (Ed[on] - ef).ravel(), "o", mfc="none", color=("0.4", "0.65")[n % 2],
+                ms=3, zorder=0, label=ref.get("label", "DFT"))
     for v in X:
         ax.axvline(v, color="0.7", lw=0.5)
     ax.axhline(0.0 if fermi_energy is not None else np.nan, color="0.5", lw=0.5, ls=":")
