@@ -80,7 +80,7 @@ class DilutionResult:
                 "convention": "H = sum_{i<j} S_i.J_ij.S_j + sum_i S_i.A_i.S_i - g muB B.S_i; J > 0 AF; meV; T in K"}
 
     def save(self, path) -> Path:
-        from ..spinmodel import _atomic_write
+        from ..._atomic import atomic_write_text as _atomic_write
 
         _atomic_write(Path(path), json.dumps(self.as_dict(), indent=1))
         return Path(path)

@@ -82,7 +82,8 @@ def next_double(s):
 # ---------------------------------------------------------------------------------------------------- fields
 @njit(cache=True, inline="always")
 def exchange_field(i, spins, ptr, nbr, Jiso, Jd, Jf, mode):
-    """h_i = Σ_j J_ij S_j (meV per unit of S_i) over the CSR row of site i."""
+    """h_i = Σ_j J_ij S_j (meV per unit of S_i) over the CSR row of site i (H = Σ_{i<j} S_i·J_ij·S_j + ...,
+    each bond once, J > 0 antiferromagnetic; the CSR row holds J_ij and the reverse rows J_ijᵀ)."""
     hx = 0.0
     hy = 0.0
     hz = 0.0
@@ -119,7 +120,8 @@ def _quad(A, i, x, y, z):
 
 @njit(cache=True)
 def total_energy(spins, ptr, nbr, Jiso, Jd, Jf, mode, A, hasA, zee):
-    """H (meV) of one configuration (module docstring)."""
+    """H = Σ_{i<j} S_i·J_ij·S_j + Σ_i S_i·A_i·S_i − Σ_i z_i·S_i (meV, each bond once, J > 0 antiferromagnetic)
+    of one configuration."""
     e_ex = 0.0
     e_loc = 0.0
     for i in range(spins.shape[0]):
@@ -175,7 +177,9 @@ def cone_move(nx, ny, nz, cos_max, rng):
 
 @njit(cache=True)
 def metropolis_sweep(spins, rng, beta, cos_max, ptr, nbr, Jiso, Jd, Jf, mode, A, hasA, zee, slen):
-    """One sequential Metropolis sweep of Heisenberg spins with the cone proposal; returns (accepted, ΔE in meV)."""
+    """One sequential Metropolis sweep of Heisenberg spins (length S_i) with the cone proposal for
+    H = Σ_{i<j} S_i·J_ij·S_j + Σ_i S_i·A_i·S_i − Σ_i z_i·S_i (meV, J > 0 antiferromagnetic): ΔE_i = (S'−S)·(h_i − z_i)
+    + S'·A_i·S' − S·A_i·S, accepted with min(1, e^{−βΔE}).  Returns (accepted, ΔE in meV)."""
     acc = 0
     dE_tot = 0.0
     for i in range(spins.shape[0]):
@@ -206,8 +210,8 @@ def metropolis_sweep(spins, rng, beta, cos_max, ptr, nbr, Jiso, Jd, Jf, mode, A,
 
 @njit(cache=True)
 def ising_sweep(spins, rng, beta, ptr, nbr, Jiso, Jd, Jf, mode, zee):
-    """One sequential Metropolis sweep of Ising spins S_i^z = ±S_i (x = y = 0): only J_zz and B_z act, the
-    single-ion term is a constant.  Returns (accepted, ΔE in meV)."""
+    """One sequential Metropolis sweep of Ising spins S_i^z = ±S_i (x = y = 0) for H = Σ_{i<j} J_ij^zz S_i^z S_j^z
+    − Σ_i z_i^z S_i^z (+ the constant single-ion term; meV, J > 0 antiferromagnetic).  Returns (accepted, ΔE)."""
     acc = 0
     dE_tot = 0.0
     for i in range(spins.shape[0]):

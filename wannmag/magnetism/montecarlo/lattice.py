@@ -24,7 +24,8 @@ __all__ = ["MCLattice", "build_lattice", "bond_shells"]
 
 
 def bond_shells(model: SpinModel, tol: float = 0.05) -> np.ndarray:
-    """Shell index (1 = shortest) of every bond of ``model`` by length (Å, within ``tol``)."""
+    """Shell index (1 = shortest) of every bond of ``model`` by length (Å, within ``tol``); the bonds carry J in the
+    internal convention (S_i·J·S_j, each bond once, J > 0 antiferromagnetic, meV)."""
     if not model.bonds:
         return np.zeros(0, int)
     lengths = np.array([model.bond_length(b) for b in model.bonds])
@@ -37,7 +38,8 @@ def bond_shells(model: SpinModel, tol: float = 0.05) -> np.ndarray:
 
 @dataclass
 class MCLattice:
-    """Flat arrays of the supercell (see :mod:`.kernels` for their meaning).
+    """Flat arrays of the supercell (see :mod:`.kernels` for their meaning) for H = Σ_{i<j} S_i·J_ij·S_j +
+    Σ_i S_i·A_i·S_i − g μ_B B·S_i (meV, each bond once, classical spins of length S, J > 0 antiferromagnetic).
 
     ``size`` = (L1, L2, L3); ``parent[i]`` the unit-cell site of MC site i, ``cell_of[i]`` its cell (c1, c2, c3),
     ``full_index[i]`` its index in the undiluted supercell; ``positions`` in Å.  ``mode`` 0/1/2 = all bonds

@@ -45,7 +45,8 @@ _GEN = np.array([[[0, 0, 0], [0, 0, -1], [0, 1, 0]],
 
 
 def continuous_symmetry(model: SpinModel, ising: bool = False, tol: float = 1e-8) -> np.ndarray:
-    """Axes (rows) spanning the Lie algebra of global spin rotations that leave H invariant: 3 rows for SO(3),
+    """Axes (rows) spanning the Lie algebra of global spin rotations R that leave H = Σ_{i<j} S_i·J_ij·S_j +
+    Σ_i S_i·A_i·S_i − gμ_B B·S_i invariant (RᵀJ_ijR = J_ij, RᵀA_iR = A_i, RᵀB = B; J > 0 AF): 3 rows for SO(3),
     1 row (the axis n) for U(1), none otherwise.  Ising mode has no continuous symmetry."""
     if ising:
         return np.zeros((0, 3))
@@ -189,7 +190,7 @@ class TcResult:
         return d
 
     def save(self, path) -> Path:
-        from ..spinmodel import _atomic_write
+        from ..._atomic import atomic_write_text as _atomic_write
 
         _atomic_write(Path(path), json.dumps(self.as_dict(), indent=1))
         return Path(path)
