@@ -186,3 +186,13 @@ def test_projection_axes_are_rotated_to_the_global_frame(tmp_path, sk_model):
     m = TBModel.from_w90(tmp_path / "rot", mdrs=False)
     assert np.abs(m.hk(g) - sk_model.hk(g)).max() < 1e-9
     assert np.abs(m.hk(g) - plain.hk(g)).max() > 1e-2
+
+
+def test_to_wannierberri_round_trip(sk_model):
+    from tb_helpers import wb_interpolation
+
+    from wannmag.tightbinding import to_wannierberri
+
+    k = random_k(10, seed=8)
+    H, E = wb_interpolation(to_wannierberri(sk_model), k)
+    assert np.abs(H - sk_model.hk(k)).max() < 1e-12 and np.abs(E - sk_model.eigenvalues(k)).max() < 1e-10

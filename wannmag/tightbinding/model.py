@@ -26,7 +26,7 @@ interleaved real and imaginary parts of the Hermitian blocks [1 + nR, 2 nw²], r
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -447,7 +447,13 @@ class CollinearTBModel:
         return self.up.atom_block(atom, atom, (0, 0, 0), l, l) - self.down.atom_block(atom, atom, (0, 0, 0), l, l)
 
     def spin_averaged(self) -> TBModel:
-        """The model (H↑ + H↓)/2 on the union of the R vectors (spin = None, 2 electrons per band)."""
+        """The model (H↑ + H↓)/2 on the union of the R vectors (spin = None, 2 electrons per band).
+
+        On-site energies and traces over a shell are independent of the Wannier gauge of each channel; off-diagonal
+        elements are meaningful only if both channels share a gauge (exact for Slater–Koster pairs, approximate for
+        projection-guided MLWFs of separate spin channels — a non-spin-polarised Wannier model is the cleaner
+        spin-averaged reference for hoppings).
+        """
         Rs = {tuple(r) for r in self.up.R} | {tuple(r) for r in self.down.R}
         R = np.array(sorted(Rs), dtype=int)
         H = np.array([0.5 * (self.up.matrix(r) + self.down.matrix(r)) for r in R])
@@ -460,7 +466,3 @@ class CollinearTBModel:
 
     def __repr__(self) -> str:
         return f"CollinearTBModel({self.name!r}, num_wann={self.num_wann}, nR↑={self.up.nR}, nR↓={self.down.nR})"
-
-
-def _replace_orbital(o: Orbital, **kw) -> Orbital:
-    return replace(o, **kw)
