@@ -79,8 +79,9 @@ class Convention:
 INTERNAL = Convention("wannmag")
 #: TB2J: H = −Σ_{i≠j} J_ij e_i·e_j, both directions of every pair, unit spins, J in meV (positive = FM)
 TB2J = Convention("TB2J", sign=-1, double_counting=True, unit_spins=True, unit="meV")
-#: Vampire: H = −Σ_{i≠j} J_ij e_i·e_j (both directions), unit spins, J in joules
-VAMPIRE = Convention("Vampire", sign=-1, double_counting=True, unit_spins=True, unit="J")
+#: Vampire: H = −½ Σ_{i≠j} e_i·J_ij·e_j — both directions listed in the .UCF, a "silent" factor 1/2 in its energy
+#: routine (so each pair counts once), unit spins, J in joules
+VAMPIRE = Convention("Vampire", sign=-1, double_counting=True, unit_spins=True, prefactor=0.5, unit="J")
 
 
 @dataclass
