@@ -76,3 +76,27 @@ def test_exchange_map_energies(tmp_path, capsys):
     path.write_text(json.dumps({"configurations": confs[:2]}))
     res = run("exchange", "map-energies", str(path))
     assert res.returncode == 2 and "underdetermined" in res.stderr
+
+
+def test_exchange_mft_on_wannier_files(tmp_path, capsys):
+    from wannmag.structures import cri3_monolayer
+    from wannmag.tightbinding import slater_koster_model, write_w90_model
+
+    p = dict(pds=-0.6, pdp=0.3, dds=-0.05, ddp=0.025, pps=0.25, ppp=-0.075)
+    kw = dict(d_atoms=["Cr"], p_atoms=["I"], params=p, eps_p=-2.5, crystal_field=(-0.3, 0.6))
+    for spin, eps in (("up", -1.5), ("dn", 1.5)):
+        write_w90_model(slater_koster_model(cri3_monolayer(), eps_d=eps, spin="up" if spin == "up" else "down", **kw),
+                        tmp_path / f"cri3_{spin}", mp_grid=(6, 6, 1))
+    model_json = tmp_path / "model.json"
+    assert main(["exchange", "mft", str(tmp_path), "--kmesh", "6", "6", "1", "--nelect", "42", "--rcut", "4.5",
+                 "--orbital-resolved", "--json", "--save-model", str(model_json)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["bonds"]) == 3
+    for b in out["bonds"]:
+        assert b["J"] < 0 and b["J_TB2J"] > 0  # ferromagnetic 1NN, both conventions
+        orb = b["orbital_TB2J"]
+        assert sum(orb.values()) == pytest.approx(b["J_TB2J"], rel=1e-8)
+        assert orb["t2g-eg"] + orb["eg-t2g"] > 0  # the Hund's-rule t2g-eg channel is ferromagnetic
+    assert model_json.exists()
+    res = run("exchange", "mft", str(tmp_path), "--kmesh", "6", "6", "1")
+    assert res.returncode == 2 and "--nelect" in res.stderr

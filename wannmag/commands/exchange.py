@@ -51,7 +51,8 @@ def cmd_mft(args) -> int:
         from ..tightbinding.localframe import local_frames
 
         frames = local_frames(model.up)
-        rotations = {k: frames[a].d_matrix() for k, a in enumerate(ham.magnetic) if a in frames}
+        # local orbital m = Σ_m' D[m', m] f_m' (global): new basis = Dᵀ @ old
+        rotations = {k: frames[a].d_matrix().T for k, a in enumerate(ham.magnetic) if a in frames}
         groups = {"t2g": [1, 2, 4], "eg": [0, 3]}
     res = lkag_exchange(ham, kmesh=tuple(args.kmesh), efermi=args.efermi, n_electrons=args.nelect,
                         n_energy=args.poles, rcut=args.rcut, progress=not args.json, rotations=rotations)
