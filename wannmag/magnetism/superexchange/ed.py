@@ -36,8 +36,8 @@ from scipy.sparse.linalg import eigsh
 from ...errors import WannmagError
 
 __all__ = ["EDError", "ClusterSite", "Cluster", "kanamori_site_matrix", "fock_basis", "build_hamiltonian",
-           "lowest_eigenvalues", "ed_spin_ladder", "SpinLadder", "perturbative_exchange", "PTResult",
-           "site_multiplets"]
+           "lowest_eigenvalues", "build_s2", "ed_spin_ladder", "SpinLadder", "perturbative_exchange", "PTResult",
+           "site_multiplets", "metal_site", "ligand_site"]
 
 
 class EDError(WannmagError):
@@ -98,6 +98,23 @@ class Cluster:
     @property
     def n_electrons(self) -> int:
         return int(sum(s.n_el for s in self.sites))
+
+
+def metal_site(name: str, U: float, J: float, ten_dq: float = 0.0, n_eg: int = 0) -> ClusterSite:
+    """A t2g³ metal: three degenerate t2g orbitals at 0 and ``n_eg`` eg orbitals at 10Dq (orbital order t2g, eg)."""
+    names = ["t2g1", "t2g2", "t2g3"] + [f"eg{k + 1}" for k in range(n_eg)]
+    return ClusterSite(name, 3 + n_eg, np.array([0.0] * 3 + [ten_dq] * n_eg), U, J, 3, names)
+
+
+def ligand_site(name: str, n_p: int, Up: float, Jp: float, delta_t: float, U: float, J: float,
+                hole_energy=None) -> ClusterSite:
+    """A filled ligand shell of ``n_p`` p orbitals whose levels put the charge-transfer energy d³p⁶ → d⁴(³T1)p⁵ of a
+    t2g³ metal with t2g levels at 0 at ``delta_t`` (eV): ε_p = E(³T1) − E(d³) − [E(p^{2n}) − E(p^{2n−1})] − Δ_t with
+    E(³T1) − E(d³) = 3U − 4J and E(p^{2n}) − E(p^{2n−1}) = U_p + (n − 1)(2U_p − 5J_p) (interaction energies).
+    ``hole_energy`` (per orbital, ε̄_p − ε_p) makes the levels orbital-dependent."""
+    eps = 3 * U - 4 * J - (Up + (n_p - 1) * (2 * Up - 5 * Jp)) - delta_t
+    h = np.zeros(n_p) if hole_energy is None else np.asarray(hole_energy, float)
+    return ClusterSite(name, n_p, eps - h, Up, Jp, 2 * n_p, [f"p{k + 1}" for k in range(n_p)])
 
 
 # ---------------------------------------------------------------------------------------------------- Fock space
@@ -200,7 +217,7 @@ def kanamori_site_matrix(n_orb: int, levels, U: float, J: float, n_up: int, n_dn
     return states, H.toarray()
 
 
-def lowest_eigenvalues(H: sp.spmatrix, k: int, dense_max: int = 2500) -> np.ndarray:
+def lowest_eigenvalues(H: sp.spmatrix, k: int, dense_max: int = 300) -> np.ndarray:
     """The ``k`` lowest eigenvalues (dense for small matrices, Lanczos with tight tolerance otherwise)."""
     n = H.shape[0]
     if n == 0:
@@ -235,10 +252,31 @@ class SpinLadder:
                 "deviation": self.deviation, "residual_meV": self.residual, "sector_dims": self.dims}
 
 
-def ed_spin_ladder(cluster: Cluster, S1: float, S2: float) -> SpinLadder:
-    """Exact multiplet ladder of ``cluster`` with its total electron number, assuming the lowest states are the
-    (2S1+1)(2S2+1) states of two spins S1, S2 (each S_tot once).  E(S_tot = M) is obtained from the lowest
-    eigenvalues of the sectors 2S_z = 2M and 2M + 2: the sector with S_z = M holds the multiplets S_tot ≥ M.
+def build_s2(states: np.ndarray, n_orb: int) -> sp.csr_matrix:
+    """Total spin S² = S_z² + ½(S_+S_− + S_−S_+) on the basis ``states`` (one sector of fixed N_↑, N_↓)."""
+    n = len(states)
+    nup = np.bitwise_count(states & np.int64((1 << n_orb) - 1)).astype(float)
+    ndn = np.bitwise_count(states >> np.int64(n_orb)).astype(float)
+    sz = 0.5 * (nup - ndn)
+    rows, cols, vals = [np.arange(n)], [np.arange(n)], [sz * sz]
+    for i in range(n_orb):
+        for j in range(n_orb):
+            # S_+ S_- = Σ_ij c†_i↑ c_i↓ c†_j↓ c_j↑ ; S_- S_+ = Σ_ij c†_i↓ c_i↑ c†_j↑ c_j↓
+            for ops in ([(i, True), (i + n_orb, False), (j + n_orb, True), (j, False)],
+                        [(i + n_orb, True), (i, False), (j, True), (j + n_orb, False)]):
+                idx, new, sign = _apply(states, ops)
+                if len(idx):
+                    rows.append(np.searchsorted(states, new))
+                    cols.append(idx)
+                    vals.append(0.5 * sign)
+    return sp.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)).tocsr()
+
+
+def ed_spin_ladder(cluster: Cluster, S1: float, S2: float, shift: float = 0.05) -> SpinLadder:
+    """Exact multiplet ladder E(S_tot) of ``cluster`` (its total electron number), assuming its lowest states are the
+    (2S1+1)(2S2+1) states of two spins S1, S2.  The Hamiltonian is shifted by ``shift``·S_tot² (eV; exact, S² commutes
+    with H): then the lowest state of the sector S_z = M is the multiplet S_tot = M (checked through <S²>), and one
+    Lanczos eigenvalue per sector gives E(M) = E'(M) − shift·M(M+1).  Landé fit E(S) = E0 + (J/2) S(S+1).
     """
     N = cluster.n_electrons
     n_orb = cluster.n_orb
@@ -247,7 +285,7 @@ def ed_spin_ladder(cluster: Cluster, S1: float, S2: float) -> SpinLadder:
     sites_orbs = [(list(range(off[k], off[k + 1])), s.U, s.J) for k, s in enumerate(cluster.sites)]
     Smax, Smin = S1 + S2, abs(S1 - S2)
     Ms = [Smax - k for k in range(int(round(Smax - Smin)) + 1)]  # M = Smax, ..., Smin
-    lows, dims = {}, {}
+    energies, dims = {}, {}
     for M in Ms:
         twoM = int(round(2 * M))
         if (N + twoM) % 2:
@@ -255,13 +293,21 @@ def ed_spin_ladder(cluster: Cluster, S1: float, S2: float) -> SpinLadder:
         n_up, n_dn = (N + twoM) // 2, (N - twoM) // 2
         states = fock_basis(n_orb, n_up, n_dn)
         H = build_hamiltonian(states, h1, sites_orbs, n_orb)
-        k = int(round(Smax - M)) + 1
-        lows[M] = lowest_eigenvalues(H, k)
+        S2op = build_s2(states, n_orb)
+        Hs = (H + shift * S2op).tocsr()
+        if len(states) <= 300:
+            e, v = np.linalg.eigh(Hs.toarray())
+            e0, v0 = e[0], v[:, 0]
+        else:
+            rng = np.random.default_rng(7)
+            e, v = eigsh(Hs, k=1, which="SA", tol=1e-14, ncv=30, v0=rng.standard_normal(len(states)))
+            e0, v0 = e[0], v[:, 0]
+        s2 = float(v0 @ (S2op @ v0))
+        if abs(s2 - M * (M + 1)) > 1e-6:
+            raise EDError(f"lowest state of the S_z = {M} sector has S(S+1) = {s2:.4f}, not {M * (M + 1):.1f}: the low-"
+                          "energy states are not the two-spin multiplets (or the S² shift is too small)")
+        energies[M] = float(e0 - shift * M * (M + 1))
         dims[str(M)] = len(states)
-    energies = {}
-    for M in Ms:
-        above = lows.get(M + 1, np.zeros(0))
-        energies[M] = float(lows[M].sum() - above.sum())
     Sv = np.array(sorted(energies))
     Ev = np.array([energies[s] for s in Sv])
     steps = {float(s): 1000.0 * (energies[s] - energies[s - 1]) / s for s in Sv if s - 1 in energies}
@@ -423,60 +469,44 @@ def perturbative_exchange(cluster: Cluster, magnetic=(0, -1), order: int = 4, fu
         psi0[(n,) + tuple(gsel[k][p[k]] for k in range(ns))] = 1.0
     psi0 = {N0: psi0}
 
-    off = cluster.offsets
     n_tot = [s.n_orb for s in sites]
-    hops = []
+    # V = Σ_{(a,b)} Σ_σ Σ_{m,m'} T_ab[m,m'] c†_{a m σ} c_{b m' σ}, both orders of every block
+    blocks = []
     for (a, b), blk in cluster.hopping.items():
         blk = np.asarray(blk, float)
-        for m in range(n_tot[a]):
-            for mp in range(n_tot[b]):
-                if blk[m, mp] != 0.0:
-                    hops.append((a, m, b, mp, blk[m, mp]))
-                    hops.append((b, mp, a, m, blk[m, mp]))
-    del off
+        if np.any(blk):
+            blocks.append((a, b, blk))
+            blocks.append((b, a, blk.T))
 
-    def apply_op(state, site, bit, dag):
-        out = {}
+    def stacked_annihilators(site, N, spin):
+        """(n_orb, d_{N-1}, d_N) stack of c_{m σ} in the eigenbasis."""
         sp_ = spaces[site]
-        for key, psi in state.items():
-            N = key[site]
-            Nn = N + 1 if dag else N - 1
-            if Nn not in sp_.E:
-                continue
-            if dag:
-                if N + 1 not in sp_.states:
-                    continue
-                M = sp_.annihilator(N + 1, bit).T
-            else:
-                if N - 1 not in sp_.states:
-                    continue
-                M = sp_.annihilator(N, bit)
-            sign = -1.0 if sum(key[:site]) % 2 else 1.0
-            new = np.moveaxis(np.tensordot(M, psi, axes=(1, site + 1)), 0, site + 1) * sign
-            nk = key[:site] + (Nn,) + key[site + 1:]
-            if nk in out:
-                out[nk] = out[nk] + new
-            else:
-                out[nk] = new
-        return out
-
-    def add(a, b):
-        out = dict(a)
-        for k, v in b.items():
-            out[k] = out[k] + v if k in out else v
-        return out
+        return np.stack([sp_.annihilator(N, m + spin * n_tot[site]) for m in range(n_tot[site])])
 
     def apply_V(state):
         res = {}
-        for a, m, b, mp, t in hops:
+        for a, b, T in blocks:
             for spin in (0, 1):
-                s1 = apply_op(state, b, mp + spin * n_tot[b], False)
-                if not s1:
-                    continue
-                s2 = apply_op(s1, a, m + spin * n_tot[a], True)
-                for k in s2:
-                    s2[k] = t * s2[k]
-                res = add(res, s2)
+                for key, psi in state.items():
+                    Nb = key[b]
+                    if Nb - 1 not in spaces[b].states or Nb not in spaces[b].states:
+                        continue
+                    Cb = stacked_annihilators(b, Nb, spin)                      # (n_b, d', d)
+                    sign_b = -1.0 if sum(key[:b]) % 2 else 1.0
+                    phi = np.tensordot(Cb, psi, axes=(2, b + 1))                 # (n_b, d', g, …without b…)
+                    phi = np.moveaxis(phi, 1, b + 2) * sign_b                    # (n_b, g, …, d' at b, …)
+                    k1 = key[:b] + (Nb - 1,) + key[b + 1:]
+                    Na = k1[a]
+                    if Na + 1 not in spaces[a].states:
+                        continue
+                    X = np.tensordot(T, phi, axes=(1, 0))                         # (n_a, g, …)
+                    Ca = stacked_annihilators(a, Na + 1, spin)                    # (n_a, d_{Na}, d_{Na+1})
+                    sign_a = -1.0 if sum(k1[:a]) % 2 else 1.0
+                    # Σ_m c†_m X_m: c† = C^T  → contract over (m, d_{Na})
+                    Y = np.tensordot(Ca, X, axes=([0, 1], [0, a + 2]))           # (d_{Na+1}, g, … without a …)
+                    Y = np.moveaxis(Y, 0, a + 1) * sign_a
+                    k2 = k1[:a] + (Na + 1,) + k1[a + 1:]
+                    res[k2] = res[k2] + Y if k2 in res else Y
         return res
 
     def energies(key):

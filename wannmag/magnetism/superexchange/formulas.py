@@ -35,7 +35,7 @@ import numpy as np
 from ...errors import WannmagError
 
 __all__ = ["SuperexchangeError", "KanamoriParameters", "LIGAND_DEFAULTS", "ION_DEFAULTS", "receiver_components",
-           "mh_exchange", "ct_exchange", "ct_direct_exchange", "T2G", "EG", "orbital_type"]
+           "mh_exchange", "ct_exchange", "ct_direct_exchange", "exchange_from_blocks", "T2G", "EG", "orbital_type"]
 
 T2G = (1, 2, 4)
 EG = (0, 3)
@@ -65,6 +65,10 @@ class KanamoriParameters:
     Up, Jp : ligand Kanamori U_p, J_p.
     n_eg : number of eg orbitals present (2 for a full d shell; only for the pair-hopping mixing of ³T1).
     S : spin (only 3/2: t2g³ with empty eg is implemented).
+    hund_ct : True (exact for the Kanamori model): the charge-transfer energies of the ligand paths are resolved by
+        the d⁴ multiplet of the receiving ion (Δ_t for ³T1, Δ_t + 10Dq − 5J_H / − J_H for t2g³eg¹ S' = 2 / 1).
+        False: single-particle denominators Δ_t (t2g) and Δ_t + 10Dq (eg) for every multiplet — the textbook
+        "effective hopping t_pd²/Δ" approximation, for comparison only (not what exact diagonalisation gives).
     """
 
     U: float = 3.0
@@ -75,6 +79,7 @@ class KanamoriParameters:
     Jp: float = 0.5
     n_eg: int = 2
     S: float = 1.5
+    hund_ct: bool = True
 
     def __post_init__(self):
         if abs(self.S - 1.5) > 1e-9:
@@ -102,29 +107,33 @@ def orbital_type(m: int) -> str:
 
 
 def receiver_components(kind: str, p: KanamoriParameters):
-    """[(w_k, λ_k, c_k)] of a d³ ion receiving an electron into a ``kind`` ('t2g'/'eg') orbital: weight, energy offset
-    (eV) relative to the pure ³T1 d⁴ state, and the S·τ coefficient (see the module docstring)."""
+    """[(w_k, λ_k, c_k, μ_k)] of a d³ ion receiving an electron into a ``kind`` ('t2g'/'eg') orbital: weight, energy
+    offset (eV) relative to the pure ³T1 d⁴ state, the S·τ coefficient (see the module docstring), and the offset μ_k
+    used in the charge-transfer denominators Δ_k = Δ_t + μ_k (μ_k = λ_k if ``p.hund_ct``, else 0 / 10Dq)."""
     J = p.JH
     if kind == "t2g":
         if p.n_eg == 0:
-            return [(1.0, 0.0, -1.0 / (2 * p.S))]
+            return [(1.0, 0.0, -1.0 / (2 * p.S), 0.0)]
         n = p.n_eg
         M = np.array([[0.0, np.sqrt(n) * J], [np.sqrt(n) * J, 2 * p.ten_dq + (n - 1) * J]])
         lam, vec = np.linalg.eigh(M)
-        return [(float(vec[0, k] ** 2), float(lam[k]), -float(vec[0, k] ** 2) / (2 * p.S)) for k in range(2)]
+        return [(float(vec[0, k] ** 2), float(lam[k]), -float(vec[0, k] ** 2) / (2 * p.S),
+                 float(lam[k]) if p.hund_ct else 0.0) for k in range(2)]
     if kind == "eg":
-        return [(1.0, p.ten_dq - 5.0 * J, 1.0 / (2 * p.S + 1)), (1.0, p.ten_dq - J, -1.0 / (2 * p.S + 1))]
+        hs, ls = p.ten_dq - 5.0 * J, p.ten_dq - J
+        return [(1.0, hs, 1.0 / (2 * p.S + 1), hs if p.hund_ct else p.ten_dq),
+                (1.0, ls, -1.0 / (2 * p.S + 1), ls if p.hund_ct else p.ten_dq)]
     raise SuperexchangeError(f"unknown orbital kind {kind!r}")
 
 
 def mh_exchange(amplitude, kind: str, p: KanamoriParameters, per_component: bool = False):
     """J (meV) of the Mott–Hubbard transfer of one electron from a half-filled t2g orbital of one ion into an orbital of
-    ``kind`` on the other, one direction.  ``amplitude(λ)`` returns the effective hopping A (eV) for a receiver state
-    with offset λ (the ligand paths depend on it through Δ_{k,p} = Δ_t + λ + hole energy); a number is taken as
+    ``kind`` on the other, one direction.  ``amplitude(μ)`` returns the effective hopping A (eV) for a receiver state
+    with charge-transfer offset μ (the ligand paths depend on it through Δ_{k,p} = Δ_t + μ + hole energy); a number is taken as
     λ-independent.  J = Σ_k −(2 c_k / 2S) A_k² / (U + 2J_H + λ_k)."""
     out = []
-    for w, lam, c in receiver_components(kind, p):
-        A = amplitude(lam) if callable(amplitude) else float(amplitude)
+    for w, lam, c, mu in receiver_components(kind, p):
+        A = amplitude(mu) if callable(amplitude) else float(amplitude)
         E = p.E_tt + lam
         if E <= 0:
             raise SuperexchangeError(f"Mott–Hubbard excitation energy {E:.3f} eV ≤ 0 ({kind} receiver): "
@@ -177,8 +186,8 @@ def ct_exchange(t1, t2, kind1: str, kind2: str, p: KanamoriParameters, hole_ener
     lig = [0] * n if ligand_of is None else list(ligand_of)
     pS, HS, pT, HT = _two_hole_blocks(h, lig, p.Up, p.Jp)
     out = []
-    for w1, l1, c1 in receiver_components(kind1, p):
-        for w2, l2, c2 in receiver_components(kind2, p):
+    for w1, _, c1, l1 in receiver_components(kind1, p):
+        for w2, _, c2, l2 in receiver_components(kind2, p):
             d1 = p.delta_t + l1 + h
             d2 = p.delta_t + l2 + h
             if np.any(d1 <= 0) or np.any(d2 <= 0):
@@ -205,11 +214,48 @@ def ct_direct_exchange(t_dd: float, t1, t2, kind1: str, kind2: str, p: KanamoriP
     t2 = np.asarray(t2, float)
     h = np.zeros(len(t1)) if hole_energy is None else np.asarray(hole_energy, float)
     out = []
-    for w1, l1, c1 in receiver_components(kind1, p):
-        for w2, l2, c2 in receiver_components(kind2, p):
+    for w1, _, c1, l1 in receiver_components(kind1, p):
+        for w2, _, c2, l2 in receiver_components(kind2, p):
             d1 = p.delta_t + l1 + h
             d2 = p.delta_t + l2 + h
             if np.any(d1 <= 0) or np.any(d2 <= 0):
                 raise SuperexchangeError("charge-transfer energy ≤ 0: perturbation theory does not apply")
             out.append(1000.0 * 4.0 * c1 * c2 * t_dd * float(np.sum(t1 * t2 / (d1 * d2))))
     return out if per_component else float(sum(out))
+
+
+def exchange_from_blocks(t_dd, t_ip, t_pj, kinds_i, kinds_j, p: KanamoriParameters, hole_energy=None, ligand_of=None):
+    """All channels (meV, by category) of a metal pair from its hopping blocks: ``t_dd`` (n_i × n_j) direct,
+    ``t_ip`` (n_i × n_L) metal i → bridging ligand orbitals, ``t_pj`` (n_L × n_j) ligand → metal j (either may be
+    None), ``kinds_i``/``kinds_j`` the type ('t2g'/'eg') of every metal orbital; ``hole_energy`` ε̄_p − ε_p and
+    ``ligand_of`` per ligand orbital.  The same formulas as the bond analysis, on bare blocks (used by the tests)."""
+    t_dd = np.asarray(t_dd, float)
+    ni, nj = t_dd.shape
+    has_l = t_ip is not None and np.size(t_ip) > 0
+    if has_l:
+        t_ip = np.asarray(t_ip, float)
+        t_pj = np.asarray(t_pj, float)
+        h = np.zeros(t_ip.shape[1]) if hole_energy is None else np.asarray(hole_energy, float)
+    out = {"t2g–t2g MH": 0.0, "t2g–eg MH": 0.0, "CT t2g–t2g": 0.0, "CT t2g–eg": 0.0, "CT eg–eg": 0.0,
+           "CT×direct": 0.0}
+
+    def amp(donor_row, recv_col, tdd):
+        if not has_l:
+            return lambda mu: tdd
+        return lambda mu: tdd + float(np.sum(donor_row * recv_col / (p.delta_t + mu + h)))
+
+    for a in range(ni):
+        for b in range(nj):
+            ka, kb = kinds_i[a], kinds_j[b]
+            if ka == "t2g":   # a (i) → b (j)
+                A = amp(t_ip[a] if has_l else None, t_pj[:, b] if has_l else None, t_dd[a, b])
+                out["t2g–t2g MH" if kb == "t2g" else "t2g–eg MH"] += mh_exchange(A, kb, p)
+            if kb == "t2g":   # b (j) → a (i)
+                A = amp(t_pj[:, b] if has_l else None, t_ip[a] if has_l else None, t_dd[a, b])
+                out["t2g–t2g MH" if ka == "t2g" else "t2g–eg MH"] += mh_exchange(A, ka, p)
+            if has_l:
+                cat = {("t2g", "t2g"): "CT t2g–t2g", ("eg", "eg"): "CT eg–eg"}.get((ka, kb), "CT t2g–eg")
+                out[cat] += ct_exchange(t_ip[a], t_pj[:, b], ka, kb, p, hole_energy=h, ligand_of=ligand_of)
+                if t_dd[a, b] != 0.0:
+                    out["CT×direct"] += ct_direct_exchange(t_dd[a, b], t_ip[a], t_pj[:, b], ka, kb, p, hole_energy=h)
+    return out

@@ -1,0 +1,418 @@
+"""Channel-by-channel superexchange of the bonds of a spin-averaged Wannier model (see ``docs/superexchange.md``).
+
+For every bond the exchange (internal convention H = J S_i·S_j, each bond once, |S| = 3/2, J > 0 AF, meV) is split
+into channels:
+
+* ``t2g–t2g MH``  — Mott–Hubbard transfer between half-filled t2g orbitals (antiferromagnetic), amplitude summed
+  coherently over the direct d–d hop, the ligand paths and the M–X–X–M paths;
+* ``t2g–eg MH``   — transfer from a half-filled t2g into an empty eg orbital, ferromagnetic through Hund's coupling
+  on the receiving ion (S' = 2 vs S' = 1 intermediate states);
+* ``CT t2g–t2g``, ``CT t2g–eg``, ``CT eg–eg`` — two ligand holes (charge-transfer regime, fourth order in t_pd):
+  Goodenough–Kanamori AF when both holes share a ligand orbital, FM from the ligand Hund J_p when they sit in
+  orthogonal orbitals (90°);
+* ``CT×direct``   — third-order interference of the direct hop with the ligand paths in the charge-transfer state.
+
+Every channel row lists its paths with signed single-particle amplitudes, the coherent sum t_eff and the incoherent
+√Σ t², the J of the channel and the J one would get by adding the paths incoherently (each path alone).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ...structures import analyse_structure
+from ...tightbinding.localframe import local_frames
+from ...tightbinding.model import CollinearTBModel
+from ..spinmodel import Site, SpinModel
+from .formulas import (EG, ION_DEFAULTS, LIGAND_DEFAULTS, T2G, KanamoriParameters, SuperexchangeError,
+                       ct_direct_exchange, ct_exchange, mh_exchange)
+from .paths import D_NAMES, BondHoppings, NoLigandWarning, bond_hoppings, path_terms
+
+__all__ = ["Channel", "BondAnalysis", "SuperexchangeResult", "superexchange", "analyse_bond", "resolve_parameters",
+           "CATEGORIES"]
+
+CATEGORIES = ["t2g–t2g MH", "t2g–eg MH", "CT t2g–t2g", "CT t2g–eg", "CT eg–eg", "CT×direct"]
+_KIND = {m: ("t2g" if m in T2G else "eg") for m in range(5)}
+
+
+@dataclass
+class Channel:
+    """One channel of one bond: ``category`` (see :data:`CATEGORIES`), orbitals (m on M_i, m' on M_j), direction
+    (for MH: 'i→j', 'j→i' or 'both'), paths (single-particle, eV), t_eff and t_incoherent (eV), J and J_incoherent
+    (meV, internal convention)."""
+
+    category: str
+    orbitals: tuple
+    direction: str
+    paths: list
+    t_eff: float
+    t_incoherent: float
+    J: float
+    J_incoherent: float
+
+    @property
+    def antiphase(self) -> bool:
+        """Coherent and incoherent values differ by more than a factor of 2 (hopping or J)."""
+        t_flag = self.t_incoherent > 1e-4 and abs(self.t_eff) * 2 < self.t_incoherent
+        big = max(abs(self.J), abs(self.J_incoherent))
+        j_flag = big > 1e-3 and (abs(self.J) * 2 < abs(self.J_incoherent) or abs(self.J_incoherent) * 2 < abs(self.J)
+                                 or np.sign(self.J) != np.sign(self.J_incoherent))
+        return bool(t_flag or j_flag)
+
+    @property
+    def character(self) -> str:
+        return "AF" if self.J > 0 else "FM"
+
+    def as_dict(self) -> dict:
+        return {"category": self.category, "orbitals": list(self.orbitals), "direction": self.direction,
+                "paths": [p.as_dict() for p in self.paths], "t_eff_eV": round(self.t_eff, 7),
+                "t_incoherent_eV": round(self.t_incoherent, 7), "J_meV": round(self.J, 6),
+                "J_incoherent_meV": round(self.J_incoherent, 6), "character": self.character,
+                "antiphase": self.antiphase}
+
+
+@dataclass
+class BondAnalysis:
+    """Superexchange channels of one bond."""
+
+    hoppings: BondHoppings
+    params: KanamoriParameters
+    provenance: dict
+    channels: list = field(default_factory=list)
+    summary: dict = field(default_factory=dict)
+    direct_only: dict = field(default_factory=dict)
+    comparisons: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)
+    shell: int | None = None
+
+    @property
+    def J(self) -> float:
+        return float(sum(self.summary.values()))
+
+    @property
+    def bond(self) -> tuple:
+        h = self.hoppings
+        return (h.i, h.j, h.R)
+
+    def as_dict(self) -> dict:
+        h = self.hoppings
+        return {"bond": {"i": h.i, "j": h.j, "R": list(h.R), "atoms": list(h.atoms), "elements": list(h.elements),
+                         "distance": round(h.distance, 5), "shell": self.shell, "sharing": h.sharing,
+                         "bridging_ligands": sorted(set(l.split(":")[0] for l in h.lig_labels)),
+                         "angles": [round(a, 3) for a in h.angles], "n_mxxm_paths": len(h.long_paths)},
+                "parameters_eV": self.params.as_dict(), "parameter_source": self.provenance,
+                "J_meV": round(self.J, 6), "channels_by_category_meV": {k: round(v, 6) for k, v in self.summary.items()},
+                "direct_path_only_meV": {k: round(v, 6) for k, v in self.direct_only.items()},
+                "comparison_meV": self.comparisons, "notes": self.notes,
+                "channels": [c.as_dict() for c in self.channels]}
+
+    def table(self, min_J: float = 0.005, max_paths: int = 6) -> str:
+        h = self.hoppings
+        p = self.params
+        lines = [f"bond {h.i}-{h.j} R={list(h.R)} ({h.elements[0]}–{h.elements[1]}, d = {h.distance:.3f} Å"
+                 + (f", shell {self.shell}" if self.shell else "") + (f", {h.sharing}" if h.sharing else "")
+                 + (f", M–X–M {', '.join(f'{a:.1f}°' for a in h.angles)}" if h.angles else "") + ")",
+                 f"  parameters (eV): U = {p.U:g}, J_H = {p.JH:g}, 10Dq = {p.ten_dq:.3f}, Δ_t2g(³T1) = {p.delta_t:.3f}, "
+                 f"U_p = {p.Up:g}, J_p = {p.Jp:g}   [" + ", ".join(f"{k}: {v}" for k, v in self.provenance.items()) + "]",
+                 f"  {'channel':<12} {'orbitals':<16} {'dir':<4} {'t_eff (meV)':>11} {'√Σt² (meV)':>10} "
+                 f"{'J (meV)':>9} {'J_incoh':>9}  {'':2}  paths (signed single-particle amplitudes, meV)"]
+        for c in sorted(self.channels, key=lambda c: -abs(c.J)):
+            if abs(c.J) < min_J and not (c.antiphase and abs(c.J_incoherent) >= min_J):
+                continue
+            ps = sorted(c.paths, key=lambda q: -abs(q.amplitude))
+            ptxt = ", ".join(f"{q.via} {1000 * q.amplitude:+.1f}" for q in ps[:max_paths])
+            if len(ps) > max_paths:
+                ptxt += f", … ({len(ps)} paths)"
+            flag = "!" if c.antiphase else ""
+            lines.append(f"  {c.category:<12} {c.orbitals[0] + '–' + c.orbitals[1]:<16} {c.direction:<4} "
+                         f"{1000 * c.t_eff:11.2f} {1000 * c.t_incoherent:10.2f} {c.J:9.4f} {c.J_incoherent:9.4f}  "
+                         f"{c.character}{flag:1}  {ptxt}")
+        lines.append("  by category (meV):  " + "   ".join(f"{k}: {v:+.4f}" for k, v in self.summary.items()))
+        if self.direct_only:
+            lines.append("  direct d–d path alone (meV):  " + "   ".join(f"{k}: {v:+.4f}"
+                                                                       for k, v in self.direct_only.items()))
+        lines.append(f"  J (superexchange, sum) = {self.J:+.4f} meV  ({'AF' if self.J > 0 else 'FM'})")
+        for k, v in self.comparisons.items():
+            lines.append(f"  J ({k}) = {v:+.4f} meV")
+        lines.append("  '!' = antiphase: coherent and incoherent sums differ by more than a factor 2")
+        for n in self.notes:
+            lines.append(f"  note: {n}")
+        return "\n".join(lines)
+
+
+def resolve_parameters(hb: BondHoppings, U=None, JH=None, ten_dq=None, delta=None, delta_t=None, Up=None, Jp=None,
+                       n_eg: int = 2):
+    """Kanamori parameters for a bond: explicit values win; otherwise ion/ligand defaults and model levels.
+
+    ``delta`` is the multiplet-averaged charge-transfer energy (default ε̄_t2g − ε̄_p of the model's on-site levels);
+    the formulas use Δ_t2g(³T1) = Δ + 8J_H/3 (:meth:`KanamoriParameters.delta_t_from_average`) unless ``delta_t``
+    is given.  ``ten_dq`` defaults to the on-site ε̄_eg − ε̄_t2g of the model's d orbitals in the local frame."""
+    prov = {}
+    el = hb.elements[0]
+    ion = ION_DEFAULTS.get(el)
+    if U is None or JH is None:
+        if ion is None:
+            raise SuperexchangeError(f"no default U, J_H for {el}: give them (--U, --JH)")
+    if U is None:
+        U, prov["U"] = ion["U"], f"default for {el}"
+    else:
+        prov["U"] = "given"
+    if JH is None:
+        JH, prov["JH"] = ion["JH"], f"default for {el}"
+    else:
+        prov["JH"] = "given"
+    eps = 0.5 * (hb.eps_i + hb.eps_j)
+    e_t2g, e_eg = float(np.mean(eps[list(T2G)])), float(np.mean(eps[list(EG)]))
+    if ten_dq is None:
+        ten_dq, prov["ten_dq"] = e_eg - e_t2g, "model on-site levels"
+    else:
+        prov["ten_dq"] = "given"
+    lig = hb.lig_elements[0] if hb.lig_elements else None
+    ld = LIGAND_DEFAULTS.get(lig, {"Up": 2.5, "Jp": 0.6})
+    if Up is None:
+        Up, prov["Up"] = ld["Up"], f"default for {lig}"
+    else:
+        prov["Up"] = "given"
+    if Jp is None:
+        Jp, prov["Jp"] = ld["Jp"], f"default for {lig}"
+    else:
+        prov["Jp"] = "given"
+    if delta_t is None:
+        if delta is None:
+            ep = hb.eps_p_mean
+            if ep is None:
+                delta, prov["delta"] = 10.0, "no ligand orbitals (unused)"
+            else:
+                delta, prov["delta"] = e_t2g - ep, "ε̄_t2g − ε̄_p of the model"
+        else:
+            prov["delta"] = "given"
+        delta_t = KanamoriParameters.delta_t_from_average(delta, JH)
+    else:
+        prov["delta"] = "Δ_t given"
+    return KanamoriParameters(U=U, JH=JH, ten_dq=ten_dq, delta_t=delta_t, Up=Up, Jp=Jp, n_eg=n_eg), prov
+
+
+def _mb_paths(hb: BondHoppings, donor: int, recv: int, direction: str, h: np.ndarray, p: KanamoriParameters):
+    """Many-body path amplitudes (functions of the receiver offset λ) for the transfer donor → recv.
+    direction 'ij': donor on M_i, receiver on M_j; 'ji': donor on M_j, receiver on M_i."""
+    out = []
+    if direction == "ij":
+        tdd = hb.t_dd[donor, recv]
+    else:
+        tdd = hb.t_dd[recv, donor]
+    if tdd != 0.0:
+        out.append(("direct", lambda lam, v=tdd: v))
+    if hb.t_ip is not None:
+        for k in range(hb.n_lig):
+            if direction == "ij":
+                prod = hb.t_pj[k, recv] * hb.t_ip[donor, k]
+            else:
+                prod = hb.t_ip[recv, k] * hb.t_pj[k, donor]
+            if prod != 0.0:
+                out.append((hb.lig_labels[k], lambda lam, v=prod, hk=h[k]: v / (p.delta_t + lam + hk)))
+    ep = hb.eps_p_mean
+    for label, t1, t12, t2, e1, e2 in hb.long_paths:
+        h1, h2 = ep - e1, ep - e2
+        for a in range(3):
+            for b in range(3):
+                if direction == "ij":   # donor → X1(a) → X2(b) → recv: first hole on X2(b)
+                    prod = t2[b, recv] * t12[a, b] * t1[donor, a]
+                    hf, hs = h2[b], h1[a]
+                else:                   # donor (M_j) → X2(b) → X1(a) → recv (M_i): first hole on X1(a)
+                    prod = t1[recv, a] * t12[a, b] * t2[b, donor]
+                    hf, hs = h1[a], h2[b]
+                if prod != 0.0:
+                    out.append((label, lambda lam, v=prod, x=hf, y=hs: v / ((p.delta_t + lam + x) * (p.delta_t + lam + y))))
+    return out
+
+
+def _mh(paths, kind, p):
+    total = lambda lam: sum(f(lam) for _, f in paths)  # noqa: E731
+    J = mh_exchange(total, kind, p) if paths else 0.0
+    J_inc = sum(mh_exchange(f, kind, p) for _, f in paths)
+    return J, J_inc
+
+
+def analyse_bond(model, report, bond, params: dict | None = None, frames=None, shell: int | None = None,
+                 comparisons: dict | None = None) -> BondAnalysis:
+    """Channel decomposition of one bond (a :class:`wannmag.structures.Bond` of ``report``); ``params`` are keyword
+    arguments of :func:`resolve_parameters`."""
+    hb = bond_hoppings(model, report, bond, frames=frames)
+    sub = report.sublattice
+    for s in (bond.i, bond.j):
+        if abs(float(sub.spins[s]) - 1.5) > 1e-6:
+            raise SuperexchangeError(f"site {s} ({sub.elements[s]}) has S = {sub.spins[s]}: the superexchange formulas "
+                                     "are implemented for t2g³ ions (S = 3/2, e.g. Cr3+, V2+)")
+    p, prov = resolve_parameters(hb, **(params or {}))
+    res = BondAnalysis(hoppings=hb, params=p, provenance=prov, shell=shell, comparisons=dict(comparisons or {}))
+    if not hb.has_ligands:
+        res.notes.append("the model has no ligand p orbitals: direct (d–d) channels only — the d–d hoppings of d-only "
+                         "Wannier functions already contain the ligand-assisted hopping")
+    elif hb.t_ip is None and not hb.long_paths:
+        res.notes.append("no bridging ligand and no M–X–X–M path with non-zero hoppings: direct channels only")
+    for name, val in (("Δ_eg(S'=2)", p.delta_t + p.ten_dq - 5 * p.JH), ("E_MH(t2g→eg, S'=2)", p.E_tt + p.ten_dq - 5 * p.JH)):
+        if (hb.t_ip is not None or "E_MH" in name) and val < 0.5:
+            res.notes.append(f"{name} = {val:.2f} eV is small: perturbation theory is unreliable for the eg channels")
+    ep = hb.eps_p_mean
+    h = (ep - hb.eps_p) if hb.eps_p is not None else np.zeros(0)
+    summary = {c: 0.0 for c in CATEGORIES}
+    direct_only = {"t2g–t2g MH": 0.0, "t2g–eg MH": 0.0}
+    # ---- Mott–Hubbard channels
+    for a in range(5):
+        for b in range(5):
+            ka, kb = _KIND[a], _KIND[b]
+            if ka == "eg" and kb == "eg":
+                continue
+            sp_paths = path_terms(hb, a, b)
+            t_eff = float(sum(q.amplitude for q in sp_paths))
+            t_inc = float(np.sqrt(sum(q.amplitude ** 2 for q in sp_paths)))
+            J = J_inc = 0.0
+            if ka == "t2g" and kb == "t2g":
+                cat, direction = "t2g–t2g MH", "both"
+                for d, dn, rv in (("ij", a, b), ("ji", b, a)):
+                    mb = _mb_paths(hb, dn, rv, d, h, p)
+                    x, y = _mh(mb, "t2g", p)
+                    J += x
+                    J_inc += y
+                    direct_only[cat] += _mh([q for q in mb if q[0] == "direct"], "t2g", p)[0]
+            elif ka == "t2g":       # a (t2g, M_i) → b (eg, M_j)
+                cat, direction = "t2g–eg MH", "i→j"
+                mb = _mb_paths(hb, a, b, "ij", h, p)
+                J, J_inc = _mh(mb, "eg", p)
+                direct_only[cat] += _mh([q for q in mb if q[0] == "direct"], "eg", p)[0]
+            else:                   # b (t2g, M_j) → a (eg, M_i)
+                cat, direction = "t2g–eg MH", "j→i"
+                mb = _mb_paths(hb, b, a, "ji", h, p)
+                J, J_inc = _mh(mb, "eg", p)
+                direct_only[cat] += _mh([q for q in mb if q[0] == "direct"], "eg", p)[0]
+            if not sp_paths and J == 0.0:
+                continue
+            res.channels.append(Channel(cat, (D_NAMES[a], D_NAMES[b]), direction, sp_paths, t_eff, t_inc, J, J_inc))
+            summary[cat] += J
+    # ---- charge-transfer channels (two ligand holes) and their interference with the direct hop
+    if hb.t_ip is not None:
+        lig_of = np.array(hb.lig_of)
+        for a in range(5):
+            for b in range(5):
+                ka, kb = _KIND[a], _KIND[b]
+                t1, t2 = hb.t_ip[a], hb.t_pj[:, b]
+                if not (np.any(t1) and np.any(t2)):
+                    continue
+                cat = {("t2g", "t2g"): "CT t2g–t2g", ("eg", "eg"): "CT eg–eg"}.get((ka, kb), "CT t2g–eg")
+                J = ct_exchange(t1, t2, ka, kb, p, hole_energy=h, ligand_of=hb.lig_of)
+                J_inc = 0.0
+                for L in sorted(set(hb.lig_of)):
+                    sel = lig_of == L
+                    J_inc += ct_exchange(t1[sel], t2[sel], ka, kb, p, hole_energy=h[sel])
+                sp_paths = [q for q in path_terms(hb, a, b) if q.kind == "ligand"]
+                t_eff = float(sum(q.amplitude for q in sp_paths))
+                t_inc = float(np.sqrt(sum(q.amplitude ** 2 for q in sp_paths)))
+                if abs(J) > 1e-7 or abs(J_inc) > 1e-7:
+                    res.channels.append(Channel(cat, (D_NAMES[a], D_NAMES[b]), "both", sp_paths, t_eff, t_inc, J, J_inc))
+                    summary[cat] += J
+                tdd = hb.t_dd[a, b]
+                if tdd != 0.0:
+                    Jx = ct_direct_exchange(tdd, t1, t2, ka, kb, p, hole_energy=h)
+                    Jx_inc = sum(ct_direct_exchange(tdd, t1[lig_of == L], t2[lig_of == L], ka, kb, p,
+                                                    hole_energy=h[lig_of == L]) for L in sorted(set(hb.lig_of)))
+                    if abs(Jx) > 1e-7 or abs(Jx_inc) > 1e-7:
+                        res.channels.append(Channel("CT×direct", (D_NAMES[a], D_NAMES[b]), "both",
+                                                    [q for q in path_terms(hb, a, b) if q.kind != "mxxm"],
+                                                    t_eff + tdd, t_inc, Jx, Jx_inc))
+                        summary["CT×direct"] += Jx
+    res.summary = summary
+    res.direct_only = direct_only
+    return res
+
+
+@dataclass
+class SuperexchangeResult:
+    """Superexchange analysis of the requested bonds of one model."""
+
+    name: str
+    report: object
+    bonds: list
+    warnings: list = field(default_factory=list)
+
+    def shell_summary(self) -> list[dict]:
+        """Per shell: number of bonds analysed, mean J and mean channel contributions (meV)."""
+        out = []
+        for s in sorted({b.shell for b in self.bonds}):
+            bs = [b for b in self.bonds if b.shell == s]
+            out.append({"shell": s, "distance": round(float(np.mean([b.hoppings.distance for b in bs])), 4),
+                        "n_bonds": len(bs), "J_meV": round(float(np.mean([b.J for b in bs])), 6),
+                        "J_spread_meV": round(float(np.ptp([b.J for b in bs])), 6),
+                        "channels_meV": {c: round(float(np.mean([b.summary[c] for b in bs])), 6) for c in CATEGORIES}})
+        return out
+
+    def to_spin_model(self) -> SpinModel:
+        """Isotropic SpinModel (internal convention) with the superexchange J of every analysed bond."""
+        sub = self.report.sublattice
+        sites = [Site(np.array(pos), el, float(s), label=f"{el}{k}")
+                 for k, (pos, el, s) in enumerate(zip(sub.positions, sub.elements, sub.spins))]
+        model = SpinModel(cell=sub.atoms.cell.array.copy(), sites=sites, pbc=tuple(sub.pbc),
+                          meta={"method": "superexchange (Kanamori t2g³ perturbation theory on Wannier hoppings)",
+                                "source": self.name,
+                                "parameters_eV": self.bonds[0].params.as_dict() if self.bonds else {}})
+        for b in self.bonds:
+            model.add_bond(b.hoppings.i, b.hoppings.j, b.hoppings.R, b.J, shell=b.shell)
+        return model
+
+    def as_dict(self) -> dict:
+        return {"source": self.name, "convention": "H = sum_{i<j} J S_i.S_j, each bond once, |S| = 3/2, J > 0 AF, meV",
+                "shells": self.shell_summary(), "bonds": [b.as_dict() for b in self.bonds], "warnings": self.warnings}
+
+    def table(self) -> str:
+        out = [f"superexchange of {self.name}"]
+        for w in self.warnings:
+            out.append(f"warning: {w}")
+        shown = set()
+        for b in self.bonds:
+            if b.shell in shown:
+                continue
+            shown.add(b.shell)
+            out.append("")
+            out.append(b.table())
+        out.append("")
+        out.append("shell means (meV): " + "; ".join(f"shell {r['shell']} ({r['n_bonds']} bonds, d = {r['distance']:.3f} Å): "
+                                                      f"J = {r['J_meV']:+.4f} (spread {r['J_spread_meV']:.1e})"
+                                                      for r in self.shell_summary()))
+        return "\n".join(out)
+
+
+def superexchange(model, shells=(1,), n_shells: int | None = None, report=None, comparisons: dict | None = None,
+                  **params) -> SuperexchangeResult:
+    """Superexchange channels of all bonds of the given neighbour ``shells`` (1 = nearest) of a spin-averaged model
+    (:class:`~wannmag.tightbinding.TBModel` with atoms; a :class:`CollinearTBModel` is spin-averaged).  ``params``:
+    U, JH, ten_dq, delta, delta_t, Up, Jp (eV, see :func:`resolve_parameters`).  ``comparisons``: {shell: {method:
+    J}} shown next to the result (e.g. energy mapping, force theorem)."""
+    if isinstance(model, CollinearTBModel):
+        model = model.spin_averaged()
+    if model.atoms is None:
+        raise SuperexchangeError(f"{model.name}: the model has no structure (atoms); cannot find bonds and ligands")
+    shells = sorted({int(s) for s in shells})
+    if not shells or shells[0] < 1:
+        raise SuperexchangeError(f"shell indices start at 1, got {shells}")
+    if report is None:
+        report = analyse_structure(model.atoms, n_shells=max(n_shells or 0, max(shells)))
+    avail = {s.index for s in report.shells}
+    missing = [s for s in shells if s not in avail]
+    if missing:
+        raise SuperexchangeError(f"{model.name}: shell(s) {missing} not found (the structure has {len(avail)} shells)")
+    out = SuperexchangeResult(name=model.name, report=report, bonds=[])
+    if not any(o.l == 1 for o in model.orbitals):
+        msg = "model has no ligand p orbitals: direct (d–d) channels only"
+        warnings.warn(msg, NoLigandWarning, stacklevel=2)
+        out.warnings.append(msg)
+    frames = local_frames(model)
+    for sh in report.shells:
+        if sh.index not in shells:
+            continue
+        comp = (comparisons or {}).get(sh.index, {})
+        for bond in sh.bonds:
+            out.bonds.append(analyse_bond(model, report, bond, params=params, frames=frames, shell=sh.index,
+                                          comparisons=comp))
+    return out
