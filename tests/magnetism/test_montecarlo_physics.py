@@ -12,7 +12,7 @@ import pytest
 from wannmag.magnetism import Site, SpinModel
 from wannmag.magnetism.montecarlo import (MCSettings, build_lattice, ground_state, ordering_temperature,
                                           parallel_tempering)
-from wannmag.magnetism.montecarlo.kernels import (metropolis_sweep, overrelax_sweep, seed_states, total_energy)
+from wannmag.magnetism.montecarlo.kernels import metropolis_sweep, overrelax_sweep, seed_states
 from wannmag.magnetism.spinmodel import MEV_PER_K as KB
 
 ISING_TC = 2.0 / math.log(2.0 + math.sqrt(3.0))  # honeycomb Ising k_B Tc / |J| (σ = ±1)

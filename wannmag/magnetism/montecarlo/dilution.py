@@ -25,7 +25,7 @@ from ..spinmodel import SpinModel
 from .errors import MerminWagnerWarning, MonteCarloError
 from .groundstate import ground_state
 from .lattice import _as_size, build_lattice
-from .tc import TcResult, _label, analyse_sizes, curves_of, mermin_wagner_check, simulate
+from .tc import _label, analyse_sizes, curves_of, mermin_wagner_check, simulate
 from .tempering import MCSettings, temperature_ladder
 
 __all__ = ["random_vacancies", "DilutionResult", "dilution_scan"]
