@@ -1,0 +1,20 @@
+"""Channel-by-channel superexchange of t2g³ (S = 3/2) magnets from Wannier hoppings, validated by exact
+diagonalisation (issue 6).  Derivations: docs/superexchange.md.
+
+Internal convention: H = Σ_{i<j} J_ij S_i·S_j, each bond once, |S| = 3/2, J > 0 antiferromagnetic, meV.
+
+* :func:`superexchange` (analysis) — per bond: path decomposition (direct, M–X–M per ligand orbital, M–X–X–M),
+  coherent vs incoherent sums, exchange per channel (t2g–t2g MH, t2g–eg MH, CT two-hole, CT×direct); the result
+  gives a :class:`~wannmag.magnetism.SpinModel` via ``to_spin_model()``.
+* :mod:`.formulas` — the analytic channel formulas (Kanamori U, U' = U − 2J_H, J_H, 10Dq, Δ, U_p, J_p).
+* :mod:`.ed` — Fock-space exact diagonalisation and numerical perturbation theory of small clusters.
+* :func:`plot_channels` — bar chart; :mod:`.synthetic` — Slater–Koster CrI3-like / VPS3-like models.
+"""
+
+from .analysis import (CATEGORIES, BondAnalysis, Channel, SuperexchangeResult, analyse_bond,  # noqa: F401
+                       resolve_parameters, superexchange)
+from .formulas import (ION_DEFAULTS, LIGAND_DEFAULTS, KanamoriParameters, SuperexchangeError,  # noqa: F401
+                       ct_direct_exchange, ct_exchange, exchange_from_blocks, mh_exchange)
+from .paths import BondHoppings, NoLigandWarning, PathTerm, bond_hoppings, path_terms  # noqa: F401
+from .plot import plot_channels  # noqa: F401
+from .synthetic import cri3_like_model, vps3_like_model  # noqa: F401

@@ -144,12 +144,14 @@ class BondAnalysis:
 
 
 def resolve_parameters(hb: BondHoppings, U=None, JH=None, ten_dq=None, delta=None, delta_t=None, Up=None, Jp=None,
-                       n_eg: int = 2):
+                       n_eg: int = 2, hund_ct: bool = True):
     """Kanamori parameters for a bond: explicit values win; otherwise ion/ligand defaults and model levels.
 
     ``delta`` is the multiplet-averaged charge-transfer energy (default ε̄_t2g − ε̄_p of the model's on-site levels);
     the formulas use Δ_t2g(³T1) = Δ + 8J_H/3 (:meth:`KanamoriParameters.delta_t_from_average`) unless ``delta_t``
-    is given.  ``ten_dq`` defaults to the on-site ε̄_eg − ε̄_t2g of the model's d orbitals in the local frame."""
+    is given.  ``ten_dq`` defaults to the on-site ε̄_eg − ε̄_t2g of the model's d orbitals in the local frame.
+    ``hund_ct=False`` switches to single-particle charge-transfer denominators (Δ_t = Δ, eg: Δ + 10Dq, no multiplet
+    dependence) — the textbook t_pd²/Δ picture, for comparison."""
     prov = {}
     el = hb.elements[0]
     ion = ION_DEFAULTS.get(el)
@@ -189,10 +191,13 @@ def resolve_parameters(hb: BondHoppings, U=None, JH=None, ten_dq=None, delta=Non
                 delta, prov["delta"] = e_t2g - ep, "ε̄_t2g − ε̄_p of the model"
         else:
             prov["delta"] = "given"
-        delta_t = KanamoriParameters.delta_t_from_average(delta, JH)
+        delta_t = KanamoriParameters.delta_t_from_average(delta, JH) if hund_ct else delta
     else:
         prov["delta"] = "Δ_t given"
-    return KanamoriParameters(U=U, JH=JH, ten_dq=ten_dq, delta_t=delta_t, Up=Up, Jp=Jp, n_eg=n_eg), prov
+    if not hund_ct:
+        prov["ct_denominators"] = "single-particle (no multiplet resolution)"
+    return KanamoriParameters(U=U, JH=JH, ten_dq=ten_dq, delta_t=delta_t, Up=Up, Jp=Jp, n_eg=n_eg,
+                              hund_ct=hund_ct), prov
 
 
 def _mb_paths(hb: BondHoppings, donor: int, recv: int, direction: str, h: np.ndarray, p: KanamoriParameters):
