@@ -100,3 +100,25 @@ def test_exchange_mft_on_wannier_files(tmp_path, capsys):
     assert model_json.exists()
     res = run("exchange", "mft", str(tmp_path), "--kmesh", "6", "6", "1")
     assert res.returncode == 2 and "--nelect" in res.stderr
+
+
+@pytest.mark.parametrize("fmt", ["tb2j", "vampire", "mcsolver", "magnopy"])
+def test_export_round_trip_through_other_codes(tmp_path, fmt):
+    from wannmag.magnetism import SpinModel
+    from wannmag.structures import cri3_monolayer, find_magnetic_sites, neighbour_shells
+
+    sub = find_magnetic_sites(cri3_monolayer())
+    model = SpinModel.from_sublattice(sub)
+    for J, sh in zip((-2.0, -0.3, 0.1), neighbour_shells(sub, 3)):
+        for b in sh.bonds:
+            model.add_bond(b.i, b.j, b.R, J)
+    src = model.save(tmp_path / "model.json")
+    out = tmp_path / f"model.{fmt}"
+    assert main(["export", str(src), str(out), "--to", fmt]) == 0
+    exported = out.with_suffix(".UCF") if fmt == "vampire" else out
+    back = tmp_path / "back.json"
+    assert main(["export", str(exported), str(back), "--from", fmt, "--to", "wannmag"]) == 0
+    again = SpinModel.load(back)
+    spins = np.random.default_rng(1).normal(size=(2, 3))
+    spins /= np.linalg.norm(spins, axis=1)[:, None]
+    assert again.energy(spins) == pytest.approx(model.energy(spins), rel=1e-6)
