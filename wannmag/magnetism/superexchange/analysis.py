@@ -36,6 +36,10 @@ __all__ = ["Channel", "BondAnalysis", "SuperexchangeResult", "superexchange", "a
 
 CATEGORIES = ["t2g–t2g MH", "t2g–eg MH", "CT t2g–t2g", "CT t2g–eg", "CT eg–eg", "CT×direct"]
 _KIND = {m: ("t2g" if m in T2G else "eg") for m in range(5)}
+#: group number (= d + s valence electrons of the neutral atom) of the transition metals: n_d = group − oxidation state
+_GROUP = {el: g for row in (["Sc", "Ti", "V", "Cr", "Mn", "Fe", "Co", "Ni", "Cu"],
+                            ["Y", "Zr", "Nb", "Mo", "Tc", "Ru", "Rh", "Pd", "Ag"],
+                            ["Lu", "Hf", "Ta", "W", "Re", "Os", "Ir", "Pt", "Au"]) for g, el in enumerate(row, start=3)}
 
 
 @dataclass
@@ -248,6 +252,12 @@ def analyse_bond(model, report, bond, params: dict | None = None, frames=None, s
     hb = bond_hoppings(model, report, bond, frames=frames)
     sub = report.sublattice
     for s in (bond.i, bond.j):
+        el = sub.elements[s]
+        ox = (sub.oxidation_states or {}).get(el)
+        nd = None if ox is None or el not in _GROUP else _GROUP[el] - ox
+        if nd is not None and nd != 3:
+            raise SuperexchangeError(f"site {s} ({el}{ox:+d}) is d{nd}: the superexchange formulas are implemented for "
+                                     "t2g³ ions (S = 3/2, e.g. Cr3+, V2+)")
         if abs(float(sub.spins[s]) - 1.5) > 1e-6:
             raise SuperexchangeError(f"site {s} ({sub.elements[s]}) has S = {sub.spins[s]}: the superexchange formulas "
                                      "are implemented for t2g³ ions (S = 3/2, e.g. Cr3+, V2+)")
