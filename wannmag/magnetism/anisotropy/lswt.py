@@ -259,15 +259,15 @@ class SpinWaves:
         gap = self.gap()
         if gap < 1e-6:
             return TcResult(0.0, 0.0, float("inf"), 0, True, gapless=True)
-        nk, prev, val = nk_start, None, None
+        nk, prev, val, used = nk_start, None, None, nk_start
         converged = False
         while nk <= nk_max:
-            val = self._mean_inverse(nk)
+            val, used = self._mean_inverse(nk), nk
             if prev is not None and abs(val - prev) <= tol * abs(val):
                 converged = True
                 break
             prev, nk = val, 2 * nk
-        nk = min(nk, nk_max)
+        nk = used
         tq = Smean * (Smean + 1) / 3.0 / val / MEV_PER_K
         tc = Smean ** 2 / 3.0 / val / MEV_PER_K
         return TcResult(tq, tc, val, nk, converged)
