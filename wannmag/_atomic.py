@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["atomic_write_text", "atomic_write_bytes", "atomic_write_json", "jsonable"]
+__all__ = ["atomic_write_text", "atomic_write_bytes", "atomic_write_json", "jsonable", "read_json"]
 
 
 def atomic_write_bytes(path, data: bytes) -> Path:
@@ -52,3 +52,18 @@ def jsonable(obj):
 
 def atomic_write_json(path, data, indent: int = 1) -> Path:
     return atomic_write_text(path, json.dumps(jsonable(data), indent=indent))
+
+
+def read_json(path, error=ValueError):
+    """Parse a JSON file; a missing, unreadable or malformed file raises ``error`` with one line naming it."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise error(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise error(f"{path}: is a directory, not a JSON file") from None
+    except UnicodeDecodeError:
+        raise error(f"{path}: not a text file") from None
+    except json.JSONDecodeError as exc:
+        raise error(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None

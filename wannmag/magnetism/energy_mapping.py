@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._atomic import read_json
 from ..errors import WannmagError
 from ..structures import bond_counts, find_magnetic_sites, neighbour_shells
 from .spinmodel import SpinModel
@@ -187,12 +188,7 @@ def load_energy_records(path) -> tuple[list[EnergyRecord], list[float], float | 
     """Read energies from a JSON file: ``{"spin": S?, "distances": [...]?, "configurations": [{"name", "energy",
     "unit"?, "n_sites", "counts": [c1, c2, ...], "composition"?}, ...]}``; returns (records, distances, spin)."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise FitError(f"{path}: no such file") from None
-    except json.JSONDecodeError as exc:
-        raise FitError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    data = read_json(path, FitError)
     confs = data.get("configurations") if isinstance(data, dict) else None
     if not confs:
         raise FitError(f"{path}: no 'configurations' list")

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._atomic import atomic_write_text
+from .._atomic import atomic_write_text, read_json
 from ..errors import WannmagError
 
 __all__ = ["Convention", "INTERNAL", "TB2J", "VAMPIRE", "Site", "Bond", "SpinModel", "SpinModelError",
@@ -355,10 +355,5 @@ class SpinModel:
     @classmethod
     def load(cls, path) -> "SpinModel":
         path = Path(path)
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise SpinModelError(f"{path}: no such file") from None
-        except json.JSONDecodeError as exc:
-            raise SpinModelError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+        data = read_json(path, SpinModelError)
         return cls.from_dict(data, source=str(path))
