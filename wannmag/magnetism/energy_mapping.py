@@ -17,7 +17,6 @@ underdetermined (fewer independent configurations than unknowns) or ill-conditio
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 

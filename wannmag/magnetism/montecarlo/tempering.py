@@ -237,7 +237,6 @@ def parallel_tempering(lat: MCLattice, settings: MCSettings, pattern=None, init=
     total = settings.n_therm + settings.n_sweeps
     bin_size = int(state["bin_size"])
     n_bins = state["bins"].shape[1]
-    nT = len(state["betas"])
     ladder_every = max(50, settings.n_therm // 20) if settings.ladder == "feedback" else 0
     ladder_until = settings.n_therm // 2
     args = lat.kernel_args()
