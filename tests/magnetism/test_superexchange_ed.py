@@ -6,10 +6,23 @@ Every ED cluster is small (≤ 16 000 states per S_z sector) and runs in about a
 import numpy as np
 import pytest
 
-from wannmag.magnetism.superexchange.ed import (Cluster, ClusterSite, ed_spin_ladder, ligand_site, metal_site,
-                                                perturbative_exchange, site_multiplets)
-from wannmag.magnetism.superexchange.formulas import (KanamoriParameters, SuperexchangeError, ct_exchange,
-                                                      exchange_from_blocks, mh_exchange, receiver_components)
+from wannmag.magnetism.superexchange.ed import (
+    Cluster,
+    ClusterSite,
+    ed_spin_ladder,
+    ligand_site,
+    metal_site,
+    perturbative_exchange,
+    site_multiplets,
+)
+from wannmag.magnetism.superexchange.formulas import (
+    KanamoriParameters,
+    SuperexchangeError,
+    ct_exchange,
+    exchange_from_blocks,
+    mh_exchange,
+    receiver_components,
+)
 from wannmag.tightbinding.slater_koster import sk_block
 
 U, JH, UP, JP = 3.0, 0.7, 2.0, 0.5
@@ -96,7 +109,7 @@ def _dpd_cluster(pos1, pos2, eg1=(), eg2=(), p_orbitals=(0, 1, 2), pds=0.15, pdp
 def test_ligand_charge_transfer_energy_is_delta_t():
     lig = ligand_site("L", 3, UP, JP, 3.5, U, JH)
     metal = metal_site("M", U, JH)
-    E = lambda site, n: site_multiplets(site, n)[0][0]  # noqa: E731
+    E = lambda site, n: site_multiplets(site, n)[0][0]
     assert E(metal, 4) + E(lig, 5) - E(metal, 3) - E(lig, 6) == pytest.approx(3.5)
 
 

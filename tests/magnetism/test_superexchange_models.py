@@ -8,8 +8,16 @@ import numpy as np
 import pytest
 
 from wannmag.cli import main
-from wannmag.magnetism.superexchange import (CATEGORIES, NoLigandWarning, SuperexchangeError, cri3_like_model,
-                                             exchange_from_blocks, plot_channels, superexchange, vps3_like_model)
+from wannmag.magnetism.superexchange import (
+    CATEGORIES,
+    NoLigandWarning,
+    SuperexchangeError,
+    cri3_like_model,
+    exchange_from_blocks,
+    plot_channels,
+    superexchange,
+    vps3_like_model,
+)
 from wannmag.magnetism.superexchange.formulas import EG, T2G
 from wannmag.structures import honeycomb_mx3
 from wannmag.tightbinding.slater_koster import slater_koster_model

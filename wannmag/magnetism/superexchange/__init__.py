@@ -11,10 +11,25 @@ Internal convention: H = Σ_{i<j} J_ij S_i·S_j, each bond once, |S| = 3/2, J > 
 * :func:`plot_channels` — bar chart; :mod:`.synthetic` — Slater–Koster CrI3-like / VPS3-like models.
 """
 
-from .analysis import (CATEGORIES, BondAnalysis, Channel, SuperexchangeResult, analyse_bond,  # noqa: F401
-                       resolve_parameters, superexchange)
-from .formulas import (ION_DEFAULTS, LIGAND_DEFAULTS, KanamoriParameters, SuperexchangeError,  # noqa: F401
-                       ct_direct_exchange, ct_exchange, exchange_from_blocks, mh_exchange)
+from .analysis import (  # noqa: F401
+                       CATEGORIES,
+                       BondAnalysis,
+                       Channel,
+                       SuperexchangeResult,
+                       analyse_bond,
+                       resolve_parameters,
+                       superexchange,
+)
+from .formulas import (  # noqa: F401
+                       ION_DEFAULTS,
+                       LIGAND_DEFAULTS,
+                       KanamoriParameters,
+                       SuperexchangeError,
+                       ct_direct_exchange,
+                       ct_exchange,
+                       exchange_from_blocks,
+                       mh_exchange,
+)
 from .paths import BondHoppings, NoLigandWarning, PathTerm, bond_hoppings, path_terms  # noqa: F401
 from .plot import plot_channels  # noqa: F401
 from .synthetic import cri3_like_model, vps3_like_model  # noqa: F401

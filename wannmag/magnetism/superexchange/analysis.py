@@ -27,12 +27,28 @@ from ...structures import analyse_structure
 from ...tightbinding.localframe import local_frames
 from ...tightbinding.model import CollinearTBModel
 from ..spinmodel import Site, SpinModel
-from .formulas import (EG, ION_DEFAULTS, LIGAND_DEFAULTS, T2G, KanamoriParameters, SuperexchangeError,
-                       ct_direct_exchange, ct_exchange, mh_exchange)
+from .formulas import (
+    EG,
+    ION_DEFAULTS,
+    LIGAND_DEFAULTS,
+    T2G,
+    KanamoriParameters,
+    SuperexchangeError,
+    ct_direct_exchange,
+    ct_exchange,
+    mh_exchange,
+)
 from .paths import D_NAMES, BondHoppings, NoLigandWarning, bond_hoppings, path_terms
 
-__all__ = ["Channel", "BondAnalysis", "SuperexchangeResult", "superexchange", "analyse_bond", "resolve_parameters",
-           "CATEGORIES"]
+__all__ = [
+    "CATEGORIES",
+    "BondAnalysis",
+    "Channel",
+    "SuperexchangeResult",
+    "analyse_bond",
+    "resolve_parameters",
+    "superexchange",
+]
 
 CATEGORIES = ["t2g–t2g MH", "t2g–eg MH", "CT t2g–t2g", "CT t2g–eg", "CT eg–eg", "CT×direct"]
 _KIND = {m: ("t2g" if m in T2G else "eg") for m in range(5)}
@@ -138,7 +154,8 @@ class BondAnalysis:
         if self.direct_only:
             lines.append("  direct d–d path alone (meV):  " + "   ".join(f"{k}: {v:+.4f}"
                                                                        for k, v in self.direct_only.items()))
-        lines.append(f"  J (superexchange, sum) = {self.J:+.4f} meV  ({'AF' if self.J > 0 else 'FM'})")
+        kind = "AF" if self.J > 1e-9 else "FM" if self.J < -1e-9 else "no exchange at this order"
+        lines.append(f"  J (superexchange, sum) = {self.J:+.4f} meV  ({kind})")
         for k, v in self.comparisons.items():
             lines.append(f"  J ({k}) = {v:+.4f} meV")
         lines.append("  '!' = antiphase: coherent and incoherent sums differ by more than a factor 2")
@@ -239,7 +256,7 @@ def _mb_paths(hb: BondHoppings, donor: int, recv: int, direction: str, h: np.nda
 
 
 def _mh(paths, kind, p):
-    total = lambda lam: sum(f(lam) for _, f in paths)  # noqa: E731
+    total = lambda lam: sum(f(lam) for _, f in paths)
     J = mh_exchange(total, kind, p) if paths else 0.0
     J_inc = sum(mh_exchange(f, kind, p) for _, f in paths)
     return J, J_inc

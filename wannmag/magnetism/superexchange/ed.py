@@ -35,9 +35,23 @@ from scipy.sparse.linalg import eigsh
 
 from ...errors import WannmagError
 
-__all__ = ["EDError", "ClusterSite", "Cluster", "kanamori_site_matrix", "fock_basis", "build_hamiltonian",
-           "lowest_eigenvalues", "build_s2", "ed_spin_ladder", "SpinLadder", "perturbative_exchange", "PTResult",
-           "site_multiplets", "metal_site", "ligand_site"]
+__all__ = [
+    "Cluster",
+    "ClusterSite",
+    "EDError",
+    "PTResult",
+    "SpinLadder",
+    "build_hamiltonian",
+    "build_s2",
+    "ed_spin_ladder",
+    "fock_basis",
+    "kanamori_site_matrix",
+    "ligand_site",
+    "lowest_eigenvalues",
+    "metal_site",
+    "perturbative_exchange",
+    "site_multiplets",
+]
 
 
 class EDError(WannmagError):
@@ -147,8 +161,8 @@ def _apply(states: np.ndarray, ops):
 def _interaction_terms(n_orb_total: int, orbs, U: float, J: float):
     """Kanamori terms of one site whose orbitals are the global orbital indices ``orbs``: (diagonal pairs, off-diagonal
     operator strings).  Diagonal: list of (bit_a, bit_b, coefficient) for n_a n_b.  Off-diagonal: list of (ops, coef)."""
-    up = lambda m: m  # noqa: E731
-    dn = lambda m: m + n_orb_total  # noqa: E731
+    up = lambda m: m
+    dn = lambda m: m + n_orb_total
     Up = U - 2.0 * J
     diag, off = [], []
     for m in orbs:

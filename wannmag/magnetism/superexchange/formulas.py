@@ -34,8 +34,20 @@ import numpy as np
 
 from ...errors import WannmagError
 
-__all__ = ["SuperexchangeError", "KanamoriParameters", "LIGAND_DEFAULTS", "ION_DEFAULTS", "receiver_components",
-           "mh_exchange", "ct_exchange", "ct_direct_exchange", "exchange_from_blocks", "T2G", "EG", "orbital_type"]
+__all__ = [
+    "EG",
+    "ION_DEFAULTS",
+    "LIGAND_DEFAULTS",
+    "T2G",
+    "KanamoriParameters",
+    "SuperexchangeError",
+    "ct_direct_exchange",
+    "ct_exchange",
+    "exchange_from_blocks",
+    "mh_exchange",
+    "orbital_type",
+    "receiver_components",
+]
 
 T2G = (1, 2, 4)
 EG = (0, 3)

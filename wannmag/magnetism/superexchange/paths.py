@@ -31,7 +31,7 @@ from ...tightbinding.localframe import local_frames
 from ...tightbinding.model import CollinearTBModel, TBModel
 from .formulas import EG, T2G, SuperexchangeError
 
-__all__ = ["PathTerm", "BondHoppings", "bond_hoppings", "path_terms", "D_NAMES", "P_NAMES", "NoLigandWarning"]
+__all__ = ["D_NAMES", "P_NAMES", "BondHoppings", "NoLigandWarning", "PathTerm", "bond_hoppings", "path_terms"]
 
 D_NAMES = ORBITAL_NAMES[2]
 P_NAMES = ORBITAL_NAMES[1]

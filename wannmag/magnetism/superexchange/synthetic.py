@@ -19,7 +19,7 @@ from __future__ import annotations
 from ...structures import cri3_monolayer, vps3_monolayer
 from ...tightbinding.slater_koster import SKParameters, slater_koster_model
 
-__all__ = ["cri3_like_model", "vps3_like_model", "SYNTHETIC"]
+__all__ = ["SYNTHETIC", "cri3_like_model", "vps3_like_model"]
 
 CRI3_SK = dict(pds=-1.0, pdp=0.45, pps=0.5, ppp=-0.1, dds=-0.05, ddp=0.02, ddd=-0.005)
 VPS3_SK = dict(pds=-1.0, pdp=0.45, pps=0.5, ppp=-0.1, dds=-0.40, ddp=0.20, ddd=-0.03)
