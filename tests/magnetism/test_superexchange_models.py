@@ -167,3 +167,30 @@ def test_plot_several_materials(tmp_path, cri3, vps3):
         warnings.simplefilter("error")
         p = plot_channels({"CrI3-like": _first(cri3, 1), "VPS3-like": _first(vps3, 1)}, tmp_path / "both.png")
     assert p.stat().st_size > 10_000
+
+
+def test_cli_reads_wannier90_files_plain_and_gzipped(tmp_path, capsys):
+    """The synthetic model written as Wannier90 files (an ``_nm`` seed, as the workflows layer names the
+    spin-averaged model) gives the same J through the CLI loader, also from gzipped files."""
+    import gzip
+    import shutil
+
+    from wannmag.tightbinding.w90 import write_w90_model
+
+    ref = _first(superexchange(vps3_like_model(), shells=(1,)), 1).J
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    write_w90_model(vps3_like_model(), plain / "VPS3_nm", mp_grid=(6, 6, 1))
+    assert main(["superexchange", str(plain), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert "non-spin-polarised" in d["model"] and d["bonds"][0]["J_meV"] == pytest.approx(ref, rel=1e-6)
+    gz = tmp_path / "gz"
+    gz.mkdir()
+    for f in plain.iterdir():
+        if f.name.endswith("_hr.dat"):
+            with open(f, "rb") as fi, gzip.open(gz / (f.name + ".gz"), "wb") as fo:
+                shutil.copyfileobj(fi, fo)
+        else:
+            shutil.copy(f, gz / f.name)
+    assert main(["superexchange", str(gz), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["bonds"][0]["J_meV"] == pytest.approx(ref, rel=1e-6)
