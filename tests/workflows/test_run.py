@@ -1,0 +1,94 @@
+"""`wannmag run --from DIR` on a directory of synthetic VASP outputs and Wannier90 files (no DFT engine needed)."""
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from make_synthetic import outcar, vasprun  # noqa: E402
+
+from wannmag.magnetism import SpinModel  # noqa: E402
+from wannmag.magnetism.energy_mapping import model_energies  # noqa: E402
+from wannmag.structures import (cri3_monolayer, find_magnetic_sites, neighbour_shells,  # noqa: E402
+                                standard_configurations)
+
+REPO = Path(__file__).resolve().parents[2]
+J_TRUE = (-2.0, -0.3, 0.1)  # meV, internal convention (S = 3/2)
+
+
+@pytest.fixture(scope="module")
+def from_dir(tmp_path_factory):
+    from wannmag.tightbinding import slater_koster_model, write_w90_model
+
+    d = tmp_path_factory.mktemp("cluster_outputs")
+    shutil.copy(REPO / "data" / "structures" / "CrI3_monolayer.cif", d / "CrI3_monolayer.cif")
+    sub = find_magnetic_sites(cri3_monolayer())
+    model = SpinModel.from_sublattice(sub)
+    for J, sh in zip(J_TRUE, neighbour_shells(sub, 3)):
+        for b in sh.bonds:
+            model.add_bond(b.i, b.j, b.R, J)
+    configs = standard_configurations(sub)
+    energies = model_energies(model, configs) / 1000 - 14.6 * np.array([c.n_sites for c in configs])
+    for c, e in zip(configs, energies):
+        (d / c.name).mkdir()
+        atoms = c.atoms
+        mom = atoms.get_initial_magnetic_moments() * 0.99
+        vasprun(atoms, e, d / c.name / "vasprun.xml")
+        outcar(atoms, e, mom, d / c.name / "OUTCAR")
+    w = d / "wannier"
+    w.mkdir()
+    p = dict(pds=-0.6, pdp=0.3, dds=-0.05, ddp=0.025, pps=0.25, ppp=-0.075)
+    kw = dict(d_atoms=["Cr"], p_atoms=["I"], params=p, eps_p=-2.5, crystal_field=(-0.3, 0.6))
+    for ch, eps in (("up", -1.5), ("dn", 1.5), ("nm", 0.0)):
+        spin = {"up": "up", "dn": "down", "nm": None}[ch]
+        write_w90_model(slater_koster_model(cri3_monolayer(), eps_d=eps, spin=spin, **kw), w / f"CrI3_{ch}",
+                        mp_grid=(6, 6, 1))
+    return d
+
+
+FAST = {"mc_sizes": [4, 6, 8], "mc_sweeps": 1500, "mc_therm": 500, "mc_replicas": 8, "kmesh_mft": [6, 6, 1]}
+
+
+def test_run_from_directory_gives_a_report_and_resumes(from_dir, tmp_path):
+    from wannmag.workflows.run import build_workflow
+
+    out = tmp_path / "run"
+    logs = []
+    res = build_workflow(from_dir=from_dir, out=out, settings=FAST, log=logs.append).run()
+    # energy mapping recovers the J's that generated the VASP energies
+    assert res["mapping"]["J_meV"] == pytest.approx(J_TRUE, abs=1e-4)
+    assert res["mapping"]["ground_state"] == "FM"
+    assert res["mapping"]["E_minus_EFM_meV_per_ion"]["Neel"] > 0
+    # the force theorem on the Wannier pair gives a ferromagnetic J1 (synthetic Slater-Koster model)
+    assert res["mft"]["shells"][0]["J"] < 0
+    assert res["superexchange"]["J1_meV"] is not None and "channels_meV" in res["superexchange"]
+    # only dipolar anisotropy here (no spin-orbit from a directory of energies): FM prefers in-plane moments
+    assert res["anisotropy"]["dipolar_meV"] < 0 and res["anisotropy"]["soc_meV"] is None
+    # easy-plane 2D Heisenberg: Mermin-Wagner flag instead of a bare number
+    assert res["mc"]["mermin_wagner"]
+    md = (out / "report.md").read_text()
+    assert "energy mapping" in md and "force theorem" in md and ("Mermin" in md or "continuous" in md)
+    page = (out / "report.html").read_text()
+    assert "data:image/png;base64," in page  # self-contained
+    # second run: everything is skipped, nothing recomputed, same report
+    logs.clear()
+    again = build_workflow(from_dir=from_dir, out=out, settings=FAST, log=logs.append).run()
+    assert all("skipped" in m for m in logs if m.startswith("[wannmag run]"))
+    assert again["mapping"]["J_meV"] == res["mapping"]["J_meV"]
+    assert (out / "report.md").read_text() == md
+
+
+def test_run_from_a_directory_without_energies_is_one_clear_error(tmp_path):
+    from wannmag.errors import WannmagError
+    from wannmag.workflows.run import build_workflow
+
+    (tmp_path / "d").mkdir()
+    shutil.copy(REPO / "data" / "structures" / "CrI3_monolayer.cif", tmp_path / "d")
+    with pytest.raises(WannmagError, match="at least two"):
+        build_workflow(from_dir=tmp_path / "d", out=tmp_path / "run", log=lambda m: None).run()
+    saved = json.loads((tmp_path / "run" / "steps" / "structure.json").read_text())
+    assert saved["formula"] == "CrI3"  # the finished step is kept

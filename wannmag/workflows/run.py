@@ -1,0 +1,471 @@
+"""``wannmag run``: from a structure file (or a directory of DFT outputs) to a report.
+
+Steps (each cached and resumable, see :mod:`wannmag.workflows.engine`; results in ``OUT/steps/<step>.json``):
+
+1. ``structure``     magnetic sublattice, shells, superexchange paths, lattice plot
+2. ``dft``           total energies of FM, Néel, zigzag, stripy (embedded GPAW, or read from ``--from DIR``)
+3. ``mapping``       energy mapping E0, J1–J3 (meV; H = Σ_{i<j} J S_i·S_j, each bond once, |S| = S, J > 0 AF)
+4. ``wannier``       MLWF models (metal d + ligand p): spin up/down of the FM state and the spin-averaged model
+5. ``tb``            crystal field, 10Dq, Δ, Zaanen–Sawatzky–Allen classification
+6. ``mft``           magnetic force theorem (LKAG) J's
+7. ``superexchange`` channel-by-channel 1NN exchange
+8. ``anisotropy``    dipolar (2D Ewald) + spin–orbit MAE (GPAW force theorem) → effective uniaxial single-ion term
+9. ``model``         the SpinModel fed to Monte Carlo (energy-mapping J1–J3 + anisotropy), saved as JSON
+10. ``lswt``         magnon gap and RPA (Tyablikov) ordering temperature
+11. ``mc``           parallel-tempering Monte Carlo on ≥ 3 sizes: Tc/TN from Binder crossings and peaks
+12. ``report``       report.md and a self-contained report.html
+
+With ``dask`` (an address or "local") the DFT configurations and the Monte Carlo sizes run as Dask tasks; results
+are identical to the serial run (same seeds, same inputs).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from .._atomic import atomic_write_text
+from ..errors import WannmagError
+from .engine import Engine, Step
+
+__all__ = ["build_workflow", "run_workflow", "PRESET_SETTINGS", "EXPERIMENT"]
+
+CONFIGS = ("FM", "Neel", "zigzag", "stripy")
+
+#: Monte Carlo and Wannier settings per preset (DFT settings: ``wannmag.workflows.dft.PRESETS``)
+PRESET_SETTINGS = {
+    "fast": {"mc_sizes": [6, 9, 12], "mc_sweeps": 6000, "mc_therm": 2000, "mc_replicas": 16, "kmesh_mft": [9, 9, 1]},
+    "accurate": {"mc_sizes": [12, 18, 24], "mc_sweeps": 40000, "mc_therm": 10000, "mc_replicas": 24,
+                 "kmesh_mft": [15, 15, 1]},
+}
+
+#: measured ordering temperatures for the comparison in the report
+EXPERIMENT = {"CrI3": ("Curie temperature of the monolayer", 45.0, "Huang et al., Nature 546, 270 (2017)")}
+
+
+class WorkflowError(WannmagError):
+    """The workflow cannot run with these inputs."""
+
+
+# ------------------------------------------------------------------------------------------------------ helpers
+def _client(dask):
+    if not dask:
+        return None
+    from dask.distributed import Client, LocalCluster
+
+    if dask == "local":
+        return Client(LocalCluster(n_workers=2, threads_per_worker=1, processes=True))
+    return Client(dask)
+
+
+def _map(client, fn, items):
+    if client is None:
+        return [fn(x) for x in items]
+    futures = client.map(fn, items, pure=False)
+    return client.gather(futures)
+
+
+def _sublattice(ctx):
+    from ..structures import find_magnetic_sites
+
+    return find_magnetic_sites(ctx.params["structure"])
+
+
+def _formula(atoms) -> str:
+    from pymatgen.core import Composition
+
+    return Composition(atoms.get_chemical_formula()).reduced_formula
+
+
+# ------------------------------------------------------------------------------------------------------ steps
+def step_structure(ctx):
+    from ..structures import analyse_structure
+    from ..structures.plot import plot_magnetic_lattice
+
+    rep = analyse_structure(ctx.params["structure"])
+    png = ctx.step_dir("structure") / "lattice.png"
+    plot_magnetic_lattice(rep, png)
+    d = rep.as_dict()
+    return {"formula": _formula(rep.sublattice.atoms), "table": rep.table(), "shells": d["shells"],
+            "paths": d["paths"], "magnetic_sites": d["magnetic_sites"], "figure": str(png)}
+
+
+def _dft_one(args):
+    structure, name, preset, U, workdir = args
+    from .dft import run_dft
+
+    return run_dft(structure, name, preset=preset, U=U, workdir=workdir, log=True).as_dict()
+
+
+def step_dft(ctx):
+    p = ctx.params
+    if p.get("from_dir"):
+        return _read_energies(Path(p["from_dir"]), p["structure"])
+    workdir = str(ctx.step_dir("dft"))
+    client = _client(p.get("dask"))
+    try:
+        recs = _map(client, _dft_one, [(p["structure"], c, p["preset"], p["U"], workdir) for c in CONFIGS])
+    finally:
+        if client is not None:
+            client.close()
+    return {"records": recs, "engine": "gpaw"}
+
+
+def _read_energies(d: Path, structure):
+    """Energies of FM/Neel/zigzag/stripy from ``d/<config>/`` (VASP vasprun.xml/OUTCAR or QE pw.x output)."""
+    from ..structures import honeycomb_configuration
+    from .readers import read_output
+
+    if not d.is_dir():
+        raise WorkflowError(f"{d}: not a directory")
+    recs = []
+    for name in CONFIGS:
+        sub = d / name
+        if not sub.exists():
+            continue
+        conf = honeycomb_configuration(structure, name)
+        files = [f for f in sorted(sub.iterdir()) if f.is_file()]
+        rec = read_output(sub if any(f.name in ("vasprun.xml", "OUTCAR") for f in files) else files[0],
+                          config=name, pattern=list(conf.pattern), supercell=conf.supercell.tolist())
+        recs.append(rec.as_dict())
+    if len(recs) < 2:
+        raise WorkflowError(f"{d}: energies of at least two of {', '.join(CONFIGS)} needed (sub-directories "
+                            "FM/, Neel/, zigzag/, stripy/ with vasprun.xml/OUTCAR or a pw.x output)")
+    return {"records": recs, "engine": "from-dir", "dir": str(d)}
+
+
+def step_mapping(ctx):
+    from ..magnetism.energy_mapping import FitError, fit_exchange, records_from_configurations
+    from ..structures import honeycomb_configuration
+
+    sub = _sublattice(ctx)
+    recs = ctx["dft"]["records"]
+    configs = [honeycomb_configuration(sub, r["config"]) for r in recs]
+    for c, r in zip(configs, recs):
+        if r.get("n_sites") and r["n_sites"] != c.n_sites:
+            raise WorkflowError(f"configuration {c.name}: {r['n_sites']} magnetic sites in the DFT record, "
+                                f"{c.n_sites} in the structure's {c.name} cell")
+    records, distances = records_from_configurations(sub, configs, [r["energy"] for r in recs])
+    S = float(sub.spins[0])
+    n = min(3, len(records) - 1)
+    try:
+        fit = fit_exchange(records, n_shells=n, spin=S, distances=distances)
+    except FitError:
+        fit = fit_exchange(records, n_shells=max(1, n - 1), spin=S, distances=distances)
+    model = fit.to_spin_model(sub)
+    path = model.save(ctx.step_dir("mapping") / "model_energy_mapping.json")
+    e_fm = {r["config"]: r["energy_per_ion"] for r in recs}
+    rel = {k: (v - e_fm.get("FM", min(e_fm.values()))) * 1000 for k, v in e_fm.items()}
+    moments = {r["config"]: r.get("site_moments") for r in recs}
+    return {**fit.as_dict(), "table": fit.table(), "E_minus_EFM_meV_per_ion": rel, "site_moments": moments,
+            "ground_state": min(rel, key=rel.get), "model": str(path)}
+
+
+def step_wannier(ctx):
+    p = ctx.params
+    if p.get("wannier_dir"):
+        return {"dir": str(p["wannier_dir"]), "source": "given"}
+    from .wannier import wannier_models
+
+    out = ctx.step_dir("wannier")
+    res = wannier_models(p["structure"], preset=p["preset"], U=p["U"], workdir=str(ctx.step_dir("dft_wannier")),
+                         outdir=out)
+    return {"dir": str(out), "source": "gpaw", "channels": {k: v.as_dict() for k, v in res.items()}}
+
+
+def _collinear(ctx):
+    from ..tightbinding import read_w90
+
+    return read_w90(ctx["wannier"]["dir"], kind="collinear")
+
+
+def step_tb(ctx):
+    from ..tightbinding import classify_zsa, crystal_fields
+
+    model = _collinear(ctx)
+    avg = model.spin_averaged()
+    cls = classify_zsa(model, U=ctx.params["U"])
+    cf = [c.as_dict() for c in crystal_fields(avg)]
+    return {"classification": cls.as_dict(), "text": cls.text(), "regime": cls.as_dict().get("regime"),
+            "crystal_field": cf, "num_wann": model.num_wann}
+
+
+def step_mft(ctx):
+    from ..magnetism.mft import hamiltonian_from_tb, lkag_exchange, mft_spin_model
+    from ..tightbinding.electronic import nominal_electron_count
+
+    model = _collinear(ctx)
+    ham = hamiltonian_from_tb(model)
+    nel = float(np.sum(nominal_electron_count(model)))  # (N↑, N↓) from nominal ionic charges
+    res = lkag_exchange(ham, kmesh=tuple(ctx.params["kmesh_mft"]), n_electrons=nel, rcut=9.0)
+    sm = mft_spin_model(ham, res)
+    path = sm.save(ctx.step_dir("mft") / "model_mft.json")
+    shells = sm.shell_summary()
+    return {"table": res.table(), "shells": shells, "efermi": res.efermi, "model": str(path)}
+
+
+def step_superexchange(ctx):
+    from ..magnetism.superexchange import plot_channels, superexchange
+    from ..tightbinding import read_w90
+
+    d = Path(ctx["wannier"]["dir"])
+    nm = sorted(d.glob("*_nm_hr.dat"))
+    # the spin-averaged model: the non-spin-polarised Wannierisation if present, else (H↑ + H↓)/2
+    model = read_w90(str(nm[0])[: -len("_hr.dat")], kind="single") if nm else _collinear(ctx).spin_averaged()
+    comparisons = {1: {"energy mapping": ctx["mapping"]["J_meV"][0]}}
+    if ctx.results.get("mft", {}).get("shells"):
+        comparisons[1]["force theorem"] = ctx["mft"]["shells"][0]["J"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = superexchange(model, shells=(1,), U=ctx.params["U"], comparisons=comparisons)
+    png = ctx.step_dir("superexchange") / "channels.png"
+    try:
+        plot_channels({ctx.results["structure"]["formula"]: res.bonds[0]}, png)
+    except Exception as exc:  # noqa: BLE001 - the numbers matter more than the figure
+        warnings.warn(f"channel plot failed: {exc}")
+    out = res.as_dict()
+    s1 = res.shell_summary()[0]
+    out.update({"table": res.table(), "J1_meV": s1["J_meV"], "channels_meV": s1["channels_meV"],
+                "model_source": str(nm[0]) if nm else "spin average of the collinear pair",
+                "figure": str(png), "warnings": out["warnings"] + [str(w.message) for w in caught]})
+    return out
+
+
+def step_anisotropy(ctx):
+    from ..magnetism import SpinModel
+    from ..magnetism.anisotropy import anisotropy_summary
+
+    model = SpinModel.load(ctx["mapping"]["model"])
+    order = ctx["mapping"]["ground_state"]
+    summ = anisotropy_summary(model, order=order)
+    out = {"order": order, "summary": summ, "dipolar_meV": summ["dipolar"]["delta_meV"]}
+    gpw = _ground_state_gpw(ctx, order)
+    if gpw is not None:
+        from ..magnetism.anisotropy import gpaw_mae
+
+        mae = gpaw_mae(gpw)
+        e_out = mae.energy_of(0.0) / mae.n_magnetic
+        e_in = 0.5 * (mae.energy_of(90.0, 0.0) + mae.energy_of(90.0, 90.0)) / mae.n_magnetic
+        out["soc_meV"] = float(e_in - e_out)
+        out["soc_method"] = mae.method
+    else:
+        out["soc_meV"] = None
+        out["soc_method"] = "not available (no wave functions of the ground state, or DFT energies from a directory)"
+    return out
+
+
+def _ground_state_gpw(ctx, order):
+    for r in ctx["dft"]["records"]:
+        if r["config"] == order and r.get("gpw") and Path(r["gpw"]).exists():
+            return r["gpw"]
+    return None
+
+
+def step_model(ctx):
+    """Energy-mapping J1–J3 + an effective uniaxial single-ion term reproducing the total anisotropy of the
+    ground state: ΔE = E_in − E_out (meV/ion) = dipolar + SOC → A = diag(0, 0, −ΔE/S²) per ion (easy axis if ΔE > 0).
+    For a collinear state the MAE cannot separate single-ion from exchange anisotropy; the effective term reproduces
+    the anisotropy energy of that state, which is what sets Tc in the Ising-like regime."""
+    from ..magnetism import SpinModel
+
+    model = SpinModel.load(ctx["mapping"]["model"])
+    an = ctx["anisotropy"]
+    total = float(an["dipolar_meV"]) + float(an["soc_meV"] or 0.0)
+    for k, s in enumerate(model.sites):
+        model.single_ion[k] = np.diag([0.0, 0.0, -total / s.spin**2])
+    model.meta.update({"method": "energy mapping J + effective uniaxial anisotropy (dipolar + SOC)",
+                       "anisotropy_meV_per_ion": total})
+    path = model.save(ctx.step_dir("model") / "model.json")
+    return {"model": str(path), "anisotropy_meV_per_ion": total, "J_meV": [b.J_iso for b in model.bonds]}
+
+
+def step_lswt(ctx):
+    from ..magnetism import SpinModel
+    from ..magnetism.anisotropy import spin_waves_for_order
+
+    model = SpinModel.load(ctx["model"]["model"])
+    order = ctx["mapping"]["ground_state"]
+    try:
+        sw, axis = spin_waves_for_order(model, order=order)
+    except WannmagError as exc:
+        return {"skipped": str(exc)}
+    tc = sw.tc_rpa()
+    return {"order": order, "axis": np.asarray(axis).tolist(), "gap_meV": float(sw.gap()),
+            "tc_rpa_K": float(getattr(tc, "tc", np.nan))}
+
+
+def _mc_one(args):
+    model_path, size, settings, ck = args
+    from ..magnetism import SpinModel
+    from ..magnetism.montecarlo.tc import curves_of, simulate
+
+    res, _ = simulate(SpinModel.load(model_path), size, settings, checkpoint=ck)
+    return size, curves_of(res), res.ground_state
+
+
+def step_mc(ctx):
+    from ..magnetism import SpinModel
+    from ..magnetism.montecarlo import MCSettings, analyse_sizes, build_lattice, mermin_wagner_check, plot_tc
+    from ..magnetism.montecarlo import ground_state as gs_fn
+    from ..magnetism.spinmodel import MEV_PER_K
+
+    p = ctx.params
+    model = SpinModel.load(ctx["model"]["model"])
+    # temperature window from the classical mean-field scale k_B T_MF = S² Σ_j |J_ij| / 3
+    S = model.sites[0].spin
+    zJ = sum(abs(b.J_iso) for b in model.bonds) * 2 / model.n_sites
+    t_mf = S * S * zJ / 3 / MEV_PER_K
+    settings = MCSettings(tmin=0.1 * t_mf, tmax=1.1 * t_mf, n_replicas=p["mc_replicas"], n_sweeps=p["mc_sweeps"],
+                          n_therm=p["mc_therm"], seed=p["seed"], checkpoint_every=1000)
+    out = ctx.step_dir("mc")
+    sizes = [int(x) for x in p["mc_sizes"]]
+    lat0 = build_lattice(model, sizes[0])
+    gs0 = gs_fn(lat0, seed=settings.seed)
+    mw = mermin_wagner_check(model, lat0.dimension, False, gs0.spins, lat0.slen)
+    client = _client(p.get("dask"))
+    try:
+        runs = _map(client, _mc_one, [(ctx["model"]["model"], L, settings, str(out / f"checkpoint_{L}.npz"))
+                                      for L in sizes])
+    finally:
+        if client is not None:
+            client.close()
+    tcr = analyse_sizes({f"{L}x{L}": curves for L, curves, _ in runs}, mw)
+    png = out / "mc_curves.png"
+    try:
+        plot_tc(tcr, png)
+    except Exception as exc:  # noqa: BLE001 - a plot failure must not lose the numbers
+        warnings.warn(f"MC plot failed: {exc}")
+    d = tcr.as_dict() if hasattr(tcr, "as_dict") else {}
+    return {"tc_K": d.get("tc"), "tc_error_K": d.get("tc_error"), "method": d.get("method"),
+            "mermin_wagner": bool(mw.get("flag")), "warning": mw.get("reason") if mw.get("flag") else None,
+            "sizes": sizes, "t_window_K": [settings.tmin, settings.tmax], "result": d, "figure": str(png)}
+
+
+# ------------------------------------------------------------------------------------------------------ report
+def _img(path) -> str:
+    p = Path(path)
+    if not p.exists():
+        return ""
+    return f'<img src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}" style="max-width:100%">'
+
+
+def step_report(ctx):
+    r = ctx.results
+    formula = r["structure"]["formula"]
+    mp, mft = r["mapping"], r.get("mft", {})
+    lines = [f"# wannmag report: {formula}", "",
+             "Conventions: H = Σ_{i<j} J_ij S_i·S_j + Σ_i S_i·A_i·S_i, each bond once, |S| = S, J > 0 AF; meV, K, Å.", "",
+             "## Structure and exchange paths", "", "```", r["structure"]["table"], "```", "",
+             f"![lattice]({Path(r['structure']['figure']).relative_to(ctx.out)})", "",
+             "## DFT energies (per magnetic ion, relative to FM)", "",
+             "| configuration | E − E_FM (meV/ion) | site moments (μ_B) |", "|---|---|---|"]
+    for k, v in mp["E_minus_EFM_meV_per_ion"].items():
+        mom = mp["site_moments"].get(k) or []
+        lines.append(f"| {k} | {v:+.2f} | {', '.join(f'{m:+.2f}' for m in mom)} |")
+    lines += ["", f"Ground state: **{mp['ground_state']}**", "", "## Exchange constants: three routes", "",
+              "| route | J1 | J2 | J3 |", "|---|---|---|---|",
+              "| energy mapping | " + " | ".join(f"{j:+.3f}" for j in mp["J_meV"]) + " |"]
+    if mft.get("shells"):
+        lines.append("| force theorem (LKAG) | " + " | ".join(f"{s['J']:+.3f}" for s in mft["shells"][:3]) + " |")
+    sx = r.get("superexchange", {})
+    if sx.get("J1_meV") is not None:
+        lines.append(f"| superexchange channels (1NN, Kanamori perturbation theory) | {sx['J1_meV']:+.3f} | | |")
+    lines += ["", "## Tight-binding analysis", "", "```", str(r.get("tb", {}).get("text")), "```", ""]
+    if sx.get("table"):
+        lines += ["## Superexchange channels (1NN)", "", "```", sx["table"], "```", ""]
+        if sx.get("figure") and Path(sx["figure"]).exists():
+            lines += [f"![channels]({Path(sx['figure']).relative_to(ctx.out)})", ""]
+    an = r["anisotropy"]
+    lines += ["## Anisotropy (E_in − E_out, meV per ion; > 0: out of plane)", "",
+              f"- dipolar (2D Ewald): {an['dipolar_meV']:+.4f}",
+              f"- spin–orbit (force theorem): {'n/a' if an['soc_meV'] is None else format(an['soc_meV'], '+.4f')}",
+              f"- total, used as an effective single-ion term: {r['model']['anisotropy_meV_per_ion']:+.4f}", ""]
+    lw = r.get("lswt", {})
+    if "gap_meV" in lw:
+        rpa = lw["tc_rpa_K"]
+        rpa_txt = "zero (no gap: Mermin–Wagner)" if not np.isfinite(rpa) or rpa == 0 else f"{rpa:.1f} K"
+        lines += [f"Spin waves: gap {lw['gap_meV']:.3f} meV, RPA (Tyablikov) ordering temperature {rpa_txt}.", ""]
+    mc = r["mc"]
+    tc, err = mc.get("tc_K"), mc.get("tc_error_K") or 0.0
+    tc_txt = "n/a" if tc is None else f"{tc:.1f} ± {err:.1f} K"
+    lines += ["## Monte Carlo", "", f"Sizes {mc['sizes']}, T window {mc['t_window_K'][0]:.1f}–{mc['t_window_K'][1]:.1f} K.",
+              f"Ordering temperature: **{tc_txt}** ({mc.get('method')})"]
+    if mc.get("warning"):
+        lines.append(f"Warning: {mc['warning']}")
+    if formula in EXPERIMENT:
+        what, val, ref = EXPERIMENT[formula]
+        lines.append(f"Experiment: {what} {val:.0f} K ({ref}).")
+    lines += ["", f"![Monte Carlo]({Path(mc['figure']).relative_to(ctx.out)})", ""]
+    md = "\n".join(lines)
+    atomic_write_text(ctx.out / "report.md", md)
+    body = []
+    for ln in md.splitlines():
+        if ln.startswith("!["):
+            path = ctx.out / ln[ln.index("(") + 1:-1]
+            body.append(_img(path))
+        else:
+            body.append(html.escape(ln))
+    page = ("<!doctype html><html><head><meta charset='utf-8'><title>wannmag report</title></head>"
+            "<body style='font-family:sans-serif;max-width:60em'><pre style='white-space:pre-wrap'>"
+            + "\n".join(body) + "</pre></body></html>")
+    atomic_write_text(ctx.out / "report.html", page)
+    return {"report_md": str(ctx.out / "report.md"), "report_html": str(ctx.out / "report.html")}
+
+
+# ------------------------------------------------------------------------------------------------------ API
+def build_workflow(structure=None, out="wannmag_run", preset: str = "fast", U: float = 3.0, from_dir=None,
+                   dask=None, seed: int = 0, log=print, settings: dict | None = None) -> Engine:
+    """The workflow of the module docstring as an :class:`Engine` (call ``.run()``); ``settings`` overrides entries
+    of :data:`PRESET_SETTINGS` (Monte Carlo sizes/sweeps, force-theorem k-mesh)."""
+    if preset not in PRESET_SETTINGS:
+        raise WorkflowError(f"unknown preset {preset!r} (fast, accurate)")
+    wannier_dir = None
+    if from_dir is not None:
+        d = Path(from_dir)
+        if not d.is_dir():
+            raise WorkflowError(f"{d}: no such directory")
+        if structure is None:
+            cands = sorted(d.glob("*.cif")) + sorted(d.glob("POSCAR*")) + sorted(d.glob("*.vasp"))
+            if not cands:
+                raise WorkflowError(f"{d}: no structure file (*.cif, POSCAR) to start from")
+            structure = cands[0]
+        w = [x for x in d.rglob("*_up_hr.dat")]
+        wannier_dir = str(w[0].parent) if w else None
+    if structure is None:
+        raise WorkflowError("give a structure file or --from DIR")
+    structure = str(Path(structure).resolve())
+    params = {"structure": structure, "preset": preset, "U": float(U), "from_dir": None if from_dir is None else
+              str(Path(from_dir).resolve()), "wannier_dir": wannier_dir, "dask": dask, "seed": seed,
+              **PRESET_SETTINGS[preset], **(settings or {})}
+    base = {"structure": structure}
+    dftp = {**base, "preset": preset, "U": float(U), "from_dir": params["from_dir"]}
+    steps = [
+        Step("structure", step_structure, params=base, description="magnetic sublattice and exchange paths"),
+        Step("dft", step_dft, ("structure",), params=dftp, description="DFT energies of FM, Néel, zigzag, stripy"),
+        Step("mapping", step_mapping, ("dft",), params={}, description="energy mapping J1–J3"),
+        Step("wannier", step_wannier, ("structure",), params={**dftp, "wannier_dir": wannier_dir},
+             description="Wannier functions (metal d + ligand p)"),
+        Step("tb", step_tb, ("wannier",), params={"U": float(U)}, description="crystal field and classification"),
+        Step("mft", step_mft, ("wannier",), params={"kmesh_mft": params["kmesh_mft"]},
+             description="magnetic force theorem"),
+        Step("superexchange", step_superexchange, ("wannier", "mapping", "mft"), params={"U": float(U)},
+             description="superexchange channels"),
+        Step("anisotropy", step_anisotropy, ("mapping", "dft"), params={}, description="dipolar + spin–orbit"),
+        Step("model", step_model, ("mapping", "anisotropy"), params={}, description="spin model for Monte Carlo"),
+        Step("lswt", step_lswt, ("model",), params={}, description="spin waves and RPA Tc"),
+        Step("mc", step_mc, ("model",), params={k: params[k] for k in ("mc_sizes", "mc_sweeps", "mc_therm",
+                                                                      "mc_replicas", "seed")},
+             description="parallel-tempering Monte Carlo"),
+        Step("report", step_report, ("structure", "mapping", "tb", "mft", "superexchange", "anisotropy", "model",
+                                     "lswt", "mc"), params={}, description="report.md / report.html"),
+    ]
+    return Engine(out, steps, params=params, log=log)
+
+
+def run_workflow(*args, **kw) -> dict:
+    """Build and run the workflow; returns the results of every step."""
+    return build_workflow(*args, **kw).run()
