@@ -62,7 +62,7 @@ this for a dense ladder of R_c in [R_max/2, R_max] and fits W(R_c) = W_∞ + b/R
 sums, returning W_∞ (both estimates agree with Ewald to a few 1e-6 for R_max ≈ 200 lattice constants).
 
 Lattice sums (unit lattice constant, Σ' r⁻³ = W_zz of a Bravais lattice): square 9.0336217 (= 4 ζ(3/2) β(3/2)),
-triangular 11.0341754 (computed here, see tests).
+triangular 11.0341757349 (this module, cross-checked by brute force to 1e-5).
 
 In a spin model (Monte Carlo)
 -----------------------------
