@@ -43,7 +43,12 @@ def load_spin_averaged(path):
     if not p.exists() and not any(Path(spec + s).exists() for s in ("_hr.dat", "_tb.dat")):
         raise WannmagError(f"{spec}: no such Wannier90 directory or seed")
     if p.is_dir() and any(f.name.endswith(("_hr.dat.gz", "_tb.dat.gz")) for f in p.iterdir()):
-        p = _gunzip_copy(p)
+        tmp = _gunzip_copy(p)
+        try:
+            model, desc = load_spin_averaged(tmp)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return model, f"{desc} [from {p}, gzipped]"
     found = find_w90_models(p)
     nm = [s for s in found.single if s.endswith(("_nm", ".nm"))]
     if nm:
