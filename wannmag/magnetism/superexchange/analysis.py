@@ -353,7 +353,7 @@ def analyse_bond(model, report, bond, params: dict | None = None, frames=None, s
                     if abs(Jx) > 1e-7 or abs(Jx_inc) > 1e-7:
                         res.channels.append(Channel("CT×direct", (D_NAMES[a], D_NAMES[b]), "both",
                                                     [q for q in path_terms(hb, a, b) if q.kind != "mxxm"],
-                                                    t_eff + tdd, t_inc, Jx, Jx_inc))
+                                                    t_eff + tdd, float(np.hypot(t_inc, tdd)), Jx, Jx_inc))
                         summary["CT×direct"] += Jx
     res.summary = summary
     res.direct_only = direct_only
