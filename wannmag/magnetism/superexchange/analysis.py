@@ -107,6 +107,7 @@ class BondAnalysis:
     comparisons: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
     shell: int | None = None
+    expansion: float | None = None       # max |t_pd| / Δ of the bond (validity of the expansion)
 
     @property
     def J(self) -> float:
@@ -127,6 +128,7 @@ class BondAnalysis:
                 "J_meV": round(self.J, 6), "channels_by_category_meV": {k: round(v, 6) for k, v in self.summary.items()},
                 "direct_path_only_meV": {k: round(v, 6) for k, v in self.direct_only.items()},
                 "comparison_meV": self.comparisons, "notes": self.notes,
+                "expansion_t_over_delta": None if self.expansion is None else round(self.expansion, 4),
                 "channels": [c.as_dict() for c in self.channels]}
 
     def table(self, min_J: float = 0.005, max_paths: int = 6) -> str:
@@ -290,6 +292,15 @@ def analyse_bond(model, report, bond, params: dict | None = None, frames=None, s
             res.notes.append(f"{name} = {val:.2f} eV is small: perturbation theory is unreliable for the eg channels")
     ep = hb.eps_p_mean
     h = (ep - hb.eps_p) if hb.eps_p is not None else np.zeros(0)
+    if hb.t_ip is not None:
+        # expansion parameter: largest |t_pd| / (its charge-transfer energy), t2g and eg (Hund S' = 2) receivers
+        r = 0.0
+        for rows, off in ((list(T2G), 0.0), (list(EG), p.ten_dq - 5 * p.JH if p.hund_ct else p.ten_dq)):
+            t = max(np.abs(hb.t_ip[rows]).max(), np.abs(hb.t_pj[:, rows]).max())
+            r = max(r, t / max(p.delta_t + off + h.min(), 1e-6))
+        res.expansion = float(r)
+        if r > 0.3:
+            res.notes.append(f"max |t_pd|/Δ = {r:.2f}: the expansion in t_pd/Δ is only qualitative for this bond")
     summary = {c: 0.0 for c in CATEGORIES}
     direct_only = {"t2g–t2g MH": 0.0, "t2g–eg MH": 0.0}
     # ---- Mott–Hubbard channels
