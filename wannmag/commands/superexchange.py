@@ -145,8 +145,9 @@ def register(sub) -> None:
     p.add_argument("--JH", type=float, help="Hund J_H on the metal (eV; default 0.7; U' = U − 2J_H)")
     p.add_argument("--Up", type=float, help="ligand U_p (eV; default by element, e.g. I 2.0, S 3.0)")
     p.add_argument("--Jp", type=float, help="ligand Hund J_p (eV; default by element, e.g. I 0.5, S 0.7)")
-    p.add_argument("--delta", type=float, help="multiplet-averaged charge-transfer energy Δ (eV; default ε̄_t2g − ε̄_p "
-                                                "of the model); Δ into t2g³→t2g⁴ ³T1 is Δ + 8J_H/3")
+    p.add_argument("--delta", type=float, help="multiplet-averaged charge-transfer energy Δ = ε̄_d − ε̄_p (eV; default "
+                                                "from the model, as `wannmag tb`); Δ into t2g⁴ ³T1 is "
+                                                "Δ − 0.4·10Dq + 8J_H/3")
     p.add_argument("--tendq", type=float, help="bare eg − t2g splitting 10Dq (eV; default: the model's on-site d "
                                                 "levels in the local octahedral frame)")
     p.add_argument("--single-particle-ct", action="store_true",

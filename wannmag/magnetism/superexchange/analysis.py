@@ -170,11 +170,11 @@ def resolve_parameters(hb: BondHoppings, U=None, JH=None, ten_dq=None, delta=Non
                        n_eg: int = 2, hund_ct: bool = True):
     """Kanamori parameters for a bond: explicit values win; otherwise ion/ligand defaults and model levels.
 
-    ``delta`` is the multiplet-averaged charge-transfer energy (default ε̄_t2g − ε̄_p of the model's on-site levels);
-    the formulas use Δ_t2g(³T1) = Δ + 8J_H/3 (:meth:`KanamoriParameters.delta_t_from_average`) unless ``delta_t``
-    is given.  ``ten_dq`` defaults to the on-site ε̄_eg − ε̄_t2g of the model's d orbitals in the local frame.
-    ``hund_ct=False`` switches to single-particle charge-transfer denominators (Δ_t = Δ, eg: Δ + 10Dq, no multiplet
-    dependence) — the textbook t_pd²/Δ picture, for comparison."""
+    ``delta`` is the multiplet- and orbital-averaged (ZSA) charge-transfer energy (default ε̄_d − ε̄_p of the model's
+    on-site levels, the Δ of ``wannmag tb``); the formulas use Δ_t2g(³T1) = Δ − 0.4·10Dq + 8J_H/3
+    (:meth:`KanamoriParameters.delta_t_from_average`) unless ``delta_t`` is given.  ``ten_dq`` defaults to the on-site ε̄_eg − ε̄_t2g of the model's d orbitals in the local frame.
+    ``hund_ct=False`` switches to single-particle charge-transfer denominators (Δ_t = Δ − 0.4·10Dq, eg: + 10Dq, no
+    multiplet dependence) — the textbook t_pd²/Δ picture, for comparison."""
     prov = {}
     el = hb.elements[0]
     ion = ION_DEFAULTS.get(el)
@@ -211,10 +211,10 @@ def resolve_parameters(hb: BondHoppings, U=None, JH=None, ten_dq=None, delta=Non
             if ep is None:
                 delta, prov["delta"] = 10.0, "no ligand orbitals (unused)"
             else:
-                delta, prov["delta"] = e_t2g - ep, "ε̄_t2g − ε̄_p of the model"
+                delta, prov["delta"] = float(np.mean(eps)) - ep, "ε̄_d − ε̄_p of the model"
         else:
             prov["delta"] = "given"
-        delta_t = KanamoriParameters.delta_t_from_average(delta, JH) if hund_ct else delta
+        delta_t = KanamoriParameters.delta_t_from_average(delta, JH, ten_dq) if hund_ct else delta - 0.4 * ten_dq
     else:
         prov["delta"] = "Δ_t given"
     if not hund_ct:

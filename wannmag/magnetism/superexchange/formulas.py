@@ -100,10 +100,12 @@ class KanamoriParameters:
             raise SuperexchangeError(f"need U > 0 and 0 ≤ J_H < U/2 (got U = {self.U}, J_H = {self.JH})")
 
     @staticmethod
-    def delta_t_from_average(delta_av: float, JH: float) -> float:
-        """Δ into the t2g ³T1 from a multiplet-averaged (ZSA-style) Δ = ε_t2g − ε_p of a spin-averaged model:
-        Δ_t = Δ + E(³T1) − E(d³) − 3·Ū with Ū = U − 20J_H/9 the average Kanamori pair interaction → Δ + 8J_H/3."""
-        return delta_av + 8.0 * JH / 3.0
+    def delta_t_from_average(delta_av: float, JH: float, ten_dq: float = 0.0) -> float:
+        """Δ into the t2g ³T1 from the multiplet- and orbital-averaged (ZSA) Δ = ε̄_d − ε̄_p of a spin-averaged model
+        (ε̄_d the mean of the five d levels, as in :func:`wannmag.tightbinding.classify.charge_transfer_energy`):
+        Δ_t = Δ − 0.4·10Dq + E(³T1) − E(d³) − 3Ū with Ū = U − 20J_H/9 the average Kanamori pair interaction,
+        i.e. Δ_t = Δ − 0.4·10Dq + 8J_H/3 (the t2g level lies 0.4·10Dq below the d mean)."""
+        return delta_av - 0.4 * ten_dq + 8.0 * JH / 3.0
 
     @property
     def E_tt(self) -> float:
