@@ -16,9 +16,9 @@ including the spin-flip and pair-hopping terms::
 (metals: U, J_H; ligands: U_p, J_p).  Fock states are bit strings, spin-major (bit k = orbital k spin up,
 bit n_orb + k = orbital k spin down); fermion signs from the number of occupied bits below the one acted on.
 
-* :func:`ed_spin_ladder` — lowest multiplet energies E(S_tot) from the lowest eigenvalues of the sectors with fixed
-  N and S_z (Lanczos for large sectors); the Landé interval rule E(S) − E(S − 1) = J S gives J and the deviation
-  from a Heisenberg ladder.
+* :func:`ed_spin_ladder` — the multiplet energies E(S_tot) of the two-spin ladder: H + shift·S² makes the lowest
+  state of the sector S_z = M the multiplet S_tot = M (checked through <S²>), one Lanczos eigenvalue per sector; the
+  Landé interval rule E(S) − E(S − 1) = J S gives J and the deviation from a Heisenberg ladder.
 * :func:`perturbative_exchange` — the effective Hamiltonian on the ground manifold (product of the sites' ground
   multiplets) to 2nd, 3rd and 4th order in the inter-site hopping, computed numerically in the basis of exact site
   eigenstates (Takahashi's formula, J. Phys. C 10, 1289 (1977)); its projection on S_1·S_2 gives J.
