@@ -131,7 +131,7 @@ class BondAnalysis:
                 "expansion_t_over_delta": None if self.expansion is None else round(self.expansion, 4),
                 "channels": [c.as_dict() for c in self.channels]}
 
-    def table(self, min_J: float = 0.005, max_paths: int = 6) -> str:
+    def table(self, min_J: float = 0.005, max_paths: int = 6, max_rows: int = 30) -> str:
         h = self.hoppings
         p = self.params
         lines = [f"bond {h.i}-{h.j} R={list(h.R)} ({h.elements[0]}–{h.elements[1]}, d = {h.distance:.3f} Å"
@@ -141,9 +141,14 @@ class BondAnalysis:
                  f"U_p = {p.Up:g}, J_p = {p.Jp:g}   [" + ", ".join(f"{k}: {v}" for k, v in self.provenance.items()) + "]",
                  f"  {'channel':<12} {'orbitals':<16} {'dir':<4} {'t_eff (meV)':>11} {'√Σt² (meV)':>10} "
                  f"{'J (meV)':>9} {'J_incoh':>9}  {'':2}  paths (signed single-particle amplitudes, meV)"]
-        for c in sorted(self.channels, key=lambda c: -abs(c.J)):
-            if abs(c.J) < min_J and not (c.antiphase and abs(c.J_incoherent) >= min_J):
-                continue
+        shown = 0
+        rows = [c for c in sorted(self.channels, key=lambda c: -abs(c.J))
+                if abs(c.J) >= min_J or (c.antiphase and abs(c.J_incoherent) >= min_J)]
+        for c in rows:
+            if shown == max_rows:
+                lines.append(f"  … {len(rows) - shown} more rows with |J| ≥ {min_J} meV (all rows: --json)")
+                break
+            shown += 1
             ps = sorted(c.paths, key=lambda q: -abs(q.amplitude))
             ptxt = ", ".join(f"{q.via} {1000 * q.amplitude:+.1f}" for q in ps[:max_paths])
             if len(ps) > max_paths:
