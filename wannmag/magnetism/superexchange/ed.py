@@ -426,7 +426,7 @@ class PTResult:
 
 
 def perturbative_exchange(cluster: Cluster, magnetic=(0, -1), order: int = 4, full: bool = False,
-                          tol: float = 1e-7) -> PTResult:
+                          tol: float = 1e-7, all_sectors: bool = False) -> PTResult:
     """H_eff on the product of the sites' ground multiplets, to ``order`` (2 or 4) in the inter-site hopping V:
 
         H2 = P V R V P,   H3 = P V R V R V P,
@@ -434,9 +434,11 @@ def perturbative_exchange(cluster: Cluster, magnetic=(0, -1), order: int = 4, fu
 
     (Takahashi 1977; P V P = 0 here since V moves electrons between sites).  H0 = the isolated sites (exact site
     eigenstates), so intermediate multiplet energies are exact.  J is the projection of H_eff on S_a·S_b of the two
-    ``magnetic`` sites: with ``full`` the whole ground manifold is used (and the non-Heisenberg remainder reported),
-    otherwise only the two states |S, S> and |S, −S> (J = [E(S,S) − E(S,−S)] / (2 S_a S_b)); the renormalisation
-    term of H4 then requires P V R V P ∝ 1 (no direct metal–metal hopping) and is dropped.
+    ``magnetic`` sites: with ``full`` the ground states with total S_z = 0 are used (H_eff conserves S_z, so this
+    block holds every S_tot once and the products in H4 close inside it; ``all_sectors`` uses the whole ground
+    manifold) and the non-Heisenberg remainder is reported; otherwise only the two states |S, S> and |S, −S>
+    (J = [E(S,S) − E(S,−S)] / (2 S_a S_b)), and the renormalisation term of H4, which then requires
+    P V R V P ∝ 1 (no direct metal–metal hopping), is dropped.
     """
     sites = cluster.sites
     ns = len(sites)
@@ -459,7 +461,9 @@ def perturbative_exchange(cluster: Cluster, magnetic=(0, -1), order: int = 4, fu
 
     all_prod = list(itertools.product(*grids))
     if full:
-        chosen = all_prod
+        szs = [np.diag(spin_ops[k][0]) for k in range(ns)]
+        chosen = all_prod if all_sectors else [q for q in all_prod
+                                               if abs(sum(szs[k][q[k]] for k in range(ns))) < 1e-9]
     else:
         a, b = mag
         szs = [np.diag(spin_ops[k][0]) for k in range(ns)]
@@ -581,16 +585,17 @@ def perturbative_exchange(cluster: Cluster, magnetic=(0, -1), order: int = 4, fu
         Sz = [spin_ops[k][0] for k in range(ns)]
         Spl = [spin_ops[k][1] for k in range(ns)]
 
-        def site_op(k, O):
-            M = np.zeros((g, g))
-            for i, p in enumerate(chosen):
-                for j, q in enumerate(chosen):
-                    if all(p[r] == q[r] for r in range(ns) if r != k):
-                        M[i, j] = O[p[k], q[k]]
-            return M
-
-        SS = site_op(a, Sz[a]) @ site_op(b, Sz[b]) + 0.5 * (site_op(a, Spl[a]) @ site_op(b, Spl[b].T)
-                                                            + site_op(a, Spl[a].T) @ site_op(b, Spl[b]))
+        # S_a·S_b directly as a two-site operator on the chosen product states (the chosen set need not be closed
+        # under single-site spin flips, so products of restricted one-site matrices would be wrong)
+        Sm = [Spl[k].T for k in range(ns)]
+        SS = np.zeros((g, g))
+        for i, pi in enumerate(chosen):
+            for j, qj in enumerate(chosen):
+                if any(pi[r] != qj[r] for r in range(ns) if r not in (a, b)):
+                    continue
+                x, y = (pi[a], qj[a]), (pi[b], qj[b])
+                SS[i, j] = (Sz[a][x] * Sz[b][y]
+                            + 0.5 * (Spl[a][x] * Sm[b][y] + Sm[a][x] * Spl[b][y]))
         SS0 = SS - np.trace(SS) / g * np.eye(g)
         norm = np.trace(SS0 @ SS0)
         Js = []
