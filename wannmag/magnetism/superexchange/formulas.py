@@ -143,10 +143,10 @@ def receiver_components(kind: str, p: KanamoriParameters):
 def mh_exchange(amplitude, kind: str, p: KanamoriParameters, per_component: bool = False):
     """J (meV) of the Mott–Hubbard transfer of one electron from a half-filled t2g orbital of one ion into an orbital of
     ``kind`` on the other, one direction.  ``amplitude(μ)`` returns the effective hopping A (eV) for a receiver state
-    with charge-transfer offset μ (the ligand paths depend on it through Δ_{k,p} = Δ_t + μ + hole energy); a number is taken as
-    λ-independent.  J = Σ_k −(2 c_k / 2S) A_k² / (U + 2J_H + λ_k)."""
+    with charge-transfer offset μ (the ligand paths depend on it through Δ_{k,p} = Δ_t + μ + hole energy); a number
+    is taken as μ-independent.  J = Σ_k −(2 c_k / 2S) A_k² / (U + 2J_H + λ_k)."""
     out = []
-    for w, lam, c, mu in receiver_components(kind, p):
+    for _, lam, c, mu in receiver_components(kind, p):
         A = amplitude(mu) if callable(amplitude) else float(amplitude)
         E = p.E_tt + lam
         if E <= 0:
@@ -164,7 +164,6 @@ def _two_hole_blocks(hole_energy, ligand_of, Up, Jp):
     ligands do not.  Returns (pairs_S, H_S, pairs_T, H_T) with pairs the (p, q) labels of the basis states
     (p ≤ q for S, p < q for T)."""
     n = len(hole_energy)
-    Upp = [[Up if ligand_of[a] == ligand_of[b] else 0.0 for b in range(n)] for a in range(n)]
     pS = [(a, b) for a in range(n) for b in range(a, n)]
     pT = [(a, b) for a in range(n) for b in range(a + 1, n)]
     HS = np.zeros((len(pS), len(pS)))
@@ -182,7 +181,6 @@ def _two_hole_blocks(hole_energy, ligand_of, Up, Jp):
     HT = np.zeros((len(pT), len(pT)))
     for i, (a, b) in enumerate(pT):
         HT[i, i] = hole_energy[a] + hole_energy[b] + ((Up - 3 * Jp) if ligand_of[a] == ligand_of[b] else 0.0)
-    del Upp
     return pS, HS, pT, HT
 
 
@@ -200,8 +198,8 @@ def ct_exchange(t1, t2, kind1: str, kind2: str, p: KanamoriParameters, hole_ener
     lig = [0] * n if ligand_of is None else list(ligand_of)
     pS, HS, pT, HT = _two_hole_blocks(h, lig, p.Up, p.Jp)
     out = []
-    for w1, _, c1, l1 in receiver_components(kind1, p):
-        for w2, _, c2, l2 in receiver_components(kind2, p):
+    for _, _, c1, l1 in receiver_components(kind1, p):
+        for _, _, c2, l2 in receiver_components(kind2, p):
             d1 = p.delta_t + l1 + h
             d2 = p.delta_t + l2 + h
             if np.any(d1 <= 0) or np.any(d2 <= 0):
@@ -228,8 +226,8 @@ def ct_direct_exchange(t_dd: float, t1, t2, kind1: str, kind2: str, p: KanamoriP
     t2 = np.asarray(t2, float)
     h = np.zeros(len(t1)) if hole_energy is None else np.asarray(hole_energy, float)
     out = []
-    for w1, _, c1, l1 in receiver_components(kind1, p):
-        for w2, _, c2, l2 in receiver_components(kind2, p):
+    for _, _, c1, l1 in receiver_components(kind1, p):
+        for _, _, c2, l2 in receiver_components(kind2, p):
             d1 = p.delta_t + l1 + h
             d2 = p.delta_t + l2 + h
             if np.any(d1 <= 0) or np.any(d2 <= 0):
