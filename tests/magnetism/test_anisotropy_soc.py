@@ -132,3 +132,20 @@ def test_split_sia_exchange_on_a_model():
     r = split_sia_exchange(d[(1, 1)], d[(1, -1)])
     assert r["lambda_nn_meV"] == pytest.approx(-0.12, abs=1e-12)
     assert r["A_zz_minus_A_perp_meV"] == pytest.approx(-0.03, abs=1e-12)
+
+
+def test_gpaw_run_directory_settings(tmp_path):
+    """The SOC band window and the warning come from a wannmag run directory's summary.json."""
+    import json
+
+    from wannmag.magnetism.anisotropy.soc import _converged_bands, _gpaw_warnings
+
+    gpw = tmp_path / "FM.gpw"
+    gpw.write_text("")
+    (tmp_path / "summary.json").write_text(json.dumps({"parameters": {"mode": "pw", "converge_bands": None}}))
+    assert _converged_bands(gpw) is None
+    assert "only the occupied bands" in _gpaw_warnings(gpw)[0]
+    (tmp_path / "summary.json").write_text(json.dumps({"parameters": {"mode": "pw", "converge_bands": 46}}))
+    assert _converged_bands(gpw) == 46 and _gpaw_warnings(gpw) == []
+    (tmp_path / "summary.json").write_text(json.dumps({"parameters": {"mode": "lcao", "converge_bands": None}}))
+    assert _gpaw_warnings(gpw) == []
