@@ -160,12 +160,18 @@ class ArithmeticTask:
 
 # ==================================================================================================== documents
 class KeyValueDocsTask:
-    """Key→value lookup among ``n_docs`` parallel-encoded documents ``[key value filler…]`` + query ``Q key*``."""
+    """Key→value lookup among ``n_docs`` parallel-encoded documents + query ``Q key*``.
 
-    def __init__(self, n_keys: int = 64, n_values: int = 16, n_fillers: int = 16, doc_len: int = 4) -> None:
+    A document is ``[value key filler…]`` (``value_first``, the default: the key token can read its value inside
+    the document, so the query only has to match key tokens) or ``[key value filler…]``.
+    """
+
+    def __init__(self, n_keys: int = 64, n_values: int = 16, n_fillers: int = 16, doc_len: int = 4,
+                 value_first: bool = True) -> None:
         if doc_len < 2:
             raise ValueError("doc_len must be >= 2 (key and value)")
         self.n_keys, self.n_values, self.n_fillers, self.doc_len = n_keys, n_values, n_fillers, doc_len
+        self.value_first = value_first
         self.vocab = Vocab(["Q"] + [f"k{i}" for i in range(n_keys)] + [f"v{i}" for i in range(n_values)]
                            + [f"f{i}" for i in range(n_fillers)])
         self.key_ids, self.val_ids, self.fill_ids = (self.vocab.ids("k", n_keys), self.vocab.ids("v", n_values),
@@ -182,7 +188,10 @@ class KeyValueDocsTask:
         vals = torch.randint(0, self.n_values, (batch, n_docs), generator=generator)
         fill = torch.randint(0, self.n_fillers, (batch, n_docs, m - 2), generator=generator)
         target = torch.randint(0, n_docs, (batch,), generator=generator)
-        docs = torch.cat([self.key_ids[keys][..., None], self.val_ids[vals][..., None], self.fill_ids[fill]], -1)
+        kv = [self.key_ids[keys][..., None], self.val_ids[vals][..., None]]
+        if self.value_first:
+            kv = kv[::-1]
+        docs = torch.cat(kv + [self.fill_ids[fill]], -1)
         ar = torch.arange(batch)
         qkey = self.key_ids[keys[ar, target]]
         ids = torch.cat([docs.reshape(batch, -1), torch.full((batch, 1), self.vocab["Q"]), qkey[:, None]], 1)

@@ -88,7 +88,7 @@ def train(model: nn.Module, batch_fn: Callable[[int], dict | list[dict]], cfg: T
         if cfg.grad_clip:
             nn.utils.clip_grad_norm_(params, cfg.grad_clip)
         opt.step()
-        hist.append(float(loss))
+        hist.append(float(loss.detach()))
         if cfg.log_every and (step + 1) % cfg.log_every == 0:
             print(f"  step {step + 1:5d}  loss {sum(hist[-cfg.log_every:]) / cfg.log_every:.4f}", flush=True)
         if callback is not None:
