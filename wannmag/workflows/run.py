@@ -96,9 +96,14 @@ def step_structure(ctx):
 
 def _dft_one(args):
     structure, name, preset, U, workdir = args
+    from ..structures import find_magnetic_sites, honeycomb_configuration, rectangular_supercell
     from .dft import run_dft
 
-    return run_dft(structure, name, preset=preset, U=U, workdir=workdir, log=True).as_dict()
+    # all four orders in the same rectangular 4-site cell: the same k-mesh, basis and real-space grid for every
+    # configuration, so that cell-dependent errors (k sampling, LCAO egg-box) cancel in the energy differences
+    sub = find_magnetic_sites(structure)
+    conf = honeycomb_configuration(sub, name, supercell=rectangular_supercell(sub.atoms))
+    return run_dft(structure, conf, preset=preset, U=U, workdir=workdir, log=True).as_dict()
 
 
 def step_dft(ctx):
@@ -117,7 +122,7 @@ def step_dft(ctx):
 
 def _read_energies(d: Path, structure):
     """Energies of FM/Neel/zigzag/stripy from ``d/<config>/`` (VASP vasprun.xml/OUTCAR or QE pw.x output)."""
-    from ..structures import honeycomb_configuration
+    from ..structures import honeycomb_configuration, rectangular_supercell
     from .readers import read_output
 
     if not d.is_dir():
@@ -127,10 +132,17 @@ def _read_energies(d: Path, structure):
         sub = d / name
         if not sub.exists():
             continue
-        conf = honeycomb_configuration(structure, name)
         files = [f for f in sorted(sub.iterdir()) if f.is_file()]
-        rec = read_output(sub if any(f.name in ("vasprun.xml", "OUTCAR") for f in files) else files[0],
-                          config=name, pattern=list(conf.pattern), supercell=conf.supercell.tolist())
+        rec = read_output(sub if any(f.name in ("vasprun.xml", "OUTCAR") for f in files) else files[0], config=name)
+        # the cell of the calculation: primitive or the rectangular 4-site cell
+        conf = honeycomb_configuration(structure, name)
+        if rec.moments and len(rec.moments) != len(conf.atoms):
+            conf = honeycomb_configuration(structure, name, supercell=rectangular_supercell(conf.atoms))
+        if rec.moments and len(rec.moments) != len(conf.atoms):
+            raise WorkflowError(f"{sub}: {len(rec.moments)} atoms fit neither the primitive nor the rectangular "
+                                f"{name} cell of {Path(structure).name}")
+        rec.supercell = conf.supercell.tolist()
+        rec.n_sites = conf.n_sites
         recs.append(rec.as_dict())
     if len(recs) < 2:
         raise WorkflowError(f"{d}: energies of at least two of {', '.join(CONFIGS)} needed (sub-directories "
@@ -144,7 +156,7 @@ def step_mapping(ctx):
 
     sub = _sublattice(ctx)
     recs = ctx["dft"]["records"]
-    configs = [honeycomb_configuration(sub, r["config"]) for r in recs]
+    configs = [honeycomb_configuration(sub, r["config"], supercell=r.get("supercell")) for r in recs]
     for c, r in zip(configs, recs):
         if r.get("n_sites") and r["n_sites"] != c.n_sites:
             raise WorkflowError(f"configuration {c.name}: {r['n_sites']} magnetic sites in the DFT record, "
@@ -442,7 +454,7 @@ def build_workflow(structure=None, out="wannmag_run", preset: str = "fast", U: f
               str(Path(from_dir).resolve()), "wannier_dir": wannier_dir, "dask": dask, "seed": seed,
               **PRESET_SETTINGS[preset], **(settings or {})}
     base = {"structure": structure}
-    dftp = {**base, "preset": preset, "U": float(U), "from_dir": params["from_dir"]}
+    dftp = {**base, "preset": preset, "U": float(U), "from_dir": params["from_dir"], "cells": "all rectangular"}
     steps = [
         Step("structure", step_structure, params=base, description="magnetic sublattice and exchange paths"),
         Step("dft", step_dft, ("structure",), params=dftp, description="DFT energies of FM, Néel, zigzag, stripy"),
