@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from ase import Atoms
 
-__all__ = ["honeycomb_mx3", "honeycomb_mpx3", "cri3_monolayer", "vps3_monolayer"]
+__all__ = ["honeycomb_mx3", "honeycomb_mpx3", "cri3_monolayer", "vps3_monolayer", "regular_octahedron_x"]
 
 
 def _hexagonal_cell(a: float, c: float) -> np.ndarray:
@@ -35,6 +35,22 @@ def _ligand_height(a: float, d_mx: float, x: float) -> float:
         raise ValueError(f"M–X distance {d_mx:.3f} Å is shorter than the in-plane M–X distance {r:.3f} Å "
                          f"for a = {a:.3f} Å, x = {x:.3f}")
     return float(np.sqrt(d_mx**2 - r**2))
+
+
+def regular_octahedron_x(a: float, d_mx: float) -> float:
+    """In-plane 6k coordinate x of the ligands that makes the MX6 octahedra regular (M–X bonds at the ideal angle
+    arccos(1/√3) = 54.74° from the layer normal) for a given a and M–X distance.
+
+    The in-plane M–X distance of the ligand (x, 1) from the metal at (1/3, 2/3) is r² = a²(u² − u/3 + 1/9) with
+    u = x − 1/3; a regular octahedron needs r = d·√(2/3).  The root closest to x = 1/3 is returned.
+    """
+    r2 = (d_mx * np.sqrt(2.0 / 3.0) / a) ** 2
+    disc = 1.0 / 9.0 - 4.0 * (1.0 / 9.0 - r2)
+    if disc < 0:
+        raise ValueError(f"no regular octahedron fits a = {a:.3f} Å with M–X = {d_mx:.3f} Å")
+    roots = [(1.0 / 3.0 + sgn * np.sqrt(disc)) / 2.0 for sgn in (+1, -1)]
+    u = min(roots, key=abs)
+    return 1.0 / 3.0 + u
 
 
 def _honeycomb_skeleton(metal: str, ligand: str, a: float, d_mx: float, vacuum: float, x: float,
@@ -57,7 +73,7 @@ def _honeycomb_skeleton(metal: str, ligand: str, a: float, d_mx: float, vacuum: 
 
 
 def honeycomb_mx3(metal: str, ligand: str, a: float, d_mx: float, vacuum: float = 15.0,
-                  x: float = 1.0 / 3.0) -> Atoms:
+                  x: float | None = None) -> Atoms:
     """Monolayer MX3 with a honeycomb metal lattice (BiI3-type layer, P-31m).
 
     Parameters
@@ -66,8 +82,13 @@ def honeycomb_mx3(metal: str, ligand: str, a: float, d_mx: float, vacuum: float 
     a : in-plane hexagonal lattice constant (Å); the M–M nearest-neighbour distance is a/√3.
     d_mx : M–X bond length (Å); sets the height of the ligand planes.
     vacuum : empty space between periodic images along z (Å).
-    x : in-plane ligand coordinate of the 6k site (1/3 = ideal; deviations rotate the ligand triangles).
+    x : in-plane ligand coordinate of the 6k site.  Default: the value that makes the MX6 octahedra regular
+        (:func:`regular_octahedron_x`); x = 1/3 instead keeps the ligands on the ideal close-packed positions, which
+        for a given a and d_mx trigonally compresses or elongates the octahedra.  The trigonal distortion matters:
+        it sets the sign of the spin–orbit anisotropy of CrI3 (see ``cri3_monolayer``).
     """
+    if x is None:
+        x = regular_octahedron_x(a, d_mx)
     symbols, positions, c, _ = _honeycomb_skeleton(metal, ligand, a, d_mx, vacuum, x)
     atoms = Atoms(symbols, positions=positions, cell=_hexagonal_cell(a, c), pbc=True)
     atoms.info["prototype"] = f"{metal}{ligand}3 honeycomb monolayer (P-31m)"
@@ -101,6 +122,12 @@ def cri3_monolayer(a: float = 7.0, d_crx: float = 2.78, vacuum: float = 15.0) ->
     Staros et al., J. Chem. Phys. 156, 014707 (2022)); the experimental bulk value (R-3, low temperature) is
     a = 6.867 Å with Cr–I ≈ 2.73 Å (McGuire et al., Chem. Mater. 27, 612 (2015)).  Cr–Cr = a/√3 ≈ 4.04 Å and
     Cr–I–Cr ≈ 93° with the defaults.
+
+    The iodine in-plane coordinate makes the CrI6 octahedra regular (x = 0.3523; Cr–I bonds 54.74° from the
+    normal), as in relaxed monolayers: e.g. the DFT structure of the TB2J CrI3 example (ABACUS; a = 6.823 Å,
+    Cr–I 2.696 Å) has its Cr–I bonds at 54.95°.  The close-packed x = 1/3 would instead compress the octahedra
+    (57.1° at a = 7.0 Å, Cr–I = 2.78 Å), and GPAW's spin–orbit force theorem then puts the easy axis in the plane
+    (E_in − E_out = −1.0 meV/Cr, LCAO), against experiment; with regular octahedra it is out of plane.
     """
     atoms = honeycomb_mx3("Cr", "I", a=a, d_mx=d_crx, vacuum=vacuum)
     atoms.info["name"] = "CrI3 monolayer"
