@@ -12,7 +12,7 @@ def cmd_run(args) -> int:
     if args.structure is None and args.from_dir is None:
         raise WannmagError("give a structure file or --from DIR")
     eng = build_workflow(args.structure, out=args.out, preset=args.preset, U=args.U, from_dir=args.from_dir,
-                         dask=args.dask, seed=args.seed)
+                         dask=args.dask, seed=args.seed, workers=args.workers)
     if args.status:
         for row in eng.status():
             print(f"{row['step']:>14s}: {'done' if row['done'] else 'to do'}"
@@ -45,6 +45,8 @@ def register(sub) -> None:
     p.add_argument("--dask", metavar="ADDRESS", help="run configurations and Monte Carlo sizes on Dask ('local' for a "
                                                      "LocalCluster on this machine, or a scheduler address)")
     p.add_argument("--seed", type=int, default=0, help="Monte Carlo seed")
+    p.add_argument("--workers", type=int, default=1, help="local processes for DFT configurations and Monte Carlo "
+                                                         "sizes when no Dask cluster is used (default 1)")
     p.add_argument("--until", metavar="STEP", help="stop after this step")
     p.add_argument("--redo", nargs="+", metavar="STEP", help="recompute these steps (and all after them)")
     p.add_argument("--status", action="store_true", help="list the steps and whether they are done")

@@ -62,11 +62,18 @@ def _client(dask):
     return Client(dask)
 
 
-def _map(client, fn, items):
-    if client is None:
-        return [fn(x) for x in items]
-    futures = client.map(fn, items, pure=False)
-    return client.gather(futures)
+def _map(client, fn, items, workers: int = 1):
+    """``[fn(x) for x in items]`` on Dask (``client``), on ``workers`` local processes, or serially; the results are
+    the same in every case (each task is deterministic and independent)."""
+    if client is not None:
+        return client.gather(client.map(fn, items, pure=False))
+    if workers > 1 and len(items) > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=min(workers, len(items)), mp_context=mp.get_context("spawn")) as ex:
+            return list(ex.map(fn, items))
+    return [fn(x) for x in items]
 
 
 def _sublattice(ctx):
@@ -113,7 +120,8 @@ def step_dft(ctx):
     workdir = str(ctx.step_dir("dft"))
     client = _client(p.get("dask"))
     try:
-        recs = _map(client, _dft_one, [(p["structure"], c, p["preset"], p["U"], workdir) for c in CONFIGS])
+        recs = _map(client, _dft_one, [(p["structure"], c, p["preset"], p["U"], workdir) for c in CONFIGS],
+                    workers=p.get("workers", 1))
     finally:
         if client is not None:
             client.close()
@@ -341,7 +349,7 @@ def step_mc(ctx):
     client = _client(p.get("dask"))
     try:
         runs = _map(client, _mc_one, [(ctx["model"]["model"], L, settings, str(out / f"checkpoint_{L}.npz"))
-                                      for L in sizes])
+                                      for L in sizes], workers=p.get("workers", 1))
     finally:
         if client is not None:
             client.close()
@@ -430,9 +438,10 @@ def step_report(ctx):
 
 # ------------------------------------------------------------------------------------------------------ API
 def build_workflow(structure=None, out="wannmag_run", preset: str = "fast", U: float = 3.0, from_dir=None,
-                   dask=None, seed: int = 0, log=print, settings: dict | None = None) -> Engine:
+                   dask=None, seed: int = 0, log=print, settings: dict | None = None, workers: int = 1) -> Engine:
     """The workflow of the module docstring as an :class:`Engine` (call ``.run()``); ``settings`` overrides entries
-    of :data:`PRESET_SETTINGS` (Monte Carlo sizes/sweeps, force-theorem k-mesh)."""
+    of :data:`PRESET_SETTINGS` (Monte Carlo sizes/sweeps, force-theorem k-mesh); ``workers`` local processes run
+    the DFT configurations and Monte Carlo sizes side by side when no Dask cluster is given."""
     if preset not in PRESET_SETTINGS:
         raise WorkflowError(f"unknown preset {preset!r} (fast, accurate)")
     wannier_dir = None
@@ -451,7 +460,7 @@ def build_workflow(structure=None, out="wannmag_run", preset: str = "fast", U: f
         raise WorkflowError("give a structure file or --from DIR")
     structure = str(Path(structure).resolve())
     params = {"structure": structure, "preset": preset, "U": float(U), "from_dir": None if from_dir is None else
-              str(Path(from_dir).resolve()), "wannier_dir": wannier_dir, "dask": dask, "seed": seed,
+              str(Path(from_dir).resolve()), "wannier_dir": wannier_dir, "dask": dask, "seed": seed, "workers": workers,
               **PRESET_SETTINGS[preset], **(settings or {})}
     base = {"structure": structure}
     dftp = {**base, "preset": preset, "U": float(U), "from_dir": params["from_dir"], "cells": "all rectangular"}
