@@ -92,3 +92,17 @@ def test_run_from_a_directory_without_energies_is_one_clear_error(tmp_path):
         build_workflow(from_dir=tmp_path / "d", out=tmp_path / "run", log=lambda m: None).run()
     saved = json.loads((tmp_path / "run" / "steps" / "structure.json").read_text())
     assert saved["formula"] == "CrI3"  # the finished step is kept
+
+
+def test_dask_local_cluster_gives_the_serial_numbers(from_dir, tmp_path):
+    pytest.importorskip("dask.distributed")
+    from wannmag.workflows.run import build_workflow
+
+    small = {**FAST, "mc_sizes": [4, 6], "mc_sweeps": 600, "mc_therm": 200, "mc_replicas": 6}
+    serial = build_workflow(from_dir=from_dir, out=tmp_path / "serial", settings=small, log=lambda m: None)
+    res_s = serial.run(until="mc")
+    par = build_workflow(from_dir=from_dir, out=tmp_path / "dask", settings=small, dask="local", log=lambda m: None)
+    res_d = par.run(until="mc")
+    assert res_d["mapping"]["J_meV"] == res_s["mapping"]["J_meV"]
+    a, b = res_s["mc"]["result"], res_d["mc"]["result"]
+    assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)  # bit-identical Monte Carlo
