@@ -40,7 +40,8 @@ def plot_curves(curves: dict, path, tc=None, tc_error=None, title: str = "") -> 
         ax.grid(alpha=0.3)
     for ax in axes[1]:
         ax.set_xlabel("T (K)")
-    axes[0, 0].legend(fontsize=8)
+    if axes[0, 0].get_legend_handles_labels()[0]:
+        axes[0, 0].legend(fontsize=8)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
