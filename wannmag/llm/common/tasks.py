@@ -252,16 +252,18 @@ class FactConflictTask:
         return {"input_ids": ids, "labels": labels, "target": target}
 
     def train_batch(self, batch: int, generator: torch.Generator | None = None, p_context: float = 0.5,
-                    p_conflict: float = 0.1) -> tuple[dict, dict]:
+                    p_conflict: float = 0.1, p_follow: float = 1.0) -> tuple[dict, dict]:
         """(closed-book part, open-book part): a fraction ``p_context`` is open-book; of those a fraction
-        ``p_conflict`` carries a counterfactual context whose value is the target (the rest repeat memory)."""
+        ``p_conflict`` carries a counterfactual context (the rest repeat memory), whose value is the target with
+        probability ``p_follow`` (else the memorised value is)."""
         n_open = int(round(batch * p_context))
         s, r = self.queries(batch, generator)
         closed = self.closed_book(s[n_open:], r[n_open:])
         so, ro = s[:n_open], r[:n_open]
         conflict = torch.rand(n_open, generator=generator) < p_conflict
         ctx = torch.where(conflict, self.conflicting_values(so, ro, generator), self.facts[so, ro])
-        return closed, self.open_book(so, ro, ctx)
+        follow = torch.rand(n_open, generator=generator) < p_follow
+        return closed, self.open_book(so, ro, ctx, torch.where(follow, ctx, self.facts[so, ro]))
 
 
 # ==================================================================================================== nuggets
