@@ -78,7 +78,7 @@ def wannier(mat: str, work: Path) -> None:
     path_err = {}
     for run in ("FM_wannier", "NM_wannier"):
         if not all((out / f"{seed}_{c}_dft_path.json").exists() for c in (("up", "dn") if run == "FM_wannier" else ("nm",))):
-            path_err.update(band_path_check(wd / run, out, seed))
+            path_err.update(band_path_check(wd / run, out, seed, npoints=41))
     t_p = time.time() - t1
     dest = DATA / mat
     dest.mkdir(exist_ok=True)
@@ -113,8 +113,23 @@ STAGES = {"cri3-energies": lambda w: energies("CrI3", w), "cri3-wannier": lambda
 if __name__ == "__main__":
     work = Path(sys.argv[1] if len(sys.argv) > 1 else "/work/runs")
     stages = sys.argv[2:] or list(STAGES)
+    tfile = work / "stage_timings.json"
+    timings = json.loads(tfile.read_text()) if tfile.exists() else {}
+    failed = []
     for s in stages:
         t = time.time()
         print(f"=== {s} ({datetime.now().isoformat(timespec='seconds')})", flush=True)
-        STAGES[s](work)
+        try:
+            STAGES[s](work)
+        except Exception as exc:  # noqa: BLE001 - keep going with the other stages, report at the end
+            import traceback
+
+            traceback.print_exc()
+            failed.append(f"{s}: {type(exc).__name__}: {exc}")
+            continue
+        timings[s] = {"wall_s": round(time.time() - t, 1), "finished": datetime.now().isoformat(timespec="seconds")}
+        write_json_atomic(tfile, timings)
         print(f"=== {s} done in {time.time() - t:.0f} s", flush=True)
+    if failed:
+        print("FAILED stages:\n" + "\n".join(failed), flush=True)
+        sys.exit(1)

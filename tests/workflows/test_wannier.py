@@ -6,7 +6,7 @@ import pytest
 
 from wannmag.structures import cri3_monolayer, vps3_monolayer
 from wannmag.workflows.wannier import (GPAW_ORDER, W90_FROM_GPAW, W90_ORDER, WannierError, _ligand_elements,
-                                       _projector_offset, choose_window, hr_bands, read_hr, read_win, select_orbitals,
+                                       _partner_elements, _projector_offset, choose_window, hr_bands, read_hr, read_win, select_orbitals,
                                        wannier90_executable, wannierise)
 
 from .conftest import DATA
@@ -61,8 +61,11 @@ def test_select_orbitals_cri3_vps3():
     _, d_only = select_orbitals(atoms, ["Cr"], ["I"], "d")
     assert len(d_only) == 10
     v = vps3_monolayer()
-    assert _ligand_elements(v, [0, 1]) == ["S"]   # P (P2S6 dimer) is not bonded to V
-    assert len(select_orbitals(v, ["V"], ["S"], "dp")[1]) == 28
+    assert _ligand_elements(v, [0, 1]) == ["S"]   # P (P2S6 dimer) is not bonded to V ...
+    assert _partner_elements(v, [0, 1]) == ["P"]  # ... but to S: its p orbitals close the S p manifold
+    assert _partner_elements(atoms, [0, 1]) == []
+    lines, orbs = select_orbitals(v, ["V"], ["S", "P"], "dp")
+    assert lines == [("V", 2), ("S", 1), ("P", 1)] and len(orbs) == 34 and orbs[28][:2] == (8, 1)
     with pytest.raises(WannierError, match="projections must be"):
         select_orbitals(atoms, ["Cr"], ["I"], "spd")
 

@@ -57,7 +57,10 @@ def cmd_dft(args) -> int:
     U = _parse_u(args.U)
     atoms = read_structure(args.structure)
     out = Path(args.out)
-    configs = args.config
+    from ..structures import honeycomb_configuration
+
+    # resolve every configuration first, so that a bad name fails before any calculation starts
+    configs = [c if str(c).upper() == "NM" else honeycomb_configuration(atoms, c) for c in args.config]
     records = []
     try:
         from tqdm import tqdm

@@ -357,7 +357,7 @@ def check_moments(site_moments, pattern, spins, elements=None, collapse_fraction
 
 
 def _log(msg: str, log) -> None:
-    if log is None:
+    if log is None or log is False:
         return
     if log is True or log == "stdout":
         print(msg, flush=True)

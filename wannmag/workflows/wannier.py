@@ -11,9 +11,16 @@ non-spin-polarised one), into ``outdir``:
     <seed>_<c>_dft_bands.json                                             DFT eigenvalues on the k-mesh
     <seed>_<c>_quality.json                                               spreads, centre offsets, band error
 
+Projections ``"dp"``: d of the magnetic ions, p of the ligands bonded to them, and p of the other atoms of a covalent
+anion complex bonded to those ligands (P of [P2S6]4− in VPS3: CrI3 → 28 WFs ``Cr:d``, ``I:p``; VPS3 → 34 WFs ``V:d``,
+``S:p``, ``P:p``).  Without the P p orbitals the S p manifold of VPS3 is not closed: the S p orbital pointing along
+the P–S bond turns into a P–S bond orbital whose centre sits 0.5–2 Å away from S (measured, LCAO test), failing the
+centre check below; with them the 34-band V d + S p + P p manifold is isolated (no disentanglement needed) and all
+centres stay within 0.3 Å of their atoms.  ``"d"``: metal d only (always entangled → disentanglement).
+
 Orbital order (the Wannier90 standard, so any tool labels the WFs correctly): one line per projected species in
-the ``projections`` block, metal d lines first, then ligand p lines (e.g. ``Cr:d`` / ``I:p``); Wannier90 expands each
-line over the atoms of that species in structure order, with m in Wannier90's order
+the ``projections`` block, metal d lines first, then ligand p lines (e.g. ``Cr:d`` / ``I:p``, ``V:d`` / ``S:p`` /
+``P:p``); Wannier90 expands each line over the atoms of that species in structure order, with m in Wannier90's order
 
     d: dz2, dxz, dyz, dx2-y2, dxy          p: pz, px, py
 
@@ -32,7 +39,8 @@ states and ligand s bands — counted and characterised in the quality file) are
 the same contiguous block at every k and separated by gaps, the manifold is isolated (num_bands = num_wann, no
 disentanglement: CrI3 d+p).  Otherwise (e.g. VPS3, where S p mixes with P sp; or d-only projections) the outer window
 takes all bands up to the highest target band + 2 and the frozen window is the largest energy interval around E_F
-(starting at the bottom of the manifold) that contains no non-target band; Wannier90 disentangles.
+(starting at the bottom of the manifold) that contains no non-target band; Wannier90 disentangles (e.g. d-only
+projections, or a "dp" manifold crossed by other states).
 
 Spin-averaged model: a *non-spin-polarised* calculation of the same structure, Wannierised with the same
 projections (channel ``nm``).  By default it is plain PBE (U = 0): the superexchange analysis adds the Hubbard U
@@ -146,21 +154,28 @@ def select_orbitals(atoms, metals, ligands, projections: str = "dp"):
 
 def _ligand_elements(atoms, metal_indices, factor: float = 1.2) -> list[str]:
     """Non-magnetic elements bonded to a magnetic ion (d ≤ factor · sum of covalent radii)."""
+    return _bonded_elements(atoms, set(int(m) for m in metal_indices), factor)[0]
+
+
+def _partner_elements(atoms, metal_indices, factor: float = 1.2) -> list[str]:
+    """Non-magnetic elements bonded to a ligand but not to a magnetic ion: the other atoms of a covalent anion
+    complex, e.g. P of the [P2S6]4− unit in MPS3 (their p orbitals are included with projections="dp")."""
+    return _bonded_elements(atoms, set(int(m) for m in metal_indices), factor)[1]
+
+
+def _bonded_elements(atoms, metal: set, factor: float):
     from ase.data import covalent_radii
     from ase.neighborlist import neighbor_list
 
-    z = atoms.numbers
-    cutoffs = [covalent_radii[n] * factor for n in z]
+    cutoffs = [covalent_radii[n] * factor for n in atoms.numbers]
     i, j = neighbor_list("ij", atoms, cutoffs)
-    metal = set(int(m) for m in metal_indices)
-    found = []
-    for a, b in zip(i, j):
-        if a in metal and b not in metal:
-            el = atoms[b].symbol
-            if el not in found:
-                found.append(el)
-    order = {el: k for k, el in enumerate(dict.fromkeys(atoms.get_chemical_symbols()))}
-    return sorted(found, key=lambda e: order[e])
+    lig_atoms = {int(b) for a, b in zip(i, j) if a in metal and b not in metal}
+    part_atoms = {int(b) for a, b in zip(i, j) if a in lig_atoms and b not in metal and b not in lig_atoms}
+    symbols = atoms.get_chemical_symbols()
+    lig = list(dict.fromkeys(symbols[a] for a in sorted(lig_atoms)))
+    part = list(dict.fromkeys(symbols[a] for a in sorted(part_atoms) if symbols[a] not in lig))
+    order = {el: k for k, el in enumerate(dict.fromkeys(symbols))}
+    return sorted(lig, key=lambda e: order[e]), sorted(part, key=lambda e: order[e])
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -449,7 +464,7 @@ def wannierise(run_dir_or_gpw, projections: str = "dp", seed: str | None = None,
     seed : Wannier90 seed prefix (default: reduced formula); files are ``<seed>_<channel>*``.
     outdir : output directory (default ``<run_dir>/wannier``).
     metals, ligands : element lists (default: magnetic ions from the structures layer; non-magnetic elements bonded
-        to them).
+        to them, plus — for "dp" — the anion-complex partners bonded to those ligands, see the module docstring).
     channels : subset of ("up", "dn") or ("nm",); default all channels of the calculation.
     n_unconverged : top bands of the calculation to ignore (default from the run's ``converge_bands``).
 
@@ -464,7 +479,11 @@ def wannierise(run_dir_or_gpw, projections: str = "dp", seed: str | None = None,
     atoms = atoms.copy()
     sub = find_magnetic_sites(atoms)
     metals = list(metals) if metals else list(dict.fromkeys(sub.elements))
-    ligands = list(ligands) if ligands is not None else _ligand_elements(atoms, sub.indices)
+    if ligands is None:
+        ligands = _ligand_elements(atoms, sub.indices)
+        if projections == "dp":
+            ligands += _partner_elements(atoms, sub.indices)
+    ligands = list(ligands)
     if projections == "dp" and not ligands:
         raise WannierError(f"{atoms.get_chemical_formula()}: no ligand bonded to {', '.join(metals)} found; "
                            "give ligands=[...] or use projections='d'")
@@ -593,7 +612,9 @@ def _wannierise_channel(calc, atoms, spin, channel, seed, outdir, lines, proj, l
 
     centres, spreads = _parse_wout(outdir / f"{seed}.wout", nw)
     cell = atoms.cell.array
-    periodic = (True, True, not _is_slab(atoms))
+    # a Wannier function is periodic along every lattice vector (also the vacuum direction of a slab, sampled by
+    # one k-point), so its centre is compared with the nearest periodic image of its atom
+    periodic = (True, True, True)
     offsets = [float(_min_image_distance(centres[n], atoms.positions[a], cell, periodic))
                for n, (a, _, _) in enumerate(proj)]
     # band error inside the frozen window (all target bands when isolated)
@@ -765,8 +786,6 @@ def band_path_check(run_dir, outdir, seed: str, path: str = "GMKG", npoints: int
     Writes ``<seed>_<channel>_dft_path.json`` (k-points, DFT eigenvalues of the Wannier window) and returns
     {channel: max |E_DFT − E_W| in meV} over the states inside the frozen window (all target bands if isolated).
     """
-    from gpaw import GPAW
-
     calc, run_dir, _ = _load_calc(run_dir)
     outdir = Path(outdir)
     nspins = calc.get_number_of_spins()
@@ -780,7 +799,6 @@ def band_path_check(run_dir, outdir, seed: str, path: str = "GMKG", npoints: int
                             convergence={"bands": n_max + 1}, txt=str(txt))
     nk = len(bp.kpts)
     out = {}
-    del GPAW
     for s, c in enumerate(names):
         q = qual[c]
         w = q["window"]
