@@ -43,6 +43,9 @@ def test_vps3_neel_antiferromagnet():
     for c, row in d.items():
         assert all(2.4 < abs(m) < 3.4 for m in row["site_moments_muB"]), (c, row["site_moments_muB"])
         assert [int(np.sign(m)) for m in row["site_moments_muB"]] == row["pattern"], c
+    # V2+ d3: 3 μB per V in the cell moment (the PAW-sphere site moments are smaller, V–S covalency)
+    assert d["FM"]["total_moment_muB"] == pytest.approx(6.0, abs=0.05)
+    assert min(d["FM"]["gaps_eV"]) > 0.3 and d["Neel"]["gap_eV"] > 0.3
 
 
 def test_k_sampling_consistency():
