@@ -38,7 +38,8 @@ def test_entropy_invariance_on_random_logits_solve():
         ents_v.append(vanilla_entropy(scores))
         ents_b.append(float(entropy(torch.softmax(biased, -1)).mean()))
     assert ents_v[-1] - ents_v[0] > 0.8 * math.log(16)  # vanilla entropy grows ~ ln n
-    assert max(abs(e - target) for e in ents_b) < 0.02  # balanced entropy is invariant
+    # balanced entropy is invariant for n > n_ref (at n_ref rows below the mean target keep σ = 0)
+    assert max(abs(e - target) for e in ents_b[1:]) < 0.02, ents_b
 
 
 def test_closed_form_sigma_and_partial_invariance():
