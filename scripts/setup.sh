@@ -37,7 +37,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "setup: installing wannmag and its dependencies into $VENV (GPAW builds from source: ~2 min)"
     "$VENV/bin/python" -m pip install -q --upgrade pip
     # GPAW 26.7's C sources are C++: build them with g++
-    CC=g++ "$VENV/bin/python" -m pip install -q -e "$ROOT[dft,dask,test]"
+    # the llm extra pins torch==2.13.0, the CPU build found in the local wheel directory (no CUDA download)
+    CC=g++ "$VENV/bin/python" -m pip install -q -e "$ROOT[dft,dask,test,llm]"
     echo "$want" > "$stamp"
 fi
 # BLAS threads slow GPAW's plane-wave mode down; Numba and our own kernels choose their threads themselves
