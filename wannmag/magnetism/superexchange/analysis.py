@@ -287,6 +287,9 @@ def analyse_bond(model, report, bond, params: dict | None = None, frames=None, s
                                      "are implemented for t2g³ ions (S = 3/2, e.g. Cr3+, V2+)")
     p, prov = resolve_parameters(hb, **(params or {}))
     res = BondAnalysis(hoppings=hb, params=p, provenance=prov, shell=shell, comparisons=dict(comparisons or {}))
+    if hb.max_imag > 1e-3:
+        res.notes.append(f"hoppings have imaginary parts up to {1000 * hb.max_imag:.1f} meV (gauge or spin–orbit); "
+                         "their real parts are used")
     if not hb.has_ligands:
         res.notes.append("the model has no ligand p orbitals: direct (d–d) channels only — the d–d hoppings of d-only "
                          "Wannier functions already contain the ligand-assisted hopping")

@@ -21,7 +21,6 @@ sum √Σ t_path² is what a single-path picture would give.  Energies eV.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -79,6 +78,7 @@ class BondHoppings:
     long_paths: list = field(default_factory=list)    # [(label, t_i1 5×3, t_12 3×3, t_2j 3×5, eps1 3, eps2 3)]
     has_ligands: bool = True
     sharing: str = ""
+    max_imag: float = 0.0                # largest |Im| of the hoppings used (eV; the real parts are used)
 
     @property
     def n_lig(self) -> int:
@@ -93,14 +93,15 @@ class BondHoppings:
         return None
 
 
-def _spatial(model: TBModel, a: int, b: int, R, la: int, lb: int) -> np.ndarray:
+def _spatial(model: TBModel, a: int, b: int, R, la: int, lb: int, imag: list | None = None) -> np.ndarray:
+    """Real part of the orbital block between atoms (spinor models: the average of the spin-diagonal blocks); the
+    largest |Im| is appended to ``imag`` (reported once per bond, not warned per block)."""
     if model.spinor:
         blk = 0.5 * (model.atom_block(a, b, R, la, lb, spin="up") + model.atom_block(a, b, R, la, lb, spin="down"))
     else:
         blk = model.atom_block(a, b, R, la, lb)
-    if np.abs(blk.imag).max(initial=0.0) > 1e-6:
-        warnings.warn(f"{model.name}: complex hoppings between atoms {a} and {b} (max |Im| "
-                      f"{np.abs(blk.imag).max():.2g} eV); the real part is used", stacklevel=3)
+    if imag is not None:
+        imag.append(float(np.abs(blk.imag).max(initial=0.0)))
     return blk.real
 
 
@@ -117,13 +118,14 @@ def bond_hoppings(model, report, bond, frames=None) -> BondHoppings:
     for a in (ai, aj):
         if a not in frames:
             raise SuperexchangeError(f"{model.name}: magnetic atom {a} has no d orbitals in the model")
+    im: list = []
     Di, Dj = frames[ai].d_matrix(), frames[aj].d_matrix()
     Pi = frames[ai].p_matrix()
-    t_dd = Di.T @ _spatial(model, ai, aj, R, 2, 2) @ Dj
+    t_dd = Di.T @ _spatial(model, ai, aj, R, 2, 2, imag=im) @ Dj
     if t_dd.shape != (5, 5):
         raise SuperexchangeError(f"{model.name}: atoms {ai}, {aj} need full d shells (got {t_dd.shape})")
-    eps_i = np.diag(Di.T @ _spatial(model, ai, ai, (0, 0, 0), 2, 2) @ Di).copy()
-    eps_j = np.diag(Dj.T @ _spatial(model, aj, aj, (0, 0, 0), 2, 2) @ Dj).copy()
+    eps_i = np.diag(Di.T @ _spatial(model, ai, ai, (0, 0, 0), 2, 2, imag=im) @ Di).copy()
+    eps_j = np.diag(Dj.T @ _spatial(model, aj, aj, (0, 0, 0), 2, 2, imag=im) @ Dj).copy()
     symbols = model.atoms.get_chemical_symbols()
     hb = BondHoppings(i=bond.i, j=bond.j, R=R, atoms=(ai, aj), elements=(symbols[ai], symbols[aj]),
                       distance=float(bond.distance), t_dd=t_dd, eps_i=eps_i, eps_j=eps_j)
@@ -132,6 +134,7 @@ def bond_hoppings(model, report, bond, frames=None) -> BondHoppings:
     hb.sharing = paths.sharing if paths is not None else ""
     p_atoms = {o.atom for o in model.orbitals if o.l == 1}
     hb.has_ligands = bool(p_atoms)
+    hb.max_imag = max(im, default=0.0)
     if not hb.has_ligands or paths is None:
         return hb
     tip, tpj, eps, labels, lig_of = [], [], [], [], []
@@ -140,9 +143,9 @@ def bond_hoppings(model, report, bond, frames=None) -> BondHoppings:
         if L.index not in p_atoms:
             continue
         RL = tuple(int(x) for x in L.R)
-        a = _spatial(model, ai, L.index, RL, 2, 1)                                  # 5×3
-        b = _spatial(model, L.index, aj, tuple(np.subtract(R, RL)), 1, 2)            # 3×5
-        e = _spatial(model, L.index, L.index, (0, 0, 0), 1, 1)
+        a = _spatial(model, ai, L.index, RL, 2, 1, imag=im)                                  # 5×3
+        b = _spatial(model, L.index, aj, tuple(np.subtract(R, RL)), 1, 2, imag=im)   # 3×5
+        e = _spatial(model, L.index, L.index, (0, 0, 0), 1, 1, imag=im)
         a = Di.T @ a @ Pi
         b = Pi.T @ b @ Dj
         e = Pi.T @ e @ Pi
@@ -164,17 +167,18 @@ def bond_hoppings(model, report, bond, frames=None) -> BondHoppings:
         if L1.index not in p_atoms or L2.index not in p_atoms:
             continue
         R1, R2 = tuple(int(x) for x in L1.R), tuple(int(x) for x in L2.R)
-        t1 = Di.T @ _spatial(model, ai, L1.index, R1, 2, 1) @ Pi
-        t12 = Pi.T @ _spatial(model, L1.index, L2.index, tuple(np.subtract(R2, R1)), 1, 1) @ Pi
-        t2 = Pi.T @ _spatial(model, L2.index, aj, tuple(np.subtract(R, R2)), 1, 2) @ Dj
-        e1 = np.diag(Pi.T @ _spatial(model, L1.index, L1.index, (0, 0, 0), 1, 1) @ Pi)
-        e2 = np.diag(Pi.T @ _spatial(model, L2.index, L2.index, (0, 0, 0), 1, 1) @ Pi)
+        t1 = Di.T @ _spatial(model, ai, L1.index, R1, 2, 1, imag=im) @ Pi
+        t12 = Pi.T @ _spatial(model, L1.index, L2.index, tuple(np.subtract(R2, R1)), 1, 1, imag=im) @ Pi
+        t2 = Pi.T @ _spatial(model, L2.index, aj, tuple(np.subtract(R, R2)), 1, 2, imag=im) @ Dj
+        e1 = np.diag(Pi.T @ _spatial(model, L1.index, L1.index, (0, 0, 0), 1, 1, imag=im) @ Pi)
+        e2 = np.diag(Pi.T @ _spatial(model, L2.index, L2.index, (0, 0, 0), 1, 1, imag=im) @ Pi)
         if not (np.any(t1) and np.any(t12) and np.any(t2)):
             continue
         label = f"{L1.element}{L1.index}{list(R1)}–{L2.element}{L2.index}{list(R2)}"
         hb.long_paths.append((label, t1, t12, t2, e1, e2))
         if L1.element not in hb.lig_elements:
             hb.lig_elements.append(L1.element)
+    hb.max_imag = max(im, default=0.0)
     return hb
 
 
