@@ -41,3 +41,20 @@ def spearman(x, y) -> float:
     if rx.std() == 0 or ry.std() == 0:
         return float("nan")
     return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def distinct_n(seqs, n: int = 2) -> float:
+    """Distinct-n (Li et al. 2016): distinct n-grams / all n-grams over a set of token sequences (lists or a 2-D
+    tensor; for tensors pass already-truncated rows as lists).  0 when there is no n-gram."""
+    grams: list[tuple] = []
+    for s in seqs:
+        s = [int(t) for t in s]
+        grams += [tuple(s[i:i + n]) for i in range(len(s) - n + 1)]
+    return len(set(grams)) / len(grams) if grams else 0.0
+
+
+def effective_rank(w: torch.Tensor, eps: float = 1e-12) -> float:
+    """Effective rank (Roy & Vetterli 2007): ``exp(H(σ/Σσ))`` of the singular values of a matrix, in [1, min(m,n)]."""
+    s = torch.linalg.svdvals(w.detach().double())
+    p = s / s.sum().clamp_min(eps)
+    return float(torch.exp(entropy(p)))

@@ -107,9 +107,15 @@ class ArithmeticTask:
     def apply(self, x: torch.Tensor, op: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         return torch.where(op == 0, x + a, torch.where(op == 1, x - a, x * a)) % self.m
 
-    def sample(self, n: int, steps: int, generator: torch.Generator | None = None) -> ArithmeticBatch:
+    def sample(self, n: int, steps: int, generator: torch.Generator | None = None,
+               ops: Sequence[str] | None = None) -> ArithmeticBatch:
+        """``ops`` restricts the operators (e.g. ``("+", "-")``; default all three, same random stream as before)."""
         x0 = torch.randint(0, self.m, (n,), generator=generator)
-        ops = torch.randint(0, len(self.OPS), (n, steps), generator=generator)
+        if ops is None:
+            ops = torch.randint(0, len(self.OPS), (n, steps), generator=generator)
+        else:
+            allowed = torch.tensor([self.OPS.index(o) for o in ops])
+            ops = allowed[torch.randint(0, len(allowed), (n, steps), generator=generator)]
         operands = torch.randint(1, self.m, (n, steps), generator=generator)
         operands = torch.where(ops == 2, torch.randint(2, self.m, (n, steps), generator=generator), operands)
         res, x = [], x0
