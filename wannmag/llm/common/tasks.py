@@ -340,3 +340,59 @@ class NuggetQATask:
             out += [int(self.s_ids[s]), int(self.v_ids[v])]
         out += [int(self.w_ids[f]) for f in fillers]
         return out + [self.vocab.eos]
+
+
+# ==================================================================================================== Markov LM
+class MarkovLMTask:
+    """Language modelling on a random sparse Markov source of order ``order`` (part 2: ITT, MoHD, UpIT).
+
+    Each of ``n_domains`` domains has its own transition table: for every context (the last ``order`` tokens) the
+    next token is one of ``branching`` random candidates with Dirichlet(``concentration``) probabilities.  A
+    sequence is ``<bos> <dk> x_1 … x_L`` (domain tag ``<dk>``; the first ``order`` tokens uniform).  Labels cover the
+    Markov-generated tokens, so the exact optimum of the loss is the mean true conditional entropy,
+    ``batch["optimal_loss"]`` (nats/token) — perplexities can be compared with ``exp`` of it.
+    """
+
+    def __init__(self, n_tokens: int = 24, order: int = 2, branching: int = 3, concentration: float = 1.0,
+                 n_domains: int = 1, seed: int = 0) -> None:
+        self.n_tokens, self.order, self.branching, self.n_domains = n_tokens, order, branching, n_domains
+        self.vocab = Vocab([f"t{i}" for i in range(n_tokens)] + [f"<d{k}>" for k in range(n_domains)])
+        self.tok_ids = self.vocab.ids("t", n_tokens)
+        self.dom_ids = torch.tensor([self.vocab[f"<d{k}>"] for k in range(n_domains)])
+        g = torch.Generator().manual_seed(seed)
+        n_ctx = n_tokens ** order
+        probs = torch.zeros(n_domains, n_ctx, n_tokens)
+        for k in range(n_domains):
+            cand = torch.rand(n_ctx, n_tokens, generator=g).argsort(1)[:, :branching]
+            w = torch._standard_gamma(torch.full((n_ctx, branching), float(concentration)), generator=g)
+            probs[k].scatter_(1, cand, w / w.sum(1, keepdim=True))
+        self.probs = probs
+        self.entropy = -(probs * torch.log(probs.clamp_min(1e-30))).sum(-1)  # (domains, contexts)
+
+    def context_index(self, toks: torch.Tensor) -> torch.Tensor:
+        """Index of the context formed by the last ``order`` tokens (token values, not ids), toks (B, order)."""
+        idx = torch.zeros(toks.shape[0], dtype=torch.long)
+        for i in range(self.order):
+            idx = idx * self.n_tokens + toks[:, i]
+        return idx
+
+    def sample(self, batch: int, length: int, generator: torch.Generator | None = None,
+               domains: torch.Tensor | int | None = None) -> dict:
+        if domains is None:
+            domains = torch.randint(0, self.n_domains, (batch,), generator=generator)
+        elif isinstance(domains, int):
+            domains = torch.full((batch,), domains)
+        toks = torch.randint(0, self.n_tokens, (batch, self.order), generator=generator)
+        ents = []
+        for _ in range(length - self.order):
+            ctx = self.context_index(toks[:, -self.order:])
+            nxt = torch.multinomial(self.probs[domains, ctx], 1, generator=generator)
+            ents.append(self.entropy[domains, ctx])
+            toks = torch.cat([toks, nxt], 1)
+        ids = torch.cat([torch.full((batch, 1), self.vocab.bos), self.dom_ids[domains][:, None],
+                         self.tok_ids[toks]], 1)
+        labels = torch.full_like(ids, IGNORE)
+        start = 2 + self.order  # first Markov-generated token
+        labels[:, start - 1:-1] = ids[:, start:]
+        return {"input_ids": ids, "labels": labels, "domains": domains,
+                "optimal_loss": float(torch.stack(ents, 1).mean()) if ents else 0.0}
