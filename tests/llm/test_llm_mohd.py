@@ -44,7 +44,7 @@ def test_router_mask_scaling_and_fusion():
         assert torch.allclose(x[i].view(4, 4)[g], 2 * h[i].view(4, 4)[g], atol=1e-6)
         assert torch.allclose(x[i].view(4, 4)[0], 2 * h[i].view(4, 4)[0])
         off = [j for j in range(4) if j not in (0, g)]
-            assert float(x[i].view(4, 4)[off].detach().abs().sum()) == 0.0
+        assert float(x[i].view(4, 4)[off].detach().abs().sum()) == 0.0
     with torch.no_grad():
         r.fuse.copy_(torch.eye(4))
     x2, _ = r(h)
