@@ -69,7 +69,8 @@ def test_run_from_directory_gives_a_report_and_resumes(from_dir, tmp_path):
     # only dipolar anisotropy here (no spin-orbit from a directory of energies): FM prefers in-plane moments
     assert res["anisotropy"]["dipolar_meV"] < 0 and res["anisotropy"]["soc_meV"] is None
     # easy-plane 2D Heisenberg: Mermin-Wagner flag instead of a bare number
-    assert res["mc"]["mermin_wagner"]
+    assert res["mc"]["mermin_wagner"] and res["mc"]["warning"]
+    assert res["mc"]["tc_K"] == res["mc"]["result"].get("tc_K")
     md = (out / "report.md").read_text()
     assert "energy mapping" in md and "force theorem" in md and ("Mermin" in md or "continuous" in md)
     page = (out / "report.html").read_text()

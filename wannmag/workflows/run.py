@@ -315,7 +315,7 @@ def step_lswt(ctx):
         return {"skipped": str(exc)}
     tc = sw.tc_rpa()
     return {"order": order, "axis": np.asarray(axis).tolist(), "gap_meV": float(sw.gap()),
-            "tc_rpa_K": float(getattr(tc, "tc", np.nan))}
+            "tc_rpa_K": float(tc.tc_classical), "tc_rpa_quantum_K": float(tc.tc_quantum), "rpa": tc.as_dict()}
 
 
 def _mc_one(args):
@@ -329,7 +329,8 @@ def _mc_one(args):
 
 def step_mc(ctx):
     from ..magnetism import SpinModel
-    from ..magnetism.montecarlo import MCSettings, analyse_sizes, build_lattice, mermin_wagner_check, plot_tc
+    from ..magnetism.montecarlo import MCSettings, analyse_sizes, build_lattice, mermin_wagner_check
+    from ..magnetism.montecarlo.plot import plot_curves
     from ..magnetism.montecarlo import ground_state as gs_fn
     from ..magnetism.spinmodel import MEV_PER_K
 
@@ -353,14 +354,16 @@ def step_mc(ctx):
     finally:
         if client is not None:
             client.close()
-    tcr = analyse_sizes({f"{L}x{L}": curves for L, curves, _ in runs}, mw)
+    curves = {f"{L}x{L}": c for L, c, _ in runs}
+    tcr = analyse_sizes(curves, mw)
     png = out / "mc_curves.png"
+    d = tcr.as_dict()
     try:
-        plot_tc(tcr, png)
+        plot_curves(curves, png, tc=d.get("tc_K"), tc_error=d.get("tc_error_K"),
+                    title=f"{ctx.results['structure']['formula']}: Monte Carlo ({d.get('method')})")
     except Exception as exc:  # noqa: BLE001 - a plot failure must not lose the numbers
         warnings.warn(f"MC plot failed: {exc}")
-    d = tcr.as_dict() if hasattr(tcr, "as_dict") else {}
-    return {"tc_K": d.get("tc"), "tc_error_K": d.get("tc_error"), "method": d.get("method"),
+    return {"tc_K": d.get("tc_K"), "tc_error_K": d.get("tc_error_K"), "method": d.get("method"),
             "mermin_wagner": bool(mw.get("flag")), "warning": mw.get("reason") if mw.get("flag") else None,
             "sizes": sizes, "t_window_K": [settings.tmin, settings.tmax], "result": d, "figure": str(png)}
 
@@ -407,7 +410,8 @@ def step_report(ctx):
     lw = r.get("lswt", {})
     if "gap_meV" in lw:
         rpa = lw["tc_rpa_K"]
-        rpa_txt = "zero (no gap: Mermin–Wagner)" if not np.isfinite(rpa) or rpa == 0 else f"{rpa:.1f} K"
+        rpa_txt = ("zero (no gap: Mermin–Wagner)" if not np.isfinite(rpa) or rpa == 0 else
+                   f"{rpa:.1f} K for classical spins ({lw.get('tc_rpa_quantum_K', float('nan')):.1f} K quantum)")
         lines += [f"Spin waves: gap {lw['gap_meV']:.3f} meV, RPA (Tyablikov) ordering temperature {rpa_txt}.", ""]
     mc = r["mc"]
     tc, err = mc.get("tc_K"), mc.get("tc_error_K") or 0.0
