@@ -73,6 +73,7 @@ def main(argv=None):
     ap.add_argument("--rcut", type=float, default=8.5)
     ap.add_argument("--tb2j", default="/work/bench-tb2j/bin/wann2J.py")
     ap.add_argument("--repeat", type=int, default=3, help="timings are the best of this many runs")
+    ap.add_argument("--keep", type=Path, help="copy TB2J's exchange.out (and the command) to this file")
     args = ap.parse_args(argv)
 
     from wannmag.magnetism.mft import hamiltonian_from_tb, lkag_exchange
@@ -123,6 +124,9 @@ def main(argv=None):
         print(proc.stdout[-2000:], proc.stderr[-3000:])
         return 1
     theirs = parse_tb2j(run / "TB2J_results" / "exchange.out")
+    if args.keep is not None:
+        shutil.copy(run / "TB2J_results" / "exchange.out", args.keep)
+        args.keep.with_suffix(".cmd").write_text(" ".join(cmd[1:]).replace(str(run), "<dir>") + "\n")
     print(f"k-mesh {args.kmesh}, {args.nz} contour points, E_F = {ours.efermi:.4f} eV")
     print(f"{'bond':>22} {'d (Å)':>7} {'wannmag':>10} {'TB2J':>10} {'diff':>8}   (J in TB2J convention, meV)")
     diffs = []

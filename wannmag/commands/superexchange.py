@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import gzip
 import json
-import shutil
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -13,24 +10,12 @@ from ..errors import WannmagError
 from ._common import EPILOG, FORMATTER
 
 
-def _gunzip_copy(src: Path) -> Path:
-    """A temporary directory with the Wannier90 files of ``src`` (a directory), *.gz decompressed."""
-    tmp = Path(tempfile.mkdtemp(prefix="wannmag_sx_"))
-    for f in src.iterdir():
-        if f.is_file() and f.suffix == ".gz":
-            with gzip.open(f, "rb") as fi, open(tmp / f.name[:-3], "wb") as fo:
-                shutil.copyfileobj(fi, fo)
-        elif f.is_file() and f.suffix in (".dat", ".win", ".xyz"):
-            shutil.copy(f, tmp / f.name)
-    return tmp
-
-
 def load_spin_averaged(path):
     """(model, description) from a Wannier90 directory/seed: the non-spin-polarised ``*_nm`` seed if present (the
     spin-averaged model of the workflows layer), else the only single seed, else the up/down pair averaged (with a
     warning: the two channels have independent gauges).  ``sk:cri3`` / ``sk:vps3`` give the synthetic models."""
     from ..magnetism.superexchange.synthetic import SYNTHETIC
-    from ..tightbinding.w90 import find_w90_models, read_w90, read_w90_seed
+    from ..tightbinding.w90 import find_w90_models, gunzipped, read_w90, read_w90_seed
 
     spec = str(path)
     if spec.startswith("sk:"):
@@ -42,12 +27,9 @@ def load_spin_averaged(path):
     p = Path(spec)
     if not p.exists() and not any(Path(spec + s).exists() for s in ("_hr.dat", "_tb.dat")):
         raise WannmagError(f"{spec}: no such Wannier90 directory or seed")
-    if p.is_dir() and any(f.name.endswith(("_hr.dat.gz", "_tb.dat.gz")) for f in p.iterdir()):
-        tmp = _gunzip_copy(p)
-        try:
-            model, desc = load_spin_averaged(tmp)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+    tmp = gunzipped(p)
+    if tmp is not None:
+        model, desc = load_spin_averaged(tmp)
         return model, f"{desc} [from {p}, gzipped]"
     found = find_w90_models(p)
     nm = [s for s in found.single if s.endswith(("_nm", ".nm"))]

@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import gzip
 import re
 import tempfile
 from dataclasses import dataclass, field
@@ -1094,13 +1095,44 @@ def find_w90_models(path) -> W90Models:
     return W90Models(collinear=pairs, single=[s for s in seeds if s not in used])
 
 
+def gunzipped(src) -> Path | None:
+    """If directory ``src`` holds gzip-compressed Wannier90 files (``*_hr.dat.gz`` …, as shipped in ``data/dft``),
+    a temporary directory with all its Wannier90 files decompressed (removed at interpreter exit); else None."""
+    src = Path(src)
+    if not src.is_dir() or not any(f.name.endswith((".dat.gz", ".xyz.gz", ".win.gz")) for f in src.iterdir()):
+        return None
+    import atexit
+    import shutil
+    import tempfile
+
+    tmp = Path(tempfile.mkdtemp(prefix="wannmag_w90_"))
+    atexit.register(shutil.rmtree, tmp, True)
+    for f in src.iterdir():
+        if not f.is_file():
+            continue
+        if f.suffix == ".gz":
+            try:
+                with gzip.open(f, "rb") as fi, open(tmp / f.name[:-3], "wb") as fo:
+                    shutil.copyfileobj(fi, fo)
+            except (OSError, EOFError) as exc:
+                raise TBFileError(f"{f}: not a readable gzip file ({type(exc).__name__})") from None
+        elif f.suffix in (".dat", ".win", ".xyz", ".json", ".wout"):
+            shutil.copy(f, tmp / f.name)
+    return tmp
+
+
 def read_w90(path, *, centre_tol: float = 0.5, mdrs: bool | None = None, hermitian_tol: float = 1e-4,
              prefer: str = "hr", kind: str = "auto") -> TBModel | CollinearTBModel:
-    """Load the Wannier90 model at ``path`` (directory, seedname or file).
+    """Load the Wannier90 model at ``path`` (directory, seedname or file; gzip-compressed files in a directory are
+    read too).
 
     A spin pair (``S_up``/``S_dn``) gives a :class:`CollinearTBModel` (unless ``kind="single"``), otherwise a
     :class:`TBModel`.  If several candidates exist, the collinear pair is preferred; ambiguous choices are errors.
     """
+    p = Path(path)
+    tmp = gunzipped(p if p.is_dir() else p.parent) if (p.is_dir() or p.parent.is_dir()) else None
+    if tmp is not None:
+        path = tmp if p.is_dir() else tmp / p.name
     found = find_w90_models(path)
     kw = dict(centre_tol=centre_tol, mdrs=mdrs, hermitian_tol=hermitian_tol, prefer=prefer)
     if kind in ("auto", "collinear") and found.collinear:
