@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from ..errors import WannmagError
-from ._common import EPILOG
+from ._common import EPILOG, parse_pairs
 
 
 def _parse_u(items):
@@ -23,14 +23,7 @@ def _parse_u(items):
             return float(items[0])
         except ValueError:
             raise WannmagError(f"--U expects a number in eV or ELEMENT=U pairs, got {items[0]!r}") from None
-    out = {}
-    for item in items:
-        try:
-            el, val = item.split("=")
-            out[el.strip()] = float(val)
-        except ValueError:
-            raise WannmagError(f"--U expects a number in eV or ELEMENT=U pairs (e.g. Cr=3.0), got {item!r}") from None
-    return out
+    return parse_pairs(items, "--U", float, "Cr=3.0")
 
 
 def format_table(records) -> str:

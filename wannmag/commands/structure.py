@@ -6,29 +6,7 @@ import json
 from pathlib import Path
 
 from ..errors import WannmagError
-from ._common import EPILOG, FORMATTER
-
-
-def _parse_spins(items) -> dict[str, float]:
-    out = {}
-    for item in items or []:
-        try:
-            el, val = item.split("=")
-            out[el.strip()] = float(val)
-        except ValueError:
-            raise WannmagError(f"--spin expects ELEMENT=S (e.g. Cr=1.5), got {item!r}") from None
-    return out
-
-
-def _parse_ox(items) -> dict[str, int]:
-    out = {}
-    for item in items or []:
-        try:
-            el, val = item.split("=")
-            out[el.strip()] = int(val)
-        except ValueError:
-            raise WannmagError(f"--oxidation expects ELEMENT=N (e.g. V=2), got {item!r}") from None
-    return out
+from ._common import EPILOG, FORMATTER, parse_pairs
 
 
 def cmd_structure(args) -> int:
@@ -37,7 +15,8 @@ def cmd_structure(args) -> int:
     if args.shells < 1:
         raise WannmagError(f"--shells must be at least 1, got {args.shells}")
     report = analyse_structure(args.file, n_shells=args.shells, magnetic=args.magnetic or None,
-                               spins=_parse_spins(args.spin), oxidation_states=_parse_ox(args.oxidation),
+                               spins=parse_pairs(args.spin, "--spin", float, "Cr=1.5"),
+                               oxidation_states=parse_pairs(args.oxidation, "--oxidation", int, "V=2"),
                                shell_tol=args.tol)
     if args.json:
         print(json.dumps(report.as_dict(), indent=1))
