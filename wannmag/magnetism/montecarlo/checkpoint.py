@@ -5,33 +5,23 @@ to.  Written to a temporary file in the same directory, flushed and fsync'ed, th
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from ..._atomic import atomic_write_bytes
 from .errors import MonteCarloError
 
 __all__ = ["save_checkpoint", "load_checkpoint"]
 
 
 def save_checkpoint(path, state: dict) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **{k: np.asarray(v) for k, v in state.items()})
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    """Write ``state`` (arrays) as an .npz atomically (temp file + fsync + os.replace)."""
+    buf = io.BytesIO()
+    np.savez(buf, **{k: np.asarray(v) for k, v in state.items()})
+    return atomic_write_bytes(path, buf.getvalue())
 
 
 def load_checkpoint(path) -> dict | None:
