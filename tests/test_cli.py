@@ -89,7 +89,9 @@ def test_exchange_mft_on_wannier_files(tmp_path, capsys):
                         tmp_path / f"cri3_{spin}", mp_grid=(6, 6, 1))
     model_json = tmp_path / "model.json"
     assert main(["exchange", "mft", str(tmp_path), "--kmesh", "6", "6", "1", "--nelect", "42", "--rcut", "4.5",
-                 "--orbital-resolved", "--json", "--save-model", str(model_json)]) == 0
+                 "--orbital-resolved", "--json", "--save-model", str(model_json), "--plot",
+                 str(tmp_path / "cri3.png")]) == 0
+    assert (tmp_path / "cri3_map.png").stat().st_size > 10_000 and (tmp_path / "cri3_Jr.png").exists()
     out = json.loads(capsys.readouterr().out)
     assert len(out["bonds"]) == 3
     for b in out["bonds"]:
@@ -122,3 +124,19 @@ def test_export_round_trip_through_other_codes(tmp_path, fmt):
     spins = np.random.default_rng(1).normal(size=(2, 3))
     spins /= np.linalg.norm(spins, axis=1)[:, None]
     assert again.energy(spins) == pytest.approx(model.energy(spins), rel=1e-6)
+
+
+def test_exchange_mft_convergence_report(tmp_path, capsys):
+    from wannmag.structures import cri3_monolayer
+    from wannmag.tightbinding import slater_koster_model, write_w90_model
+
+    p = dict(pds=-0.6, pdp=0.3, dds=-0.05, ddp=0.025, pps=0.25, ppp=-0.075)
+    kw = dict(d_atoms=["Cr"], p_atoms=["I"], params=p, eps_p=-2.5, crystal_field=(-0.3, 0.6))
+    for spin, eps in (("up", -1.5), ("dn", 1.5)):
+        write_w90_model(slater_koster_model(cri3_monolayer(), eps_d=eps, spin="up" if spin == "up" else "down", **kw),
+                        tmp_path / f"cri3_{spin}", mp_grid=(6, 6, 1))
+    assert main(["exchange", "mft", str(tmp_path), "--kmesh", "9", "9", "1", "--nelect", "42", "--rcut", "4.5",
+                 "--poles", "60", "--convergence"]) == 0
+    line = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("convergence:")][0]
+    dk = float(line.split("max change of J ")[1].split()[0])
+    assert dk < 0.05  # meV: J1 of an insulator converges fast in k

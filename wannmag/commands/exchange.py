@@ -35,7 +35,30 @@ def cmd_map_energies(args) -> int:
         print(json.dumps(fit.as_dict(), indent=1))
     else:
         print(fit.table())
+    if args.plot:
+        _plot_j_of_r(fit.distances, fit.J, args.plot, "energy mapping")
     return 0
+
+
+def _plot_j_of_r(distances, J, path, label):
+    """J (meV, J > 0 AF) against the shell distance (Å) for a fit without a structure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not distances:
+        raise WannmagError("the energies file gives no shell distances ('distances'); cannot plot J(r)")
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    ax.axhline(0, color="0.6", lw=0.8)
+    ax.plot(distances[:len(J)], J, "o-", label=label)
+    for n, (d, j) in enumerate(zip(distances, J), start=1):
+        ax.annotate(f"J{n}", (d, j), textcoords="offset points", xytext=(4, 4))
+    ax.set_xlabel("bond length (Å)")
+    ax.set_ylabel("J (meV), J > 0 AF, each bond once, |S| = S")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
 
 
 def cmd_mft(args) -> int:
@@ -71,8 +94,27 @@ def cmd_mft(args) -> int:
             print("\norbital-resolved J_TB2J (meV) in the local octahedral frame:")
             for (a, b, R), blk in zip(res.bonds, blocks):
                 print(f"  {a}-{b} R={list(R)}: " + "  ".join(f"{k} {v:+.3f}" for k, v in blk.items()))
+    model_out = mft_spin_model(ham, res)
     if args.save_model:
-        mft_spin_model(ham, res).save(args.save_model)
+        model_out.save(args.save_model)
+    if args.plot:
+        from ..magnetism.plot import plot_exchange_map, plot_j_vs_r
+
+        base = Path(args.plot)
+        base.parent.mkdir(parents=True, exist_ok=True)
+        plot_exchange_map(model_out, base.with_name(base.stem + "_map.png"))
+        plot_j_vs_r([model_out], base.with_name(base.stem + "_Jr.png"), labels=["force theorem"])
+        if not args.json:
+            print(f"plots: {base.with_name(base.stem + '_map.png')}, {base.with_name(base.stem + '_Jr.png')}")
+    if args.convergence:
+        from ..magnetism.mft import convergence_report
+
+        k = list(args.kmesh)
+        coarse = [max(1, (x * 2) // 3) if x > 1 else 1 for x in k]
+        rep = convergence_report(ham, res.bonds[:3], [coarse, k], [max(20, args.poles // 2), args.poles],
+                                 efermi=res.efermi)
+        print(f"convergence: max change of J {rep['max_change_kmesh_meV']:.4f} meV from k-mesh {coarse} to {k}, "
+              f"{rep['max_change_energy_meV']:.4f} meV from {max(20, args.poles // 2)} to {args.poles} energy points")
     return 0
 
 
@@ -93,6 +135,7 @@ def register(sub) -> None:
     m.add_argument("--spin", type=float, default=None, help="spin length S (default: from the file, else 3/2)")
     m.add_argument("--max-condition", type=float, default=1e4, help="refuse fits above this condition number")
     m.add_argument("--json", action="store_true", help="print the fit as JSON")
+    m.add_argument("--plot", metavar="OUT.png", help="plot J against the shell distance")
     m.set_defaults(func=cmd_map_energies)
 
     f = modes.add_parser("mft", help="magnetic force theorem on a Wannier90 spin-up/spin-down pair",
@@ -107,4 +150,7 @@ def register(sub) -> None:
     f.add_argument("--orbital-resolved", action="store_true", help="t2g/eg decomposition in the local octahedral frame")
     f.add_argument("--save-model", metavar="MODEL.json", help="write the SpinModel (internal convention)")
     f.add_argument("--json", action="store_true", help="print the result as JSON")
+    f.add_argument("--plot", metavar="OUT.png", help="exchange map (OUT_map.png) and J(r) (OUT_Jr.png)")
+    f.add_argument("--convergence", action="store_true",
+                   help="also report the change of J1–J3 from a 2/3 k-mesh and half the energy points")
     f.set_defaults(func=cmd_mft)
