@@ -300,12 +300,18 @@ def analyse_bond(model, report, bond, params: dict | None = None, frames=None, s
             res.notes.append(f"{name} = {val:.2f} eV is small: perturbation theory is unreliable for the eg channels")
     ep = hb.eps_p_mean
     h = (ep - hb.eps_p) if hb.eps_p is not None else np.zeros(0)
-    if hb.t_ip is not None:
+    if hb.t_ip is not None or hb.long_paths:
         # expansion parameter: largest |t_pd| / (its charge-transfer energy), t2g and eg (Hund S' = 2) receivers
+        blocks = []
+        if hb.t_ip is not None:
+            blocks.append((hb.t_ip, hb.t_pj.T, h))
+        for _, t1, _, t2, e1, e2 in hb.long_paths:
+            blocks.append((t1, t2.T, np.r_[ep - e1, ep - e2]))
         r = 0.0
         for rows, off in ((list(T2G), 0.0), (list(EG), p.ten_dq - 5 * p.JH if p.hund_ct else p.ten_dq)):
-            t = max(np.abs(hb.t_ip[rows]).max(), np.abs(hb.t_pj[:, rows]).max())
-            r = max(r, t / max(p.delta_t + off + h.min(), 1e-6))
+            for ti, tj, hh in blocks:
+                t = max(np.abs(ti[rows]).max(), np.abs(tj[rows]).max())
+                r = max(r, t / max(p.delta_t + off + hh.min(), 1e-6))
         res.expansion = float(r)
         if r > 0.3:
             res.notes.append(f"max |t_pd|/Δ = {r:.2f}: the expansion in t_pd/Δ is only qualitative for this bond")
