@@ -313,7 +313,11 @@ def analyse_bond(model, report, bond, params: dict | None = None, frames=None, s
                 t = max(np.abs(ti[rows]).max(), np.abs(tj[rows]).max())
                 r = max(r, t / max(p.delta_t + off + hh.min(), 1e-6))
         res.expansion = float(r)
-        if r > 0.3:
+        if r > 1.0:
+            res.notes.append(f"max |t_pd|/Δ = {r:.2f} > 1: the expansion in t_pd/Δ breaks down for this bond (the "
+                             "charge-transfer energy of some channel is smaller than its hopping); only the sign "
+                             "pattern of the channels is meaningful")
+        elif r > 0.3:
             res.notes.append(f"max |t_pd|/Δ = {r:.2f}: the expansion in t_pd/Δ is only qualitative for this bond")
     summary = {c: 0.0 for c in CATEGORIES}
     direct_only = {"t2g–t2g MH": 0.0, "t2g–eg MH": 0.0}
