@@ -13,6 +13,7 @@ from tb_helpers import random_k, wb_interpolation, wb_system_hr
 
 from wannmag.tightbinding import CollinearTBModel, classify_zsa, crystal_fields, find_w90_models, read_w90, \
     read_w90_seed
+from wannmag.tightbinding.w90 import gunzipped
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "dft"
 
@@ -21,7 +22,7 @@ def _find(name: str):
     """Directories under data/dft holding Wannier90 Hamiltonians of the compound ``name``."""
     if not DATA.exists():
         return []
-    dirs = sorted({p.parent for p in DATA.rglob("*_hr.dat") if name.lower() in str(p.relative_to(DATA)).lower()})
+    dirs = sorted({p.parent for p in DATA.rglob("*_hr.dat*") if name.lower() in str(p.relative_to(DATA)).lower()})
     return dirs
 
 
@@ -33,6 +34,7 @@ ALL = CRI3 + VPS3
 @pytest.mark.skipif(not ALL, reason="no DFT+Wannier90 data in data/dft yet")
 @pytest.mark.parametrize("d", ALL, ids=lambda p: str(p.relative_to(DATA)))
 def test_wannierberri_agreement_on_real_models(d):
+    d = gunzipped(d) or d  # the shipped files are gzip-compressed
     found = find_w90_models(d)
     seeds = [s for pair in found.collinear for s in pair] + found.single
     k = random_k(20, seed=5)

@@ -330,6 +330,9 @@ def read_wannier_dir(path, seed: str | None = None) -> DFTRecord:
         raise ReaderError(f"{d}: no such directory")
     if not d.is_dir():
         raise ReaderError(f"{d}: not a directory (expected a directory of Wannier90 files)")
+    from ..tightbinding.w90 import gunzipped
+
+    d = gunzipped(d) or d  # gzip-compressed files (as shipped in data/dft) are read from a decompressed copy
     ups = sorted(d.glob(f"{seed or '*'}[_.]up_hr.dat")) or sorted(d.glob(f"{seed or '*'}[_.]up[_.]hr.dat"))
     dns = sorted(d.glob(f"{seed or '*'}[_.]dn_hr.dat")) + sorted(d.glob(f"{seed or '*'}[_.]down_hr.dat"))
     if not ups and not dns:
