@@ -194,3 +194,27 @@ def test_cli_reads_wannier90_files_plain_and_gzipped(tmp_path, capsys):
             shutil.copy(f, gz / f.name)
     assert main(["superexchange", str(gz), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["bonds"][0]["J_meV"] == pytest.approx(ref, rel=1e-6)
+
+
+def test_real_cri3_wannier_model_sign_pattern_and_breakdown_flag():
+    """The shipped non-spin-polarised CrI3 d+p Wannier model (data/dft/CrI3): the channel signs agree with the force
+    theorem and energy mapping (AF t2g–t2g, FM t2g–eg, FM J1), the antiphase dxz–dz2 paths through the two I appear,
+    and the bond is flagged as outside the range of the t_pd/Δ expansion (notes/issue6.md)."""
+    from pathlib import Path
+
+    from wannmag.commands.superexchange import load_spin_averaged
+
+    d = Path(__file__).resolve().parents[2] / "data" / "dft" / "CrI3"
+    if not any(d.glob("CrI3_nm_hr.dat*")):
+        pytest.skip("data/dft/CrI3 (reference Wannier models) not present")
+    model, desc = load_spin_averaged(d)
+    assert "non-spin-polarised" in desc
+    b = _first(superexchange(model, shells=(1,)), 1)
+    s = b.summary
+    assert s["t2g–t2g MH"] > 0 and s["CT t2g–t2g"] > 0 and s["t2g–eg MH"] < 0 and b.J < 0
+    assert b.expansion > 1 and any("breaks down" in n for n in b.notes)
+    anti = [c for c in b.channels if c.category == "t2g–eg MH" and c.antiphase and c.t_incoherent > 0.1]
+    assert anti
+    lig = [q for q in anti[0].paths if q.kind == "ligand" and abs(q.amplitude) > 0.05]
+    assert len({q.via.split(":")[0] for q in lig}) == 2
+    assert min(q.amplitude for q in lig) < 0 < max(q.amplitude for q in lig)
