@@ -139,6 +139,15 @@ def _jsonable(obj):
     return obj
 
 
+def _umask_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+_FILE_MODE = _umask_mode()  # mkstemp creates 0600 files; results get the usual mode (0644 with umask 022)
+
+
 def write_json_atomic(path, data) -> None:
     """Write ``data`` as JSON to ``path`` atomically (temporary file in the same directory, then os.replace)."""
     path = Path(path)
@@ -148,6 +157,7 @@ def write_json_atomic(path, data) -> None:
         with os.fdopen(fd, "w") as f:
             json.dump(_jsonable(data), f, indent=1)
             f.write("\n")
+        os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -163,6 +173,7 @@ def write_text_atomic(path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
+        os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -796,7 +796,7 @@ def band_path_check(run_dir, outdir, seed: str, path: str = "GMKG", npoints: int
     txt = Path(run_dir) / f"bandpath_{seed}.txt"
     bp = calc.atoms.cell.bandpath(path, npoints=npoints, pbc=[True, True, False])
     nc = calc.fixed_density(kpts=bp.kpts, symmetry="off", nbands=n_max + 8,
-                            convergence={"bands": n_max + 1}, txt=str(txt))
+                            convergence={"bands": n_max + 1, "eigenstates": 1e-6}, txt=str(txt))
     nk = len(bp.kpts)
     out = {}
     for s, c in enumerate(names):
