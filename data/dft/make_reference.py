@@ -89,7 +89,9 @@ def wannier(mat: str, work: Path) -> None:
             if not src.exists():
                 continue
             if src.stat().st_size > GZIP_ABOVE:
-                with open(src, "rb") as fi, gzip.open(dest / (src.name + ".gz"), "wb", compresslevel=9) as fo:
+                # mtime=0 and no file name in the header: identical content gives identical .gz bytes
+                with open(src, "rb") as fi, open(dest / (src.name + ".gz"), "wb") as raw, \
+                        gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=9, mtime=0) as fo:
                     shutil.copyfileobj(fi, fo)
                 (dest / src.name).unlink(missing_ok=True)
             else:
