@@ -3,7 +3,8 @@
  * Same update as wannmag.magnetism.montecarlo.kernels.metropolis_sweep with isotropic bonds (mode 0):
  * H = sum_{i<j} J_ij S_i.S_j + sum_i S_i.A_i.S_i - z_i.S_i (wannmag convention: each bond once, spins of length
  * S, J > 0 antiferromagnetic, meV); sequential sweep, cone proposal of half-angle theta_max around the old spin,
- * xoshiro256** random numbers drawn in the same order, so that both produce the same trajectory.
+ * azimuth by Marsaglia's disc method (no trigonometric calls), xoshiro256** random numbers drawn in the same order,
+ * so that both produce the same trajectory.
  */
 #include <math.h>
 #include <stdint.h>
@@ -32,7 +33,6 @@ static inline double quad(const double *A, double x, double y, double z) {
 long metropolis_sweeps(long n_sweeps, long N, const int64_t *ptr, const int64_t *nbr, const double *Jiso,
                        const double *A, const uint8_t *hasA, const double *zee, const double *slen, double *spins,
                        uint64_t *rng, double beta, double cos_max) {
-    const double two_pi = 2.0 * M_PI;
     long acc = 0;
     for (long sweep = 0; sweep < n_sweeps; sweep++) {
         for (long i = 0; i < N; i++) {
@@ -52,8 +52,15 @@ long metropolis_sweeps(long n_sweeps, long N, const int64_t *ptr, const int64_t 
             double sx = si[0], sy = si[1], sz = si[2];
             double nx = sx / S, ny = sy / S, nz = sz / S;
             double c = 1.0 - next_double(rng) * (1.0 - cos_max);
-            double phi = two_pi * next_double(rng);
-            double s = sqrt(fmax(0.0, 1.0 - c * c));
+            double x, y, q;
+            for (;;) { /* Marsaglia: (x, y) uniform in the unit disc from one 64-bit number, no trigonometry */
+                uint64_t rr = next_u64(rng);
+                x = (double)(rr >> 40) * (2.0 / 16777216.0) - 1.0;
+                y = (double)((rr >> 16) & 0xFFFFFFu) * (2.0 / 16777216.0) - 1.0;
+                q = x * x + y * y;
+                if (q <= 1.0 && q > 0.0) break;
+            }
+            double s = sqrt(fmax(0.0, 1.0 - c * c)) / q;
             double e1x, e1y, e1z, r;
             if (fabs(nz) < 0.9) {
                 r = sqrt(nx * nx + ny * ny);
@@ -63,7 +70,7 @@ long metropolis_sweeps(long n_sweeps, long N, const int64_t *ptr, const int64_t 
                 e1x = 0.0; e1y = -nz / r; e1z = ny / r;
             }
             double e2x = ny * e1z - nz * e1y, e2y = nz * e1x - nx * e1z, e2z = nx * e1y - ny * e1x;
-            double cp = s * cos(phi), sp = s * sin(phi);
+            double cp = s * (x * x - y * y), sp = s * (2.0 * x * y);
             double ux = c * nx + cp * e1x + sp * e2x;
             double uy = c * ny + cp * e1y + sp * e2y;
             double uz = c * nz + cp * e1z + sp * e2z;
