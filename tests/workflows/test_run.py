@@ -107,3 +107,42 @@ def test_dask_local_cluster_gives_the_serial_numbers(from_dir, tmp_path):
     assert res_d["mapping"]["J_meV"] == res_s["mapping"]["J_meV"]
     a, b = res_s["mc"]["result"], res_d["mc"]["result"]
     assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)  # bit-identical Monte Carlo
+
+
+def test_mc_refine_window_brackets_the_first_estimate():
+    from wannmag.workflows.run import refine_window
+
+    assert refine_window(None, None, 5.0, 100.0) is None
+    assert refine_window(float("nan"), 1.0, 5.0, 100.0) is None
+    lo, hi = refine_window(40.0, 2.0, 5.0, 100.0)  # ±max(3·2, 0.15·40) = ±6
+    assert (lo, hi) == pytest.approx((34.0, 46.0))
+    lo, hi = refine_window(40.0, 10.0, 5.0, 100.0)  # a poor first estimate widens the window
+    assert (lo, hi) == pytest.approx((10.0, 70.0))
+
+
+def test_mc_step_refines_around_the_first_estimate(tmp_path):
+    """An Ising-like anisotropic honeycomb FM: the second Monte Carlo pass runs on a window around the first Tc
+    and its estimate is the one reported."""
+    import math
+
+    from wannmag.magnetism import Site, SpinModel
+    from wannmag.workflows.engine import Context
+    from wannmag.workflows.run import step_mc
+
+    cell = np.array([[7.0, 0, 0], [-3.5, 3.5 * math.sqrt(3), 0], [0, 0, 20.0]])
+    frac = [(2 / 3, 1 / 3, 0.5), (1 / 3, 2 / 3, 0.5)]
+    m = SpinModel(cell=cell, sites=[Site(np.array(f) @ cell, "Cr", 1.5) for f in frac], pbc=(True, True, False),
+                  single_ion=[np.diag([0.0, 0.0, -1.0])] * 2)
+    for R in [(0, 0, 0), (1, 0, 0), (0, -1, 0)]:
+        m.add_bond(0, 1, R, -2.0)
+    path = tmp_path / "model.json"
+    m.save(path)
+    params = {"mc_sizes": [4, 6], "mc_sweeps": 1500, "mc_therm": 500, "mc_replicas": 8, "seed": 3}
+    ctx = Context(tmp_path, params, {"model": {"model": str(path)}, "structure": {"formula": "X"}}, lambda m: None)
+    res = step_mc(ctx)
+    assert res["refined"] and not res["mermin_wagner"]
+    co = res["coarse"]
+    lo, hi = res["t_window_K"]
+    assert lo < co["tc_K"] < hi and (hi - lo) < 0.5 * (co["t_window_K"][1] - co["t_window_K"][0])
+    assert lo < res["tc_K"] < hi
+    assert (tmp_path / "mc" / "checkpoint_6_refined.npz").exists() or (tmp_path / "mc" / "mc_curves.png").exists()

@@ -12,7 +12,8 @@ Steps (each cached and resumable, see :mod:`wannmag.workflows.engine`; results i
 8. ``anisotropy``    dipolar (2D Ewald) + spin–orbit MAE (GPAW force theorem) → effective uniaxial single-ion term
 9. ``model``         the SpinModel fed to Monte Carlo (energy-mapping J1–J3 + anisotropy), saved as JSON
 10. ``lswt``         magnon gap and RPA (Tyablikov) ordering temperature
-11. ``mc``           parallel-tempering Monte Carlo on ≥ 3 sizes: Tc/TN from Binder crossings and peaks
+11. ``mc``           parallel-tempering Monte Carlo on ≥ 3 sizes: Tc/TN from Binder crossings and peaks; a first
+                     pass on a wide window, a second on a ladder concentrated around the first estimate
 12. ``report``       report.md and a self-contained report.html
 
 With ``dask`` (an address or "local") the DFT configurations and the Monte Carlo sizes run as Dask tasks; results
@@ -24,6 +25,7 @@ from __future__ import annotations
 import base64
 import html
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -351,11 +353,25 @@ def step_mc(ctx):
     try:
         runs = _map(client, _mc_one, [(ctx["model"]["model"], L, settings, str(out / f"checkpoint_{L}.npz"))
                                       for L in sizes], workers=p.get("workers", 1))
+        curves = {f"{L}x{L}": c for L, c, _ in runs}
+        tcr = analyse_sizes(curves, mw)
+        coarse = tcr.as_dict(with_runs=False)
+        refined = None
+        window = refine_window(coarse.get("tc_K"), coarse.get("tc_error_K"), settings.tmin, settings.tmax)
+        if p.get("mc_refine", True) and window is not None and not mw.get("flag"):
+            # second pass: the same sizes and sweeps on a ladder concentrated around the first estimate, so that
+            # the Binder crossings and the C/χ peaks are resolved by several replicas instead of one or two
+            fine = replace(settings, tmin=window[0], tmax=window[1], seed=settings.seed + 1)
+            runs2 = _map(client, _mc_one, [(ctx["model"]["model"], L, fine, str(out / f"checkpoint_{L}_refined.npz"))
+                                           for L in sizes], workers=p.get("workers", 1))
+            curves2 = {f"{L}x{L}": c for L, c, _ in runs2}
+            tcr2 = analyse_sizes(curves2, mw)
+            if tcr2.tc is not None:
+                refined = {"t_window_K": list(window), "result": tcr2.as_dict(with_runs=False)}
+                curves, tcr = curves2, tcr2
     finally:
         if client is not None:
             client.close()
-    curves = {f"{L}x{L}": c for L, c, _ in runs}
-    tcr = analyse_sizes(curves, mw)
     png = out / "mc_curves.png"
     d = tcr.as_dict()
     try:
@@ -365,7 +381,20 @@ def step_mc(ctx):
         warnings.warn(f"MC plot failed: {exc}")
     return {"tc_K": d.get("tc_K"), "tc_error_K": d.get("tc_error_K"), "method": d.get("method"),
             "mermin_wagner": bool(mw.get("flag")), "warning": mw.get("reason") if mw.get("flag") else None,
-            "sizes": sizes, "t_window_K": [settings.tmin, settings.tmax], "result": d, "figure": str(png)}
+            "sizes": sizes, "t_window_K": [settings.tmin, settings.tmax] if refined is None else refined["t_window_K"],
+            "coarse": {"t_window_K": [settings.tmin, settings.tmax], "tc_K": coarse.get("tc_K"),
+                       "tc_error_K": coarse.get("tc_error_K"), "method": coarse.get("method")},
+            "refined": refined is not None, "result": d, "figure": str(png)}
+
+
+def refine_window(tc, err, tmin, tmax):
+    """Temperature window (K) of the refining Monte Carlo pass around a first estimate ``tc`` ± ``err`` from a
+    ladder on [tmin, tmax]: tc ± max(3 err, 0.15 tc), clipped to (0.5 tmin, 1.5 tmax); None without an estimate."""
+    if tc is None or not np.isfinite(tc) or tc <= 0:
+        return None
+    half = max(3.0 * (err if err is not None and np.isfinite(err) else 0.0), 0.15 * tc)
+    lo, hi = max(tc - half, 0.5 * tmin, 1e-3), min(tc + half, 1.5 * tmax)
+    return (float(lo), float(hi)) if hi > lo else None
 
 
 # ------------------------------------------------------------------------------------------------------ report
@@ -418,12 +447,21 @@ def step_report(ctx):
     tc_txt = "n/a" if tc is None else f"{tc:.1f} ± {err:.1f} K"
     lines += ["## Monte Carlo", "", f"Sizes {mc['sizes']}, T window {mc['t_window_K'][0]:.1f}–{mc['t_window_K'][1]:.1f} K.",
               f"Ordering temperature: **{tc_txt}** ({mc.get('method')})"]
+    co = mc.get("coarse") or {}
+    if mc.get("refined") and co.get("tc_K") is not None:
+        lines.append(f"(first pass on {co['t_window_K'][0]:.1f}–{co['t_window_K'][1]:.1f} K: "
+                     f"{co['tc_K']:.1f} ± {co.get('tc_error_K') or 0.0:.1f} K; the number above is from the second "
+                     "pass, a ladder concentrated around it)")
     if mc.get("warning"):
         lines.append(f"Warning: {mc['warning']}")
     if formula in EXPERIMENT:
         what, val, ref = EXPERIMENT[formula]
         lines.append(f"Experiment: {what} {val:.0f} K ({ref}).")
     lines += ["", f"![Monte Carlo]({Path(mc['figure']).relative_to(ctx.out)})", ""]
+    if "vacancy_mc" in r:
+        from .vacancy import report_lines
+
+        lines += report_lines(ctx)
     md = "\n".join(lines)
     atomic_write_text(ctx.out / "report.md", md)
     body = []
@@ -442,12 +480,37 @@ def step_report(ctx):
 
 # ------------------------------------------------------------------------------------------------------ API
 def build_workflow(structure=None, out="wannmag_run", preset: str = "fast", U: float = 3.0, from_dir=None,
-                   dask=None, seed: int = 0, log=print, settings: dict | None = None, workers: int = 1) -> Engine:
+                   dask=None, seed: int = 0, log=print, settings: dict | None = None, workers: int = 1,
+                   vacancies=None, vacancy_supercell=(2, 2, 1), vacancy_site: int = 0, vacancy_fit: str = "J1",
+                   vacancy_configs: int | None = None, vacancy_engine=None) -> Engine:
     """The workflow of the module docstring as an :class:`Engine` (call ``.run()``); ``settings`` overrides entries
     of :data:`PRESET_SETTINGS` (Monte Carlo sizes/sweeps, force-theorem k-mesh); ``workers`` local processes run
-    the DFT configurations and Monte Carlo sizes side by side when no Dask cluster is given."""
+    the DFT configurations and Monte Carlo sizes side by side when no Dask cluster is given.
+
+    ``vacancies`` (fractions x, 0 < x < 1) adds the vacancy study of :mod:`wannmag.workflows.vacancy` (steps
+    vacancy_dft, vacancy_fit, vacancy_mc before the report): one site removed from ``vacancy_supercell``, the
+    nearest-neighbour J next to the vacancy fitted separately from the bulk-like J1 (``vacancy_fit`` "J1": J2, J3
+    held at the perfect lattice's values; "J123": fitted too) from ``vacancy_configs`` configurations (default
+    unknowns + 1), then diluted-lattice Monte Carlo T(x).  J in meV, H = Σ_{i<j} S_i·J_ij·S_j, each bond once,
+    |S| = S, J > 0 AF.  ``vacancy_engine(structure, configuration, preset, U, workdir) -> dict`` replaces GPAW
+    (tests)."""
     if preset not in PRESET_SETTINGS:
         raise WorkflowError(f"unknown preset {preset!r} (fast, accurate)")
+    if vacancies is not None:
+        from .vacancy import VACANCY_SETTINGS
+
+        vacancies = [float(x) for x in np.atleast_1d(vacancies)]
+        bad = [x for x in vacancies if not 0.0 < x < 1.0]
+        if not vacancies or bad:
+            raise WorkflowError(f"vacancy fractions must lie in (0, 1), got {vacancies}")
+        if vacancy_fit not in ("J1", "J123"):
+            raise WorkflowError(f"unknown vacancy fit {vacancy_fit!r} (J1, J123)")
+        sc = np.atleast_1d(np.asarray(vacancy_supercell, int)).tolist()
+        if len(sc) == 2:
+            sc = sc + [1]
+        if len(sc) != 3 or min(sc) < 1:
+            raise WorkflowError(f"vacancy supercell must be 2 or 3 positive integers, got {vacancy_supercell}")
+        settings = {**VACANCY_SETTINGS[preset], **(settings or {})}
     wannier_dir = None
     if from_dir is not None:
         d = Path(from_dir)
@@ -466,6 +529,10 @@ def build_workflow(structure=None, out="wannmag_run", preset: str = "fast", U: f
     params = {"structure": structure, "preset": preset, "U": float(U), "from_dir": None if from_dir is None else
               str(Path(from_dir).resolve()), "wannier_dir": wannier_dir, "dask": dask, "seed": seed, "workers": workers,
               **PRESET_SETTINGS[preset], **(settings or {})}
+    if vacancies is not None:
+        params["vacancy"] = {"fractions": vacancies, "supercell": sc, "site": int(vacancy_site), "fit": vacancy_fit,
+                             "n_configs": vacancy_configs}
+        params["vacancy_engine"] = vacancy_engine
     base = {"structure": structure}
     dftp = {**base, "preset": preset, "U": float(U), "from_dir": params["from_dir"], "cells": "all rectangular"}
     steps = [
@@ -483,12 +550,17 @@ def build_workflow(structure=None, out="wannmag_run", preset: str = "fast", U: f
         Step("anisotropy", step_anisotropy, ("mapping", "dft"), params={}, description="dipolar + spin–orbit"),
         Step("model", step_model, ("mapping", "anisotropy"), params={}, description="spin model for Monte Carlo"),
         Step("lswt", step_lswt, ("model",), params={}, description="spin waves and RPA Tc"),
-        Step("mc", step_mc, ("model",), params={k: params[k] for k in ("mc_sizes", "mc_sweeps", "mc_therm",
-                                                                      "mc_replicas", "seed")},
+        Step("mc", step_mc, ("model",), params={k: params.get(k, True) for k in ("mc_sizes", "mc_sweeps", "mc_therm",
+                                                                              "mc_replicas", "seed", "mc_refine")},
              description="parallel-tempering Monte Carlo"),
-        Step("report", step_report, ("structure", "mapping", "tb", "mft", "superexchange", "anisotropy", "model",
-                                     "lswt", "mc"), params={}, description="report.md / report.html"),
     ]
+    report_deps = ("structure", "mapping", "tb", "mft", "superexchange", "anisotropy", "model", "lswt", "mc")
+    if vacancies is not None:
+        from .vacancy import vacancy_steps
+
+        steps += vacancy_steps(params)
+        report_deps += ("vacancy_dft", "vacancy_fit", "vacancy_mc")
+    steps.append(Step("report", step_report, report_deps, params={}, description="report.md / report.html"))
     return Engine(out, steps, params=params, log=log)
 
 
