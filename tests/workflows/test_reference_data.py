@@ -120,3 +120,42 @@ def test_data_size():
     total = sum(p.stat().st_size for p in REF.rglob("*") if p.is_file())
     assert total < 30e6
     assert not list(REF.rglob("*.gpw")) and not list(REF.rglob("*.mmn")) and not list(REF.rglob("*.amn"))
+
+
+@pytest.mark.parametrize("mat", ["CrI3", "VPS3"])
+def test_energy_mapping_of_the_reference(mat):
+    """J1–J3 from the shipped energies (H = Σ_{i<j} J S_i·S_j, each bond once, S = 3/2, J > 0 AF, meV): the four
+    orders in one rectangular cell determine them exactly, the primitive-cell FM/Néel agree within the k-sampling
+    check; CrI3 1NN ferromagnetic, VPS3 1NN antiferromagnetic and dominant."""
+    from wannmag.workflows.reference import reference_exchange
+
+    _energies(mat)
+    cif = REF.parent / "structures" / f"{mat}_monolayer.cif"
+    same_cell, _ = reference_exchange(REF / f"{mat}_energies.json", cif,
+                                      configurations=["FM_rect", "Neel", "zigzag", "stripy"])
+    fit, model = reference_exchange(REF / f"{mat}_energies.json", cif)
+    assert np.abs(fit.residuals).max() < 0.1                 # meV per ion, all five configurations
+    assert fit.J == pytest.approx(same_cell.J, abs=0.05)
+    J1, J2, J3 = fit.J
+    if mat == "CrI3":
+        assert J1 < 0 and abs(J1) > abs(J2) > abs(J3)
+    else:
+        assert J1 > 0 and J1 > abs(J2) and J1 > abs(J3)
+    assert len(model.bonds) == 12 and {b.shell for b in model.bonds} == {1, 2, 3}
+
+
+def test_reference_reader_errors(tmp_path):
+    from wannmag.workflows.reference import ReferenceError, load_energies, reference_exchange
+
+    with pytest.raises(ReferenceError, match="no such file"):
+        load_energies(tmp_path / "none.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"configurations": {"FM": {"energy_eV_per_cell": 1.0}}')
+    with pytest.raises(ReferenceError, match="bad.json"):
+        load_energies(bad)
+    bad.write_text('{"configurations": {"FM": {"energy_eV_per_cell": 1.0}}}')
+    with pytest.raises(ReferenceError, match="FM lacks pattern, supercell"):
+        load_energies(bad)
+    with pytest.raises(ReferenceError, match="no configuration"):
+        reference_exchange(REF / "CrI3_energies.json", REF.parent / "structures" / "CrI3_monolayer.cif",
+                           configurations=["FM", "ferri"])
