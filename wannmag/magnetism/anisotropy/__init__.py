@@ -5,6 +5,8 @@
 * :mod:`.soc` — spin–orbit (magnetocrystalline) anisotropy: GPAW force theorem, VASP MAGMOM/SAXIS runs.
 * :mod:`.fourstate` — single-ion tensors, full exchange tensors (four-state method), XXZ and Kitaev–Γ–Γ′ in the
   ligand cubic frame, from any energy callable.
+* :mod:`.collinear` — SIA, XXZ λ_k and Kitaev K, Γ, Γ′ from force-theorem SOC energies of collinear orders
+  (FM, Néel, zigzag, stripy in one cell; :func:`fit_collinear_soc`).
 * :mod:`.lswt` — linear spin-wave theory (Holstein–Primakoff + Colpa), anisotropy gap, RPA (Tyablikov) T_c.
 * :mod:`.plot` — magnon bands, E(θ).
 
@@ -20,18 +22,21 @@ from __future__ import annotations
 
 import numpy as np
 
+from .collinear import (CollinearFitError, CollinearSOCFit, fit_collinear_soc, fit_soc_records,  # noqa: F401
+                        soc_directions, template_model)
 from .dipolar import (DIPOLAR_MEV, DipolarAnisotropy, DipolarError, add_dipolar, collinear_state,  # noqa: F401
                       dipolar_anisotropy, dipolar_bonds, lattice_sum_r3, lattice_tensors_direct,
                       lattice_tensors_ewald, lattice_tensors_extrapolated, layer_frame)
 from .fourstate import (FourStateError, c3_average, decompose, extract_anisotropic_model,  # noqa: F401
                         four_state_exchange, four_state_single_ion, kitaev_frame, kitaev_parameters, kitaev_tensor,
-                        model_energy_function, supercell_sites, xxz_parameters)
+                        model_bond_frames, model_energy_function, supercell_sites, xxz_parameters)
 from .lswt import LSWTError, SpinWaves, TcResult, spin_waves_for_order  # noqa: F401
 from .soc import MAEResult, SOCError, gpaw_mae, read_vasp_mae, read_vasp_run, spin_direction  # noqa: F401
 
 __all__ = ["anisotropy_summary", "DIPOLAR_MEV", "dipolar_anisotropy", "lattice_sum_r3", "add_dipolar", "dipolar_bonds",
            "gpaw_mae", "read_vasp_mae", "four_state_exchange", "four_state_single_ion", "extract_anisotropic_model",
-           "kitaev_frame", "kitaev_parameters", "xxz_parameters", "SpinWaves", "spin_waves_for_order", "MAEResult"]
+           "kitaev_frame", "kitaev_parameters", "xxz_parameters", "SpinWaves", "spin_waves_for_order", "MAEResult",
+           "fit_collinear_soc", "fit_soc_records", "CollinearSOCFit"]
 
 
 def _in_out(F, f):
@@ -100,30 +105,14 @@ def anisotropy_summary(source, order: str | None = "FM", pattern=None, structure
 def _kitaev_nn(model, nn, structure):
     from pathlib import Path
 
-    from ...structures import find_magnetic_sites
+    from ...errors import WannmagError
 
     src = structure if structure is not None else model.meta.get("structure")
     if src is None or (isinstance(src, (str, Path)) and not Path(src).exists()):
         return None
-    sub = find_magnetic_sites(src)
-    # map model sites onto the sublattice's sites by position
-    from .dipolar import match_sites
-
     try:
-        m = match_sites([s.position for s in model.sites], sub.positions, sub.atoms.cell.array)
-    except DipolarError:
+        frames = model_bond_frames(model, src, nn)
+    except WannmagError:
         return None
-    vals = []
-    for b in nn:
-        i, j = int(m[b.i]), int(m[b.j])
-        # lattice shift: position of j + R in the model's cell vs the sublattice's site j
-        target = model.sites[b.j].position + np.array(b.R) @ model.cell
-        shift = np.round((target - sub.positions[j]) @ np.linalg.inv(sub.atoms.cell.array)).astype(int)
-        base = np.round((model.sites[b.i].position - sub.positions[i]) @ np.linalg.inv(sub.atoms.cell.array)).astype(int)
-        R = tuple(int(x) for x in shift - base)
-        try:
-            F = kitaev_frame(sub, i, j, R)
-        except FourStateError:
-            return None
-        vals.append(kitaev_parameters(b.J, F))
+    vals = [kitaev_parameters(b.J, F) for b, F in zip(nn, frames)]
     return {k: float(np.mean([v[k] for v in vals])) for k in ("J", "K", "Gamma", "Gamma_prime", "residual")}

@@ -68,8 +68,8 @@ import numpy as np
 from ...errors import WannmagError
 
 __all__ = ["FourStateError", "four_state_exchange", "four_state_single_ion", "model_energy_function",
-           "supercell_sites", "site_index", "kitaev_frame", "kitaev_parameters", "kitaev_tensor", "xxz_parameters",
-           "c3_average", "BondAnisotropy", "extract_anisotropic_model", "n_energies"]
+           "supercell_sites", "site_index", "kitaev_frame", "model_bond_frames", "kitaev_parameters", "kitaev_tensor",
+           "xxz_parameters", "c3_average", "BondAnisotropy", "extract_anisotropic_model", "n_energies"]
 
 _AX = np.eye(3)
 
@@ -232,6 +232,29 @@ def kitaev_frame(sublattice, i: int, j: int, R, normal=None) -> np.ndarray:
         a, b = b, a
         g = -g
     return np.array([a, b, g])
+
+
+def model_bond_frames(model, structure, bonds) -> list[np.ndarray]:
+    """Cubic frames (:func:`kitaev_frame`) of ``bonds`` (``Bond`` objects of the SpinModel ``model``), whose sites
+    are the magnetic sites of ``structure`` (any structure accepted by ``find_magnetic_sites``, or a
+    ``MagneticSublattice`` with its ligands) in any order and cell translation: sites and bonds are matched by
+    position.  Raises a ``WannmagError`` if a site has no partner or a bond is not edge-sharing."""
+    from ...structures import find_magnetic_sites
+    from ...structures.magnetic import MagneticSublattice
+    from .dipolar import match_sites
+
+    sub = structure if isinstance(structure, MagneticSublattice) else find_magnetic_sites(structure)
+    inv = np.linalg.inv(sub.atoms.cell.array)
+    m = match_sites([s.position for s in model.sites], sub.positions, sub.atoms.cell.array)
+    frames = []
+    for b in bonds:
+        i, j = int(m[b.i]), int(m[b.j])
+        # lattice shift: position of j + R in the model's cell vs the sublattice's site j
+        target = model.sites[b.j].position + np.array(b.R) @ model.cell
+        shift = np.round((target - sub.positions[j]) @ inv).astype(int)
+        base = np.round((model.sites[b.i].position - sub.positions[i]) @ inv).astype(int)
+        frames.append(kitaev_frame(sub, i, j, tuple(int(x) for x in shift - base)))
+    return frames
 
 
 @dataclass
