@@ -9,7 +9,8 @@ Steps (each cached and resumable, see :mod:`wannmag.workflows.engine`; results i
 5. ``tb``            crystal field, 10Dq, Δ, Zaanen–Sawatzky–Allen classification
 6. ``mft``           magnetic force theorem (LKAG) J's
 7. ``superexchange`` channel-by-channel 1NN exchange
-8. ``anisotropy``    dipolar (2D Ewald) + spin–orbit MAE (GPAW force theorem) → effective uniaxial single-ion term
+8. ``anisotropy``    dipolar (2D Ewald) + spin–orbit MAE (GPAW force theorem) of every collinear order → single-ion A,
+                     Kitaev K, Γ, Γ′ and XXZ λ_k (``fit_collinear_soc``)
 9. ``model``         the SpinModel fed to Monte Carlo (energy-mapping J1–J3 + anisotropy), saved as JSON
 10. ``lswt``         magnon gap and RPA (Tyablikov) ordering temperature
 11. ``mc``           parallel-tempering Monte Carlo on ≥ 3 sizes: Tc/TN from Binder crossings and peaks; a first
@@ -277,7 +278,29 @@ def step_anisotropy(ctx):
     else:
         out["soc_meV"] = None
         out["soc_method"] = "not available (no wave functions of the ground state, or DFT energies from a directory)"
+    out.update(_soc_exchange_fit(ctx, model))
     return out
+
+
+def _soc_exchange_fit(ctx, model) -> dict:
+    """Force-theorem SOC energies of every collinear order with a .gpw (same rectangular cell) along the directions
+    of ``soc_directions`` and the fit of the single-ion A, Kitaev K, Γ, Γ′ (NN) and XXZ λ_k (longer shells)
+    (``fit_collinear_soc``; H = Σ_{i<j} S_i·J_ij·S_j + Σ_i S_i·A_i·S_i, |S| = S, J > 0 AF, meV).  Returns
+    ``soc_records`` (raw energies, for the model step) and ``soc_fit`` (parameters), or ``soc_fit_error``."""
+    from ..magnetism.anisotropy.collinear import fit_soc_records, gpaw_soc_record, soc_directions
+
+    gpws = {r["config"]: r["gpw"] for r in ctx["dft"]["records"] if r.get("gpw") and Path(r["gpw"]).exists()}
+    if len(gpws) < 2:
+        return {"soc_fit": None, "soc_fit_error": "force-theorem energies of at least two orders (.gpw) needed"}
+    structure = ctx.params["structure"]
+    elements = sorted({s.element for s in model.sites})
+    try:
+        dirs = soc_directions(structure)
+        records = {o: gpaw_soc_record(g, dirs, magnetic_elements=elements) for o, g in gpws.items()}
+        fit = fit_soc_records(records, structure, template=model)
+    except WannmagError as exc:
+        return {"soc_fit": None, "soc_fit_error": str(exc)}
+    return {"soc_records": records, "soc_fit": fit.as_dict(), "soc_fit_table": fit.table()}
 
 
 def _ground_state_gpw(ctx, order):
@@ -288,21 +311,41 @@ def _ground_state_gpw(ctx, order):
 
 
 def step_model(ctx):
-    """Energy-mapping J1–J3 + an effective uniaxial single-ion term reproducing the total anisotropy of the
-    ground state: ΔE = E_in − E_out (meV/ion) = dipolar + SOC → A = diag(0, 0, −ΔE/S²) per ion (easy axis if ΔE > 0).
-    For a collinear state the MAE cannot separate single-ion from exchange anisotropy; the effective term reproduces
-    the anisotropy energy of that state, which is what sets Tc in the Ising-like regime."""
+    """Energy-mapping J1–J3 (H = Σ_{i<j} S_i·J_ij·S_j + Σ_i S_i·A_i·S_i, |S| = S, J > 0 AF, meV) + anisotropy.
+
+    With force-theorem SOC energies of several collinear orders (the ``anisotropy`` step's ``soc_fit``) the SOC
+    anisotropy enters as fitted tensors: uniaxial single-ion A, Kitaev K, Γ, Γ′ on the NN bonds and XXZ λ_k on the
+    longer shells (traceless: the isotropic J's are unchanged); the dipolar term is added as an effective uniaxial
+    single-ion term.  Otherwise (one order only, or energies from a directory) everything is lumped into an
+    effective uniaxial single-ion term reproducing the ground state's ΔE = E_in − E_out (meV/ion) = dipolar + SOC:
+    A = diag(0, 0, −ΔE/S²) per ion (easy axis if ΔE > 0)."""
     from ..magnetism import SpinModel
 
     model = SpinModel.load(ctx["mapping"]["model"])
     an = ctx["anisotropy"]
-    total = float(an["dipolar_meV"]) + float(an["soc_meV"] or 0.0)
-    for k, s in enumerate(model.sites):
-        model.single_ion[k] = np.diag([0.0, 0.0, -total / s.spin**2])
-    model.meta.update({"method": "energy mapping J + effective uniaxial anisotropy (dipolar + SOC)",
-                       "anisotropy_meV_per_ion": total})
+    order = ctx["mapping"]["ground_state"]
+    if an.get("soc_fit"):
+        # SOC as fitted tensors (SIA + per-bond Kitaev/XXZ), dipolar as an effective uniaxial single-ion term
+        from ..magnetism.anisotropy.collinear import fit_soc_records
+
+        fit = fit_soc_records(an["soc_records"], ctx.params["structure"], template=model)
+        model = fit.apply(model)
+        soc = fit.mae(order)["total"] if order in fit.design.orders else float(an["soc_meV"] or 0.0)
+        dip = float(an["dipolar_meV"])
+        for k, s in enumerate(model.sites):
+            model.single_ion[k] = model.single_ion[k] + np.diag([0.0, 0.0, -dip / s.spin**2])
+        total = dip + soc
+        method = ("energy mapping J + SOC anisotropy fitted to force-theorem energies of the collinear orders "
+                  "(single-ion A, NN Kitaev K/Gamma/Gamma', XXZ lambda_k) + dipolar as effective uniaxial SIA")
+    else:
+        total = float(an["dipolar_meV"]) + float(an["soc_meV"] or 0.0)
+        for k, s in enumerate(model.sites):
+            model.single_ion[k] = np.diag([0.0, 0.0, -total / s.spin**2])
+        method = "energy mapping J + effective uniaxial anisotropy (dipolar + SOC)"
+    model.meta.update({"method": method, "anisotropy_meV_per_ion": total})
     path = model.save(ctx.step_dir("model") / "model.json")
-    return {"model": str(path), "anisotropy_meV_per_ion": total, "J_meV": [b.J_iso for b in model.bonds]}
+    return {"model": str(path), "anisotropy_meV_per_ion": total, "J_meV": [b.J_iso for b in model.bonds],
+            "method": method}
 
 
 def step_lswt(ctx):
@@ -435,7 +478,14 @@ def step_report(ctx):
     lines += ["## Anisotropy (E_in − E_out, meV per ion; > 0: out of plane)", "",
               f"- dipolar (2D Ewald): {an['dipolar_meV']:+.4f}",
               f"- spin–orbit (force theorem): {'n/a' if an['soc_meV'] is None else format(an['soc_meV'], '+.4f')}",
-              f"- total, used as an effective single-ion term: {r['model']['anisotropy_meV_per_ion']:+.4f}", ""]
+              f"- total: {r['model']['anisotropy_meV_per_ion']:+.4f}", ""]
+    if an.get("soc_fit_table"):
+        head = ("SOC terms separated with the force-theorem energies of the collinear orders (single-ion A, Kitaev "
+                "K, Γ, Γ′ of the NN bonds, XXZ λ_k; all in the spin model):")
+        lines += [head, "", "```", an["soc_fit_table"], "```", ""]
+    else:
+        lines += ["The total is used as an effective single-ion term"
+                  + (f" ({an['soc_fit_error']})" if an.get("soc_fit_error") else "") + ".", ""]
     lw = r.get("lswt", {})
     if "gap_meV" in lw:
         rpa = lw["tc_rpa_K"]
@@ -547,7 +597,8 @@ def build_workflow(structure=None, out="wannmag_run", preset: str = "fast", U: f
              description="magnetic force theorem"),
         Step("superexchange", step_superexchange, ("wannier", "mapping", "mft"), params={"U": float(U)},
              description="superexchange channels"),
-        Step("anisotropy", step_anisotropy, ("mapping", "dft"), params={}, description="dipolar + spin–orbit"),
+        Step("anisotropy", step_anisotropy, ("mapping", "dft"), params={"soc_fit": "collinear orders v1"},
+             description="dipolar + spin–orbit"),
         Step("model", step_model, ("mapping", "anisotropy"), params={}, description="spin model for Monte Carlo"),
         Step("lswt", step_lswt, ("model",), params={}, description="spin waves and RPA Tc"),
         Step("mc", step_mc, ("model",), params={k: params.get(k, True) for k in ("mc_sizes", "mc_sweeps", "mc_therm",
