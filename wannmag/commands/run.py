@@ -12,7 +12,9 @@ def cmd_run(args) -> int:
     if args.structure is None and args.from_dir is None:
         raise WannmagError("give a structure file or --from DIR")
     eng = build_workflow(args.structure, out=args.out, preset=args.preset, U=args.U, from_dir=args.from_dir,
-                         dask=args.dask, seed=args.seed, workers=args.workers)
+                         dask=args.dask, seed=args.seed, workers=args.workers, vacancies=args.vacancies,
+                         vacancy_supercell=args.vacancy_supercell, vacancy_site=args.vacancy_site,
+                         vacancy_fit=args.vacancy_fit, vacancy_configs=args.vacancy_configs)
     if args.status:
         for row in eng.status():
             print(f"{row['step']:>14s}: {'done' if row['done'] else 'to do'}"
@@ -33,7 +35,14 @@ def register(sub) -> None:
                     "Every step is cached in OUT/steps/; re-running skips what is done and resumes an interrupted "
                     "step (Monte Carlo from its checkpoints).  --from DIR: sub-directories FM/ Neel/ zigzag/ stripy/ "
                     "with VASP (vasprun.xml/OUTCAR) or QE (pw.x) outputs, a structure file, and Wannier90 files "
-                    "(<seed>_up_hr.dat, <seed>_dn_hr.dat, .win, optionally <seed>_nm_hr.dat) anywhere below DIR.",
+                    "(<seed>_up_hr.dat, <seed>_dn_hr.dat, .win, optionally <seed>_nm_hr.dat) anywhere below DIR.  "
+                    "--vacancies X [X ...] adds the vacancy study (e.g. V_{1-x}PS3): one magnetic ion removed from a "
+                    "2x2 supercell (neutral cell), DFT energies of collinear configurations of the remaining spins, "
+                    "the nearest-neighbour J of bonds next to the vacancy fitted separately from the bulk-like J1 "
+                    "(J in meV, H = sum_{i<j} J_ij S_i.S_j, each bond once, |S| = S, J > 0 AF), then diluted-lattice "
+                    "Monte Carlo T_N(x) at x = 0 and each X, in OUT/vacancy/ (vacancy_study.json, tn_vs_x.png) and "
+                    "in the report; with --from DIR the vacancy energies are read from DIR/vacancy/<configuration>/ "
+                    "(names and POSCARs in OUT/vacancy_dft/).",
         epilog=EPILOG, formatter_class=FORMATTER)
     p.add_argument("structure", nargs="?", help="structure file (CIF, POSCAR, ...)")
     p.add_argument("--from", dest="from_dir", metavar="DIR", help="directory of DFT outputs instead of running GPAW")
@@ -47,6 +56,16 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="Monte Carlo seed")
     p.add_argument("--workers", type=int, default=1, help="local processes for DFT configurations and Monte Carlo "
                                                          "sizes when no Dask cluster is used (default 1)")
+    p.add_argument("--vacancies", nargs="+", type=float, metavar="X",
+                   help="vacancy fractions x (0 < x < 1) for the vacancy study, e.g. --vacancies 0.05 0.1 0.2")
+    p.add_argument("--vacancy-supercell", nargs=2, type=int, default=[2, 2], metavar=("N1", "N2"),
+                   help="supercell of the primitive cell holding one vacancy (default 2 2: 8 -> 7 sites)")
+    p.add_argument("--vacancy-site", type=int, default=0, help="index of the removed magnetic site (default 0)")
+    p.add_argument("--vacancy-fit", choices=["J1", "J123"], default="J1",
+                   help="J1: fit J1 next to the vacancy and bulk-like J1, J2/J3 from the perfect lattice "
+                        "(default; 4 configurations); J123: fit J2, J3 too (6 configurations)")
+    p.add_argument("--vacancy-configs", type=int, metavar="N",
+                   help="number of vacancy configurations (default: unknowns + 1, one redundant for a residual)")
     p.add_argument("--until", metavar="STEP", help="stop after this step")
     p.add_argument("--redo", nargs="+", metavar="STEP", help="recompute these steps (and all after them)")
     p.add_argument("--status", action="store_true", help="list the steps and whether they are done")

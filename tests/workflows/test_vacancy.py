@@ -1,0 +1,228 @@
+"""The vacancy study (wannmag.workflows.vacancy): bond classes, the fit of J1 next to a vacancy, its rank check, and
+the workflow steps vacancy_dft / vacancy_fit / vacancy_mc with a fake energy engine (no DFT).
+
+Convention: H = Σ_{i<j} S_i·J_ij·S_j, each bond once, classical spins of length S = 3/2, J > 0 AF, meV; energies of
+the fake engine in eV per vacancy cell.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_run import FAST, J_TRUE, from_dir  # noqa: E402,F401  (module-scoped synthetic CrI3 directory)
+
+from wannmag.magnetism import SpinModel  # noqa: E402
+from wannmag.magnetism.montecarlo import build_lattice  # noqa: E402
+from wannmag.structures import find_magnetic_sites, honeycomb_configuration, neighbour_shells  # noqa: E402
+from wannmag.workflows.vacancy import (VacancyError, VacancyFitError, choose_patterns,  # noqa: E402
+                                       fit_vacancy_exchange, make_vacancy_cell, run_vacancy_configurations,
+                                       vacancy_configuration)
+
+REPO = Path(__file__).resolve().parents[2]
+VPS3 = REPO / "data" / "structures" / "VPS3_monolayer.cif"
+CRI3 = REPO / "data" / "structures" / "CrI3_monolayer.cif"
+
+
+def perfect_model(structure, J):
+    sub = find_magnetic_sites(structure)
+    model = SpinModel.from_sublattice(sub)
+    for Jn, sh in zip(J, neighbour_shells(sub, 3)):
+        for b in sh.bonds:
+            model.add_bond(b.i, b.j, b.R, Jn)
+    return sub, model
+
+
+class ClassicalEngine:
+    """Fake DFT: the classical energy of a known SpinModel on the vacancy cell, computed with the Monte Carlo
+    lattice (an independent code path: build_lattice's ``near_vacancy`` gives the vacancy bonds J_vac), plus a
+    constant per remaining site.  Counts its calls; ``fail_after`` simulates a crash."""
+
+    engine_name = "classical-test"
+
+    def __init__(self, structure, J, J_vac, e_site=-14.6, fail_after=None):
+        self.sub, self.model = perfect_model(structure, J)
+        self.J_vac = J_vac
+        self.e_site = e_site
+        self.calls = 0
+        self.fail_after = fail_after
+
+    def __call__(self, structure, conf, preset, U, workdir):
+        if self.fail_after is not None and self.calls >= self.fail_after:
+            raise RuntimeError("simulated crash")
+        self.calls += 1
+        P = np.asarray(conf.supercell, int)
+        size = tuple(int(P[k, k]) for k in range(3))
+        assert np.count_nonzero(P - np.diag(np.diag(P))) == 0
+        big = self.sub.atoms.cell.array * np.array(size)[:, None]
+        inv = np.linalg.inv(big)
+
+        def find(positions, p):
+            d = (positions - p) @ inv
+            d[:, :2] -= np.round(d[:, :2])
+            k = int(np.argmin(np.linalg.norm(d @ big, axis=1)))
+            assert np.linalg.norm(d[k] @ big) < 1e-3
+            return k
+
+        full = honeycomb_configuration(self.sub, "FM", supercell=P)
+        lat0 = build_lattice(self.model, size)
+        vac = find(lat0.positions, full.sublattice.positions[conf.vacancies[0]])
+        lat = build_lattice(self.model, size, vacancies=[vac], near_vacancy={1: self.J_vac})
+        spins = np.zeros((lat.n_sites, 3))
+        for k, p in enumerate(conf.sublattice.positions):
+            spins[find(lat.positions, p), 2] = conf.pattern[k] * lat.slen[0]
+        e = lat.energy(spins) / 1000.0 + self.e_site * conf.n_sites
+        return {"energy": e, "site_moments": (conf.pattern * 2.9).tolist(), "total_moment": float(conf.pattern.sum()),
+                "gap": 0.0}
+
+
+J_VPS3 = (2.0, 0.1, 0.3)  # meV, VPS3-like AF J1
+
+
+def _fit(structure, J, J_vac, fit, n_configs=None):
+    cell = make_vacancy_cell(structure)
+    pats = choose_patterns(cell, fit=fit, n_configs=n_configs)
+    eng = ClassicalEngine(structure, J, J_vac)
+    energies = [eng(structure, vacancy_configuration(structure, cell, p), "fast", 3.0, ".")["energy"] for p in pats]
+    fixed = {"J2": J[1], "J3": J[2]} if fit == "J1" else None
+    return cell, fit_vacancy_exchange(cell, pats, energies, fit=fit, fixed=fixed)
+
+
+def test_bond_classes_of_the_2x2_cell():
+    cell = make_vacancy_cell(VPS3)
+    assert cell.n_full == 8 and cell.n_sites == 7 and cell.spin == 1.5
+    assert len(cell.near_sites) == 3
+    # 12 - 3 nearest-neighbour bonds left: 6 touch a neighbour of the vacancy, 3 are bulk-like; 24 - 6 J2; 12 - 3 J3
+    assert cell.n_bonds() == {"J1_bulk": 3, "J1_vac": 6, "J2": 18, "J3": 9}
+    with pytest.raises(VacancyError, match="too small"):
+        make_vacancy_cell(VPS3, supercell=[[2, 1, 0], [-1, 1, 0], [0, 0, 1]])
+
+
+@pytest.mark.parametrize("structure", [VPS3, CRI3])
+def test_fit_recovers_bulk_and_vacancy_J_exactly(structure):
+    cell, fit = _fit(structure, J_VPS3, J_vac=0.7, fit="J1")
+    assert fit.J["J1_bulk"] == pytest.approx(J_VPS3[0], abs=1e-9)
+    assert fit.J["J1_vac"] == pytest.approx(0.7, abs=1e-9)
+    assert fit.rank == 3 and np.max(np.abs(fit.residuals_meV)) < 1e-8
+    assert fit.E0_eV == pytest.approx(-14.6 * 7, abs=1e-9)
+
+
+def test_fit_with_free_J2_J3():
+    cell = make_vacancy_cell(VPS3)
+    pats = choose_patterns(cell, fit="J123")
+    eng = ClassicalEngine(VPS3, J_VPS3, -0.4)
+    energies = [eng(VPS3, vacancy_configuration(VPS3, cell, p), "fast", 3.0, ".")["energy"] for p in pats]
+    try:
+        fit = fit_vacancy_exchange(cell, pats, energies, fit="J123")
+    except VacancyFitError as exc:  # the 2x2 cell may not separate J2/J3 from J1: then the error must say so
+        assert "not determined" in str(exc)
+        return
+    for k, v in zip(("J1_bulk", "J1_vac", "J2", "J3"), (J_VPS3[0], -0.4, J_VPS3[1], J_VPS3[2])):
+        assert fit.J[k] == pytest.approx(v, abs=1e-8)
+
+
+def test_underdetermined_fit_is_one_clear_error():
+    cell = make_vacancy_cell(VPS3)
+    pats = choose_patterns(cell, fit="J1", n_configs=2)
+    with pytest.raises(VacancyFitError, match=r"underdetermined vacancy fit: 2 independent .* 3 unknowns"):
+        fit_vacancy_exchange(cell, pats, [-100.0, -100.1], fit="J1", fixed={"J2": 0.1, "J3": 0.3})
+    with pytest.raises(VacancyFitError, match="needs fixed values of J2, J3"):
+        fit_vacancy_exchange(cell, pats, [-100.0, -100.1], fit="J1")
+
+
+def test_configurations_resume_after_a_crash(tmp_path):
+    cell = make_vacancy_cell(VPS3)
+    pats = choose_patterns(cell, fit="J1")
+    eng = ClassicalEngine(VPS3, J_VPS3, 0.7, fail_after=2)
+    with pytest.raises(RuntimeError):
+        run_vacancy_configurations(VPS3, cell, pats, eng, tmp_path, log=lambda m: None)
+    assert len(list(tmp_path.glob("vac_*/record.json"))) == 2
+    eng.fail_after = None
+    recs = run_vacancy_configurations(VPS3, cell, pats, eng, tmp_path, log=lambda m: None)
+    assert eng.calls == len(pats) and len(recs) == len(pats)  # the two finished ones were not recomputed
+
+
+VAC_SETTINGS = {**FAST, "mc_sizes": [4, 6], "mc_sweeps": 1200, "mc_therm": 400, "mc_replicas": 10,
+                "vac_realisations": 3}
+
+
+def test_workflow_vacancy_study_json_plot_report_and_resume(from_dir, tmp_path):
+    from wannmag.workflows.run import build_workflow
+
+    out = tmp_path / "run"
+    J_vac = -1.0  # weaker ferromagnetic J1 next to the vacancy than in the bulk (J1 = -2)
+    eng = ClassicalEngine(CRI3, J_TRUE, J_vac)
+    kw = dict(from_dir=from_dir, out=out, settings=VAC_SETTINGS, vacancies=[0.1, 0.25], vacancy_engine=eng)
+    logs = []
+    res = build_workflow(log=logs.append, **kw).run()
+    fit = res["vacancy_fit"]
+    assert fit["J_meV"]["J1_bulk"] == pytest.approx(J_TRUE[0], abs=1e-6)
+    assert fit["J_meV"]["J1_vac"] == pytest.approx(J_vac, abs=1e-6)
+    vm = res["vacancy_mc"]
+    assert vm["fractions"] == [0.0, 0.1, 0.25]
+    tn = vm["tn_K"]
+    assert all(t is not None for t in tn)
+    # (this synthetic CrI3 model is a 2D easy-plane Heisenberg magnet, Mermin-Wagner: its "T(x)" are finite-size
+    # crossovers, too noisy to order in so short a run; monotonicity is tested on an Ising-like model below)
+    assert vm["mermin_wagner"]
+    study = json.loads((out / "vacancy" / "vacancy_study.json").read_text())
+    assert study["tn_K"] == tn and "J > 0 AF" in study["convention"]
+    assert (out / "vacancy" / "tn_vs_x.png").stat().st_size > 1000
+    md = (out / "report.md").read_text()
+    assert "## Vacancies" in md and "J1_vac" in md and "tn_vs_x.png" in md
+    assert (out / "vacancy_dft" / "plan.json").exists() and list((out / "vacancy_dft" / "structures").glob("*.vasp"))
+    # re-run: every step skipped, no configuration recomputed, same report
+    calls = eng.calls
+    logs.clear()
+    again = build_workflow(log=logs.append, **kw).run()
+    assert all("skipped" in m for m in logs if m.startswith("[wannmag run]"))
+    assert eng.calls == calls and again["vacancy_mc"]["tn_K"] == tn
+    assert (out / "report.md").read_text() == md
+    # a changed fraction list recomputes only the Monte Carlo of the study (and the report)
+    logs.clear()
+    build_workflow(log=logs.append, **{**kw, "vacancies": [0.1]}).run()
+    redone = [m.split(":")[0].split()[-1] for m in logs if m.startswith("[wannmag run]") and "skipped" not in m
+              and "finished" not in m]
+    assert redone == ["vacancy_mc", "report"] and eng.calls == calls
+
+
+def test_bad_fractions_are_refused(tmp_path):
+    from wannmag.workflows.run import WorkflowError, build_workflow
+
+    with pytest.raises(WorkflowError, match=r"vacancy fractions must lie in \(0, 1\)"):
+        build_workflow(VPS3, out=tmp_path, vacancies=[0.0, 0.2])
+
+
+def test_diluted_tn_decreases_monotonically_on_an_ising_honeycomb(tmp_path):
+    from wannmag.magnetism.montecarlo import MCSettings
+    from wannmag.workflows.vacancy import diluted_study
+
+    _, model = perfect_model(VPS3, (2.0, 0.0, 0.0))  # Néel antiferromagnet, J1 = 2 meV, S = 3/2
+    settings = MCSettings(tmin=10.0, tmax=120.0, n_replicas=14, n_sweeps=1500, n_therm=500, seed=1, ising=True)
+    study = diluted_study(model, J_vac=1.0, fractions=[0.08, 0.16, 0.24], sizes=[4, 6], settings=settings,
+                          realisations=3, out_dir=tmp_path)  # Tc(x = 0) ≈ 79 K (honeycomb Ising)
+    tn = study["tn_K"]
+    assert study["fractions"] == [0.0, 0.08, 0.16, 0.24] and None not in tn
+    assert all(a > b for a, b in zip(tn, tn[1:])), tn
+    assert not study["mermin_wagner"]
+    saved = json.loads((tmp_path / "vacancy_study.json").read_text())
+    assert saved["tn_K"] == tn and saved["J1_vac_meV"] == 1.0
+    assert (tmp_path / "tn_vs_x.png").stat().st_size > 1000
+
+
+def test_gpaw_engine_path_with_a_fake_calculator(fake_gpaw, tmp_path):
+    """The default engine goes through run_dft (neutral vacancy cell, 39 atoms for VPS3 2x2) and its records keep
+    moments and gaps; the identity stored next to each record makes a re-run read instead of recompute."""
+    from wannmag.workflows.vacancy import gpaw_engine
+
+    cell = make_vacancy_cell(VPS3)
+    pats = choose_patterns(cell, fit="J1", n_configs=3)
+    recs = run_vacancy_configurations(VPS3, cell, pats, gpaw_engine, tmp_path, log=lambda m: None)
+    assert [r["name"] for r in recs] == [f"vac_{''.join('u' if s > 0 else 'd' for s in p)}" for p in pats]
+    assert all(len(r["moments"]) == 39 and len(r["site_moments"]) == 7 for r in recs)
+    assert fake_gpaw["cls"].instances == 3
+    again = run_vacancy_configurations(VPS3, cell, pats, gpaw_engine, tmp_path, log=lambda m: None)
+    assert fake_gpaw["cls"].instances == 3 and [r["energy"] for r in again] == [r["energy"] for r in recs]

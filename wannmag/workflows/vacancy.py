@@ -1,0 +1,622 @@
+"""The vacancy study of ``wannmag run --vacancies X ...``: exchange next to a magnetic vacancy from DFT, and the
+ordering temperature T(x) of the diluted lattice next to the perfect one.
+
+Conventions (as everywhere in wannmag): H = Σ_{i<j} S_i·J_ij·S_j + Σ_i S_i·A_i·S_i, every bond once, classical
+spins of length S (S = 3/2 for Cr3+ and V2+), J > 0 antiferromagnetic; exchange in meV, DFT energies in eV,
+temperatures in K, lengths in Å.
+
+Steps (added to the workflow of :mod:`wannmag.workflows.run` when vacancy fractions are given; each cached and
+resumable like the others, results in ``OUT/steps/<step>.json``):
+
+``vacancy_dft``  one magnetic ion removed from an ``supercell`` (default 2×2 of the primitive cell: 8 → 7 sites for
+                 the honeycomb lattice, V_{7/8}PS3 for VPS3).  The nearest-neighbour bonds of the remaining sites fall
+                 into two classes by their distance to the vacancy: **J1_vac** — bonds with an end site that is a
+                 nearest neighbour of the vacancy (the definition used by the Monte Carlo lattice,
+                 :func:`wannmag.magnetism.montecarlo.build_lattice` ``near_vacancy``), and **J1_bulk** — all other
+                 nearest-neighbour bonds.  Collinear up/down patterns of the remaining spins are chosen greedily
+                 (D-optimal: each new pattern maximises det AᵀA of the fit's design matrix, starting from the
+                 perfect lattice's ground-state order), and their total energies are computed with embedded GPAW
+                 (:func:`wannmag.workflows.dft.run_dft`, same preset and U as the main workflow), read from
+                 ``--from DIR/vacancy/<configuration>/`` (VASP/QE outputs), or given by any callable engine (tests).
+                 Every finished configuration is stored in ``OUT/vacancy_dft/<configuration>/record.json`` and never
+                 recomputed.  The study simulates the **neutral** cell (no extra charge): removing a neutral V atom
+                 from VPS3 leaves two holes per vacancy (V_{1−x}PS3 stoichiometry); the moments and gaps of every
+                 configuration are stored and reported so that this can be judged.
+``vacancy_fit``  E_cell = E_0 + S² Σ_classes J_class c_class, c_class = Σ_{bonds of the class in the cell} σ_i σ_j.
+                 ``fit="J1"`` (default) fits E_0, J1_bulk and J1_vac with J2 and J3 held at the perfect lattice's
+                 energy-mapping values; ``fit="J123"`` fits uniform J2 and J3 as well.  The rank of the design matrix
+                 is checked: too few independent configurations raise :class:`VacancyFitError` naming the unknowns.
+``vacancy_mc``   diluted-lattice parallel-tempering Monte Carlo (:func:`~wannmag.magnetism.montecarlo.dilution_scan`):
+                 the perfect lattice's SpinModel (J1–J3 + anisotropy of the ``model`` step) with a random fraction x
+                 of sites removed and every nearest-neighbour bond next to a vacancy carrying J1_vac; T(x) for
+                 x = 0 and the requested fractions, disorder-averaged over ``realisations`` vacancy sets per size.
+                 Results: ``OUT/vacancy/vacancy_study.json`` and the plot ``OUT/vacancy/tn_vs_x.png``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .._atomic import atomic_write_json, jsonable
+from ..errors import WannmagError
+
+__all__ = ["VacancyError", "VacancyFitError", "VacancyCell", "VacancyFit", "make_vacancy_cell", "choose_patterns",
+           "vacancy_configuration", "fit_vacancy_exchange", "gpaw_engine", "run_vacancy_configurations",
+           "vacancy_steps", "report_lines", "VACANCY_SETTINGS", "plot_tn_vs_x", "diluted_study"]
+
+CLASSES = ("J1_bulk", "J1_vac", "J2", "J3")
+
+#: Monte Carlo disorder realisations per preset (sizes, sweeps and replicas are those of the main workflow)
+VACANCY_SETTINGS = {"fast": {"vac_realisations": 6}, "accurate": {"vac_realisations": 16}}
+
+
+class VacancyError(WannmagError):
+    """The vacancy study cannot run with these inputs."""
+
+
+class VacancyFitError(VacancyError):
+    """The vacancy energy-mapping fit is underdetermined or inconsistent."""
+
+
+def _pattern_name(pattern) -> str:
+    return "vac_" + "".join("u" if s > 0 else "d" for s in pattern)
+
+
+# ------------------------------------------------------------------------------------------------------ geometry
+@dataclass
+class VacancyCell:
+    """A supercell with one magnetic site removed and its bonds sorted into classes (module docstring).
+
+    ``bonds``: dicts {i, j, R, shell, cls} in the site numbering of the vacancy configuration (every bond once);
+    ``near_sites``: the sites that are nearest neighbours of the vacancy; ``distances``: shells 1–3 of the
+    perfect lattice (Å); ``spin``: S of the magnetic ions.
+    """
+
+    supercell: list
+    site: int
+    n_full: int
+    n_sites: int
+    spin: float
+    distances: list
+    near_sites: list
+    bonds: list = field(default_factory=list)
+
+    def counts(self, pattern) -> dict:
+        """c_class = Σ_{bonds of the class} σ_i σ_j per vacancy cell (module docstring)."""
+        s = np.asarray(pattern, int)
+        out = {c: 0.0 for c in CLASSES}
+        for b in self.bonds:
+            out[b["cls"]] += float(s[b["i"]] * s[b["j"]])
+        return out
+
+    def n_bonds(self) -> dict:
+        out = {c: 0 for c in CLASSES}
+        for b in self.bonds:
+            out[b["cls"]] += 1
+        return out
+
+    def as_dict(self) -> dict:
+        return {"supercell": self.supercell, "vacancy_site": self.site, "n_sites_perfect": self.n_full,
+                "n_sites": self.n_sites, "spin": self.spin, "distances_A": self.distances,
+                "near_sites": self.near_sites, "bonds_per_class": self.n_bonds()}
+
+
+def _sublattice(structure):
+    from ..structures import find_magnetic_sites
+
+    return structure if hasattr(structure, "indices") else find_magnetic_sites(structure)
+
+
+def make_vacancy_cell(structure, supercell=(2, 2, 1), site: int = 0, tol: float = 0.05) -> VacancyCell:
+    """The vacancy supercell of ``structure`` (file, Atoms or MagneticSublattice) with magnetic site ``site`` of the
+    ``supercell`` removed, and its bond classes J1_bulk / J1_vac / J2 / J3 (module docstring).  Raises
+    :class:`VacancyError` if the supercell is too small to hold a nearest-neighbour bond away from the vacancy."""
+    from ..structures import neighbour_shells
+    from ..structures.configurations import honeycomb_configuration, vacancy_supercell
+
+    sub0 = _sublattice(structure)
+    distances = [s.distance for s in neighbour_shells(sub0, n_shells=3, tol=tol)]
+    full = honeycomb_configuration(sub0, "FM", supercell=supercell)
+    if not 0 <= site < full.n_sites:
+        raise VacancyError(f"vacancy site {site} is not a magnetic site of the {full.n_sites}-site supercell")
+    conf = vacancy_supercell(sub0, supercell=supercell, sites=[site], order="FM")
+    cell = full.atoms.cell.array
+    vac = full.sublattice.positions[site]
+    pos = conf.sublattice.positions
+
+    def min_image(v):
+        f = np.linalg.solve(cell.T, v)
+        f[:2] -= np.round(f[:2])
+        return np.linalg.norm(cell.T @ f)
+
+    near = [k for k in range(conf.n_sites) if abs(min_image(pos[k] - vac) - distances[0]) <= tol]
+    bonds = []
+    for sh in neighbour_shells(conf.sublattice, cutoff=max(distances) + tol, tol=tol):
+        match = [n for n, d in enumerate(distances, start=1) if abs(sh.distance - d) <= tol]
+        if not match:
+            continue
+        n = match[0]
+        for b in sh.bonds:
+            if n == 1:
+                cls = "J1_vac" if (b.i in near or b.j in near) else "J1_bulk"
+            else:
+                cls = f"J{n}"
+            bonds.append({"i": int(b.i), "j": int(b.j), "R": [int(r) for r in b.R], "shell": n, "cls": cls})
+    vc = VacancyCell(supercell=np.asarray(conf.supercell, int).tolist(), site=int(site), n_full=int(full.n_sites),
+                     n_sites=int(conf.n_sites), spin=float(conf.sublattice.spins[0]), distances=distances,
+                     near_sites=near, bonds=bonds)
+    nb = vc.n_bonds()
+    if nb["J1_bulk"] == 0:
+        raise VacancyError(f"supercell {np.asarray(supercell).tolist()} is too small: every nearest-neighbour bond "
+                           "touches a neighbour of the vacancy, so bulk-like and vacancy bonds cannot be separated "
+                           "(use 2×2 or larger)")
+    if nb["J1_vac"] == 0:
+        raise VacancyError("no nearest-neighbour bond next to the vacancy (structure without nearest neighbours?)")
+    return vc
+
+
+def vacancy_configuration(structure, cell: VacancyCell, pattern):
+    """The structures-layer Configuration (atoms with initial moments σ_i·2S μ_B) of the vacancy cell with
+    up/down ``pattern`` (±1 per remaining magnetic site)."""
+    from ..structures.configurations import vacancy_supercell
+
+    conf = vacancy_supercell(_sublattice(structure), supercell=cell.supercell, sites=[cell.site], order="FM")
+    p = np.asarray(pattern, int)
+    if p.shape != (conf.n_sites,) or not np.all(np.abs(p) == 1):
+        raise VacancyError(f"pattern must hold {conf.n_sites} values ±1, got {p.tolist()}")
+    conf.pattern = p
+    m = np.zeros(len(conf.atoms))
+    m[conf.sublattice.indices] = p * 2.0 * conf.sublattice.spins
+    conf.atoms.set_initial_magnetic_moments(m)
+    conf.name = _pattern_name(p)
+    return conf
+
+
+# ------------------------------------------------------------------------------------------------------ design
+def _unknowns(fit: str) -> list[str]:
+    if fit == "J1":
+        return ["J1_bulk", "J1_vac"]
+    if fit == "J123":
+        return list(CLASSES)
+    raise VacancyError(f"unknown vacancy fit {fit!r} (J1: J2, J3 from the perfect lattice; J123: fit them too)")
+
+
+def _row(cell: VacancyCell, pattern, unknowns) -> np.ndarray:
+    c = cell.counts(pattern)
+    return np.array([1.0] + [cell.spin ** 2 * c[u] for u in unknowns])
+
+
+def choose_patterns(cell: VacancyCell, fit: str = "J1", n_configs: int | None = None, start=None,
+                    max_enumerate: int = 16) -> list[list[int]]:
+    """``n_configs`` (default: unknowns + 1, one redundant configuration for a residual check) up/down patterns of
+    the vacancy cell, chosen greedily to maximise det AᵀA of the fit's design matrix (module docstring), starting
+    with ``start`` (the ground-state order of the perfect lattice on the remaining sites).  Patterns differing by a
+    global flip are the same configuration; site 0 is always up."""
+    unk = _unknowns(fit)
+    n_unk = len(unk) + 1
+    n_configs = n_unk + 1 if n_configs is None else int(n_configs)
+    if n_configs < 1:
+        raise VacancyError(f"need at least one vacancy configuration, got {n_configs}")
+    N = cell.n_sites
+    if N - 1 <= max_enumerate:
+        cands = [np.array((1,) + t) for t in itertools.product((1, -1), repeat=N - 1)]
+    else:
+        g = np.random.default_rng(0)
+        cands = [np.concatenate([[1], g.choice([1, -1], size=N - 1)]) for _ in range(2 ** max_enumerate)]
+    rows = np.array([_row(cell, p, unk) for p in cands])
+    chosen: list[int] = []
+    if start is not None:
+        s = np.asarray(start, int) * (1 if start[0] > 0 else -1)
+        for k, p in enumerate(cands):
+            if np.array_equal(p, s):
+                chosen.append(k)
+                break
+    scale = np.maximum(np.abs(rows).max(axis=0), 1e-12)
+    R = rows / scale
+    seen_rows = {tuple(np.round(rows[k], 9)) for k in chosen}
+    while len(chosen) < min(n_configs, len(cands)):
+        best, best_val = None, -np.inf
+        base = R[chosen].T @ R[chosen] if chosen else np.zeros((n_unk, n_unk))
+        for k in range(len(cands)):
+            if k in chosen:
+                continue
+            key = tuple(np.round(rows[k], 9))
+            dup = key in seen_rows
+            M = base + np.outer(R[k], R[k]) + 1e-6 * np.eye(n_unk)
+            val = np.linalg.slogdet(M)[1] - (1e3 if dup else 0.0)  # repeat a design row only if nothing else helps
+            if val > best_val + 1e-9:
+                best, best_val = k, val
+        chosen.append(best)
+        seen_rows.add(tuple(np.round(rows[best], 9)))
+    return [cands[k].astype(int).tolist() for k in chosen]
+
+
+@dataclass
+class VacancyFit:
+    """Fitted exchange (meV, internal convention, J > 0 AF) of the vacancy cell: ``J`` {class: value},
+    ``fixed`` the classes held at perfect-lattice values, E_0 in eV per cell, residuals in meV per cell."""
+
+    J: dict
+    fixed: dict
+    E0_eV: float
+    residuals_meV: list
+    rank: int
+    n_unknowns: int
+    condition_number: float
+    stderr: dict | None
+    configurations: list
+
+    def as_dict(self) -> dict:
+        return {"convention": "H = sum_{i<j} S_i.J_ij.S_j (each bond once, |S| = S, J > 0 AF), meV",
+                "J_meV": self.J, "fixed_meV": self.fixed, "E0_eV_per_cell": self.E0_eV,
+                "residuals_meV_per_cell": self.residuals_meV, "rank": self.rank, "n_unknowns": self.n_unknowns,
+                "condition_number": self.condition_number, "stderr_meV": self.stderr,
+                "configurations": self.configurations}
+
+
+def fit_vacancy_exchange(cell: VacancyCell, patterns, energies_eV, fit: str = "J1", fixed: dict | None = None,
+                         names=None, max_condition: float = 1e4) -> VacancyFit:
+    """Least-squares E_cell = E_0 + S² Σ_class J_class c_class (module docstring) to total energies (eV per
+    vacancy cell).  ``fit="J1"`` needs ``fixed`` = {"J2": ..., "J3": ...} (meV).  Raises :class:`VacancyFitError`
+    when the configurations do not determine every unknown (rank check) or the fit is ill-conditioned."""
+    unk = _unknowns(fit)
+    fixed = {k: float(v) for k, v in (fixed or {}).items() if k not in unk}
+    missing = [c for c in CLASSES if c not in unk and c not in fixed]
+    if missing:
+        raise VacancyFitError(f"vacancy fit {fit!r} needs fixed values of {', '.join(missing)} (meV)")
+    names = list(names) if names is not None else [_pattern_name(p) for p in patterns]
+    if len(patterns) != len(energies_eV):
+        raise VacancyFitError(f"{len(patterns)} configurations but {len(energies_eV)} energies")
+    if not len(patterns):
+        raise VacancyFitError("no vacancy configurations to fit")
+    A = np.array([_row(cell, p, unk) for p in patterns])
+    y = np.array([float(e) * 1000.0 - cell.spin ** 2 * sum(fixed[k] * cell.counts(p)[k] for k in fixed)
+                  for p, e in zip(patterns, energies_eV)])
+    n = A.shape[1]
+    rank = int(np.linalg.matrix_rank(A, tol=1e-8 * max(1.0, float(np.abs(A).max()))))
+    label = ", ".join(["E0"] + unk)
+    if rank < n:
+        # which unknowns are not determined: directions of the null space
+        _, s, vt = np.linalg.svd(A)
+        null = vt[len(s[s > 1e-8 * s.max()]):] if len(s) else np.eye(n)
+        free = [lab for lab, v in zip(["E0"] + unk, np.abs(null).max(axis=0)) if v > 1e-6]
+        raise VacancyFitError(f"underdetermined vacancy fit: {rank} independent configuration(s) ({', '.join(names)}) "
+                              f"for {n} unknowns ({label}); not determined: {', '.join(free)}. Add configurations "
+                              f"(more --vacancy-configs) or fit fewer unknowns (--vacancy-fit J1)")
+    scale = np.linalg.norm(A, axis=0)
+    cond = float(np.linalg.cond(A / scale))
+    if cond > max_condition:
+        raise VacancyFitError(f"ill-conditioned vacancy fit: condition number {cond:.3g} > {max_condition:g} "
+                              f"({', '.join(names)})")
+    x, *_ = np.linalg.lstsq(A, y, rcond=None)
+    res = A @ x - y
+    dof = len(y) - n
+    stderr = None
+    if dof > 0:
+        s2 = float(res @ res) / dof
+        err = np.sqrt(np.clip(np.diag(np.linalg.inv(A.T @ A)) * s2, 0, None))
+        stderr = {u: float(e) for u, e in zip(unk, err[1:])}
+    J = {u: float(v) for u, v in zip(unk, x[1:])}
+    J.update(fixed)
+    return VacancyFit(J={c: J[c] for c in CLASSES}, fixed=fixed, E0_eV=float(x[0]) / 1000.0,
+                      residuals_meV=res.tolist(), rank=rank, n_unknowns=n, condition_number=cond, stderr=stderr,
+                      configurations=names)
+
+
+# ------------------------------------------------------------------------------------------------------ energies
+def gpaw_engine(structure, conf, preset: str, U, workdir: str) -> dict:
+    """Embedded GPAW (neutral cell) through :func:`wannmag.workflows.dft.run_dft`; returns its DFTRecord as a
+    dict (energy eV per cell, moments μ_B, gaps eV)."""
+    from .dft import run_dft
+
+    return run_dft(structure, conf, preset=preset, U=U, workdir=workdir, name=conf.name, log=True).as_dict()
+
+
+gpaw_engine.engine_name = "gpaw"
+
+
+def _engine_name(engine) -> str:
+    return getattr(engine, "engine_name", getattr(engine, "__name__", type(engine).__name__))
+
+
+def run_vacancy_configurations(structure, cell: VacancyCell, patterns, engine, workdir, preset: str = "fast", U=3.0,
+                               log=print) -> list[dict]:
+    """Energies of the vacancy configurations, one after the other; every finished configuration is stored in
+    ``workdir/<name>/record.json`` (with the identity of the calculation) and read back instead of recomputed."""
+    workdir = Path(workdir)
+    out = []
+    for k, p in enumerate(patterns):
+        conf = vacancy_configuration(structure, cell, p)
+        ident = {"structure": str(structure), "supercell": cell.supercell, "site": cell.site, "pattern": list(p),
+                 "preset": preset, "U": U, "engine": _engine_name(engine), "charge": 0}
+        path = workdir / conf.name / "record.json"
+        if path.exists():
+            try:
+                old = json.loads(path.read_text())
+            except json.JSONDecodeError:
+                old = None
+            if old and old.get("identity") == jsonable(ident):
+                log(f"[wannmag vacancy] {conf.name} ({k + 1}/{len(patterns)}): done earlier, read {path}")
+                out.append(old)
+                continue
+        log(f"[wannmag vacancy] {conf.name} ({k + 1}/{len(patterns)}): {conf.atoms.get_chemical_formula()}, "
+            f"pattern {''.join('+' if s > 0 else '-' for s in p)}")
+        t0 = time.time()
+        rec = engine(structure, conf, preset, U, str(workdir))
+        rec = dict(jsonable(rec))
+        if rec.get("energy") is None:
+            raise VacancyError(f"{conf.name}: the energy engine returned no energy")
+        rec.update({"name": conf.name, "pattern": list(p), "identity": jsonable(ident),
+                    "wall_s": round(time.time() - t0, 1)})
+        atomic_write_json(path, rec)
+        out.append(rec)
+    return out
+
+
+def _read_vacancy_dir(d: Path, structure, cell: VacancyCell, patterns) -> list[dict]:
+    from .readers import read_output
+
+    out, missing = [], []
+    for p in patterns:
+        name = _pattern_name(p)
+        sub = d / name
+        if not sub.exists():
+            missing.append(name)
+            continue
+        files = [f for f in sorted(sub.iterdir()) if f.is_file()]
+        vasp = any(f.name in ("vasprun.xml", "OUTCAR") for f in files)
+        if not files:
+            missing.append(name)
+            continue
+        rec = read_output(sub if vasp else files[0], config=name).as_dict()
+        conf = vacancy_configuration(structure, cell, p)
+        if rec.get("moments") and len(rec["moments"]) != len(conf.atoms):
+            raise VacancyError(f"{sub}: {len(rec['moments'])} atoms, the vacancy cell has {len(conf.atoms)}")
+        rec.update({"name": name, "pattern": list(p)})
+        out.append(rec)
+    if missing:
+        raise VacancyError(f"{d}: no outputs for vacancy configuration(s) {', '.join(missing)} (the structures with "
+                           f"their initial moments are written to the run's vacancy_dft/structures/)")
+    return out
+
+
+def _write_structures(structure, cell: VacancyCell, patterns, d: Path) -> None:
+    """POSCAR files of the vacancy configurations and their initial moments (``magmoms.json``: name → MAGMOM per
+    atom in POSCAR order, μ_B), for runs elsewhere."""
+    import io
+
+    from ase.io import write
+
+    from .._atomic import atomic_write_text
+
+    d.mkdir(parents=True, exist_ok=True)
+    mags = {}
+    for p in patterns:
+        conf = vacancy_configuration(structure, cell, p)
+        buf = io.StringIO()
+        write(buf, conf.atoms, format="vasp", direct=True, sort=False)
+        atomic_write_text(d / f"{conf.name}.vasp", buf.getvalue())
+        mags[conf.name] = [float(m) for m in conf.atoms.get_initial_magnetic_moments()]
+    atomic_write_json(d / "magmoms.json", mags)
+
+
+# ------------------------------------------------------------------------------------------------------ steps
+def _ground_state_pattern(ctx, structure, cell: VacancyCell):
+    """The perfect lattice's ground-state order (mapping step) on the sites of the vacancy cell, if commensurate."""
+    from ..structures import honeycomb_configuration
+
+    order = ctx.results.get("mapping", {}).get("ground_state", "Neel")
+    try:
+        full = honeycomb_configuration(_sublattice(structure), order, supercell=cell.supercell)
+    except WannmagError:
+        return None
+    return np.delete(full.pattern, cell.site).tolist()
+
+
+def step_vacancy_dft(ctx):
+    p = ctx.params
+    v = p["vacancy"]
+    structure = p["structure"]
+    cell = make_vacancy_cell(structure, supercell=v["supercell"], site=v["site"])
+    patterns = choose_patterns(cell, fit=v["fit"], n_configs=v["n_configs"],
+                               start=_ground_state_pattern(ctx, structure, cell))
+    d = ctx.step_dir("vacancy_dft")
+    _write_structures(structure, cell, patterns, d / "structures")
+    atomic_write_json(d / "plan.json", {"cell": cell.as_dict(), "patterns": patterns,
+                                        "names": [_pattern_name(q) for q in patterns]})
+    vdir = Path(p["from_dir"]) / "vacancy" if p.get("from_dir") else None
+    if vdir is not None and p.get("vacancy_engine") is None:
+        if not vdir.is_dir():
+            raise VacancyError(f"{vdir}: no such directory; put the outputs of the vacancy configurations "
+                               f"{', '.join(_pattern_name(q) for q in patterns)} in {vdir}/<configuration>/ (their "
+                               f"structures and initial moments are in {d / 'structures'})")
+        recs = _read_vacancy_dir(vdir, structure, cell, patterns)
+        engine = "from-dir"
+    else:
+        eng = p.get("vacancy_engine") or gpaw_engine
+        recs = run_vacancy_configurations(structure, cell, patterns, eng, d, preset=p["preset"], U=p["U"],
+                                          log=ctx.log)
+        engine = _engine_name(eng)
+    keep = ("name", "pattern", "energy", "site_moments", "moments", "total_moment", "gap", "gaps", "fermi_level",
+            "warnings", "timings", "wall_s", "gpw", "formula", "kpts")
+    return {"cell": cell.as_dict(), "engine": engine, "charge": 0,
+            "records": [{k: r.get(k) for k in keep} for r in recs]}
+
+
+def step_vacancy_fit(ctx):
+    p = ctx.params
+    v = p["vacancy"]
+    structure = p["structure"]
+    cell = make_vacancy_cell(structure, supercell=v["supercell"], site=v["site"])
+    recs = ctx["vacancy_dft"]["records"]
+    mapJ = list(ctx["mapping"]["J_meV"]) + [0.0, 0.0, 0.0]
+    fixed = {"J2": float(mapJ[1]), "J3": float(mapJ[2])} if v["fit"] == "J1" else {}
+    fit = fit_vacancy_exchange(cell, [r["pattern"] for r in recs], [r["energy"] for r in recs], fit=v["fit"],
+                               fixed=fixed, names=[r["name"] for r in recs])
+    out = fit.as_dict()
+    out["perfect_J_meV"] = ctx["mapping"]["J_meV"]
+    out["table"] = _fit_table(cell, fit, ctx["mapping"]["J_meV"])
+    out["cell"] = cell.as_dict()
+    ctx.log(out["table"])
+    return out
+
+
+def _fit_table(cell: VacancyCell, fit: VacancyFit, perfect) -> str:
+    nb = cell.n_bonds()
+    lines = [f"vacancy cell: {cell.n_sites} of {cell.n_full} magnetic sites (supercell {cell.supercell}), "
+             f"S = {cell.spin:g}; H = Σ_{{i<j}} J_ij S_i·S_j, each bond once, J > 0 AF, meV",
+             f"{'class':>8s} {'bonds':>5s} {'J (meV)':>10s} {'perfect lattice':>16s}"]
+    ref = {"J1_bulk": perfect[0], "J1_vac": perfect[0], "J2": perfect[1] if len(perfect) > 1 else None,
+           "J3": perfect[2] if len(perfect) > 2 else None}
+    for c in CLASSES:
+        err = "" if not fit.stderr or c not in fit.stderr else f" ± {fit.stderr[c]:.3f}"
+        tag = " (fixed)" if c in fit.fixed else ""
+        r = "" if ref[c] is None else f"{ref[c]:+.3f}"
+        lines.append(f"{c:>8s} {nb[c]:5d} {fit.J[c]:+10.3f}{err}{tag} {r:>16s}")
+    lines.append(f"rank {fit.rank}/{fit.n_unknowns}, condition number {fit.condition_number:.3g}, residuals "
+                 + ", ".join(f"{x:+.3f}" for x in fit.residuals_meV) + " meV/cell")
+    return "\n".join(lines)
+
+
+def plot_tn_vs_x(fractions, tn, err, path, title: str = "", perfect=None) -> Path:
+    """T_N(x) (K) against the vacancy fraction x, the perfect lattice's T (x = 0) marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.2, 4))
+    x = np.array(fractions, float)
+    t = np.array([np.nan if v is None else v for v in tn], float)
+    e = np.array([0.0 if v is None else v for v in err], float)
+    ax.errorbar(x, t, yerr=e, marker="o", capsize=3, label="diluted lattice (MC)")
+    if perfect is not None and perfect[0] is not None:
+        ax.axhline(perfect[0], color="k", ls="--", lw=0.8, label="perfect lattice (mc step)")
+    ax.set_xlabel("vacancy fraction x")
+    ax.set_ylabel("ordering temperature (K)")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def diluted_study(model, J_vac: float, fractions, sizes, settings, realisations: int, out_dir, perfect=None,
+                  title: str = "", extra: dict | None = None) -> dict:
+    """Diluted-lattice Monte Carlo T(x) of ``model`` (SpinModel of the perfect lattice, H = Σ_{i<j} S_i·J_ij·S_j +
+    Σ_i S_i·A_i·S_i, each bond once, |S| = S, J > 0 AF, meV) with every nearest-neighbour bond next to a vacancy
+    carrying ``J_vac`` (meV), for x = 0 and ``fractions``; ``settings`` an MCSettings (K).  Writes
+    ``out_dir/vacancy_study.json`` and ``out_dir/tn_vs_x.png`` (atomically; Monte Carlo checkpoints in
+    ``out_dir/checkpoints``, resumed) and returns the study as a dict (temperatures in K)."""
+    from .._atomic import atomic_write_text
+    from ..magnetism.montecarlo.dilution import dilution_scan
+
+    out = Path(out_dir)
+    fractions = sorted({0.0, *[float(x) for x in fractions]})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = dilution_scan(model, fractions, [int(x) for x in sizes], settings, realisations=int(realisations),
+                            near_vacancy={1: float(J_vac)}, out_dir=out / "checkpoints")
+    png = plot_tn_vs_x(res.fractions, res.tc, res.tc_error, out / "tn_vs_x.png", perfect=perfect, title=title)
+    study = {"convention": "H = sum_{i<j} S_i.J_ij.S_j + sum_i S_i.A_i.S_i, each bond once, |S| = S, J > 0 AF; "
+                           "meV, K",
+             "fractions": res.fractions, "tn_K": res.tc, "tn_error_K": res.tc_error, "methods": res.methods,
+             "realisations": res.realisations, "sizes": [int(x) for x in sizes],
+             "t_window_K": [settings.tmin, settings.tmax], "J1_vac_meV": float(J_vac),
+             "perfect_mc_K": None if perfect is None else list(perfect),
+             "mermin_wagner": bool(res.analyses[0].mermin_wagner) if res.analyses else False,
+             "warnings": sorted({str(w.message) for w in caught}), **(extra or {}),
+             "dilution": res.as_dict(), "json": str(out / "vacancy_study.json"), "figure": str(png)}
+    atomic_write_text(out / "vacancy_study.json", json.dumps(jsonable(study), indent=1))
+    return study
+
+
+def step_vacancy_mc(ctx):
+    from ..magnetism import SpinModel
+    from ..magnetism.montecarlo import MCSettings
+    from ..magnetism.spinmodel import MEV_PER_K
+
+    p = ctx.params
+    v = p["vacancy"]
+    model = SpinModel.load(ctx["model"]["model"])
+    fit = ctx["vacancy_fit"]
+    J_vac = float(fit["J_meV"]["J1_vac"])
+    # the temperature window of the mc step: 0.1–1.1 × the classical mean-field scale S² Σ_j |J_ij| / 3
+    S = model.sites[0].spin
+    zJ = sum(abs(b.J_iso) for b in model.bonds) * 2 / model.n_sites
+    t_mf = S * S * zJ / 3 / MEV_PER_K
+    settings = MCSettings(tmin=0.1 * t_mf, tmax=1.1 * t_mf, n_replicas=p["mc_replicas"], n_sweeps=p["mc_sweeps"],
+                          n_therm=p["mc_therm"], seed=p["seed"], checkpoint_every=1000)
+    perfect = (ctx["mc"].get("tc_K"), ctx["mc"].get("tc_error_K")) if "mc" in ctx.results else None
+    formula = ctx.results.get("structure", {}).get("formula", "")
+    study = diluted_study(model, J_vac, v["fractions"], p["mc_sizes"], settings, p["vac_realisations"],
+                          ctx.step_dir("vacancy"), perfect=perfect,
+                          title=f"{formula}: J1 next to a vacancy {J_vac:+.2f} meV "
+                                f"(perfect {fit['perfect_J_meV'][0]:+.2f} meV)",
+                          extra={"fit": {k: fit[k] for k in ("J_meV", "fixed_meV", "rank")}})
+    return {k: v for k, v in study.items() if k != "dilution"}
+
+
+def vacancy_steps(params: dict) -> list:
+    """The three steps of the study for :func:`wannmag.workflows.run.build_workflow` (module docstring)."""
+    from .engine import Step
+
+    v = params["vacancy"]
+    eng = params.get("vacancy_engine")
+    dftp = {"structure": params["structure"], "preset": params["preset"], "U": params["U"],
+            "from_dir": params.get("from_dir"), "supercell": v["supercell"], "site": v["site"], "fit": v["fit"],
+            "n_configs": v["n_configs"], "engine": "gpaw" if eng is None else _engine_name(eng), "charge": 0}
+    mcp = {k: params[k] for k in ("mc_sizes", "mc_sweeps", "mc_therm", "mc_replicas", "seed", "vac_realisations")}
+    mcp["fractions"] = sorted({0.0, *[float(x) for x in v["fractions"]]})
+    return [Step("vacancy_dft", step_vacancy_dft, ("structure", "mapping"), params=dftp,
+                 description="DFT energies of the vacancy supercell configurations"),
+            Step("vacancy_fit", step_vacancy_fit, ("vacancy_dft", "mapping"), params={"fit": v["fit"]},
+                 description="J1 next to the vacancy vs bulk-like J1"),
+            Step("vacancy_mc", step_vacancy_mc, ("model", "vacancy_fit", "mc"), params=mcp,
+                 description="diluted-lattice Monte Carlo T(x)")]
+
+
+def report_lines(ctx) -> list[str]:
+    """The vacancy section of report.md."""
+    r = ctx.results
+    if "vacancy_mc" not in r:
+        return []
+    vd, vf, vm = r["vacancy_dft"], r["vacancy_fit"], r["vacancy_mc"]
+    cell = vd["cell"]
+    lines = ["## Vacancies: exchange next to a vacancy and T(x) of the diluted lattice", "",
+             f"One magnetic ion removed from a {cell['n_sites_perfect']}-site supercell ({cell['n_sites']} sites "
+             f"left), neutral cell (no extra charge), energies: {vd['engine']}.", "",
+             "| configuration | E (eV/cell) | total moment (μ_B) | gap (eV) | site moments (μ_B) |",
+             "|---|---|---|---|---|"]
+    for rec in vd["records"]:
+        mom = rec.get("site_moments") or []
+        tm = rec.get("total_moment")
+        gap = rec.get("gap")
+        lines.append(f"| {rec['name']} | {rec['energy']:.4f} | {'' if tm is None else format(tm, '+.2f')} | "
+                     f"{'' if gap is None else format(gap, '.3f')} | {', '.join(f'{m:+.2f}' for m in mom)} |")
+    lines += ["", "```", vf["table"], "```", "",
+              "| x | T (K) | method |", "|---|---|---|"]
+    for x, t, e, m in zip(vm["fractions"], vm["tn_K"], vm["tn_error_K"], vm["methods"]):
+        tt = "n/a" if t is None else f"{t:.1f} ± {(e or 0):.1f}"
+        lines.append(f"| {x:g} | {tt} | {m} |")
+    if vm.get("perfect_mc_K") and vm["perfect_mc_K"][0] is not None:
+        lines.append(f"\nPerfect lattice (mc step): {vm['perfect_mc_K'][0]:.1f} ± {(vm['perfect_mc_K'][1] or 0):.1f} K.")
+    lines.append(f"Disorder realisations per size and x: {vm['realisations']}; sizes {vm['sizes']}.")
+    if vm.get("mermin_wagner"):
+        lines.append("Warning: the model has a continuous symmetry in 2D (Mermin–Wagner); the temperatures are "
+                     "finite-size crossovers.")
+    lines += ["", f"![T(x)]({Path(vm['figure']).relative_to(ctx.out)})", ""]
+    return lines
