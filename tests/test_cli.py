@@ -100,8 +100,20 @@ def test_exchange_mft_on_wannier_files(tmp_path, capsys):
         assert sum(orb.values()) == pytest.approx(b["J_TB2J"], rel=1e-8)
         assert orb["t2g-eg"] + orb["eg-t2g"] > 0  # the Hund's-rule t2g-eg channel is ferromagnetic
     assert model_json.exists()
-    res = run("exchange", "mft", str(tmp_path), "--kmesh", "6", "6", "1")
-    assert res.returncode == 2 and "--nelect" in res.stderr
+    # without --nelect/--efermi: the occupation from the nominal ionic count (no fermi_energy in these .win files),
+    # Fermi level in mid-gap — the same J's for this insulator
+    res = run("exchange", "mft", str(tmp_path), "--kmesh", "6", "6", "1", "--rcut", "4.5", "--json")
+    assert res.returncode == 0, res.stderr
+    assert "mid-gap (nominal ionic count" in res.stdout
+    auto = json.loads(res.stdout[res.stdout.index("{"):])
+    assert [b["J"] for b in auto["bonds"]] == pytest.approx([b["J"] for b in out["bonds"]], abs=1e-6)
+    # a metal at the nominal count cannot be guessed: one clear line
+    (tmp_path / "metal").mkdir()
+    for spin, eps in (("up", -1.5), ("dn", -1.5)):
+        write_w90_model(slater_koster_model(cri3_monolayer(), eps_d=eps, spin="up" if spin == "up" else "down", **kw),
+                        tmp_path / "metal" / f"cri3_{spin}", mp_grid=(6, 6, 1))
+    res = run("exchange", "mft", str(tmp_path / "metal"), "--kmesh", "6", "6", "1")
+    assert res.returncode == 2 and "--nelect" in res.stderr and "Traceback" not in res.stderr
 
 
 @pytest.mark.parametrize("fmt", ["tb2j", "vampire", "mcsolver", "magnopy"])

@@ -68,7 +68,19 @@ def cmd_mft(args) -> int:
     model = read_w90(args.source, kind="collinear")
     ham = hamiltonian_from_tb(model)
     if args.efermi is None and args.nelect is None:
-        raise WannmagError("give --nelect (electrons per cell in the Wannier manifold) or --efermi (eV)")
+        # the occupation of the Wannier manifold: fermi_energy of the .win file (written by wannmag's Wannierisation
+        # and by most DFT interfaces), else the nominal ionic count; the Fermi level goes to mid-gap
+        from ..tightbinding.electronic import band_edges
+
+        try:
+            be = band_edges(model)
+        except WannmagError as exc:
+            raise WannmagError(f"{args.source}: cannot fix the occupation ({exc}); give --nelect or --efermi") from None
+        if not be.insulating:
+            raise WannmagError(f"{args.source}: the model is not insulating with the {be.source}; give --nelect "
+                               "(electrons per cell in the Wannier manifold) or --efermi (eV)")
+        args.efermi = 0.5 * (be.vbm + be.cbm)
+        print(f"Fermi level {args.efermi:.3f} eV: mid-gap ({be.source}; gap {be.gap:.3f} eV)")
     rotations, groups = None, None
     if args.orbital_resolved:
         from ..tightbinding.localframe import local_frames
