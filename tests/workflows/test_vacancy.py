@@ -226,3 +226,18 @@ def test_gpaw_engine_path_with_a_fake_calculator(fake_gpaw, tmp_path):
     assert fake_gpaw["cls"].instances == 3
     again = run_vacancy_configurations(VPS3, cell, pats, gpaw_engine, tmp_path, log=lambda m: None)
     assert fake_gpaw["cls"].instances == 3 and [r["energy"] for r in again] == [r["energy"] for r in recs]
+
+
+def test_near_vacancy_exchange_replaces_only_the_isotropic_part():
+    from wannmag.workflows.vacancy import NearVacancyJ
+
+    _, model = perfect_model(VPS3, (2.0, 0.1, 0.3))
+    K = np.diag([0.0, 0.0, 0.5])  # an anisotropic (XXZ-like) part on every bond
+    for b in model.bonds:
+        b.J = b.J + K
+    f = NearVacancyJ(model, 0.7)
+    nn = [k for k, s in enumerate(f.shells) if s == 1]
+    J = f(nn[0], model.bonds[nn[0]], 1)
+    assert np.trace(J) / 3 == pytest.approx(0.7) and J[2, 2] - J[0, 0] == pytest.approx(0.5)
+    far = [k for k, s in enumerate(f.shells) if s == 2][0]
+    assert f(far, model.bonds[far], 1) is None

@@ -28,8 +28,8 @@ resumable like the others, results in ``OUT/steps/<step>.json``):
                  is checked: too few independent configurations raise :class:`VacancyFitError` naming the unknowns.
 ``vacancy_mc``   diluted-lattice parallel-tempering Monte Carlo (:func:`~wannmag.magnetism.montecarlo.dilution_scan`):
                  the perfect lattice's SpinModel (J1–J3 + anisotropy of the ``model`` step) with a random fraction x
-                 of sites removed and every nearest-neighbour bond next to a vacancy carrying J1_vac; T(x) for
-                 x = 0 and the requested fractions, disorder-averaged over ``realisations`` vacancy sets per size.
+                 of sites removed and every nearest-neighbour bond next to a vacancy carrying J1_vac (as its
+                 isotropic part; anisotropic exchange kept); T(x) for x = 0 and the requested fractions, disorder-averaged over ``realisations`` vacancy sets per size.
                  Results: ``OUT/vacancy/vacancy_study.json`` and the plot ``OUT/vacancy/tn_vs_x.png``.
 """
 
@@ -514,11 +514,30 @@ def plot_tn_vs_x(fractions, tn, err, path, title: str = "", perfect=None) -> Pat
     return path
 
 
+class NearVacancyJ:
+    """``near_vacancy`` of :func:`~wannmag.magnetism.montecarlo.build_lattice`: a nearest-neighbour bond next to a
+    vacancy gets the isotropic exchange ``J_vac`` (meV, J > 0 AF) in place of its own isotropic part
+    J_iso = tr(J)/3; any anisotropic part of its tensor (Kitaev, Γ, DM, XXZ from the anisotropy step) is kept.
+    Longer bonds keep their tensors."""
+
+    def __init__(self, model, J_vac: float):
+        from ..magnetism.montecarlo.lattice import bond_shells
+
+        self.shells = bond_shells(model)
+        self.J_vac = float(J_vac)
+
+    def __call__(self, b_i, bond, n_vac):
+        if self.shells[b_i] != 1:
+            return None
+        J = np.asarray(bond.J, float)
+        return J + (self.J_vac - np.trace(J) / 3.0) * np.eye(3)
+
+
 def diluted_study(model, J_vac: float, fractions, sizes, settings, realisations: int, out_dir, perfect=None,
                   title: str = "", extra: dict | None = None) -> dict:
     """Diluted-lattice Monte Carlo T(x) of ``model`` (SpinModel of the perfect lattice, H = Σ_{i<j} S_i·J_ij·S_j +
     Σ_i S_i·A_i·S_i, each bond once, |S| = S, J > 0 AF, meV) with every nearest-neighbour bond next to a vacancy
-    carrying ``J_vac`` (meV), for x = 0 and ``fractions``; ``settings`` an MCSettings (K).  Writes
+    carrying the isotropic exchange ``J_vac`` (meV; :class:`NearVacancyJ`), for x = 0 and ``fractions``; ``settings`` an MCSettings (K).  Writes
     ``out_dir/vacancy_study.json`` and ``out_dir/tn_vs_x.png`` (atomically; Monte Carlo checkpoints in
     ``out_dir/checkpoints``, resumed) and returns the study as a dict (temperatures in K)."""
     from .._atomic import atomic_write_text
@@ -529,7 +548,7 @@ def diluted_study(model, J_vac: float, fractions, sizes, settings, realisations:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         res = dilution_scan(model, fractions, [int(x) for x in sizes], settings, realisations=int(realisations),
-                            near_vacancy={1: float(J_vac)}, out_dir=out / "checkpoints")
+                            near_vacancy=NearVacancyJ(model, J_vac), out_dir=out / "checkpoints")
     png = plot_tn_vs_x(res.fractions, res.tc, res.tc_error, out / "tn_vs_x.png", perfect=perfect, title=title)
     study = {"convention": "H = sum_{i<j} S_i.J_ij.S_j + sum_i S_i.A_i.S_i, each bond once, |S| = S, J > 0 AF; "
                            "meV, K",
