@@ -218,3 +218,24 @@ def test_real_cri3_wannier_model_sign_pattern_and_breakdown_flag():
     lig = [q for q in anti[0].paths if q.kind == "ligand" and abs(q.amplitude) > 0.05]
     assert len({q.via.split(":")[0] for q in lig}) == 2
     assert min(q.amplitude for q in lig) < 0 < max(q.amplitude for q in lig)
+
+
+def test_real_vps3_wannier_model_direct_t2g_t2g_antiferromagnet():
+    """The shipped non-spin-polarised VPS3 Wannier model (data/dft/VPS3, V d + S p + P p): the 1NN bond (V–V 3.38 Å,
+    V–S–V 83°) is antiferromagnetic and its largest channel is t2g–t2g Mott–Hubbard exchange, carried by the direct
+    d–d hop (dxz–dxz ≈ −0.37 eV) rather than by the sulphur; internal convention, J > 0 AF, meV."""
+    from pathlib import Path
+
+    from wannmag.commands.superexchange import load_spin_averaged
+
+    d = Path(__file__).resolve().parents[2] / "data" / "dft" / "VPS3"
+    if not any(d.glob("VPS3_nm_hr.dat*")):
+        pytest.skip("data/dft/VPS3 (reference Wannier models) not present")
+    model, desc = load_spin_averaged(d)
+    b = _first(superexchange(model, shells=(1,)), 1)
+    s = b.summary
+    assert b.J > 0
+    assert s["t2g–t2g MH"] == max(s.values())                       # the dominant channel, antiferromagnetic …
+    assert max(abs(v) for k, v in s.items() if k != "t2g–t2g MH") < s["t2g–t2g MH"]
+    assert b.direct_only["t2g–t2g MH"] > 0.8 * s["t2g–t2g MH"]       # … and direct: d–d without the ligands
+    assert b.expansion < 1.5                                         # inside (the edge of) the t_pd/Δ expansion
