@@ -394,7 +394,10 @@ def step_mc(ctx):
     mw = mermin_wagner_check(model, lat0.dimension, False, gs0.spins, lat0.slen)
     client = _client(p.get("dask"))
     try:
-        runs = _map(client, _mc_one, [(ctx["model"]["model"], L, settings, str(out / f"checkpoint_{L}.npz"))
+        # checkpoints are keyed by the model and the settings: a re-run after an upstream change (new model) starts
+        # fresh instead of refusing the old checkpoint, an interrupted run with the same inputs resumes
+        key = _mc_key(ctx["model"]["model"], settings)
+        runs = _map(client, _mc_one, [(ctx["model"]["model"], L, settings, str(out / f"checkpoint_{L}_{key}.npz"))
                                       for L in sizes], workers=p.get("workers", 1))
         curves = {f"{L}x{L}": c for L, c, _ in runs}
         tcr = analyse_sizes(curves, mw)
@@ -405,7 +408,8 @@ def step_mc(ctx):
             # second pass: the same sizes and sweeps on a ladder concentrated around the first estimate, so that
             # the Binder crossings and the C/χ peaks are resolved by several replicas instead of one or two
             fine = replace(settings, tmin=window[0], tmax=window[1], seed=settings.seed + 1)
-            runs2 = _map(client, _mc_one, [(ctx["model"]["model"], L, fine, str(out / f"checkpoint_{L}_refined.npz"))
+            key2 = _mc_key(ctx["model"]["model"], fine)
+            runs2 = _map(client, _mc_one, [(ctx["model"]["model"], L, fine, str(out / f"checkpoint_{L}_{key2}.npz"))
                                            for L in sizes], workers=p.get("workers", 1))
             curves2 = {f"{L}x{L}": c for L, c, _ in runs2}
             tcr2 = analyse_sizes(curves2, mw)
@@ -428,6 +432,15 @@ def step_mc(ctx):
             "coarse": {"t_window_K": [settings.tmin, settings.tmax], "tc_K": coarse.get("tc_K"),
                        "tc_error_K": coarse.get("tc_error_K"), "method": coarse.get("method")},
             "refined": refined is not None, "result": d, "figure": str(png)}
+
+
+def _mc_key(model_path, settings) -> str:
+    """Short hash of the model file and the Monte Carlo settings (names the checkpoints of one input)."""
+    import hashlib
+
+    h = hashlib.sha1(Path(model_path).read_bytes())
+    h.update(repr(sorted(vars(settings).items())).encode())
+    return h.hexdigest()[:10]
 
 
 def refine_window(tc, err, tmin, tmax):
