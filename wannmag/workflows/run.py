@@ -415,6 +415,11 @@ def step_mc(ctx):
             tcr2 = analyse_sizes(curves2, mw)
             if tcr2.tc is not None:
                 refined = {"t_window_K": list(window), "result": tcr2.as_dict(with_runs=False)}
+                margin = 0.1 * (window[1] - window[0])
+                if not window[0] + margin <= tcr2.tc <= window[1] - margin:
+                    # the first estimate was off: the crossing sits at the edge of the refined ladder
+                    refined["warning"] = (f"the refined Tc {tcr2.tc:.1f} K lies at the edge of the refined window "
+                                          f"{window[0]:.1f}–{window[1]:.1f} K; treat it as approximate")
                 curves, tcr = curves2, tcr2
     finally:
         if client is not None:
@@ -431,7 +436,8 @@ def step_mc(ctx):
             "sizes": sizes, "t_window_K": [settings.tmin, settings.tmax] if refined is None else refined["t_window_K"],
             "coarse": {"t_window_K": [settings.tmin, settings.tmax], "tc_K": coarse.get("tc_K"),
                        "tc_error_K": coarse.get("tc_error_K"), "method": coarse.get("method")},
-            "refined": refined is not None, "result": d, "figure": str(png)}
+            "refined": refined is not None, "refine_warning": (refined or {}).get("warning"), "result": d,
+            "figure": str(png)}
 
 
 def _mc_key(model_path, settings) -> str:
@@ -454,6 +460,14 @@ def refine_window(tc, err, tmin, tmax):
 
 
 # ------------------------------------------------------------------------------------------------------ report
+def _rel(path, out) -> str:
+    """``path`` relative to the run directory ``out`` (a figure of a copied or moved run directory may live
+    elsewhere: then the relative path climbs out of ``out``)."""
+    import os
+
+    return os.path.relpath(Path(path).resolve(), Path(out).resolve())
+
+
 def _img(path) -> str:
     p = Path(path)
     if not p.exists():
@@ -468,7 +482,7 @@ def step_report(ctx):
     lines = [f"# wannmag report: {formula}", "",
              "Conventions: H = Σ_{i<j} J_ij S_i·S_j + Σ_i S_i·A_i·S_i, each bond once, |S| = S, J > 0 AF; meV, K, Å.", "",
              "## Structure and exchange paths", "", "```", r["structure"]["table"], "```", "",
-             f"![lattice]({Path(r['structure']['figure']).relative_to(ctx.out)})", "",
+             f"![lattice]({_rel(r['structure']['figure'], ctx.out)})", "",
              "## DFT energies (per magnetic ion, relative to FM)", "",
              "| configuration | E − E_FM (meV/ion) | site moments (μ_B) |", "|---|---|---|"]
     for k, v in mp["E_minus_EFM_meV_per_ion"].items():
@@ -486,7 +500,7 @@ def step_report(ctx):
     if sx.get("table"):
         lines += ["## Superexchange channels (1NN)", "", "```", sx["table"], "```", ""]
         if sx.get("figure") and Path(sx["figure"]).exists():
-            lines += [f"![channels]({Path(sx['figure']).relative_to(ctx.out)})", ""]
+            lines += [f"![channels]({_rel(sx['figure'], ctx.out)})", ""]
     an = r["anisotropy"]
     lines += ["## Anisotropy (E_in − E_out, meV per ion; > 0: out of plane)", "",
               f"- dipolar (2D Ewald): {an['dipolar_meV']:+.4f}",
@@ -515,12 +529,14 @@ def step_report(ctx):
         lines.append(f"(first pass on {co['t_window_K'][0]:.1f}–{co['t_window_K'][1]:.1f} K: "
                      f"{co['tc_K']:.1f} ± {co.get('tc_error_K') or 0.0:.1f} K; the number above is from the second "
                      "pass, a ladder concentrated around it)")
+    if mc.get("refine_warning"):
+        lines.append(f"Warning: {mc['refine_warning']}")
     if mc.get("warning"):
         lines.append(f"Warning: {mc['warning']}")
     if formula in EXPERIMENT:
         what, val, ref = EXPERIMENT[formula]
         lines.append(f"Experiment: {what} {val:.0f} K ({ref}).")
-    lines += ["", f"![Monte Carlo]({Path(mc['figure']).relative_to(ctx.out)})", ""]
+    lines += ["", f"![Monte Carlo]({_rel(mc['figure'], ctx.out)})", ""]
     if "vacancy_mc" in r:
         from .vacancy import report_lines
 
