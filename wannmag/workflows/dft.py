@@ -46,15 +46,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .._atomic import atomic_write_text, jsonable
 from ..errors import WannmagError
 
 __all__ = ["DFTRecord", "DFTError", "run_dft", "kpoint_mesh", "PRESETS", "write_json_atomic", "read_summary",
@@ -122,63 +121,19 @@ class DFTRecord:
 
 
 def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating,)):
-        return float(obj)
-    if isinstance(obj, (np.bool_,)):
-        return bool(obj)
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
-
-
-def _umask_mode() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-_FILE_MODE = _umask_mode()  # mkstemp creates 0600 files; results get the usual mode (0644 with umask 022)
+    """JSON-ready copy of ``obj`` (numpy scalars/arrays, tuples, paths): :func:`wannmag._atomic.jsonable`."""
+    return jsonable(obj)
 
 
 def write_json_atomic(path, data) -> None:
-    """Write ``data`` as JSON to ``path`` atomically (temporary file in the same directory, then os.replace)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(_jsonable(data), f, indent=1)
-            f.write("\n")
-        os.chmod(tmp, _FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write ``data`` as JSON to ``path`` atomically (temporary file in the same directory, then os.replace; usual
+    file mode), indent 1 and a final newline — the format of every run-directory and reference-data JSON."""
+    atomic_write_text(path, json.dumps(jsonable(data), indent=1) + "\n")
 
 
 def write_text_atomic(path, text: str) -> None:
-    """Write text to ``path`` atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, _FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write text to ``path`` atomically (:func:`wannmag._atomic.atomic_write_text`)."""
+    atomic_write_text(path, text)
 
 
 def read_summary(run_dir) -> DFTRecord:
