@@ -74,3 +74,20 @@ def test_vps3_is_mott_hubbard(d):
     c = classify_zsa(_model(d), U=3.0)
     assert c.regime == "Mott–Hubbard", c.text()
     assert c.vbm_character["d"] > c.vbm_character["p"], c.text()
+
+
+@pytest.mark.skipif(not VPS3, reason="no VPS3 Wannier90 data in data/dft yet")
+def test_vps3_occupation_from_the_win_fermi_level():
+    """VPS3's Wannier manifold holds P p orbitals, which have no nominal ionic count: the occupation comes from the
+    DFT Fermi level in the .win file, E_F goes to mid-gap (used by `wannmag exchange mft` and the workflow)."""
+    from wannmag.errors import WannmagError
+    from wannmag.tightbinding import nominal_electron_count
+    from wannmag.tightbinding.electronic import band_edges, midgap_fermi_level
+
+    m = _model(VPS3[0])
+    with pytest.raises(WannmagError, match="P"):
+        nominal_electron_count(m)
+    ef, how = midgap_fermi_level(m)
+    be = band_edges(m)
+    assert be.vbm < ef < be.cbm and ef == pytest.approx(0.5 * (be.vbm + be.cbm))
+    assert ".win" in how and be.gap > 0.5

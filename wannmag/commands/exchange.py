@@ -70,17 +70,14 @@ def cmd_mft(args) -> int:
     if args.efermi is None and args.nelect is None:
         # the occupation of the Wannier manifold: fermi_energy of the .win file (written by wannmag's Wannierisation
         # and by most DFT interfaces), else the nominal ionic count; the Fermi level goes to mid-gap
-        from ..tightbinding.electronic import band_edges
+        from ..tightbinding.electronic import midgap_fermi_level
 
         try:
-            be = band_edges(model)
+            args.efermi, how = midgap_fermi_level(model)
         except WannmagError as exc:
-            raise WannmagError(f"{args.source}: cannot fix the occupation ({exc}); give --nelect or --efermi") from None
-        if not be.insulating:
-            raise WannmagError(f"{args.source}: the model is not insulating with the {be.source}; give --nelect "
-                               "(electrons per cell in the Wannier manifold) or --efermi (eV)")
-        args.efermi = 0.5 * (be.vbm + be.cbm)
-        print(f"Fermi level {args.efermi:.3f} eV: mid-gap ({be.source}; gap {be.gap:.3f} eV)")
+            raise WannmagError(f"{args.source}: cannot fix the occupation ({exc}); give --nelect (electrons per cell "
+                               "in the Wannier manifold) or --efermi (eV)") from None
+        print(f"Fermi level {args.efermi:.3f} eV: {how}")
     rotations, groups = None, None
     if args.orbital_resolved:
         from ..tightbinding.localframe import local_frames

@@ -13,7 +13,7 @@ import numpy as np
 
 from .model import CollinearTBModel, TBError, TBModel
 
-__all__ = ["kmesh", "BandEdges", "band_edges", "nominal_electron_count", "orbital_weights", "dos", "projected_dos",
+__all__ = ["kmesh", "BandEdges", "band_edges", "midgap_fermi_level", "nominal_electron_count", "orbital_weights", "dos", "projected_dos",
            "edge_character", "orbital_groups"]
 
 
@@ -106,6 +106,17 @@ class BandEdges:
                 "k_vbm": None if self.k_vbm is None else np.round(self.k_vbm, 5).tolist(),
                 "k_cbm": None if self.k_cbm is None else np.round(self.k_cbm, 5).tolist(),
                 "spin_vbm": self.spin_vbm, "spin_cbm": self.spin_cbm, "fermi_source": self.source}
+
+
+def midgap_fermi_level(model) -> tuple[float, str]:
+    """(E_F in eV, how it was found) for an insulating Wannier model without a given electron count: the occupation
+    of :func:`band_edges` (``fermi_energy`` of the .win file, else the nominal ionic count) and E_F in mid-gap.
+    A model that is metallic at that occupation raises :class:`TBError` (give the electron count instead)."""
+    be = band_edges(model)
+    if not be.insulating:
+        raise TBError(f"{getattr(model, 'name', 'model')}: not insulating with the {be.source}; give the number of "
+                      "electrons in the Wannier manifold or the Fermi level")
+    return 0.5 * (be.vbm + be.cbm), f"mid-gap ({be.source}; gap {be.gap:.3f} eV)"
 
 
 def band_edges(model, n_electrons=None, fermi_energy: float | None = None, k=None, nk=None,

@@ -227,28 +227,17 @@ def step_mft(ctx):
         nel = float(np.sum(nominal_electron_count(model)))  # (N↑, N↓) from nominal ionic charges
         kw, note = {"n_electrons": nel}, "E_F from the nominal electron count"
     except WannmagError as exc:
-        # e.g. VPS3: P p orbitals in the Wannier subspace have no nominal count; use the DFT Fermi level of the
-        # Wannierised calculation (fermi_energy of the .win file; the Hamiltonian is on the same energy scale)
-        ef = _win_fermi(ctx["wannier"]["dir"])
-        if ef is None:
-            raise
-        kw, note = {"efermi": ef}, f"E_F of the DFT run ({exc})"
+        # e.g. VPS3: P p orbitals in the Wannier subspace have no nominal count; use the occupation of the DFT run
+        # (fermi_energy of the .win file, same energy scale as the Hamiltonian) with E_F in mid-gap
+        from ..tightbinding.electronic import midgap_fermi_level
+
+        ef, how = midgap_fermi_level(model)
+        kw, note = {"efermi": ef}, f"E_F {how}; nominal count failed: {exc}"
     res = lkag_exchange(ham, kmesh=tuple(ctx.params["kmesh_mft"]), rcut=9.0, **kw)
     sm = mft_spin_model(ham, res)
     path = sm.save(ctx.step_dir("mft") / "model_mft.json")
     shells = sm.shell_summary()
     return {"table": res.table(), "shells": shells, "efermi": res.efermi, "efermi_source": note, "model": str(path)}
-
-
-def _win_fermi(d):
-    """fermi_energy (eV) of the spin-up .win file in the Wannier directory ``d``, or None."""
-    import re
-
-    for f in sorted(Path(d).glob("*_up.win")):
-        m = re.search(r"^\s*fermi_energy\s*[=:]\s*([-+0-9.eE]+)", f.read_text(), re.M)
-        if m:
-            return float(m.group(1))
-    return None
 
 
 def step_superexchange(ctx):
