@@ -239,3 +239,40 @@ def test_real_vps3_wannier_model_direct_t2g_t2g_antiferromagnet():
     assert max(abs(v) for k, v in s.items() if k != "t2g–t2g MH") < s["t2g–t2g MH"]
     assert b.direct_only["t2g–t2g MH"] > 0.8 * s["t2g–t2g MH"]       # … and direct: d–d without the ligands
     assert b.expansion < 1.5                                         # inside (the edge of) the t_pd/Δ expansion
+
+
+def test_green_channels_on_the_shipped_models():
+    """Non-perturbative channels (orbital-resolved force theorem on the spin-polarised PW Wannier pairs, local
+    octahedral frames; internal convention, J > 0 AF, meV): CrI3 — a FM t2g–eg channel partly cancelled by AF
+    t2g–t2g and eg–eg channels of comparable total size, net weak FM J1 (≈ −1 meV, where the t_pd/Δ expansion gives
+    −111 meV); VPS3 — the t2g–t2g channel is the 1NN exchange (AF)."""
+    from pathlib import Path
+
+    from wannmag.magnetism.superexchange.green import green_channels
+    from wannmag.tightbinding import read_w90
+
+    data = Path(__file__).resolve().parents[2] / "data" / "dft"
+    if not any((data / "CrI3").glob("CrI3_up_hr.dat*")) or not any((data / "VPS3").glob("VPS3_up_hr.dat*")):
+        pytest.skip("reference Wannier models not present")
+    cri3 = green_channels(read_w90(data / "CrI3", kind="collinear"), shells=(1,), kmesh=(6, 6, 1))
+    assert len(cri3) == 3
+    for g in cri3:
+        c = g.channels
+        assert sum(c.values()) == pytest.approx(g.J, abs=1e-9)
+        assert c["t2g–eg"] < 0 < c["t2g–t2g"] and c["eg–eg"] > 0
+        af = c["t2g–t2g"] + c["eg–eg"]
+        assert 0.3 < af / abs(c["t2g–eg"]) < 1.0                        # comparable, the FM one wins …
+        assert -2.0 < g.J < -0.3                                       # … a weak ferromagnet
+    vps3 = green_channels(read_w90(data / "VPS3", kind="collinear"), shells=(1,), kmesh=(6, 6, 1))
+    for g in vps3:
+        assert g.J > 10 and g.channels["t2g–t2g"] > 0.9 * g.J          # direct t2g–t2g antiferromagnet
+
+
+def test_green_channels_need_both_spin_channels(capsys):
+    from wannmag.magnetism.superexchange import SuperexchangeError
+    from wannmag.magnetism.superexchange.green import green_channels
+
+    with pytest.raises(SuperexchangeError, match="both spin channels"):
+        green_channels(cri3_like_model(), shells=(1,))
+    assert main(["superexchange", "sk:cri3", "--green"]) == 2          # one error line, no traceback
+    assert "--green needs spin-polarised" in capsys.readouterr().err

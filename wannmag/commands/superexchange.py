@@ -92,13 +92,22 @@ def cmd_superexchange(args) -> int:
     for m in msgs:
         if m not in res.warnings:
             res.warnings.append(m)
+    green = _green(args) if args.green else None
     if args.json:
         d = res.as_dict()
         d["model"] = desc
+        if green is not None:
+            d["green_channels"] = [g.as_dict() for g in green]
         print(json.dumps(d, indent=1, ensure_ascii=False))
     else:
         print(f"model: {desc}")
         print(res.table())
+        if green is not None:
+            print(f"\nnon-perturbative channels (force theorem on the spin-polarised model, local octahedral frames; "
+                  f"J > 0 AF, meV, internal convention), shell {args.bond}:")
+            for g in green:
+                print(f"  {g.i}-{g.j} R={list(g.R)} d={g.distance:.3f} Å  J = {g.J:+.3f}  "
+                      + "  ".join(f"{k} {v:+.3f}" for k, v in g.channels.items()))
     if args.save_model:
         res.to_spin_model().save(args.save_model)
     if args.plot:
@@ -107,6 +116,20 @@ def cmd_superexchange(args) -> int:
         if not args.json:
             print(f"\nplot written to {out}")
     return 0
+
+
+def _green(args):
+    """Green's-function channels of shell ``args.bond`` from the up/dn Wannier files next to the spin-averaged ones."""
+    from ..magnetism.superexchange.green import green_channels
+    from ..tightbinding import read_w90
+
+    if str(args.wannier_dir).startswith("sk:"):
+        raise WannmagError("--green needs spin-polarised Wannier files (seed_up/seed_dn), not a synthetic sk: model")
+    try:
+        model = read_w90(args.wannier_dir, kind="collinear")
+    except WannmagError as exc:
+        raise WannmagError(f"{args.wannier_dir}: --green needs the spin-up and spin-down Wannier files ({exc})") from None
+    return green_channels(model, shells=(args.bond,), kmesh=tuple(args.kmesh))
 
 
 def register(sub) -> None:
@@ -138,6 +161,10 @@ def register(sub) -> None:
                                                                    "internal convention), shown side by side")
     p.add_argument("--compare-model", nargs="+", metavar="SPINMODEL.json",
                    help="SpinModel JSON files (energy mapping, force theorem) whose shell-mean J is shown side by side")
+    p.add_argument("--green", action="store_true",
+                   help="also the non-perturbative channels: orbital-resolved force theorem (t2g–t2g, t2g–eg, eg–eg) "
+                        "on the spin-polarised Wannier pair in the same directory — the reference when t_pd/Δ ≳ 1")
+    p.add_argument("--kmesh", type=int, nargs=3, default=[9, 9, 1], help="k-mesh of --green (default 9 9 1)")
     p.add_argument("--json", action="store_true", help="print one JSON object (bonds, channels, paths, parameters)")
     p.add_argument("--plot", metavar="OUT.png", help="bar chart of the channel contributions")
     p.add_argument("--save-model", metavar="OUT.json", help="write the SpinModel (J of every analysed bond)")

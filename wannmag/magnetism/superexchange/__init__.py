@@ -8,6 +8,8 @@ Internal convention: H = Σ_{i<j} J_ij S_i·S_j, each bond once, |S| = 3/2, J > 
   gives a :class:`~wannmag.magnetism.SpinModel` via ``to_spin_model()``.
 * :mod:`.formulas` — the analytic channel formulas (Kanamori U, U' = U − 2J_H, J_H, 10Dq, Δ, U_p, J_p).
 * :mod:`.ed` — Fock-space exact diagonalisation and numerical perturbation theory of small clusters.
+* :func:`~.green.green_channels` — the non-perturbative counterpart: orbital-resolved force theorem (t2g–t2g,
+  t2g–eg, eg–eg) on the spin-polarised model, for charge-transfer bonds where t_pd/Δ ≳ 1;
 * :func:`plot_channels` — bar chart; :mod:`.synthetic` — Slater–Koster CrI3-like / VPS3-like models.
 """
 
