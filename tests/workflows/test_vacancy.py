@@ -241,3 +241,27 @@ def test_near_vacancy_exchange_replaces_only_the_isotropic_part():
     assert np.trace(J) / 3 == pytest.approx(0.7) and J[2, 2] - J[0, 0] == pytest.approx(0.5)
     far = [k for k, s in enumerate(f.shells) if s == 2][0]
     assert f(far, model.bonds[far], 1) is None
+
+
+def test_vacancy_charge_states(tmp_path):
+    """neutral → 0; ionic → −(oxidation state of the removed ion): VPS3 −2 (all V2+), CrI3 −3; the charge enters the
+    GPAW parameters (and the run's identity) only when non-zero, and charged records are not mixed with neutral ones."""
+    from wannmag.structures import cri3_monolayer
+    from wannmag.workflows.dft import dft_parameters
+    from wannmag.workflows.vacancy import vacancy_charge, vacancy_configuration
+
+    assert vacancy_charge(VPS3, "neutral") == 0.0 and vacancy_charge(VPS3, None) == 0.0
+    assert vacancy_charge(VPS3, "ionic") == -2.0
+    assert vacancy_charge(cri3_monolayer(), "ionic") == -3.0
+    assert vacancy_charge(VPS3, "-1.5") == -1.5
+    with pytest.raises(VacancyError, match="neutral', 'ionic' or a number"):
+        vacancy_charge(VPS3, "holes")
+    cell = make_vacancy_cell(VPS3)
+    conf = vacancy_configuration(VPS3, cell, choose_patterns(cell, fit="J1")[0])
+    assert "charge" not in dft_parameters(conf)                      # neutral runs keep their identity
+    assert dft_parameters(conf, charge=-2.0)["charge"] == -2.0
+    pats = choose_patterns(cell, fit="J1")[:1]
+    eng = ClassicalEngine(VPS3, J_VPS3, 0.7)
+    run_vacancy_configurations(VPS3, cell, pats, eng, tmp_path, log=lambda m: None)
+    run_vacancy_configurations(VPS3, cell, pats, eng, tmp_path, log=lambda m: None, charge=-2.0)
+    assert eng.calls == 2                                            # a different charge is a different calculation

@@ -14,7 +14,8 @@ def cmd_run(args) -> int:
     eng = build_workflow(args.structure, out=args.out, preset=args.preset, U=args.U, from_dir=args.from_dir,
                          dask=args.dask, seed=args.seed, workers=args.workers, vacancies=args.vacancies,
                          vacancy_supercell=args.vacancy_supercell, vacancy_site=args.vacancy_site,
-                         vacancy_fit=args.vacancy_fit, vacancy_configs=args.vacancy_configs)
+                         vacancy_fit=args.vacancy_fit, vacancy_configs=args.vacancy_configs,
+                         vacancy_charge=args.vacancy_charge)
     if args.status:
         for row in eng.status():
             print(f"{row['step']:>14s}: {'done' if row['done'] else 'to do'}"
@@ -64,6 +65,10 @@ def register(sub) -> None:
     p.add_argument("--vacancy-fit", choices=["J1", "J123"], default="J1",
                    help="J1: fit J1 next to the vacancy and bulk-like J1, J2/J3 from the perfect lattice "
                         "(default; 4 configurations); J123: fit J2, J3 too (6 configurations)")
+    p.add_argument("--vacancy-charge", default="neutral", metavar="neutral|ionic|Q",
+                   help="charge state of the vacancy cell: neutral (default; the removed ion's electrons leave holes), "
+                        "ionic (they are given back: every remaining ion keeps its nominal charge, VPS3: cell charge "
+                        "−2, all V2+), or the cell charge Q in e")
     p.add_argument("--vacancy-configs", type=int, metavar="N",
                    help="number of vacancy configurations (default: unknowns + 1, one redundant for a residual)")
     p.add_argument("--until", metavar="STEP", help="stop after this step")

@@ -214,8 +214,10 @@ def _resolve_configuration(structure, config):
 
 def dft_parameters(conf, preset: str = "fast", U=3.0, kpts=None, kdensity=None, ecut=None, nbands=None,
                    converge_bands=None, write_wavefunctions: bool = False, xc: str = "PBE",
-                   smearing: float = SMEARING_EV) -> dict:
-    """The full, JSON-able parameter set that defines a calculation (and its run directory's identity)."""
+                   smearing: float = SMEARING_EV, charge: float = 0.0) -> dict:
+    """The full, JSON-able parameter set that defines a calculation (and its run directory's identity).
+    ``charge``: net charge of the cell in units of e (−2 = two extra electrons, with GPAW's compensating background);
+    recorded only when non-zero, so neutral runs keep their identity."""
     if preset not in PRESETS:
         raise DFTError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     p = dict(PRESETS[preset])
@@ -257,6 +259,7 @@ def dft_parameters(conf, preset: str = "fast", U=3.0, kpts=None, kdensity=None, 
         "nbands": nbands,
         "converge_bands": converge_bands,
         "write_wavefunctions": bool(write_wavefunctions),
+        **({"charge": float(charge)} if charge else {}),
     })
 
 
@@ -270,6 +273,8 @@ def _make_calculator(params: dict, txt: str):
               convergence=dict(params["convergence"]))
     if params["U"]:
         kw["setups"] = {el: f":d,{u}" for el, u in params["U"].items()}
+    if params.get("charge"):
+        kw["charge"] = params["charge"]
     if params["nbands"] is not None:
         kw["nbands"] = params["nbands"]
     if params["converge_bands"] is not None:
@@ -342,7 +347,7 @@ def _log(msg: str, log) -> None:
 
 def run_dft(structure, config="FM", preset: str = "fast", U=3.0, workdir="wannmag_dft", kpts=None,
             kdensity=None, ecut=None, nbands=None, converge_bands=None, write_wavefunctions: bool = False,
-            name: str | None = None, log=True, return_calc: bool = False, **site_kw):
+            name: str | None = None, log=True, return_calc: bool = False, charge: float = 0.0, **site_kw):
     """Total energy, moments, Fermi level and gaps of one collinear magnetic configuration with GPAW.
 
     Parameters
@@ -361,6 +366,7 @@ def run_dft(structure, config="FM", preset: str = "fast", U=3.0, workdir="wannma
     write_wavefunctions : store the wave functions in the .gpw (needed by ``wannierise``; large file).
     log : True to print progress lines (the path of the GPAW log to follow), a callable, or None.
     return_calc : also return the live calculator (``(record, calc)``; None when resumed from disk).
+    charge : net charge of the cell (e; e.g. −2 for a V vacancy in VPS3 with all remaining V kept V2+).
 
     Returns
     -------
@@ -370,7 +376,7 @@ def run_dft(structure, config="FM", preset: str = "fast", U=3.0, workdir="wannma
     t_start = time.time()
     conf = _resolve_configuration(structure, config)
     params = dft_parameters(conf, preset=preset, U=U, kpts=kpts, kdensity=kdensity, ecut=ecut, nbands=nbands,
-                            converge_bands=converge_bands, write_wavefunctions=write_wavefunctions)
+                            converge_bands=converge_bands, write_wavefunctions=write_wavefunctions, charge=charge)
     run_dir = Path(workdir) / (name or conf.name)
     summary_path = run_dir / SUMMARY
     if summary_path.exists():

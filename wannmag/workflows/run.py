@@ -570,7 +570,7 @@ def step_report(ctx):
 def build_workflow(structure=None, out="wannmag_run", preset: str = "fast", U: float = 3.0, from_dir=None,
                    dask=None, seed: int = 0, log=print, settings: dict | None = None, workers: int = 1,
                    vacancies=None, vacancy_supercell=(2, 2, 1), vacancy_site: int = 0, vacancy_fit: str = "J1",
-                   vacancy_configs: int | None = None, vacancy_engine=None) -> Engine:
+                   vacancy_configs: int | None = None, vacancy_engine=None, vacancy_charge="neutral") -> Engine:
     """The workflow of the module docstring as an :class:`Engine` (call ``.run()``); ``settings`` overrides entries
     of :data:`PRESET_SETTINGS` (Monte Carlo sizes/sweeps, force-theorem k-mesh); ``workers`` local processes run
     the DFT configurations and Monte Carlo sizes side by side when no Dask cluster is given.
@@ -579,7 +579,8 @@ def build_workflow(structure=None, out="wannmag_run", preset: str = "fast", U: f
     vacancy_dft, vacancy_fit, vacancy_mc before the report): one site removed from ``vacancy_supercell``, the
     nearest-neighbour J next to the vacancy fitted separately from the bulk-like J1 (``vacancy_fit`` "J1": J2, J3
     held at the perfect lattice's values; "J123": fitted too) from ``vacancy_configs`` configurations (default
-    unknowns + 1), then diluted-lattice Monte Carlo T(x).  J in meV, H = Σ_{i<j} S_i·J_ij·S_j, each bond once,
+    unknowns + 1; ``vacancy_charge``: "neutral", "ionic" — the removed ion's electrons given back, every remaining
+    ion keeps its nominal charge — or a number, the cell charge in e), then diluted-lattice Monte Carlo T(x).  J in meV, H = Σ_{i<j} S_i·J_ij·S_j, each bond once,
     |S| = S, J > 0 AF.  ``vacancy_engine(structure, configuration, preset, U, workdir) -> dict`` replaces GPAW
     (tests)."""
     if preset not in PRESET_SETTINGS:
@@ -619,7 +620,7 @@ def build_workflow(structure=None, out="wannmag_run", preset: str = "fast", U: f
               **PRESET_SETTINGS[preset], **(settings or {})}
     if vacancies is not None:
         params["vacancy"] = {"fractions": vacancies, "supercell": sc, "site": int(vacancy_site), "fit": vacancy_fit,
-                             "n_configs": vacancy_configs}
+                             "n_configs": vacancy_configs, "charge": vacancy_charge}
         params["vacancy_engine"] = vacancy_engine
     base = {"structure": structure}
     dftp = {**base, "preset": preset, "U": float(U), "from_dir": params["from_dir"], "cells": "all rectangular"}

@@ -35,6 +35,8 @@ resumable like the others, results in ``OUT/steps/<step>.json``):
 
 from __future__ import annotations
 
+import functools
+
 import itertools
 import json
 import time
@@ -311,12 +313,32 @@ def fit_vacancy_exchange(cell: VacancyCell, patterns, energies_eV, fit: str = "J
 
 
 # ------------------------------------------------------------------------------------------------------ energies
-def gpaw_engine(structure, conf, preset: str, U, workdir: str) -> dict:
-    """Embedded GPAW (neutral cell) through :func:`wannmag.workflows.dft.run_dft`; returns its DFTRecord as a
-    dict (energy eV per cell, moments μ_B, gaps eV)."""
+def gpaw_engine(structure, conf, preset: str, U, workdir: str, charge: float = 0.0) -> dict:
+    """Embedded GPAW through :func:`wannmag.workflows.dft.run_dft` (cell charge ``charge`` in e, 0 = neutral);
+    returns its DFTRecord as a dict (energy eV per cell, moments μ_B, gaps eV)."""
     from .dft import run_dft
 
-    return run_dft(structure, conf, preset=preset, U=U, workdir=workdir, name=conf.name, log=True).as_dict()
+    return run_dft(structure, conf, preset=preset, U=U, workdir=workdir, name=conf.name, log=True,
+                   charge=charge).as_dict()
+
+
+def vacancy_charge(structure, mode) -> float:
+    """Net cell charge (e) of a one-vacancy supercell: "neutral" → 0; "ionic" → −(oxidation state of the removed
+    ion), i.e. its electrons are given back to the lattice so that every remaining ion keeps its nominal charge
+    (VPS3: −2, all V2+); a number is taken as given."""
+    if mode in (None, "neutral"):
+        return 0.0
+    if mode == "ionic":
+        sub = _sublattice(structure)
+        el = sub.atoms.get_chemical_symbols()[sub.indices[0]]
+        ox = sub.oxidation_states.get(el)
+        if ox is None:
+            raise VacancyError(f"no nominal oxidation state for {el}; give the vacancy charge as a number")
+        return -float(ox)
+    try:
+        return float(mode)
+    except (TypeError, ValueError):
+        raise VacancyError(f"vacancy charge must be 'neutral', 'ionic' or a number, got {mode!r}") from None
 
 
 gpaw_engine.engine_name = "gpaw"
@@ -327,7 +349,7 @@ def _engine_name(engine) -> str:
 
 
 def run_vacancy_configurations(structure, cell: VacancyCell, patterns, engine, workdir, preset: str = "fast", U=3.0,
-                               log=print) -> list[dict]:
+                               log=print, charge: float = 0.0) -> list[dict]:
     """Energies of the vacancy configurations, one after the other; every finished configuration is stored in
     ``workdir/<name>/record.json`` (with the identity of the calculation) and read back instead of recomputed."""
     workdir = Path(workdir)
@@ -335,7 +357,7 @@ def run_vacancy_configurations(structure, cell: VacancyCell, patterns, engine, w
     for k, p in enumerate(patterns):
         conf = vacancy_configuration(structure, cell, p)
         ident = {"structure": str(structure), "supercell": cell.supercell, "site": cell.site, "pattern": list(p),
-                 "preset": preset, "U": U, "engine": _engine_name(engine), "charge": 0}
+                 "preset": preset, "U": U, "engine": _engine_name(engine), "charge": charge}
         path = workdir / conf.name / "record.json"
         if path.exists():
             try:
@@ -440,13 +462,19 @@ def step_vacancy_dft(ctx):
         recs = _read_vacancy_dir(vdir, structure, cell, patterns)
         engine = "from-dir"
     else:
-        eng = p.get("vacancy_engine") or gpaw_engine
-        recs = run_vacancy_configurations(structure, cell, patterns, eng, d, preset=p["preset"], U=p["U"],
-                                          log=ctx.log)
+        q = vacancy_charge(structure, v.get("charge"))
+        eng = p.get("vacancy_engine")
+        if eng is None:
+            eng = gpaw_engine if q == 0 else functools.partial(gpaw_engine, charge=q)
+            eng.engine_name = "gpaw"
+        wd = d if q == 0 else d / f"charge{q:+g}"  # charged cells get their own run directories
+        recs = run_vacancy_configurations(structure, cell, patterns, eng, wd, preset=p["preset"], U=p["U"],
+                                          log=ctx.log, charge=q)
         engine = _engine_name(eng)
     keep = ("name", "pattern", "energy", "site_moments", "moments", "total_moment", "gap", "gaps", "fermi_level",
             "warnings", "timings", "wall_s", "gpw", "formula", "kpts")
-    return {"cell": cell.as_dict(), "engine": engine, "charge": 0,
+    return {"cell": cell.as_dict(), "engine": engine,
+            "charge": 0 if engine == "from-dir" else vacancy_charge(structure, v.get("charge")),
             "records": [{k: r.get(k) for k in keep} for r in recs]}
 
 
