@@ -636,6 +636,12 @@ def vacancy_steps(params: dict) -> list:
                  description="diluted-lattice Monte Carlo T(x)")]
 
 
+def _charge_text(q: float) -> str:
+    if not q:
+        return "neutral cell (no extra charge; the removed ion's electrons leave holes)"
+    return f"cell charge {q:+g} e (the removed ion's electrons given back: remaining ions keep their nominal charge)"
+
+
 def report_lines(ctx) -> list[str]:
     """The vacancy section of report.md."""
     r = ctx.results
@@ -645,7 +651,7 @@ def report_lines(ctx) -> list[str]:
     cell = vd["cell"]
     lines = ["## Vacancies: exchange next to a vacancy and T(x) of the diluted lattice", "",
              f"One magnetic ion removed from a {cell['n_sites_perfect']}-site supercell ({cell['n_sites']} sites "
-             f"left), neutral cell (no extra charge), energies: {vd['engine']}.", "",
+             f"left), {_charge_text(vd.get('charge') or 0)}, energies: {vd['engine']}.", "",
              "| configuration | E (eV/cell) | total moment (μ_B) | gap (eV) | site moments (μ_B) |",
              "|---|---|---|---|---|"]
     for rec in vd["records"]:
