@@ -26,7 +26,6 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from .lora import LoRALinear
 

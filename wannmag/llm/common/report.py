@@ -29,6 +29,16 @@ def experiment_parser(name: str, description: str) -> argparse.ArgumentParser:
     return p
 
 
+def experiment_main(name: str, description: str, run, argv=None):
+    """The command line shared by the experiments: parse ``--out --seed --tiny --threads``, set torch's thread count
+    and call ``run(seed, tiny, out)``."""
+    import torch
+
+    args = experiment_parser(name, description).parse_args(argv)
+    torch.set_num_threads(args.threads)
+    return run(args.seed, args.tiny, args.out)
+
+
 def new_figure(ncols: int = 1, nrows: int = 1, size: tuple[float, float] = (5.0, 3.6)):
     import matplotlib
     matplotlib.use("Agg")

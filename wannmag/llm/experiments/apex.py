@@ -18,7 +18,7 @@ import torch
 
 from wannmag.llm.apex import apex_finetune, mean_effective_rank
 from wannmag.llm.common import TrainConfig, answer_accuracy, batch_loss, make_generator, seed_everything, train
-from wannmag.llm.common.report import experiment_parser, format_table, new_figure, save_figure
+from wannmag.llm.common.report import experiment_main, format_table, new_figure, save_figure
 from wannmag.llm.experiments._shift import eval_sets, ft_batch, pretrained
 
 LR = 2e-3
@@ -77,9 +77,7 @@ def run(seed: int = 0, tiny: bool = False, out: str = "out/llm/apex.png") -> dic
 
 
 def main(argv=None) -> None:
-    args = experiment_parser("apex", __doc__).parse_args(argv)
-    torch.set_num_threads(args.threads)
-    run(args.seed, args.tiny, args.out)
+    experiment_main("apex", __doc__, run, argv)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import torch
 
 from wannmag.llm.beamlora import BeamLoRAScheduler, add_beamlora
 from wannmag.llm.common import add_lora, answer_accuracy, batch_loss, make_generator, seed_everything
-from wannmag.llm.common.report import experiment_parser, format_table, new_figure, save_figure
+from wannmag.llm.common.report import experiment_main, format_table, new_figure, save_figure
 from wannmag.llm.experiments._shift import eval_sets, ft_batch, pretrained
 
 TARGETS = ("q", "k", "v", "o", "fc_in", "fc_out")
@@ -91,9 +91,7 @@ def run(seed: int = 0, tiny: bool = False, out: str = "out/llm/beamlora.png") ->
 
 
 def main(argv=None) -> None:
-    args = experiment_parser("beamlora", __doc__).parse_args(argv)
-    torch.set_num_threads(args.threads)
-    run(args.seed, args.tiny, args.out)
+    experiment_main("beamlora", __doc__, run, argv)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import torch
 from wannmag.llm.bee_rag import (BalancedDocBias, LearnedBalance, calibrate_reference_entropy, query_row_entropy)
 from wannmag.llm.common import (KeyValueDocsTask, TinyConfig, TinyTransformer, TrainConfig, lm_loss, make_generator,
                                 seed_everything, train)
-from wannmag.llm.common.report import experiment_parser, format_table, new_figure, save_figure
+from wannmag.llm.common.report import experiment_main, format_table, new_figure, save_figure
 
 MODES = ("vanilla", "balanced (solve)", "balanced (closed form)", "balanced (learned)")
 
@@ -106,9 +106,7 @@ def run(seed: int = 0, tiny: bool = False, out: str = "out/llm/bee_rag.png") -> 
 
 
 def main(argv=None) -> None:
-    args = experiment_parser("bee_rag", __doc__).parse_args(argv)
-    torch.set_num_threads(args.threads)
-    run(args.seed, args.tiny, args.out)
+    experiment_main("bee_rag", __doc__, run, argv)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from wannmag.llm.cd_rlhf import CuriosityModule, curiosity_shaping
 from wannmag.llm.common import TinyConfig, TinyTransformer, generate, make_generator, seed_everything
 from wannmag.llm.common.metrics import distinct_n
 from wannmag.llm.common.ppo import ActorCritic, PPOConfig, ppo_train
-from wannmag.llm.common.report import experiment_parser, format_table, new_figure, save_figure
+from wannmag.llm.common.report import experiment_main, format_table, new_figure, save_figure
 
 V_TOK, L = 16, 8
 OFFSET = 3  # ids 0,1,2 are <pad> <bos> <eos>
@@ -86,9 +86,7 @@ def run(seed: int = 0, tiny: bool = False, out: str = "out/llm/cd_rlhf.png") -> 
 
 
 def main(argv=None) -> None:
-    args = experiment_parser("cd_rlhf", __doc__).parse_args(argv)
-    torch.set_num_threads(args.threads)
-    run(args.seed, args.tiny, args.out)
+    experiment_main("cd_rlhf", __doc__, run, argv)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import time
 import torch
 
 from wannmag.llm.common import TinyConfig, TinyTransformer, TrainConfig, batch_loss, make_generator, seed_everything, train
-from wannmag.llm.common.report import experiment_parser, format_table, new_figure, save_figure
+from wannmag.llm.common.report import experiment_main, format_table, new_figure, save_figure
 from wannmag.llm.common.tasks import MarkovLMTask
 from wannmag.llm.itt import flops_per_token, make_itt, selected_fractions
 
@@ -78,9 +78,7 @@ def run(seed: int = 0, tiny: bool = False, out: str = "out/llm/itt.png") -> dict
 
 
 def main(argv=None) -> None:
-    args = experiment_parser("itt", __doc__).parse_args(argv)
-    torch.set_num_threads(args.threads)
-    run(args.seed, args.tiny, args.out)
+    experiment_main("itt", __doc__, run, argv)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import torch
 
 from wannmag.llm.common import (FactConflictTask, TinyConfig, TinyTransformer, TrainConfig, make_generator,
                                 seed_everything, train)
-from wannmag.llm.common.report import experiment_parser, format_table, new_figure, save_figure
+from wannmag.llm.common.report import experiment_main, format_table, new_figure, save_figure
 from wannmag.llm.kape import activation_probability, collect_activations, deactivated, kape_scores, select_neurons
 
 
@@ -88,9 +88,7 @@ def run(seed: int = 0, tiny: bool = False, out: str = "out/llm/kape.png", frac: 
 
 
 def main(argv=None) -> None:
-    args = experiment_parser("kape", __doc__).parse_args(argv)
-    torch.set_num_threads(args.threads)
-    run(args.seed, args.tiny, args.out)
+    experiment_main("kape", __doc__, run, argv)
 
 
 if __name__ == "__main__":

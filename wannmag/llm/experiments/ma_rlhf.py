@@ -19,7 +19,7 @@ import torch
 
 from wannmag.llm.common import TinyConfig, TinyTransformer, generate, make_generator, seed_everything
 from wannmag.llm.common.ppo import ActorCritic, PPOConfig, ppo_train
-from wannmag.llm.common.report import experiment_parser, format_table, new_figure, save_figure
+from wannmag.llm.common.report import experiment_main, format_table, new_figure, save_figure
 from wannmag.llm.ma_rlhf import macro_advantage_fn
 
 V_TOK, L, OFFSET = 8, 16, 3
@@ -84,9 +84,7 @@ def run(seed: int = 0, tiny: bool = False, out: str = "out/llm/ma_rlhf.png") -> 
 
 
 def main(argv=None) -> None:
-    args = experiment_parser("ma_rlhf", __doc__).parse_args(argv)
-    torch.set_num_threads(args.threads)
-    run(args.seed, args.tiny, args.out)
+    experiment_main("ma_rlhf", __doc__, run, argv)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import torch
 
 from wannmag.llm.common import TinyConfig, TinyTransformer, TrainConfig, batch_loss, make_generator, seed_everything, train
 from wannmag.llm.common.moe import moe_aux_loss
-from wannmag.llm.common.report import experiment_parser, format_table, new_figure, save_figure
+from wannmag.llm.common.report import experiment_main, format_table, new_figure, save_figure
 from wannmag.llm.common.tasks import MarkovLMTask
 from wannmag.llm.mohd import active_fraction, make_mohd, mohd_flops_per_token
 
@@ -79,9 +79,7 @@ def run(seed: int = 0, tiny: bool = False, out: str = "out/llm/mohd.png") -> dic
 
 
 def main(argv=None) -> None:
-    args = experiment_parser("mohd", __doc__).parse_args(argv)
-    torch.set_num_threads(args.threads)
-    run(args.seed, args.tiny, args.out)
+    experiment_main("mohd", __doc__, run, argv)
 
 
 if __name__ == "__main__":

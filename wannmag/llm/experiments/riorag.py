@@ -15,7 +15,7 @@ import torch
 
 from wannmag.llm.common import (NuggetQATask, TinyConfig, TinyTransformer, TrainConfig, clipped_policy_loss, generate,
                                 group_advantages, make_generator, seed_everything, sequence_logprobs, train)
-from wannmag.llm.common.report import experiment_parser, format_table, new_figure, save_figure
+from wannmag.llm.common.report import experiment_main, format_table, new_figure, save_figure
 from wannmag.llm.common.tasks import IGNORE
 from wannmag.llm.riorag import build_checklist, extract_nuggets, response_reward
 
@@ -124,9 +124,7 @@ def run(seed: int = 0, tiny: bool = False, out: str = "out/llm/riorag.png") -> d
 
 
 def main(argv=None) -> None:
-    args = experiment_parser("riorag", __doc__).parse_args(argv)
-    torch.set_num_threads(args.threads)
-    run(args.seed, args.tiny, args.out)
+    experiment_main("riorag", __doc__, run, argv)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import torch
 
 from wannmag.llm.common import (ArithmeticTask, TinyConfig, TinyTransformer, TrainConfig, make_generator, pass_at_k,
                                 seed_everything, train)
-from wannmag.llm.common.report import experiment_parser, format_table, new_figure, save_figure
+from wannmag.llm.common.report import experiment_main, format_table, new_figure, save_figure
 from wannmag.llm.soft_thinking import MODES, think_and_answer, top1_dependence
 
 
@@ -80,9 +80,7 @@ def run(seed: int = 0, tiny: bool = False, out: str = "out/llm/soft_thinking.png
 
 
 def main(argv=None) -> None:
-    args = experiment_parser("soft_thinking", __doc__).parse_args(argv)
-    torch.set_num_threads(args.threads)
-    run(args.seed, args.tiny, args.out)
+    experiment_main("soft_thinking", __doc__, run, argv)
 
 
 if __name__ == "__main__":

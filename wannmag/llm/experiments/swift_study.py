@@ -16,7 +16,7 @@ import torch
 
 from wannmag.llm.common import (ArithmeticTask, TinyConfig, TinyTransformer, TrainConfig, batch_loss, make_generator,
                                 seed_everything, spearman, train)
-from wannmag.llm.common.report import experiment_parser, format_table, new_figure, save_figure
+from wannmag.llm.common.report import experiment_main, format_table, new_figure, save_figure
 from wannmag.llm.swift_study import RandomProjector, checkpoint_influence
 
 STRATEGIES = ("cot", "direct", "single", "noisy", "copy")
@@ -119,9 +119,7 @@ def run(seed: int = 0, tiny: bool = False, out: str = "out/llm/swift_study.png")
 
 
 def main(argv=None) -> None:
-    args = experiment_parser("swift_study", __doc__).parse_args(argv)
-    torch.set_num_threads(args.threads)
-    run(args.seed, args.tiny, args.out)
+    experiment_main("swift_study", __doc__, run, argv)
 
 
 if __name__ == "__main__":
