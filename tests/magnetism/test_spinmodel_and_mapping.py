@@ -124,3 +124,18 @@ def test_ill_conditioned_fit_is_refused():
     records[2].counts = records[3].counts * 1.0 + np.array([1e-7, 0, 0])
     with pytest.raises(FitError):
         fit_exchange(records, n_shells=3)
+
+
+def test_linear_fit_diagnostics():
+    """The shared least-squares helper: exact solution, the undetermined unknowns of a rank-deficient design named,
+    condition number of the column-normalised design, standard errors only with redundant data."""
+    from wannmag.magnetism.linfit import linear_fit
+
+    A = np.array([[1.0, 1.5, 3.0], [1.0, -1.5, 3.0], [1.0, 0.5, -1.0], [1.0, -0.5, -1.0]])
+    x0 = np.array([-10.0, 2.0, 0.3])
+    lf = linear_fit(A, A @ x0, ["E0", "J1", "J2"])
+    assert lf.full_rank and lf.x == pytest.approx(x0) and np.abs(lf.residuals).max() < 1e-12
+    assert lf.stderr is not None and lf.stderr.max() < 1e-10 and 1 <= lf.condition_number < 10
+    bad = linear_fit(A[:, [0, 2, 2]] * [1, 1, 2], A[:, 0], ["E0", "Ja", "Jb"])   # two proportional columns
+    assert bad.rank == 2 and not bad.full_rank and bad.undetermined == ["Ja", "Jb"]
+    assert bad.condition_number == float("inf") and bad.stderr is None

@@ -25,6 +25,7 @@ import numpy as np
 from .._atomic import read_json
 from ..errors import WannmagError
 from ..structures import bond_counts, find_magnetic_sites, neighbour_shells
+from .linfit import linear_fit
 from .spinmodel import SpinModel
 
 __all__ = ["EnergyRecord", "ExchangeFit", "FitError", "fit_exchange", "records_from_configurations",
@@ -135,23 +136,17 @@ def fit_exchange(records: list[EnergyRecord], n_shells: int | None = None, spin:
     for k, r in enumerate(records):
         A[k, 1:] = spin**2 * np.asarray(r.counts[:n], float) / r.n_sites
         y[k] = r.energy_per_site_meV()
-    rank = np.linalg.matrix_rank(A, tol=1e-8)
+    lf = linear_fit(A, y, ["E0"] + [f"J{k}" for k in range(1, n + 1)])
     names = ", ".join(r.name for r in records)
-    if len(records) < n + 1 or rank < n + 1:
-        raise FitError(f"underdetermined: {rank} independent configuration(s) ({names}) for {n + 1} unknowns "
-                       f"(E0, J1..J{n}); add configurations or fit fewer shells")
-    scale = np.linalg.norm(A, axis=0)
-    cond = float(np.linalg.cond(A / scale))
-    if cond > max_condition:
-        raise FitError(f"ill-conditioned fit: condition number {cond:.3g} > {max_condition:g} for configurations "
-                       f"({names}); they barely distinguish the J's")
-    x, *_ = np.linalg.lstsq(A, y, rcond=None)
-    res = A @ x - y
-    dof = len(records) - (n + 1)
-    stderr = None
-    if dof > 0:
-        s2 = float(res @ res) / dof
-        stderr = np.sqrt(np.clip(np.diag(np.linalg.inv(A.T @ A)) * s2, 0, None))[1:]
+    if len(records) < n + 1 or not lf.full_rank:
+        raise FitError(f"underdetermined: {lf.rank} independent configuration(s) ({names}) for {n + 1} unknowns "
+                       f"(E0, J1..J{n}); not determined: {', '.join(lf.undetermined)}; add configurations or fit "
+                       "fewer shells")
+    if lf.condition_number > max_condition:
+        raise FitError(f"ill-conditioned fit: condition number {lf.condition_number:.3g} > {max_condition:g} for "
+                       f"configurations ({names}); they barely distinguish the J's")
+    x, res, cond = lf.x, lf.residuals, lf.condition_number
+    stderr = None if lf.stderr is None else lf.stderr[1:]
     return ExchangeFit(J=x[1:], E0=float(x[0]), spin=spin, distances=list(distances or [])[:n] or [],
                        residuals=res, condition_number=cond, stderr=stderr, records=list(records))
 

@@ -47,6 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from .._atomic import atomic_write_json, jsonable
+from ..magnetism.linfit import linear_fit
 from ..errors import WannmagError
 
 __all__ = ["VacancyError", "VacancyFitError", "VacancyCell", "VacancyFit", "make_vacancy_cell", "choose_patterns",
@@ -282,29 +283,19 @@ def fit_vacancy_exchange(cell: VacancyCell, patterns, energies_eV, fit: str = "J
     y = np.array([float(e) * 1000.0 - cell.spin ** 2 * sum(fixed[k] * cell.counts(p)[k] for k in fixed)
                   for p, e in zip(patterns, energies_eV)])
     n = A.shape[1]
-    rank = int(np.linalg.matrix_rank(A, tol=1e-8 * max(1.0, float(np.abs(A).max()))))
     label = ", ".join(["E0"] + unk)
-    if rank < n:
-        # which unknowns are not determined: directions of the null space
-        _, s, vt = np.linalg.svd(A)
-        null = vt[len(s[s > 1e-8 * s.max()]):] if len(s) else np.eye(n)
-        free = [lab for lab, v in zip(["E0"] + unk, np.abs(null).max(axis=0)) if v > 1e-6]
-        raise VacancyFitError(f"underdetermined vacancy fit: {rank} independent configuration(s) ({', '.join(names)}) "
-                              f"for {n} unknowns ({label}); not determined: {', '.join(free)}. Add configurations "
-                              f"(more --vacancy-configs) or fit fewer unknowns (--vacancy-fit J1)")
-    scale = np.linalg.norm(A, axis=0)
-    cond = float(np.linalg.cond(A / scale))
+    lf = linear_fit(A, y, ["E0"] + unk)
+    if not lf.full_rank:
+        raise VacancyFitError(f"underdetermined vacancy fit: {lf.rank} independent configuration(s) "
+                              f"({', '.join(names)}) for {n} unknowns ({label}); not determined: "
+                              f"{', '.join(lf.undetermined)}. Add "
+                              "configurations (more --vacancy-configs) or fit fewer unknowns (--vacancy-fit J1)")
+    cond = lf.condition_number
     if cond > max_condition:
         raise VacancyFitError(f"ill-conditioned vacancy fit: condition number {cond:.3g} > {max_condition:g} "
                               f"({', '.join(names)})")
-    x, *_ = np.linalg.lstsq(A, y, rcond=None)
-    res = A @ x - y
-    dof = len(y) - n
-    stderr = None
-    if dof > 0:
-        s2 = float(res @ res) / dof
-        err = np.sqrt(np.clip(np.diag(np.linalg.inv(A.T @ A)) * s2, 0, None))
-        stderr = {u: float(e) for u, e in zip(unk, err[1:])}
+    x, res, rank = lf.x, lf.residuals, lf.rank
+    stderr = None if lf.stderr is None else {u: float(e) for u, e in zip(unk, lf.stderr[1:])}
     J = {u: float(v) for u, v in zip(unk, x[1:])}
     J.update(fixed)
     return VacancyFit(J={c: J[c] for c in CLASSES}, fixed=fixed, E0_eV=float(x[0]) / 1000.0,

@@ -55,6 +55,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..linfit import linear_fit
 from .dipolar import DipolarError, collinear_state, layer_frame, match_sites
 from .fourstate import kitaev_tensor, model_bond_frames, xxz_parameters
 from .soc import MAEResult, SOCError, spin_direction
@@ -491,16 +492,10 @@ def fit_collinear_soc(template, structure, orders: dict, energies: dict, nn: str
                                 f"separate {', '.join(bad)}{design.null_text(dirs, rtol)} — add orders that break C3 "
                                 "(zigzag, stripy) or directions spanning n nᵀ (x, y, z and their diagonals), or fit "
                                 "fewer terms")
-    coef, *_ = np.linalg.lstsq(X, y, rcond=None)
-    fit = X @ coef
-    res = y - fit
+    lf = linear_fit(X, y, rtol=rtol)
+    coef, res = lf.x, -lf.residuals  # res = y − fit
     P = len(design.params)
-    dof = len(y) - n_unk
-    stderr = None
-    if dof > 0:
-        s2 = float(res @ res) / dof
-        cov = s2 * np.linalg.pinv(X.T @ X)
-        stderr = {p: float(np.sqrt(max(cov[k, k], 0.0))) for k, p in enumerate(design.params)}
+    stderr = None if lf.stderr is None else {p: float(lf.stderr[k]) for k, p in enumerate(design.params)}
     params = {p: float(coef[k]) for k, p in enumerate(design.params)}
     derived = {}
     if nn == "kitaev" and design.nn_bonds:
