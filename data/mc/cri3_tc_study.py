@@ -14,7 +14,7 @@ entered as the effective uniaxial single-ion term A = diag(0, 0, −ΔE/S²) as 
   demo's model on larger lattices;
 
 Each model: parallel tempering on the given sizes over a wide window (0.1–1.1 T_MF), then a second pass on a
-ladder concentrated around the first estimate (wannmag.workflows.run.refine_window); Tc from Binder crossings.
+ladder concentrated around the first estimate (wannmag.magnetism.montecarlo.tc.refine_window); Tc from Binder crossings.
 Results per model in WORKDIR/<model>/result.json (resumable: finished models are read back) and all together in
 data/mc/CrI3_tc_study.json.
 """
@@ -33,10 +33,9 @@ import numpy as np
 
 from wannmag._atomic import atomic_write_text
 from wannmag.magnetism.montecarlo import MCSettings
-from wannmag.magnetism.montecarlo.tc import ordering_temperature
+from wannmag.magnetism.montecarlo.tc import ordering_temperature, refine_window
 from wannmag.magnetism.spinmodel import MEV_PER_K
 from wannmag.workflows.reference import reference_exchange
-from wannmag.workflows.run import refine_window
 
 ROOT = Path(__file__).resolve().parents[2]
 CIF = ROOT / "data" / "structures" / "CrI3_monolayer.cif"
@@ -79,7 +78,7 @@ def run_model(name, model, work: Path, sizes, sweeps, seed=1):
     if win is not None:
         fine = ordering_temperature(model, sizes, replace(st, tmin=win[0], tmax=win[1], seed=seed + 1),
                                     out_dir=d / "refined", warn=False).as_dict(with_runs=False)
-    r = {"model": name, "J_meV": [round(b.J_iso, 4) for b in model.bonds if b.shell is not None][:0] or sorted({(b.shell, round(b.J_iso, 4)) for b in model.bonds}),
+    r = {"model": name, "J_meV": sorted({(b.shell, round(b.J_iso, 4)) for b in model.bonds}),
          "anisotropy_meV_per_ion": float(-model.single_ion[0][2, 2] * S * S), "sizes": sizes, "sweeps": sweeps,
          "t_mf_K": t_mf, "coarse": {k: c.get(k) for k in ("tc_K", "tc_error_K", "method", "peaks_C", "peaks_chi")},
          "refined_window_K": win,

@@ -110,7 +110,7 @@ def test_dask_local_cluster_gives_the_serial_numbers(from_dir, tmp_path):
 
 
 def test_mc_refine_window_brackets_the_first_estimate():
-    from wannmag.workflows.run import refine_window
+    from wannmag.magnetism.montecarlo.tc import refine_window
 
     assert refine_window(None, None, 5.0, 100.0) is None
     assert refine_window(float("nan"), 1.0, 5.0, 100.0) is None

@@ -384,6 +384,7 @@ def _mc_one(args):
 def step_mc(ctx):
     from ..magnetism import SpinModel
     from ..magnetism.montecarlo import MCSettings, analyse_sizes, build_lattice, mermin_wagner_check
+    from ..magnetism.montecarlo.tc import refine_window
     from ..magnetism.montecarlo.plot import plot_curves
     from ..magnetism.montecarlo import ground_state as gs_fn
     from ..magnetism.spinmodel import MEV_PER_K
@@ -456,16 +457,6 @@ def _mc_key(model_path, settings) -> str:
     h = hashlib.sha1(Path(model_path).read_bytes())
     h.update(repr(sorted(vars(settings).items())).encode())
     return h.hexdigest()[:10]
-
-
-def refine_window(tc, err, tmin, tmax):
-    """Temperature window (K) of the refining Monte Carlo pass around a first estimate ``tc`` ± ``err`` from a
-    ladder on [tmin, tmax]: tc ± max(3 err, 0.15 tc), clipped to (0.5 tmin, 1.5 tmax); None without an estimate."""
-    if tc is None or not np.isfinite(tc) or tc <= 0:
-        return None
-    half = max(3.0 * (err if err is not None and np.isfinite(err) else 0.0), 0.15 * tc)
-    lo, hi = max(tc - half, 0.5 * tmin, 1e-3), min(tc + half, 1.5 * tmax)
-    return (float(lo), float(hi)) if hi > lo else None
 
 
 # ------------------------------------------------------------------------------------------------------ report

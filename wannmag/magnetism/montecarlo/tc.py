@@ -283,3 +283,13 @@ def ordering_temperature(model: SpinModel, sizes, settings: MCSettings, out_dir=
     tcr.runs = runs
     tcr.ground_state = runs[0].ground_state
     return tcr
+
+
+def refine_window(tc, err, tmin, tmax):
+    """Temperature window (K) of the refining Monte Carlo pass around a first estimate ``tc`` ± ``err`` from a
+    ladder on [tmin, tmax]: tc ± max(3 err, 0.15 tc), clipped to (0.5 tmin, 1.5 tmax); None without an estimate."""
+    if tc is None or not np.isfinite(tc) or tc <= 0:
+        return None
+    half = max(3.0 * (err if err is not None and np.isfinite(err) else 0.0), 0.15 * tc)
+    lo, hi = max(tc - half, 0.5 * tmin, 1e-3), min(tc + half, 1.5 * tmax)
+    return (float(lo), float(hi)) if hi > lo else None
