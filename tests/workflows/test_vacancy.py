@@ -265,3 +265,11 @@ def test_vacancy_charge_states(tmp_path):
     run_vacancy_configurations(VPS3, cell, pats, eng, tmp_path, log=lambda m: None)
     run_vacancy_configurations(VPS3, cell, pats, eng, tmp_path, log=lambda m: None, charge=-2.0)
     assert eng.calls == 2                                            # a different charge is a different calculation
+
+
+def test_bad_vacancy_charge_is_refused_before_any_step(tmp_path):
+    from wannmag.cli import main
+
+    assert main(["run", str(VPS3), "--out", str(tmp_path / "run"), "--vacancies", "0.1",
+                 "--vacancy-charge", "holes"]) == 2
+    assert not (tmp_path / "run" / "steps").exists()

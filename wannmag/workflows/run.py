@@ -610,6 +610,9 @@ def build_workflow(structure=None, out="wannmag_run", preset: str = "fast", U: f
               str(Path(from_dir).resolve()), "wannier_dir": wannier_dir, "dask": dask, "seed": seed, "workers": workers,
               **PRESET_SETTINGS[preset], **(settings or {})}
     if vacancies is not None:
+        from .vacancy import vacancy_charge as _check_charge
+
+        _check_charge(structure, vacancy_charge)  # a bad --vacancy-charge fails now, not after the DFT steps
         params["vacancy"] = {"fractions": vacancies, "supercell": sc, "site": int(vacancy_site), "fit": vacancy_fit,
                              "n_configs": vacancy_configs, "charge": vacancy_charge}
         params["vacancy_engine"] = vacancy_engine
