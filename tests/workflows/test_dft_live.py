@@ -9,7 +9,7 @@ import pytest
 from wannmag.structures import cri3_monolayer
 from wannmag.workflows.dft import run_dft
 from wannmag.workflows.readers import read_wannier_dir
-from wannmag.workflows.wannier import read_win
+from wannmag.tightbinding.w90 import read_win
 
 pytestmark = pytest.mark.dft
 
@@ -38,7 +38,7 @@ def test_cri3_lcao_dft_and_wannier(tmp_path):
         assert r.max_centre_offset < 0.5 and r.max_spread < 4.0
         assert r.band_error_meV < 20.0
     win = read_win(tmp_path / "wannier" / "CrI3_up.win")
-    assert win["projections"] == ["Cr:d", "I:p"] and win["num_wann"] == 28
+    assert [ln for _, ln in win.projection_lines] == ["Cr:d", "I:p"] and win.num_wann == 28
     rec = read_wannier_dir(tmp_path / "wannier")
     assert rec.extra["num_wann"] == 28
     # resume: the finished FM energy run is read back instantly

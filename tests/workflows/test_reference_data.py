@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from wannmag.workflows.readers import read_wannier_dir
-from wannmag.workflows.wannier import hr_bands, hr_bands_ws, read_hr, read_win, read_wsvec
+from wannmag.tightbinding.w90 import hr_eigenvalues, read_hr, read_win, read_wsvec
 
 from .conftest import REF
 
@@ -70,7 +70,7 @@ def test_wannier_files_are_standard(mat):
     metal, ligand = proj[0][:-2], proj[1][:-2]
     for c in ("up", "dn", "nm"):
         win = read_win(d / f"{mat}_{c}.win")
-        assert win["projections"] == proj and win["num_wann"] == nw
+        assert [ln for _, ln in win.projection_lines] == proj and win.num_wann == nw
         text = (d / f"{mat}_{c}.win").read_text()
         for key in ("write_hr", "write_tb", "write_xyz", "use_ws_distance"):
             assert f"{key}" in text
@@ -88,7 +88,7 @@ def test_wannier_bands_match_dft(mat, c):
     bands = json.loads((d / f"{mat}_{c}_dft_bands.json").read_text())
     R, deg, H = read_hr(d / f"{mat}_{c}_hr.dat")
     k = np.array(bands["kpoints_frac"])
-    ew = hr_bands(k, R, deg, H)
+    ew = hr_eigenvalues(k, R, deg, H)
     ed = np.array(bands["bands"])
     if bands["isolated"]:
         err = np.abs(np.sort(ed, axis=1) - ew).max()
@@ -109,8 +109,8 @@ def test_cri3_interpolated_bands_on_path(c):
         pytest.skip(f"{p} not generated")
     path = json.loads(p.read_text())
     R, deg, H = read_hr(d / f"CrI3_{c}_hr.dat")
-    ws = read_wsvec(d / f"CrI3_{c}_wsvec.dat", H.shape[1], R)
-    ew = hr_bands_ws(np.array(path["kpoints_frac"]), R, deg, H, ws)
+    ws = read_wsvec(d / f"CrI3_{c}_wsvec.dat", R, H.shape[1])
+    ew = hr_eigenvalues(np.array(path["kpoints_frac"]), R, deg, H, ws)
     err = 1000 * np.abs(np.sort(np.array(path["bands"]), axis=1) - ew).max()
     assert err == pytest.approx(path["max_error_meV"], abs=0.5)
     assert err < 50.0

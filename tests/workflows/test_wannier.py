@@ -5,8 +5,10 @@ import numpy as np
 import pytest
 
 from wannmag.structures import cri3_monolayer, vps3_monolayer
+from wannmag.tightbinding.model import TBFileError
+from wannmag.tightbinding.w90 import hr_eigenvalues, read_hr, read_win
 from wannmag.workflows.wannier import (GPAW_ORDER, W90_FROM_GPAW, W90_ORDER, WannierError, _ligand_elements,
-                                       _partner_elements, _projector_offset, choose_window, hr_bands, read_hr, read_win, select_orbitals,
+                                       _partner_elements, _projector_offset, choose_window, select_orbitals,
                                        wannier90_executable, wannierise)
 
 from .conftest import DATA
@@ -96,15 +98,15 @@ def test_hr_fourier_sum(tmp_path):
     R, deg, H = read_hr(DATA / "w90" / "CrI3_up_hr.dat")
     assert H.shape == (3, 10, 10) and list(deg) == [1, 1, 1]
     k = np.array([[0.0, 0, 0], [0.25, 0, 0], [0.5, 0.5, 0]])
-    e = hr_bands(k, R, deg, H)
+    e = hr_eigenvalues(k, R, deg, H)
     for kk, ek in zip(k, e):
         Hk = sum(np.exp(2j * np.pi * kk @ r) * H[i] / deg[i] for i, r in enumerate(R))
         assert np.allclose(ek, np.linalg.eigvalsh(Hk))
     (tmp_path / "bad_hr.dat").write_text("x\n10\n3\n1 1 1\n0 0 0 1 1 0.1\n")
-    with pytest.raises(WannierError, match="not a readable"):
+    with pytest.raises(TBFileError, match="bad_hr.dat"):
         read_hr(tmp_path / "bad_hr.dat")
     info = read_win(DATA / "w90" / "CrI3_up.win")
-    assert info["num_wann"] == 10 and info["projections"] == ["Cr:d"] and info["mp_grid"] == [2, 2, 1]
+    assert info.num_wann == 10 and [ln for _, ln in info.projection_lines] == ["Cr:d"] and info.mp_grid == (2, 2, 1)
 
 
 def test_missing_wannier90_is_one_line(monkeypatch, tmp_path):

@@ -41,7 +41,7 @@ from ase import Atoms
 from .harmonics import ORBITAL_NAMES
 from .model import CollinearTBModel, Orbital, TBError, TBFileError, TBModel
 
-__all__ = ["read_w90", "read_w90_seed", "find_w90_models", "check_hr_file", "check_tb_file", "read_win", "WinData",
+__all__ = ["read_w90", "read_w90_seed", "find_w90_models", "check_hr_file", "check_tb_file", "read_hr", "hr_eigenvalues", "read_win", "WinData",
            "parse_projections", "read_centres_xyz", "read_wsvec", "apply_mdrs", "wigner_seitz", "fold_to_grid",
            "mdrs_shifts", "write_hr", "write_tb", "write_win", "write_centres", "write_wsvec", "write_w90_model",
            "to_wannierberri", "BOHR"]
@@ -51,12 +51,22 @@ BOHR = 0.529177210903
 
 # ---------------------------------------------------------------------------------------------------- helpers
 def _lines(path: Path, what: str) -> list[str]:
+    """The lines of ``path`` (or of ``path.gz``, gzip-compressed as shipped in ``data/dft``)."""
     path = Path(path)
+    if not path.exists() and Path(str(path) + ".gz").exists():
+        path = Path(str(path) + ".gz")
     if not path.exists():
         raise TBFileError(f"{path}: no such file ({what})")
     if path.is_dir():
         raise TBFileError(f"{path}: is a directory, not a {what}")
-    text = path.read_text(errors="replace")
+    if path.suffix == ".gz":
+        try:
+            with gzip.open(path, "rt", errors="replace") as f:
+                text = f.read()
+        except (OSError, EOFError) as exc:
+            raise TBFileError(f"{path}: not a readable gzip file ({type(exc).__name__})") from None
+    else:
+        text = path.read_text(errors="replace")
     if not text.strip():
         raise TBFileError(f"{path}: file is empty ({what})")
     return text.splitlines()
@@ -147,6 +157,32 @@ def _bad_line_scan(path, lines, first, count, nfields, what, int_cols):
 
 def check_hr_file(path, expected_num_wann: int | None = None, expected_from: str | None = None) -> HRLayout:
     """Structural check of a Wannier90 ``_hr.dat`` file (no number is kept; wannierberri reads them)."""
+    return _parse_hr(path, expected_num_wann, expected_from)[0]
+
+
+def read_hr(path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The numbers of a Wannier90 ``_hr.dat`` (or ``_hr.dat.gz``), after the checks of :func:`check_hr_file`:
+    (R [nR, 3] int, ndegen [nR], H [nR, nw, nw] complex, eV, as in the file — not divided by ndegen).  For the
+    light-weight band checks of the workflows; models with orbitals come from :func:`read_w90_seed`."""
+    layout, a = _parse_hr(path)
+    nw = layout.num_wann
+    H = (a[:, 5] + 1j * a[:, 6]).reshape(layout.nrpts, nw, nw).transpose(0, 2, 1)  # row index m runs fastest
+    return layout.R.copy(), np.asarray(layout.ndegen, float), np.ascontiguousarray(H)
+
+
+def hr_eigenvalues(kpts_frac, R, ndegen, H, shifts: dict | None = None) -> np.ndarray:
+    """Eigenvalues [k, n] (eV) of H(k) = Σ_R e^{2πi k·R} H(R) / ndegen(R) at fractional k-points, with the MDRS
+    shifts of :func:`read_wsvec` (Wannier90's use_ws_distance) when ``shifts`` is given."""
+    R = np.asarray(R, int)
+    H = np.asarray(H, complex) / np.asarray(ndegen, float)[:, None, None]
+    if shifts:
+        R, H = apply_mdrs(R, H, shifts)
+    k = np.atleast_2d(np.asarray(kpts_frac, float))
+    Hk = np.einsum("kr,rmn->kmn", np.exp(2j * np.pi * k @ R.T), H)
+    return np.linalg.eigvalsh(0.5 * (Hk + np.conj(np.transpose(Hk, (0, 2, 1)))))
+
+
+def _parse_hr(path, expected_num_wann: int | None = None, expected_from: str | None = None):
     path = Path(path)
     lines = _lines(path, "Wannier90 _hr.dat file")
     nw, nr, ndeg, i = _read_header(path, lines, 1, "_hr.dat")
@@ -186,7 +222,7 @@ def check_hr_file(path, expected_num_wann: int | None = None, expected_from: str
         raise TBFileError(f"{path}:{i + b + 1}: R vector {tuple(int(x) for x in ints[b, :3])} changes inside the block of "
                           f"R = {tuple(int(x) for x in Rrep[b])} ({nw}×{nw} lines per R); mismatched num_wann?")
     _check_unique_R(path, R, lambda k: i + k * nw * nw + 1)
-    return HRLayout(path, "hr", nw, nr, ndeg, R, i + 1)
+    return HRLayout(path, "hr", nw, nr, ndeg, R, i + 1), a
 
 
 def _check_unique_R(path, R, line_of):

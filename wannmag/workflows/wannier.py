@@ -68,10 +68,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import WannmagError
+from ..tightbinding.w90 import hr_eigenvalues, read_hr, read_wsvec
 from .dft import _jsonable, gpaw_version, read_summary, write_json_atomic, write_text_atomic
 
 __all__ = ["WannierError", "wannierise", "wannier_models", "W90_ORDER", "GPAW_ORDER", "W90_FROM_GPAW",
-           "gpaw_to_w90_permutation", "choose_window", "read_hr", "read_win", "hr_bands", "wannier90_executable",
+           "gpaw_to_w90_permutation", "choose_window", "wannier90_executable",
            "select_orbitals", "WannierChannel"]
 
 #: real-harmonic order of Wannier90 (user guide, Table 3.1/3.2) and of GPAW (gpaw/sphere/spherical_harmonics.py)
@@ -257,71 +258,6 @@ def choose_window(eps_kn, w_kn, nw: int, efermi: float, n_conv: int | None = Non
 # --------------------------------------------------------------------------------------------------------------
 # Wannier90 file helpers
 # --------------------------------------------------------------------------------------------------------------
-
-def read_hr(path):
-    """Read a Wannier90 ``_hr.dat``: returns (R [nR, 3] int, ndegen [nR], H [nR, nw, nw] complex, eV)."""
-    path = Path(path)
-    if not path.exists() and Path(str(path) + ".gz").exists():
-        path = Path(str(path) + ".gz")
-    try:
-        if path.suffix == ".gz":
-            import gzip
-
-            lines = gzip.open(path, "rt").read().splitlines()
-        else:
-            lines = path.read_text().splitlines()
-        nw = int(lines[1].split()[0])
-        nr = int(lines[2].split()[0])
-        deg = []
-        i = 3
-        while len(deg) < nr:
-            deg += [int(x) for x in lines[i].split()]
-            i += 1
-        data = np.array([[float(x) for x in ln.split()] for ln in lines[i:i + nr * nw * nw]])
-        if data.shape != (nr * nw * nw, 7):
-            raise ValueError(f"expected {nr * nw * nw} matrix lines, found {data.shape[0]}")
-    except (IndexError, ValueError, OSError, UnicodeDecodeError, EOFError) as exc:
-        raise WannierError(f"{path}: not a readable Wannier90 hr.dat ({str(exc).splitlines()[0][:100]})") from None
-    data = data.reshape(nr, nw * nw, 7)
-    R = data[:, 0, :3].astype(int)
-    H = np.zeros((nr, nw, nw), complex)
-    m = data[:, :, 3].astype(int) - 1
-    n = data[:, :, 4].astype(int) - 1
-    for r in range(nr):
-        H[r, m[r], n[r]] = data[r, :, 5] + 1j * data[r, :, 6]
-    return R, np.array(deg, float), H
-
-
-def hr_bands(kpts_frac, R, ndegen, H) -> np.ndarray:
-    """Eigenvalues [k, n] (eV) of H(k) = Σ_R e^{2πi k·R} H(R) / ndegen(R) at fractional k-points."""
-    k = np.atleast_2d(np.asarray(kpts_frac, float))
-    phase = np.exp(2j * np.pi * k @ np.asarray(R).T) / np.asarray(ndegen)[None, :]
-    Hk = np.einsum("kr,rmn->kmn", phase, H)
-    Hk = 0.5 * (Hk + np.conj(np.transpose(Hk, (0, 2, 1))))
-    return np.linalg.eigvalsh(Hk)
-
-
-def read_win(path) -> dict:
-    """Key parameters of a .win file: num_wann, num_bands, projections lines, dis_froz_min/max, atoms, cell."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise WannierError(f"{path}: cannot read ({type(exc).__name__})") from None
-    out: dict = {"path": str(path)}
-    for key in ("num_wann", "num_bands", "dis_froz_min", "dis_froz_max", "fermi_energy"):
-        m = re.search(rf"^\s*{key}\s*[=:]\s*([-+0-9.eEdD]+)", text, re.M | re.I)
-        if m:
-            val = m.group(1).replace("d", "e").replace("D", "e")
-            out[key] = int(val) if key in ("num_wann", "num_bands") else float(val)
-    blk = re.search(r"begin\s+projections(.*?)end\s+projections", text, re.S | re.I)
-    out["projections"] = [ln.split("#")[0].strip() for ln in blk.group(1).splitlines()
-                          if ln.split("#")[0].strip()] if blk else []
-    m = re.search(r"^\s*mp_grid\s*[=:]\s*(\d+)\s+(\d+)\s+(\d+)", text, re.M | re.I)
-    if m:
-        out["mp_grid"] = [int(x) for x in m.groups()]
-    return out
-
 
 def _write_win(path, atoms, lines, nw, window: Window, nbands_total, mp, kpts_bz, efermi, num_iter, dis_num_iter):
     exclude = list(range(1, window.n_lo + 1)) + list(range(window.n_hi + 2, nbands_total + 1))
@@ -618,8 +554,7 @@ def _wannierise_channel(calc, atoms, spin, channel, seed, outdir, lines, proj, l
     offsets = [float(_min_image_distance(centres[n], atoms.positions[a], cell, periodic))
                for n, (a, _, _) in enumerate(proj)]
     # band error inside the frozen window (all target bands when isolated)
-    R, deg, H = read_hr(outdir / f"{seed}_hr.dat")
-    ew = hr_bands(kpts_bz, R, deg, H)
+    ew = hr_eigenvalues(kpts_bz, *read_hr(outdir / f"{seed}_hr.dat"))
     ed = eps[:, band_sel]
     if window.isolated:
         diffs = np.abs(np.sort(ed, axis=1) - ew)
@@ -725,60 +660,6 @@ def _valence_electrons(atoms) -> int:
 # interpolation check off the Wannier k-mesh
 # --------------------------------------------------------------------------------------------------------------
 
-def read_wsvec(path, nw: int, R) -> dict | None:
-    """Wigner–Seitz shifts of a ``_wsvec.dat`` (use_ws_distance): {(R tuple, m, n): [T vectors]} (0-based m, n)."""
-    path = Path(path)
-    if not path.exists() and Path(str(path) + ".gz").exists():
-        path = Path(str(path) + ".gz")
-    if not path.exists():
-        return None
-    if path.suffix == ".gz":
-        import gzip
-
-        lines = gzip.open(path, "rt").read().splitlines()
-    else:
-        lines = path.read_text().splitlines()
-    out = {}
-    i = 1
-    try:
-        while i < len(lines):
-            parts = lines[i].split()
-            if not parts:
-                i += 1
-                continue
-            r = tuple(int(x) for x in parts[:3])
-            m, n = int(parts[3]) - 1, int(parts[4]) - 1
-            nd = int(lines[i + 1].split()[0])
-            out[(r, m, n)] = [[int(x) for x in lines[i + 2 + d].split()[:3]] for d in range(nd)]
-            i += 2 + nd
-    except (IndexError, ValueError):
-        raise WannierError(f"{path}: malformed _wsvec.dat") from None
-    return out
-
-
-def hr_bands_ws(kpts_frac, R, ndegen, H, wsvec) -> np.ndarray:
-    """Eigenvalues (eV) of H(k) with Wannier90's use_ws_distance shifts: each H_mn(R) is spread over the equivalent
-    lattice vectors R + T (T from the _wsvec.dat) that minimise the distance between the two Wannier centres."""
-    if wsvec is None:
-        return hr_bands(kpts_frac, R, ndegen, H)
-    k = np.atleast_2d(np.asarray(kpts_frac, float))
-    nw = H.shape[1]
-    Hk = np.zeros((len(k), nw, nw), complex)
-    for ir, r in enumerate(np.asarray(R)):
-        base = np.exp(2j * np.pi * k @ r) / ndegen[ir]
-        rt = tuple(int(x) for x in r)
-        for m in range(nw):
-            for n in range(nw):
-                T = wsvec.get((rt, m, n))
-                if not T:
-                    Hk[:, m, n] += base * H[ir, m, n]
-                else:
-                    ph = np.exp(2j * np.pi * k @ np.asarray(T, float).T).mean(axis=1)
-                    Hk[:, m, n] += base * ph * H[ir, m, n]
-    Hk = 0.5 * (Hk + np.conj(np.transpose(Hk, (0, 2, 1))))
-    return np.linalg.eigvalsh(Hk)
-
-
 def band_path_check(run_dir, outdir, seed: str, path: str = "GMKG", npoints: int = 61, log=True) -> dict:
     """DFT bands on a band path (non-self-consistent, fixed density, from the run's .gpw) versus the Wannier
     interpolation of every channel of ``outdir/<seed>_<channel>_hr.dat`` (with the _wsvec.dat shifts).
@@ -804,8 +685,9 @@ def band_path_check(run_dir, outdir, seed: str, path: str = "GMKG", npoints: int
         w = q["window"]
         eps = np.array([nc.get_eigenvalues(kpt=k, spin=s) for k in range(nk)])[:, w["n_lo"]:w["n_hi"] + 1]
         R, deg, H = read_hr(outdir / f"{seed}_{c}_hr.dat")
-        ws = read_wsvec(outdir / f"{seed}_{c}_wsvec.dat", H.shape[1], R)
-        ew = hr_bands_ws(bp.kpts, R, deg, H, ws)
+        wsf = outdir / f"{seed}_{c}_wsvec.dat"
+        ws = read_wsvec(wsf, R, H.shape[1]) if wsf.exists() or Path(f"{wsf}.gz").exists() else None
+        ew = hr_eigenvalues(bp.kpts, R, deg, H, ws)
         if w["isolated"]:
             err = float(np.abs(np.sort(eps, axis=1) - ew).max())
         elif w["froz_max"] is not None:
