@@ -91,3 +91,25 @@ def test_bad_step_graph_is_refused(tmp_path):
 
     with pytest.raises(WannmagError, match="depends on"):
         Engine(tmp_path, [Step("b", lambda c: {}, depends=("a",)), Step("a", lambda c: {})])
+
+
+def test_until_runs_only_the_step_and_its_dependencies(tmp_path):
+    calls = []
+
+    def side(ctx):
+        calls.append("side")
+        return {}
+
+    def d(ctx):
+        calls.append("d")
+        return {"w": ctx["a"]["x"] + 100}
+
+    steps = make_steps(calls)
+    steps = steps[:1] + [Step("side", side, depends=("a",))] + steps[1:] + [Step("d", d, depends=("a",))]
+    res = Engine(tmp_path, steps, log=lambda m: None).run(until="c")
+    assert calls == ["a", "b", "c"] and "side" not in res and "d" not in res  # side is not needed for c
+    calls.clear()
+    res = Engine(tmp_path, steps, log=lambda m: None).run(until="d")
+    assert calls == ["d"] and res["d"]["w"] == 101  # a is done, reused
+    with pytest.raises(Exception, match="unknown step 'nope'"):
+        Engine(tmp_path, steps, log=lambda m: None).run(until="nope")

@@ -71,7 +71,7 @@ def register(sub) -> None:
                         "−2, all V2+), or the cell charge Q in e")
     p.add_argument("--vacancy-configs", type=int, metavar="N",
                    help="number of vacancy configurations (default: unknowns + 1, one redundant for a residual)")
-    p.add_argument("--until", metavar="STEP", help="stop after this step")
+    p.add_argument("--until", metavar="STEP", help="run only this step and the steps it depends on (e.g. --until mc skips the Wannier steps)")
     p.add_argument("--redo", nargs="+", metavar="STEP", help="recompute these steps (and all after them)")
     p.add_argument("--status", action="store_true", help="list the steps and whether they are done")
     p.set_defaults(func=cmd_run)

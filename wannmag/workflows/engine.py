@@ -90,14 +90,32 @@ class Engine:
         except json.JSONDecodeError:
             return None  # a damaged result is recomputed
 
+    def needed(self, until: str) -> set[str]:
+        """``until`` and every step it depends on, directly or through other steps."""
+        by_name = {s.name: s for s in self.steps}
+        if until not in by_name:
+            raise WannmagError(f"unknown step {until!r}; the steps are {', '.join(by_name)}")
+        need, todo = set(), [until]
+        while todo:
+            n = todo.pop()
+            if n not in need:
+                need.add(n)
+                todo.extend(by_name[n].depends)
+        return need
+
     def run(self, until: str | None = None, force: tuple[str, ...] = ()) -> dict[str, dict]:
-        """Run (or skip) every step up to ``until``; ``force`` recomputes the named steps and those after them."""
+        """Run (or skip, when done) the steps in order; with ``until`` only that step and the steps it depends on
+        (so ``until="mc"`` does not compute the Wannier functions); ``force`` recomputes the named steps and those
+        after them."""
         self.out.mkdir(parents=True, exist_ok=True)
         results: dict[str, dict] = {}
         ctx = Context(self.out, self.params, results, self.log)
+        need = None if until is None else self.needed(until)
         forcing = False
         for step in self.steps:
             forcing = forcing or step.name in force
+            if need is not None and step.name not in need:
+                continue
             fp = _fingerprint(step, results)
             old = self.load(step.name)
             if old is not None and old.get("_fingerprint") == fp and not forcing:
