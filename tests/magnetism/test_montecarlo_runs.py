@@ -197,6 +197,23 @@ def test_dilution_lowers_the_ordering_temperature_monotonically():
     assert json.loads(json.dumps(d.as_dict()))["tc_K"][0] == pytest.approx(d.tc[0])
 
 
+def test_dilution_runs_are_independent_of_where_and_in_which_order_they_run():
+    """map_fn (Dask, process pools) may run the (x, size, realisation) simulations anywhere, in any order: the
+    numbers are those of the serial scan (every run is seeded by its own key)."""
+    m = honeycomb(-1.0, S=1.0)
+    st = MCSettings(tmin=0.5 / KB, tmax=1.8 / KB, n_replicas=4, n_sweeps=200, n_therm=50, ising=True, seed=5)
+    serial = dilution_scan(m, [0.0, 0.2], [4, 6], st, realisations=2)
+    seen = []
+
+    def backwards(fn, tasks):
+        seen.append(len(tasks))
+        return [fn(t) for t in tasks[::-1]][::-1]
+
+    other = dilution_scan(m, [0.0, 0.2], [4, 6], st, realisations=2, map_fn=backwards)
+    assert seen == [2 + 4]  # x = 0: one run per size; x = 0.2: two realisations per size
+    assert json.dumps(other.as_dict(), sort_keys=True) == json.dumps(serial.as_dict(), sort_keys=True)
+
+
 def test_vacancies_and_bond_overrides_near_vacancies():
     m = honeycomb(-1.0, -0.1, S=1.0)
     lat = build_lattice(m, 4, vacancies=[0], near_vacancy={1: -2.0})

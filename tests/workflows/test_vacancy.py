@@ -189,6 +189,20 @@ def test_workflow_vacancy_study_json_plot_report_and_resume(from_dir, tmp_path):
     assert redone == ["vacancy_mc", "report"] and eng.calls == calls
 
 
+def test_vacancy_monte_carlo_on_dask_gives_the_serial_numbers(from_dir, tmp_path):
+    pytest.importorskip("dask.distributed")
+    from wannmag.workflows.run import build_workflow
+
+    eng = ClassicalEngine(CRI3, J_TRUE, -1.0)
+    small = {**VAC_SETTINGS, "mc_sizes": [4], "mc_sweeps": 300, "mc_therm": 100, "mc_replicas": 4,
+             "vac_realisations": 2}
+    kw = dict(from_dir=from_dir, settings=small, vacancies=[0.25], vacancy_engine=eng, log=lambda m: None)
+    serial = build_workflow(out=tmp_path / "serial", **kw).run(until="vacancy_mc")["vacancy_mc"]
+    dask = build_workflow(out=tmp_path / "dask", dask="local", **kw).run(until="vacancy_mc")["vacancy_mc"]
+    a, b = (json.loads((tmp_path / d / "vacancy" / "vacancy_study.json").read_text()) for d in ("serial", "dask"))
+    assert dask["tn_K"] == serial["tn_K"] and a["dilution"] == b["dilution"]  # bit-identical Monte Carlo
+
+
 def test_bad_fractions_are_refused(tmp_path):
     from wannmag.workflows.run import WorkflowError, build_workflow
 
@@ -273,3 +287,22 @@ def test_bad_vacancy_charge_is_refused_before_any_step(tmp_path):
     assert main(["run", str(VPS3), "--out", str(tmp_path / "run"), "--vacancies", "0.1",
                  "--vacancy-charge", "holes"]) == 2
     assert not (tmp_path / "run" / "steps").exists()
+
+
+def test_monte_carlo_settings_from_the_command_line(tmp_path, capsys):
+    from wannmag.cli import main
+
+    assert main(["run", str(VPS3), "--out", str(tmp_path / "bad"), "--mc-sizes", "2", "8"]) == 2
+    assert "--mc-sizes must be at least 4" in capsys.readouterr().err
+    assert main(["run", str(VPS3), "--out", str(tmp_path / "bad"), "--vacancy-realisations", "0"]) == 2
+    assert "--vacancy-realisations must be positive" in capsys.readouterr().err
+    assert not (tmp_path / "bad" / "steps").exists()
+    # the options reach the Monte Carlo steps' parameters (and so their fingerprints)
+    from wannmag.workflows.run import build_workflow
+
+    eng = build_workflow(VPS3, out=tmp_path / "ok", settings={"mc_sizes": [12, 18], "mc_sweeps": 800,
+                                                              "mc_therm": 200, "vac_realisations": 9},
+                         vacancies=[0.1], log=lambda m: None)
+    steps = {s.name: s for s in eng.steps}
+    assert steps["mc"].params["mc_sizes"] == [12, 18] and steps["mc"].params["mc_sweeps"] == 800
+    assert steps["vacancy_mc"].params["vac_realisations"] == 9

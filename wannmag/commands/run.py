@@ -11,8 +11,16 @@ def cmd_run(args) -> int:
 
     if args.structure is None and args.from_dir is None:
         raise WannmagError("give a structure file or --from DIR")
+    settings = {k: v for k, v in (("mc_sizes", args.mc_sizes), ("mc_sweeps", args.mc_sweeps),
+                                  ("mc_therm", None if args.mc_sweeps is None else max(args.mc_sweeps // 4, 1)),
+                                  ("mc_replicas", args.mc_replicas), ("vac_realisations", args.vacancy_realisations))
+                if v is not None}
+    for k, v in settings.items():
+        if min(v if isinstance(v, list) else [v]) < (4 if k == "mc_sizes" else 1):
+            raise WannmagError(f"--{k.replace('_', '-').replace('vac-', 'vacancy-')} must be "
+                               f"{'at least 4' if k == 'mc_sizes' else 'positive'}, got {v}")
     eng = build_workflow(args.structure, out=args.out, preset=args.preset, U=args.U, from_dir=args.from_dir,
-                         dask=args.dask, seed=args.seed, workers=args.workers, vacancies=args.vacancies,
+                         settings=settings or None, dask=args.dask, seed=args.seed, workers=args.workers, vacancies=args.vacancies,
                          vacancy_supercell=args.vacancy_supercell, vacancy_site=args.vacancy_site,
                          vacancy_fit=args.vacancy_fit, vacancy_configs=args.vacancy_configs,
                          vacancy_charge=args.vacancy_charge)
@@ -71,6 +79,13 @@ def register(sub) -> None:
                         "−2, all V2+), or the cell charge Q in e")
     p.add_argument("--vacancy-configs", type=int, metavar="N",
                    help="number of vacancy configurations (default: unknowns + 1, one redundant for a residual)")
+    p.add_argument("--mc-sizes", type=int, nargs="+", metavar="L",
+                   help="Monte Carlo lattice sizes L (L×L cells) instead of the preset's (fast 6 9 12, accurate 12 18 24)")
+    p.add_argument("--mc-sweeps", type=int, metavar="N",
+                   help="Monte Carlo measurement sweeps per replica (thermalisation N/4) instead of the preset's")
+    p.add_argument("--mc-replicas", type=int, metavar="N", help="parallel-tempering temperatures instead of the preset's")
+    p.add_argument("--vacancy-realisations", type=int, metavar="N",
+                   help="disorder realisations per vacancy fraction and size (fast 6, accurate 16)")
     p.add_argument("--until", metavar="STEP", help="run only this step and the steps it depends on (e.g. --until mc skips the Wannier steps)")
     p.add_argument("--redo", nargs="+", metavar="STEP", help="recompute these steps (and all after them)")
     p.add_argument("--status", action="store_true", help="list the steps and whether they are done")

@@ -553,12 +553,13 @@ class NearVacancyJ:
 
 
 def diluted_study(model, J_vac: float, fractions, sizes, settings, realisations: int, out_dir, perfect=None,
-                  title: str = "", extra: dict | None = None) -> dict:
+                  title: str = "", extra: dict | None = None, map_fn=None) -> dict:
     """Diluted-lattice Monte Carlo T(x) of ``model`` (SpinModel of the perfect lattice, H = Σ_{i<j} S_i·J_ij·S_j +
     Σ_i S_i·A_i·S_i, each bond once, |S| = S, J > 0 AF, meV) with every nearest-neighbour bond next to a vacancy
     carrying the isotropic exchange ``J_vac`` (meV; :class:`NearVacancyJ`), for x = 0 and ``fractions``; ``settings`` an MCSettings (K).  Writes
     ``out_dir/vacancy_study.json`` and ``out_dir/tn_vs_x.png`` (atomically; Monte Carlo checkpoints in
-    ``out_dir/checkpoints``, resumed) and returns the study as a dict (temperatures in K)."""
+    ``out_dir/checkpoints``, resumed) and returns the study as a dict (temperatures in K).  ``map_fn(fn, tasks)``
+    runs the disorder realisations (Dask, local processes; see :func:`~wannmag.magnetism.montecarlo.dilution_scan`)."""
     from .._atomic import atomic_write_text
     from ..magnetism.montecarlo.dilution import dilution_scan
 
@@ -567,7 +568,7 @@ def diluted_study(model, J_vac: float, fractions, sizes, settings, realisations:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         res = dilution_scan(model, fractions, [int(x) for x in sizes], settings, realisations=int(realisations),
-                            near_vacancy=NearVacancyJ(model, J_vac), out_dir=out / "checkpoints")
+                            near_vacancy=NearVacancyJ(model, J_vac), out_dir=out / "checkpoints", map_fn=map_fn)
     png = plot_tn_vs_x(res.fractions, res.tc, res.tc_error, out / "tn_vs_x.png", perfect=perfect, title=title)
     study = {"convention": "H = sum_{i<j} S_i.J_ij.S_j + sum_i S_i.A_i.S_i, each bond once, |S| = S, J > 0 AF; "
                            "meV, K",
@@ -600,11 +601,21 @@ def step_vacancy_mc(ctx):
                           n_therm=p["mc_therm"], seed=p["seed"], checkpoint_every=1000)
     perfect = (ctx["mc"].get("tc_K"), ctx["mc"].get("tc_error_K")) if "mc" in ctx.results else None
     formula = ctx.results.get("structure", {}).get("formula", "")
-    study = diluted_study(model, J_vac, v["fractions"], p["mc_sizes"], settings, p["vac_realisations"],
-                          ctx.step_dir("vacancy"), perfect=perfect,
-                          title=f"{formula}: J1 next to a vacancy {J_vac:+.2f} meV "
-                                f"(perfect {fit['perfect_J_meV'][0]:+.2f} meV)",
-                          extra={"fit": {k: fit[k] for k in ("J_meV", "fixed_meV", "rank")}})
+    from .run import _client, _map
+
+    client = _client(p.get("dask"))
+    try:
+        # the (x, size, realisation) runs are independent and seeded by their own keys: on Dask or on --workers
+        # local processes they give the serial numbers
+        study = diluted_study(model, J_vac, v["fractions"], p["mc_sizes"], settings, p["vac_realisations"],
+                              ctx.step_dir("vacancy"), perfect=perfect,
+                              title=f"{formula}: J1 next to a vacancy {J_vac:+.2f} meV "
+                                    f"(perfect {fit['perfect_J_meV'][0]:+.2f} meV)",
+                              extra={"fit": {k: fit[k] for k in ("J_meV", "fixed_meV", "rank")}},
+                              map_fn=lambda fn, items: _map(client, fn, items, workers=p.get("workers", 1)))
+    finally:
+        if client is not None:
+            client.close()
     return {k: v for k, v in study.items() if k != "dilution"}
 
 
@@ -616,7 +627,9 @@ def vacancy_steps(params: dict) -> list:
     eng = params.get("vacancy_engine")
     dftp = {"structure": params["structure"], "preset": params["preset"], "U": params["U"],
             "from_dir": params.get("from_dir"), "supercell": v["supercell"], "site": v["site"], "fit": v["fit"],
-            "n_configs": v["n_configs"], "engine": "gpaw" if eng is None else _engine_name(eng), "charge": 0}
+            "n_configs": v["n_configs"], "engine": "gpaw" if eng is None else _engine_name(eng),
+            # the charge state defines the calculations (neutral keeps the fingerprint of earlier runs)
+            "charge": 0 if v.get("charge") in (None, "neutral") else str(v["charge"])}
     mcp = {k: params[k] for k in ("mc_sizes", "mc_sweeps", "mc_therm", "mc_replicas", "seed", "vac_realisations")}
     mcp["fractions"] = sorted({0.0, *[float(x) for x in v["fractions"]]})
     return [Step("vacancy_dft", step_vacancy_dft, ("structure", "mapping"), params=dftp,

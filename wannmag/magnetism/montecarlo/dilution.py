@@ -86,10 +86,20 @@ class DilutionResult:
         return Path(path)
 
 
+def _dilution_run(task) -> dict:
+    """One disorder realisation at one size (a module-level function, so that it can run in another process or on
+    a Dask worker): the averaged-curve input of :func:`dilution_scan`."""
+    model, size, settings, vac, near_vacancy, ck, key = task
+    res, _ = simulate(model, size, settings, vacancies=vac, near_vacancy=near_vacancy, checkpoint=ck, seed_key=key)
+    return curves_of(res)
+
+
 def dilution_scan(model: SpinModel, fractions, sizes, settings: MCSettings, realisations: int = 8,
-                  near_vacancy=None, out_dir=None, warn: bool = True) -> DilutionResult:
+                  near_vacancy=None, out_dir=None, warn: bool = True, map_fn=None) -> DilutionResult:
     """T(x) for every vacancy fraction x in ``fractions`` (module docstring).  With ``out_dir`` every run
-    checkpoints to ``out_dir/checkpoint_x<x>_<L>_r<k>.npz`` (and resumes)."""
+    checkpoints to ``out_dir/checkpoint_x<x>_<L>_r<k>.npz`` (and resumes).  ``map_fn(fn, tasks) -> list`` runs the
+    independent (x, size, realisation) simulations, e.g. on Dask or a process pool (default: one after the other);
+    each is seeded by its own key, so the result does not depend on where or in which order they run."""
     settings.validate()
     if realisations < 1:
         raise MonteCarloError(f"need at least one disorder realisation, got {realisations}")
@@ -101,21 +111,24 @@ def dilution_scan(model: SpinModel, fractions, sizes, settings: MCSettings, real
     mw = mermin_wagner_check(model, lat0.dimension, settings.ising, gs0.spins, lat0.slen)
     if mw["flag"] and warn:
         warnings.warn(mw["reason"], MerminWagnerWarning, stacklevel=2)
-    tcs, errs, methods, analyses, all_curves = [], [], [], [], []
-    for x in fractions:
-        per_size = {}
+    tasks, where = [], []
+    for ix, x in enumerate(fractions):
         for s in sizes:
             n_full = int(np.prod(s)) * model.n_sites
-            runs = []
             for r in range(realisations if x > 0 else 1):
                 key = (settings.seed, *s, r, int(round(x * 1e6)))
                 vac = random_vacancies(n_full, x, key)
                 ck = None if out_dir is None else \
                     Path(out_dir) / f"checkpoint_x{x:g}_{_label(s)}_r{r}.npz"
-                res, _ = simulate(model, s, settings, vacancies=vac, near_vacancy=near_vacancy, checkpoint=ck,
-                                  seed_key=key)
-                runs.append(curves_of(res))
-            per_size[_label(s)] = _average(runs, grid)
+                tasks.append((model, s, settings, vac, near_vacancy, ck, key))
+                where.append((ix, _label(s)))
+    runs = map_fn(_dilution_run, tasks) if map_fn is not None else [_dilution_run(t) for t in tasks]
+    tcs, errs, methods, analyses, all_curves = [], [], [], [], []
+    for ix, x in enumerate(fractions):
+        per_size = {}
+        for s in sizes:
+            lab = _label(s)
+            per_size[lab] = _average([c for (i, ll), c in zip(where, runs) if i == ix and ll == lab], grid)
         a = analyse_sizes(per_size, mw)
         analyses.append(a)
         all_curves.append(per_size)
