@@ -306,3 +306,29 @@ def test_monte_carlo_settings_from_the_command_line(tmp_path, capsys):
     steps = {s.name: s for s in eng.steps}
     assert steps["mc"].params["mc_sizes"] == [12, 18] and steps["mc"].params["mc_sweeps"] == 800
     assert steps["vacancy_mc"].params["vac_realisations"] == 9
+
+
+def test_refined_dilution_pass_and_keyed_checkpoints(tmp_path):
+    """The second pass runs every x on a ladder around its first estimate (reported, first pass kept), and a
+    re-run with other Monte Carlo settings in the same directory starts fresh instead of meeting the first run's
+    checkpoints."""
+    from dataclasses import replace
+
+    from wannmag.magnetism.montecarlo import MCSettings
+    from wannmag.magnetism.montecarlo.tc import refine_window
+    from wannmag.workflows.vacancy import diluted_study
+
+    _, model = perfect_model(VPS3, (2.0, 0.0, 0.0))
+    st = MCSettings(tmin=10.0, tmax=120.0, n_replicas=10, n_sweeps=800, n_therm=200, seed=2, ising=True)
+    study = diluted_study(model, 1.0, [0.2], [4, 6], st, realisations=2, out_dir=tmp_path, refine=True)
+    c = study["coarse"]
+    assert study["refined"] and c["t_window_K"] == [10.0, 120.0]
+    for k in range(2):
+        w = refine_window(c["tn_K"][k], c["tn_error_K"][k], 10.0, 120.0)
+        assert study["t_windows_K"][k] == pytest.approx(list(w))
+        assert w[0] < c["tn_K"][k] < w[1] and study["tn_K"][k] is not None
+    assert study["tn_K"][0] > study["tn_K"][1]
+    assert set(study["dilution"]["refined"]) == {"0", "0.2"}
+    again = diluted_study(model, 1.0, [0.2], [4, 6], replace(st, n_sweeps=600), realisations=2, out_dir=tmp_path)
+    assert again["coarse"]["tn_K"] != c["tn_K"]  # ran afresh (its own checkpoint directory), no error
+    assert len(list((tmp_path / "checkpoints").iterdir())) == 4  # 2 refined windows + 2 first passes

@@ -552,33 +552,80 @@ class NearVacancyJ:
         return J + (self.J_vac - np.trace(J) / 3.0) * np.eye(3)
 
 
+def _study_key(model, J_vac: float, settings, sizes, realisations) -> str:
+    """Short hash of everything that defines the diluted-lattice runs (names their checkpoint directory, so that
+    a re-run with other settings starts fresh instead of meeting checkpoints of a different run)."""
+    import hashlib
+
+    blob = json.dumps(jsonable({"model": model.as_dict(), "J_vac": float(J_vac), "sizes": [int(x) for x in sizes],
+                                "settings": sorted(vars(settings).items()), "realisations": int(realisations)}),
+                      sort_keys=True, default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:10]
+
+
 def diluted_study(model, J_vac: float, fractions, sizes, settings, realisations: int, out_dir, perfect=None,
-                  title: str = "", extra: dict | None = None, map_fn=None) -> dict:
+                  title: str = "", extra: dict | None = None, map_fn=None, refine: bool = False) -> dict:
     """Diluted-lattice Monte Carlo T(x) of ``model`` (SpinModel of the perfect lattice, H = Σ_{i<j} S_i·J_ij·S_j +
     Σ_i S_i·A_i·S_i, each bond once, |S| = S, J > 0 AF, meV) with every nearest-neighbour bond next to a vacancy
-    carrying the isotropic exchange ``J_vac`` (meV; :class:`NearVacancyJ`), for x = 0 and ``fractions``; ``settings`` an MCSettings (K).  Writes
-    ``out_dir/vacancy_study.json`` and ``out_dir/tn_vs_x.png`` (atomically; Monte Carlo checkpoints in
-    ``out_dir/checkpoints``, resumed) and returns the study as a dict (temperatures in K).  ``map_fn(fn, tasks)``
-    runs the disorder realisations (Dask, local processes; see :func:`~wannmag.magnetism.montecarlo.dilution_scan`)."""
+    carrying the isotropic exchange ``J_vac`` (meV; :class:`NearVacancyJ`), for x = 0 and ``fractions``; ``settings``
+    an MCSettings (K).  Writes ``out_dir/vacancy_study.json`` and ``out_dir/tn_vs_x.png`` (atomically; Monte Carlo
+    checkpoints in ``out_dir/checkpoints/<hash of model, J_vac and settings>/``, resumed) and returns the study as a
+    dict (temperatures in K).  ``map_fn(fn, tasks)`` runs the disorder realisations (Dask, local processes; see
+    :func:`~wannmag.magnetism.montecarlo.dilution_scan`).
+
+    ``refine``: a second pass for every x on a ladder around its first estimate (``refine_window``: T ± max(3σ,
+    0.15 T), the same sizes, sweeps and realisations, seed + 1), as in the workflow's mc step — the first ladder
+    spans the whole window, so near a transition only one or two replicas resolve the Binder crossing.  The refined
+    estimate is reported (with a warning when it lies at the edge of its window); the first pass is kept in
+    ``coarse``."""
+    from dataclasses import replace
+
     from .._atomic import atomic_write_text
     from ..magnetism.montecarlo.dilution import dilution_scan
+    from ..magnetism.montecarlo.tc import refine_window
 
     out = Path(out_dir)
     fractions = sorted({0.0, *[float(x) for x in fractions]})
+    near = NearVacancyJ(model, J_vac)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        ck = out / "checkpoints" / _study_key(model, J_vac, settings, sizes, realisations)
         res = dilution_scan(model, fractions, [int(x) for x in sizes], settings, realisations=int(realisations),
-                            near_vacancy=NearVacancyJ(model, J_vac), out_dir=out / "checkpoints", map_fn=map_fn)
-    png = plot_tn_vs_x(res.fractions, res.tc, res.tc_error, out / "tn_vs_x.png", perfect=perfect, title=title)
+                            near_vacancy=near, out_dir=ck, map_fn=map_fn)
+    tn, err, methods = list(res.tc), list(res.tc_error), list(res.methods)
+    windows = [[settings.tmin, settings.tmax]] * len(fractions)
+    coarse = {"tn_K": list(res.tc), "tn_error_K": list(res.tc_error), "methods": list(res.methods),
+              "t_window_K": [settings.tmin, settings.tmax]}
+    notes, dilution = [], res.as_dict()
+    if refine and not (res.analyses and res.analyses[0].mermin_wagner):
+        dilution = {"coarse": dilution, "refined": {}}
+        for k, x in enumerate(fractions):
+            w = refine_window(res.tc[k], res.tc_error[k], settings.tmin, settings.tmax)
+            if w is None:
+                continue
+            fine = replace(settings, tmin=w[0], tmax=w[1], seed=settings.seed + 1)
+            ck2 = out / "checkpoints" / _study_key(model, J_vac, fine, sizes, realisations)
+            r2 = dilution_scan(model, [x], [int(s) for s in sizes], fine, realisations=int(realisations),
+                               near_vacancy=near, out_dir=ck2, map_fn=map_fn, warn=False)
+            if r2.tc[0] is None:
+                continue
+            tn[k], err[k], methods[k], windows[k] = r2.tc[0], r2.tc_error[0], r2.methods[0], list(w)
+            dilution["refined"][f"{x:g}"] = r2.as_dict()
+            margin = 0.1 * (w[1] - w[0])
+            if not w[0] + margin <= r2.tc[0] <= w[1] - margin:
+                notes.append(f"x = {x:g}: the refined T {r2.tc[0]:.1f} K lies at the edge of its window "
+                             f"{w[0]:.1f}–{w[1]:.1f} K; treat it as approximate")
+    png = plot_tn_vs_x(fractions, tn, err, out / "tn_vs_x.png", perfect=perfect, title=title)
     study = {"convention": "H = sum_{i<j} S_i.J_ij.S_j + sum_i S_i.A_i.S_i, each bond once, |S| = S, J > 0 AF; "
                            "meV, K",
-             "fractions": res.fractions, "tn_K": res.tc, "tn_error_K": res.tc_error, "methods": res.methods,
+             "fractions": fractions, "tn_K": tn, "tn_error_K": err, "methods": methods,
              "realisations": res.realisations, "sizes": [int(x) for x in sizes],
-             "t_window_K": [settings.tmin, settings.tmax], "J1_vac_meV": float(J_vac),
+             "t_window_K": [settings.tmin, settings.tmax], "t_windows_K": windows, "refined": bool(refine),
+             "coarse": coarse, "J1_vac_meV": float(J_vac),
              "perfect_mc_K": None if perfect is None else list(perfect),
              "mermin_wagner": bool(res.analyses[0].mermin_wagner) if res.analyses else False,
-             "warnings": sorted({str(w.message) for w in caught}), **(extra or {}),
-             "dilution": res.as_dict(), "json": str(out / "vacancy_study.json"), "figure": str(png)}
+             "warnings": sorted({str(w.message) for w in caught}) + notes, **(extra or {}),
+             "dilution": dilution, "json": str(out / "vacancy_study.json"), "figure": str(png)}
     atomic_write_text(out / "vacancy_study.json", json.dumps(jsonable(study), indent=1))
     return study
 
@@ -597,7 +644,8 @@ def step_vacancy_mc(ctx):
     S = model.sites[0].spin
     zJ = sum(abs(b.J_iso) for b in model.bonds) * 2 / model.n_sites
     t_mf = S * S * zJ / 3 / MEV_PER_K
-    settings = MCSettings(tmin=0.1 * t_mf, tmax=1.1 * t_mf, n_replicas=p["mc_replicas"], n_sweeps=p["mc_sweeps"],
+    # the window of the mc step, reaching further down: dilution lowers T towards zero at the percolation threshold
+    settings = MCSettings(tmin=0.03 * t_mf, tmax=1.1 * t_mf, n_replicas=p["mc_replicas"], n_sweeps=p["mc_sweeps"],
                           n_therm=p["mc_therm"], seed=p["seed"], checkpoint_every=1000)
     perfect = (ctx["mc"].get("tc_K"), ctx["mc"].get("tc_error_K")) if "mc" in ctx.results else None
     formula = ctx.results.get("structure", {}).get("formula", "")
@@ -612,7 +660,8 @@ def step_vacancy_mc(ctx):
                               title=f"{formula}: J1 next to a vacancy {J_vac:+.2f} meV "
                                     f"(perfect {fit['perfect_J_meV'][0]:+.2f} meV)",
                               extra={"fit": {k: fit[k] for k in ("J_meV", "fixed_meV", "rank")}},
-                              map_fn=lambda fn, items: _map(client, fn, items, workers=p.get("workers", 1)))
+                              map_fn=lambda fn, items: _map(client, fn, items, workers=p.get("workers", 1)),
+                              refine=p.get("mc_refine", True))
     finally:
         if client is not None:
             client.close()
@@ -631,6 +680,7 @@ def vacancy_steps(params: dict) -> list:
             # the charge state defines the calculations (neutral keeps the fingerprint of earlier runs)
             "charge": 0 if v.get("charge") in (None, "neutral") else str(v["charge"])}
     mcp = {k: params[k] for k in ("mc_sizes", "mc_sweeps", "mc_therm", "mc_replicas", "seed", "vac_realisations")}
+    mcp["passes"] = "wide window down to 0.03 T_MF, refined per x" if params.get("mc_refine", True) else "one"
     mcp["fractions"] = sorted({0.0, *[float(x) for x in v["fractions"]]})
     return [Step("vacancy_dft", step_vacancy_dft, ("structure", "mapping"), params=dftp,
                  description="DFT energies of the vacancy supercell configurations"),
@@ -672,6 +722,11 @@ def report_lines(ctx) -> list[str]:
     if vm.get("perfect_mc_K") and vm["perfect_mc_K"][0] is not None:
         lines.append(f"\nPerfect lattice (mc step): {vm['perfect_mc_K'][0]:.1f} ± {(vm['perfect_mc_K'][1] or 0):.1f} K.")
     lines.append(f"Disorder realisations per size and x: {vm['realisations']}; sizes {vm['sizes']}.")
+    if vm.get("refined"):
+        lines.append("Two passes: a ladder over " + "–".join(f"{t:.0f}" for t in vm["t_window_K"]) + " K, then for "
+                     "every x a ladder around its first estimate (windows " + ", ".join(
+                         f"{w[0]:.0f}–{w[1]:.0f}" for w in vm["t_windows_K"]) + " K).")
+    lines += [f"Note: {w}." for w in vm.get("warnings", []) if "edge of its window" in w]
     if vm.get("mermin_wagner"):
         lines.append("Warning: the model has a continuous symmetry in 2D (Mermin–Wagner); the temperatures are "
                      "finite-size crossovers.")
