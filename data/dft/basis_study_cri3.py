@@ -68,7 +68,8 @@ def main(workdir: str) -> None:
     ref = json.loads((DATA / "CrI3_energies.json").read_text())
     out = {"what": "E(Neel) - E(FM) of the CrI3 monolayer, primitive cell, LCAO basis sets vs plane waves",
            "command": f"python data/dft/basis_study_cri3.py {workdir}", "gpaw": gpaw_version(),
-           "date": datetime.now(UTC).strftime("%Y-%m-%d"), "U_eV": 3.0, "structure": str(CIF.relative_to(DATA.parent.parent)),
+           "date": datetime.now(UTC).strftime("%Y-%m-%d"), "U_eV": 3.0,
+           "structure": str(CIF.relative_to(DATA.parent.parent)),
            "convention": "dE = E_Neel - E_FM per Cr = 3 (J1 + J3) S^2, H = sum_{i<j} J_ij S_i.S_j, |S| = 3/2, J > 0 AF",
            "rows": rows, "pw_350_fm_soc_E_in_minus_E_out_meV_per_Cr": soc,
            "reference_accurate_dE_Neel_FM_meV_per_Cr": ref["configurations"]["Neel"]["dE_meV_per_ion_vs_FM"],
