@@ -496,6 +496,12 @@ def step_report(ctx):
     sx = r.get("superexchange", {})
     if sx.get("J1_meV") is not None:
         lines.append(f"| superexchange channels (1NN, Kanamori perturbation theory) | {sx['J1_meV']:+.3f} | | |")
+    if ctx.params.get("preset") == "fast" and not ctx.params.get("from_dir"):
+        lines += ["", "Note: the fast preset's energies are LCAO (dzp basis). On CrI3 this basis puts E(Néel) − E(FM) "
+                  "23 % above plane waves (29.6 vs 24.0 meV/Cr; tzdp 26.9; the grid is converged — "
+                  "data/dft/CrI3_basis_study.json in the wannmag repository), so the energy-mapping J and the "
+                  "Monte Carlo Tc of this preset are upper estimates; `--preset accurate` (plane waves) for "
+                  "quantitative values."]
     lines += ["", "## Tight-binding analysis", "", "```", str(r.get("tb", {}).get("text")), "```", ""]
     if sx.get("table"):
         lines += ["## Superexchange channels (1NN)", "", "```", sx["table"], "```", ""]
