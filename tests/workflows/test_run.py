@@ -73,6 +73,9 @@ def test_run_from_directory_gives_a_report_and_resumes(from_dir, tmp_path):
     assert res["mc"]["tc_K"] == res["mc"]["result"].get("tc_K")
     md = (out / "report.md").read_text()
     assert "energy mapping" in md and "force theorem" in md and ("Mermin" in md or "continuous" in md)
+    summary = md.split("## Summary")[1].split("## ")[0]
+    assert "Ground state: **FM**" in summary and "Easy axis: **in plane**" in summary
+    assert "Curie temperature: **none**" in summary  # easy-plane 2D model: no number pretending to be Tc
     page = (out / "report.html").read_text()
     assert "data:image/png;base64," in page  # self-contained
     # second run: everything is skipped, nothing recomputed, same report

@@ -475,12 +475,35 @@ def _img(path) -> str:
     return f'<img src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}" style="max-width:100%">'
 
 
+def _summary_lines(ctx, formula: str) -> list[str]:
+    """The report's first section: ground state, easy axis, ordering temperature (and experiment, where known)."""
+    r = ctx.results
+    mp, mc = r["mapping"], r["mc"]
+    dE = r["model"].get("anisotropy_meV_per_ion")
+    kind = "Curie" if mp["ground_state"] == "FM" else "Néel"
+    out = ["## Summary", "", f"- Ground state: **{mp['ground_state']}** (energy mapping, J1–J3 = "
+           + ", ".join(f"{j:+.3f}" for j in mp["J_meV"]) + " meV)"]
+    if dE is not None:
+        axis = "out of plane" if dE > 0 else ("in plane" if dE < 0 else "none (isotropic)")
+        out.append(f"- Easy axis: **{axis}** (E_in − E_out = {dE:+.4f} meV per ion)")
+    if mc.get("tc_K") is not None and not mc.get("mermin_wagner"):
+        out.append(f"- {kind} temperature (classical Monte Carlo): **{mc['tc_K']:.1f} ± {mc.get('tc_error_K') or 0:.1f} K**"
+                   f" ({mc.get('method')}; sizes {mc['sizes']}, preset {ctx.params.get('preset')})")
+    else:
+        out.append(f"- {kind} temperature: **none** — no finite-temperature order of this 2D model (Mermin–Wagner)")
+    if formula in EXPERIMENT:
+        what, val, ref = EXPERIMENT[formula]
+        out.append(f"- Experiment: {what} {val:.0f} K ({ref})")
+    return out + [""]
+
+
 def step_report(ctx):
     r = ctx.results
     formula = r["structure"]["formula"]
     mp, mft = r["mapping"], r.get("mft", {})
     lines = [f"# wannmag report: {formula}", "",
              "Conventions: H = Σ_{i<j} J_ij S_i·S_j + Σ_i S_i·A_i·S_i, each bond once, |S| = S, J > 0 AF; meV, K, Å.", "",
+             *_summary_lines(ctx, formula),
              "## Structure and exchange paths", "", "```", r["structure"]["table"], "```", "",
              f"![lattice]({_rel(r['structure']['figure'], ctx.out)})", "",
              "## DFT energies (per magnetic ion, relative to FM)", "",
