@@ -276,3 +276,19 @@ def test_cli_mc_missing_and_malformed_model(tmp_path, capsys):
     for opt in ("--sizes", "--tmin", "--tmax", "--replicas", "--sweeps", "--therm", "--ising", "--dilution",
                 "--realisations", "--seed", "--out", "--checkpoint-every"):
         assert opt in help_text
+
+
+def test_unconverged_finite_size_estimates_are_flagged():
+    from wannmag.magnetism.montecarlo.tc import convergence_notes
+
+    labels = ["12x12", "18x18", "24x24"]
+    good = [{"sizes": ["12x12", "18x18"], "T": 68.4}, {"sizes": ["18x18", "24x24"], "T": 69.6}]
+    peaks = {"24x24": {"T": 70.5, "at_edge": False}}
+    assert convergence_notes(69.6, good, peaks, labels) == []          # CrI3 accurate: consistent
+    bad = [{"sizes": ["12x12", "18x18"], "T": 156.2}, {"sizes": ["18x18", "24x24"], "T": 243.3}]
+    notes = convergence_notes(243.3, bad, {"24x24": {"T": 320.0, "at_edge": False}}, labels)
+    assert len(notes) == 1 and "disagree" in notes[0] and "156.2 K" in notes[0]
+    hump = convergence_notes(108.8, [{"sizes": ["18x18", "24x24"], "T": 108.8}],
+                             {"24x24": {"T": 301.4, "at_edge": False}}, labels)
+    assert len(hump) == 1 and "nearly isotropic" in hump[0]           # VPS3-like: C maximum far above the crossing
+    assert convergence_notes(None, bad, peaks, labels) == []

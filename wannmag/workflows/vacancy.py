@@ -593,6 +593,7 @@ def diluted_study(model, J_vac: float, fractions, sizes, settings, realisations:
         res = dilution_scan(model, fractions, [int(x) for x in sizes], settings, realisations=int(realisations),
                             near_vacancy=near, out_dir=ck, map_fn=map_fn)
     tn, err, methods = list(res.tc), list(res.tc_error), list(res.methods)
+    final = list(res.analyses)
     windows = [[settings.tmin, settings.tmax]] * len(fractions)
     coarse = {"tn_K": list(res.tc), "tn_error_K": list(res.tc_error), "methods": list(res.methods),
               "t_window_K": [settings.tmin, settings.tmax]}
@@ -610,11 +611,13 @@ def diluted_study(model, J_vac: float, fractions, sizes, settings, realisations:
             if r2.tc[0] is None:
                 continue
             tn[k], err[k], methods[k], windows[k] = r2.tc[0], r2.tc_error[0], r2.methods[0], list(w)
+            final[k] = r2.analyses[0]
             dilution["refined"][f"{x:g}"] = r2.as_dict()
             margin = 0.1 * (w[1] - w[0])
             if not w[0] + margin <= r2.tc[0] <= w[1] - margin:
                 notes.append(f"x = {x:g}: the refined T {r2.tc[0]:.1f} K lies at the edge of its window "
                              f"{w[0]:.1f}–{w[1]:.1f} K; treat it as approximate")
+    notes += [f"x = {x:g}: {a.warning}" for x, a in zip(fractions, final) if a.warning and not a.mermin_wagner]
     png = plot_tn_vs_x(fractions, tn, err, out / "tn_vs_x.png", perfect=perfect, title=title)
     study = {"convention": "H = sum_{i<j} S_i.J_ij.S_j + sum_i S_i.A_i.S_i, each bond once, |S| = S, J > 0 AF; "
                            "meV, K",
@@ -726,7 +729,7 @@ def report_lines(ctx) -> list[str]:
         lines.append("Two passes: a ladder over " + "–".join(f"{t:.0f}" for t in vm["t_window_K"]) + " K, then for "
                      "every x a ladder around its first estimate (windows " + ", ".join(
                          f"{w[0]:.0f}–{w[1]:.0f}" for w in vm["t_windows_K"]) + " K).")
-    lines += [f"Note: {w}." for w in vm.get("warnings", []) if "edge of its window" in w]
+    lines += [f"Note: {w}." for w in vm.get("warnings", []) if w.startswith("x = ")]
     if vm.get("mermin_wagner"):
         lines.append("Warning: the model has a continuous symmetry in 2D (Mermin–Wagner); the temperatures are "
                      "finite-size crossovers.")
