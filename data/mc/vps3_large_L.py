@@ -1,8 +1,8 @@
 """Does the VPS3 Monte Carlo T_N converge with the lattice size?  (issue 9, session 4)
 
-    OMP_NUM_THREADS=1 python data/mc/vps3_large_L.py MODEL.json WORKDIR [--sizes 24 36 48] [--sweeps 20000]
+    OMP_NUM_THREADS=1 python data/mc/vps3_large_L.py data/mc/VPS3_fast_spin_model.json WORKDIR [--sizes 24 36 48]
 
-MODEL.json: the spin model of a `wannmag run data/structures/VPS3_monolayer.cif --preset fast` (H = Σ_{i<j}
+MODEL.json (data/mc/VPS3_fast_spin_model.json): the spin model of a `wannmag run data/structures/VPS3_monolayer.cif --preset fast` (H = Σ_{i<j}
 S_i·J_ij·S_j + Σ_i S_i·A_i·S_i, each bond once, |S| = 3/2, J > 0 AF, meV; J1 = +26.4 meV, anisotropy ΔE = +0.036
 meV/V out of plane, i.e. Δ/(J1 S²) ≈ 6e-4: a nearly isotropic 2D Heisenberg antiferromagnet).  Parallel tempering
 on every size (one process per size, two at a time; checkpoints in WORKDIR, resumable) over 40–400 K with 24
