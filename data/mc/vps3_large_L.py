@@ -39,6 +39,7 @@ def main() -> None:
     ap.add_argument("workdir")
     ap.add_argument("--sizes", type=int, nargs="+", default=[24, 36, 48])
     ap.add_argument("--sweeps", type=int, default=20000)
+    ap.add_argument("--json", default="VPS3_large_L.json", help="output file name in data/mc")
     a = ap.parse_args()
     wd = Path(a.workdir)
     wd.mkdir(parents=True, exist_ok=True)
@@ -51,14 +52,15 @@ def main() -> None:
     d = res.as_dict(with_runs=False)
     out = {"what": "VPS3 (fast-preset spin model) Monte Carlo on larger lattices", "model": a.model,
            "command": "python data/mc/vps3_large_L.py " + " ".join([a.model, a.workdir, "--sizes",
-                                                                     *map(str, a.sizes), "--sweeps", str(a.sweeps)]),
+                                                                     *map(str, a.sizes), "--sweeps", str(a.sweeps),
+                                                                     "--json", a.json]),
            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
            "settings": {"tmin_K": st.tmin, "tmax_K": st.tmax, "replicas": st.n_replicas, "sweeps": st.n_sweeps,
                         "therm": st.n_therm, "seed": st.seed},
            "wall_s": {f"{L}": t for L, _, t in runs},
            "convention": "H = sum_{i<j} S_i.J_ij.S_j + sum_i S_i.A_i.S_i, each bond once, |S| = 3/2, J > 0 AF; meV, K",
            "result": d}
-    atomic_write_text(ROOT / "data" / "mc" / "VPS3_large_L.json", json.dumps(out, indent=1, default=float))
+    atomic_write_text(ROOT / "data" / "mc" / a.json, json.dumps(out, indent=1, default=float))
     print(json.dumps({k: d.get(k) for k in ("tc_K", "tc_error_K", "method", "binder_crossings", "peaks_C",
                                             "peaks_chi")}, indent=1, default=float))
 
