@@ -121,6 +121,10 @@ def test_mc_refine_window_brackets_the_first_estimate():
     assert (lo, hi) == pytest.approx((34.0, 46.0))
     lo, hi = refine_window(40.0, 10.0, 5.0, 100.0)  # a poor first estimate widens the window
     assert (lo, hi) == pytest.approx((10.0, 70.0))
+    from wannmag.magnetism.montecarlo.tc import refined_edge_warning
+
+    assert refined_edge_warning(40.0, (34.0, 46.0)) is None          # well inside: no warning
+    assert "edge of its window 34.0–46.0 K" in refined_edge_warning(45.5, (34.0, 46.0))  # within 10 % of the edge
 
 
 def test_mc_step_refines_around_the_first_estimate(tmp_path):

@@ -6,21 +6,28 @@ from ._common import EPILOG, FORMATTER
 
 
 def cmd_run(args) -> int:
+    import numpy as np
+
     from ..errors import WannmagError
     from ..workflows.run import build_workflow
 
     if args.structure is None and args.from_dir is None:
         raise WannmagError("give a structure file or --from DIR")
-    settings = {k: v for k, v in (("mc_sizes", args.mc_sizes), ("mc_sweeps", args.mc_sweeps),
-                                  ("mc_therm", None if args.mc_sweeps is None else max(args.mc_sweeps // 4, 1)),
-                                  ("mc_replicas", args.mc_replicas), ("vac_realisations", args.vacancy_realisations))
-                if v is not None}
-    for k, v in settings.items():
-        if min(v if isinstance(v, list) else [v]) < (4 if k == "mc_sizes" else 1):
-            raise WannmagError(f"--{k.replace('_', '-').replace('vac-', 'vacancy-')} must be "
-                               f"{'at least 4' if k == 'mc_sizes' else 'positive'}, got {v}")
+    settings = {}  # Monte Carlo settings given on the command line override the preset's
+    for flag, key, value, least in (("--mc-sizes", "mc_sizes", args.mc_sizes, 4),
+                                    ("--mc-sweeps", "mc_sweeps", args.mc_sweeps, 1),
+                                    ("--mc-replicas", "mc_replicas", args.mc_replicas, 1),
+                                    ("--vacancy-realisations", "vac_realisations", args.vacancy_realisations, 1)):
+        if value is None:
+            continue
+        if min(np.atleast_1d(value)) < least:
+            raise WannmagError(f"{flag} must be {'at least 4' if least == 4 else 'positive'}, got {value}")
+        settings[key] = value
+    if args.mc_sweeps is not None:
+        settings["mc_therm"] = max(args.mc_sweeps // 4, 1)
     eng = build_workflow(args.structure, out=args.out, preset=args.preset, U=args.U, from_dir=args.from_dir,
-                         settings=settings or None, dask=args.dask, seed=args.seed, workers=args.workers, vacancies=args.vacancies,
+                         settings=settings or None, dask=args.dask, seed=args.seed, workers=args.workers,
+                         vacancies=args.vacancies,
                          vacancy_supercell=args.vacancy_supercell, vacancy_site=args.vacancy_site,
                          vacancy_fit=args.vacancy_fit, vacancy_configs=args.vacancy_configs,
                          vacancy_charge=args.vacancy_charge)
@@ -80,13 +87,16 @@ def register(sub) -> None:
     p.add_argument("--vacancy-configs", type=int, metavar="N",
                    help="number of vacancy configurations (default: unknowns + 1, one redundant for a residual)")
     p.add_argument("--mc-sizes", type=int, nargs="+", metavar="L",
-                   help="Monte Carlo lattice sizes L (L×L cells) instead of the preset's (fast 6 9 12, accurate 12 18 24)")
+                   help="Monte Carlo lattice sizes L (L×L cells) instead of the preset's "
+                        "(fast 6 9 12, accurate 12 18 24)")
     p.add_argument("--mc-sweeps", type=int, metavar="N",
                    help="Monte Carlo measurement sweeps per replica (thermalisation N/4) instead of the preset's")
-    p.add_argument("--mc-replicas", type=int, metavar="N", help="parallel-tempering temperatures instead of the preset's")
+    p.add_argument("--mc-replicas", type=int, metavar="N",
+                   help="parallel-tempering temperatures instead of the preset's")
     p.add_argument("--vacancy-realisations", type=int, metavar="N",
                    help="disorder realisations per vacancy fraction and size (fast 6, accurate 16)")
-    p.add_argument("--until", metavar="STEP", help="run only this step and the steps it depends on (e.g. --until mc skips the Wannier steps)")
+    p.add_argument("--until", metavar="STEP",
+                   help="run only this step and the steps it depends on (e.g. --until mc skips the Wannier steps)")
     p.add_argument("--redo", nargs="+", metavar="STEP", help="recompute these steps (and all after them)")
     p.add_argument("--status", action="store_true", help="list the steps and whether they are done")
     p.set_defaults(func=cmd_run)

@@ -41,10 +41,10 @@ from ase import Atoms
 from .harmonics import ORBITAL_NAMES
 from .model import CollinearTBModel, Orbital, TBError, TBFileError, TBModel
 
-__all__ = ["read_w90", "read_w90_seed", "find_w90_models", "check_hr_file", "check_tb_file", "read_hr", "hr_eigenvalues", "read_win", "WinData",
-           "parse_projections", "read_centres_xyz", "read_wsvec", "apply_mdrs", "wigner_seitz", "fold_to_grid",
-           "mdrs_shifts", "write_hr", "write_tb", "write_win", "write_centres", "write_wsvec", "write_w90_model",
-           "to_wannierberri", "BOHR"]
+__all__ = ["read_w90", "read_w90_seed", "find_w90_models", "check_hr_file", "check_tb_file", "read_hr",
+           "hr_eigenvalues", "read_win", "WinData", "parse_projections", "read_centres_xyz", "read_wsvec",
+           "apply_mdrs", "wigner_seitz", "fold_to_grid", "mdrs_shifts", "write_hr", "write_tb", "write_win",
+           "write_centres", "write_wsvec", "write_w90_model", "to_wannierberri", "BOHR"]
 
 BOHR = 0.529177210903
 
@@ -172,14 +172,13 @@ def read_hr(path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def hr_eigenvalues(kpts_frac, R, ndegen, H, shifts: dict | None = None) -> np.ndarray:
     """Eigenvalues [k, n] (eV) of H(k) = Σ_R e^{2πi k·R} H(R) / ndegen(R) at fractional k-points, with the MDRS
-    shifts of :func:`read_wsvec` (Wannier90's use_ws_distance) when ``shifts`` is given."""
+    shifts of :func:`read_wsvec` (Wannier90's use_ws_distance) when ``shifts`` is given; the Fourier sum is
+    :meth:`TBModel.eigenvalues` (lattice gauge: only reduced k and R enter, so no lattice is needed)."""
     R = np.asarray(R, int)
     H = np.asarray(H, complex) / np.asarray(ndegen, float)[:, None, None]
     if shifts:
         R, H = apply_mdrs(R, H, shifts)
-    k = np.atleast_2d(np.asarray(kpts_frac, float))
-    Hk = np.einsum("kr,rmn->kmn", np.exp(2j * np.pi * k @ R.T), H)
-    return np.linalg.eigvalsh(0.5 * (Hk + np.conj(np.transpose(Hk, (0, 2, 1)))))
+    return TBModel(R, H, np.eye(3), name="hr.dat", hermitian_tol=1e-4).eigenvalues(kpts_frac)
 
 
 def _parse_hr(path, expected_num_wann: int | None = None, expected_from: str | None = None):

@@ -384,7 +384,7 @@ def _mc_one(args):
 def step_mc(ctx):
     from ..magnetism import SpinModel
     from ..magnetism.montecarlo import MCSettings, analyse_sizes, build_lattice, mermin_wagner_check
-    from ..magnetism.montecarlo.tc import refine_window
+    from ..magnetism.montecarlo.tc import checkpoint_key, refine_window, refined_edge_warning
     from ..magnetism.montecarlo.plot import plot_curves
     from ..magnetism.montecarlo import ground_state as gs_fn
     from ..magnetism.spinmodel import MEV_PER_K
@@ -406,7 +406,7 @@ def step_mc(ctx):
     try:
         # checkpoints are keyed by the model and the settings: a re-run after an upstream change (new model) starts
         # fresh instead of refusing the old checkpoint, an interrupted run with the same inputs resumes
-        key = _mc_key(ctx["model"]["model"], settings)
+        key = checkpoint_key(model, settings)
         runs = _map(client, _mc_one, [(ctx["model"]["model"], L, settings, str(out / f"checkpoint_{L}_{key}.npz"))
                                       for L in sizes], workers=p.get("workers", 1))
         curves = {f"{L}x{L}": c for L, c, _ in runs}
@@ -418,18 +418,14 @@ def step_mc(ctx):
             # second pass: the same sizes and sweeps on a ladder concentrated around the first estimate, so that
             # the Binder crossings and the C/χ peaks are resolved by several replicas instead of one or two
             fine = replace(settings, tmin=window[0], tmax=window[1], seed=settings.seed + 1)
-            key2 = _mc_key(ctx["model"]["model"], fine)
+            key2 = checkpoint_key(model, fine)
             runs2 = _map(client, _mc_one, [(ctx["model"]["model"], L, fine, str(out / f"checkpoint_{L}_{key2}.npz"))
                                            for L in sizes], workers=p.get("workers", 1))
             curves2 = {f"{L}x{L}": c for L, c, _ in runs2}
             tcr2 = analyse_sizes(curves2, mw)
             if tcr2.tc is not None:
                 refined = {"t_window_K": list(window), "result": tcr2.as_dict(with_runs=False)}
-                margin = 0.1 * (window[1] - window[0])
-                if not window[0] + margin <= tcr2.tc <= window[1] - margin:
-                    # the first estimate was off: the crossing sits at the edge of the refined ladder
-                    refined["warning"] = (f"the refined Tc {tcr2.tc:.1f} K lies at the edge of the refined window "
-                                          f"{window[0]:.1f}–{window[1]:.1f} K; treat it as approximate")
+                refined["warning"] = refined_edge_warning(tcr2.tc, window)
                 curves, tcr = curves2, tcr2
     finally:
         if client is not None:
@@ -448,15 +444,6 @@ def step_mc(ctx):
                        "tc_error_K": coarse.get("tc_error_K"), "method": coarse.get("method")},
             "refined": refined is not None, "refine_warning": (refined or {}).get("warning"), "result": d,
             "figure": str(png)}
-
-
-def _mc_key(model_path, settings) -> str:
-    """Short hash of the model file and the Monte Carlo settings (names the checkpoints of one input)."""
-    import hashlib
-
-    h = hashlib.sha1(Path(model_path).read_bytes())
-    h.update(repr(sorted(vars(settings).items())).encode())
-    return h.hexdigest()[:10]
 
 
 # ------------------------------------------------------------------------------------------------------ report
@@ -487,8 +474,9 @@ def _summary_lines(ctx, formula: str) -> list[str]:
         axis = "out of plane" if dE > 0 else ("in plane" if dE < 0 else "none (isotropic)")
         out.append(f"- Easy axis: **{axis}** (E_in − E_out = {dE:+.4f} meV per ion)")
     if mc.get("tc_K") is not None and not mc.get("mermin_wagner"):
-        out.append(f"- {kind} temperature (classical Monte Carlo): **{mc['tc_K']:.1f} ± {mc.get('tc_error_K') or 0:.1f} K**"
-                   f" ({mc.get('method')}; sizes {mc['sizes']}, preset {ctx.params.get('preset')})")
+        out.append(f"- {kind} temperature (classical Monte Carlo): **{mc['tc_K']:.1f} ± "
+                   f"{mc.get('tc_error_K') or 0:.1f} K** ({mc.get('method')}; sizes {mc['sizes']}, "
+                   f"preset {ctx.params.get('preset')})")
     else:
         out.append(f"- {kind} temperature: **none** — no finite-temperature order of this 2D model (Mermin–Wagner)")
     if formula in EXPERIMENT:

@@ -36,7 +36,6 @@ resumable like the others, results in ``OUT/steps/<step>.json``):
 from __future__ import annotations
 
 import functools
-
 import itertools
 import json
 import time
@@ -445,6 +444,7 @@ def step_vacancy_dft(ctx):
     atomic_write_json(d / "plan.json", {"cell": cell.as_dict(), "patterns": patterns,
                                         "names": [_pattern_name(q) for q in patterns]})
     vdir = Path(p["from_dir"]) / "vacancy" if p.get("from_dir") else None
+    q = 0.0
     if vdir is not None and p.get("vacancy_engine") is None:
         if not vdir.is_dir():
             raise VacancyError(f"{vdir}: no such directory; put the outputs of the vacancy configurations "
@@ -456,7 +456,7 @@ def step_vacancy_dft(ctx):
         q = vacancy_charge(structure, v.get("charge"))
         eng = p.get("vacancy_engine")
         if eng is None:
-            eng = gpaw_engine if q == 0 else functools.partial(gpaw_engine, charge=q)
+            eng = functools.partial(gpaw_engine, charge=q)
             eng.engine_name = "gpaw"
         wd = d if q == 0 else d / f"charge{q:+g}"  # charged cells get their own run directories
         recs = run_vacancy_configurations(structure, cell, patterns, eng, wd, preset=p["preset"], U=p["U"],
@@ -464,8 +464,7 @@ def step_vacancy_dft(ctx):
         engine = _engine_name(eng)
     keep = ("name", "pattern", "energy", "site_moments", "moments", "total_moment", "gap", "gaps", "fermi_level",
             "warnings", "timings", "wall_s", "gpw", "formula", "kpts")
-    return {"cell": cell.as_dict(), "engine": engine,
-            "charge": 0 if engine == "from-dir" else vacancy_charge(structure, v.get("charge")),
+    return {"cell": cell.as_dict(), "engine": engine, "charge": q,
             "records": [{k: r.get(k) for k in keep} for r in recs]}
 
 
@@ -552,17 +551,6 @@ class NearVacancyJ:
         return J + (self.J_vac - np.trace(J) / 3.0) * np.eye(3)
 
 
-def _study_key(model, J_vac: float, settings, sizes, realisations) -> str:
-    """Short hash of everything that defines the diluted-lattice runs (names their checkpoint directory, so that
-    a re-run with other settings starts fresh instead of meeting checkpoints of a different run)."""
-    import hashlib
-
-    blob = json.dumps(jsonable({"model": model.as_dict(), "J_vac": float(J_vac), "sizes": [int(x) for x in sizes],
-                                "settings": sorted(vars(settings).items()), "realisations": int(realisations)}),
-                      sort_keys=True, default=str)
-    return hashlib.sha1(blob.encode()).hexdigest()[:10]
-
-
 def diluted_study(model, J_vac: float, fractions, sizes, settings, realisations: int, out_dir, perfect=None,
                   title: str = "", extra: dict | None = None, map_fn=None, refine: bool = False) -> dict:
     """Diluted-lattice Monte Carlo T(x) of ``model`` (SpinModel of the perfect lattice, H = Σ_{i<j} S_i·J_ij·S_j +
@@ -582,16 +570,19 @@ def diluted_study(model, J_vac: float, fractions, sizes, settings, realisations:
 
     from .._atomic import atomic_write_text
     from ..magnetism.montecarlo.dilution import dilution_scan
-    from ..magnetism.montecarlo.tc import refine_window
+    from ..magnetism.montecarlo.tc import checkpoint_key, refine_window, refined_edge_warning
+
+    def ck_dir(st):  # checkpoints of one set of runs, keyed by what defines them
+        return out / "checkpoints" / checkpoint_key(model, st, J_vac=float(J_vac), sizes=[int(x) for x in sizes],
+                                                    realisations=int(realisations))
 
     out = Path(out_dir)
     fractions = sorted({0.0, *[float(x) for x in fractions]})
     near = NearVacancyJ(model, J_vac)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        ck = out / "checkpoints" / _study_key(model, J_vac, settings, sizes, realisations)
         res = dilution_scan(model, fractions, [int(x) for x in sizes], settings, realisations=int(realisations),
-                            near_vacancy=near, out_dir=ck, map_fn=map_fn)
+                            near_vacancy=near, out_dir=ck_dir(settings), map_fn=map_fn)
     tn, err, methods = list(res.tc), list(res.tc_error), list(res.methods)
     final = list(res.analyses)
     windows = [[settings.tmin, settings.tmax]] * len(fractions)
@@ -605,18 +596,16 @@ def diluted_study(model, J_vac: float, fractions, sizes, settings, realisations:
             if w is None:
                 continue
             fine = replace(settings, tmin=w[0], tmax=w[1], seed=settings.seed + 1)
-            ck2 = out / "checkpoints" / _study_key(model, J_vac, fine, sizes, realisations)
             r2 = dilution_scan(model, [x], [int(s) for s in sizes], fine, realisations=int(realisations),
-                               near_vacancy=near, out_dir=ck2, map_fn=map_fn, warn=False)
+                               near_vacancy=near, out_dir=ck_dir(fine), map_fn=map_fn, warn=False)
             if r2.tc[0] is None:
                 continue
             tn[k], err[k], methods[k], windows[k] = r2.tc[0], r2.tc_error[0], r2.methods[0], list(w)
             final[k] = r2.analyses[0]
             dilution["refined"][f"{x:g}"] = r2.as_dict()
-            margin = 0.1 * (w[1] - w[0])
-            if not w[0] + margin <= r2.tc[0] <= w[1] - margin:
-                notes.append(f"x = {x:g}: the refined T {r2.tc[0]:.1f} K lies at the edge of its window "
-                             f"{w[0]:.1f}–{w[1]:.1f} K; treat it as approximate")
+            edge = refined_edge_warning(r2.tc[0], w)
+            if edge:
+                notes.append(f"x = {x:g}: {edge}")
     notes += [f"x = {x:g}: {a.warning}" for x, a in zip(fractions, final) if a.warning and not a.mermin_wagner]
     png = plot_tn_vs_x(fractions, tn, err, out / "tn_vs_x.png", perfect=perfect, title=title)
     study = {"convention": "H = sum_{i<j} S_i.J_ij.S_j + sum_i S_i.A_i.S_i, each bond once, |S| = S, J > 0 AF; "

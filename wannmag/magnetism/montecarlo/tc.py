@@ -37,6 +37,7 @@ from .lattice import _as_size, build_lattice
 from .tempering import MCSettings, PTResult, parallel_tempering
 
 __all__ = ["continuous_symmetry", "mermin_wagner_check", "find_peak", "binder_crossing", "analyse_sizes",
+           "refine_window", "refined_edge_warning", "checkpoint_key", "convergence_notes",
            "TcResult", "ordering_temperature", "simulate"]
 
 _GEN = np.array([[[0, 0, 0], [0, 0, -1], [0, 1, 0]],
@@ -318,3 +319,26 @@ def refine_window(tc, err, tmin, tmax):
     half = max(3.0 * (err if err is not None and np.isfinite(err) else 0.0), 0.15 * tc)
     lo, hi = max(tc - half, 0.5 * tmin, 1e-3), min(tc + half, 1.5 * tmax)
     return (float(lo), float(hi)) if hi > lo else None
+
+
+def refined_edge_warning(tc, window) -> str | None:
+    """A warning when the refined estimate ``tc`` (K) lies within 10 % of an edge of its ``window`` (K): the first
+    estimate was off and the refined number is approximate; None otherwise."""
+    lo, hi = window
+    margin = 0.1 * (hi - lo)
+    if lo + margin <= tc <= hi - margin:
+        return None
+    return f"the refined T {tc:.1f} K lies at the edge of its window {lo:.1f}–{hi:.1f} K; treat it as approximate"
+
+
+def checkpoint_key(model: SpinModel, settings: MCSettings, **extra) -> str:
+    """Short hash of a spin model, Monte Carlo settings and anything else that defines a set of runs (``extra``,
+    JSON-able): names checkpoint files/directories, so that a re-run with other inputs starts fresh instead of
+    meeting the checkpoints of a different run, while an interrupted run with the same inputs resumes."""
+    import hashlib
+
+    from ..._atomic import jsonable
+
+    blob = json.dumps(jsonable({"model": model.as_dict(), "settings": sorted(vars(settings).items()), **extra}),
+                      sort_keys=True, default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:10]
