@@ -57,9 +57,10 @@ def main(workdir: str) -> None:
     for name, h, gen in LCAO:
         if gen is not None and not (basis_dir / f"Cr.{name}.basis").exists():
             subprocess.run(["gpaw-basis", *gen, "Cr", "I"], cwd=basis_dir, check=True, capture_output=True)
+        # run_dft has no basis option: this study swaps the fast preset (in this process only)
         dft.PRESETS["fast"] = {"mode": "lcao", "basis": name, "h": h, "kdensity": 5.5}
         pair(f"lcao_{name}_h{h}", "fast")
-    pw = pair("pw_350eV_k3.7", "accurate", ecut=350.0, kdensity=3.7)
+    pair("pw_350eV_k3.7", "accurate", ecut=350.0, kdensity=3.7)
 
     from wannmag.magnetism.anisotropy import gpaw_mae
 
