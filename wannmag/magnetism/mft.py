@@ -13,6 +13,17 @@ The sign and normalisation are fixed by the two-site test: for one orbital per s
 J^{LKAG} → −t²/(2Δ), i.e. the internal J → t²/Δ (AF superexchange) for unit spins, equal to energy mapping of the
 same model.
 
+Reference state.  The formula is the second-order change of the band energy when the moments of i and j are rotated
+by small angles away from the collinear state the Wannier pair describes (the reference state); the pair enters
+through Δ_i Δ_j.  Each magnetic atom's moment direction in the reference is m_i = s_i ẑ with s_i = −sign(Tr Δ_i)
+(+1 when the ↑ levels of the atom lie below its ↓ levels).  For an antiparallel pair (s_i s_j = −1) the raw pair
+term has the sign of −J: expanding E = −J e_i·e_j about e_i·e_j = −1 instead of +1 reverses the sign of the
+stiffness.  The pair term is therefore divided by sign(m_i·m_j) = s_i s_j (as TB2J's ``ExchangeCL2`` does), so the
+same model gives the same J, to within the O(t²/Δ²) non-Heisenberg terms, from a ferromagnetic and from an
+antiferromagnetic reference; pairs on the same sublattice (s_i s_j = +1) are unchanged.  An atom whose mean
+splitting |Tr Δ_i|/n_i is below 1 meV has no defined moment direction and is refused (do not name a non-magnetic
+atom as magnetic).  The signs s_i are recorded in :class:`MFTResult` (``moment_signs``) and printed with the table.
+
 Energy integral: a semicircular contour in the upper half plane from below the lowest band to E_F with Gauss–Legendre
 points in the angle (``n_energy``), denser towards E_F.  Green's functions for all R at once by FFT over a Γ-centred
 k-mesh (so R must lie inside the mesh's supercell: J(R) is meaningful for |R_k| < n_k/2).  Everything is vectorised
@@ -34,6 +45,14 @@ __all__ = ["CollinearHamiltonian", "MFTResult", "lkag_exchange", "fermi_level", 
 
 class MFTError(WannmagError):
     """The force-theorem calculation cannot be done with this input."""
+
+
+#: smallest mean on-site exchange splitting |Tr Δ_i|/n_i (eV) for which an atom's moment direction is defined
+MIN_SPLITTING = 1e-3
+#: largest memory (bytes) the Green's-function arrays of :func:`lkag_exchange` may take
+MAX_MEMORY = 4e9
+#: largest number of energy points on the contour (Gauss–Legendre nodes cost O(n²) to set up)
+MAX_ENERGY_POINTS = 4000
 
 
 @dataclass
@@ -67,6 +86,8 @@ class CollinearHamiltonian:
                            f"({self.H_up.shape} vs {self.H_dn.shape})")
         if self.H_up.ndim != 3 or self.H_up.shape[1] != self.H_up.shape[2] or len(self.R) != self.H_up.shape[0]:
             raise MFTError(f"{self.source}: H(R) must be (nR, nw, nw) with one R per block")
+        if not (np.all(np.isfinite(self.H_up)) and np.all(np.isfinite(self.H_dn))):
+            raise MFTError(f"{self.source}: H(R) contains NaN or infinite matrix elements")
         if len(self.orbital_atom) != self.H_up.shape[1]:
             raise MFTError(f"{self.source}: {len(self.orbital_atom)} orbital labels for {self.H_up.shape[1]} orbitals")
         for a in self.magnetic:
@@ -87,6 +108,20 @@ class CollinearHamiltonian:
         phase = np.exp(2j * np.pi * (np.asarray(kpts) @ self.R.T))
         return (phase @ HR.reshape(len(self.R), -1)).reshape(len(kpts), self.nw, self.nw)
 
+    def moment_signs(self, tol: float = MIN_SPLITTING) -> list[int]:
+        """s_i = −sign(Tr Δ_i) of every magnetic atom (+1: moment along ↑, the ↑ levels lie lower): the direction of
+        its moment in the reference state.  An atom with |Tr Δ_i|/n_i < ``tol`` eV is refused (undefined direction)."""
+        out = []
+        for k, a in enumerate(self.magnetic):
+            d = self.onsite_splitting(a)
+            mean = float(np.real(np.trace(d))) / len(d)
+            if not np.isfinite(mean) or abs(mean) < tol:
+                raise MFTError(f"{self.source}: magnetic atom {k} ({self.elements[k]}, atom {a}) has no exchange "
+                               f"splitting (mean Δ = H↑ − H↓ = {mean:.2e} eV < {tol:g} eV): the direction of its moment "
+                               "in the reference state is undefined; name only magnetic atoms")
+            out.append(-1 if mean > 0 else 1)
+        return out
+
     def onsite_splitting(self, atom: int) -> np.ndarray:
         """Δ_i = H↑_ii(R=0) − H↓_ii(R=0) (eV) on the orbitals of ``atom``."""
         r0 = np.nonzero(np.all(self.R == 0, axis=1))[0]
@@ -94,6 +129,25 @@ class CollinearHamiltonian:
             raise MFTError(f"{self.source}: H(R) has no (or several) R = 0 blocks")
         idx = np.nonzero(self.orbital_atom == atom)[0]
         return (self.H_up[r0[0]] - self.H_dn[r0[0]])[np.ix_(idx, idx)]
+
+
+def _check_grid(kmesh, n_energy) -> tuple[tuple[int, int, int], int]:
+    """The k-mesh as 3 positive integers and the number of contour points (1 … MAX_ENERGY_POINTS), else MFTError."""
+    try:
+        k = tuple(int(x) for x in kmesh)
+        ok = len(k) == 3 and all(float(x) == int(x) for x in kmesh)
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok or min(k) < 1:
+        raise MFTError(f"the k-mesh must be three positive integers, got {list(kmesh) if np.iterable(kmesh) else kmesh}")
+    try:
+        n = int(n_energy)
+        ok = float(n_energy) == n
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok or not 1 <= n <= MAX_ENERGY_POINTS:
+        raise MFTError(f"the number of energy points must be an integer from 1 to {MAX_ENERGY_POINTS}, got {n_energy}")
+    return k, n
 
 
 def _mesh(kmesh) -> np.ndarray:
@@ -132,6 +186,9 @@ class MFTResult:
     J_lkag : TB2J convention (meV; E = −Σ_{i≠j} J e_i·e_j, both directions, unit spins, > 0 FM).
     J : internal convention (meV; each bond once, spins of length S, J > 0 AF).
     orbital : per bond the orbital-resolved J_lkag matrix (n_i × n_j, meV) whose sum is J_lkag.
+    moment_signs : s_i = ±1, the moment direction of every magnetic atom in the reference state (module docstring);
+    antiparallel pairs had their LKAG term divided by s_i s_j = −1.
+    warnings : result-level warnings (e.g. a Fermi level inside a band of a gapped model), printed with the table.
     """
 
     bonds: list[tuple[int, int, tuple[int, int, int]]]
@@ -142,15 +199,32 @@ class MFTResult:
     efermi: float
     kmesh: tuple[int, int, int]
     n_energy: int
+    moment_signs: list[int] = field(default_factory=list)
+    elements: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def reference(self) -> str:
+        """The reference state in words, e.g. "moments ↑ on atoms 0, ↓ on atoms 1 (antiparallel pairs: ...)"."""
+        if not self.moment_signs:
+            return "reference state: unknown"
+        lab = [f"{self.elements[k] if k < len(self.elements) else 'X'}{k}" for k in range(len(self.moment_signs))]
+        up = [x for x, s in zip(lab, self.moment_signs) if s > 0]
+        dn = [x for x, s in zip(lab, self.moment_signs) if s < 0]
+        if not up or not dn:
+            return f"reference state: all moments parallel ({', '.join(lab)} {'↑' if up else '↓'})"
+        return (f"reference state: moments ↑ on {', '.join(up)}, ↓ on {', '.join(dn)} (antiparallel pairs: the "
+                "LKAG term is divided by sign(m_i·m_j) = −1)")
 
     def table(self) -> str:
         lines = [f"magnetic force theorem (LKAG): k-mesh {self.kmesh}, {self.n_energy} energy points, "
                  f"E_F = {self.efermi:.4f} eV",
+                 self.reference(),
                  f"{'i':>3} {'j':>3} {'R':>12} {'d (Å)':>8} {'J_TB2J (meV)':>13} {'J (meV)':>9}",]
         for (i, j, R), d, jl, ji in zip(self.bonds, self.distances, self.J_lkag, self.J):
             lines.append(f"{i:>3} {j:>3} {str(list(R)):>12} {d:8.4f} {jl:13.4f} {ji:9.4f}")
         lines.append("J_TB2J: E = −Σ_{i≠j} J e_i·e_j (both directions, unit spins, > 0 FM); "
                      "J: H = Σ_{i<j} J S_i·S_j (each bond once, |S| = S, > 0 AF)")
+        lines.extend(f"warning: {w}" for w in self.warnings)
         return "\n".join(lines)
 
 
@@ -179,14 +253,26 @@ def lkag_exchange(ham: CollinearHamiltonian, bonds=None, kmesh=(12, 12, 1), efer
     e.g. into its local octahedral frame, so that the orbital-resolved J refers to t2g/eg orbitals.  The total J is
     invariant under such rotations.
     """
-    kmesh = tuple(int(x) for x in kmesh)
+    kmesh, n_energy = _check_grid(kmesh, n_energy)
+    if rcut is not None and not (np.isfinite(rcut) and rcut > 0):
+        raise MFTError(f"the cutoff radius must be a positive number of Å, got {rcut}")
+    if efermi is not None and not np.isfinite(efermi):
+        raise MFTError(f"the Fermi level must be a finite number of eV, got {efermi}")
+    if n_electrons is not None and not (np.isfinite(n_electrons) and n_electrons > 0):
+        raise MFTError(f"the number of electrons per cell must be a positive number, got {n_electrons}")
+    signs = ham.moment_signs()
+    nk = int(np.prod(kmesh))
+    nsel = int(sum(np.count_nonzero(ham.orbital_atom == a) for a in ham.magnetic))
+    need = 16.0 * nk * (2 * ham.nw * ham.nw + 2 * ham.nw + 6 * min(chunk, n_energy) * nsel * nsel)
+    if need > MAX_MEMORY:
+        raise MFTError(f"a {'×'.join(map(str, kmesh))} k-mesh with {ham.nw} orbitals needs ≈ {need / 1e9:.1f} GB for the "
+                       f"eigenvectors and Green's functions (limit {MAX_MEMORY / 1e9:.0f} GB); use a smaller k-mesh")
     kpts = _mesh(kmesh)
-    nk = len(kpts)
     eig, vec = [], []
     for s in (0, 1):
         Hk = ham.hk(kpts, s)
         herm = np.max(np.abs(Hk - np.conj(np.transpose(Hk, (0, 2, 1)))))
-        if herm > 1e-6:
+        if not herm <= 1e-6:
             raise MFTError(f"{ham.source}: H(k) of spin {'up' if s == 0 else 'down'} is not Hermitian "
                            f"(max deviation {herm:.2e} eV)")
         e, v = np.linalg.eigh(Hk)
@@ -197,6 +283,11 @@ def lkag_exchange(ham: CollinearHamiltonian, bonds=None, kmesh=(12, 12, 1), efer
         if n_electrons is None:
             raise MFTError("give the Fermi level or the number of electrons per cell")
         efermi = fermi_level(eig, n_electrons)
+    if not eig.min() < efermi < eig.max():
+        where = "below" if efermi <= eig.min() else "above"
+        raise MFTError(f"{ham.source}: the Fermi level {efermi:.4f} eV lies {where} all bands ({eig.min():.4f} … "
+                       f"{eig.max():.4f} eV): {'no occupied states' if where == 'below' else 'a full manifold'}, "
+                       "no exchange; check the Fermi level or electron count")
     emin = float(eig.min()) - 1.0 if emin is None else emin
     z, w = _contour(emin, efermi, n_energy)
 
@@ -269,14 +360,19 @@ def lkag_exchange(ham: CollinearHamiltonian, bonds=None, kmesh=(12, 12, 1), efer
             orb_mat = np.einsum("zmn,znm->zmn", X, Y)  # orbital-resolved trace terms
             acc_orb[n] += np.einsum("z,zmn->mn", wc, orb_mat)
             acc[n] += np.sum(wc * np.einsum("zmn->z", orb_mat))
-    J_lkag = np.imag(acc) / (4 * np.pi) * 1000.0  # eV → meV
-    orbital = [np.imag(x) / (4 * np.pi) * 1000.0 for x in acc_orb]
+    # divide by sign(m_i·m_j) of the reference state (module docstring): antiparallel pairs change sign
+    pair = np.array([signs[a] * signs[b] for a, b, _ in bonds], dtype=float)
+    J_lkag = np.imag(acc) / (4 * np.pi) * 1000.0 * pair  # eV → meV
+    orbital = [np.imag(x) / (4 * np.pi) * 1000.0 * p for x, p in zip(acc_orb, pair)]
+    if not (np.all(np.isfinite(J_lkag)) and all(np.all(np.isfinite(x)) for x in orbital)):
+        raise MFTError(f"{ham.source}: the energy integral gave non-finite exchange (NaN/inf); check the model")
     spins = ham.spins
     J_int = np.array([float(TB2J.to_internal(j, spins[a], spins[b])) for j, (a, b, _) in zip(J_lkag, bonds)])
     dist = np.array([np.linalg.norm(pos[mag[b]] + np.array(R) @ ham.cell - pos[mag[a]]) for a, b, R in bonds])
     order = np.argsort(dist, kind="stable")
     return MFTResult(bonds=[bonds[k] for k in order], distances=dist[order], J_lkag=J_lkag[order], J=J_int[order],
-                     orbital=[orbital[k] for k in order], efermi=float(efermi), kmesh=kmesh, n_energy=n_energy)
+                     orbital=[orbital[k] for k in order], efermi=float(efermi), kmesh=kmesh, n_energy=n_energy,
+                     moment_signs=list(signs), elements=list(ham.elements))
 
 
 def mft_spin_model(ham: CollinearHamiltonian, result: MFTResult, cell_pbc=(True, True, False)) -> SpinModel:
@@ -285,7 +381,8 @@ def mft_spin_model(ham: CollinearHamiltonian, result: MFTResult, cell_pbc=(True,
              for k, (a, el, s) in enumerate(zip(ham.magnetic, ham.elements, ham.spins))]
     model = SpinModel(cell=np.array(ham.cell), sites=sites, pbc=tuple(cell_pbc),
                       meta={"method": "magnetic force theorem (LKAG)", "efermi_eV": result.efermi,
-                            "kmesh": list(result.kmesh), "n_energy": result.n_energy, "source": ham.source})
+                            "kmesh": list(result.kmesh), "n_energy": result.n_energy, "source": ham.source,
+                            "reference_moments": list(result.moment_signs)})
     for (a, b, R), J in zip(result.bonds, result.J):
         model.add_bond(a, b, R, J)
     model.assign_shells()
