@@ -62,11 +62,28 @@ def _plot_j_of_r(distances, J, path, label):
 
 
 def cmd_mft(args) -> int:
-    from ..magnetism.mft import hamiltonian_from_tb, lkag_exchange, mft_spin_model, orbital_blocks
-    from ..tightbinding import read_w90
+    import warnings
 
-    model = read_w90(args.source, kind="collinear")
-    ham = hamiltonian_from_tb(model)
+    from ..magnetism.mft import (MAX_ENERGY_POINTS, hamiltonian_from_tb, lkag_exchange, mft_spin_model,
+                                 orbital_blocks)
+    from ..tightbinding import read_w90
+    from ..tightbinding.localframe import metal_atoms
+    from .tb import check_kmesh, check_number, element_symbols
+
+    check_kmesh(args.kmesh)
+    check_number(args.poles, "--poles", 1, MAX_ENERGY_POINTS, integer=True)
+    check_number(args.rcut, "--rcut", 0, strict=True)
+    check_number(args.centre_tol, "--centre-tol", 0, strict=True)
+    if args.efermi is not None:
+        check_number(args.efermi, "--efermi")
+    if args.nelect is not None:
+        check_number(args.nelect, "--nelect", 0, strict=True)
+        if args.efermi is not None:
+            raise WannmagError("give --nelect or --efermi, not both")
+    elements = element_symbols(args.magnetic)
+    user_occupation = args.efermi is not None or args.nelect is not None
+    model = read_w90(args.source, kind="collinear", centre_tol=args.centre_tol)
+    ham = hamiltonian_from_tb(model, magnetic=metal_atoms(model, elements) if elements else None)
     if args.efermi is None and args.nelect is None:
         # the occupation of the Wannier manifold: fermi_energy of the .win file (written by wannmag's Wannierisation
         # and by most DFT interfaces), else the nominal ionic count; the Fermi level goes to mid-gap
@@ -82,17 +99,26 @@ def cmd_mft(args) -> int:
     if args.orbital_resolved:
         from ..tightbinding.localframe import local_frames
 
-        frames = local_frames(model.up)
+        frames = local_frames(model.up, metals=ham.magnetic)
         # local orbital m = Σ_m' D[m', m] f_m' (global): new basis = Dᵀ @ old
         rotations = {k: frames[a].d_matrix().T for k, a in enumerate(ham.magnetic) if a in frames}
         groups = {"t2g": [1, 2, 4], "eg": [0, 3]}
     res = lkag_exchange(ham, kmesh=tuple(args.kmesh), efermi=args.efermi, n_electrons=args.nelect,
                         n_energy=args.poles, rcut=args.rcut, progress=not args.json, rotations=rotations)
+    if user_occupation:  # a wrong electron count puts E_F inside the bands of an insulator: say so
+        from ..tightbinding.electronic import fermi_level_warning
+
+        msg = fermi_level_warning(model, res.efermi)
+        if msg:
+            res.warnings.append(msg)
+            warnings.warn(msg, stacklevel=1)
     blocks = orbital_blocks(res, groups) if groups else None
     if args.json:
         out = {"convention": "J: H = sum_{i<j} J S_i.S_j, each bond once, |S| = S, J > 0 AF, meV; "
                              "J_TB2J: E = -sum_{i!=j} J e_i.e_j, unit spins, > 0 FM",
                "efermi_eV": res.efermi, "kmesh": list(res.kmesh), "n_energy": res.n_energy,
+               "reference_moments": list(res.moment_signs), "reference": res.reference(),
+               "warnings": list(res.warnings),
                "bonds": [{"i": a, "j": b, "R": list(R), "distance": float(d), "J": float(J), "J_TB2J": float(jl),
                           **({"orbital_TB2J": blocks[n]} if blocks else {})}
                          for n, ((a, b, R), d, J, jl) in enumerate(zip(res.bonds, res.distances, res.J, res.J_lkag))]}
@@ -156,6 +182,11 @@ def register(sub) -> None:
     f.add_argument("--rcut", type=float, default=9.0, help="largest bond length in Å (default 9)")
     f.add_argument("--nelect", type=float, default=None, help="electrons per cell in the Wannier manifold")
     f.add_argument("--efermi", type=float, default=None, help="Fermi level in eV (instead of --nelect)")
+    f.add_argument("--magnetic", nargs="+", metavar="ELEMENT",
+                   help="the magnetic elements, e.g. Cr (default: the atoms carrying d orbitals)")
+    f.add_argument("--centre-tol", type=float, default=0.5,
+                   help="largest distance (Å) of a Wannier centre from its atom (default 0.5; disentangled ligand "
+                        "centres may sit farther)")
     f.add_argument("--orbital-resolved", action="store_true", help="t2g/eg decomposition in the local octahedral frame")
     f.add_argument("--save-model", metavar="MODEL.json", help="write the SpinModel (internal convention)")
     f.add_argument("--json", action="store_true", help="print the result as JSON")

@@ -76,8 +76,18 @@ def _compare_models(paths, shell: int) -> dict:
 def cmd_superexchange(args) -> int:
     from ..magnetism.superexchange import plot_channels, superexchange
 
+    from .tb import check_kmesh, check_number, element_symbols
+
     if args.bond < 1:
         raise WannmagError(f"--bond must be a shell index ≥ 1, got {args.bond}")
+    check_number(args.bond, "--bond", 1, 50, integer=True)
+    for opt in ("U", "JH", "Up", "Jp", "tendq"):
+        if getattr(args, opt) is not None:
+            check_number(getattr(args, opt), f"--{opt}", 0)
+    if args.delta is not None:
+        check_number(args.delta, "--delta")
+    check_kmesh(args.kmesh)
+    elements = element_symbols(args.magnetic)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model, desc = load_spin_averaged(args.wannier_dir)
@@ -87,12 +97,12 @@ def cmd_superexchange(args) -> int:
                                     ("delta", args.delta), ("ten_dq", args.tendq)) if v is not None}
         if args.single_particle_ct:
             params["hund_ct"] = False
-        res = superexchange(model, shells=(args.bond,), comparisons={args.bond: comp}, **params)
+        res = superexchange(model, shells=(args.bond,), comparisons={args.bond: comp}, magnetic=elements, **params)
     msgs = [str(w.message) for w in caught]
     for m in msgs:
         if m not in res.warnings:
             res.warnings.append(m)
-    green = _green(args) if args.green else None
+    green = _green(args, elements) if args.green else None
     if args.json:
         d = res.as_dict()
         d["model"] = desc
@@ -118,7 +128,7 @@ def cmd_superexchange(args) -> int:
     return 0
 
 
-def _green(args):
+def _green(args, elements=None):
     """Green's-function channels of shell ``args.bond`` from the up/dn Wannier files next to the spin-averaged ones."""
     from ..magnetism.superexchange.green import green_channels
     from ..tightbinding import read_w90
@@ -129,7 +139,7 @@ def _green(args):
         model = read_w90(args.wannier_dir, kind="collinear")
     except WannmagError as exc:
         raise WannmagError(f"{args.wannier_dir}: --green needs the spin-up and spin-down Wannier files ({exc})") from None
-    return green_channels(model, shells=(args.bond,), kmesh=tuple(args.kmesh))
+    return green_channels(model, shells=(args.bond,), kmesh=tuple(args.kmesh), magnetic=elements)
 
 
 def register(sub) -> None:
@@ -165,6 +175,8 @@ def register(sub) -> None:
                    help="also the non-perturbative channels: orbital-resolved force theorem (t2g–t2g, t2g–eg, eg–eg) "
                         "on the spin-polarised Wannier pair in the same directory — the reference when t_pd/Δ ≳ 1")
     p.add_argument("--kmesh", type=int, nargs=3, default=[9, 9, 1], help="k-mesh of --green (default 9 9 1)")
+    p.add_argument("--magnetic", nargs="+", metavar="ELEMENT",
+                   help="the magnetic (metal) elements, e.g. Cr (default: from the structure and the d orbitals)")
     p.add_argument("--json", action="store_true", help="print one JSON object (bonds, channels, paths, parameters)")
     p.add_argument("--plot", metavar="OUT.png", help="bar chart of the channel contributions")
     p.add_argument("--save-model", metavar="OUT.json", help="write the SpinModel (J of every analysed bond)")

@@ -9,21 +9,79 @@ from pathlib import Path
 from ..errors import WannmagError
 from ._common import EPILOG
 
+#: largest k-mesh per direction accepted on the command line (the memory check of the force theorem is finer)
+MAX_KMESH = 1000
+
+
+def check_number(value, option: str, minimum: float | None = None, maximum: float | None = None,
+                 strict: bool = False, integer: bool = False) -> None:
+    """One-line error unless ``value`` is a finite number ≥ ``minimum`` (> with ``strict``) and ≤ ``maximum``."""
+    import math
+
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if ok and integer:
+        ok = value == int(value)
+    if ok and minimum is not None:
+        ok = value > minimum if strict else value >= minimum
+    if ok and maximum is not None:
+        ok = value <= maximum
+    if not ok:
+        what = "an integer" if integer else "a finite number"
+        rng = []
+        if minimum is not None:
+            rng.append(f"{'>' if strict else '≥'} {minimum:g}")
+        if maximum is not None:
+            rng.append(f"≤ {maximum:g}")
+        raise WannmagError(f"{option} must be {what}{' ' + ' and '.join(rng) if rng else ''}, got {value}")
+
+
+def check_kmesh(kmesh, option: str = "--kmesh") -> None:
+    """Three positive integers, each ≤ MAX_KMESH."""
+    if len(kmesh) != 3 or not all(isinstance(x, int) and 1 <= x <= MAX_KMESH for x in kmesh):
+        raise WannmagError(f"{option} must be three integers from 1 to {MAX_KMESH}, got {' '.join(map(str, kmesh))}")
+
+
+def element_symbols(items) -> list[str] | None:
+    """``--magnetic`` values as element symbols (``cr`` → ``Cr``); an unknown symbol is one clear error."""
+    from ase.data import chemical_symbols
+
+    if not items:
+        return None
+    out = []
+    for el in items:
+        sym = str(el).strip()
+        sym = sym[:1].upper() + sym[1:].lower()
+        if sym not in chemical_symbols[1:]:
+            raise WannmagError(f"--magnetic expects element symbols (e.g. Cr), got {el!r}")
+        out.append(sym)
+    return out
+
 
 def cmd_tb(args) -> int:
     from ..tightbinding import read_w90, tb_report
+    from ..tightbinding.localframe import metal_atoms
 
-    if args.U < 0:
-        raise WannmagError(f"--U must be non-negative, got {args.U}")
-    if args.centre_tol <= 0:
-        raise WannmagError(f"--centre-tol must be positive, got {args.centre_tol}")
+    check_number(args.U, "--U", 0)
+    check_number(args.centre_tol, "--centre-tol", 0, strict=True)
+    check_number(args.shells, "--shells", 1, 20, integer=True)
+    if args.efermi is not None:
+        check_number(args.efermi, "--efermi")
+    if args.nelect is not None:
+        if len(args.nelect) not in (1, 2):
+            raise WannmagError(f"--nelect takes one number or N_up N_down, got {len(args.nelect)} numbers")
+        for n in args.nelect:
+            check_number(n, "--nelect", 0, strict=True)
+        if args.efermi is not None:
+            raise WannmagError("give --nelect or --efermi, not both")
+    elements = element_symbols(args.magnetic)
     mdrs = {"auto": None, "on": True, "off": False}[args.mdrs]
     kind = {"auto": "auto", "single": "single", "collinear": "collinear"}[args.kind]
     model = read_w90(args.path, centre_tol=args.centre_tol, mdrs=mdrs, kind=kind)
+    metals = metal_atoms(model, elements) if elements else None
     nel = None
     if args.nelect is not None:
         nel = tuple(args.nelect) if len(args.nelect) == 2 else args.nelect[0]
-    rep = tb_report(model, U=args.U, n_electrons=nel, fermi_energy=args.efermi, n_shells=args.shells)
+    rep = tb_report(model, U=args.U, n_electrons=nel, fermi_energy=args.efermi, n_shells=args.shells, metals=metals)
     if args.json:
         print(json.dumps(rep.as_dict(), indent=1, default=_jsonable))
     else:
@@ -98,6 +156,8 @@ def register(sub) -> None:
     p.add_argument("--shells", type=int, default=3, help="metal–metal neighbour shells for the hopping table")
     p.add_argument("--centre-tol", type=float, default=0.5,
                    help="largest distance (Å) of a Wannier centre from its atom (default 0.5)")
+    p.add_argument("--magnetic", nargs="+", metavar="ELEMENT",
+                   help="the magnetic (metal) elements, e.g. Cr (default: the atoms carrying d orbitals)")
     p.add_argument("--mdrs", choices=["auto", "on", "off"], default="auto",
                    help="apply S_wsvec.dat (MDRS); auto = if the file exists")
     p.add_argument("--kind", choices=["auto", "single", "collinear"], default="auto",

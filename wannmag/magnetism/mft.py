@@ -439,16 +439,19 @@ def hamiltonian_from_tb(model, magnetic=None, spins=None) -> CollinearHamiltonia
     atoms = model.atoms
     if atoms is None:
         raise MFTError(f"{model.name}: the model has no structure; orbitals cannot be assigned to atoms")
+    magnetic_given = magnetic
     if magnetic is None:
         magnetic = sorted({o.atom for o in model.orbitals if o.l == 2 and o.atom >= 0})
     if not magnetic:
-        raise MFTError(f"{model.name}: no atom carries d orbitals; name the magnetic atoms explicitly")
+        raise MFTError(f"{model.name}: no atom carries d orbitals; name the magnetic atoms explicitly "
+                       "(--magnetic ELEMENT on the command line)")
     symbols = atoms.get_chemical_symbols()
     if spins is None:
         from ..structures import find_magnetic_sites
 
+        named = None if magnetic_given is None else sorted({symbols[a] for a in magnetic})
         try:
-            sub = find_magnetic_sites(atoms)
+            sub = find_magnetic_sites(atoms, magnetic=named)
             table = dict(zip(sub.indices.tolist(), sub.spins.tolist()))
             spins = [table.get(a, 1.0) for a in magnetic]
         except WannmagError:

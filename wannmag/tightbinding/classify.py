@@ -27,14 +27,16 @@ CT = "charge-transfer"
 MH = "Mott–Hubbard"
 
 
-def charge_transfer_energy(model) -> tuple[float, float, float, dict]:
+def charge_transfer_energy(model, metals=None) -> tuple[float, float, float, dict]:
     """(Δ, ε_d, ε_p, details): mean metal-d on-site level minus mean on-site level of the p orbitals of the
     ligands coordinating the metals (spin-averaged model), eV.  Ligands: the six octahedral ligands when the
-    metals are octahedrally coordinated, otherwise the p atoms within 1.2× the shortest metal–p-atom distance."""
+    metals are octahedrally coordinated, otherwise the p atoms within 1.2× the shortest metal–p-atom distance.
+    ``metals``: atom indices of the metals (default: every atom with d orbitals)."""
     m = model.spin_averaged() if isinstance(model, CollinearTBModel) else model
-    d_idx = [i for i, o in enumerate(m.orbitals) if o.l == 2]
+    d_idx = [i for i, o in enumerate(m.orbitals) if o.l == 2 and (metals is None or o.atom in metals)]
     if not d_idx:
-        raise TBError(f"{m.name}: no d orbitals; Δ = ε_d − ε_p is undefined")
+        raise TBError(f"{m.name}: no d orbitals{' on the named metals' if metals is not None else ''}; "
+                      "Δ = ε_d − ε_p is undefined")
     metals = sorted({m.orbitals[i].atom for i in d_idx})
     p_atoms = sorted({o.atom for o in m.orbitals if o.l == 1} - set(metals))
     if not p_atoms:
@@ -44,7 +46,7 @@ def charge_transfer_energy(model) -> tuple[float, float, float, dict]:
     try:
         from .localframe import local_frames
 
-        for f in local_frames(m).values():
+        for f in local_frames(m, metals=metals).values():
             ligands.update(a for a, _ in f.ligands)
     except TBError:
         how = "nearest p atoms"
@@ -115,17 +117,17 @@ class ZSAClassification:
 
 
 def classify_zsa(model, U: float = 3.0, n_electrons=None, fermi_energy: float | None = None, k=None, nk=None,
-                 window: float = 0.1, edges: bool = True) -> ZSAClassification:
+                 window: float = 0.1, edges: bool = True, metals=None) -> ZSAClassification:
     """Charge-transfer vs Mott–Hubbard call (module docstring) for a :class:`TBModel` or
     :class:`CollinearTBModel`; ``U`` in eV.  Electron count / Fermi level as in
     :func:`~wannmag.tightbinding.electronic.band_edges`; ``edges=False`` skips the band-edge character."""
     if not np.isfinite(U) or U < 0:
         raise TBError(f"U must be a non-negative number of eV, got {U}")
-    delta, eps_d, eps_p, info = charge_transfer_energy(model)
+    delta, eps_d, eps_p, info = charge_transfer_energy(model, metals)
     by_spin = {}
     if isinstance(model, CollinearTBModel):
         for s, ch in (("up", model.up), ("down", model.down)):
-            by_spin[s] = charge_transfer_energy(ch)[0]
+            by_spin[s] = charge_transfer_energy(ch, metals)[0]
     regime = CT if delta < U else MH
     out = ZSAClassification(regime=regime, delta=delta, U=float(U), eps_d=eps_d, eps_p=eps_p,
                             ligand_elements=info["ligand_elements"], delta_by_spin=by_spin)

@@ -13,7 +13,7 @@ import numpy as np
 
 from .model import CollinearTBModel, TBError, TBModel
 
-__all__ = ["kmesh", "BandEdges", "band_edges", "midgap_fermi_level", "nominal_electron_count", "orbital_weights", "dos", "projected_dos",
+__all__ = ["kmesh", "BandEdges", "band_edges", "fermi_level_warning", "midgap_fermi_level", "nominal_electron_count", "orbital_weights", "dos", "projected_dos",
            "edge_character", "orbital_groups"]
 
 
@@ -119,6 +119,33 @@ def midgap_fermi_level(model) -> tuple[float, str]:
     return 0.5 * (be.vbm + be.cbm), f"mid-gap ({be.source}; gap {be.gap:.3f} eV)"
 
 
+def fermi_level_warning(model, fermi_energy: float, k=None) -> str | None:
+    """One line of warning when ``fermi_energy`` (eV, e.g. from a user's electron count) does not lie in the gap the
+    model has at its own nominal occupation (``fermi_energy`` of the .win file, else the nominal ionic count, as in
+    :func:`band_edges`): inside a band (a metallic occupation of an insulator's bands) or in another gap (another
+    electron count).  None when the model has no gap at its nominal occupation (nothing to compare with) or when
+    the Fermi level lies in that gap."""
+    try:
+        nominal = band_edges(model, k=k)
+    except TBError:
+        return None
+    if not nominal.insulating or nominal.vbm < fermi_energy < nominal.cbm:
+        return None
+    n = nominal.n_electrons
+    count = (f"{sum(n):g} (↑ {n[0]:g}, ↓ {n[1]:g})" if isinstance(n, (tuple, list)) else f"{n:g}")
+    gap = (f"the model has a gap from {nominal.vbm:.3f} to {nominal.cbm:.3f} eV ({nominal.gap:.3f} eV) at its nominal "
+           f"occupation of {count} electrons per cell ({nominal.source})")
+    try:
+        given = band_edges(model, fermi_energy=fermi_energy, k=k, snap=False)
+    except TBError:
+        return f"E_F = {fermi_energy:.3f} eV lies outside the bands, but {gap}; check the electron count / Fermi level"
+    if not given.insulating:
+        return (f"E_F = {fermi_energy:.3f} eV lies inside a band, but {gap}: the result describes a metallic "
+                "occupation of the insulator's bands; check the electron count / Fermi level")
+    return (f"E_F = {fermi_energy:.3f} eV lies in another gap ({given.vbm:.3f} to {given.cbm:.3f} eV) than the nominal "
+            f"one: {gap}; check the electron count / Fermi level")
+
+
 def band_edges(model, n_electrons=None, fermi_energy: float | None = None, k=None, nk=None,
                gap_tol: float = 1e-3, snap: bool = True) -> BandEdges:
     """Band edges of ``model`` on the mesh ``k`` (default :func:`kmesh`).
@@ -134,6 +161,11 @@ def band_edges(model, n_electrons=None, fermi_energy: float | None = None, k=Non
     0.1 eV of E_F is used (the largest such gap; ``source`` says so); failing that the model is reported as a metal (gap 0).
     """
     chans = _channels(model)
+    if fermi_energy is not None and not np.isfinite(fermi_energy):
+        raise TBError(f"the Fermi energy must be a finite number of eV, got {fermi_energy}")
+    for n in (n_electrons if isinstance(n_electrons, (tuple, list)) else [n_electrons]):
+        if n is not None and not (np.isfinite(n) and n > 0):
+            raise TBError(f"the number of electrons must be a positive number, got {n}")
     if k is None:
         k = kmesh(model, nk)
     k = np.atleast_2d(k)

@@ -31,7 +31,7 @@ from ase import Atoms
 from .harmonics import EG, ORBITAL_NAMES, T2G, frame_matrix
 from .model import CollinearTBModel, TBError, TBModel
 
-__all__ = ["LocalFrame", "find_ligands", "octahedral_frame", "local_frames", "CrystalFieldLevels",
+__all__ = ["metal_atoms", "LocalFrame", "find_ligands", "octahedral_frame", "local_frames", "CrystalFieldLevels",
            "crystal_field", "crystal_fields", "hopping_matrices", "A1G", "EGP"]
 
 #: a1g and eg' combinations of the t2g orbitals (vectors in the Wannier90 d order dz2, dxz, dyz, dx2-y2, dxy)
@@ -190,6 +190,28 @@ def _model_of(model) -> TBModel:
 
 def _metal_atoms(model: TBModel) -> list[int]:
     return sorted({o.atom for o in model.orbitals if o.l == 2 and o.atom >= 0})
+
+
+def metal_atoms(model, elements=None) -> list[int]:
+    """Indices of the metal (magnetic) atoms of a model: the atoms carrying d orbitals, or, with ``elements``
+    (symbols such as ``["Cr"]``, naming them explicitly), every atom of those elements that carries Wannier orbitals.
+    An element without such an atom is an error."""
+    m = model.up if isinstance(model, CollinearTBModel) else model
+    if elements is None:
+        return _metal_atoms(m)
+    if m.atoms is None:
+        raise TBError(f"{m.name}: the model has no structure; atoms cannot be named by element")
+    sym = m.atoms.get_chemical_symbols()
+    with_orb = sorted({o.atom for o in m.orbitals if o.atom >= 0})
+    out = []
+    for el in elements:
+        idx = [a for a in with_orb if sym[a].lower() == str(el).lower()]
+        if not idx:
+            have = sorted({sym[a] for a in with_orb})
+            raise TBError(f"{m.name}: no {el} atom carries Wannier orbitals (elements with orbitals: "
+                          f"{', '.join(have)}); cannot name {el} as magnetic")
+        out += idx
+    return sorted(set(out))
 
 
 def _ligand_atoms(model: TBModel) -> list[int]:

@@ -17,13 +17,14 @@ from .model import CollinearTBModel, TBError, TBModel
 __all__ = ["TBReport", "tb_report", "metal_bonds"]
 
 
-def metal_bonds(model, n_shells: int = 3, tol: float = 0.05) -> list[dict]:
-    """Metal–metal bonds (i, j, R) of the first ``n_shells`` shells (each bond once, canonical direction)."""
+def metal_bonds(model, n_shells: int = 3, tol: float = 0.05, metals=None) -> list[dict]:
+    """Metal–metal bonds (i, j, R) of the first ``n_shells`` shells (each bond once, canonical direction) between
+    the ``metals`` (atom indices; default: the atoms with d orbitals)."""
     from ..structures.magnetic import MagneticSublattice, _is_slab
     from ..structures.shells import neighbour_shells
 
     m = model.up if isinstance(model, CollinearTBModel) else model
-    metals = sorted({o.atom for o in m.orbitals if o.l == 2 and o.atom >= 0})
+    metals = sorted({o.atom for o in m.orbitals if o.l == 2 and o.atom >= 0}) if metals is None else sorted(metals)
     if not metals or m.atoms is None:
         return []
     sub = MagneticSublattice(atoms=m.atoms, indices=np.array(metals), spins=np.ones(len(metals)),
@@ -155,23 +156,25 @@ class TBReport:
 
 
 def tb_report(model, U: float = 3.0, n_electrons=None, fermi_energy: float | None = None, n_shells: int = 3,
-              nk=None, n_largest: int = 3) -> TBReport:
-    """Build the :class:`TBReport` of a model (classification needs d and ligand p orbitals; skipped otherwise)."""
+              nk=None, n_largest: int = 3, metals=None) -> TBReport:
+    """Build the :class:`TBReport` of a model (classification needs d and ligand p orbitals; skipped otherwise).
+    ``metals``: atom indices of the metal (magnetic) atoms (default: the atoms carrying d orbitals)."""
     rep = TBReport(model=model)
     avg = model.spin_averaged() if isinstance(model, CollinearTBModel) else model
     frames = {}
     try:
-        frames = local_frames(avg)
+        frames = local_frames(avg, metals=metals)
         rep.crystal_fields = [crystal_field(avg, a, f) for a, f in frames.items()]
     except TBError as exc:
         rep.warnings.append(f"no local octahedral frames: {exc}")
     try:
-        rep.classification = classify_zsa(model, U=U, n_electrons=n_electrons, fermi_energy=fermi_energy, nk=nk)
+        rep.classification = classify_zsa(model, U=U, n_electrons=n_electrons, fermi_energy=fermi_energy, nk=nk,
+                                          metals=metals)
     except TBError as exc:
         rep.warnings.append(f"no ZSA classification: {exc}")
     frame = "local" if frames else "global"
     names = {1: ORBITAL_NAMES[1], 2: ORBITAL_NAMES[2], 0: ORBITAL_NAMES[0]}
-    for b in metal_bonds(avg, n_shells=n_shells):
+    for b in metal_bonds(avg, n_shells=n_shells, metals=metals):
         blk = hopping_matrices(avg, b["i"], b["j"], b["R"], frame=frame, frames=frames or None).get("dd")
         if blk is None:
             continue

@@ -12,6 +12,10 @@ Files of a seed ``S`` (Wannier90 ≥ 2.1 naming):
   ascending, then mr ascending, then spin (u, d) innermost for ``spinors = true``), ``num_wann``, ``mp_grid``,
   ``fermi_energy``.  Orbital names: d = dz2, dxz, dyz, dx2-y2, dxy; p = pz, px, py — always with respect to the
   global Cartesian axes: shells projected with custom axes (``:z=…:x=…``) are rotated back on reading.
+  Files written by GPAW (``gpaw.wannier.wannier90``) project every orbital as ``f=x, y, z : s # n = 3, l = 2``: the
+  Wannier function is the PAW projector (n, l, m) of that atom, m in GPAW's order (p: y, z, x; d: xy, yz, 3z²−r²,
+  zx, x²−y²), so l is read from the comment and each complete shell is put into Wannier90 order on reading.
+  ``fermi_energy``, ``num_wann`` and ``mp_grid`` must be well-formed numbers (NaN, inf or text are errors).
 * ``S_centres.xyz``: Wannier centres (Å).  Without it, the centres of a ``_tb.dat`` file or the projection sites
   are used.  Each Wannier function is assigned to the nearest atom of its projection's element; a centre farther
   than ``centre_tol`` Å (default 0.5) from every such atom is an error.
@@ -200,6 +204,10 @@ def _parse_hr(path, expected_num_wann: int | None = None, expected_from: str | N
         a = np.array(tokens, dtype=float).reshape(count, 7)
     except ValueError:
         _bad_line_scan(path, lines, i, count, 7, "matrix-element", {0, 1, 2, 3, 4})
+    fin = np.isfinite(a[:, 5:]).all(axis=1)
+    if not fin.all():
+        bad = int(np.nonzero(~fin)[0][0])
+        raise TBFileError(f"{path}:{i + bad + 1}: matrix element is not a finite number: {lines[i + bad].strip()!r}")
     ints = a[:, :5]
     if np.any(ints != np.rint(ints)):
         bad = int(np.nonzero(np.any(ints != np.rint(ints), axis=1))[0][0])
@@ -306,6 +314,7 @@ class ProjectionSpec:
     spin: str | None
     line: int                   # 1-based line number in the .win file
     axes: np.ndarray | None = None  # rows x, y, z of the projection frame if not the default
+    gpaw_shell: int | None = None   # GPAW-written projections: id of the (site, n, l) shell (m in GPAW order)
 
 
 @dataclass
@@ -316,6 +325,7 @@ class WinData:
     labels: list[str]
     parameters: dict
     projection_lines: list[tuple[int, str]] = field(default_factory=list)
+    projection_comments: dict[int, str] = field(default_factory=dict)  # line → text after '#' or '!'
 
     @property
     def num_wann(self) -> int | None:
@@ -427,8 +437,48 @@ def read_win(path) -> WinData:
     atoms = Atoms([_element_of_label(lb) for lb in labels], positions=cart, cell=lattice, pbc=True)
     atoms.info["source"] = str(path)
     atoms.info["labels"] = labels
+    if not np.all(np.isfinite(lattice)) or abs(np.linalg.det(lattice)) < 1e-6:
+        raise TBFileError(f"{path}:{cell_block[0][0]}: the lattice vectors must be finite and span a volume")
+    if not np.all(np.isfinite(cart)):
+        raise TBFileError(f"{path}: atom positions must be finite numbers")
+    _check_parameters(path, lines, params)
     proj = _block_lines(path, lines, "projections") or []
-    return WinData(path, lattice, atoms, labels, params, proj)
+    comments = {}
+    for ln, _ in proj:
+        m = re.search(r"[!#](.*)", lines[ln - 1])
+        if m:
+            comments[ln] = m.group(1).strip()
+    return WinData(path, lattice, atoms, labels, params, proj, comments)
+
+
+def _param_line(lines: list[str], key: str) -> int | None:
+    for k, ln in enumerate(lines):
+        if re.match(rf"\s*{key}\s*[=:\s]", ln, flags=re.IGNORECASE):
+            return k + 1
+    return None
+
+
+def _check_parameters(path: Path, lines: list[str], params: dict) -> None:
+    """``fermi_energy`` a finite number (eV), ``num_wann`` a positive integer, ``mp_grid`` three positive integers:
+    a malformed value is an error naming the .win line, never silently ignored."""
+    def bad(key, what):
+        ln = _param_line(lines, key)
+        raise TBFileError(f"{path}{f':{ln}' if ln else ''}: {key} must be {what}, found {params[key]!r}")
+
+    if "fermi_energy" in params:
+        v = params["fermi_energy"]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
+            bad("fermi_energy", "a finite number (eV)")
+    if "num_wann" in params:
+        v = params["num_wann"]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) or v != int(v) or v < 1:
+            bad("num_wann", "a positive integer")
+    if "mp_grid" in params:
+        v = params["mp_grid"]
+        if (not isinstance(v, list) or len(v) != 3
+                or not all(isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x)
+                           and x == int(x) and x >= 1 for x in v)):
+            bad("mp_grid", "three positive integers")
 
 
 _ANG = {
@@ -470,6 +520,7 @@ def parse_projections(win: WinData) -> list[ProjectionSpec]:
     for i, lb in enumerate(win.labels):
         label_map.setdefault(lb.lower(), []).append(i)
     unit = 1.0
+    gpaw = _gpaw_shells(win)
     for ln, s in win.projection_lines:
         low = s.lower()
         if low in ("bohr", "ang", "angstrom"):
@@ -539,13 +590,74 @@ def parse_projections(win: WinData) -> list[ProjectionSpec]:
                 raise TBFileError(f"{path}:{ln}: unknown orbital {a!r} in projection {s!r}")
         if not states:
             raise TBFileError(f"{path}:{ln}: projection {s!r} defines no orbital")
+        shell = None
+        if ln in gpaw:  # GPAW: an s projection standing for orbital m of the (n, l) shell named in the comment
+            if states != {(0, 1)} or len(sites) != 1:
+                raise TBFileError(f"{path}:{ln}: GPAW projection comment '# n = …, l = …' on a projection that is "
+                                  f"not a single-site 's': {s!r}")
+            shell, l_g, m_g = gpaw[ln]
+            states = {(l_g, W90_MR_OF_GPAW_M[l_g][m_g])}
         ordered = sorted(states)  # l ascending (-5 … 3), then mr ascending — the Wannier90 loop order
         for cart, label, el in sites:
             for l, mr in ordered:
                 for spin in spins:
                     out.append(ProjectionSpec(site=np.asarray(cart, float), label=label, element=el, l=l, mr=mr,
-                                              name=_orbital_name(l, mr), spin=spin, line=ln, axes=axes))
+                                              name=_orbital_name(l, mr), spin=spin, line=ln, axes=axes,
+                                              gpaw_shell=shell))
     return out
+
+
+#: GPAW's real spherical harmonics (gpaw/sphere/spherical_harmonics.py ``names``: p = y, z, x; d = xy, yz, 3z²−r²,
+#: zx, x²−y², all with positive lobes along the positive axes like Wannier90's) → Wannier90 mr of each GPAW m
+W90_MR_OF_GPAW_M = {0: [1], 1: [3, 1, 2], 2: [5, 3, 1, 2, 4]}
+_GPAW_COMMENT = re.compile(r"n\s*=\s*(-?\d+)\s*,\s*l\s*=\s*(-?\d+)", re.IGNORECASE)
+
+
+def _gpaw_shells(win: WinData) -> dict[int, tuple[int, int, int]]:
+    """Projection lines written by GPAW's ``gpaw.wannier.wannier90`` (``f=x, y, z : s # n = 3, l = 2``: one line per
+    orbital, the PAW projector (n, l, m) of the atom, m in GPAW's order): {line: (shell id, l, m)}.  Consecutive
+    lines with the same site, n and l form one shell and must hold all 2l + 1 orbitals (the comment gives no m)."""
+    path = win.path
+    tagged = []
+    for ln, s in win.projection_lines:
+        m = _GPAW_COMMENT.fullmatch(win.projection_comments.get(ln, "").strip())
+        tagged.append((ln, s.split(":")[0].replace(" ", "").lower(), (int(m.group(1)), int(m.group(2))) if m else None))
+    out: dict[int, tuple[int, int, int]] = {}
+    k, shell = 0, 0
+    while k < len(tagged):
+        ln, site, nl = tagged[k]
+        if nl is None:
+            k += 1
+            continue
+        n, l = nl
+        if l not in W90_MR_OF_GPAW_M:
+            raise TBFileError(f"{path}:{ln}: GPAW projection with l = {l}: only s, p and d shells are supported")
+        group = [ln]
+        while (k + len(group) < len(tagged) and tagged[k + len(group)][1] == site
+               and tagged[k + len(group)][2] == nl and len(group) < 2 * l + 1):
+            group.append(tagged[k + len(group)][0])
+        if len(group) != 2 * l + 1:
+            raise TBFileError(f"{path}:{ln}: GPAW projection lines give n and l but not m: {len(group)} of the "
+                              f"{2 * l + 1} orbitals of the n = {n}, l = {l} shell at {site} cannot be named; "
+                              "project onto whole shells")
+        for m_g, x in enumerate(group):
+            out[x] = (shell, l, m_g)
+        shell += 1
+        k += len(group)
+    return out
+
+
+def _gpaw_to_w90_order(specs: list[ProjectionSpec]) -> np.ndarray | None:
+    """Permutation p (new orbital i = file orbital p[i]) that puts every GPAW shell into Wannier90 order (mr
+    ascending, spin innermost); None if the file order is already the Wannier90 order."""
+    perm = np.arange(len(specs))
+    shells: dict[int, list[int]] = {}
+    for i, sp in enumerate(specs):
+        if sp.gpaw_shell is not None:
+            shells.setdefault(sp.gpaw_shell, []).append(i)
+    for idx in shells.values():
+        perm[idx] = sorted(idx, key=lambda i: (specs[i].mr, specs[i].spin != "up"))
+    return None if np.all(perm == np.arange(len(specs))) else perm
 
 
 # ---------------------------------------------------------------------------------------------------- centres
@@ -554,6 +666,8 @@ def read_centres_xyz(path, num_wann: int | None = None) -> np.ndarray:
     path = Path(path)
     lines = _lines(path, "Wannier90 _centres.xyz file")
     n = _int(path, 1, lines[0].split()[0] if lines[0].split() else "", "number of entries")
+    if n < 0:
+        raise TBFileError(f"{path}:1: number of entries must not be negative, found {n}")
     rows = []
     for k, ln in enumerate(lines[2:2 + n], start=3):
         tok = ln.split()
@@ -565,6 +679,8 @@ def read_centres_xyz(path, num_wann: int | None = None) -> np.ndarray:
             rows.append([float(x) for x in tok[1:4]])
         except ValueError:
             raise TBFileError(f"{path}:{k}: coordinates are not numbers: {ln.strip()!r}") from None
+        if not np.all(np.isfinite(rows[-1])):
+            raise TBFileError(f"{path}:{k}: coordinates must be finite numbers: {ln.strip()!r}")
     if len(lines) < 2 + n:
         raise TBFileError(f"{path}:{len(lines)}: file announces {n} entries but has {len(lines) - 2} (truncated?)")
     if num_wann is not None and len(rows) != num_wann:
@@ -983,10 +1099,15 @@ def _hermiticity(layout: HRLayout, R: np.ndarray, H: np.ndarray, tol: float) -> 
         if tuple(-r) not in index:
             raise TBFileError(f"{layout.path}:{layout.line_of_R(k)}: R = {tuple(int(x) for x in r)} has no partner −R "
                               "(H(−R) = H(R)† cannot be checked)")
+    fin = np.isfinite(H)
+    if not fin.all():
+        k, m, n = (int(x) for x in np.argwhere(~fin)[0])
+        raise TBFileError(f"{layout.path}:{layout.line_of(k, m, n)}: H_{m + 1},{n + 1}(R={tuple(int(x) for x in R[k])}) "
+                          "is not a finite number (NaN or inf)")
     partner = np.array([index[tuple(-r)] for r in R])
     diff = np.abs(H - H[partner].conj().transpose(0, 2, 1))
     worst = float(diff.max())
-    if worst > tol:
+    if not worst <= tol:
         k, m, n = np.unravel_index(int(np.argmax(diff)), diff.shape)
         kp = partner[k]
         raise TBFileError(
@@ -1068,6 +1189,10 @@ def read_w90_seed(seed, *, centre_tol: float = 0.5, mdrs: bool | None = None, he
     _hermiticity(layout, R, H, hermitian_tol)
     if centres is None:
         centres = np.array(system.wannier_centers_cart, float)
+        if not np.all(np.isfinite(centres)):
+            raise TBFileError(f"{hfile}: Wannier centres (position matrix) are not finite numbers")
+    if not (np.isfinite(centre_tol) and centre_tol > 0):
+        raise TBError(f"the centre tolerance must be a positive number of Å, got {centre_tol}")
     orbitals = _assign(wd, specs, centres, centre_tol, csource)
     H = _projection_axes_to_global(winp, specs, orbitals, H)
     wsfile = _find(seed, ["_wsvec.dat"])
@@ -1079,6 +1204,11 @@ def read_w90_seed(seed, *, centre_tol: float = 0.5, mdrs: bool | None = None, he
             raise TBFileError(f"{seed}_wsvec.dat: no such file (needed for MDRS)")
         R, H = apply_mdrs(R, H, read_wsvec(wsfile, R, layout.num_wann))
         applied = True
+    perm = _gpaw_to_w90_order(specs)
+    if perm is not None:  # GPAW-written projections: Wannier90 orbital order within every shell
+        orbitals = [orbitals[i] for i in perm]
+        centres = np.asarray(centres)[perm]
+        H = H[:, perm][:, :, perm]
     model = TBModel(R, H, wd.lattice, centres=centres, orbitals=orbitals, atoms=wd.atoms,
                     name=Path(seed).name, spin=spin, hermitian_tol=max(hermitian_tol, 1e-6), source=str(hfile))
     model.win = wd

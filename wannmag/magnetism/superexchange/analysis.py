@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...structures import analyse_structure
-from ...tightbinding.localframe import local_frames
+from ...tightbinding.localframe import local_frames, metal_atoms
 from ...tightbinding.model import CollinearTBModel
 from ..spinmodel import Site, SpinModel
 from .formulas import (
@@ -445,11 +445,12 @@ class SuperexchangeResult:
 
 
 def superexchange(model, shells=(1,), n_shells: int | None = None, report=None, comparisons: dict | None = None,
-                  **params) -> SuperexchangeResult:
+                  magnetic=None, **params) -> SuperexchangeResult:
     """Superexchange channels of all bonds of the given neighbour ``shells`` (1 = nearest) of a spin-averaged model
     (:class:`~wannmag.tightbinding.TBModel` with atoms; a :class:`CollinearTBModel` is spin-averaged).  ``params``:
     U, JH, ten_dq, delta, delta_t, Up, Jp (eV, see :func:`resolve_parameters`).  ``comparisons``: {shell: {method:
-    J}} shown next to the result (e.g. energy mapping, force theorem)."""
+    J}} shown next to the result (e.g. energy mapping, force theorem).  ``magnetic``: element symbols of the
+    magnetic (metal) atoms, overriding their detection from the structure and the d orbitals."""
     if isinstance(model, CollinearTBModel):
         model = model.spin_averaged()
     if model.atoms is None:
@@ -458,7 +459,7 @@ def superexchange(model, shells=(1,), n_shells: int | None = None, report=None, 
     if not shells or shells[0] < 1:
         raise SuperexchangeError(f"shell indices start at 1, got {shells}")
     if report is None:
-        report = analyse_structure(model.atoms, n_shells=max(n_shells or 0, max(shells)))
+        report = analyse_structure(model.atoms, n_shells=max(n_shells or 0, max(shells)), magnetic=magnetic)
     avail = {s.index for s in report.shells}
     missing = [s for s in shells if s not in avail]
     if missing:
@@ -468,7 +469,7 @@ def superexchange(model, shells=(1,), n_shells: int | None = None, report=None, 
         msg = "model has no ligand p orbitals: direct (d–d) channels only"
         warnings.warn(msg, NoLigandWarning, stacklevel=2)
         out.warnings.append(msg)
-    frames = local_frames(model)
+    frames = local_frames(model, metals=None if magnetic is None else metal_atoms(model, magnetic))
     for sh in report.shells:
         if sh.index not in shells:
             continue

@@ -44,20 +44,22 @@ class GreenChannels:
 
 
 def green_channels(model, shells=(1,), kmesh=(9, 9, 1), efermi: float | None = None,
-                   n_electrons: float | None = None, n_energy: int = 120) -> list[GreenChannels]:
+                   n_electrons: float | None = None, n_energy: int = 120, magnetic=None) -> list[GreenChannels]:
     """t2g–t2g / t2g–eg / eg–eg exchange of every bond of the given neighbour ``shells`` (1 = nearest) of a
     collinear MLWF model (:class:`~wannmag.tightbinding.CollinearTBModel` with metal d orbitals), from the
     orbital-resolved force theorem in the local octahedral frames.  E_F: given, or from ``n_electrons``, or in mid-gap
-    of the model's own occupation (.win fermi_energy / nominal count).  Internal convention (module docstring)."""
+    of the model's own occupation (.win fermi_energy / nominal count).  ``magnetic``: element symbols of the metal
+    atoms (default: the atoms with d orbitals).  Internal convention (module docstring)."""
     from ...tightbinding.electronic import midgap_fermi_level
-    from ...tightbinding.localframe import local_frames
+    from ...tightbinding.localframe import local_frames, metal_atoms
     from ..mft import hamiltonian_from_tb, lkag_exchange
 
     if not hasattr(model, "up") or not hasattr(model, "down"):
         raise SuperexchangeError(f"{getattr(model, 'name', 'model')}: the Green's-function channels need both spin "
                                  "channels (seed_up/seed_dn Wannier files), not a spin-averaged model")
-    ham = hamiltonian_from_tb(model)
-    frames = local_frames(model.up)
+    metals = None if magnetic is None else metal_atoms(model, magnetic)
+    ham = hamiltonian_from_tb(model, magnetic=metals)
+    frames = local_frames(model.up, metals=metals)
     missing = [a for a in ham.magnetic if a not in frames]
     if missing:
         raise SuperexchangeError(f"{model.name}: no octahedral frame for metal atom(s) {missing} (no ligand cage "
