@@ -51,6 +51,7 @@ __all__ = ["read_w90", "read_w90_seed", "find_w90_models", "check_hr_file", "che
            "write_centres", "write_wsvec", "write_w90_model", "to_wannierberri", "BOHR"]
 
 BOHR = 0.529177210903
+MAX_LENGTH = 1e5  # Å: larger lattice vectors or positions in a .win are not a crystal
 
 
 # ---------------------------------------------------------------------------------------------------- helpers
@@ -406,6 +407,8 @@ def read_win(path) -> WinData:
             rows.append([float(x) for x in s.replace(",", " ").split()[:3]])
         except ValueError:
             raise TBFileError(f"{path}:{ln}: lattice vector is not 3 numbers: {s!r}") from None
+        if not all(np.isfinite(x) and abs(x) <= MAX_LENGTH for x in rows[-1]):
+            raise TBFileError(f"{path}:{ln}: lattice vector must be 3 finite numbers (≤ {MAX_LENGTH:g} Å): {s!r}")
     if len(rows) != 3 or any(len(r) != 3 for r in rows):
         raise TBFileError(f"{path}:{cell_block[0][0]}: unit_cell_cart must contain 3 lattice vectors")
     lattice = np.array(rows) * unit
@@ -427,6 +430,8 @@ def read_win(path) -> WinData:
                 xyz = []
             if len(tok) < 4 or len(xyz) != 3:
                 raise TBFileError(f"{path}:{ln}: atom line must be 'LABEL x y z', found {s!r}")
+            if not all(np.isfinite(x) and abs(x) <= MAX_LENGTH for x in xyz):
+                raise TBFileError(f"{path}:{ln}: atom position must be 3 finite numbers (≤ {MAX_LENGTH:g}), found {s!r}")
             labels.append(tok[0])
             pos.append(np.array(xyz) if frac else np.array(xyz) * unit)
         break
@@ -437,10 +442,8 @@ def read_win(path) -> WinData:
     atoms = Atoms([_element_of_label(lb) for lb in labels], positions=cart, cell=lattice, pbc=True)
     atoms.info["source"] = str(path)
     atoms.info["labels"] = labels
-    if not np.all(np.isfinite(lattice)) or abs(np.linalg.det(lattice)) < 1e-6:
-        raise TBFileError(f"{path}:{cell_block[0][0]}: the lattice vectors must be finite and span a volume")
-    if not np.all(np.isfinite(cart)):
-        raise TBFileError(f"{path}: atom positions must be finite numbers")
+    if abs(np.linalg.det(lattice)) < 1e-6:
+        raise TBFileError(f"{path}:{cell_block[0][0]}: the lattice vectors span no volume")
     _check_parameters(path, lines, params)
     proj = _block_lines(path, lines, "projections") or []
     comments = {}
@@ -504,8 +507,8 @@ def _parse_vec(path, ln, s):
         v = [float(x) for x in s.replace(",", " ").split()]
     except ValueError:
         v = []
-    if len(v) != 3:
-        raise TBFileError(f"{path}:{ln}: expected 3 numbers in {s!r}")
+    if len(v) != 3 or not all(np.isfinite(v)) or max(abs(x) for x in v) > MAX_LENGTH:
+        raise TBFileError(f"{path}:{ln}: expected 3 finite numbers in {s!r}")
     return np.array(v)
 
 
@@ -679,8 +682,8 @@ def read_centres_xyz(path, num_wann: int | None = None) -> np.ndarray:
             rows.append([float(x) for x in tok[1:4]])
         except ValueError:
             raise TBFileError(f"{path}:{k}: coordinates are not numbers: {ln.strip()!r}") from None
-        if not np.all(np.isfinite(rows[-1])):
-            raise TBFileError(f"{path}:{k}: coordinates must be finite numbers: {ln.strip()!r}")
+        if not np.all(np.isfinite(rows[-1])) or np.abs(rows[-1]).max() > MAX_LENGTH:
+            raise TBFileError(f"{path}:{k}: coordinates must be finite numbers (≤ {MAX_LENGTH:g} Å): {ln.strip()!r}")
     if len(lines) < 2 + n:
         raise TBFileError(f"{path}:{len(lines)}: file announces {n} entries but has {len(lines) - 2} (truncated?)")
     if num_wann is not None and len(rows) != num_wann:
@@ -705,7 +708,7 @@ def _assign(win: WinData, specs: list[ProjectionSpec], centres: np.ndarray, cent
         wrapped = _min_image(diff, lat, inv)
         dist = np.linalg.norm(wrapped, axis=1)
         k = int(np.argmin(dist))
-        if dist[k] > centre_tol:
+        if not dist[k] <= centre_tol:
             raise TBFileError(f"{centres_file}: Wannier function {w + 1} ({element} {spec.name}, projection at "
                               f"{win.path}:{spec.line}) is centred {dist[k]:.3f} Å from the nearest {element} atom "
                               f"(tolerance {centre_tol:g} Å)")
