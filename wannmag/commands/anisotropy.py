@@ -22,6 +22,8 @@ def _load_source(path: str):
     p = Path(path)
     if not p.exists():
         raise WannmagError(f"{path}: no such file")
+    if not p.is_file():
+        raise WannmagError(f"{path}: not a regular file")
     if p.suffix.lower() == ".json":
         try:
             head = json.loads(p.read_text())
@@ -44,7 +46,9 @@ def _table(src: str, s: dict) -> str:
              f"  {'term':<34s}{'ΔE':>18s}   method"]
     d = s["dipolar"]
     lines.append(f"  {'dipolar (shape)':<34s}{_fmt(d['delta_meV']):>18s}   {d['method']}"
-                 + (" [already in model]" if "note" in d else ""))
+                 + (" [already in model, not added]" if "note" in d else ""))
+    if "stored_in_model_meV" in d or "note" in d:
+        lines.append(f"    counted once: {d['counted']}")
     sia = s["single_ion"]
     lines.append(f"  {'single-ion anisotropy (SIA)':<34s}{_fmt(sia['delta_meV'] if sia else None):>18s}   "
                  f"{sia['method'] if sia else 'needs a spin model'}")
@@ -77,7 +81,12 @@ def cmd_anisotropy(args) -> int:
         try:
             pattern = [int(x) for x in args.pattern.replace(",", " ").split()]
         except ValueError:
-            raise WannmagError(f"--pattern must be ±1 values separated by commas, got {args.pattern!r}") from None
+            pattern = None
+        if not pattern or any(abs(x) != 1 for x in pattern):
+            raise WannmagError(f"--pattern must be ±1 values separated by commas, got {args.pattern!r}")
+        if is_model and len(pattern) != source.n_sites:
+            raise WannmagError(f"--pattern has {len(pattern)} value(s) but {args.source} has {source.n_sites} sites: "
+                               "give one ±1 per site of the model's cell")
     structure = None
     if args.structure:
         from ..structures import read_structure

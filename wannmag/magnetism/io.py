@@ -134,6 +134,8 @@ def _dmi_vector(J) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------------- helpers
 def _read_lines(path) -> tuple[Path, list[str]]:
     path = Path(path)
+    if path.exists() and not path.is_dir() and not path.is_file():
+        raise ExchangeFileError(f"{path}: not a regular file")
     try:
         text = path.read_text()
     except FileNotFoundError:
@@ -204,7 +206,8 @@ def _element_of(label: str) -> str:
     return m.group(0) if m else "X"
 
 
-def _collect(entries, double_counting: bool, source: str, tol: float, code: str, unit: str) -> dict:
+def _collect(entries, double_counting: bool, source: str, tol: float, code: str, unit: str,
+             strict: bool = False) -> dict:
     """Group directed entries (i, j, R, J, lineno) into canonical bonds.
 
     With double counting every pair should be listed twice, as (i,j,R) with J and (j,i,−R) with Jᵀ: both are
@@ -238,6 +241,9 @@ def _collect(entries, double_counting: bool, source: str, tol: float, code: str,
     if mismatched:
         _warn(f"{source}: {len(mismatched)} bond(s) differ between the (i,j,R) and (j,i,-R) entries by more than "
               f"{tol:.3g} {unit} (worst {worst[0]:.3g} {unit}, line {worst[1]}); the two directions were averaged")
+    if single and strict:
+        raise ExchangeFileError(f"{source}: {single} bond(s) listed in one direction only, although {code} lists "
+                                "every pair in both directions: the file is truncated or edited")
     if single:
         _warn(f"{source}: {single} bond(s) listed in one direction only although {code} lists both; "
               f"the reverse was assumed equal (transposed)")
@@ -287,6 +293,35 @@ def _new_model(cell, sites, pbc, meta) -> SpinModel:
     return SpinModel(cell=np.asarray(cell, float), sites=sites, pbc=tuple(bool(x) for x in pbc), meta=meta)
 
 
+def _validated(model: SpinModel, path) -> SpinModel:
+    """The model read from ``path`` after :meth:`SpinModel.validate` (spins, finite and bounded values, cell)."""
+    try:
+        return model.validate(str(path))
+    except WannmagError as exc:
+        raise ExchangeFileError(str(exc)) from None
+
+
+def _dipolar_note(model: SpinModel) -> str:
+    info = model.dipolar_info
+    d = info.get("delta_meV_per_ion")
+    size = f"ΔE_dip = {d:+.4f} meV/ion" if isinstance(d, (int, float)) else "size not recorded"
+    order = f", order {info['order']}" if info.get("order") else ""
+    return f"{size}{order}"
+
+
+def _warn_dipolar(model: SpinModel, code: str, written: bool) -> None:
+    """Say what happens to the model's labelled dipolar single-ion part (``SpinModel.single_ion_dipolar``)."""
+    if not model.has_dipolar_single_ion:
+        return
+    if written:
+        _warn(f"{code}: the single-ion terms written are the model's total, including its dipolar (shape) term as an "
+              f"effective uniaxial anisotropy ({_dipolar_note(model)}); do not add {code}'s own dipolar "
+              "interaction on top of it")
+    else:
+        _warn(f"{code}: the model's dipolar (shape) term ({_dipolar_note(model)}) is part of its single-ion terms, "
+              f"which {code} does not hold: it is not exported")
+
+
 def _guess_pbc(cell: np.ndarray, positions: np.ndarray, min_gap: float = 10.0) -> tuple[bool, bool, bool]:
     """Slab (pbc False along a3) if ``positions`` leave an empty gap of at least ``min_gap`` Å along the normal of
     the a1–a2 plane (10 Å for magnetic sites only: bulk layered magnets have ~6.6 Å between magnetic planes;
@@ -320,7 +355,8 @@ def write_tb2j(model: SpinModel, path, description: str = "") -> Path:
     """
     labels = _labels(model, prefer_site_labels=False)
     _warn_field(model, "TB2J")
-    if any(np.any(np.abs(A) > 0) for A in model.single_ion):
+    _warn_dipolar(model, "TB2J", written=False)
+    if any(np.any(np.abs(A) > 0) for A in model.single_ion_intrinsic):
         _warn("TB2J: single-ion anisotropy is not written (its sign convention in exchange.out is not pinned down)")
     anis = any(np.max(np.abs(b.J - b.J_iso * np.eye(3))) > 1e-12 for b in model.bonds)
     bar, sub = "=" * 90, "-" * 88
@@ -409,6 +445,7 @@ def read_tb2j(path, spins: dict | None = None, g: float = 2.0, tol: float = 2e-3
     """
     path, lines = _read_lines(path)
     cell, atoms, entries, traced = None, {}, [], []
+    entry_features: set = set()
     k, n = 0, len(lines)
     atom_order: list[str] = []
     while k < n:
@@ -472,10 +509,20 @@ def read_tb2j(path, spins: dict | None = None, g: float = 2.0, tol: float = 2e-3
                 lineno = k + 1
                 D = np.zeros(3)
                 Jani = np.zeros((3, 3))
+                features = set()
                 k += 1
                 while k < n and not _RULE.match(lines[k]) and not _TB2J_HEADER.match(lines[k]):
                     t = lines[k].strip()
-                    if t.startswith("J_iso:"):
+                    if t.lower().startswith("combined j tensor"):
+                        rows = lines[k + 1:k + 4]
+                        if len(rows) < 3 or not rows[0].strip().startswith("[[") or \
+                                not rows[2].strip().endswith("]]"):
+                            raise ExchangeFileError(f"{path}, line {k + 1}: the combined J tensor of the entry of "
+                                                    f"line {lineno} is not a complete 3×3 matrix (truncated?)")
+                        features.add("combined J tensor")
+                        k += 3
+                    elif t.startswith("J_iso:"):
+                        features.add("J_iso")
                         toks = t.split()
                         if len(toks) < 2:
                             raise ExchangeFileError(f"{path}, line {k + 1}: J_iso line without a value")
@@ -485,7 +532,9 @@ def read_tb2j(path, spins: dict | None = None, g: float = 2.0, tol: float = 2e-3
                         if len(toks) != 3:
                             raise ExchangeFileError(f"{path}, line {k + 1}: DMI needs 3 components, got {len(toks)}")
                         D = np.array([_num(x, path, k + 1, "DMI component") for x in toks])
+                        features.add("DMI")
                     elif _TB2J_JANI.match(t):
+                        features.add("J_ani")
                         rows = [(k + 2 + q, _line(lines, k + 1 + q, path, "the 3 rows of J_ani")) for q in range(3)]
                         if not rows[0][1].strip().startswith("[[") or not rows[2][1].strip().endswith("]]"):
                             raise ExchangeFileError(f"{path}, line {k + 2}: J_ani block is not a 3×3 matrix "
@@ -502,6 +551,13 @@ def read_tb2j(path, spins: dict | None = None, g: float = 2.0, tol: float = 2e-3
                 if not keep_jani_trace:
                         Jani = Jani - tr / 3.0 * np.eye(3)
                 Jt = Jiso * np.eye(3) + Jani + dmi_matrix(D)
+                if entries and features != entry_features:
+                    lacks = sorted(entry_features - features)
+                    what = f"lacks {', '.join(lacks)}" if lacks else \
+                        f"adds {', '.join(sorted(features - entry_features))}"
+                    raise ExchangeFileError(f"{path}, line {lineno}: this entry {what} unlike the entries before it "
+                                            "(truncated or edited file?)")
+                entry_features = features
                 entries.append((li, lj, R, Jt, lineno))
             continue
         k += 1
@@ -531,14 +587,48 @@ def read_tb2j(path, spins: dict | None = None, g: float = 2.0, tol: float = 2e-3
                                         f"spins={{'{el}': S}}")
         sites.append(Site(np.array(pos), el, S, float(g), lab))
     directed = [(index[li], index[lj], R, Jt, lineno) for li, lj, R, Jt, lineno in entries]
-    pairs = _collect(directed, True, str(path), tol, "TB2J", "meV")
+    pairs = _collect(directed, True, str(path), tol, "TB2J", "meV", strict=True)
+    _check_tb2j_complete(path, lines, cell, [atoms[lab][0] for lab in mag], set(pairs))
     all_positions = np.array([atoms[lab][0] for lab in atom_order])
     pbc = pbc if pbc is not None else _pbc_from_tag(lines)
     model = _new_model(cell, sites, pbc if pbc is not None else _guess_pbc(cell, all_positions, 5.0),
                        {"source": str(path), "format": "TB2J exchange.out", "convention_in_file": TB2J.name})
     for (i, j, R), Jt in pairs.items():
         model.add_bond(i, j, R, TB2J.to_internal(Jt, sites[i].spin, sites[j].spin))
-    return model
+    return _validated(model, path)
+
+
+def _check_tb2j_complete(path, lines, cell, positions, listed: set) -> None:
+    """TB2J lists every pair of magnetic atoms closer than its ``--rcut``; when the command line recorded in the
+    Information section gives rcut, every such pair (i, j, R), R in the plane, must be in the file — a missing one
+    means a truncated or edited file (refused)."""
+    rcut = None
+    for line in lines[:60]:
+        m = re.search(r"--rcut[ =]+([0-9.eE+-]+)", line)
+        if m:
+            try:
+                rcut = float(m.group(1))
+            except ValueError:
+                rcut = None
+            break
+    if rcut is None or not np.isfinite(rcut) or rcut <= 0:
+        return
+    pos = np.asarray(positions, float)
+    heights = np.abs(np.linalg.det(cell)) / np.linalg.norm(np.cross(cell[[1, 2, 0]], cell[[2, 0, 1]]), axis=1)
+    nmax = [int(np.ceil((rcut + 1.0) / h)) + 1 if h > 1e-9 else 0 for h in heights[:2]]
+    expected = set()
+    for i in range(len(pos)):
+        for j in range(len(pos)):
+            for a in range(-nmax[0], nmax[0] + 1):
+                for b in range(-nmax[1], nmax[1] + 1):
+                    d = float(np.linalg.norm(pos[j] + np.array([a, b, 0]) @ cell - pos[i]))
+                    if 1e-6 < d < rcut - 0.01:
+                        ci, cj, cR, _ = _canonical(i, j, (a, b, 0), np.eye(3))
+                        expected.add((ci, cj, cR))
+    missing = expected - listed
+    if missing:
+        raise ExchangeFileError(f"{path}: lists {len(expected & listed)} of the {len(expected)} magnetic pairs closer "
+                                f"than the rcut = {rcut:g} Å of its command line: the file is truncated or edited")
 
 
 def tb2j_structure(path):
@@ -582,6 +672,7 @@ def write_vampire(model: SpinModel, ucf_path, mat_path=None, damping: float = 1.
     ucf_path = Path(ucf_path)
     mat_path = Path(mat_path) if mat_path is not None else ucf_path.with_suffix(".mat")
     _warn_field(model, "Vampire")
+    _warn_dipolar(model, "Vampire", written=True)
     frac, shift = _wrapped(model)
     lengths = np.linalg.norm(model.cell, axis=1)
     out = [f"# Vampire unit-cell file written by wannmag ({_pbc_tag(model)})", "# Unit cell size (Angstrom):",
@@ -762,7 +853,7 @@ def read_vampire(ucf_path, mat_path=None, spins: dict | None = None, g: float = 
     model.single_ion = single
     for (i, j, R), JV in pairs.items():
         model.add_bond(i, j, R, VAMPIRE_UCF.to_internal(JV, sites[i].spin, sites[j].spin))
-    return model
+    return _validated(model, ucf_path)
 
 
 # ================================================================================================ mcsolver
@@ -782,6 +873,7 @@ def write_mcsolver(model: SpinModel, path, supercell=(32, 32, 1), temperatures=(
     ``Dz`` = D_z.  ``algorithm`` is spelled as in mcsolver ("Metroplis" or "Wolff").
     """
     _warn_field(model, "mcsolver")
+    _warn_dipolar(model, "mcsolver", written=True)
     frac, shift = _wrapped(model)
     kB = MEV_PER_K
     types = {el: q for q, el in enumerate(dict.fromkeys(s.element for s in model.sites))}
@@ -902,7 +994,7 @@ def read_mcsolver(path, elements: dict | None = None, g: float = 2.0, pbc=None) 
     model.single_ion = single
     for (i, j, R), Jm in pairs.items():
         model.add_bond(i, j, R, MCSOLVER.to_internal(Jm, sites[i].spin, sites[j].spin))
-    return model
+    return _validated(model, path)
 
 
 # ================================================================================================ magnopy
@@ -919,6 +1011,7 @@ def write_magnopy(model: SpinModel, path, convention: Convention = MAGNOPY_DEFAU
     if onsite_factor == 0:
         raise ExchangeFileError("magnopy: on-site factor 0 makes the single-ion terms vanish")
     _warn_field(model, "magnopy")
+    _warn_dipolar(model, "magnopy", written=True)
     frac, shift = _wrapped(model)
     labels = _labels(model)
     bar, sub = "=" * 80, "-" * 80
@@ -1194,4 +1287,4 @@ def read_magnopy(path, pbc=None) -> SpinModel:
     model.single_ion = single
     for (i, j, R), Jm in pairs.items():
         model.add_bond(i, j, R, conv.to_internal(Jm, sites[i].spin, sites[j].spin))
-    return model
+    return _validated(model, path)

@@ -13,6 +13,21 @@ S_i·J^A·S_j = D·(S_i × S_j) (D_x = (J_yz − J_zy)/2, cyclic), and the trace
 
 Other codes use other conventions; :class:`Convention` describes one (sign, double counting, unit spins, prefactor,
 energy unit) and converts exchange constants both ways.
+
+Dipolar (shape) anisotropy folded into the single-ion tensors is a *labelled part* of them: ``single_ion`` is the
+total tensor A_i of the Hamiltonian (what Monte Carlo, spin waves and :meth:`SpinModel.energy` use), and
+``single_ion_dipolar`` the part of it that is the dipolar term (``dipolar_info`` says where it came from);
+``single_ion_intrinsic`` = A_i − A_i^dip is the spin–orbit/crystal-field part.  So a consumer that computes the
+dipolar energy itself (``wannmag anisotropy``) subtracts the stored part instead of counting dipolar twice.  Model
+files of format version 1 (before the label existed) are read as they were written: ``single_ion`` is the total;
+models of ``wannmag run`` whose meta says that the dipolar term was folded in get the part reconstructed from the
+stored SOC fit where possible, otherwise ``dipolar_info["status"] = "folded, amount unknown"`` (see
+:func:`_legacy_dipolar`).
+
+Every model read from a file is validated (:meth:`SpinModel.validate`): finite numbers, spins 0 < S ≤
+:data:`MAX_SPIN`, |J|, |A| ≤ :data:`MAX_EXCHANGE_MEV` (10 eV: no magnetic exchange comes near it; larger values
+are corrupt input whose ground state energy would overflow), |B| ≤ :data:`MAX_FIELD_T`, a non-singular 3×3 cell,
+3-vectors for positions and R.
 """
 
 from __future__ import annotations
@@ -27,11 +42,19 @@ from .._atomic import atomic_write_text, read_json
 from ..errors import WannmagError
 
 __all__ = ["Convention", "INTERNAL", "TB2J", "VAMPIRE", "Site", "Bond", "SpinModel", "SpinModelError",
-           "MEV_PER_K", "MU_B_MEV_PER_T"]
+           "MEV_PER_K", "MU_B_MEV_PER_T", "MAX_EXCHANGE_MEV", "MAX_SPIN", "MAX_FIELD_T"]
 
 MEV_PER_K = 0.08617333262  # k_B in meV/K
 MU_B_MEV_PER_T = 0.05788381806  # Bohr magneton in meV/T
 _UNITS = {"meV": 1.0, "eV": 1000.0, "K": MEV_PER_K, "J": 1.0 / 1.602176634e-22}
+#: largest |J| or |A| element accepted (meV): 10 eV, far above any magnetic exchange (CrI3 ~4 meV, VPS3 ~30 meV)
+MAX_EXCHANGE_MEV = 1.0e4
+#: largest spin length accepted (classical spins; S ≤ 7/2 for real ions)
+MAX_SPIN = 50.0
+#: largest |B| accepted (tesla)
+MAX_FIELD_T = 1.0e4
+#: format version written by :meth:`SpinModel.as_dict` (2: ``single_ion_dipolar`` labels the dipolar part)
+FORMAT_VERSION = 2
 
 
 class SpinModelError(WannmagError):
@@ -157,10 +180,14 @@ class SpinModel:
     cell : 3×3 lattice vectors (Å, rows).
     sites : magnetic sites of the unit cell.
     bonds : exchange bonds, each once.
-    single_ion : 3×3 single-ion tensor A_i per site (meV), H_SIA = Σ_i S_i·A_i·S_i.
+    single_ion : total 3×3 single-ion tensor A_i per site (meV), H_SIA = Σ_i S_i·A_i·S_i — the tensor every
+        Hamiltonian consumer (Monte Carlo, spin waves, :meth:`energy`) uses; it *includes* ``single_ion_dipolar``.
     b_field : magnetic field B (tesla), Zeeman term −g μ_B B·S_i.
     pbc : periodic directions (a 2D layer has pbc = (True, True, False)).
     meta : provenance (method, source files, parameters).
+    single_ion_dipolar : the part of ``single_ion`` that is the dipolar (shape) anisotropy, per site (meV; zero if
+        none was folded in).  Set it with :meth:`set_dipolar_single_ion`, which keeps ``single_ion`` the total.
+    dipolar_info : where that part came from (``source``, ``order``, ``delta_meV_per_ion``, ``status``).
     """
 
     cell: np.ndarray
@@ -170,6 +197,8 @@ class SpinModel:
     b_field: np.ndarray = field(default_factory=lambda: np.zeros(3))
     pbc: tuple[bool, bool, bool] = (True, True, False)
     meta: dict = field(default_factory=dict)
+    single_ion_dipolar: list[np.ndarray] = field(default_factory=list)
+    dipolar_info: dict = field(default_factory=dict)
 
     convention = INTERNAL
 
@@ -181,6 +210,35 @@ class SpinModel:
         if len(self.single_ion) != len(self.sites):
             raise SpinModelError(f"{len(self.single_ion)} single-ion tensors for {len(self.sites)} sites")
         self.single_ion = [_tensor(a) for a in self.single_ion]
+        if not self.single_ion_dipolar:
+            self.single_ion_dipolar = [np.zeros((3, 3)) for _ in self.sites]
+        if len(self.single_ion_dipolar) != len(self.sites):
+            raise SpinModelError(f"{len(self.single_ion_dipolar)} dipolar single-ion tensors for {len(self.sites)} "
+                                 "sites")
+        self.single_ion_dipolar = [_tensor(a) for a in self.single_ion_dipolar]
+        self.dipolar_info = dict(self.dipolar_info or {})
+
+    # ----------------------------------------------------------------- dipolar part of the single-ion tensors
+    @property
+    def has_dipolar_single_ion(self) -> bool:
+        """True if ``single_ion`` contains a dipolar term (a labelled one, or a legacy one of unknown size)."""
+        return bool(self.dipolar_info) or any(np.any(a) for a in self.single_ion_dipolar)
+
+    @property
+    def single_ion_intrinsic(self) -> list[np.ndarray]:
+        """A_i − A_i^dip: the single-ion tensors without the stored dipolar part (spin–orbit / crystal field)."""
+        return [a - d for a, d in zip(self.single_ion, self.single_ion_dipolar)]
+
+    def set_dipolar_single_ion(self, tensors, info: dict | None = None) -> None:
+        """Store ``tensors`` (3×3 per site, meV) as the dipolar part of the single-ion terms, replacing any dipolar
+        part stored before; ``single_ion`` stays the total (old dipolar part out, new one in).  ``info`` records
+        the source (e.g. {"source": "2D Ewald shape term", "order": "FM", "delta_meV_per_ion": -0.036})."""
+        new = [_tensor(t) for t in tensors]
+        if len(new) != self.n_sites:
+            raise SpinModelError(f"{len(new)} dipolar single-ion tensors for {self.n_sites} sites")
+        self.single_ion = [a - old + d for a, old, d in zip(self.single_ion, self.single_ion_dipolar, new)]
+        self.single_ion_dipolar = new
+        self.dipolar_info = {"status": "separate", **dict(info or {})}
 
     # ----------------------------------------------------------------- construction
     @classmethod
@@ -291,7 +349,9 @@ class SpinModel:
                 sites.append(Site(s.position + np.array(t) @ self.cell, s.element, s.spin, s.g, s.label))
                 parent.append(k)
         big = SpinModel(cell=cell, sites=sites, single_ion=[self.single_ion[k].copy() for k in parent],
-                        b_field=self.b_field.copy(), pbc=self.pbc, meta=dict(self.meta, supercell=P.tolist()))
+                        b_field=self.b_field.copy(), pbc=self.pbc, meta=dict(self.meta, supercell=P.tolist()),
+                        single_ion_dipolar=[self.single_ion_dipolar[k].copy() for k in parent],
+                        dipolar_info=dict(self.dipolar_info))
         for t in translations:
             for b in self.bonds:
                 target = np.array(t) + np.array(b.R)
@@ -321,14 +381,74 @@ class SpinModel:
                 rows.append({"i": b.j, "j": b.i, "R": [-x for x in b.R], "distance": self.bond_length(b), "J": J})
         return rows
 
+    # ----------------------------------------------------------------- validation
+    def validate(self, source: str = "spin model") -> "SpinModel":
+        """Refuse (one-line :class:`SpinModelError` naming ``source``) what no consumer can use: a non-finite or
+        singular 3×3 cell, no sites, non-finite positions, spins outside (0, MAX_SPIN], g outside (0, 10],
+        coincident sites, non-finite exchange/single-ion/field values or |J|, |A| > MAX_EXCHANGE_MEV (meV),
+        |B| > MAX_FIELD_T.  Returns the model."""
+        def bad(msg):
+            raise SpinModelError(f"{source}: {msg}")
+
+        if self.cell.shape != (3, 3) or not np.all(np.isfinite(self.cell)):
+            bad(f"cell must be 3 finite lattice vectors (3×3), got shape {self.cell.shape}")
+        with np.errstate(all="ignore"):
+            vol = abs(float(np.linalg.det(self.cell)))
+        if not (np.isfinite(vol) and vol > 1e-6) or np.abs(self.cell).max() > 1e5:
+            bad(f"cell is singular or absurd (volume {vol:.3g} Å³)")
+        if not self.sites:
+            bad("no magnetic sites")
+        for k, site in enumerate(self.sites):
+            pos = np.asarray(site.position, float)
+            if pos.shape != (3,) or not np.all(np.isfinite(pos)) or np.abs(pos).max() > 1e5:
+                bad(f"site {k}: position must be 3 finite Cartesian coordinates (Å), got {pos.tolist()}")
+            if not (np.isfinite(site.spin) and 0.0 < site.spin <= MAX_SPIN):
+                bad(f"site {k} ({site.element}): spin S = {site.spin} must lie in (0, {MAX_SPIN:g}]")
+            if not (np.isfinite(site.g) and 0.0 < site.g <= 10.0):
+                bad(f"site {k} ({site.element}): g-factor {site.g} must lie in (0, 10]")
+        if 1 < self.n_sites <= 2000:
+            frac = np.array([s.position for s in self.sites]) @ np.linalg.inv(self.cell)
+            d = frac[:, None, :] - frac[None, :, :]
+            periodic = np.array([bool(x) for x in self.pbc])
+            d[..., periodic] -= np.round(d[..., periodic])
+            dist = np.linalg.norm(d @ self.cell, axis=-1)
+            dist[np.diag_indices(self.n_sites)] = np.inf
+            if dist.min() < 1e-3:
+                a, b = np.unravel_index(np.argmin(dist), dist.shape)
+                bad(f"sites {a} and {b} coincide")
+
+        def check_tensor(T, what):
+            T = np.asarray(T, float)
+            if not np.all(np.isfinite(T)):
+                bad(f"{what} is not finite")
+            big = float(np.abs(T).max()) if T.size else 0.0
+            if big > MAX_EXCHANGE_MEV:
+                bad(f"{what}: |{big:.3g}| meV exceeds {MAX_EXCHANGE_MEV:g} meV (10 eV), not a physical magnetic "
+                    "interaction")
+
+        for b in self.bonds:
+            check_tensor(b.J, f"bond ({b.i}, {b.j}, {list(b.R)}) exchange J")
+        for k, A in enumerate(self.single_ion):
+            check_tensor(A, f"site {k} single-ion tensor")
+        for k, A in enumerate(self.single_ion_dipolar):
+            check_tensor(A, f"site {k} dipolar single-ion tensor")
+        B = np.asarray(self.b_field, float)
+        if B.shape != (3,) or not np.all(np.isfinite(B)) or np.abs(B).max() > MAX_FIELD_T:
+            bad(f"field must be 3 finite components of at most {MAX_FIELD_T:g} T, got {B.tolist()}")
+        return self
+
     # ----------------------------------------------------------------- I/O
     def as_dict(self) -> dict:
-        return {"format": "wannmag.SpinModel", "version": 1,
-                "convention": "H = sum_{i<j} S_i.J_ij.S_j + sum_i S_i.A_i.S_i - g muB B.S_i; each bond once; "
-                              "spins of length S; J > 0 antiferromagnetic; meV, Å, T",
-                "cell": self.cell.tolist(), "pbc": list(self.pbc), "field_T": self.b_field.tolist(),
-                "sites": [s.as_dict() for s in self.sites], "bonds": [b.as_dict() for b in self.bonds],
-                "single_ion": [a.tolist() for a in self.single_ion], "meta": self.meta}
+        d = {"format": "wannmag.SpinModel", "version": FORMAT_VERSION,
+             "convention": "H = sum_{i<j} S_i.J_ij.S_j + sum_i S_i.A_i.S_i - g muB B.S_i; each bond once; "
+                           "spins of length S; J > 0 antiferromagnetic; meV, Å, T; single_ion is the total A_i, "
+                           "single_ion_dipolar the dipolar part of it",
+             "cell": self.cell.tolist(), "pbc": list(self.pbc), "field_T": self.b_field.tolist(),
+             "sites": [s.as_dict() for s in self.sites], "bonds": [b.as_dict() for b in self.bonds],
+             "single_ion": [a.tolist() for a in self.single_ion],
+             "single_ion_dipolar": [a.tolist() for a in self.single_ion_dipolar],
+             "dipolar_info": self.dipolar_info, "meta": self.meta}
+        return d
 
     def save(self, path) -> Path:
         """Write the model as JSON (atomically)."""
@@ -337,23 +457,152 @@ class SpinModel:
 
     @classmethod
     def from_dict(cls, d: dict, source: str = "spin model") -> "SpinModel":
-        if d.get("format") != "wannmag.SpinModel":
-            raise SpinModelError(f"{source}: not a wannmag spin model (missing format tag)")
+        """The model of a JSON dict (format versions 1 and 2), every field type-checked and the result validated
+        (:meth:`validate`); any problem is one :class:`SpinModelError` line naming ``source``."""
+        def bad(msg):
+            raise SpinModelError(f"{source}: {msg}")
+
+        if not isinstance(d, dict) or d.get("format") != "wannmag.SpinModel":
+            bad("not a wannmag spin model (missing format tag)")
+        version = d.get("version", 1)
+        if not _is_number(version) or version > FORMAT_VERSION:
+            bad(f"format version {_short(version)} is not one this wannmag reads (1..{FORMAT_VERSION})")
+        raw_sites = d.get("sites")
+        if not isinstance(raw_sites, list) or not raw_sites:
+            bad("'sites' must be a non-empty list")
+        sites = []
+        for k, s in enumerate(raw_sites):
+            if not isinstance(s, dict):
+                bad(f"site {k} must be an object with position, element, spin")
+            for key in ("position", "element", "spin"):
+                if key not in s:
+                    bad(f"site {k} lacks '{key}'")
+            element, label = s["element"], s.get("label", "")
+            if not isinstance(element, str) or not element.strip():
+                bad(f"site {k}: element must be a name, got {_short(element)}")
+            if label is not None and not isinstance(label, str):
+                bad(f"site {k}: label must be a string, got {_short(label)}")
+            sites.append(Site(_numbers(s["position"], [(3,)], f"site {k} position", source), element,
+                              float(_numbers(s["spin"], [()], f"site {k} spin", source)),
+                              float(_numbers(s.get("g", 2.0), [()], f"site {k} g", source)), label or ""))
+        n = len(sites)
+        cell = _numbers(d.get("cell"), [(3, 3)], "cell (3 lattice vectors)", source)
+        pbc = d.get("pbc", (1, 1, 0))
+        if not isinstance(pbc, (list, tuple)) or len(pbc) != 3 or not all(
+                isinstance(x, bool) or (_is_number(x) and x in (0, 1)) for x in pbc):
+            bad(f"pbc must be 3 booleans, got {_short(pbc)}")
+
+        def tensors(key):
+            raw = d.get(key) or []
+            if not isinstance(raw, list) or (raw and len(raw) != n):
+                bad(f"'{key}' must list one 3×3 tensor per site ({n}), got {_short(raw)}")
+            return [_numbers(a, [(3, 3), ()], f"{key} of site {k}", source) for k, a in enumerate(raw)]
+
+        meta = d.get("meta") or {}
+        info = d.get("dipolar_info") or {}
+        if not isinstance(meta, dict) or not isinstance(info, dict):
+            bad("'meta' and 'dipolar_info' must be objects")
+        single, single_dip = tensors("single_ion"), tensors("single_ion_dipolar")
+        b_field = _numbers(d.get("field_T", [0, 0, 0]), [(3,)], "field_T", source)
         try:
-            sites = [Site(np.array(s["position"], float), s["element"], float(s["spin"]), float(s.get("g", 2.0)),
-                          s.get("label", "")) for s in d["sites"]]
-            model = cls(cell=np.array(d["cell"], float), sites=sites,
-                        single_ion=[np.array(a, float) for a in d.get("single_ion", [])] or [],
-                        b_field=np.array(d.get("field_T", [0, 0, 0]), float), pbc=tuple(d.get("pbc", (1, 1, 0))),
-                        meta=d.get("meta", {}))
-            for b in d["bonds"]:
-                model.add_bond(b["i"], b["j"], b["R"], np.array(b["J"], float), shell=b.get("shell"))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise SpinModelError(f"{source}: malformed spin model ({type(exc).__name__}: {exc})") from None
+            model = cls(cell=cell, sites=sites, single_ion=single, b_field=b_field, pbc=tuple(bool(x) for x in pbc),
+                        meta=meta, single_ion_dipolar=single_dip, dipolar_info=info)
+        except SpinModelError as exc:
+            bad(str(exc))
+        raw_bonds = d.get("bonds", [])
+        if not isinstance(raw_bonds, list):
+            bad("'bonds' must be a list")
+        for k, b in enumerate(raw_bonds):
+            if not isinstance(b, dict) or any(key not in b for key in ("i", "j", "R", "J")):
+                bad(f"bond {k} must be an object with i, j, R, J")
+            i, j, shell = b["i"], b["j"], b.get("shell")
+            if not (_is_integer(i) and _is_integer(j)):
+                bad(f"bond {k}: site indices i, j must be integers, got {_short(i)}, {_short(j)}")
+            if shell is not None and not _is_integer(shell):
+                bad(f"bond {k}: shell must be an integer or null, got {_short(shell)}")
+            R = _numbers(b["R"], [(3,)], f"bond {k} R (3 integers)", source)
+            if np.any(R != np.round(R)):
+                bad(f"bond {k}: R must be 3 integers, got {_short(b['R'])}")
+            J = _numbers(b["J"], [(3, 3), ()], f"bond {k} J", source)
+            try:
+                model.add_bond(int(i), int(j), R.astype(int), J, shell=None if shell is None else int(shell))
+            except SpinModelError as exc:
+                bad(f"bond {k}: {exc}")
+        model.validate(source)
+        if version < 2:
+            _legacy_dipolar(model)
         return model
 
     @classmethod
     def load(cls, path) -> "SpinModel":
         path = Path(path)
+        if path.exists() and not path.is_dir() and not path.is_file():
+            raise SpinModelError(f"{path}: not a regular file")
         data = read_json(path, SpinModelError)
         return cls.from_dict(data, source=str(path))
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, (bool, np.bool_))
+
+
+def _is_integer(x) -> bool:
+    if not _is_number(x):
+        return False
+    try:
+        return float(x).is_integer()
+    except OverflowError:
+        return False
+
+
+def _short(x, n: int = 40) -> str:
+    r = repr(x).replace("\n", " ")
+    return r if len(r) <= n else r[: n - 1] + "…"
+
+
+def _numbers(x, shapes, what: str, source: str) -> np.ndarray:
+    """``x`` (from JSON) as a float array of one of ``shapes``; refuses strings, null, booleans, ragged or
+    nested lists of the wrong shape and non-finite values, with one line naming ``source`` and ``what``."""
+    try:
+        a = np.array(x, dtype=object)
+    except ValueError:
+        a = None
+    words = " or ".join("a number" if s == () else "×".join(map(str, s)) + " numbers" for s in shapes)
+    if a is None or a.shape not in shapes or not all(_is_number(v) for v in a.flat):
+        raise SpinModelError(f"{source}: {what} must be {words}, got {_short(x)}")
+    try:
+        out = a.astype(float)
+    except OverflowError:
+        raise SpinModelError(f"{source}: {what} is too large, got {_short(x)}") from None
+    if not np.all(np.isfinite(out)):
+        raise SpinModelError(f"{source}: {what} is not finite, got {_short(x)}")
+    return out
+
+
+def _legacy_dipolar(model: SpinModel) -> None:
+    """Format-1 models written by ``wannmag run`` (``step_model``) have the dipolar ΔE folded into ``single_ion``
+    (their meta ``method`` says so).  With the SOC fit in meta (uniaxial SIA A(ĉĉ − 1/3) on every site) the dipolar
+    part is exactly what is left, A_dip = single_ion − A(ĉĉ − 1/3) = −(ΔE_dip/S²) ĉĉ, and becomes the labelled
+    part; without it (dipolar + SOC lumped into one effective term) the amount is unknown and ``dipolar_info``
+    says so (consumers then do not add dipolar again).  ``single_ion`` is never changed: it was the total."""
+    method = str(model.meta.get("method", ""))
+    if "dipolar" not in method.lower() or model.has_dipolar_single_ion:
+        return
+    c = np.cross(model.cell[0], model.cell[1])
+    c = c / np.linalg.norm(c)
+    cc = np.outer(c, c)
+    params = ((model.meta.get("soc_fit") or {}).get("params_meV") or {})
+    A = params.get("A")
+    if "soc" in method.lower() and _is_number(A) and np.isfinite(A):
+        parts = [a - float(A) * (cc - np.eye(3) / 3.0) for a in model.single_ion]
+        zz = [float(c @ p @ c) for p in parts]
+        if all(np.allclose(p, z * cc, atol=1e-9 + 1e-6 * abs(z)) for p, z in zip(parts, zz)):
+            model.single_ion_dipolar = [z * cc for z in zz]
+            deltas = [-z * s.spin ** 2 for z, s in zip(zz, model.sites)]
+            model.dipolar_info = {"status": "separate", "delta_meV_per_ion": float(np.mean(deltas)), "order": None,
+                                  "source": "reconstructed from a format-1 'wannmag run' model: single-ion tensor "
+                                            "minus the SOC fit's uniaxial A (meta.soc_fit)"}
+            return
+    model.dipolar_info = {"status": "folded, amount unknown",
+                          "source": "format-1 'wannmag run' model: the dipolar term is folded into the single-ion "
+                                    "tensors together with SOC, its size was not recorded"}

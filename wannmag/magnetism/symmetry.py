@@ -247,7 +247,8 @@ def symmetrise(model: SpinModel, atoms, symprec: float = 1e-3, single_ion: bool 
     new = SpinModel(cell=model.cell.copy(), sites=[type(s)(s.position.copy(), s.element, s.spin, s.g, s.label)
                                                    for s in model.sites],
                     single_ion=[A.copy() for A in model.single_ion], b_field=model.b_field.copy(), pbc=model.pbc,
-                    meta=dict(model.meta))
+                    meta=dict(model.meta), single_ion_dipolar=[A.copy() for A in model.single_ion_dipolar],
+                    dipolar_info=dict(model.dipolar_info))
     added = 0
     orbit_rows = []
     for members in _orbits(model, ops):
@@ -286,12 +287,14 @@ def symmetrise(model: SpinModel, atoms, symprec: float = 1e-3, single_ion: bool 
             if len(spins) > 1:
                 warnings.warn(f"symmetrise: equivalent sites {orbit} have different spins {sorted(spins)}",
                               stacklevel=2)
-            Abar = np.mean([op.R.T @ model.single_ion[int(op.perm[k])] @ op.R for op in ops], axis=0)
-            vals: dict = {}
-            for op in ops:
-                vals.setdefault(int(op.perm[k]), []).append(op.tensor(Abar))
-            for q, As in vals.items():
-                new.single_ion[q] = np.mean(As, axis=0)
+            # the total single-ion tensor and its labelled dipolar part, averaged alike (the average is linear)
+            for src, dst in ((model.single_ion, new.single_ion), (model.single_ion_dipolar, new.single_ion_dipolar)):
+                Abar = np.mean([op.R.T @ src[int(op.perm[k])] @ op.R for op in ops], axis=0)
+                vals: dict = {}
+                for op in ops:
+                    vals.setdefault(int(op.perm[k]), []).append(op.tensor(Abar))
+                for q, As in vals.items():
+                    dst[q] = np.mean(As, axis=0)
             done.update(orbit)
     group = None
     try:

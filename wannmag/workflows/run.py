@@ -324,34 +324,45 @@ def step_model(ctx):
 
     With force-theorem SOC energies of several collinear orders (the ``anisotropy`` step's ``soc_fit``) the SOC
     anisotropy enters as fitted tensors: uniaxial single-ion A, Kitaev K, Γ, Γ′ on the NN bonds and XXZ λ_k on the
-    longer shells (traceless: the isotropic J's are unchanged); the dipolar term is added as an effective uniaxial
-    single-ion term.  Otherwise (one order only, or energies from a directory) everything is lumped into an
-    effective uniaxial single-ion term reproducing the ground state's ΔE = E_in − E_out (meV/ion) = dipolar + SOC:
-    A = diag(0, 0, −ΔE/S²) per ion (easy axis if ΔE > 0)."""
+    longer shells (traceless: the isotropic J's are unchanged).  Otherwise (one order only, or energies from a
+    directory) the SOC ΔE of the ground state is an effective uniaxial single-ion term A = −(ΔE_SOC/S²) ĉĉ.
+
+    The dipolar ΔE of the ground state (2D Ewald) is folded in as an effective uniaxial single-ion term too, but as
+    the model's *labelled* dipolar part (``SpinModel.set_dipolar_single_ion``): ``single_ion`` is the total that
+    Monte Carlo and spin waves use, ``single_ion_dipolar`` the dipolar share of it, so that ``wannmag anisotropy``
+    and the exporters count it once.  ΔE = E_in − E_out in meV per ion (> 0: easy axis along the normal ĉ)."""
     from ..magnetism import SpinModel
+    from ..magnetism.anisotropy.dipolar import layer_frame
 
     model = SpinModel.load(ctx["mapping"]["model"])
     an = ctx["anisotropy"]
     order = ctx["mapping"]["ground_state"]
+    dip = float(an["dipolar_meV"])
+    c = layer_frame(model.cell)[2]
+    cc = np.outer(c, c)
     if an.get("soc_fit"):
-        # SOC as fitted tensors (SIA + per-bond Kitaev/XXZ), dipolar as an effective uniaxial single-ion term
+        # SOC as fitted tensors (SIA + per-bond Kitaev/XXZ)
         from ..magnetism.anisotropy.collinear import fit_soc_records
 
         fit = fit_soc_records(an["soc_records"], ctx.params["structure"], template=model)
         model = fit.apply(model)
         soc = fit.mae(order)["total"] if order in fit.design.orders else float(an["soc_meV"] or 0.0)
-        dip = float(an["dipolar_meV"])
-        for k, s in enumerate(model.sites):
-            model.single_ion[k] = model.single_ion[k] + np.diag([0.0, 0.0, -dip / s.spin**2])
-        total = dip + soc
         method = ("energy mapping J + SOC anisotropy fitted to force-theorem energies of the collinear orders "
-                  "(single-ion A, NN Kitaev K/Gamma/Gamma', XXZ lambda_k) + dipolar as effective uniaxial SIA")
+                  "(single-ion A, NN Kitaev K/Gamma/Gamma', XXZ lambda_k) + dipolar as a labelled effective uniaxial "
+                  "single-ion part (single_ion_dipolar)")
     else:
-        total = float(an["dipolar_meV"]) + float(an["soc_meV"] or 0.0)
+        soc = float(an["soc_meV"] or 0.0)
         for k, s in enumerate(model.sites):
-            model.single_ion[k] = np.diag([0.0, 0.0, -total / s.spin**2])
-        method = "energy mapping J + effective uniaxial anisotropy (dipolar + SOC)"
-    model.meta.update({"method": method, "anisotropy_meV_per_ion": total})
+            model.single_ion[k] = -soc / s.spin**2 * cc
+        method = ("energy mapping J + effective uniaxial SOC single-ion term + dipolar as a labelled effective "
+                  "uniaxial single-ion part (single_ion_dipolar)")
+    model.set_dipolar_single_ion([-dip / s.spin**2 * cc for s in model.sites],
+                                 {"source": "2D Ewald sum of point moments g S muB (anisotropy step) as an effective "
+                                            "uniaxial single-ion term; exact for uniform rotations of this order",
+                                  "order": order, "delta_meV_per_ion": dip})
+    total = dip + soc
+    model.meta.update({"method": method, "anisotropy_meV_per_ion": total, "dipolar_meV_per_ion": dip,
+                       "soc_meV_per_ion": soc})
     path = model.save(ctx.step_dir("model") / "model.json")
     return {"model": str(path), "anisotropy_meV_per_ion": total, "J_meV": [b.J_iso for b in model.bonds],
             "method": method}

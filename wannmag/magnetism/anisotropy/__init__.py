@@ -51,6 +51,13 @@ def anisotropy_summary(source, order: str | None = "FM", pattern=None, structure
     ``source``: a ``SpinModel`` (dipolar + single-ion + exchange anisotropy) or a structure (dipolar only).
     ``structure``: the structure of a model (for the Kitaev frame of the nearest-neighbour bonds, which needs the
     ligands); default ``model.meta["structure"]`` if that file exists.  Returns a JSON-able dict.
+
+    The dipolar term is counted exactly once: it is the 2D Ewald sum of this order, and the single-ion row is the
+    model's single-ion tensors *without* their labelled dipolar part (``SpinModel.single_ion_dipolar``, folded in by
+    ``wannmag run``), i.e. the spin–orbit/crystal-field single-ion anisotropy.  ``dipolar["counted"]`` says which
+    dipolar value entered the total; a stored part for another order is reported, not added.  Models whose dipolar
+    bonds were added with :func:`add_dipolar` (``meta["dipolar"]``), and old models with dipolar folded into the
+    single-ion tensors in an unknown amount, hold the dipolar energy already: it is then not added again.
     """
     from ..spinmodel import SpinModel
 
@@ -59,25 +66,55 @@ def anisotropy_summary(source, order: str | None = "FM", pattern=None, structure
     out = {"order": dip.order, "n_sites": dip.n_sites,
            "convention": "Delta E = E(in-plane) - E(out-of-plane), meV per magnetic ion; > 0 favours out-of-plane",
            "dipolar": {"delta_meV": dip.delta, "E_out_meV": dip.E_out, "E_x_meV": dip.E_x, "E_y_meV": dip.E_y,
-                       "method": "2D Ewald, point moments g S muB", "moments_muB": [float(abs(m)) for m in dip.moments]}}
+                       "method": "2D Ewald, point moments g S muB", "moments_muB": [float(abs(m)) for m in dip.moments],
+                       "counted": "2D Ewald sum of this order"}}
     total = dip.delta
+    info = source.dipolar_info if is_model else {}
+    legacy = info.get("status") == "folded, amount unknown"
     if is_model and "dipolar" in source.meta:
         total = 0.0  # the model already holds dipolar bonds (add_dipolar): counted in its exchange/single-ion terms
         out["dipolar"]["note"] = "model already contains dipolar terms; not added again to the total"
+        out["dipolar"]["counted"] = "the model's dipolar bonds and shape term (add_dipolar), in the rows below"
+    elif legacy:
+        total = 0.0
+        out["dipolar"]["note"] = ("the model's single-ion tensors already include a dipolar term of unrecorded size "
+                                  "(old 'wannmag run' model); not added again to the total")
+        out["dipolar"]["counted"] = "inside the single-ion row (old model; its size was not recorded)"
     if is_model:
         st, big = collinear_state(source, order=order if pattern is None else None, pattern=pattern)
         F = layer_frame(big.cell)
         s = st.pattern * st.spins
         N = big.n_sites
 
-        def e_sia(n):
-            return sum(S ** 2 * n @ A @ n for S, A in zip(st.spins, big.single_ion)) / N
+        def e_single(tensors):
+            return lambda n: sum(S ** 2 * n @ A @ n for S, A in zip(st.spins, tensors)) / N
 
         def e_ex(n):
             return sum(s[b.i] * s[b.j] * (n @ b.J @ n) for b in big.bonds) / N
 
-        sia, exa = _in_out(F, e_sia), _in_out(F, e_ex)
-        out["single_ion"] = {"delta_meV": float(sia), "method": "model single-ion tensors, S^2 n.A.n"}
+        if legacy:
+            sia = _in_out(F, e_single(big.single_ion))
+            out["single_ion"] = {"delta_meV": float(sia), "method": "model single-ion tensors, S^2 n.A.n "
+                                                                     "(SOC and dipolar, lumped in this old model)"}
+        else:
+            sia = _in_out(F, e_single(big.single_ion_intrinsic))
+            method = "model single-ion tensors, S^2 n.A.n"
+            if source.has_dipolar_single_ion:
+                stored = float(_in_out(F, e_single(big.single_ion_dipolar)))
+                method += " (without the model's dipolar part)"
+                out["dipolar"]["stored_in_model_meV"] = stored
+                out["dipolar"]["stored_order"] = info.get("order")
+                out["dipolar"]["stored_source"] = info.get("source")
+                if "note" not in out["dipolar"]:
+                    same = abs(stored - dip.delta) <= 1e-6 * max(1.0, abs(dip.delta))
+                    out["dipolar"]["counted"] = (
+                        "2D Ewald sum of this order; the model's stored dipolar single-ion part "
+                        + ("(the same value) " if same else f"({stored:+.5f} meV/ion, for "
+                           + (f"order {info['order']}" if info.get("order") else "the run's ground state")
+                           + "; Monte Carlo uses that one) ")
+                        + "is left out of the single-ion row")
+            out["single_ion"] = {"delta_meV": float(sia), "method": method}
+        exa = _in_out(F, e_ex)
         out["exchange"] = {"delta_meV": float(exa), "method": "model bond tensors in the collinear state"}
         total += sia + exa
         # nearest-neighbour bond parameters (unit-cell model)
@@ -95,6 +132,10 @@ def anisotropy_summary(source, order: str | None = "FM", pattern=None, structure
     else:
         out["single_ion"] = None
         out["exchange"] = None
+    if not np.isfinite(total):  # pragma: no cover - validated models and structures give finite terms
+        from ...errors import WannmagError
+
+        raise WannmagError("anisotropy: the total is not finite (NaN/inf in the model or structure)")
     out["total_delta_meV"] = float(total)
     out["easy_axis"] = "out-of-plane" if total > 0 else "in-plane"
     if not is_model:

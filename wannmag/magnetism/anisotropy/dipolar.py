@@ -376,7 +376,10 @@ def collinear_state(source, order: str | None = "FM", pattern=None, supercell=No
     if isinstance(source, SpinModel):
         model = source
         sub = _sublattice_from_model(model)
-        if pattern is not None and supercell is None and len(pattern) == model.n_sites:
+        if pattern is not None and supercell is None and len(pattern) != model.n_sites:
+            raise DipolarError(f"pattern has {len(pattern)} value(s) but the model has {model.n_sites} sites: give "
+                               "one ±1 per site of the model's cell")
+        if pattern is not None and supercell is None:
             P = np.eye(3, dtype=int)
             pat = np.asarray(pattern, int)
         else:
