@@ -1,15 +1,31 @@
-"""Atomic file writes shared by every layer (results are never left half-written: temp file + os.replace)."""
+"""Atomic file writes shared by every layer (results are never left half-written: temp file + os.replace).
+
+The temporary file sits next to the target as ``.<name>.wm<pid>-<host>.<random>.tmp`` (``host`` a short hash of the
+host name): several processes may write into one directory at once, and :func:`remove_stale_temporaries` removes
+only the leftovers of writers that are gone (a dead process on this host, or older than ``max_age`` seconds), never
+the in-flight file of a live one.
+"""
 
 from __future__ import annotations
 
+import glob
+import hashlib
+import io
 import json
 import os
+import re
+import socket
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["atomic_write_text", "atomic_write_bytes", "atomic_write_json", "jsonable", "read_json"]
+__all__ = ["atomic_write_text", "atomic_write_bytes", "atomic_write_json", "atomic_savefig", "jsonable",
+           "read_json", "remove_stale_temporaries"]
+
+_HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
+_TMP_RE = re.compile(r"\.wm(\d+)-([0-9a-f]{8})\.[^.]*\.tmp$")
 
 
 def _umask_mode() -> int:
@@ -24,7 +40,7 @@ _FILE_MODE = _umask_mode()  # mkstemp creates 0600 files; results get the usual 
 def atomic_write_bytes(path, data: bytes) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.wm{os.getpid()}-{_HOST}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -41,6 +57,52 @@ def atomic_write_bytes(path, data: bytes) -> Path:
 
 def atomic_write_text(path, text: str) -> Path:
     return atomic_write_bytes(path, text.encode())
+
+
+def atomic_savefig(fig, path, **kwargs) -> Path:
+    """Save a matplotlib figure atomically (rendered in memory, then temp file + os.replace): a run killed while
+    plotting leaves the previous figure or none, never a truncated one.  The format follows the suffix (png
+    default); ``kwargs`` go to ``fig.savefig``."""
+    path = Path(path)
+    buf = io.BytesIO()
+    fig.savefig(buf, format=kwargs.pop("format", path.suffix.lstrip(".").lower() or "png"), **kwargs)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: alive, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temporaries(path, max_age: float = 3600.0) -> list[Path]:
+    """Remove the temporary files that interrupted atomic writes of ``path`` left behind (``.<name>.*.tmp``), but
+    only stale ones: written by a process of this host that no longer runs, or (other hosts on a shared file
+    system, older naming) not modified for ``max_age`` seconds.  The in-flight temporary file of another live
+    writer is never touched.  Returns the removed paths."""
+    path = Path(path)
+    removed = []
+    now = time.time()
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        m = _TMP_RE.search(tmp.name)
+        try:
+            old = now - tmp.stat().st_mtime > max_age
+        except OSError:
+            continue
+        stale = old or (m is not None and m.group(2) == _HOST and not _pid_alive(int(m.group(1))))
+        if stale:
+            try:
+                tmp.unlink()
+                removed.append(tmp)
+            except OSError:
+                pass
+    return removed
 
 
 def jsonable(obj):

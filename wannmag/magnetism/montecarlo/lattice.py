@@ -20,7 +20,7 @@ import numpy as np
 from ..spinmodel import MU_B_MEV_PER_T, SpinModel
 from .errors import MonteCarloError
 
-__all__ = ["MCLattice", "build_lattice", "bond_shells"]
+__all__ = ["MCLattice", "build_lattice", "bond_shells", "MAX_SITES"]
 
 
 def bond_shells(model: SpinModel, tol: float = 0.05) -> np.ndarray:
@@ -96,14 +96,24 @@ class MCLattice:
         return u[c[:, 0], c[:, 1], c[:, 2], self.parent].copy()
 
 
+#: magnetic sites of one Monte Carlo lattice (memory of the neighbour lists and of the replicas' spins)
+MAX_SITES = 10 ** 6
+
+
 def _as_size(size) -> tuple[int, int, int]:
-    s = np.atleast_1d(np.asarray(size, dtype=int)).tolist()
+    try:
+        s = np.atleast_1d(np.asarray(size, dtype=np.int64)).tolist()
+    except (OverflowError, TypeError, ValueError):
+        raise MonteCarloError(f"lattice size must be 1-3 positive integers, got {size!r}") from None
     if len(s) == 1:
         s = [s[0], s[0], 1]
     elif len(s) == 2:
         s = [s[0], s[1], 1]
     if len(s) != 3 or min(s) < 1:
         raise MonteCarloError(f"lattice size must be 1-3 positive integers, got {size!r}")
+    if int(np.prod([float(x) for x in s])) > MAX_SITES:
+        raise MonteCarloError(f"lattice size {'x'.join(map(str, s))}: more than {MAX_SITES:.0e} cells, beyond what "
+                              "a Monte Carlo run holds in memory; use smaller sizes")
     return int(s[0]), int(s[1]), int(s[2])
 
 
@@ -129,6 +139,10 @@ def build_lattice(model: SpinModel, size, vacancies=None, near_vacancy=None, tol
         raise MonteCarloError("every site needs a spin length S > 0")
     L = _as_size(size)
     ns = model.n_sites
+    if L[0] * L[1] * L[2] * ns > MAX_SITES:
+        raise MonteCarloError(f"lattice {'x'.join(map(str, L))} of a {ns}-site cell: {L[0] * L[1] * L[2] * ns} "
+                              f"sites, more than the {MAX_SITES:.0e} a Monte Carlo run holds in memory; use smaller "
+                              "sizes")
     cells = np.array(list(np.ndindex(*L)), dtype=np.int64)
     ncell = len(cells)
     n_full = ncell * ns

@@ -20,14 +20,26 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from ..._atomic import remove_stale_temporaries
 from ..spinmodel import MEV_PER_K
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import check_state, load_checkpoint, save_checkpoint
 from .errors import MonteCarloError
 from .kernels import N_OBS, pt_run, seed_states, total_energy
 from .lattice import MCLattice
 from .observables import QUANTITIES, derived_observables
 
-__all__ = ["MCSettings", "PTResult", "parallel_tempering", "temperature_ladder"]
+__all__ = ["MCSettings", "PTResult", "parallel_tempering", "temperature_ladder", "T_RANGE_K", "MAX_REPLICAS",
+           "MAX_SWEEPS", "MAX_SPINS"]
+
+#: temperatures (K) a run accepts: below 1 mK or above 1e6 K the Boltzmann factors of meV-scale models under- or
+#: overflow and no magnetic ordering of interest lies there
+T_RANGE_K = (1e-3, 1e6)
+#: replicas (temperatures) of one ladder
+MAX_REPLICAS = 1000
+#: sweeps (thermalisation or measurement) of one run; far beyond any feasible run, keeps counters in range
+MAX_SWEEPS = 10 ** 9
+#: replicas × lattice sites of one run: 2·10^7 spin vectors (≈ 0.5 GB of spins, plus lattice and bins)
+MAX_SPINS = 2 * 10 ** 7
 
 
 @dataclass
@@ -57,28 +69,39 @@ class MCSettings:
     progress: bool = False
 
     def validate(self) -> None:
+        """Refuse settings outside the sane bounds (:data:`T_RANGE_K`, :data:`MAX_REPLICAS`, :data:`MAX_SWEEPS`,
+        seeds in [0, 2^63)) with one :class:`MonteCarloError` line."""
         def bad(msg):
             raise MonteCarloError(msg)
 
+        lo, hi = T_RANGE_K
         if isinstance(self.ladder, str):
             if self.ladder not in ("geometric", "feedback"):
                 bad(f"ladder must be 'geometric', 'feedback' or a list of temperatures, got {self.ladder!r}")
-            if not (self.tmin > 0 and math.isfinite(self.tmin)):
-                bad(f"tmin must be a positive temperature in K, got {self.tmin}")
-            if not (self.tmax > self.tmin and math.isfinite(self.tmax)):
+            for name in ("tmin", "tmax"):
+                v = getattr(self, name)
+                if not (isinstance(v, (int, float, np.number)) and math.isfinite(v) and lo <= v <= hi):
+                    bad(f"{name} must be a temperature between {lo:g} and {hi:g} K, got {v}")
+            if not self.tmax > self.tmin:
                 bad(f"tmax must be larger than tmin, got tmin = {self.tmin} K, tmax = {self.tmax} K")
-            if int(self.n_replicas) < 1:
-                bad(f"need at least one replica, got {self.n_replicas}")
+            if not 1 <= int(self.n_replicas) <= MAX_REPLICAS:
+                bad(f"the number of replicas must be between 1 and {MAX_REPLICAS}, got {self.n_replicas}")
         else:
             T = np.asarray(self.ladder, float)
-            if T.ndim != 1 or len(T) < 1 or np.any(T <= 0) or np.any(np.diff(T) <= 0):
-                bad("an explicit ladder must be increasing positive temperatures in K")
+            if T.ndim != 1 or len(T) < 1 or np.any(np.diff(T) <= 0) or not np.all((T >= lo) & (T <= hi)):
+                bad(f"an explicit ladder must be increasing temperatures between {lo:g} and {hi:g} K")
+            if len(T) > MAX_REPLICAS:
+                bad(f"an explicit ladder may hold at most {MAX_REPLICAS} temperatures, got {len(T)}")
         for name in ("n_sweeps", "measure_every", "max_bins", "resync_every"):
-            if int(getattr(self, name)) < 1:
-                bad(f"{name} must be at least 1, got {getattr(self, name)}")
+            if not 1 <= int(getattr(self, name)) <= MAX_SWEEPS:
+                bad(f"{name} must be between 1 and {MAX_SWEEPS:.0e}, got {getattr(self, name)}")
         for name in ("n_therm", "n_overrelax", "swap_every", "adapt_every", "checkpoint_every"):
-            if int(getattr(self, name)) < 0:
-                bad(f"{name} must be >= 0, got {getattr(self, name)}")
+            if not 0 <= int(getattr(self, name)) <= MAX_SWEEPS:
+                bad(f"{name} must be between 0 and {MAX_SWEEPS:.0e}, got {getattr(self, name)}")
+        if int(self.n_overrelax) > 100:
+            bad(f"n_overrelax must be at most 100 over-relaxation sweeps per Metropolis sweep, got {self.n_overrelax}")
+        if not 0 <= int(self.seed) < 2 ** 63:
+            bad(f"seed must be an integer in [0, 2^63), got {self.seed}")
         if self.n_sweeps < self.measure_every:
             bad("n_sweeps must be at least measure_every")
 
@@ -149,19 +172,6 @@ def _signature(lat: MCLattice, settings: MCSettings, pattern: np.ndarray, init: 
     return h.hexdigest()
 
 
-def _remove_stale_temporaries(checkpoint) -> None:
-    """A run killed while writing a checkpoint leaves its temporary file behind (the checkpoint itself is intact:
-    it is replaced atomically); the run that owns the checkpoint removes them when it starts."""
-    from pathlib import Path
-
-    p = Path(checkpoint)
-    for tmp in p.parent.glob(f".{p.name}.*.tmp"):
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-
-
 def _bins_layout(settings: MCSettings) -> tuple[int, int]:
     n_meas = (settings.n_sweeps - 1) // settings.measure_every + 1
     bin_size = max(1, -(-n_meas // settings.max_bins))
@@ -223,17 +233,34 @@ def parallel_tempering(lat: MCLattice, settings: MCSettings, pattern=None, init=
     if pattern.shape != (N,):
         raise MonteCarloError(f"order-parameter pattern has {pattern.shape[0]} entries for {N} sites")
     seed_key = tuple(int(x) for x in (seed_key if seed_key is not None else (settings.seed,)))
+    n_spins = len(temperature_ladder(settings)) * N
+    if n_spins > MAX_SPINS:
+        raise MonteCarloError(f"{len(temperature_ladder(settings))} replicas × {N} sites = {n_spins} spins, more "
+                              f"than the {MAX_SPINS:.0e} one run holds in memory; use fewer replicas or a smaller "
+                              "lattice")
     sig = _signature(lat, settings, pattern, init if init is not None else np.zeros(0), seed_key)
+    fresh = _initial_state(lat, settings, pattern, init, seed_key)
+    fresh["signature"] = np.array(sig)
     state = None
     if checkpoint is not None:
-        _remove_stale_temporaries(checkpoint)
+        # a run killed while writing a checkpoint leaves its temporary file behind (the checkpoint itself is
+        # intact: it is replaced atomically); remove only those of writers that are gone, never the in-flight
+        # temporary file of another live run writing into the same directory
+        remove_stale_temporaries(checkpoint)
         state = load_checkpoint(checkpoint)
-        if state is not None and str(state.get("signature")) != sig:
-            raise MonteCarloError(f"{checkpoint}: checkpoint of a different run (model, size, settings or seed "
-                                  "differ); remove it or choose another --out")
+        if state is not None:
+            if "signature" not in state or np.asarray(state["signature"]).dtype.kind != "U":
+                raise MonteCarloError(f"{checkpoint}: corrupt Monte Carlo checkpoint: no run signature; remove it to "
+                                      "start afresh")
+            if str(state["signature"]) != sig:
+                raise MonteCarloError(f"{checkpoint}: checkpoint of a different run (model, size, settings or seed "
+                                      "differ); remove it or choose another --out")
+            args0 = lat.kernel_args()
+            check_state(checkpoint, state, fresh, settings.n_therm + settings.n_sweeps, int(settings.n_therm),
+                        int(settings.measure_every), lat.slen,
+                        lambda s: total_energy(s, *args0[:8], args0[9]))
     if state is None:
-        state = _initial_state(lat, settings, pattern, init, seed_key)
-        state["signature"] = np.array(sig)
+        state = fresh
     total = settings.n_therm + settings.n_sweeps
     bin_size = int(state["bin_size"])
     n_bins = state["bins"].shape[1]
