@@ -395,7 +395,7 @@ def _mc_one(args):
 def step_mc(ctx):
     from ..magnetism import SpinModel
     from ..magnetism.montecarlo import MCSettings, analyse_sizes, build_lattice, mermin_wagner_check
-    from ..magnetism.montecarlo.tc import checkpoint_key, refine_window, refined_edge_warning
+    from ..magnetism.montecarlo.tc import checkpoint_key, next_window, refined_edge_warning
     from ..magnetism.montecarlo.plot import plot_curves
     from ..magnetism.montecarlo import ground_state as gs_fn
     from ..magnetism.spinmodel import MEV_PER_K
@@ -424,7 +424,8 @@ def step_mc(ctx):
         tcr = analyse_sizes(curves, mw)
         coarse = tcr.as_dict(with_runs=False)
         refined = None
-        window = refine_window(coarse.get("tc_K"), coarse.get("tc_error_K"), settings.tmin, settings.tmax)
+        # around a bracketed crossing, or beyond the window edge where an unbracketed one lies (the rule of `mc`)
+        window = next_window(tcr, settings.tmin, settings.tmax)
         if p.get("mc_refine", True) and window is not None and not mw.get("flag"):
             # second pass: the same sizes and sweeps on a ladder concentrated around the first estimate, so that
             # the Binder crossings and the C/χ peaks are resolved by several replicas instead of one or two
@@ -449,6 +450,7 @@ def step_mc(ctx):
     except Exception as exc:  # noqa: BLE001 - a plot failure must not lose the numbers
         warnings.warn(f"MC plot failed: {exc}")
     return {"tc_K": d.get("tc_K"), "tc_error_K": d.get("tc_error_K"), "method": d.get("method"),
+            "status": d.get("status"), "note": d.get("note"),
             "mermin_wagner": bool(mw.get("flag")), "warning": mw.get("reason") if mw.get("flag") else None,
             "sizes": sizes, "t_window_K": [settings.tmin, settings.tmax] if refined is None else refined["t_window_K"],
             "coarse": {"t_window_K": [settings.tmin, settings.tmax], "tc_K": coarse.get("tc_K"),
@@ -488,8 +490,11 @@ def _summary_lines(ctx, formula: str) -> list[str]:
         out.append(f"- {kind} temperature (classical Monte Carlo): **{mc['tc_K']:.1f} ± "
                    f"{mc.get('tc_error_K') or 0:.1f} K** ({mc.get('method')}; sizes {mc['sizes']}, "
                    f"preset {ctx.params.get('preset')})")
-    else:
+    elif mc.get("mermin_wagner"):
         out.append(f"- {kind} temperature: **none** — no finite-temperature order of this 2D model (Mermin–Wagner)")
+    else:
+        out.append(f"- {kind} temperature: **not determined** — "
+                   f"{mc.get('note') or 'no Binder crossing inside the Monte Carlo window'}")
     if formula in EXPERIMENT:
         what, val, ref = EXPERIMENT[formula]
         out.append(f"- Experiment: {what} {val:.0f} K ({ref})")
@@ -549,7 +554,7 @@ def step_report(ctx):
         lines += [f"Spin waves: gap {lw['gap_meV']:.3f} meV, RPA (Tyablikov) ordering temperature {rpa_txt}.", ""]
     mc = r["mc"]
     tc, err = mc.get("tc_K"), mc.get("tc_error_K") or 0.0
-    tc_txt = "n/a" if tc is None else f"{tc:.1f} ± {err:.1f} K"
+    tc_txt = (mc.get("note") or "n/a") if tc is None else f"{tc:.1f} ± {err:.1f} K"
     lines += ["## Monte Carlo", "", f"Sizes {mc['sizes']}, T window {mc['t_window_K'][0]:.1f}–{mc['t_window_K'][1]:.1f} K.",
               f"Ordering temperature: **{tc_txt}** ({mc.get('method')})"]
     co = mc.get("coarse") or {}

@@ -29,7 +29,9 @@ resumable like the others, results in ``OUT/steps/<step>.json``):
 ``vacancy_mc``   diluted-lattice parallel-tempering Monte Carlo (:func:`~wannmag.magnetism.montecarlo.dilution_scan`):
                  the perfect lattice's SpinModel (J1–J3 + anisotropy of the ``model`` step) with a random fraction x
                  of sites removed and every nearest-neighbour bond next to a vacancy carrying J1_vac (as its
-                 isotropic part; anisotropic exchange kept); T(x) for x = 0 and the requested fractions, disorder-averaged over ``realisations`` vacancy sets per size.
+                 isotropic part; anisotropic exchange kept); T(x) for x = 0 and the requested fractions, disorder-averaged over
+                 ``realisations`` vacancy sets per size.  T(x) is a Binder crossing bracketed inside its window or
+                 None ("not bracketed", :func:`diluted_study`); the χ maxima are reported beside it, labelled.
                  Results: ``OUT/vacancy/vacancy_study.json`` and the plot ``OUT/vacancy/tn_vs_x.png``.
 """
 
@@ -45,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._atomic import atomic_write_json, jsonable
+from .._atomic import atomic_savefig, atomic_write_json, jsonable
 from ..magnetism.linfit import linear_fit
 from ..errors import WannmagError
 
@@ -504,7 +506,8 @@ def _fit_table(cell: VacancyCell, fit: VacancyFit, perfect) -> str:
 
 
 def plot_tn_vs_x(fractions, tn, err, path, title: str = "", perfect=None) -> Path:
-    """T_N(x) (K) against the vacancy fraction x, the perfect lattice's T (x = 0) marked."""
+    """T_N(x) (K) against the vacancy fraction x, the perfect lattice's T (x = 0) marked; an x without a bracketed
+    Binder crossing (None) has no point."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -526,9 +529,10 @@ def plot_tn_vs_x(fractions, tn, err, path, title: str = "", perfect=None) -> Pat
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        atomic_savefig(fig, path, dpi=110)  # never a truncated figure
+    finally:
+        plt.close(fig)
     return path
 
 
@@ -551,6 +555,20 @@ class NearVacancyJ:
         return J + (self.J_vac - np.trace(J) / 3.0) * np.eye(3)
 
 
+def _chi_max(a) -> dict | None:
+    """χ maximum (K) of the largest lattice of a Tc analysis, labelled: {"T", "error", "lattice", "estimator"} with
+    estimator "chi maximum" or, at a window edge, "edge: chi maximum >= T" / "edge: chi maximum <= T"."""
+    from ..magnetism.montecarlo.tc import peak_text
+
+    if not a.sizes:
+        return None
+    lab = a.sizes[-1]
+    pk = a.peaks_chi[lab]
+    est = ("chi maximum" if not pk.get("at_edge") else
+           f"edge: chi maximum {'>=' if pk.get('bound') == 'lower' else '<='} {pk['T']:.4g} K")
+    return {"T": pk["T"], "error": pk.get("error"), "lattice": lab, "estimator": est, "text": peak_text(pk)}
+
+
 def diluted_study(model, J_vac: float, fractions, sizes, settings, realisations: int, out_dir, perfect=None,
                   title: str = "", extra: dict | None = None, map_fn=None, refine: bool = False) -> dict:
     """Diluted-lattice Monte Carlo T(x) of ``model`` (SpinModel of the perfect lattice, H = Σ_{i<j} S_i·J_ij·S_j +
@@ -561,16 +579,23 @@ def diluted_study(model, J_vac: float, fractions, sizes, settings, realisations:
     dict (temperatures in K).  ``map_fn(fn, tasks)`` runs the disorder realisations (Dask, local processes; see
     :func:`~wannmag.magnetism.montecarlo.dilution_scan`).
 
-    ``refine``: a second pass for every x on a ladder around its first estimate (``refine_window``: T ± max(3σ,
-    0.15 T), the same sizes, sweeps and realisations, seed + 1), as in the workflow's mc step — the first ladder
-    spans the whole window, so near a transition only one or two replicas resolve the Binder crossing.  The refined
-    estimate is reported (with a warning when it lies at the edge of its window); the first pass is kept in
-    ``coarse``."""
+    ``tn_K[k]`` is an ordering temperature only if it is a Binder crossing bracketed inside its window; otherwise it
+    is None, ``statuses[k]`` is "not bracketed" and ``notes[k]`` says where the crossing lies.  ``estimators[k]``
+    names what every number is ("Binder crossing 18x18x1/24x24x1", or "not bracketed"), and ``chi_max_K[k]`` gives
+    the χ maximum of the largest lattice with its own label ("chi maximum", or "edge: chi maximum >= T" when it
+    sits at a window edge and is only a bound) — a χ maximum is never reported as T(x).
+
+    ``refine``: a second pass for every x on :func:`~wannmag.magnetism.montecarlo.tc.next_window` of its first
+    pass (the rule shared with ``wannmag mc`` and the workflow's mc step: around a bracketed crossing, T ± max(3σ,
+    0.15 T); beyond the window edge where an unbracketed crossing lies; around an interior χ maximum), the same
+    sizes, sweeps and realisations, seed + 1.  The second pass is reported if it brackets a crossing (with a warning
+    when that lies at the edge of its window), else the first pass stays (and the notes say that the second pass
+    found no crossing); the first pass is kept in ``coarse``."""
     from dataclasses import replace
 
     from .._atomic import atomic_write_text
     from ..magnetism.montecarlo.dilution import dilution_scan
-    from ..magnetism.montecarlo.tc import checkpoint_key, refine_window, refined_edge_warning
+    from ..magnetism.montecarlo.tc import checkpoint_key, next_window, refined_edge_warning
 
     def ck_dir(st):  # checkpoints of one set of runs, keyed by what defines them
         return out / "checkpoints" / checkpoint_key(model, st, J_vac=float(J_vac), sizes=[int(x) for x in sizes],
@@ -585,32 +610,42 @@ def diluted_study(model, J_vac: float, fractions, sizes, settings, realisations:
                             near_vacancy=near, out_dir=ck_dir(settings), map_fn=map_fn)
     tn, err, methods = list(res.tc), list(res.tc_error), list(res.methods)
     final = list(res.analyses)
-    windows = [[settings.tmin, settings.tmax]] * len(fractions)
+    windows = [[settings.tmin, settings.tmax] for _ in fractions]
     coarse = {"tn_K": list(res.tc), "tn_error_K": list(res.tc_error), "methods": list(res.methods),
-              "t_window_K": [settings.tmin, settings.tmax]}
+              "statuses": [a.status for a in res.analyses], "notes": [a.note for a in res.analyses],
+              "chi_max_K": [_chi_max(a) for a in res.analyses], "t_window_K": [settings.tmin, settings.tmax]}
     notes, dilution = [], res.as_dict()
     if refine and not (res.analyses and res.analyses[0].mermin_wagner):
         dilution = {"coarse": dilution, "refined": {}}
         for k, x in enumerate(fractions):
-            w = refine_window(res.tc[k], res.tc_error[k], settings.tmin, settings.tmax)
+            w = next_window(res.analyses[k], settings.tmin, settings.tmax)
             if w is None:
                 continue
             fine = replace(settings, tmin=w[0], tmax=w[1], seed=settings.seed + 1)
             r2 = dilution_scan(model, [x], [int(s) for s in sizes], fine, realisations=int(realisations),
                                near_vacancy=near, out_dir=ck_dir(fine), map_fn=map_fn, warn=False)
-            if r2.tc[0] is None:
-                continue
-            tn[k], err[k], methods[k], windows[k] = r2.tc[0], r2.tc_error[0], r2.methods[0], list(w)
-            final[k] = r2.analyses[0]
             dilution["refined"][f"{x:g}"] = r2.as_dict()
-            edge = refined_edge_warning(r2.tc[0], w)
+            a2 = r2.analyses[0]
+            if not a2.bracketed:
+                keep = (f"first pass on {settings.tmin:.4g}-{settings.tmax:.4g} K kept" if res.analyses[k].bracketed
+                        else "no ordering temperature")
+                notes.append(f"x = {x:g}: the second pass on {w[0]:.4g}-{w[1]:.4g} K found no Binder crossing "
+                             f"({a2.note}); {keep}")
+                continue
+            tn[k], err[k], methods[k], windows[k] = a2.tc, a2.tc_error, a2.method, list(w)
+            final[k] = a2
+            edge = refined_edge_warning(a2.tc, w)
             if edge:
                 notes.append(f"x = {x:g}: {edge}")
+    notes += [f"x = {x:g}: {a.note}" for x, a in zip(fractions, final) if not a.bracketed and a.note]
     notes += [f"x = {x:g}: {a.warning}" for x, a in zip(fractions, final) if a.warning and not a.mermin_wagner]
     png = plot_tn_vs_x(fractions, tn, err, out / "tn_vs_x.png", perfect=perfect, title=title)
     study = {"convention": "H = sum_{i<j} S_i.J_ij.S_j + sum_i S_i.A_i.S_i, each bond once, |S| = S, J > 0 AF; "
                            "meV, K",
              "fractions": fractions, "tn_K": tn, "tn_error_K": err, "methods": methods,
+             "statuses": [a.status for a in final], "notes": [a.note for a in final],
+             "estimators": [a.method if a.bracketed else "not bracketed" for a in final],
+             "chi_max_K": [_chi_max(a) for a in final],
              "realisations": res.realisations, "sizes": [int(x) for x in sizes],
              "t_window_K": [settings.tmin, settings.tmax], "t_windows_K": windows, "refined": bool(refine),
              "coarse": coarse, "J1_vac_meV": float(J_vac),
@@ -672,7 +707,10 @@ def vacancy_steps(params: dict) -> list:
             # the charge state defines the calculations (neutral keeps the fingerprint of earlier runs)
             "charge": 0 if v.get("charge") in (None, "neutral") else str(v["charge"])}
     mcp = {k: params[k] for k in ("mc_sizes", "mc_sweeps", "mc_therm", "mc_replicas", "seed", "vac_realisations")}
-    mcp["passes"] = "wide window down to 0.03 T_MF, refined per x" if params.get("mc_refine", True) else "one"
+    # (the wording is part of the fingerprint: results of the former rule, which reported χ maxima as T(x), rerun)
+    mcp["passes"] = ("wide window down to 0.03 T_MF, then per x a pass on next_window; T(x) only from bracketed "
+                     "Binder crossings" if params.get("mc_refine", True) else "one; T(x) only from bracketed Binder "
+                     "crossings")
     mcp["fractions"] = sorted({0.0, *[float(x) for x in v["fractions"]]})
     return [Step("vacancy_dft", step_vacancy_dft, ("structure", "mapping"), params=dftp,
                  description="DFT energies of the vacancy supercell configurations"),
@@ -707,10 +745,12 @@ def report_lines(ctx) -> list[str]:
         lines.append(f"| {rec['name']} | {rec['energy']:.4f} | {'' if tm is None else format(tm, '+.2f')} | "
                      f"{'' if gap is None else format(gap, '.3f')} | {', '.join(f'{m:+.2f}' for m in mom)} |")
     lines += ["", "```", vf["table"], "```", "",
-              "| x | T (K) | method |", "|---|---|---|"]
-    for x, t, e, m in zip(vm["fractions"], vm["tn_K"], vm["tn_error_K"], vm["methods"]):
-        tt = "n/a" if t is None else f"{t:.1f} ± {(e or 0):.1f}"
-        lines.append(f"| {x:g} | {tt} | {m} |")
+              "| x | T (K) | estimator | χ maximum of the largest lattice (K) |", "|---|---|---|---|"]
+    chis = vm.get("chi_max_K") or [None] * len(vm["fractions"])
+    for x, t, e, m, c in zip(vm["fractions"], vm["tn_K"], vm["tn_error_K"], vm["methods"], chis):
+        tt = "not bracketed" if t is None else f"{t:.1f} ± {(e or 0):.1f}"
+        ct = "" if not c else (c.get("text") or f"{c['T']:.1f}")
+        lines.append(f"| {x:g} | {tt} | {m if t is not None else 'no Binder crossing (see note)'} | {ct} |")
     if vm.get("perfect_mc_K") and vm["perfect_mc_K"][0] is not None:
         lines.append(f"\nPerfect lattice (mc step): {vm['perfect_mc_K'][0]:.1f} ± {(vm['perfect_mc_K'][1] or 0):.1f} K.")
     lines.append(f"Disorder realisations per size and x: {vm['realisations']}; sizes {vm['sizes']}.")
@@ -718,6 +758,8 @@ def report_lines(ctx) -> list[str]:
         lines.append("Two passes: a ladder over " + "–".join(f"{t:.0f}" for t in vm["t_window_K"]) + " K, then for "
                      "every x a ladder around its first estimate (windows " + ", ".join(
                          f"{w[0]:.0f}–{w[1]:.0f}" for w in vm["t_windows_K"]) + " K).")
+    lines.append("T is a Binder crossing bracketed inside its temperature window; a χ maximum is not an ordering "
+                 "temperature (at a window edge it is only a bound).")
     lines += [f"Note: {w}." for w in vm.get("warnings", []) if w.startswith("x = ")]
     if vm.get("mermin_wagner"):
         lines.append("Warning: the model has a continuous symmetry in 2D (Mermin–Wagner); the temperatures are "

@@ -9,7 +9,9 @@ next to a vacancy may carry other exchange tensors (``near_vacancy``: a dict {sh
 For every x and every size, ``realisations`` vacancy sets (exactly round(x·N) sites removed, chosen at random with
 a seed derived from (seed, size, realisation, x)) are simulated with the undiluted ground-state pattern as order
 parameter; C, χ and U4 are disorder-averaged ([⟨·⟩], error = statistical ⊕ sample-to-sample spread/√n) and
-analysed as in :func:`~.tc.analyse_sizes` (Binder crossings of the averaged U4 if ≥ 2 sizes, else the χ peak).
+analysed as in :func:`~.tc.analyse_sizes`: T(x) is a Binder crossing of the averaged U4 bracketed inside the
+window, else None with the reason in ``notes`` ("not bracketed: ...", e.g. with one size or a crossing beyond the
+window); ``max_extensions`` > 0 repeats an unbracketed x on :func:`~.tc.next_window` (:func:`~.tc.until_bracketed`).
 """
 
 from __future__ import annotations
@@ -25,10 +27,13 @@ from ..spinmodel import SpinModel
 from .errors import MerminWagnerWarning, MonteCarloError
 from .groundstate import ground_state
 from .lattice import _as_size, build_lattice
-from .tc import _label, analyse_sizes, curves_of, mermin_wagner_check, simulate
+from .tc import _label, analyse_sizes, check_memory, curves_of, mermin_wagner_check, simulate, until_bracketed
 from .tempering import MCSettings, temperature_ladder
 
-__all__ = ["random_vacancies", "DilutionResult", "dilution_scan"]
+__all__ = ["random_vacancies", "DilutionResult", "dilution_scan", "MAX_REALISATIONS"]
+
+#: disorder realisations per fraction and size
+MAX_REALISATIONS = 10000
 
 
 def random_vacancies(n_sites: int, fraction: float, key) -> list[int]:
@@ -58,8 +63,9 @@ def _average(curves: list[dict], grid: np.ndarray) -> dict:
 
 @dataclass
 class DilutionResult:
-    """T(x) in K: ``tc[k] ± tc_error[k]`` at vacancy fraction ``fractions[k]`` (``analyses[k]`` the full
-    analysis of the disorder-averaged curves)."""
+    """T(x) in K: ``tc[k] ± tc_error[k]`` at vacancy fraction ``fractions[k]``, a bracketed Binder crossing or None
+    (``notes[k]`` then says why, ``statuses[k]`` "not bracketed"); ``windows[k]`` the temperature window (K) of the
+    pass reported; ``analyses[k]`` the full analysis of the disorder-averaged curves."""
 
     fractions: list
     tc: list
@@ -68,6 +74,15 @@ class DilutionResult:
     realisations: int
     analyses: list = field(default_factory=list)
     curves: list = field(default_factory=list)
+    statuses: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+    windows: list = field(default_factory=list)
+
+    def text(self, k: int) -> str:
+        """One line for fraction k: 'T = 61.2 ± 0.8 K (Binder crossing ...)' or its 'not bracketed: ...' note."""
+        if self.tc[k] is not None:
+            return f"T = {self.tc[k]:.2f} ± {(self.tc_error[k] or 0.0):.2f} K ({self.methods[k]})"
+        return self.notes[k] if k < len(self.notes) and self.notes[k] else "no ordering temperature found"
 
     def as_dict(self) -> dict:
         def clean(c):
@@ -75,6 +90,7 @@ class DilutionResult:
                         (v.tolist() if isinstance(v, np.ndarray) else v)) for k, v in c.items()}
 
         return {"fractions": self.fractions, "tc_K": self.tc, "tc_error_K": self.tc_error, "methods": self.methods,
+                "statuses": self.statuses, "notes": self.notes, "t_windows_K": self.windows,
                 "realisations": self.realisations, "analyses": [a.as_dict(with_runs=False) for a in self.analyses],
                 "averaged_curves": [{lab: clean(c) for lab, c in cs.items()} for cs in self.curves],
                 "convention": "H = sum_{i<j} S_i.J_ij.S_j + sum_i S_i.A_i.S_i - g muB B.S_i; J > 0 AF; meV; T in K"}
@@ -95,15 +111,24 @@ def _dilution_run(task) -> dict:
 
 
 def dilution_scan(model: SpinModel, fractions, sizes, settings: MCSettings, realisations: int = 8,
-                  near_vacancy=None, out_dir=None, warn: bool = True, map_fn=None) -> DilutionResult:
+                  near_vacancy=None, out_dir=None, warn: bool = True, map_fn=None,
+                  max_extensions: int = 0) -> DilutionResult:
     """T(x) for every vacancy fraction x in ``fractions`` (module docstring).  With ``out_dir`` every run
-    checkpoints to ``out_dir/checkpoint_x<x>_<L>_r<k>.npz`` (and resumes).  ``map_fn(fn, tasks) -> list`` runs the
-    independent (x, size, realisation) simulations, e.g. on Dask or a process pool (default: one after the other);
-    each is seeded by its own key, so the result does not depend on where or in which order they run."""
+    checkpoints to ``out_dir/checkpoint_x<x>_<L>_r<k>.npz`` (and resumes; further passes of ``max_extensions`` in
+    ``out_dir/window_<tmin>-<tmax>K/``).  ``map_fn(fn, tasks) -> list`` runs the independent (x, size,
+    realisation) simulations, e.g. on Dask or a process pool (default: one after the other); each is seeded by its
+    own key, so the result does not depend on where or in which order they run."""
     settings.validate()
-    if realisations < 1:
-        raise MonteCarloError(f"need at least one disorder realisation, got {realisations}")
+    if not 1 <= int(realisations) <= MAX_REALISATIONS:
+        raise MonteCarloError(f"the number of disorder realisations must be between 1 and {MAX_REALISATIONS}, got "
+                              f"{realisations}")
+    if not fractions:
+        raise MonteCarloError("give at least one vacancy fraction")
+    for x in fractions:
+        if not 0.0 <= float(x) < 1.0:  # also NaN
+            raise MonteCarloError(f"dilution fraction must be in [0, 1), got {x}")
     sizes = [_as_size(s) for s in sizes]
+    check_memory(model, sizes, settings)
     fractions = [float(x) for x in fractions]
     grid = temperature_ladder(settings)
     lat0 = build_lattice(model, sizes[0])
@@ -135,5 +160,28 @@ def dilution_scan(model: SpinModel, fractions, sizes, settings: MCSettings, real
         tcs.append(a.tc)
         errs.append(a.tc_error)
         methods.append(a.method)
-    return DilutionResult(fractions=fractions, tc=tcs, tc_error=errs, methods=methods, realisations=realisations,
-                          analyses=analyses, curves=all_curves)
+    res = DilutionResult(fractions=fractions, tc=tcs, tc_error=errs, methods=methods, realisations=realisations,
+                         analyses=analyses, curves=all_curves, statuses=[a.status for a in analyses],
+                         notes=[a.note for a in analyses],
+                         windows=[[float(settings.tmin), float(settings.tmax)] for _ in fractions])
+    for ix, x in enumerate(fractions):
+        if int(max_extensions) <= 0 or analyses[ix].bracketed or analyses[ix].mermin_wagner:
+            continue
+        got = {}
+
+        def run(st, k, x=x, ix=ix):
+            if k == 0:
+                return analyses[ix]
+            sub = None if out_dir is None else Path(out_dir) / f"window_{st.tmin:.6g}-{st.tmax:.6g}K"
+            r = dilution_scan(model, [x], sizes, st, realisations=realisations, near_vacancy=near_vacancy,
+                              out_dir=sub, warn=False, map_fn=map_fn)
+            got["curves"] = r.curves[0]
+            return r.analyses[0]
+
+        a, st = until_bracketed(run, settings, max_extensions)
+        if a is not analyses[ix]:
+            res.analyses[ix], res.curves[ix] = a, got["curves"]
+            res.tc[ix], res.tc_error[ix], res.methods[ix] = a.tc, a.tc_error, a.method
+            res.statuses[ix], res.notes[ix] = a.status, a.note
+            res.windows[ix] = [float(st.tmin), float(st.tmax)]
+    return res

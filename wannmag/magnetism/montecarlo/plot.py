@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..._atomic import atomic_savefig
+
 __all__ = ["plot_tc", "plot_dilution"]
 
 
@@ -46,21 +48,27 @@ def plot_curves(curves: dict, path, tc=None, tc_error=None, title: str = "") -> 
         fig.suptitle(title)
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        atomic_savefig(fig, path, dpi=110)  # never a truncated figure (temp file + os.replace)
+    finally:
+        plt.close(fig)
     return path
 
 
 def plot_tc(tcr, path) -> Path:
-    """Curves of every size of a :class:`~.tc.TcResult`, with the Tc estimate marked."""
+    """Curves of every size of a :class:`~.tc.TcResult`, with the Tc marked only if it is a Binder crossing
+    bracketed inside the window (else the title says "not bracketed" and where the crossing lies)."""
     from .tc import _label, curves_of
 
     curves = {_label(r.size): curves_of(r) for r in tcr.runs}
-    title = f"Tc = {tcr.tc:.2f} ± {tcr.tc_error:.2f} K ({tcr.method})" if tcr.tc is not None else ""
+    title = tcr.headline("Tc")
     if tcr.mermin_wagner:
         title += "  [Mermin–Wagner: true Tc = 0, finite-size crossover]"
-    return plot_curves(curves, path, tcr.tc, tcr.tc_error, title)
+    import textwrap
+
+    title = "\n".join(textwrap.wrap(title, 120))
+    return plot_curves(curves, path, tcr.tc if tcr.bracketed else None, tcr.tc_error if tcr.bracketed else None,
+                       title)
 
 
 def plot_dilution(dres, path) -> Path:
@@ -76,7 +84,8 @@ def plot_dilution(dres, path) -> Path:
     ax.grid(alpha=0.3)
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        atomic_savefig(fig, path, dpi=110)  # never a truncated figure (temp file + os.replace)
+    finally:
+        plt.close(fig)
     return path

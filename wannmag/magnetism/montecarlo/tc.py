@@ -6,12 +6,19 @@ classical spins of length S, J > 0 antiferromagnetic, meV; temperatures in K.
 Estimators (all in K, with uncertainties):
 
 * peaks of C(T) and χ(T) for every size: parabola through the ≤ 5 points around the maximum, uncertainty from a
-  parametric bootstrap over the error bars (a peak at the edge of the temperature range is flagged);
+  parametric bootstrap over the error bars.  A maximum at the first or last temperature is not a peak: it is
+  reported as a bound (``bound`` "lower": the peak lies at T ≥ tmax; "upper": at T ≤ tmin) with T the edge;
 * Binder-cumulant crossings U4_L(T) = U4_L'(T) for every pair of sizes (linear interpolation; the + → −
   sign change of U4_L' − U4_L, L' > L, with the largest weight), uncertainty by parametric bootstrap.
   ``tc`` is the crossing of the two largest sizes; ``tc_error`` combines its bootstrap error with the spread of all
-  pair crossings (the finite-size drift).  Without a crossing (or with one size) ``tc`` is the χ peak of the largest
-  size.
+  pair crossings (the finite-size drift).
+
+Only a Binder crossing bracketed strictly inside the window is an ordering temperature (``status`` "bracketed").
+Without one (or with one size) ``tc`` is None, ``status`` is "not bracketed", ``side`` says where the crossing
+lies — "above tmax" when the larger lattice is the more ordered one (U4_L' > U4_L) over the window, "below tmin"
+when it is the less ordered one, else from a χ maximum at an edge — and ``note`` says so in one line.
+:func:`next_window` gives the window of a further pass (beyond the edge where the crossing lies, or around a first
+estimate) and :func:`until_bracketed` repeats runs with it until a crossing is bracketed (a bounded number of times).
 
 Mermin–Wagner: in d ≤ 2 a continuous symmetry cannot be broken at T > 0.  The model's continuous symmetries are
 the global rotations R with RᵀJR = J for every bond, RᵀA_iR = A_i and RᵀB = B (generators found numerically); if
@@ -36,9 +43,10 @@ from .groundstate import ground_state
 from .lattice import _as_size, build_lattice
 from .tempering import MCSettings, PTResult, parallel_tempering
 
-__all__ = ["continuous_symmetry", "mermin_wagner_check", "find_peak", "binder_crossing", "analyse_sizes",
-           "refine_window", "refined_edge_warning", "checkpoint_key", "convergence_notes",
-           "TcResult", "ordering_temperature", "simulate"]
+__all__ = ["continuous_symmetry", "mermin_wagner_check", "find_peak", "peak_text", "binder_crossing",
+           "analyse_sizes", "refine_window", "extend_window", "next_window", "until_bracketed",
+           "refined_edge_warning", "checkpoint_key", "convergence_notes", "TcResult", "ordering_temperature",
+           "simulate"]
 
 _GEN = np.array([[[0, 0, 0], [0, 0, -1], [0, 1, 0]],
                  [[0, 0, 1], [0, 0, 0], [-1, 0, 0]],
@@ -108,16 +116,29 @@ def _parabola_vertex(T, y):
 
 
 def find_peak(T, y, err, n_boot: int = 200, seed: int = 0) -> dict:
-    """Peak position (K) of y(T) with a bootstrap uncertainty; ``at_edge`` if the maximum is the first or last
-    temperature."""
+    """Peak position (K) of y(T) with a bootstrap uncertainty.  A maximum at the first or last temperature is not a
+    peak: then ``at_edge`` is True, ``T`` is that edge temperature, ``error`` None and ``bound`` "lower" (maximum at
+    the upper edge: the peak lies at T ≥ T[-1]) or "upper" (at the lower edge: T ≤ T[0]); else ``bound`` None."""
     T = np.asarray(T, float)
     y = np.asarray(y, float)
     err = np.nan_to_num(np.asarray(err, float))
     k = int(np.argmax(y))
+    if k == 0 or k == len(T) - 1:
+        return {"T": float(T[k]), "error": None, "height": float(y[k]), "at_edge": True,
+                "bound": "lower" if k == len(T) - 1 and len(T) > 1 else "upper"}
     g = np.random.default_rng(seed)
     boot = [_parabola_vertex(T, y + err * g.normal(size=len(y))) for _ in range(n_boot)]
-    return {"T": _parabola_vertex(T, y), "error": float(np.std(boot)), "height": float(y[k]),
-            "at_edge": bool(k == 0 or k == len(T) - 1)}
+    return {"T": _parabola_vertex(T, y), "error": float(np.std(boot)), "height": float(y[k]), "at_edge": False,
+            "bound": None}
+
+
+def peak_text(p: dict) -> str:
+    """'61.20 ± 0.80 K' for a peak, '≥ 80.00 K (upper window edge)' / '≤ 20.00 K (lower window edge)' for a
+    maximum at an edge of the window (module docstring)."""
+    if p.get("at_edge"):
+        return (f"≥ {p['T']:.2f} K (upper window edge)" if p.get("bound", "lower") == "lower"
+                else f"≤ {p['T']:.2f} K (lower window edge)")
+    return f"{p['T']:.2f} ± {(p.get('error') or 0.0):.2f} K"
 
 
 def _crossings(T, ua, ub, sd=None):
@@ -130,6 +151,8 @@ def _crossings(T, ua, ub, sd=None):
     for k in range(len(T) - 1):
         if d[k] > 0 >= d[k + 1]:
             t = T[k] + (T[k + 1] - T[k]) * d[k] / (d[k] - d[k + 1])
+            if not T[0] < t < T[-1]:  # a crossing at the last temperature is not bracketed
+                continue
             w = z[max(0, k - 1):k + 1].sum() - z[k + 1:k + 3].sum()
             out.append((t, w, k))
     return out
@@ -164,8 +187,11 @@ def binder_crossing(T, ua, ea, ub, eb, n_boot: int = 200, seed: int = 0, min_sig
 
 @dataclass
 class TcResult:
-    """Ordering-temperature analysis (K).  ``tc``/``tc_error``/``method`` is the best estimate; ``mermin_wagner``
-    True means the true Tc is zero and ``tc`` is only a finite-size crossover (see ``warning``)."""
+    """Ordering-temperature analysis (K).  ``tc``/``tc_error``/``method`` is a Binder crossing bracketed inside the
+    window ``t_window`` (``status`` "bracketed"), else None with ``status`` "not bracketed", ``side`` ("above tmax",
+    "below tmin" or None) and the one-line ``note`` (module docstring); ``passes`` lists the windows tried by
+    :func:`until_bracketed`.  ``mermin_wagner`` True means the true Tc is zero and ``tc`` is only a finite-size
+    crossover (see ``warning``)."""
 
     sizes: list
     tc: float | None
@@ -179,9 +205,27 @@ class TcResult:
     symmetry: str = ""
     runs: list = field(default_factory=list)
     ground_state: dict = field(default_factory=dict)
+    status: str = "bracketed"
+    side: str | None = None
+    note: str = ""
+    t_window: list = field(default_factory=list)
+    passes: list = field(default_factory=list)
+
+    @property
+    def bracketed(self) -> bool:
+        return self.status == "bracketed" and self.tc is not None
+
+    def headline(self, name: str = "Tc") -> str:
+        """'Tc = 61.2 ± 0.8 K (Binder crossing 12x12x1/18x18x1)', or the 'not bracketed: ...' note — never a
+        number that is not a bracketed crossing."""
+        if self.bracketed:
+            return f"{name} = {self.tc:.2f} ± {(self.tc_error or 0.0):.2f} K ({self.method})"
+        return f"{name}: {self.note or 'not bracketed'}"
 
     def as_dict(self, with_runs: bool = True) -> dict:
-        d = {"tc_K": self.tc, "tc_error_K": self.tc_error, "method": self.method, "sizes": self.sizes,
+        d = {"tc_K": self.tc, "tc_error_K": self.tc_error, "method": self.method, "status": self.status,
+             "side": self.side, "note": self.note, "t_window_K": self.t_window, "passes": self.passes,
+             "sizes": self.sizes,
              "peaks_C": self.peaks_C, "peaks_chi": self.peaks_chi, "binder_crossings": self.crossings,
              "mermin_wagner": self.mermin_wagner, "warning": self.warning, "continuous_symmetry": self.symmetry,
              "ground_state": self.ground_state,
@@ -219,23 +263,68 @@ def analyse_sizes(curves: dict, mw: dict | None = None) -> TcResult:
                 c = binder_crossing(grid, ua, ea, ub, eb)
             if c is not None:
                 crossings.append({"sizes": [str(labels[a]), str(labels[b])], **c})
-    tc = tc_err = None
-    method = "none"
+    tc = tc_err = side = None
+    status, note = "bracketed", ""
+    window = [float(min(curves[k]["T"][0] for k in labels)), float(max(curves[k]["T"][-1] for k in labels))] \
+        if labels else []
     if crossings:
         big = [c for c in crossings if c["sizes"] == [str(labels[-2]), str(labels[-1])]]
         main = big[0] if big else crossings[-1]
         spread = float(np.std([c["T"] for c in crossings])) if len(crossings) > 1 else 0.0
         tc, tc_err, method = main["T"], float(np.hypot(main["error"], spread)), \
             f"Binder crossing {main['sizes'][0]}/{main['sizes'][1]}"
-    elif labels:
-        p = peaks_chi[str(labels[-1])]
-        tc, tc_err, method = p["T"], p["error"], f"chi peak of {labels[-1]}"
+    else:
+        status, method = "not bracketed", "not bracketed"
+        side = _crossing_side(curves, labels, peaks_chi)
+        note = _not_bracketed_note(window, side, labels, peaks_chi)
     mw = mw or {}
     notes = [mw["reason"]] if mw.get("reason") else []
     notes += convergence_notes(tc, crossings, peaks_C, labels) if not mw.get("flag") else []
     return TcResult(sizes=[str(k) for k in labels], tc=tc, tc_error=tc_err, method=method, peaks_C=peaks_C,
                     peaks_chi=peaks_chi, crossings=crossings, mermin_wagner=bool(mw.get("flag", False)),
-                    warning="; ".join(notes), symmetry=mw.get("symmetry", ""))
+                    warning="; ".join(notes), symmetry=mw.get("symmetry", ""), status=status, side=side, note=note,
+                    t_window=window)
+
+
+def _crossing_side(curves: dict, labels: list, peaks_chi: dict, z_sig: float = 3.0) -> str | None:
+    """Where the Binder crossing of the two largest lattices lies when none was found inside the window.  From the
+    Binder cumulants: "above tmax" if U4_L' − U4_L (L' > L) is significantly positive somewhere (> ``z_sig`` σ) and
+    nowhere significantly negative (the whole window is on the ordered side), "below tmin" in the opposite case.
+    From the χ maximum of the largest lattice: "above tmax" at the upper edge, "below tmin" at the lower edge.  The
+    two must agree where both speak; None if undecided (e.g. one size with an interior χ maximum)."""
+    binder = None
+    if len(labels) >= 2:
+        ca, cb = curves[labels[-2]], curves[labels[-1]]
+        grid = cb["T"]
+        ua, ea = (np.interp(grid, ca["T"], np.asarray(x, float)) for x in ca["U4"])
+        ub, eb = np.asarray(cb["U4"][0], float), np.asarray(cb["U4"][1], float)
+        sd = np.maximum(np.hypot(np.nan_to_num(ea), np.nan_to_num(eb)), 1e-12)
+        z = np.nan_to_num((ub - ua) / sd)
+        pos, neg = bool(np.any(z > z_sig)), bool(np.any(z < -z_sig))
+        binder = "above tmax" if pos and not neg else ("below tmin" if neg and not pos else None)
+    p = peaks_chi.get(str(labels[-1])) if labels else None
+    chi = None
+    if p and p.get("at_edge"):
+        chi = "above tmax" if p.get("bound") == "lower" else "below tmin"
+    if binder and chi and binder != chi:
+        return None
+    if binder and p and not p.get("at_edge"):
+        return None  # an interior χ maximum: the transition region lies inside, the crossing is not resolved
+    return binder or chi
+
+
+def _not_bracketed_note(window: list, side: str | None, labels: list, peaks_chi: dict) -> str:
+    lo, hi = window if window else (float("nan"), float("nan"))
+    if len(labels) < 2:
+        why = f"one lattice size ({labels[0] if labels else 'none'}): Binder crossings need at least two"
+    else:
+        why = f"Binder cumulants do not cross inside [{lo:.4g}, {hi:.4g}] K"
+    where = {"above tmax": f"crossing above tmax = {hi:.4g} K", "below tmin": f"crossing below tmin = {lo:.4g} K"}
+    txt = f"not bracketed: {why} ({where.get(side, 'crossing not located')})"
+    p = peaks_chi.get(str(labels[-1])) if labels else None
+    if p:
+        txt += f"; chi maximum of {labels[-1]} {peak_text(p)}"
+    return txt
 
 
 def convergence_notes(tc, crossings: list, peaks_C: dict, labels) -> list[str]:
@@ -282,6 +371,21 @@ def simulate(model: SpinModel, size, settings: MCSettings, vacancies=None, near_
     return res, gs
 
 
+def check_memory(model: SpinModel, sizes, settings: MCSettings) -> None:
+    """Refuse (one :class:`MonteCarloError` line) runs whose replicas × sites exceed
+    :data:`~.tempering.MAX_SPINS` before anything is built."""
+    from .tempering import MAX_SPINS, temperature_ladder
+
+    n_rep = len(temperature_ladder(settings))
+    for s in sizes:
+        L = _as_size(s)
+        n = L[0] * L[1] * L[2] * model.n_sites * n_rep
+        if n > MAX_SPINS:
+            raise MonteCarloError(f"{n_rep} replicas × {L[0] * L[1] * L[2] * model.n_sites} sites of the "
+                                  f"{'x'.join(map(str, L))} lattice = {n} spins, more than the {MAX_SPINS:.0e} one "
+                                  "run holds in memory; use fewer replicas or smaller sizes")
+
+
 def ordering_temperature(model: SpinModel, sizes, settings: MCSettings, out_dir=None, warn: bool = True) -> TcResult:
     """Parallel tempering on every size in ``sizes`` (each an integer L → L×L×1, or 2-3 integers) and the Tc
     analysis (module docstring).  With ``out_dir``, each size checkpoints to ``out_dir/checkpoint_<L>.npz``
@@ -295,6 +399,7 @@ def ordering_temperature(model: SpinModel, sizes, settings: MCSettings, out_dir=
             if model.pbc[a] and s[a] < 2 and any(x[a] >= 2 for x in sizes):
                 raise MonteCarloError(f"lattice size {list(s)}: periodic sizes must be at least 2")
     settings.validate()
+    check_memory(model, sizes, settings)
     lat0 = build_lattice(model, sizes[0])
     gs0 = ground_state(lat0, ising=settings.ising, seed=settings.seed)
     mw = mermin_wagner_check(model, lat0.dimension, settings.ising, gs0.spins, lat0.slen)
@@ -319,6 +424,70 @@ def refine_window(tc, err, tmin, tmax):
     half = max(3.0 * (err if err is not None and np.isfinite(err) else 0.0), 0.15 * tc)
     lo, hi = max(tc - half, 0.5 * tmin, 1e-3), min(tc + half, 1.5 * tmax)
     return (float(lo), float(hi)) if hi > lo else None
+
+
+def extend_window(side: str, tmin: float, tmax: float) -> tuple[float, float] | None:
+    """Window (K) of the next pass when the Binder crossing lies outside [tmin, tmax]: with f = tmax/tmin clipped
+    to [2, 4], [0.9 tmax, f·tmax] for ``side`` "above tmax" and [tmin/f, 1.1 tmin] for "below tmin" (the new window
+    overlaps the old edge, so that a crossing just beyond it is bracketed); None for any other side or outside
+    :data:`~.tempering.T_RANGE_K`."""
+    from .tempering import T_RANGE_K
+
+    f = float(np.clip(tmax / tmin, 2.0, 4.0))
+    if side == "above tmax":
+        lo, hi = 0.9 * tmax, f * tmax
+    elif side == "below tmin":
+        lo, hi = tmin / f, 1.1 * tmin
+    else:
+        return None
+    if lo < T_RANGE_K[0] or hi > T_RANGE_K[1]:
+        return None
+    return float(lo), float(hi)
+
+
+def next_window(tcr: TcResult, tmin: float, tmax: float) -> tuple[float, float] | None:
+    """Window (K) of a further pass after ``tcr`` from a ladder on [tmin, tmax] — the one rule shared by ``wannmag
+    mc``, the workflow's mc step and the vacancy study: around the bracketed crossing (:func:`refine_window`); if
+    not bracketed, beyond the edge where the crossing lies (:func:`extend_window`), or around the χ maximum of the
+    largest lattice when that lies inside the window but the Binder cumulants did not resolve a crossing; None if
+    there is nothing to look for (no estimate, or a Mermin–Wagner model whose true Tc is zero)."""
+    if tcr.mermin_wagner:
+        return None
+    if tcr.bracketed:
+        return refine_window(tcr.tc, tcr.tc_error, tmin, tmax)
+    w = extend_window(tcr.side, tmin, tmax)
+    if w is not None:
+        return w
+    p = tcr.peaks_chi.get(tcr.sizes[-1]) if tcr.sizes else None
+    if p and not p.get("at_edge") and tcr.side is None:
+        return refine_window(p["T"], p.get("error"), tmin, tmax)
+    return None
+
+
+def until_bracketed(run, settings: MCSettings, max_extensions: int = 3, log=None) -> tuple[TcResult, MCSettings]:
+    """``run(settings, k) -> TcResult`` for pass k = 0, 1, ...; while the Binder crossing is not bracketed, the next
+    pass runs on :func:`next_window` (seed + k, the other settings unchanged), at most ``max_extensions`` times
+    (0: one pass); a window around an interior χ maximum (crossing side unknown) is tried only once.  Returns the first bracketed result (else the last one) with its settings; ``passes`` of the
+    result lists every window tried with its status, ``log(str)`` is told about each extension."""
+    from dataclasses import replace
+
+    passes, st = [], settings
+    for k in range(int(max_extensions) + 1):
+        tcr = run(st, k)
+        passes.append({"t_window_K": [float(st.tmin), float(st.tmax)], "status": tcr.status, "side": tcr.side,
+                       "tc_K": tcr.tc, "tc_error_K": tcr.tc_error, "method": tcr.method})
+        if tcr.bracketed or k == int(max_extensions) or not isinstance(st.ladder, str):
+            break
+        if tcr.side is None and k > 0:
+            break  # a second pass around the χ maximum did not resolve a crossing: a third one would not either
+        w = next_window(tcr, st.tmin, st.tmax)
+        if w is None:
+            break
+        if log is not None:
+            log(f"window {st.tmin:.4g}-{st.tmax:.4g} K: {tcr.note}; pass {k + 2} on {w[0]:.4g}-{w[1]:.4g} K")
+        st = replace(st, tmin=w[0], tmax=w[1], seed=settings.seed + k + 1)
+    tcr.passes = passes
+    return tcr, st
 
 
 def refined_edge_warning(tc, window) -> str | None:
