@@ -13,43 +13,111 @@ from ..errors import WannmagError
 from ._common import EPILOG, FORMATTER
 
 
-def _energy_records(path: Path, n_shells: int | None, spin: float | None):
-    from ..magnetism.energy_mapping import load_energy_records
+def _energy_records(path: Path, n_shells: int | None, spin: float | None, structure=None):
+    """EnergyData of FILE.json or of a directory: its ``*energies*.json``, a run's ``steps/dft.json`` or the
+    ``*/summary.json`` of a ``wannmag dft --out DIR`` (all of them, one configuration each)."""
+    from .._atomic import read_json
+    from ..magnetism.energy_mapping import EnergyData, FitError, read_energies
 
+    if not path.exists():
+        raise WannmagError(f"{path}: no such file or directory")
     if path.is_dir():
-        candidates = sorted(path.glob("*energies*.json")) + sorted(path.glob("*/summary.json"))
-        if not candidates:
-            raise WannmagError(f"{path}: no energies JSON (*energies*.json) in this directory")
-        path = candidates[0]
-    records, distances, file_spin = load_energy_records(path)
-    return records, distances, spin if spin is not None else (file_spin if file_spin is not None else 1.5)
+        candidates = sorted(path.glob("*energies*.json")) or sorted(path.glob("steps/dft.json"))
+        if candidates:
+            data = read_energies(candidates[0], structure, n_shells)
+            data.notes.insert(0, f"read {candidates[0]}")
+        else:
+            summaries = sorted(p for p in path.glob("*/summary.json") if p.is_file())
+            if not summaries:
+                raise WannmagError(f"{path}: no energies JSON (*energies*.json, steps/dft.json or */summary.json) "
+                                   "in this directory")
+            import tempfile
+
+            recs = [read_json(p, FitError) for p in summaries]
+            with tempfile.TemporaryDirectory() as tmp:
+                joined = Path(tmp) / "records.json"
+                joined.write_text(json.dumps({"records": recs}))
+                data = read_energies(joined, structure, n_shells)
+            for r in data.records:
+                r.source = str(path)
+            data = EnergyData(data.records, data.distances, data.spin, data.format,
+                              [f"read {len(summaries)} summary.json files of {path}"] + data.notes)
+    elif not path.is_file():
+        raise WannmagError(f"{path}: not a regular file")
+    else:
+        data = read_energies(path, structure, n_shells)
+    if spin is not None:
+        data.spin = spin
+    elif data.spin is None:
+        data.spin = 1.5
+        data.notes.append("spin length S = 3/2 (not in the file; --spin to change)")
+    return data
+
+
+def _check_options(args) -> None:
+    import math
+
+    if args.shells is not None and not 1 <= args.shells <= 20:
+        raise WannmagError(f"--shells must be between 1 and 20, got {args.shells}")
+    if args.spin is not None and not (math.isfinite(args.spin) and 0 < args.spin <= 50):
+        raise WannmagError(f"--spin must be a spin length in (0, 50], got {args.spin}")
+    if not (math.isfinite(args.max_condition) and args.max_condition > 1):
+        raise WannmagError(f"--max-condition must be a finite number above 1, got {args.max_condition}")
+    if args.plot:
+        plot = Path(args.plot)
+        if plot.is_dir():
+            raise WannmagError(f"{plot}: is a directory; give a PNG file name for --plot")
+        if plot.exists() and not plot.is_file():
+            raise WannmagError(f"{plot}: not a regular file; give a PNG file name for --plot")
 
 
 def cmd_map_energies(args) -> int:
-    from ..magnetism.energy_mapping import fit_exchange
+    import numpy as np
 
-    records, distances, spin = _energy_records(Path(args.source), args.shells, args.spin)
-    fit = fit_exchange(records, n_shells=args.shells, spin=spin, distances=distances,
-                       max_condition=args.max_condition)
+    from ..magnetism.energy_mapping import FitError, fit_exchange
+
+    _check_options(args)
+    structure = None
+    if args.structure:
+        from ..structures import read_structure
+
+        structure = read_structure(args.structure)
+        structure.info["name"] = str(args.structure)
+    data = _energy_records(Path(args.source), args.shells, args.spin, structure)
+    if args.plot and not data.distances:
+        raise WannmagError(f"{args.source}: the energies give no shell distances ('distances'); cannot plot J(r)")
+    try:
+        fit = fit_exchange(data.records, n_shells=args.shells, spin=data.spin, distances=data.distances,
+                           max_condition=args.max_condition)
+    except FitError as exc:
+        raise FitError(str(exc) if str(exc).startswith(str(args.source)) else f"{args.source}: {exc}") from None
+    if not (np.all(np.isfinite(fit.J)) and np.isfinite(fit.E0)):  # pragma: no cover - fit_exchange refuses these
+        raise WannmagError(f"{args.source}: the fit gave non-finite exchange constants")
     if args.json:
-        print(json.dumps(fit.as_dict(), indent=1))
+        print(json.dumps({**fit.as_dict(), "format": data.format, "notes": data.notes}, indent=1))
     else:
+        print(f"{args.source}: {data.format}" + "".join(f"; {n}" for n in data.notes))
         print(fit.table())
     if args.plot:
         _plot_j_of_r(fit.distances, fit.J, args.plot, "energy mapping")
+        if not args.json:
+            print(f"plot: {args.plot}")
     return 0
 
 
 def _plot_j_of_r(distances, J, path, label):
-    """J (meV, J > 0 AF) against the shell distance (Å) for a fit without a structure."""
-    import matplotlib
+    """J (meV, J > 0 AF) against the shell distance (Å) for a fit without a structure; written atomically (parent
+    folders are created; an unwritable target is one error line)."""
+    import io
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+
+    from .._atomic import atomic_write_bytes
 
     if not distances:
         raise WannmagError("the energies file gives no shell distances ('distances'); cannot plot J(r)")
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+    fig = Figure(figsize=(5.5, 4))
+    ax = fig.subplots()
     ax.axhline(0, color="0.6", lw=0.8)
     ax.plot(distances[:len(J)], J, "o-", label=label)
     for n, (d, j) in enumerate(zip(distances, J), start=1):
@@ -58,7 +126,12 @@ def _plot_j_of_r(distances, J, path, label):
     ax.set_ylabel("J (meV), J > 0 AF, each bond once, |S| = S")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=130)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=130)
+    try:
+        atomic_write_bytes(Path(path), buf.getvalue())
+    except OSError as exc:
+        raise WannmagError(f"{path}: cannot write the plot ({exc.strerror or type(exc).__name__})") from None
 
 
 def cmd_mft(args) -> int:
@@ -162,10 +235,16 @@ def register(sub) -> None:
     modes = p.add_subparsers(dest="mode", metavar="MODE", required=True)
 
     m = modes.add_parser("map-energies", help="fit E0, J1..Jn to energies of magnetic configurations",
-                         description="FILE.json: {'spin': S, 'distances': [...], 'configurations': [{'name', "
-                                     "'energy' (per cell), 'unit' (eV), 'n_sites', 'counts': [c1, c2, ...]}]} "
-                                     "or a directory holding such a file.", epilog=EPILOG, formatter_class=FORMATTER)
+                         description="FILE.json in one of wannmag's formats: documented {'spin': S, 'distances': "
+                                     "[...], 'configurations': [{'name', 'energy' (per cell), 'unit' (eV), 'n_sites', "
+                                     "'counts': [c1, c2, ...]}]}; the reference files data/dft/*_energies.json "
+                                     "(configurations by pattern and supercell: the structure is --structure, else "
+                                     "the one the file names); the DFT records of 'wannmag run' (steps/dft.json) "
+                                     "or 'wannmag dft' (--json output, DIR/*/summary.json).  Or a directory holding "
+                                     "such files.", epilog=EPILOG, formatter_class=FORMATTER)
     m.add_argument("source", metavar="FILE.json|DIR")
+    m.add_argument("--structure", metavar="FILE", help="structure of configurations given by pattern and supercell "
+                   "(bond counts computed from it)")
     m.add_argument("--shells", type=int, default=None, help="number of J's to fit (default: all shells in the file)")
     m.add_argument("--spin", type=float, default=None, help="spin length S (default: from the file, else 3/2)")
     m.add_argument("--max-condition", type=float, default=1e4, help="refuse fits above this condition number")
