@@ -383,6 +383,10 @@ def run_dft(structure, config="FM", preset: str = "fast", U=3.0, workdir="wannma
         old = read_summary(summary_path)
         if old.parameters == params:
             _log(f"[wannmag dft] {conf.name}: finished earlier, read {summary_path}", log)
+            # a moved or copied work directory: the record points at where its files are now
+            old.run_dir = str(run_dir)
+            if old.gpw:
+                old.gpw = str(run_dir / Path(old.gpw).name)
             return (old, None) if return_calc else old
         diff = sorted(k for k in set(params) | set(old.parameters) if params.get(k) != old.parameters.get(k))
         raise DFTError(f"{summary_path}: holds a different calculation (differs in {', '.join(diff)}); "

@@ -6,6 +6,13 @@ its dependencies' results; a re-run skips every step whose stored fingerprint ma
 recomputed, and a changed parameter recomputes exactly the steps downstream of it).  A failing step raises
 :class:`StepError` naming the step; results of earlier steps stay on disk.  Steps may write further files (plots,
 models) into ``ctx.step_dir(name)``; long steps checkpoint inside that directory themselves.
+
+Fingerprints cover *content*, never where it lives: a step's parameters name a structure by
+:func:`structure_fingerprint` (species, positions, cell, periodicity) and input files by :func:`files_fingerprint`
+(their bytes), so the same structure given by another path, or a copied input directory, reuses every result.
+Each stored result records the run directory it was written in (``_out``); loaded from a run directory that has
+been moved, its paths inside the old directory are rewritten to the new one (:func:`_relocate`), so a moved run is
+reused as it is.
 """
 
 from __future__ import annotations
@@ -18,10 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
+
 from .._atomic import atomic_write_json, atomic_write_text, jsonable
 from ..errors import WannmagError
 
-__all__ = ["Step", "StepError", "Context", "Engine"]
+__all__ = ["Step", "StepError", "Context", "Engine", "structure_fingerprint", "files_fingerprint"]
 
 
 class StepError(WannmagError):
@@ -55,6 +64,59 @@ class Context:
         return self.results[step]
 
 
+def structure_fingerprint(structure, decimals: int = 4) -> str:
+    """Hash of a structure's content (a path, ``ase.Atoms`` or anything ``read_structure`` reads): chemical
+    symbols in order, Cartesian positions (wrapped into the cell along periodic directions) and cell rounded to
+    10^-``decimals`` Å (1e-4 Å: far below any physical difference, above the noise of text formats), periodicity.  The file name, its folder and its format do not
+    enter, so a copy of a CIF under another name is the same structure; moving one atom by 1e-3 Å is not."""
+    from ..structures import read_structure
+
+    atoms = read_structure(structure)
+
+    def rounded(a):
+        return (np.round(np.asarray(a, float), decimals) + 0.0).tolist()  # + 0.0: no -0.0
+
+    # positions wrapped into the cell along the periodic directions (an atom at fractional 1.0 is the one at 0.0)
+    frac = atoms.cell.scaled_positions(atoms.positions) if atoms.cell.rank == 3 else None
+    if frac is not None:
+        for k, periodic in enumerate(atoms.pbc):
+            if periodic:
+                f = np.mod(frac[:, k], 1.0)
+                f[f > 1.0 - 1e-8] = 0.0
+                frac[:, k] = f
+        positions = frac @ atoms.cell.array
+    else:
+        positions = atoms.positions
+    blob = json.dumps({"symbols": atoms.get_chemical_symbols(), "positions": rounded(positions),
+                       "cell": rounded(atoms.cell.array), "pbc": [bool(x) for x in atoms.pbc]}, sort_keys=True)
+    return "structure:" + hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def files_fingerprint(files, root=None) -> dict:
+    """{name: sha256 of the bytes} of ``files`` (names relative to ``root`` if given): what a step read from an
+    input directory, independent of where that directory is."""
+    out = {}
+    for f in sorted(Path(x) for x in files):
+        h = hashlib.sha256()
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+        name = str(f.relative_to(root)) if root is not None else f.name
+        out[name] = h.hexdigest()[:20]
+    return out
+
+
+def _relocate(obj, old: str, new: str):
+    """``obj`` with every string path inside the directory ``old`` rewritten to the same place under ``new``."""
+    if isinstance(obj, dict):
+        return {k: _relocate(v, old, new) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_relocate(v, old, new) for v in obj]
+    if isinstance(obj, str) and (obj == old or obj.startswith(old + "/")):
+        return new + obj[len(old):]
+    return obj
+
+
 def _fingerprint(step: Step, deps: dict[str, dict]) -> str:
     """Hash of the step's own parameters and its dependencies' fingerprints."""
     blob = json.dumps({"step": step.name, "params": jsonable(step.params),
@@ -86,9 +148,17 @@ class Engine:
         if not p.exists():
             return None
         try:
-            return json.loads(p.read_text())
-        except json.JSONDecodeError:
+            res = json.loads(p.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
             return None  # a damaged result is recomputed
+        if not isinstance(res, dict):
+            return None
+        here = str(self.out.resolve())
+        old = res.get("_out")
+        if isinstance(old, str) and old != here:  # the run directory was moved or copied: follow it
+            res = _relocate(res, old, here)
+            res["_out"] = here
+        return res
 
     def needed(self, until: str) -> set[str]:
         """``until`` and every step it depends on, directly or through other steps."""
@@ -136,6 +206,7 @@ class Engine:
                 res = dict(jsonable(res or {}))
                 res["_fingerprint"] = fp
                 res["_seconds"] = round(time.perf_counter() - t0, 2)
+                res["_out"] = str(self.out.resolve())
                 atomic_write_json(self.result_path(step.name), res)
                 err = self.out / "steps" / f"{step.name}.error.txt"
                 if err.exists():

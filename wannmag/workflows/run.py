@@ -141,10 +141,9 @@ def _read_energies(d: Path, structure):
     recs = []
     for name in CONFIGS:
         sub = d / name
-        if not sub.exists():
+        if not sub.is_dir():
             continue
-        files = [f for f in sorted(sub.iterdir()) if f.is_file()]
-        rec = read_output(sub if any(f.name in ("vasprun.xml", "OUTCAR") for f in files) else files[0], config=name)
+        rec = read_output(_energy_source(sub), config=name)
         # the cell of the calculation: primitive or the rectangular 4-site cell
         conf = honeycomb_configuration(structure, name)
         if rec.moments and len(rec.moments) != len(conf.atoms):
@@ -159,6 +158,36 @@ def _read_energies(d: Path, structure):
         raise WorkflowError(f"{d}: energies of at least two of {', '.join(CONFIGS)} needed (sub-directories "
                             "FM/, Neel/, zigzag/, stripy/ with vasprun.xml/OUTCAR or a pw.x output)")
     return {"records": recs, "engine": "from-dir", "dir": str(d)}
+
+
+def _energy_source(sub: Path) -> Path:
+    """What ``_read_energies`` reads of ``sub``: the directory itself if it holds vasprun.xml/OUTCAR (VASP), else
+    its first file (a pw.x output)."""
+    files = [f for f in sorted(sub.iterdir()) if f.is_file()]
+    if any(f.name in ("vasprun.xml", "OUTCAR") for f in files):
+        return sub
+    if not files:
+        raise WorkflowError(f"{sub}: no DFT output in this directory (vasprun.xml/OUTCAR or a pw.x output)")
+    return files[0]
+
+
+def _energy_inputs(d: Path, names=None) -> list[Path]:
+    """The files the energies of ``d/<config>/`` are read from (for the content fingerprint of ``--from DIR``)."""
+    out = []
+    subs = [d / n for n in names] if names is not None else sorted(x for x in d.iterdir() if x.is_dir())
+    for sub in subs:
+        if not sub.is_dir() or not any(f.is_file() for f in sub.iterdir()):
+            continue
+        src = _energy_source(sub)
+        out += [f for f in (src / "vasprun.xml", src / "OUTCAR") if f.is_file()] if src.is_dir() else [src]
+    return out
+
+
+def _wannier_inputs(d) -> list[Path]:
+    """The Wannier90 files of ``d`` a tight-binding model is read from."""
+    suffixes = ("_hr.dat", "_tb.dat", ".win", "_centres.xyz", "_wsvec.dat")
+    return [f for f in sorted(Path(d).iterdir()) if f.is_file() and
+            any(f.name.endswith(x) or f.name.endswith(x + ".gz") for x in suffixes)]
 
 
 def step_mapping(ctx):
@@ -649,14 +678,24 @@ def build_workflow(structure=None, out="wannmag_run", preset: str = "fast", U: f
         params["vacancy"] = {"fractions": vacancies, "supercell": sc, "site": int(vacancy_site), "fit": vacancy_fit,
                              "n_configs": vacancy_configs, "charge": vacancy_charge}
         params["vacancy_engine"] = vacancy_engine
-    base = {"structure": structure}
-    dftp = {**base, "preset": preset, "U": float(U), "from_dir": params["from_dir"], "cells": "all rectangular"}
+    # fingerprints of content, not of paths: the same structure under another name, a copied --from directory
+    # or a moved run directory reuse every finished step (engine module docstring)
+    from .engine import files_fingerprint, structure_fingerprint
+
+    base = {"structure": structure_fingerprint(structure)}
+    from_key = None
+    if from_dir is not None:
+        from_key = files_fingerprint(_energy_inputs(Path(from_dir), CONFIGS), root=Path(from_dir))
+    wannier_key = None if wannier_dir is None else files_fingerprint(_wannier_inputs(wannier_dir),
+                                                                     root=Path(wannier_dir))
+    dftp = {**base, "preset": preset, "U": float(U), "from_dir": from_key, "cells": "all rectangular"}
     steps = [
         Step("structure", step_structure, params=base, description="magnetic sublattice and exchange paths"),
         Step("dft", step_dft, ("structure",), params=dftp, description="DFT energies of FM, Néel, zigzag, stripy"),
         Step("mapping", step_mapping, ("dft",), params={}, description="energy mapping J1–J3"),
         Step("wannier", step_wannier, ("structure",), params={**base, "preset": preset, "U": float(U),
-                                                             "from_dir": params["from_dir"], "wannier_dir": wannier_dir},
+                                                             "from_dir": wannier_key is not None,
+                                                             "wannier_dir": wannier_key},
              description="Wannier functions (metal d + ligand p)"),
         Step("tb", step_tb, ("wannier",), params={"U": float(U)}, description="crystal field and classification"),
         Step("mft", step_mft, ("wannier",), params={"kmesh_mft": params["kmesh_mft"]},
@@ -675,7 +714,15 @@ def build_workflow(structure=None, out="wannmag_run", preset: str = "fast", U: f
     if vacancies is not None:
         from .vacancy import vacancy_steps
 
-        steps += vacancy_steps(params)
+        for st in vacancy_steps(params):
+            # the vacancy study's DFT inputs by content, like the other steps
+            if "structure" in st.params:
+                st.params = {**st.params, "structure": base["structure"]}
+            if st.params.get("from_dir"):
+                vac = Path(from_dir) / "vacancy"
+                st.params = {**st.params, "from_dir": files_fingerprint(_energy_inputs(vac), root=vac)
+                             if vac.is_dir() else "no vacancy directory"}
+            steps.append(st)
         report_deps += ("vacancy_dft", "vacancy_fit", "vacancy_mc")
     steps.append(Step("report", step_report, report_deps, params={}, description="report.md / report.html"))
     return Engine(out, steps, params=params, log=log)
