@@ -167,3 +167,21 @@ def test_validate_accepts_a_good_model_and_leaves_it_unchanged():
     before = json.dumps(m.as_dict())
     assert m.validate() is m and json.dumps(m.as_dict()) == before
     assert np.allclose(m.single_ion, BASE["single_ion"])
+
+
+def test_figure_targets(tmp_path, capsys):
+    """Figures are written atomically into created folders; a directory or an unwritable place is one line."""
+    from wannmag.errors import WannmagError
+    from wannmag.magnetism.plot import plot_exchange_map
+
+    model = str(ROOT / "data" / "mc" / "VPS3_fast_spin_model.json")
+    out = tmp_path / "a" / "b" / "bands.png"
+    assert main(["anisotropy", model, "--order", "Neel", "--plot", str(out)]) == 0
+    assert out.read_bytes()[:4] == b"\x89PNG" and [p.name for p in out.parent.iterdir()] == ["bands.png"]
+    capsys.readouterr()
+    for target in (tmp_path, Path("/proc/wannmag_bands.png")):
+        assert main(["anisotropy", model, "--order", "Neel", "--plot", str(target)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"wannmag: error: {target}"), err
+    with pytest.raises(WannmagError, match="cannot write"):
+        plot_exchange_map(SpinModel.load(model), "/proc/wannmag_map.png")

@@ -174,3 +174,16 @@ def test_read_output_dispatch(tmp_path):
         read_output(tmp_path / "x.txt")
     with pytest.raises(ReaderError, match="no such file"):
         read_output(tmp_path / "absent")
+
+
+def test_non_regular_files_are_refused(tmp_path):
+    """A FIFO named as vasprun.xml would block the reader forever: refused with one line."""
+    import os
+
+    from wannmag.errors import WannmagError
+    from wannmag.workflows.readers import read_vasp
+
+    fifo = tmp_path / "vasprun.xml"
+    os.mkfifo(fifo)
+    with pytest.raises(WannmagError, match="not a regular file"):
+        read_vasp(fifo)

@@ -36,10 +36,18 @@ def _figure(ax, figsize):
 
 
 def _save(fig, path):
+    """Write the figure atomically (parent folders created); an unwritable target is one error line."""
     if path is not None:
+        from .._atomic import atomic_savefig
+        from ..errors import WannmagError
+
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=150, bbox_inches="tight")
+        if path.is_dir():
+            raise WannmagError(f"{path}: is a directory; give a PNG file name")
+        try:
+            atomic_savefig(fig, path, dpi=150, bbox_inches="tight")
+        except OSError as exc:
+            raise WannmagError(f"{path}: cannot write the figure ({exc.strerror or type(exc).__name__})") from None
 
 
 def bond_values(model: SpinModel, component="iso") -> np.ndarray:

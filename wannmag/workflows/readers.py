@@ -43,6 +43,8 @@ def _check_file(path: Path, what: str) -> Path:
         raise ReaderError(f"{path}: no such file ({what})")
     if path.is_dir():
         raise ReaderError(f"{path}: is a directory, expected a {what}")
+    if not path.is_file():
+        raise ReaderError(f"{path}: not a regular file, expected a {what}")
     if path.stat().st_size == 0:
         raise ReaderError(f"{path}: file is empty")
     return path
