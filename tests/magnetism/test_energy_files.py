@@ -177,3 +177,15 @@ def test_plot_targets(tmp_path, capsys, monkeypatch):
         assert main(["exchange", "map-energies", str(p), "--plot", target]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith(f"wannmag: error: {target}") and ".tmp" not in err[0], err
+
+
+@pytest.mark.parametrize("supercell", [[[1, 0, 0], [1, 2, 0], [0, 0, -1e308]], [[99999999999999999999999, 0, 0],
+                                                                                 [1, 2, 0], [0, 0, 1]]])
+def test_absurd_supercells_are_refused(tmp_path, capsys, supercell):
+    ref = json.loads((DFT / "VPS3_energies.json").read_text())
+    ref["configurations"]["FM_rect"]["supercell"] = supercell
+    p = tmp_path / "r.json"
+    p.write_text(json.dumps(ref))
+    assert main(["exchange", "map-energies", str(p)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"wannmag: error: {p}: configuration FM_rect: supercell"), err

@@ -185,3 +185,12 @@ def test_figure_targets(tmp_path, capsys):
         assert len(err) == 1 and err[0].startswith(f"wannmag: error: {target}"), err
     with pytest.raises(WannmagError, match="cannot write"):
         plot_exchange_map(SpinModel.load(model), "/proc/wannmag_map.png")
+
+
+@pytest.mark.parametrize("args", [["--npoints", "100000000"], ["--npoints", "1"], ["--path", ""], ["--g", "nan"],
+                                  ["--g", "-1"]])
+def test_anisotropy_option_bounds(capsys, args):
+    model = str(ROOT / "data" / "mc" / "VPS3_fast_spin_model.json")
+    assert main(["anisotropy", model, "--order", "Neel", *args]) == 2  # 1e8 k-points would hang
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("wannmag: error: --"), err

@@ -75,6 +75,14 @@ def _table(src: str, s: dict) -> str:
 def cmd_anisotropy(args) -> int:
     from ..magnetism.anisotropy import anisotropy_summary
 
+    import math
+
+    if args.g is not None and not (math.isfinite(args.g) and 0 < args.g <= 10):
+        raise WannmagError(f"--g must be a g-factor in (0, 10], got {args.g}")
+    if not 2 <= args.npoints <= 10000:
+        raise WannmagError(f"--npoints must be between 2 and 10000, got {args.npoints}")
+    if args.path is not None and not args.path.strip():
+        raise WannmagError("--path is empty: give k-point labels, e.g. GMKG")
     source, is_model = _load_source(args.source)
     pattern = None
     if args.pattern:

@@ -253,13 +253,15 @@ def _pattern(x, path, what: str) -> np.ndarray:
 
 def _supercell(x, path, what: str) -> np.ndarray:
     ok = isinstance(x, list) and len(x) == 3 and all(isinstance(r, list) and len(r) == 3 and
-                                                     all(_is_number(v) and float(v).is_integer() for v in r)
+                                                     all(_is_number(v) and abs(float(v)) <= 1000 and
+                                                         float(v).is_integer() for v in r)
                                                      for r in x)
     if not ok:
-        raise FitError(f"{path}: {what} must be a 3×3 integer matrix, got {_short(x)}")
+        raise FitError(f"{path}: {what} must be a 3×3 matrix of integers (|n| ≤ 1000), got {_short(x)}")
     P = np.array(x, int)
-    if abs(round(np.linalg.det(P))) < 1:
-        raise FitError(f"{path}: {what} is singular")
+    n = abs(round(np.linalg.det(P)))
+    if n < 1 or n > 10000:
+        raise FitError(f"{path}: {what} {'is singular' if n < 1 else f'has {n} cells (at most 10000)'}")
     return P
 
 
