@@ -113,3 +113,12 @@ def test_until_runs_only_the_step_and_its_dependencies(tmp_path):
     assert calls == ["d"] and res["d"]["w"] == 101  # a is done, reused
     with pytest.raises(Exception, match="unknown step 'nope'"):
         Engine(tmp_path, steps, log=lambda m: None).run(until="nope")
+
+
+def test_out_onto_a_file_is_one_error(tmp_path):
+    from wannmag.errors import WannmagError
+
+    f = tmp_path / "afile"
+    f.write_text("x")
+    with pytest.raises(WannmagError, match="is not a directory"):
+        Engine(f, make_steps([]), log=lambda m: None)

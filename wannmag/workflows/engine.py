@@ -129,6 +129,8 @@ class Engine:
 
     def __init__(self, out, steps: list[Step], params: dict | None = None, log: Callable[[str], None] = print):
         self.out = Path(out)
+        if self.out.exists() and not self.out.is_dir():
+            raise WannmagError(f"{self.out}: exists and is not a directory; give a run directory for --out")
         self.steps = steps
         self.params = dict(params or {})
         self.log = log
