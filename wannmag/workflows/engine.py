@@ -67,8 +67,10 @@ class Context:
 def structure_fingerprint(structure, decimals: int = 4) -> str:
     """Hash of a structure's content (a path, ``ase.Atoms`` or anything ``read_structure`` reads): chemical
     symbols in order, Cartesian positions (wrapped into the cell along periodic directions) and cell rounded to
-    10^-``decimals`` Å (1e-4 Å: far below any physical difference, above the noise of text formats), periodicity.  The file name, its folder and its format do not
-    enter, so a copy of a CIF under another name is the same structure; moving one atom by 1e-3 Å is not."""
+    10^-``decimals`` Å (1e-4 Å: far below any physical difference, above the noise of text formats), periodicity.
+    The file name, its folder and its format do not enter, so a copy of a CIF under another name is the same
+    structure; moving one atom by 1e-3 Å is not.  (A coordinate that lies within ~1e-9 Å of a rounding boundary
+    could in principle round differently in two text formats; that only costs a recomputation.)"""
     from ..structures import read_structure
 
     atoms = read_structure(structure)
