@@ -25,6 +25,7 @@ _4D = list(range(39, 49))
 _5D = [57] + list(range(72, 81))
 _4F = list(range(58, 72))
 TRANSITION_METALS = frozenset(chemical_symbols[z] for z in _3D + _4D + _5D + _4F)
+MAX_SPIN = 10.0  # largest spin length accepted as an override (no ion exceeds S = 7/2)
 
 
 def _group(z: int) -> int:
@@ -42,7 +43,10 @@ def d_electron_count(element: str, oxidation: int) -> int:
     """Number of d (or, for lanthanides, f) electrons of the ion ``element^oxidation+``."""
     z = atomic_numbers[element]
     if z in _4F:
-        return z - 54 - 2 - (oxidation - 2)  # [Xe] 4f^n 6s^2 for the neutral atom (La-like exceptions ignored)
+        n = z - 54 - 2 - (oxidation - 2)  # [Xe] 4f^n 6s^2 for the neutral atom (La-like exceptions ignored)
+        if not 0 <= n <= 14:
+            raise StructureError(f"{element}{oxidation:+d}: impossible f-electron count {n}")
+        return n
     n = _group(z) - oxidation
     if not 0 <= n <= 10:
         raise StructureError(f"{element}{oxidation:+d}: impossible d-electron count {n}")
@@ -173,10 +177,21 @@ def find_magnetic_sites(structure, magnetic=None, spins: dict[str, float] | None
     symbols = atoms.get_chemical_symbols()
     spins = dict(spins or {})
     for el, s in spins.items():
-        if s < 0 or abs(2 * s - round(2 * s)) > 1e-9:
-            raise StructureError(f"{name}: spin of {el} must be a non-negative multiple of 1/2, got {s}")
+        if el not in symbols:
+            raise StructureError(f"{name}: a spin is given for {el}, which is not in the structure "
+                                 f"({atoms.get_chemical_formula()})")
+        try:
+            s = float(s)
+        except (TypeError, ValueError):
+            raise StructureError(f"{name}: spin of {el} must be a number, got {s!r}") from None
+        if not (0 < s <= MAX_SPIN) or abs(2 * s - round(2 * s)) > 1e-9:
+            raise StructureError(f"{name}: spin of {el} must be a positive multiple of 1/2 up to {MAX_SPIN:g}, got "
+                                 f"{s} (to leave an element out, name the magnetic ones with --magnetic)")
     if magnetic is not None:
         magnetic = [magnetic] if isinstance(magnetic, str) else list(magnetic)
+        unknown = [str(el) for el in magnetic if el not in atomic_numbers or atomic_numbers[el] == 0]
+        if unknown:
+            raise StructureError(f"{name}: {', '.join(map(repr, unknown))}: not a chemical element symbol")
         missing = [el for el in magnetic if el not in symbols]
         if missing:
             raise StructureError(f"{name}: requested magnetic element(s) {', '.join(missing)} not in the structure "
@@ -195,7 +210,7 @@ def find_magnetic_sites(structure, magnetic=None, spins: dict[str, float] | None
             try:
                 spin_of[el] = spin_of_ion(el, ox[el])
             except StructureError as exc:
-                if magnetic is not None:
+                if magnetic is not None or el in (oxidation_states or {}):
                     raise StructureError(f"{name}: {exc}; pass spins={{'{el}': S}}") from None
                 spin_of[el] = 0.0  # e.g. a metallic element with oxidation state 0: no local moment assumed
         else:

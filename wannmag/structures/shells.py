@@ -17,7 +17,9 @@ from ase.neighborlist import primitive_neighbor_list
 from ..errors import StructureError
 from .magnetic import MagneticSublattice
 
-__all__ = ["Bond", "Shell", "neighbour_shells", "canonical_bond"]
+__all__ = ["Bond", "Shell", "neighbour_shells", "canonical_bond", "MAX_SHELLS"]
+
+MAX_SHELLS = 50
 
 
 @dataclass(frozen=True)
@@ -80,8 +82,12 @@ def neighbour_shells(sub: MagneticSublattice, n_shells: int = 3, tol: float = 0.
     Uses ``ase.neighborlist``; for a slab (``sub.two_dimensional``) only in-plane periodic images are searched.
     Bonds whose lengths differ by less than ``tol`` Å belong to the same shell.
     """
-    if n_shells < 1 and cutoff is None:
-        raise StructureError("number of shells must be at least 1")
+    if cutoff is None and not 1 <= n_shells <= MAX_SHELLS:
+        raise StructureError(f"number of shells must be between 1 and {MAX_SHELLS}, got {n_shells}")
+    if cutoff is not None and not 0.0 < cutoff <= 100.0:
+        raise StructureError(f"neighbour cutoff must be in (0, 100] Å, got {cutoff}")
+    if not 0.0 <= tol <= 1.0:  # also refuses NaN
+        raise StructureError(f"shell tolerance must be between 0 and 1 Å, got {tol}")
     cell = sub.atoms.cell.array
     pos = sub.positions
     if sub.n_sites == 0:
