@@ -1,6 +1,7 @@
 """The ``wannmag`` command line: help texts, the structure command, one-line errors."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -152,3 +153,94 @@ def test_exchange_mft_convergence_report(tmp_path, capsys):
     line = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("convergence:")][0]
     dk = float(line.split("max change of J ")[1].split()[0])
     assert dk < 0.05  # meV: J1 of an insulator converges fast in k
+
+
+# ---------------------------------------------------------------- the error path of main (issue 16, item 8)
+def run_patched(body: str, *args):
+    """`wannmag structure ARGS` in a fresh interpreter with cmd_structure replaced by ``def cmd(args): <body>``."""
+    code = ("import sys, warnings, numpy as np\n"
+            "import wannmag.commands.structure as s\n"
+            "from wannmag.errors import WannmagError\n"
+            "def cmd(args):\n" + "".join(f"    {line}\n" for line in body.splitlines()) +
+            "s.cmd_structure = cmd\n"
+            "from wannmag.cli import main\n"
+            "sys.exit(main(sys.argv[1:]))\n")
+    env = {k: v for k, v in os.environ.items() if k != "WANNMAG_TRACEBACK"}
+    return subprocess.run([sys.executable, "-c", code, "structure", "x.cif", *args], capture_output=True, text=True,
+                          env=env)
+
+
+def test_warnings_are_not_printed_before_the_error_line():
+    res = run_patched("np.log(np.zeros(3))\nnp.array([0.0]) / 0.0\nwarnings.warn('a user warning')\n"
+                      "raise WannmagError('x.cif: broken')")
+    assert res.returncode == 2
+    assert res.stderr == "wannmag: error: x.cif: broken\n"
+
+
+def test_warnings_of_a_successful_command_are_printed_once_after_the_output():
+    res = run_patched("for _ in range(5):\n    warnings.warn('check this', UserWarning)\n"
+                      "warnings.warn('old API', DeprecationWarning)\nwarnings.warn('later', FutureWarning)\n"
+                      "print('result 1.0')\nreturn 0")
+    assert res.returncode == 0 and res.stdout == "result 1.0\n"
+    assert res.stderr.splitlines() == ["wannmag: warning: check this"]
+
+
+def test_unexpected_exception_is_one_internal_error_line():
+    res = run_patched("return {}['missing']")
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("wannmag: error: internal error (KeyError: 'missing')")
+    assert "please report" in lines[0]
+    res = run_patched("raise MemoryError()")
+    assert res.returncode == 2 and res.stderr.startswith("wannmag: error: out of memory")
+    assert len(res.stderr.strip().splitlines()) == 1
+    env = dict(os.environ, WANNMAG_TRACEBACK="1")
+    code = "import wannmag.commands.structure as s\ns.cmd_structure = lambda a: {}['k']\nfrom wannmag.cli import main\nmain(['structure', 'x'])"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert "Traceback" in res.stderr and "KeyError" in res.stderr
+
+
+def test_error_line_stays_one_line_with_control_characters_in_a_file_name(tmp_path):
+    bad = tmp_path / "two\nlines\t.cif"
+    bad.write_text("not a structure\n")
+    res = run("structure", str(bad))
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("wannmag: error:") and "two\\nlines\\t.cif" in lines[0]
+
+
+def test_argparse_errors_are_usage_and_one_error_line():
+    res = run("mc", "model.json", "--tmin", "abc", "--tmax", "80")
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 2 and lines[0].startswith("usage: wannmag mc")
+    assert lines[-1].startswith("wannmag mc: error: argument --tmin: invalid float value")
+
+
+@pytest.mark.parametrize("args, expect", [
+    (["--spin", "Cr=nan"], "finite number"), (["--spin", "Cr=-1.5"], "positive multiple of 1/2"),
+    (["--spin", "Cr=0"], "positive multiple of 1/2"), (["--spin", "Xx=1"], "not a chemical element"),
+    (["--spin", "Fe=2"], "not in the structure"), (["--spin", "Cr=1", "Cr=2"], "given twice"),
+    (["--oxidation", "Cr=99"], "impossible"), (["--magnetic", "Xx"], "not a chemical element symbol"),
+    (["--shells", "1000000000"], "--shells"), (["--tol", "nan"], "--tol"), (["--tol", "-1"], "--tol")])
+def test_structure_option_values_are_checked(args, expect, capsys):
+    assert main(["structure", str(DATA / "CrI3_monolayer.cif"), *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("wannmag: error:") and expect in err[0]
+
+
+@pytest.mark.parametrize("args, expect", [
+    (["--U", "nan"], "--U must be between 0 and 20 eV"), (["--U", "Cr=-1"], "--U of Cr"),
+    (["--U", "Cr=inf"], "finite"), (["--kpts", "0", "3", "1"], "--kpts"), (["--kdensity", "nan"], "--kdensity"),
+    (["--ecut", "-450"], "--ecut")])
+def test_dft_option_values_are_checked_before_any_calculation(args, expect, tmp_path, capsys):
+    # the unknown configuration would stop it too, but only after these checks: the message must name the option
+    assert main(["dft", str(DATA / "CrI3_monolayer.cif"), "--out", str(tmp_path / "o"), "--config", "bogus",
+                 *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and expect in err[0]
+
+
+def test_plot_that_cannot_be_written_is_one_error_line(capsys):
+    assert main(["structure", str(DATA / "CrI3_monolayer.cif"), "--plot", "/proc/wannmag/x.png"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("wannmag: error: /proc/wannmag/x.png: cannot write the plot")

@@ -2,19 +2,43 @@
 
 Conventions (all sub-commands): TB energies in eV, exchange in meV, temperatures in K, lengths in Å; spin Hamiltonian
 H = Σ_{i<j} S_i·J_ij·S_j + Σ_i S_i·A_i·S_i, each bond once, classical spins of length S, J > 0 antiferromagnetic.
-Errors in the input are reported as one line ``wannmag: error: ...`` with exit status 2.
+
+Errors and warnings (what the user sees on stderr):
+
+* Bad input is reported as one line ``wannmag: error: ...`` with exit status 2 (a :class:`~wannmag.errors.WannmagError`
+  raised anywhere below); control characters in the message (e.g. a newline in a file name) are escaped so that it
+  stays one line.
+* Python warnings raised while a command runs (numpy ``RuntimeWarning``, wannmag's own warnings, ...) are collected,
+  not printed as they happen.  When the command fails, only the error line is printed (a warning about a computation
+  that was abandoned is noise in front of the real problem).  When it succeeds, each distinct warning is printed once
+  after the output as ``wannmag: warning: <message>``; deprecation notices of third-party libraries (``Deprecation-``,
+  ``PendingDeprecation-``, ``FutureWarning``) are dropped — they concern the developers, not the user's numbers.
+  Consequence: a long command (``dft``, ``run``) shows its warnings at the end, its log files hold them as they occur.
+* An exception that is not a ``WannmagError`` is a bug in wannmag: it is reported as one line
+  ``wannmag: error: internal error (<type>: <message>); please report`` with exit status 2 (the environment variable
+  ``WANNMAG_TRACEBACK=1`` shows the traceback instead).  Running out of memory is one line ``wannmag: error: out of
+  memory ...`` with exit status 2.
+* Command-line syntax errors are argparse's usage lines plus one ``wannmag <command>: error: ...`` line, exit 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import re
 import sys
+import warnings
 
 from . import __version__
 from .commands import COMMANDS
 from .commands._common import EPILOG, FORMATTER
 from .errors import WannmagError
+
+#: warning categories that are never shown to the user (library deprecation notices)
+SILENT_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning, ImportWarning, ResourceWarning)
+_MAX_WARNINGS = 20  # distinct warnings printed after a successful command (the rest are counted)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,22 +54,73 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def one_line(text) -> str:
+    """``text`` as one printable line: newlines, tabs and other control characters escaped (``\\n``, ``\\t``, ...)."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text)).strip()
+
+
+class _WarningCollector:
+    """Collects warnings (each distinct message once, in order) instead of printing them."""
+
+    def __init__(self):
+        self.messages: dict[str, None] = {}
+
+    def __call__(self, message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, SILENT_WARNINGS):
+            return
+        text = one_line(message)
+        if issubclass(category, RuntimeWarning) and category.__module__ in ("builtins", "numpy"):
+            text = f"{text} (numerical warning from {os.path.basename(filename)}:{lineno})"
+        self.messages[text] = None
+
+    def flush(self, stream) -> None:
+        items = list(self.messages)
+        for text in items[:_MAX_WARNINGS]:
+            print(f"wannmag: warning: {text}", file=stream)
+        if len(items) > _MAX_WARNINGS:
+            print(f"wannmag: warning: ... and {len(items) - _MAX_WARNINGS} more distinct warning(s)", file=stream)
+
+
+def _error(message) -> int:
+    print(f"wannmag: error: {one_line(message)}", file=sys.stderr)
+    return 2
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    collector = _WarningCollector()
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = collector
+        try:
+            status = int(args.func(args) or 0)
+        except WannmagError as exc:
+            return _error(exc)
+        except BrokenPipeError:  # e.g. `wannmag structure ... | head`
+            return 0
+        except KeyboardInterrupt:
+            print("wannmag: interrupted", file=sys.stderr)
+            return 130
+        except MemoryError as exc:
+            return _error(f"out of memory{f' ({exc})' if str(exc) else ''}: the input asks for more memory than "
+                          "this machine has (a too large mesh, lattice or file?)")
+        except RecursionError:
+            return _error("input nested too deeply (recursion limit reached)")
+        except Exception as exc:  # noqa: BLE001 - a bug: one line for the user, the traceback on request
+            if os.environ.get("WANNMAG_TRACEBACK"):
+                raise
+            return _error(f"internal error ({type(exc).__name__}: {exc}); please report "
+                          "(WANNMAG_TRACEBACK=1 shows the traceback)")
     try:
-        return int(args.func(args) or 0)
-    except WannmagError as exc:
-        print(f"wannmag: error: {exc}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:  # e.g. `wannmag structure ... | head`
-        return 0
-    except KeyboardInterrupt:
-        print("wannmag: interrupted", file=sys.stderr)
-        return 130
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return status
+    collector.flush(sys.stderr)
+    return status
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,14 +10,28 @@ FORMATTER = argparse.RawDescriptionHelpFormatter
 
 
 def parse_pairs(items, option: str, cast=float, example: str = "Cr=1.5") -> dict:
-    """``["Cr=1.5", "I=0"]`` → ``{"Cr": 1.5, "I": 0.0}``; a malformed item is one clear error naming ``option``."""
+    """``["Cr=1.5", "I=0"]`` → ``{"Cr": 1.5, "I": 0.0}``.  A malformed item, an unknown element symbol, an element
+    given twice or a value that is not a finite number is one clear error naming ``option``; the range of the values
+    is checked where they are used."""
+    import math
+
+    from ase.data import atomic_numbers
+
     from ..errors import WannmagError
 
     out = {}
     for item in items or []:
         try:
             el, val = item.split("=")
-            out[el.strip()] = cast(val)
+            el = el.strip()
+            value = cast(val)
         except ValueError:
             raise WannmagError(f"{option} expects ELEMENT=VALUE pairs (e.g. {example}), got {item!r}") from None
+        if el not in atomic_numbers or atomic_numbers[el] == 0:
+            raise WannmagError(f"{option}: {el!r} is not a chemical element symbol (in {item!r})")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise WannmagError(f"{option}: the value for {el} must be a finite number, got {val!r}")
+        if el in out:
+            raise WannmagError(f"{option}: {el} given twice")
+        out[el] = value
     return out

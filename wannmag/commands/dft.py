@@ -14,16 +14,37 @@ from ..errors import WannmagError
 from ._common import EPILOG, parse_pairs
 
 
+MAX_U = 20.0  # eV
+
+
 def _parse_u(items):
-    """--U 3.0  or  --U Cr=3.0 V=2.5  → float or dict (eV)."""
+    """--U 3.0  or  --U Cr=3.0 V=2.5  → float or dict (eV), each 0 ≤ U ≤ 20 eV."""
     if not items:
         return 3.0
     if len(items) == 1 and "=" not in items[0]:
         try:
-            return float(items[0])
+            values = {"": float(items[0])}
         except ValueError:
             raise WannmagError(f"--U expects a number in eV or ELEMENT=U pairs, got {items[0]!r}") from None
-    return parse_pairs(items, "--U", float, "Cr=3.0")
+    else:
+        values = parse_pairs(items, "--U", float, "Cr=3.0")
+    for el, u in values.items():
+        if not 0.0 <= u <= MAX_U:  # also refuses NaN
+            raise WannmagError(f"--U{' of ' + el if el else ''} must be between 0 and {MAX_U:g} eV, got {u}")
+    return values[""] if "" in values else values
+
+
+def _check_options(args) -> None:
+    """Refuse nonsensical numbers before any file is read or any calculation starts."""
+    if args.kdensity is not None and not 0.0 < args.kdensity <= 100.0:
+        raise WannmagError(f"--kdensity must be a k-point density in (0, 100] points per Å⁻¹, got {args.kdensity}")
+    if args.kpts is not None and not all(1 <= k <= 100 for k in args.kpts):
+        raise WannmagError(f"--kpts must be three integers between 1 and 100, got {' '.join(map(str, args.kpts))}")
+    if args.ecut is not None and not 50.0 <= args.ecut <= 5000.0:
+        raise WannmagError(f"--ecut must be a plane-wave cutoff between 50 and 5000 eV, got {args.ecut}")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise WannmagError(f"{out}: --out must be a directory, and this is an existing file")
 
 
 def format_table(records) -> str:
@@ -47,6 +68,7 @@ def cmd_dft(args) -> int:
     from ..structures import read_structure
     from ..workflows.dft import run_dft
 
+    _check_options(args)
     U = _parse_u(args.U)
     atoms = read_structure(args.structure)
     out = Path(args.out)

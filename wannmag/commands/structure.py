@@ -12,8 +12,10 @@ from ._common import EPILOG, FORMATTER, parse_pairs
 def cmd_structure(args) -> int:
     from ..structures import analyse_structure
 
-    if args.shells < 1:
-        raise WannmagError(f"--shells must be at least 1, got {args.shells}")
+    if not 1 <= args.shells <= 20:
+        raise WannmagError(f"--shells must be between 1 and 20, got {args.shells}")
+    if not 0.0 <= args.tol <= 0.5:  # also refuses NaN
+        raise WannmagError(f"--tol must be between 0 and 0.5 Å, got {args.tol}")
     report = analyse_structure(args.file, n_shells=args.shells, magnetic=args.magnetic or None,
                                spins=parse_pairs(args.spin, "--spin", float, "Cr=1.5"),
                                oxidation_states=parse_pairs(args.oxidation, "--oxidation", int, "V=2"),
@@ -26,8 +28,11 @@ def cmd_structure(args) -> int:
         from ..structures.plot import plot_magnetic_lattice
 
         out = Path(args.plot)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        plot_magnetic_lattice(report, out)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            plot_magnetic_lattice(report, out)
+        except OSError as exc:
+            raise WannmagError(f"{out}: cannot write the plot ({exc.strerror or exc})") from None
         if not args.json:
             print(f"\nplot written to {out}")
     return 0
