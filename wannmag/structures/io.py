@@ -188,7 +188,7 @@ def _scan_serialised(path: Path):
                 raise StructureError(f"{path}: YAML nested too deeply") from None
             except Exception as exc:  # noqa: BLE001 - any YAML parser error
                 raise StructureError(f"{path}: not readable YAML ({type(exc).__name__}: "
-                                     f"{one_line_of(exc)})") from None
+                                     f"{_first_line(exc)})") from None
     if not parsed:
         if by_name:
             raise StructureError(f"{path}: not valid JSON")
@@ -200,7 +200,7 @@ def _scan_serialised(path: Path):
     return data if by_name else None
 
 
-def one_line_of(exc: BaseException) -> str:
+def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else ""
 
@@ -271,9 +271,9 @@ def validate_structure(atoms: Atoms, name: str | None = None) -> Atoms:
     heights = volume / np.linalg.norm(np.cross(cell[[1, 2, 0]], cell[[2, 0, 1]]), axis=1)
     if heights.min() < MIN_CELL_HEIGHT:
         k = int(np.argmin(heights))
+        vectors = ", ".join(f"{x:.4g}" for x in lengths)
         raise StructureError(f"{name}: the cell is only {heights[k]:.5g} Å thick along lattice vector {'abc'[k]} "
-                             f"(at least {MIN_CELL_HEIGHT:g} Å; lattice vectors {', '.join(f'{x:.4g}' for x in lengths)}"
-                             " Å)")
+                             f"(at least {MIN_CELL_HEIGHT:g} Å; lattice vectors {vectors} Å)")
     frac = np.linalg.solve(cell.T, pos.T).T
     far = np.nonzero(np.abs(frac).max(axis=1) > MAX_FRACTIONAL)[0]
     if len(far):
