@@ -356,7 +356,8 @@ class CaseBuilder:
             text = (self.base / name).read_text()
             d = self.new_dir()
             if name.endswith(".cif") and self.rng.random() < 0.45:
-                pattern, value = self.rng.choice(cif_targets), self.rng.choice(cif_values)
+                targets = [t for t in cif_targets if re.search(t, text, flags=re.M | re.I)]
+                pattern, value = self.rng.choice(targets), self.rng.choice(cif_values)
                 new, how = replace_pattern(text, pattern, value)
             elif "POSCAR" in name and self.rng.random() < 0.4:
                 new, how = replace_number(text, self.rng, lines=range(1, 8))  # scale, cell, counts

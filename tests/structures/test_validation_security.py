@@ -102,7 +102,7 @@ def _cif_with(tmp_path, old, new, name="bad.cif"):
 def test_nan_cell_is_refused_instead_of_crashing(tmp_path):
     # today: pymatgen's bond-valence code hands the NaN cell to spglib, which segfaults
     path = _cif_with(tmp_path, "_cell_length_a   7.00000000", "_cell_length_a   nan")
-    assert_one_error_line(wannmag("structure", path, timeout=60), str(path), "NaN")
+    assert_one_error_line(wannmag("structure", path, timeout=60), str(path), "_cell_length_a = nan")
 
 
 def test_tiny_cell_is_refused_instead_of_hanging(tmp_path):
@@ -123,10 +123,14 @@ def test_non_regular_files_are_refused_before_opening(tmp_path, kind):
 
 
 @pytest.mark.parametrize("old, new, expect", [
-    ("_cell_length_c   18.21006750", "_cell_length_c   inf", "NaN or inf"),
-    ("_cell_length_c   18.21006750", "_cell_length_c   5000", "at most"),
+    ("_cell_length_c   18.21006750", "_cell_length_c   inf", "_cell_length_c = inf"),
+    ("_cell_length_c   18.21006750", "_cell_length_c   5000", "(0, 1000] Å"),
     ("_cell_angle_gamma   120.00000000", "_cell_angle_gamma   179.99", "thick"),
     ("Cr  Cr0  2  0.33333333  0.66666667  0.50000000  1", "Cr  Cr0  2  0.02  0.37  0.59  1", "apart"),
+    # what the readers silently turn into another cell: a = -7 Å gives gamma = 60°, alpha = 1e308° gives 103.8°
+    ("_cell_length_a   7.00000000", "_cell_length_a   -7", "_cell_length_a = -7"),
+    ("_cell_angle_alpha   90.00000000", "_cell_angle_alpha   1e308", "strictly between 0° and 180°"),
+    ("_cell_angle_gamma   120.00000000", "_cell_angle_gamma   480", "strictly between 0° and 180°"),
 ])
 def test_insane_cells_are_refused_with_one_line(tmp_path, old, new, expect):
     path = _cif_with(tmp_path, old, new)
@@ -136,7 +140,7 @@ def test_insane_cells_are_refused_with_one_line(tmp_path, old, new, expect):
     assert "\n" not in msg and str(path) in msg and expect in msg
 
 
-def test_validation_limits_on_atoms_objects():
+def test_validation_limits_on_atoms_objects(tmp_path):
     good = cri3_monolayer()
     assert validate_structure(good) is good
     too_close = good.copy()
@@ -157,6 +161,17 @@ def test_validation_limits_on_atoms_objects():
     nan.positions[3, 2] = np.nan
     with pytest.raises(StructureError, match="atom 3 holds NaN"):
         read_structure(nan)
+    nan = good.copy()
+    nan.cell[0, 0] = np.nan
+    with pytest.raises(StructureError, match="cell holds NaN"):
+        read_structure(nan)
+    poscar = tmp_path / "POSCAR"  # no CIF cell parameters: a NaN lattice vector
+    ase.io.write(poscar, good, format="vasp")
+    rows = poscar.read_text().splitlines()
+    rows[2] = "  nan 0.0 0.0"
+    poscar.write_text("\n".join(rows) + "\n")
+    with pytest.raises(StructureError, match="NaN"):
+        read_structure(poscar)
 
 
 @pytest.mark.parametrize("spins, expect", [({"Cr": float("nan")}, "positive multiple"),

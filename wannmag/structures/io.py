@@ -21,6 +21,7 @@ import gzip
 import json
 import lzma
 import os
+import re
 import stat
 import warnings
 from pathlib import Path
@@ -79,6 +80,7 @@ def read_structure(source: Any, format: str | None = None) -> Atoms:
     path = Path(source)
     _check_regular_file(path)
     serialised = _scan_serialised(path)
+    _check_cif_cell(path)
 
     errors = []
     atoms = None
@@ -198,6 +200,32 @@ def _scan_serialised(path: Path):
         raise StructureError(f"{path}: refused: the file names Python code ({key!r}); structure files are "
                              "data and may not contain @module/@class/@callable")
     return data if by_name else None
+
+
+_CIF_CELL = re.compile(r"^[ \t]*_cell_(length_[abc]|angle_(?:alpha|beta|gamma))[ \t]+(\S+)", re.M | re.I)
+
+
+def _check_cif_cell(path: Path) -> None:
+    """The cell parameters of a CIF as written: every length positive and every angle strictly between 0° and 180°.
+    (The readers accept more and silently build another cell: a = −7 Å becomes γ = 60°, α = 450° becomes 90°.)"""
+    try:
+        with _open_binary(path) as fh:
+            head = fh.read(1 << 16)
+            if ".cif" not in path.name.lower() and b"_cell_length_a" not in head:
+                return
+            text = (head + fh.read()).decode("utf-8", errors="replace")
+    except (OSError, EOFError, lzma.LZMAError):
+        return  # the readers report it
+    for m in _CIF_CELL.finditer(text):
+        key, raw = m.group(1).lower(), m.group(2)
+        try:
+            value = float(re.sub(r"\(\d+\)$", "", raw))
+        except ValueError:
+            raise StructureError(f"{path}: _cell_{key} is {raw!r}, not a number") from None
+        ok = 0.0 < value <= MAX_CELL_LENGTH if key.startswith("length") else 0.0 < value < 180.0
+        if not ok:
+            limits = f"in (0, {MAX_CELL_LENGTH:g}] Å" if key.startswith("length") else "strictly between 0° and 180°"
+            raise StructureError(f"{path}: _cell_{key} = {raw} (must be {limits})")
 
 
 def _first_line(exc: BaseException) -> str:
