@@ -195,7 +195,8 @@ def test_unexpected_exception_is_one_internal_error_line():
     assert res.returncode == 2 and res.stderr.startswith("wannmag: error: out of memory")
     assert len(res.stderr.strip().splitlines()) == 1
     env = dict(os.environ, WANNMAG_TRACEBACK="1")
-    code = "import wannmag.commands.structure as s\ns.cmd_structure = lambda a: {}['k']\nfrom wannmag.cli import main\nmain(['structure', 'x'])"
+    code = ("import wannmag.commands.structure as s\ns.cmd_structure = lambda a: {}['k']\n"
+            "from wannmag.cli import main\nmain(['structure', 'x'])")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert "Traceback" in res.stderr and "KeyError" in res.stderr
 
