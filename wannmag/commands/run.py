@@ -13,6 +13,7 @@ def cmd_run(args) -> int:
 
     if args.structure is None and args.from_dir is None:
         raise WannmagError("give a structure file or --from DIR")
+    _check_options(args)
     settings = {}  # Monte Carlo settings given on the command line override the preset's
     for flag, key, value, least in (("--mc-sizes", "mc_sizes", args.mc_sizes, 4),
                                     ("--mc-sweeps", "mc_sweeps", args.mc_sweeps, 1),
@@ -36,10 +37,61 @@ def cmd_run(args) -> int:
             print(f"{row['step']:>14s}: {'done' if row['done'] else 'to do'}"
                   + (f" ({row['seconds']:.1f} s)" if row["seconds"] is not None else ""))
         return 0
+    names = [step.name for step in eng.steps]
+    for name in list(args.redo or ()) + ([args.until] if args.until else []):
+        if name not in names:
+            raise WannmagError(f"unknown step {name!r}; the steps are {', '.join(names)}")
     res = eng.run(until=args.until, force=tuple(args.redo or ()))
     if "report" in res:
         print(f"\nreport: {res['report']['report_md']} and {res['report']['report_html']}")
     return 0
+
+
+#: options that only mean something with --vacancies, and their defaults
+_VACANCY_DEFAULTS = {"vacancy_supercell": [2, 2], "vacancy_site": 0, "vacancy_charge": "neutral"}
+
+
+def _check_options(args) -> None:
+    """Every numeric option finite and in its stated range, before any step runs (one error line each)."""
+    import math
+
+    from ..errors import WannmagError
+
+    def bad(flag, value, want):
+        raise WannmagError(f"{flag} must be {want}, got {value}")
+
+    if not (math.isfinite(args.U) and 0 <= args.U <= 20):
+        bad("--U", args.U, "a Hubbard U between 0 and 20 eV")
+    if not 1 <= args.workers <= 256:
+        bad("--workers", args.workers, "between 1 and 256")
+    if not 0 <= args.seed < 2**63:
+        bad("--seed", args.seed, "between 0 and 2^63 - 1")
+    if args.mc_sizes is not None and max(args.mc_sizes) > 1000:
+        bad("--mc-sizes", args.mc_sizes, "at most 1000 (L × L cells)")
+    if args.mc_replicas is not None and args.mc_replicas > 1000:
+        bad("--mc-replicas", args.mc_replicas, "at most 1000")
+    if args.mc_sweeps is not None and args.mc_sweeps > 10**9:
+        bad("--mc-sweeps", args.mc_sweeps, "at most 1e9")
+    if args.vacancy_realisations is not None and args.vacancy_realisations > 10000:
+        bad("--vacancy-realisations", args.vacancy_realisations, "at most 10000")
+    if args.vacancies is None:
+        given = [k for k in _VACANCY_DEFAULTS if getattr(args, k) is not None]
+        given += [k for k in ("vacancy_configs", "vacancy_realisations") if getattr(args, k) is not None]
+        if given:
+            raise WannmagError(f"--{given[0].replace('_', '-')} has no effect without --vacancies X [X ...]")
+    else:
+        for x in args.vacancies:
+            if not (math.isfinite(x) and 0 < x < 1):
+                bad("--vacancies", x, "fractions strictly between 0 and 1")
+    for key, default in _VACANCY_DEFAULTS.items():
+        if getattr(args, key) is None:
+            setattr(args, key, default)
+    if not all(1 <= n <= 10 for n in args.vacancy_supercell):
+        bad("--vacancy-supercell", args.vacancy_supercell, "two integers from 1 to 10")
+    if not 0 <= args.vacancy_site < 1000:
+        bad("--vacancy-site", args.vacancy_site, "a site index ≥ 0")
+    if args.vacancy_configs is not None and not 1 <= args.vacancy_configs <= 1000:
+        bad("--vacancy-configs", args.vacancy_configs, "between 1 and 1000")
 
 
 def register(sub) -> None:
@@ -74,13 +126,13 @@ def register(sub) -> None:
                                                          "sizes when no Dask cluster is used (default 1)")
     p.add_argument("--vacancies", nargs="+", type=float, metavar="X",
                    help="vacancy fractions x (0 < x < 1) for the vacancy study, e.g. --vacancies 0.05 0.1 0.2")
-    p.add_argument("--vacancy-supercell", nargs=2, type=int, default=[2, 2], metavar=("N1", "N2"),
+    p.add_argument("--vacancy-supercell", nargs=2, type=int, default=None, metavar=("N1", "N2"),
                    help="supercell of the primitive cell holding one vacancy (default 2 2: 8 -> 7 sites)")
-    p.add_argument("--vacancy-site", type=int, default=0, help="index of the removed magnetic site (default 0)")
+    p.add_argument("--vacancy-site", type=int, default=None, help="index of the removed magnetic site (default 0)")
     p.add_argument("--vacancy-fit", choices=["J1", "J123"], default="J1",
                    help="J1: fit J1 next to the vacancy and bulk-like J1, J2/J3 from the perfect lattice "
                         "(default; 4 configurations); J123: fit J2, J3 too (6 configurations)")
-    p.add_argument("--vacancy-charge", default="neutral", metavar="neutral|ionic|Q",
+    p.add_argument("--vacancy-charge", default=None, metavar="neutral|ionic|Q",
                    help="charge state of the vacancy cell: neutral (default; the removed ion's electrons leave holes), "
                         "ionic (they are given back: every remaining ion keeps its nominal charge, VPS3: cell charge "
                         "−2, all V2+), or the cell charge Q in e")
