@@ -153,6 +153,9 @@ def cmd_mft(args) -> int:
         check_number(args.nelect, "--nelect", 0, strict=True)
         if args.efermi is not None:
             raise WannmagError("give --nelect or --efermi, not both")
+    for target in (args.save_model, args.plot):
+        if target and Path(target).is_dir():
+            raise WannmagError(f"{target}: is a directory; give a file name to write")
     elements = element_symbols(args.magnetic)
     user_occupation = args.efermi is not None or args.nelect is not None
     model = read_w90(args.source, kind="collinear", centre_tol=args.centre_tol)

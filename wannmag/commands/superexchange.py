@@ -49,10 +49,14 @@ def load_spin_averaged(path):
 
 
 def _parse_compare(items) -> dict:
+    import math
+
     out = {}
     for item in items or []:
         try:
             name, val = item.split("=", 1)
+            if not name.strip() or not math.isfinite(float(val)):
+                raise ValueError
             out[name.strip()] = float(val)
         except ValueError:
             raise WannmagError(f"--compare expects NAME=J_meV (e.g. 'energy mapping=-1.9'), got {item!r}") from None

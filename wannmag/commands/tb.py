@@ -70,7 +70,7 @@ def cmd_tb(args) -> int:
         if len(args.nelect) not in (1, 2):
             raise WannmagError(f"--nelect takes one number or N_up N_down, got {len(args.nelect)} numbers")
         for n in args.nelect:
-            check_number(n, "--nelect", 0, strict=True)
+            check_number(n, "--nelect", 0, 1e5, strict=True)
         if args.efermi is not None:
             raise WannmagError("give --nelect or --efermi, not both")
     elements = element_symbols(args.magnetic)
@@ -91,7 +91,12 @@ def cmd_tb(args) -> int:
         from ..tightbinding.plot import plot_bands, plot_crystal_field, plot_pdos
 
         out = Path(args.plot)
-        out.mkdir(parents=True, exist_ok=True)
+        if out.exists() and not out.is_dir():
+            raise WannmagError(f"{out}: --plot names a folder for bands.png, pdos.png, ...; this is an existing file")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WannmagError(f"{out}: cannot create the plot folder ({exc.strerror})") from None
         ef = rep.classification.edges.fermi_energy if rep.classification and rep.classification.edges else None
         written = [out / "bands.png", out / "pdos.png"]
         plot_bands(model, written[0], fermi_energy=ef, dft=_dft_bands(model))

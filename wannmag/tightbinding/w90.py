@@ -64,6 +64,7 @@ def _lines(path: Path, what: str) -> list[str]:
         raise TBFileError(f"{path}: no such file ({what})")
     if path.is_dir():
         raise TBFileError(f"{path}: is a directory, not a {what}")
+    _check_regular(path)
     if path.suffix == ".gz":
         try:
             with gzip.open(path, "rt", errors="replace") as f:
@@ -1121,10 +1122,20 @@ def _hermiticity(layout: HRLayout, R: np.ndarray, H: np.ndarray, tol: float) -> 
 
 
 # ---------------------------------------------------------------------------------------------------- loading
+def _check_regular(path: Path) -> None:
+    """Refuse a FIFO, device or socket before anything opens it (reading one blocks or never ends)."""
+    import stat
+
+    mode = Path(path).stat().st_mode
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise TBFileError(f"{path}: is not a regular file (a FIFO, device or socket); give a Wannier90 file")
+
+
 def _find(seed: str, suffixes) -> Path | None:
     for s in suffixes:
         p = Path(seed + s)
         if p.exists():
+            _check_regular(p)
             return p
     return None
 
