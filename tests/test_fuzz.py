@@ -61,7 +61,8 @@ def test_classifier_recognises_every_failure_class(tmp_path):
         d = tmp_path / f"c{k}"
         (d / "out").mkdir(parents=True)
         cases.append(fz.Case(k, name, name, argv, str(d)))
-    outcomes = fz.run_cases(cases)
+    # a generous timeout: under a loaded machine the dft child needs more than the default 20 s to reach `import gpaw`
+    outcomes = fz.run_cases(cases, timeout=90)
     assert [o.cls for o in outcomes] == [fz.CLEAN, fz.CLEAN, fz.OK, "launched-dft"]
 
     def fake(cid, stderr, status, stdout=""):

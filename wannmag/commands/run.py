@@ -13,7 +13,6 @@ def cmd_run(args) -> int:
 
     if args.structure is None and args.from_dir is None:
         raise WannmagError("give a structure file or --from DIR")
-    _check_options(args)
     settings = {}  # Monte Carlo settings given on the command line override the preset's
     for flag, key, value, least in (("--mc-sizes", "mc_sizes", args.mc_sizes, 4),
                                     ("--mc-sweeps", "mc_sweeps", args.mc_sweeps, 1),
@@ -24,6 +23,7 @@ def cmd_run(args) -> int:
         if min(np.atleast_1d(value)) < least:
             raise WannmagError(f"{flag} must be {'at least 4' if least == 4 else 'positive'}, got {value}")
         settings[key] = value
+    _check_options(args)
     if args.mc_sweeps is not None:
         settings["mc_therm"] = max(args.mc_sweeps // 4, 1)
     eng = build_workflow(args.structure, out=args.out, preset=args.preset, U=args.U, from_dir=args.from_dir,
