@@ -867,6 +867,10 @@ def _child(case: Case, vm: int) -> None:
         sys.__stdout__, sys.__stderr__ = sys.stdout, sys.stderr
         os.environ.pop("WANNMAG_TRACEBACK", None)
         os.environ["MPLBACKEND"] = "Agg"
+        # the finder only sees imports of modules not yet loaded: inside the full test session another test may have
+        # imported GPAW already (wannmag imports it only inside functions), so drop it from this child's module table
+        for mod in [m for m in sys.modules if m.split(".")[0] == "gpaw"]:
+            del sys.modules[mod]
         sys.meta_path.insert(0, _BlockDFT(d / "DFT_LAUNCHED"))
         from wannmag.cli import main
 
