@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["atomic_write_text", "atomic_write_bytes", "atomic_write_json", "atomic_savefig", "jsonable",
-           "read_json", "remove_stale_temporaries"]
+           "read_json", "remove_stale_temporaries", "special_file"]
 
 _HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
 _TMP_RE = re.compile(r"\.wm(\d+)-([0-9a-f]{8})\.[^.]*\.tmp$")
@@ -126,9 +126,29 @@ def atomic_write_json(path, data, indent: int = 1) -> Path:
     return atomic_write_text(path, json.dumps(jsonable(data), indent=indent))
 
 
+def special_file(path) -> str | None:
+    """What ``path`` is when it exists but is neither a regular file nor a directory ("a FIFO (named pipe)", "a
+    device", "a socket"), else None.  Every reader checks this before opening: reading a FIFO or a device blocks or
+    never ends."""
+    import stat
+
+    try:
+        mode = Path(path).stat().st_mode
+    except OSError:
+        return None  # missing or inaccessible: the reader's own open() says so
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    return ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+
+
 def read_json(path, error=ValueError):
-    """Parse a JSON file; a missing, unreadable or malformed file raises ``error`` with one line naming it."""
+    """Parse a JSON file; a missing, unreadable, special (FIFO, device) or malformed file raises ``error`` with one
+    line naming it."""
     path = Path(path)
+    kind = special_file(path)
+    if kind:
+        raise error(f"{path}: is {kind}, not a JSON file")
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:

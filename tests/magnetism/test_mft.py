@@ -24,8 +24,9 @@ def test_dimer_lkag_equals_energy_mapping(t, D):
     assert res.orbital[0].sum() == pytest.approx(res.J_lkag[0])
 
 
-def honeycomb_s(t, D, t2=0.0):
-    """One orbital per site on a honeycomb lattice (a = 1): NN hopping t, optional 2NN t2; up/down split by D."""
+def honeycomb_s(t, D, t2=0.0, signs=(1, 1)):
+    """One orbital per site on a honeycomb lattice (a = 1): NN hopping t, optional 2NN t2; up/down split by D with the
+    moment directions ``signs`` of the two sublattices (FM: (1, 1), Néel: (1, −1))."""
     a1, a2 = np.array([1.0, 0, 0]), np.array([-0.5, np.sqrt(3) / 2, 0])
     cell = np.array([a1, a2, [0, 0, 10.0]])
     pos = np.array([[1 / 3, 2 / 3, 0], [2 / 3, 1 / 3, 0]]) @ cell
@@ -51,8 +52,8 @@ def honeycomb_s(t, D, t2=0.0):
     H0 = np.array([blocks[R] for R in Rs])
     r0 = Rs.index((0, 0, 0))
     Hu, Hd = H0.copy(), H0.copy()
-    Hu[r0] -= D / 2 * np.eye(2)
-    Hd[r0] += D / 2 * np.eye(2)
+    Hu[r0] -= D / 2 * np.diag(signs)
+    Hd[r0] += D / 2 * np.diag(signs)
     return CollinearHamiltonian(cell, np.array(Rs), Hu, Hd, [0, 1], pos, [0, 1])
 
 

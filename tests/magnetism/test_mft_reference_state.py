@@ -9,6 +9,7 @@ the FM and AF states (all electrons in a gapped manifold), mapped with unit spin
 import numpy as np
 import pytest
 
+from test_mft import honeycomb_s
 from wannmag.magnetism.mft import CollinearHamiltonian, MFTError, lkag_exchange, mft_spin_model
 
 
@@ -94,34 +95,8 @@ def test_issue_numbers_of_the_one_orbital_dimer():
 
 # ------------------------------------------------------------------------------------------------ honeycomb
 def honeycomb(t=0.05, t2=0.02, D=2.0, signs=(1, 1)):
-    """One orbital per site on the honeycomb lattice (a = 1): NN hopping t, 2NN t2, splitting D with the moment
-    directions ``signs`` of the two sublattices (FM: (1, 1), Néel: (1, −1))."""
-    a1, a2 = np.array([1.0, 0, 0]), np.array([-0.5, np.sqrt(3) / 2, 0])
-    cell = np.array([a1, a2, [0, 0, 10.0]])
-    pos = np.array([[1 / 3, 2 / 3, 0], [2 / 3, 1 / 3, 0]]) @ cell
-    blocks = {}
-
-    def add(R, i, j, v):
-        mR = tuple(-x for x in R)
-        for key in (R, mR):
-            blocks.setdefault(key, np.zeros((2, 2)))
-        blocks[R][i, j] += v
-        if (R, i, j) != (mR, j, i):
-            blocks[mR][j, i] += v
-
-    for R in [(0, 0, 0), (-1, 0, 0), (0, 1, 0)]:
-        assert abs(np.linalg.norm(pos[1] + np.array(R) @ cell - pos[0]) - 1 / np.sqrt(3)) < 1e-9
-        add(R, 0, 1, t)
-    for R in [(1, 0, 0), (0, 1, 0), (1, 1, 0)]:
-        add(R, 0, 0, t2)
-        add(R, 1, 1, t2)
-    Rs = sorted(blocks)
-    H0 = np.array([blocks[R] for R in Rs])
-    r0 = Rs.index((0, 0, 0))
-    Hu, Hd = H0.copy(), H0.copy()
-    Hu[r0] -= D / 2 * np.diag(signs)
-    Hd[r0] += D / 2 * np.diag(signs)
-    return CollinearHamiltonian(cell, np.array(Rs), Hu, Hd, [0, 1], pos, [0, 1], source="honeycomb")
+    """One orbital per site on the honeycomb lattice (test_mft's model) with sublattice moment directions ``signs``."""
+    return honeycomb_s(t, D, t2=t2, signs=signs)
 
 
 def _shells(res):

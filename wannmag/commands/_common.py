@@ -2,6 +2,8 @@
 
 import argparse
 
+from ..errors import WannmagError
+
 EPILOG = ("Conventions: TB energies in eV, exchange in meV, temperatures in K, lengths in Å.\n"
           "Spin Hamiltonian H = Σ_{i<j} S_i·J_ij·S_j + Σ_i S_i·A_i·S_i, each bond once,\n"
           "classical spins of length S, J > 0 antiferromagnetic.")
@@ -16,8 +18,6 @@ def parse_pairs(items, option: str, cast=float, example: str = "Cr=1.5") -> dict
     import math
 
     from ase.data import atomic_numbers
-
-    from ..errors import WannmagError
 
     out = {}
     for item in items or []:
@@ -34,4 +34,66 @@ def parse_pairs(items, option: str, cast=float, example: str = "Cr=1.5") -> dict
         if el in out:
             raise WannmagError(f"{option}: {el} given twice")
         out[el] = value
+    return out
+
+
+#: largest k-mesh per direction accepted on the command line (the memory check of the force theorem is finer)
+MAX_KMESH = 1000
+
+
+def check_number(value, option: str, minimum: float | None = None, maximum: float | None = None,
+                 strict: bool = False, integer: bool = False) -> None:
+    """One-line error unless ``value`` is a finite number ≥ ``minimum`` (> with ``strict``) and ≤ ``maximum``."""
+    import math
+
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if ok and integer:
+        ok = value == int(value)
+    if ok and minimum is not None:
+        ok = value > minimum if strict else value >= minimum
+    if ok and maximum is not None:
+        ok = value <= maximum
+    if not ok:
+        what = "an integer" if integer else "a finite number"
+        rng = []
+        if minimum is not None:
+            rng.append(f"{'>' if strict else '≥'} {minimum:g}")
+        if maximum is not None:
+            rng.append(f"≤ {maximum:g}")
+        raise WannmagError(f"{option} must be {what}{' ' + ' and '.join(rng) if rng else ''}, got {value}")
+
+
+def check_kmesh(kmesh, option: str = "--kmesh") -> None:
+    """Three positive integers, each ≤ MAX_KMESH."""
+    if len(kmesh) != 3 or not all(isinstance(x, int) and 1 <= x <= MAX_KMESH for x in kmesh):
+        raise WannmagError(f"{option} must be three integers from 1 to {MAX_KMESH}, got {' '.join(map(str, kmesh))}")
+
+
+def element_symbols(items) -> list[str] | None:
+    """``--magnetic`` values as element symbols (``cr`` → ``Cr``); an unknown symbol is one clear error."""
+    from ase.data import chemical_symbols
+
+    if not items:
+        return None
+    out = []
+    for el in items:
+        sym = str(el).strip()
+        sym = sym[:1].upper() + sym[1:].lower()
+        if sym not in chemical_symbols[1:]:
+            raise WannmagError(f"--magnetic expects element symbols (e.g. Cr), got {el!r}")
+        out.append(sym)
+    return out
+
+
+def output_dir(path: str, option: str = "--out"):
+    """The directory ``path``, created with its parents; an existing file or an uncreatable directory is one error line."""
+    from pathlib import Path
+
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise WannmagError(f"{out}: {option} must be a directory, but this is an existing file")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WannmagError(f"{out}: cannot create the directory for {option} ({exc.strerror or exc})") from None
     return out

@@ -141,7 +141,7 @@ def cmd_mft(args) -> int:
                                  orbital_blocks)
     from ..tightbinding import read_w90
     from ..tightbinding.localframe import metal_atoms
-    from .tb import check_kmesh, check_number, element_symbols
+    from ._common import check_kmesh, check_number, element_symbols
 
     check_kmesh(args.kmesh)
     check_number(args.poles, "--poles", 1, MAX_ENERGY_POINTS, integer=True)

@@ -17,10 +17,9 @@ import json
 import math
 import sys
 import warnings
-from pathlib import Path
 
 from ..errors import WannmagError
-from ._common import EPILOG, FORMATTER
+from ._common import EPILOG, FORMATTER, output_dir
 
 
 def _check(args) -> None:
@@ -61,17 +60,6 @@ def _check(args) -> None:
         raise WannmagError(f"--max-extensions must be between 0 and 10, got {args.max_extensions}")
 
 
-def _out_dir(path: str) -> Path:
-    out = Path(path)
-    if out.exists() and not out.is_dir():
-        raise WannmagError(f"{out}: --out must be a directory, but this is an existing file")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise WannmagError(f"{out}: cannot create the output directory ({exc.strerror or exc})") from None
-    return out
-
-
 def _peak_cols(pc: dict, px: dict) -> str:
     from ..magnetism.montecarlo.tc import peak_text
 
@@ -92,7 +80,7 @@ def cmd_mc(args) -> int:
                     n_therm=args.therm, ising=args.ising, seed=args.seed, n_overrelax=0 if args.ising else args.overrelax,
                     ladder=args.ladder, checkpoint_every=args.checkpoint_every, progress=not args.quiet)
     st.validate()
-    out = _out_dir(args.out)
+    out = output_dir(args.out)
     sizes = [(s, s, 1) if not model.pbc[2] else (s, s, s) for s in args.sizes]
     ext_log: list[str] = []
 

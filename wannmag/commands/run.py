@@ -52,46 +52,35 @@ _VACANCY_DEFAULTS = {"vacancy_supercell": [2, 2], "vacancy_site": 0, "vacancy_ch
 
 
 def _check_options(args) -> None:
-    """Every numeric option finite and in its stated range, before any step runs (one error line each)."""
-    import math
-
+    """Every numeric option finite and in its stated range, before any step runs (one error line each); the lower
+    bounds of the Monte Carlo settings are checked by ``cmd_run`` itself."""
     from ..errors import WannmagError
+    from ._common import check_number
 
-    def bad(flag, value, want):
-        raise WannmagError(f"{flag} must be {want}, got {value}")
-
-    if not (math.isfinite(args.U) and 0 <= args.U <= 20):
-        bad("--U", args.U, "a Hubbard U between 0 and 20 eV")
-    if not 1 <= args.workers <= 256:
-        bad("--workers", args.workers, "between 1 and 256")
-    if not 0 <= args.seed < 2**63:
-        bad("--seed", args.seed, "between 0 and 2^63 - 1")
-    if args.mc_sizes is not None and max(args.mc_sizes) > 1000:
-        bad("--mc-sizes", args.mc_sizes, "at most 1000 (L × L cells)")
-    if args.mc_replicas is not None and args.mc_replicas > 1000:
-        bad("--mc-replicas", args.mc_replicas, "at most 1000")
-    if args.mc_sweeps is not None and args.mc_sweeps > 10**9:
-        bad("--mc-sweeps", args.mc_sweeps, "at most 1e9")
-    if args.vacancy_realisations is not None and args.vacancy_realisations > 10000:
-        bad("--vacancy-realisations", args.vacancy_realisations, "at most 10000")
+    check_number(args.U, "--U (eV)", 0, 20)
+    check_number(args.workers, "--workers", 1, 256)
+    check_number(args.seed, "--seed", 0, 2**63 - 1)
+    for flag, values, most in (("--mc-sizes", args.mc_sizes, 1000), ("--mc-replicas", args.mc_replicas, 1000),
+                               ("--mc-sweeps", args.mc_sweeps, 10**9),
+                               ("--vacancy-realisations", args.vacancy_realisations, 10000)):
+        for v in ([] if values is None else values if isinstance(values, list) else [values]):
+            check_number(v, flag, maximum=most)
     if args.vacancies is None:
-        given = [k for k in _VACANCY_DEFAULTS if getattr(args, k) is not None]
-        given += [k for k in ("vacancy_configs", "vacancy_realisations") if getattr(args, k) is not None]
+        given = [k for k in (*_VACANCY_DEFAULTS, "vacancy_configs", "vacancy_realisations")
+                 if getattr(args, k) is not None]
         if given:
             raise WannmagError(f"--{given[0].replace('_', '-')} has no effect without --vacancies X [X ...]")
-    else:
-        for x in args.vacancies:
-            if not (math.isfinite(x) and 0 < x < 1):
-                bad("--vacancies", x, "fractions strictly between 0 and 1")
+    for x in args.vacancies or []:
+        if not 0 < x < 1:  # False for NaN too
+            raise WannmagError(f"--vacancies must be fractions strictly between 0 and 1, got {x}")
     for key, default in _VACANCY_DEFAULTS.items():
         if getattr(args, key) is None:
             setattr(args, key, default)
-    if not all(1 <= n <= 10 for n in args.vacancy_supercell):
-        bad("--vacancy-supercell", args.vacancy_supercell, "two integers from 1 to 10")
-    if not 0 <= args.vacancy_site < 1000:
-        bad("--vacancy-site", args.vacancy_site, "a site index ≥ 0")
-    if args.vacancy_configs is not None and not 1 <= args.vacancy_configs <= 1000:
-        bad("--vacancy-configs", args.vacancy_configs, "between 1 and 1000")
+    for n in args.vacancy_supercell:
+        check_number(n, "--vacancy-supercell", 1, 10)
+    check_number(args.vacancy_site, "--vacancy-site", 0, 999)
+    if args.vacancy_configs is not None:
+        check_number(args.vacancy_configs, "--vacancy-configs", 1, 1000)
 
 
 def register(sub) -> None:

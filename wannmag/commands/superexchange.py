@@ -80,7 +80,7 @@ def _compare_models(paths, shell: int) -> dict:
 def cmd_superexchange(args) -> int:
     from ..magnetism.superexchange import plot_channels, superexchange
 
-    from .tb import check_kmesh, check_number, element_symbols
+    from ._common import check_kmesh, check_number, element_symbols
 
     if args.bond < 1:
         raise WannmagError(f"--bond must be a shell index ≥ 1, got {args.bond}")

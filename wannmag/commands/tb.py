@@ -7,55 +7,7 @@ import json
 from pathlib import Path
 
 from ..errors import WannmagError
-from ._common import EPILOG
-
-#: largest k-mesh per direction accepted on the command line (the memory check of the force theorem is finer)
-MAX_KMESH = 1000
-
-
-def check_number(value, option: str, minimum: float | None = None, maximum: float | None = None,
-                 strict: bool = False, integer: bool = False) -> None:
-    """One-line error unless ``value`` is a finite number ≥ ``minimum`` (> with ``strict``) and ≤ ``maximum``."""
-    import math
-
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if ok and integer:
-        ok = value == int(value)
-    if ok and minimum is not None:
-        ok = value > minimum if strict else value >= minimum
-    if ok and maximum is not None:
-        ok = value <= maximum
-    if not ok:
-        what = "an integer" if integer else "a finite number"
-        rng = []
-        if minimum is not None:
-            rng.append(f"{'>' if strict else '≥'} {minimum:g}")
-        if maximum is not None:
-            rng.append(f"≤ {maximum:g}")
-        raise WannmagError(f"{option} must be {what}{' ' + ' and '.join(rng) if rng else ''}, got {value}")
-
-
-def check_kmesh(kmesh, option: str = "--kmesh") -> None:
-    """Three positive integers, each ≤ MAX_KMESH."""
-    if len(kmesh) != 3 or not all(isinstance(x, int) and 1 <= x <= MAX_KMESH for x in kmesh):
-        raise WannmagError(f"{option} must be three integers from 1 to {MAX_KMESH}, got {' '.join(map(str, kmesh))}")
-
-
-def element_symbols(items) -> list[str] | None:
-    """``--magnetic`` values as element symbols (``cr`` → ``Cr``); an unknown symbol is one clear error."""
-    from ase.data import chemical_symbols
-
-    if not items:
-        return None
-    out = []
-    for el in items:
-        sym = str(el).strip()
-        sym = sym[:1].upper() + sym[1:].lower()
-        if sym not in chemical_symbols[1:]:
-            raise WannmagError(f"--magnetic expects element symbols (e.g. Cr), got {el!r}")
-        out.append(sym)
-    return out
-
+from ._common import EPILOG, check_number, element_symbols, output_dir
 
 def cmd_tb(args) -> int:
     from ..tightbinding import read_w90, tb_report
@@ -90,13 +42,7 @@ def cmd_tb(args) -> int:
         from ..tightbinding.electronic import projected_dos
         from ..tightbinding.plot import plot_bands, plot_crystal_field, plot_pdos
 
-        out = Path(args.plot)
-        if out.exists() and not out.is_dir():
-            raise WannmagError(f"{out}: --plot names a folder for bands.png, pdos.png, ...; this is an existing file")
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise WannmagError(f"{out}: cannot create the plot folder ({exc.strerror})") from None
+        out = output_dir(args.plot, "--plot (the directory for bands.png, pdos.png, ...)")
         ef = rep.classification.edges.fermi_energy if rep.classification and rep.classification.edges else None
         written = [out / "bands.png", out / "pdos.png"]
         plot_bands(model, written[0], fermi_energy=ef, dft=_dft_bands(model))

@@ -478,8 +478,6 @@ def read_energies(path, structure=None, n_shells: int | None = None) -> EnergyDa
     counts, ±1 patterns); a problem is one :class:`FitError` line naming the file.  ``n_shells``: shells for the
     computed bond counts (default 3)."""
     path = Path(path)
-    if path.exists() and not path.is_file() and not path.is_dir():
-        raise FitError(f"{path}: not a regular file")
     data = read_json(path, FitError)
     n = 3 if n_shells is None else int(n_shells)
     if isinstance(data, list):

@@ -67,6 +67,7 @@ from pathlib import Path
 import numpy as np
 
 from .._atomic import atomic_write_text as _atomic_write
+from .._atomic import special_file
 from ..errors import WannmagError
 from .spinmodel import MEV_PER_K, TB2J, Convention, Site, SpinModel
 
@@ -134,8 +135,9 @@ def _dmi_vector(J) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------------- helpers
 def _read_lines(path) -> tuple[Path, list[str]]:
     path = Path(path)
-    if path.exists() and not path.is_dir() and not path.is_file():
-        raise ExchangeFileError(f"{path}: not a regular file")
+    kind = special_file(path)
+    if kind:
+        raise ExchangeFileError(f"{path}: is {kind}, not an exchange file")
     try:
         text = path.read_text()
     except FileNotFoundError:

@@ -535,9 +535,6 @@ class SpinModel:
 
     @classmethod
     def load(cls, path) -> "SpinModel":
-        path = Path(path)
-        if path.exists() and not path.is_dir() and not path.is_file():
-            raise SpinModelError(f"{path}: not a regular file")
         data = read_json(path, SpinModelError)
         return cls.from_dict(data, source=str(path))
 

@@ -31,6 +31,7 @@ import numpy as np
 from ase import Atoms
 from ase.data import chemical_symbols
 
+from .._atomic import special_file
 from ..errors import StructureError
 
 __all__ = ["read_structure", "validate_structure", "to_pymatgen", "source_name",
@@ -125,9 +126,8 @@ def _check_regular_file(path: Path) -> None:
         raise StructureError(f"{path}: cannot access the file ({exc.strerror or exc})") from None
     if stat.S_ISDIR(st.st_mode):
         raise StructureError(f"{path}: is a directory, not a structure file")
-    if not stat.S_ISREG(st.st_mode):
-        kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode) else "a device" if stat.S_ISCHR(st.st_mode)
-                or stat.S_ISBLK(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode) else "not a regular file")
+    kind = special_file(path)
+    if kind:
         raise StructureError(f"{path}: is {kind}, not a structure file")
     try:
         with open(path, "rb") as fh:

@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
+from .._atomic import special_file
 from .harmonics import ORBITAL_NAMES
 from .model import CollinearTBModel, Orbital, TBError, TBFileError, TBModel
 
@@ -1124,11 +1125,9 @@ def _hermiticity(layout: HRLayout, R: np.ndarray, H: np.ndarray, tol: float) -> 
 # ---------------------------------------------------------------------------------------------------- loading
 def _check_regular(path: Path) -> None:
     """Refuse a FIFO, device or socket before anything opens it (reading one blocks or never ends)."""
-    import stat
-
-    mode = Path(path).stat().st_mode
-    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-        raise TBFileError(f"{path}: is not a regular file (a FIFO, device or socket); give a Wannier90 file")
+    kind = special_file(path)
+    if kind:
+        raise TBFileError(f"{path}: is {kind}, not a Wannier90 file")
 
 
 def _find(seed: str, suffixes) -> Path | None:

@@ -68,7 +68,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import WannmagError
-from ..tightbinding.w90 import hr_eigenvalues, read_hr, read_wsvec
+from ..tightbinding.w90 import W90_MR_OF_GPAW_M, hr_eigenvalues, read_hr, read_wsvec
 from .dft import _jsonable, gpaw_version, read_summary, write_json_atomic, write_text_atomic
 
 __all__ = ["WannierError", "wannierise", "wannier_models", "W90_ORDER", "GPAW_ORDER", "W90_FROM_GPAW",
@@ -78,13 +78,14 @@ __all__ = ["WannierError", "wannierise", "wannier_models", "W90_ORDER", "GPAW_OR
 #: real-harmonic order of Wannier90 (user guide, Table 3.1/3.2) and of GPAW (gpaw/sphere/spherical_harmonics.py)
 W90_ORDER = {0: ["s"], 1: ["pz", "px", "py"], 2: ["dz2", "dxz", "dyz", "dx2-y2", "dxy"]}
 GPAW_ORDER = {0: ["1"], 1: ["y", "z", "x"], 2: ["xy", "yz", "3z2-r2", "zx", "x2-y2"]}
-_SAME = {"s": "1", "pz": "z", "px": "x", "py": "y", "dz2": "3z2-r2", "dxz": "zx", "dyz": "yz", "dx2-y2": "x2-y2",
-         "dxy": "xy"}
 
 
 def gpaw_to_w90_permutation(l: int) -> list[int]:
-    """GPAW m-index of each Wannier90 orbital of angular momentum ``l`` (W90 order): p → [1, 2, 0], d → [2, 3, 1, 4, 0]."""
-    return [GPAW_ORDER[l].index(_SAME[name]) for name in W90_ORDER[l]]
+    """GPAW m-index of each Wannier90 orbital of angular momentum ``l`` (W90 order): p → [1, 2, 0], d → [2, 3, 1, 4, 0];
+    the inverse of the tight-binding layer's :data:`~wannmag.tightbinding.w90.W90_MR_OF_GPAW_M` (one table of GPAW's
+    m order, shared with the reader of GPAW-written ``.win`` files)."""
+    mr = W90_MR_OF_GPAW_M[l]
+    return [mr.index(k) for k in range(1, 2 * l + 2)]
 
 
 W90_FROM_GPAW = {l: gpaw_to_w90_permutation(l) for l in W90_ORDER}
