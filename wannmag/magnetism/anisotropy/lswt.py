@@ -45,10 +45,29 @@ with the average over the Brillouin zone and over the n sites (symmetry-equivale
 * FM, n sites: ⟨S [M⁻¹]_ii⟩ = (S/n) Σ_ν ⟨1/ħω_ν(k)⟩ (the multi-sublattice RPA, e.g. Rusz, Turek & Diviš, PRB 71,
   174408 (2005)).
 * Néel AF: [M⁻¹]_11 = a(k)/(a(k)² − |c(k)|²) = a(k)/ħω(k)²:  k_B T_N = S(S+1) / (3 S ⟨a(k)/ħω(k)²⟩).
-``classical=True`` replaces S(S+1) by S², the form to compare with classical Monte Carlo.  Without a gap the 2D
+``classical=True`` replaces S(S+1) by S², the form to compare with classical Monte Carlo.  Both numbers come from
+the same M(k), so tc_quantum / tc_classical = (S+1)/S exactly (one S for all sites) — the quantum Tyablikov result
+for spin S, k_B T_c = S(S+1)/3 · [⟨1/E(q)⟩]⁻¹ with E(q) = ħω(q)/S the FM magnon energy per unit S (Tyablikov,
+*Methods in the Quantum Theory of Magnetism*, Plenum 1967; the multi-sublattice form of Rusz et al. cited above).
+The model's single-ion A is the classical one fitted to product-state (DFT) energies; its LSWT gap 2S·ΔA equals
+the quantum gap D(2S − 1) of the quantum single-ion constant D = ΔA·S/(S − ½) that gives the same product-state
+energies (⟨S_z²⟩ = S(S − ½)cos²θ + S/2 in a spin coherent state), so the quantum RPA uses the right gap at this
+order.  Without a gap the 2D
 average diverges (Mermin–Wagner) and T_c = 0 is returned.  The single-ion term enters as in LSWT (gap ∝ ⟨S^z⟩),
 the simplest RPA treatment of anisotropy (no Anderson–Callen correction) — state this when comparing.  The BZ
 average uses Monkhorst–Pack grids (Γ excluded) doubled until two successive values agree to ``tol``.
+
+Spin stiffness (classical)
+--------------------------
+:meth:`SpinWaves.stiffness`: the energy of a long-wavelength twist of the collinear state (every spin rotated by
+q·r_i about an axis ⟂ the ordered direction), per site, ΔE = ½ Σ_ab ρ_ab q_a q_b with
+
+    ρ_ab = −(1/N) Σ_bonds J_iso σ_i σ_j S_i S_j r_a r_b        (meV Å², r the bond vector, σ_i = ±1 the pattern),
+
+from the isotropic parts of the bonds (the twist of a collinear state probes the isotropic exchange; anisotropic
+parts only shift the gap).  ρ = ½(ρ_xx + ρ_yy) in the layer plane is the stiffness per site, ρ_s = ρ/A_site (meV)
+per area.  For a FM the LSWT dispersion of the lowest branch is ħω(k) ≈ Δ + (ρ/S) k² (tested); honeycomb NN FM
+with J < 0 and NN distance d: ρ = ¾|J|S²d².
 """
 
 from __future__ import annotations
@@ -252,6 +271,32 @@ class SpinWaves:
             diag = np.real(np.diagonal(np.linalg.inv(M), axis1=1, axis2=2))[:, :n]
             total += float(np.sum(diag * self.S[None, :]))
         return total / (len(K) * n)
+
+    def stiffness(self) -> dict:
+        """Classical spin stiffness of the collinear ordered state (module docstring): ``rho_meV_A2`` per site
+        (in-plane average), ``rho_s_meV`` per area, the tensor ``rho_ab_meV_A2`` in the Cartesian frame, and the
+        in-plane anisotropy of ρ.  Non-collinear states raise LSWTError."""
+        m = self.model
+        axis = self.v[0]
+        proj = self.v @ axis
+        if not np.allclose(np.abs(proj), 1.0, atol=1e-8):
+            raise LSWTError("the stiffness formula needs a collinear state (all spins ± one axis)")
+        sigma = np.sign(proj)
+        rho = np.zeros((3, 3))
+        for b in m.bonds:
+            r = m.bond_vector(b)
+            rho -= b.J_iso * sigma[b.i] * sigma[b.j] * self.S[b.i] * self.S[b.j] * np.outer(r, r)
+        rho /= self.n
+        from .dipolar import layer_frame
+
+        F = layer_frame(m.cell)
+        rl = F @ rho @ F.T
+        rho_plane = 0.5 * (rl[0, 0] + rl[1, 1])
+        area = float(np.linalg.norm(np.cross(m.cell[0], m.cell[1])))
+        return {"rho_meV_A2": float(rho_plane), "rho_s_meV": float(rho_plane * self.n / area),
+                "rho_ab_meV_A2": rho.tolist(),
+                "in_plane_anisotropy": float(abs(rl[0, 0] - rl[1, 1]) / max(abs(rho_plane), 1e-300)),
+                "formula": "rho_ab = -(1/N) sum_bonds J_iso s_i s_j S_i S_j r_a r_b; rho = (rho_xx + rho_yy)/2"}
 
     def tc_rpa(self, tol: float = 1e-3, nk_start: int = 32, nk_max: int = 512) -> TcResult:
         """RPA (Tyablikov) ordering temperature (module docstring), quantum S(S+1) and classical S² forms, K."""
