@@ -25,9 +25,11 @@ splitting |Tr Δ_i|/n_i is below 1 meV has no defined moment direction and is re
 atom as magnetic).  The signs s_i are recorded in :class:`MFTResult` (``moment_signs``) and printed with the table.
 
 Energy integral: a semicircular contour in the upper half plane from below the lowest band to E_F with Gauss–Legendre
-points in the angle (``n_energy``), denser towards E_F.  Green's functions for all R at once by FFT over a Γ-centred
-k-mesh (so R must lie inside the mesh's supercell: J(R) is meaningful for |R_k| < n_k/2).  Everything is vectorised
-over k and energy points (eigen-decomposition of H(k) once per spin; Green's functions from the spectral form).
+points in the angle (``n_energy``), denser towards E_F.  Green's functions at the R of the requested bonds by a
+discrete Fourier sum over a Γ-centred k-mesh (so R must lie inside the mesh's supercell: J(R) is meaningful for
+|R_k| < n_k/2).  Everything is vectorised over k and energy points (eigen-decomposition of H(k) once per spin;
+Green's functions from the spectral form as batched matrix products on BLAS, run on one BLAS thread where
+threadpoolctl is installed).
 """
 
 from __future__ import annotations
@@ -242,6 +244,23 @@ def _contour(emin: float, efermi: float, n: int):
     return z, w
 
 
+def _single_threaded_blas():
+    """A context in which BLAS runs on one thread (threadpoolctl, if installed; else a no-op).
+
+    The force theorem's BLAS calls are small matrix products (n_sel × n_w) batched over k and energy points and
+    eigen-decompositions of n_w × n_w matrices: extra BLAS threads do not speed them up, and on a shared machine
+    they compete with other processes.  Without threadpoolctl the thread count is whatever the BLAS library was
+    started with (set OMP_NUM_THREADS / OPENBLAS_NUM_THREADS / MKL_NUM_THREADS = 1 before numpy is imported).
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        from contextlib import nullcontext
+
+        return nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def lkag_exchange(ham: CollinearHamiltonian, bonds=None, kmesh=(12, 12, 1), efermi: float | None = None,
                   n_electrons: float | None = None, n_energy: int = 120, rcut: float | None = None,
                   emin: float | None = None, chunk: int = 16, progress: bool = False,
@@ -328,9 +347,18 @@ def lkag_exchange(ham: CollinearHamiltonian, bonds=None, kmesh=(12, 12, 1), efer
                 raise MFTError(f"bond R = {list(R)} does not fit into the {list(kmesh)} k-mesh supercell "
                                f"(|R_{k + 1}| must be ≤ {(m - 1) // 2}); use a larger k-mesh")
 
-    # Green's function blocks on the magnetic orbitals for all R by FFT; accumulate the integrand bond by bond
+    # Green's function blocks on the magnetic orbitals at the bonds' R (G↑ at R, G↓ at −R); accumulate the integrand
+    # bond by bond.  G(k, z)_ab = Σ_n U_an(k) U*_bn(k) / (z − ε_n(k)) as one batched matrix product on BLAS
+    # (np.matmul over the stacked (z, k) axes, ≈ 4× faster than the equivalent einsum), and
+    # G(R) = (1/N) Σ_k e^{−2πi k·R} G(k) as a second one over k for the few R the bonds need (cheaper than an FFT
+    # to all R when, as here, they are fewer than ≈ 2 log2 N_k; same numbers to rounding)
     nsel = len(sel)
-    U = [np.einsum("ab,kbn->kan", O, v[:, sel, :]) for v in vec]  # (nk, nsel, nw), in the rotated orbital basis
+    U = [O @ v[:, sel, :] for v in vec]  # (nk, nsel, nw), in the rotated orbital basis
+    Uh = [np.ascontiguousarray(np.conj(np.transpose(u, (0, 2, 1)))) for u in U]  # (nk, nw, nsel)
+    R_up = sorted({R for _, _, R in bonds})  # G↑_ab(R)
+    R_dn = sorted({tuple(-x for x in R) for _, _, R in bonds})  # G↓_ba(−R)
+    phase = [np.exp(-2j * np.pi * (kpts @ np.array(Rs, dtype=float).T)).T / nk for Rs in (R_up, R_dn)]  # (nR, nk)
+    where = [{R: n for n, R in enumerate(Rs)} for Rs in (R_up, R_dn)]
     acc = np.zeros(len(bonds), dtype=complex)
     acc_orb = [np.zeros((len(orb[a]), len(orb[b])), dtype=complex) for a, b, _ in bonds]
     iterator = range(0, len(z), chunk)
@@ -338,28 +366,26 @@ def lkag_exchange(ham: CollinearHamiltonian, bonds=None, kmesh=(12, 12, 1), efer
         from tqdm import tqdm
 
         iterator = tqdm(iterator, desc="LKAG energy points", unit="chunk")
-    for start in iterator:
-        zc = z[start:start + chunk]
-        wc = w[start:start + chunk]
-        G = []
-        for s in (0, 1):
-            inv = 1.0 / (zc[:, None, None] - eig[s][None, :, :])  # (nz, nk, nw)
-            Gk = np.einsum("kan,zkn,kbn->zkab", U[s], inv, np.conj(U[s]), optimize=True)  # (nz, nk, nsel, nsel)
-            Gk = Gk.reshape((len(zc),) + kmesh + (nsel, nsel))
-            # G(R) = (1/N) Σ_k e^{−2πi k·R} G(k): forward FFT over the k axes
-            G.append(np.fft.fftn(Gk, axes=(1, 2, 3)) / nk)
-        for n, (a, b, R) in enumerate(bonds):
-            ia = slice(offsets[a], offsets[a + 1])
-            ib = slice(offsets[b], offsets[b + 1])
-            Rp = tuple(int(R[k]) % kmesh[k] for k in range(3))
-            Rm = tuple(int(-R[k]) % kmesh[k] for k in range(3))
-            Gup_ab = G[0][(slice(None),) + Rp + (ia, ib)]  # G↑_ab(R)
-            Gdn_ba = G[1][(slice(None),) + Rm + (ib, ia)]  # G↓_ba(−R)
-            X = deltas[a][None] @ Gup_ab  # (nz, na, nb)
-            Y = deltas[b][None] @ Gdn_ba  # (nz, nb, na)
-            orb_mat = np.einsum("zmn,znm->zmn", X, Y)  # orbital-resolved trace terms
-            acc_orb[n] += np.einsum("z,zmn->mn", wc, orb_mat)
-            acc[n] += np.sum(wc * np.einsum("zmn->z", orb_mat))
+    with _single_threaded_blas():
+        for start in iterator:
+            zc = z[start:start + chunk]
+            wc = w[start:start + chunk]
+            G = []
+            for s in (0, 1):
+                inv = 1.0 / (zc[:, None, None] - eig[s][None, :, :])  # (nz, nk, nw)
+                Gk = (U[s][None] * inv[:, :, None, :]) @ Uh[s]  # (nz, nk, nsel, nsel)
+                GR = phase[s][None] @ Gk.reshape(len(zc), nk, nsel * nsel)  # (nz, nR, nsel²)
+                G.append(GR.reshape(len(zc), -1, nsel, nsel))
+            for n, (a, b, R) in enumerate(bonds):
+                ia = slice(offsets[a], offsets[a + 1])
+                ib = slice(offsets[b], offsets[b + 1])
+                Gup_ab = G[0][:, where[0][R], ia, ib]  # G↑_ab(R)
+                Gdn_ba = G[1][:, where[1][tuple(-x for x in R)], ib, ia]  # G↓_ba(−R)
+                X = deltas[a][None] @ Gup_ab  # (nz, na, nb)
+                Y = deltas[b][None] @ Gdn_ba  # (nz, nb, na)
+                orb_mat = X * np.transpose(Y, (0, 2, 1))  # orbital-resolved trace terms X_mn Y_nm
+                acc_orb[n] += np.tensordot(wc, orb_mat, axes=1)
+                acc[n] += np.sum(wc * orb_mat.sum(axis=(1, 2)))
     # divide by sign(m_i·m_j) of the reference state (module docstring): antiparallel pairs change sign
     pair = np.array([signs[a] * signs[b] for a, b, _ in bonds], dtype=float)
     J_lkag = np.imag(acc) / (4 * np.pi) * 1000.0 * pair  # eV → meV
