@@ -359,6 +359,73 @@ def overrelax_sweep(spins, ptr, nbr, Jiso, Jd, Jf, mode, orok, zee):
                 _reflect(i, hx, hy, hz, spins, zee)
 
 
+@njit(cache=True, inline="always")
+def _reflect_uniaxial(i, hx, hy, hz, spins, zee, axis):
+    """Microcanonical move of a site with a uniaxial single-ion term S·A·S = a S² + D (S·n)², n = ``axis[i]``:
+    with S = s_n n + S⊥ and the linear field h = h_i − z_i = h_n n + h⊥, reflect S⊥ about h⊥ within the circle of
+    fixed s_n: S⊥' = 2 (S⊥·ĥ⊥) ĥ⊥ − S⊥.  It keeps |S|, s_n (so the single-ion energy) and S⊥·h⊥ (so S·h): the site
+    energy S·h + S·A·S is conserved exactly; applied twice in the same field it is the identity (an involution), and
+    it preserves the uniform measure on the sphere (a reflection of the azimuth about n at fixed s_n), hence it
+    satisfies detailed balance as a deterministic move.  Nothing happens when h ∥ n."""
+    hx -= zee[i, 0]
+    hy -= zee[i, 1]
+    hz -= zee[i, 2]
+    nx = axis[i, 0]
+    ny = axis[i, 1]
+    nz = axis[i, 2]
+    hn = hx * nx + hy * ny + hz * nz
+    px = hx - hn * nx
+    py = hy - hn * ny
+    pz = hz - hn * nz
+    p2 = px * px + py * py + pz * pz
+    if p2 < 1e-300:
+        return
+    sx = spins[i, 0]
+    sy = spins[i, 1]
+    sz = spins[i, 2]
+    sn = sx * nx + sy * ny + sz * nz
+    qx = sx - sn * nx
+    qy = sy - sn * ny
+    qz = sz - sn * nz
+    f = 2.0 * (qx * px + qy * py + qz * pz) / p2
+    spins[i, 0] = sn * nx + f * px - qx
+    spins[i, 1] = sn * ny + f * py - qy
+    spins[i, 2] = sn * nz + f * pz - qz
+
+
+@njit(cache=True, inline="always")
+def _or_site(i, hx, hy, hz, spins, orok, uniax, axis, zee):
+    if orok[i]:
+        _reflect(i, hx, hy, hz, spins, zee)
+    elif uniax[i]:
+        _reflect_uniaxial(i, hx, hy, hz, spins, zee, axis)
+
+
+@njit(cache=True)
+def overrelax_sweep_uniaxial(spins, ptr, nbr, Jiso, Jd, Jf, mode, orok, uniax, axis, zee):
+    """Over-relaxation of every site: the reflection about the local field (:func:`overrelax_sweep`) for sites
+    without an anisotropic single-ion term (``orok``), the reflection at fixed S·n (:func:`_reflect_uniaxial`) for
+    sites with a uniaxial one (``uniax``, axis n = ``axis[i]``); sites with a general (three different
+    eigenvalues) single-ion tensor are skipped.  Each move conserves the energy exactly
+    (H = Σ_{i<j} S_i·J_ij·S_j + Σ_i S_i·A_i·S_i − Σ_i z_i·S_i, meV, J > 0 antiferromagnetic)."""
+    n = spins.shape[0]
+    if mode == 0:
+        for i in range(n):
+            if orok[i] or uniax[i]:
+                hx, hy, hz = _field_iso(i, spins, ptr, nbr, Jiso)
+                _or_site(i, hx, hy, hz, spins, orok, uniax, axis, zee)
+    elif mode == 1:
+        for i in range(n):
+            if orok[i] or uniax[i]:
+                hx, hy, hz = _field_diag(i, spins, ptr, nbr, Jd)
+                _or_site(i, hx, hy, hz, spins, orok, uniax, axis, zee)
+    else:
+        for i in range(n):
+            if orok[i] or uniax[i]:
+                hx, hy, hz = _field_full(i, spins, ptr, nbr, Jf)
+                _or_site(i, hx, hy, hz, spins, orok, uniax, axis, zee)
+
+
 @njit(cache=True)
 def greedy_sweep(spins, ptr, nbr, Jiso, Jd, Jf, mode, orok, zee, slen):
     """Zero-temperature quench: align every site without a single-ion term antiparallel to its field (the exact
@@ -476,126 +543,3 @@ def order_parameters(spins, slen, pat):
 # ---------------------------------------------------------------------------------------------------- tempering
 N_OBS = 8  # per bin: e, e², m, m², q, q², q⁴, m⁴
 OBS_NAMES = ("e", "e2", "m", "m2", "q", "q2", "q4", "m4")
-
-
-@njit(cache=True)
-def _adjust_ladder(betas, sw_acc_win, sw_att_win):
-    """Acceptance-equalising ladder update: with x_k = ln(T_{k+1}/T_k) and −ln a_k ∝ x_k², the spacings
-    x_k ∝ x_k^old / √(−ln a_k) would equalise the swap acceptances; damped by ½, ends fixed."""
-    n = betas.shape[0]
-    if n < 3:
-        return
-    lnT = np.empty(n)
-    for k in range(n):
-        lnT[k] = -math.log(betas[k])
-    x = np.empty(n - 1)
-    total = lnT[n - 1] - lnT[0]
-    s = 0.0
-    for k in range(n - 1):
-        a = 0.5
-        if sw_att_win[k] > 0:
-            a = sw_acc_win[k] / sw_att_win[k]
-        a = min(max(a, 0.01), 0.99)
-        old = lnT[k + 1] - lnT[k]
-        new = old / math.sqrt(-math.log(a))
-        x[k] = new
-        s += new
-    for k in range(n - 1):
-        x[k] = 0.5 * (lnT[k + 1] - lnT[k]) + 0.5 * x[k] * total / s
-    acc = lnT[0]
-    for k in range(1, n - 1):
-        acc += x[k - 1]
-        betas[k] = math.exp(-acc)
-
-
-@njit(cache=True)
-def pt_run(spins, rng, rng_swap, energies, temp_of, walker_at, betas, cos_max, counters,
-           acc_win, att_win, sw_acc_win, sw_att_win, sw_acc, sw_att, bins,
-           ptr, nbr, Jiso, Jd, Jf, mode, A, hasA, orok, zee, slen, pat,
-           ising, n_or, sweep0, sweep1, n_therm, measure_every, bin_size, n_bins, swap_every,
-           adapt_every, ladder_every, ladder_until, resync_every):
-    """Advance a parallel-tempering run from global sweep ``sweep0`` to ``sweep1``.
-
-    Every decision (swap parity, cone adaptation, ladder feedback, measurement, energy resynchronisation) is a
-    function of the global sweep index only, so splitting a run into blocks (checkpoints) does not change it.
-    Walker w sits at temperature index temp_of[w]; walker_at is the inverse map.  A swap of the walkers at
-    temperatures k, k+1 is accepted with min(1, exp((β_k − β_{k+1})(E_k − E_{k+1}))).  Measurements (after
-    ``n_therm`` sweeps, every ``measure_every`` sweeps) are summed into ``bins[k, b, :]`` (OBS_NAMES) with bin
-    index b = measurement // bin_size.  ``counters[k]`` counts the measurements at temperature k.
-    """
-    nR = spins.shape[0]
-    nT = betas.shape[0]
-    N = spins.shape[1]
-    for sweep in range(sweep0, sweep1):
-        therm = sweep < n_therm
-        for w in range(nR):
-            k = temp_of[w]
-            b = betas[k]
-            if ising:
-                a, dE = ising_sweep(spins[w], rng[w], b, ptr, nbr, Jiso, Jd, Jf, mode, zee)
-            else:
-                a, dE = metropolis_sweep(spins[w], rng[w], b, cos_max[k], ptr, nbr, Jiso, Jd, Jf, mode, A, hasA,
-                                         zee, slen)
-                for _ in range(n_or):
-                    overrelax_sweep(spins[w], ptr, nbr, Jiso, Jd, Jf, mode, orok, zee)
-            energies[w] += dE
-            acc_win[k] += a
-            att_win[k] += N
-        s1 = sweep + 1
-        if s1 % resync_every == 0:
-            for w in range(nR):
-                if not ising:
-                    renormalise(spins[w], slen)
-                energies[w] = total_energy(spins[w], ptr, nbr, Jiso, Jd, Jf, mode, A, hasA, zee)
-        if swap_every > 0 and nT > 1 and s1 % swap_every == 0:
-            parity = (s1 // swap_every) % 2
-            for k in range(parity, nT - 1, 2):
-                wa = walker_at[k]
-                wb = walker_at[k + 1]
-                delta = (betas[k] - betas[k + 1]) * (energies[wa] - energies[wb])
-                r = next_double(rng_swap)
-                ok = delta >= 0.0 or r < math.exp(delta)
-                sw_att_win[k] += 1
-                if not therm:
-                    sw_att[k] += 1
-                if ok:
-                    walker_at[k] = wb
-                    walker_at[k + 1] = wa
-                    temp_of[wa] = k + 1
-                    temp_of[wb] = k
-                    sw_acc_win[k] += 1
-                    if not therm:
-                        sw_acc[k] += 1
-        if therm and (not ising) and adapt_every > 0 and s1 % adapt_every == 0:
-            for k in range(nT):
-                if att_win[k] > 0:
-                    ratio = acc_win[k] / att_win[k]
-                    theta = math.acos(cos_max[k])
-                    f = min(max(ratio / 0.5, 0.5), 2.0)
-                    theta = min(max(theta * f, 1e-3), math.pi)
-                    cos_max[k] = math.cos(theta)
-                acc_win[k] = 0
-                att_win[k] = 0
-        if therm and ladder_every > 0 and s1 <= ladder_until and s1 % ladder_every == 0:
-            _adjust_ladder(betas, sw_acc_win, sw_att_win)
-            for k in range(nT - 1):
-                sw_acc_win[k] = 0
-                sw_att_win[k] = 0
-        if not therm:
-            m = sweep - n_therm
-            if m % measure_every == 0:
-                bidx = (m // measure_every) // bin_size
-                if bidx < n_bins:
-                    for w in range(nR):
-                        k = temp_of[w]
-                        e = energies[w] / N
-                        mm, q = order_parameters(spins[w], slen, pat)
-                        bins[k, bidx, 0] += e
-                        bins[k, bidx, 1] += e * e
-                        bins[k, bidx, 2] += mm
-                        bins[k, bidx, 3] += mm * mm
-                        bins[k, bidx, 4] += q
-                        bins[k, bidx, 5] += q * q
-                        bins[k, bidx, 6] += q * q * q * q
-                        bins[k, bidx, 7] += mm * mm * mm * mm
-                        counters[k] += 1

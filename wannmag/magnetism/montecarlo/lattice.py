@@ -65,6 +65,9 @@ class MCLattice:
     zee: np.ndarray
     slen: np.ndarray
     vacancies: list[int] = field(default_factory=list)
+    #: sites whose anisotropic single-ion tensor is uniaxial (A = a 1 + D n nᵀ) and their axes n (over-relaxation)
+    uniax: np.ndarray | None = None
+    axis: np.ndarray | None = None
 
     @property
     def n_sites(self) -> int:
@@ -231,6 +234,7 @@ def build_lattice(model: SpinModel, size, vacancies=None, near_vacancy=None, tol
     aniso = Asym - tr[:, None, None] / 3.0 * np.eye(3)
     hasA = np.any(np.abs(Asym) > 0.0, axis=(1, 2))
     orok = ~np.any(np.abs(aniso) > tol * max(1.0, float(np.abs(Asym).max(initial=0.0))), axis=(1, 2))
+    uniax, axis = _uniaxial(Asym, orok, tol)
     g = np.array([s.g for s in model.sites])[parent]
     zee = (g[:, None] * MU_B_MEV_PER_T) * np.asarray(model.b_field, float)[None, :]
     slen = np.array([s.spin for s in model.sites], float)[parent]
@@ -240,4 +244,23 @@ def build_lattice(model: SpinModel, size, vacancies=None, near_vacancy=None, tol
                      ptr=ptr, nbr=np.ascontiguousarray(c), Jiso=np.ascontiguousarray(T[:, 0, 0]),
                      Jd=np.ascontiguousarray(diag), Jf=np.ascontiguousarray(T.reshape(-1, 9)), mode=mode,
                      A=np.ascontiguousarray(Asym.reshape(-1, 9)), hasA=hasA, orok=orok,
-                     zee=np.ascontiguousarray(zee), slen=slen, vacancies=vac)
+                     zee=np.ascontiguousarray(zee), slen=slen, vacancies=vac, uniax=uniax, axis=axis)
+
+
+def _uniaxial(Asym: np.ndarray, orok: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """(uniax, axis): sites (not ``orok``) whose symmetric single-ion tensor (meV) has two equal eigenvalues,
+    A = a 1 + D n nᵀ, and the unit axis n (the eigenvector of the third eigenvalue); axis 0 elsewhere."""
+    N = len(Asym)
+    uniax = np.zeros(N, bool)
+    axis = np.zeros((N, 3))
+    todo = np.nonzero(~orok)[0]
+    if len(todo):
+        w, v = np.linalg.eigh(Asym[todo])
+        spread = np.maximum(np.abs(w).max(axis=1), 1e-300)
+        lo = np.abs(w[:, 1] - w[:, 0]) <= 1e-9 * spread  # n = eigenvector of the largest eigenvalue
+        hi = np.abs(w[:, 2] - w[:, 1]) <= 1e-9 * spread  # n = eigenvector of the smallest eigenvalue
+        for t, i in enumerate(todo):
+            if lo[t] != hi[t]:
+                uniax[i] = True
+                axis[i] = v[t][:, 2] if lo[t] else v[t][:, 0]
+    return uniax, np.ascontiguousarray(axis)

@@ -4,9 +4,12 @@ Hamiltonian (internal wannmag convention): H = Σ_{i<j} S_i·J_ij·S_j + Σ_i S_
 classical spins of length S (Heisenberg) or S_i^z = ±S (Ising, only J_zz and B_z act), J > 0 antiferromagnetic.
 Energies in meV, temperatures in K (k_B = 0.08617333262 meV/K).
 
-One sweep = one sequential Metropolis sweep (cone proposal whose half-angle is tuned during thermalisation to an
-acceptance ≈ 0.5, then frozen) + ``n_overrelax`` over-relaxation sweeps (sites with a single-ion term are skipped;
-none in Ising mode).  Every ``swap_every`` sweeps the walkers at neighbouring temperatures (even pairs, then odd
+One sweep = [with ``algorithm`` "cluster": Wolff cluster moves by Ising embedding (:mod:`.cluster`) until the
+clusters hold ``cluster_fraction`` × N sites] + one sequential Metropolis sweep (cone proposal whose half-angle is
+tuned during thermalisation to an acceptance ≈ 0.5, then frozen) + ``n_overrelax`` over-relaxation sweeps (sites
+with a uniaxial single-ion term are reflected at fixed S·n, sites with a general single-ion tensor are skipped; none
+in Ising mode).  The walkers of one ladder run on ``threads`` Numba threads between the swaps, with a result
+independent of the thread count (each walker has its own random stream).  Every ``swap_every`` sweeps the walkers at neighbouring temperatures (even pairs, then odd
 pairs, alternately) try to exchange with probability min(1, exp((β_k − β_{k+1})(E_k − E_{k+1}))).  The ladder is
 geometric, explicit, or "feedback": acceptance-equalising updates during the first half of the thermalisation.
 """
@@ -24,12 +27,17 @@ from ..._atomic import remove_stale_temporaries
 from ..spinmodel import MEV_PER_K
 from .checkpoint import check_state, load_checkpoint, save_checkpoint
 from .errors import MonteCarloError
-from .kernels import N_OBS, pt_run, seed_states, total_energy
+from .cluster import GROW_CHOICES, cluster_couplings
+from .kernels import N_OBS, seed_states, total_energy
+from .ptkernel import pt_run
 from .lattice import MCLattice
 from .observables import QUANTITIES, derived_observables
 
 __all__ = ["MCSettings", "PTResult", "parallel_tempering", "temperature_ladder", "T_RANGE_K", "MAX_REPLICAS",
-           "MAX_SWEEPS", "MAX_SPINS"]
+           "MAX_SWEEPS", "MAX_SPINS", "ALGORITHMS", "NEW_DEFAULTS", "set_threads"]
+
+#: sweep algorithms: "metropolis" (Metropolis + over-relaxation) or "cluster" (Wolff cluster moves first)
+ALGORITHMS = ("metropolis", "cluster")
 
 #: temperatures (K) a run accepts: below 1 mK or above 1e6 K the Boltzmann factors of meV-scale models under- or
 #: overflow and no magnetic ordering of interest lies there
@@ -49,6 +57,10 @@ class MCSettings:
     ladder : "geometric", "feedback" (acceptance-equalising during thermalisation) or an explicit list of K.
     n_sweeps : measurement sweeps after ``n_therm`` thermalisation sweeps.
     checkpoint_every : write a checkpoint every N sweeps (0 = never); it does not change the result.
+    algorithm : "metropolis" or "cluster" (:data:`ALGORITHMS`); ``cluster_grow`` the bonds the clusters grow on
+        ("pattern": satisfied in the ground-state pattern, the others in the acceptance; "all"), ``cluster_fraction``
+        the cluster sites per sweep in units of N.
+    threads : Numba threads running the walkers (does not change the result).
     """
 
     tmin: float
@@ -67,6 +79,10 @@ class MCSettings:
     resync_every: int = 64
     checkpoint_every: int = 0
     progress: bool = False
+    algorithm: str = "metropolis"
+    cluster_grow: str = "pattern"
+    cluster_fraction: float = 1.0
+    threads: int = 1
 
     def validate(self) -> None:
         """Refuse settings outside the sane bounds (:data:`T_RANGE_K`, :data:`MAX_REPLICAS`, :data:`MAX_SWEEPS`,
@@ -104,15 +120,41 @@ class MCSettings:
             bad(f"seed must be an integer in [0, 2^63), got {self.seed}")
         if self.n_sweeps < self.measure_every:
             bad("n_sweeps must be at least measure_every")
+        if self.algorithm not in ALGORITHMS:
+            bad(f"algorithm must be one of {', '.join(ALGORITHMS)}, got {self.algorithm!r}")
+        if self.cluster_grow not in GROW_CHOICES:
+            bad(f"cluster_grow must be one of {', '.join(GROW_CHOICES)}, got {self.cluster_grow!r}")
+        f = self.cluster_fraction
+        if not (isinstance(f, (int, float, np.number)) and math.isfinite(f) and 0.0 < f <= 100.0):
+            bad(f"cluster_fraction must be in (0, 100] lattice sites per sweep, got {f}")
+        if not (isinstance(self.threads, (int, np.integer)) and 1 <= int(self.threads) <= 256):
+            bad(f"threads must be an integer between 1 and 256, got {self.threads}")
 
     def physics_dict(self) -> dict:
         """The settings that determine the result (not checkpoint_every/progress)."""
         d = asdict(self)
         d.pop("checkpoint_every")
         d.pop("progress")
+        d.pop("threads")
+        for k, v in NEW_DEFAULTS.items():  # a Metropolis run keeps the signature (checkpoints) of earlier versions
+            if d.get(k) == v and d.get("algorithm") == "metropolis":
+                d.pop(k)
         if not isinstance(d["ladder"], str):
             d["ladder"] = [float(x) for x in d["ladder"]]
         return d
+
+
+#: settings added with the cluster algorithm and their defaults (left out of the signatures of Metropolis runs)
+NEW_DEFAULTS = {"algorithm": "metropolis", "cluster_grow": "pattern", "cluster_fraction": 1.0}
+
+
+def set_threads(n: int) -> int:
+    """Set Numba's thread count to min(n, NUMBA_NUM_THREADS); returns the previous count."""
+    import numba
+
+    prev = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
+    return prev
 
 
 def temperature_ladder(settings: MCSettings) -> np.ndarray:
@@ -146,6 +188,7 @@ class PTResult:
     settings: MCSettings
     ground_state: dict = field(default_factory=dict)
     sweeps_done: int = 0
+    cluster: dict = field(default_factory=dict)
 
     def curve(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         return self.observables[name]
@@ -159,6 +202,7 @@ class PTResult:
                 "binning_converged": self.binning_converged.tolist(), "bin_size": self.bin_size,
                 "n_bins": int(self.bins.shape[1]), "settings": self.settings.physics_dict(),
                 "ground_state": self.ground_state, "sweeps": self.sweeps_done,
+                **({"cluster": self.cluster} if self.cluster else {}),
                 "units": {"T": "K", "energy": "meV/site", "C": "k_B/site", "chi": "1/meV", "M": "S", "Q": "S"}}
 
 
@@ -212,6 +256,7 @@ def _initial_state(lat, settings, pattern, init, seed_key) -> dict:
         "sw_acc": np.zeros(max(nT - 1, 1), np.int64), "sw_att": np.zeros(max(nT - 1, 1), np.int64),
         "bins": np.zeros((nT, n_bins, N_OBS)), "sweep": np.array(0, np.int64),
         "bin_size": np.array(bin_size, np.int64),
+        **({"cl_stats": np.zeros((nT, 3), np.int64)} if settings.algorithm == "cluster" else {}),
     }
 
 
@@ -238,6 +283,10 @@ def parallel_tempering(lat: MCLattice, settings: MCSettings, pattern=None, init=
         raise MonteCarloError(f"{len(temperature_ladder(settings))} replicas × {N} sites = {n_spins} spins, more "
                               f"than the {MAX_SPINS:.0e} one run holds in memory; use fewer replicas or a smaller "
                               "lattice")
+    if settings.algorithm == "cluster":
+        Jg, rest_free = cluster_couplings(lat, pattern, ising=bool(settings.ising), grow=settings.cluster_grow)
+    else:
+        Jg, rest_free = np.zeros(len(lat.nbr)), False
     sig = _signature(lat, settings, pattern, init if init is not None else np.zeros(0), seed_key)
     fresh = _initial_state(lat, settings, pattern, init, seed_key)
     fresh["signature"] = np.array(sig)
@@ -267,6 +316,17 @@ def parallel_tempering(lat: MCLattice, settings: MCSettings, pattern=None, init=
     ladder_every = max(50, settings.n_therm // 20) if settings.ladder == "feedback" else 0
     ladder_until = settings.n_therm // 2
     args = lat.kernel_args()
+    nR = state["spins"].shape[0]
+    cluster = settings.algorithm == "cluster"
+    nw = nR if cluster else 1
+    stack = np.zeros((nw, N if cluster else 1), np.int64)
+    incl = np.zeros((nw, N if cluster else 1), np.uint8)
+    old = np.zeros((nw, N if cluster else 1, 3))
+    cl_stats = state["cl_stats"] if cluster else np.zeros((nR, 3), np.int64)
+    cl_target = max(1, int(math.ceil(settings.cluster_fraction * N)))
+    uniax = lat.uniax if lat.uniax is not None else np.zeros(N, bool)
+    axis = lat.axis if lat.axis is not None else np.zeros((N, 3))
+    ising = bool(settings.ising)
     sweep = int(state["sweep"])
     step = max(1, total // 200)
     pbar = None
@@ -275,6 +335,7 @@ def parallel_tempering(lat: MCLattice, settings: MCSettings, pattern=None, init=
 
         pbar = tqdm(total=total, initial=sweep, desc=f"MC {'x'.join(map(str, lat.size))}", unit="sweep",
                     leave=False)
+    prev_threads = set_threads(settings.threads)
     try:
         while sweep < total:
             nxt = min(total, (sweep // step + 1) * step)
@@ -283,8 +344,9 @@ def parallel_tempering(lat: MCLattice, settings: MCSettings, pattern=None, init=
             pt_run(state["spins"], state["rng"], state["rng_swap"], state["energies"], state["temp_of"],
                    state["walker_at"], state["betas"], state["cos_max"], state["counters"], state["acc_win"],
                    state["att_win"], state["sw_acc_win"], state["sw_att_win"], state["sw_acc"], state["sw_att"],
-                   state["bins"], *args[:11], np.ascontiguousarray(pattern), bool(settings.ising),
-                   int(settings.n_overrelax), sweep, nxt, int(settings.n_therm), int(settings.measure_every),
+                   state["bins"], *args[:11], np.ascontiguousarray(pattern), uniax, axis, ising,
+                   int(settings.n_overrelax), int(cluster), Jg, bool(rest_free), cl_target, stack, incl, old, cl_stats,
+                   sweep, nxt, int(settings.n_therm), int(settings.measure_every),
                    bin_size, n_bins, int(settings.swap_every), int(settings.adapt_every), ladder_every, ladder_until,
                    int(settings.resync_every))
             sweep = nxt
@@ -295,6 +357,7 @@ def parallel_tempering(lat: MCLattice, settings: MCSettings, pattern=None, init=
                     sweep % settings.checkpoint_every == 0 or sweep == total):
                 save_checkpoint(checkpoint, state)
     finally:
+        set_threads(prev_threads)
         if pbar is not None:
             pbar.close()
     if checkpoint is not None:
@@ -314,9 +377,16 @@ def _result(lat, settings, state, gs) -> PTResult:
     tau = obs.pop("tau_int_E")
     conv = obs.pop("binning_converged")
     nT = len(betas)
+    cl = {}
+    if "cl_stats" in state:
+        st_ = np.asarray(state["cl_stats"], float)
+        mv = np.maximum(st_[:, 0], 1.0)
+        cl = {"moves_per_sweep": (st_[:, 0] / max(int(state["sweep"]) - settings.n_therm, 1)).tolist(),
+              "acceptance": (st_[:, 1] / mv).tolist(), "mean_size": (st_[:, 2] / mv).tolist(),
+              "grow": settings.cluster_grow, "fraction": settings.cluster_fraction}
     acc = np.where(state["sw_att"] > 0, state["sw_acc"] / np.maximum(state["sw_att"], 1), np.nan)[:max(nT - 1, 0)]
     return PTResult(size=tuple(lat.size), n_sites=lat.n_sites, temperatures=T,
                     observables={q: obs[q] for q in QUANTITIES}, swap_acceptance=acc,
                     cone_angle=np.arccos(np.clip(state["cos_max"], -1, 1)), tau_int_E=tau, binning_converged=conv,
                     bins=state["bins"].copy(), bin_size=bin_size, settings=settings, ground_state=gs,
-                    sweeps_done=int(state["sweep"]))
+                    sweeps_done=int(state["sweep"]), cluster=cl)
