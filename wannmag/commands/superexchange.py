@@ -106,6 +106,11 @@ def cmd_superexchange(args) -> int:
     for m in msgs:
         if m not in res.warnings:
             res.warnings.append(m)
+    if args.save_model:
+        bad = [b for b in res.bonds if not b.in_range]
+        if bad:
+            raise WannmagError(f"{args.wannier_dir}: --save-model: shell {args.bond} has no perturbative J "
+                               f"({bad[0].status}); use the force theorem or --ed for this bond")
     green = _green(args, elements) if args.green else None
     if args.json:
         d = res.as_dict()

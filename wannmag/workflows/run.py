@@ -290,7 +290,11 @@ def step_superexchange(ctx):
         warnings.warn(f"channel plot failed: {exc}")
     out = res.as_dict()
     s1 = res.shell_summary()[0]
-    out.update({"table": res.table(), "J1_meV": s1["J_meV"], "channels_meV": s1["channels_meV"],
+    # J1_meV is None where the t/Δ expansion is out of range (status says why); the channel values are then formal
+    # perturbative terms, never an exchange estimate
+    out.update({"table": res.table(), "J1_meV": s1["J_meV"], "status": s1["status"],
+                "channels_meV" if s1["J_meV"] is not None else "formal_terms_meV":
+                    s1.get("channels_meV", s1.get("formal_terms_meV")),
                 "model_source": str(nm[0]) if nm else "spin average of the collinear pair",
                 "figure": str(png), "warnings": out["warnings"] + [str(w.message) for w in caught]})
     return out
@@ -552,6 +556,8 @@ def step_report(ctx):
     sx = r.get("superexchange", {})
     if sx.get("J1_meV") is not None:
         lines.append(f"| superexchange channels (1NN, Kanamori perturbation theory) | {sx['J1_meV']:+.3f} | | |")
+    elif sx.get("status"):
+        lines.append(f"| superexchange channels (1NN, Kanamori perturbation theory) | no J: {sx['status']} | | |")
     if ctx.params.get("preset") == "fast" and not ctx.params.get("from_dir"):
         lines += ["", "Note: the fast preset's energies are LCAO (dzp basis). On CrI3 this basis puts E(Néel) − E(FM) "
                   "23 % above plane waves (29.6 vs 24.0 meV/Cr; tzdp 26.9; the grid is converged — "

@@ -15,6 +15,7 @@ Internal convention: H = Σ_{i<j} J_ij S_i·S_j, each bond once, |S| = 3/2, J > 
 
 from .analysis import (  # noqa: F401
                        CATEGORIES,
+                       EXPANSION_LIMIT,
                        BondAnalysis,
                        Channel,
                        SuperexchangeResult,

@@ -14,6 +14,14 @@ into channels:
 
 Every channel row lists its paths with signed single-particle amplitudes, the coherent sum t_eff and the incoherent
 √Σ t², the J of the channel and the J one would get by adding the paths incoherently (each path alone).
+
+Validity: the channels are terms of an expansion in t/Δ (ligand paths: t_pd over the charge-transfer energy of the
+receiving multiplet) and t/E (direct d–d: t_dd over the smallest Mott–Hubbard excitation).  Where the larger of the
+two exceeds :data:`EXPANSION_LIMIT` the bond's total is not an exchange constant: :attr:`BondAnalysis.J` is None,
+:attr:`BondAnalysis.status` says "out of range (max |t_pd|/Δ = …)", the channel values are kept only as *formal
+perturbative terms* (tables, JSON and plots label them so) and :meth:`SuperexchangeResult.to_spin_model` refuses.
+The non-perturbative decomposition for such bonds: :mod:`.cluster` (exact diagonalisation of the M2X2 cluster) and
+:mod:`.green` (orbital-resolved force theorem).
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ from .paths import D_NAMES, BondHoppings, NoLigandWarning, bond_hoppings, path_t
 
 __all__ = [
     "CATEGORIES",
+    "EXPANSION_LIMIT",
     "BondAnalysis",
     "Channel",
     "SuperexchangeResult",
@@ -49,6 +58,13 @@ __all__ = [
     "resolve_parameters",
     "superexchange",
 ]
+
+#: validity bound of the expansion parameter (max |t_pd|/Δ, max |t_dd|/E_MH).  The ground-state energy of the
+#: elementary two-level problem of every channel (a level at 0 coupled by t to a level at Δ),
+#: E = Δ/2 − √(Δ²/4 + t²) = −t²/Δ + t⁴/Δ³ − 2t⁶/Δ⁵ + …, is a series in (t/Δ)² whose radius of convergence is
+#: |t|/Δ = 1/2 (branch points at t = ±iΔ/2); beyond it the order-by-order sum diverges and no truncation is an estimate.
+#: Between 0.3 and 0.5 the fourth-order sum is kept with a note (the sixth-order term is ≳ 2(2t/Δ)²·… of the fourth).
+EXPANSION_LIMIT = 0.5
 
 CATEGORIES = ["t2g–t2g MH", "t2g–eg MH", "CT t2g–t2g", "CT t2g–eg", "CT eg–eg", "CT×direct"]
 _KIND = {m: ("t2g" if m in T2G else "eg") for m in range(5)}
@@ -108,9 +124,33 @@ class BondAnalysis:
     notes: list = field(default_factory=list)
     shell: int | None = None
     expansion: float | None = None       # max |t_pd| / Δ of the bond (validity of the expansion)
+    expansion_dd: float | None = None    # max |t_dd| / E_MH (smallest Mott–Hubbard excitation energy)
 
     @property
-    def J(self) -> float:
+    def expansion_max(self) -> float:
+        return max(self.expansion or 0.0, self.expansion_dd or 0.0)
+
+    @property
+    def in_range(self) -> bool:
+        """The expansion parameter is inside :data:`EXPANSION_LIMIT` (the channel sum is an exchange estimate)."""
+        return self.expansion_max <= EXPANSION_LIMIT
+
+    @property
+    def status(self) -> str:
+        """'ok (…)' or 'out of range (max |t_pd|/Δ = …)' — which parameter is the larger one is named."""
+        if (self.expansion or 0.0) >= (self.expansion_dd or 0.0):
+            txt = f"max |t_pd|/Δ = {self.expansion or 0.0:.2f}"
+        else:
+            txt = f"max |t_dd|/E_MH = {self.expansion_dd:.2f}"
+        if self.in_range:
+            return f"ok ({txt} ≤ {EXPANSION_LIMIT})"
+        return f"out of range ({txt} > {EXPANSION_LIMIT})"
+
+    @property
+    def J(self) -> float | None:
+        """Sum of the channels (meV) — None where the expansion is out of range (:attr:`status`)."""
+        if not self.in_range:
+            return None
         return float(sum(self.summary.values()))
 
     @property
@@ -125,11 +165,23 @@ class BondAnalysis:
                          "bridging_ligands": sorted(set(l.split(":")[0] for l in h.lig_labels)),
                          "angles": [round(a, 3) for a in h.angles], "n_mxxm_paths": len(h.long_paths)},
                 "parameters_eV": self.params.as_dict(), "parameter_source": self.provenance,
-                "J_meV": round(self.J, 6), "channels_by_category_meV": {k: round(v, 6) for k, v in self.summary.items()},
+                "J_meV": None if self.J is None else round(self.J, 6), "status": self.status,
+                ("channels_by_category_meV" if self.in_range else "formal_terms_by_category_meV"):
+                    {k: round(v, 6) for k, v in self.summary.items()},
                 "direct_path_only_meV": {k: round(v, 6) for k, v in self.direct_only.items()},
                 "comparison_meV": self.comparisons, "notes": self.notes,
                 "expansion_t_over_delta": None if self.expansion is None else round(self.expansion, 4),
-                "channels": [c.as_dict() for c in self.channels]}
+                "expansion_t_dd_over_E_MH": None if self.expansion_dd is None else round(self.expansion_dd, 4),
+                "expansion_limit": EXPANSION_LIMIT,
+                "channels": [self._channel_dict(c) for c in self.channels]}
+
+    def _channel_dict(self, c) -> dict:
+        d = c.as_dict()
+        if not self.in_range:     # formal perturbative terms of a divergent expansion, not exchange constants
+            d["formal_term_meV"] = d.pop("J_meV")
+            d["formal_term_incoherent_meV"] = d.pop("J_incoherent_meV")
+            d.pop("character")
+        return d
 
     def table(self, min_J: float = 0.005, max_paths: int = 6, max_rows: int = 30) -> str:
         h = self.hoppings
@@ -140,7 +192,11 @@ class BondAnalysis:
                  f"  parameters (eV): U = {p.U:g}, J_H = {p.JH:g}, 10Dq = {p.ten_dq:.3f}, Δ_t2g(³T1) = {p.delta_t:.3f}, "
                  f"U_p = {p.Up:g}, J_p = {p.Jp:g}   [" + ", ".join(f"{k}: {v}" for k, v in self.provenance.items()) + "]",
                  f"  {'channel':<12} {'orbitals':<16} {'dir':<4} {'t_eff (meV)':>11} {'√Σt² (meV)':>10} "
-                 f"{'J (meV)':>9} {'J_incoh':>9}  {'':2}  paths (signed single-particle amplitudes, meV)"]
+                 + (f"{'J (meV)':>9} {'J_incoh':>9}" if self.in_range else f"{'term':>9} {'term_inc':>9}")
+                 + f"  {'':2}  paths (signed single-particle amplitudes, meV)"]
+        if not self.in_range:
+            lines.insert(2, f"  status: {self.status}: the expansion diverges; the channel values below are formal "
+                            "perturbative terms (meV), not exchange constants, and their sum is no J")
         shown = 0
         rows = [c for c in sorted(self.channels, key=lambda c: -abs(c.J))
                 if abs(c.J) >= min_J or (c.antiphase and abs(c.J_incoherent) >= min_J)]
@@ -156,13 +212,17 @@ class BondAnalysis:
             flag = "!" if c.antiphase else ""
             lines.append(f"  {c.category:<12} {c.orbitals[0] + '–' + c.orbitals[1]:<16} {c.direction:<4} "
                          f"{1000 * c.t_eff:11.2f} {1000 * c.t_incoherent:10.2f} {c.J:9.4f} {c.J_incoherent:9.4f}  "
-                         f"{c.character}{flag:1}  {ptxt}")
-        lines.append("  by category (meV):  " + "   ".join(f"{k}: {v:+.4f}" for k, v in self.summary.items()))
+                         f"{c.character if self.in_range else '  '}{flag:1}  {ptxt}")
+        lines.append(("  by category (meV):  " if self.in_range else "  formal terms by category (meV, not J):  ")
+                     + "   ".join(f"{k}: {v:+.4f}" for k, v in self.summary.items()))
         if self.direct_only:
             lines.append("  direct d–d path alone (meV):  " + "   ".join(f"{k}: {v:+.4f}"
                                                                        for k, v in self.direct_only.items()))
-        kind = "AF" if self.J > 1e-9 else "FM" if self.J < -1e-9 else "no exchange at this order"
-        lines.append(f"  J (superexchange, sum) = {self.J:+.4f} meV  ({kind})")
+        if self.J is None:
+            lines.append(f"  J (superexchange, sum): none — {self.status}")
+        else:
+            kind = "AF" if self.J > 1e-9 else "FM" if self.J < -1e-9 else "no exchange at this order"
+            lines.append(f"  J (superexchange, sum) = {self.J:+.4f} meV  ({kind})")
         for k, v in self.comparisons.items():
             lines.append(f"  J ({k}) = {v:+.4f} meV")
         lines.append("  '!' = antiphase: coherent and incoherent sums differ by more than a factor 2")
@@ -313,12 +373,17 @@ def analyse_bond(model, report, bond, params: dict | None = None, frames=None, s
                 t = max(np.abs(ti[rows]).max(), np.abs(tj[rows]).max())
                 r = max(r, t / max(p.delta_t + off + hh.min(), 1e-6))
         res.expansion = float(r)
-        if r > 1.0:
-            res.notes.append(f"max |t_pd|/Δ = {r:.2f} > 1: the expansion in t_pd/Δ breaks down for this bond (the "
-                             "charge-transfer energy of some channel is smaller than its hopping); only the sign "
-                             "pattern of the channels is meaningful")
-        elif r > 0.3:
-            res.notes.append(f"max |t_pd|/Δ = {r:.2f}: the expansion in t_pd/Δ is only qualitative for this bond")
+    # direct d–d: |t_dd| over the smallest Mott–Hubbard excitation (t2g → t2g, t2g → eg Hund S' = 2)
+    e_mh = min(p.E_tt, p.E_tt + p.ten_dq - 5 * p.JH)
+    if np.any(hb.t_dd):
+        res.expansion_dd = float(np.abs(hb.t_dd).max() / max(e_mh, 1e-6))
+    r = res.expansion_max
+    if not res.in_range:
+        res.notes.append(f"{res.status}: the expansion diverges for this bond (radius of convergence t/Δ = 1/2), "
+                         "the channel values are formal perturbative terms and their sum is not an exchange "
+                         "constant; non-perturbative channels: --ed (cluster exact diagonalisation) or --green")
+    elif r > 0.3:
+        res.notes.append(f"{res.status}: the expansion is only qualitative for this bond")
     summary = {c: 0.0 for c in CATEGORIES}
     direct_only = {"t2g–t2g MH": 0.0, "t2g–eg MH": 0.0}
     # ---- Mott–Hubbard channels
@@ -403,14 +468,23 @@ class SuperexchangeResult:
         out = []
         for s in sorted({b.shell for b in self.bonds}):
             bs = [b for b in self.bonds if b.shell == s]
+            ok = all(b.in_range for b in bs)
+            worst = max(bs, key=lambda b: b.expansion_max)
             out.append({"shell": s, "distance": round(float(np.mean([b.hoppings.distance for b in bs])), 4),
-                        "n_bonds": len(bs), "J_meV": round(float(np.mean([b.J for b in bs])), 6),
-                        "J_spread_meV": round(float(np.ptp([b.J for b in bs])), 6),
-                        "channels_meV": {c: round(float(np.mean([b.summary[c] for b in bs])), 6) for c in CATEGORIES}})
+                        "n_bonds": len(bs), "status": worst.status,
+                        "J_meV": round(float(np.mean([b.J for b in bs])), 6) if ok else None,
+                        "J_spread_meV": round(float(np.ptp([b.J for b in bs])), 6) if ok else None,
+                        ("channels_meV" if ok else "formal_terms_meV"):
+                            {c: round(float(np.mean([b.summary[c] for b in bs])), 6) for c in CATEGORIES}})
         return out
 
     def to_spin_model(self) -> SpinModel:
-        """Isotropic SpinModel (internal convention) with the superexchange J of every analysed bond."""
+        """Isotropic SpinModel (internal convention) with the superexchange J of every analysed bond; refused
+        (:class:`SuperexchangeError`) if a bond's expansion is out of range (its J is None)."""
+        bad = [b for b in self.bonds if not b.in_range]
+        if bad:
+            raise SuperexchangeError(f"{self.name}: no spin model from the perturbative channels: bond "
+                                     f"{bad[0].hoppings.i}-{bad[0].hoppings.j} (shell {bad[0].shell}) is {bad[0].status}")
         sub = self.report.sublattice
         sites = [Site(np.array(pos), el, float(s), label=f"{el}{k}")
                  for k, (pos, el, s) in enumerate(zip(sub.positions, sub.elements, sub.spins))]
@@ -438,9 +512,10 @@ class SuperexchangeResult:
             out.append("")
             out.append(b.table())
         out.append("")
-        out.append("shell means (meV): " + "; ".join(f"shell {r['shell']} ({r['n_bonds']} bonds, d = {r['distance']:.3f} Å): "
-                                                      f"J = {r['J_meV']:+.4f} (spread {r['J_spread_meV']:.1e})"
-                                                      for r in self.shell_summary()))
+        out.append("shell means (meV): " + "; ".join(
+            f"shell {r['shell']} ({r['n_bonds']} bonds, d = {r['distance']:.3f} Å): "
+            + (f"J = {r['J_meV']:+.4f} (spread {r['J_spread_meV']:.1e})" if r["J_meV"] is not None
+               else f"J: none, {r['status']}") for r in self.shell_summary()))
         return "\n".join(out)
 
 

@@ -13,7 +13,10 @@ __all__ = ["plot_channels"]
 
 def plot_channels(results: dict, out, title: str | None = None) -> Path:
     """``results``: {label: BondAnalysis}; one group of bars per channel category plus the total, one bar per
-    label (meV, J > 0 AF).  Comparison values (energy mapping, force theorem) are drawn as markers on the total."""
+    label (meV, J > 0 AF).  Comparison values (energy mapping, force theorem) are drawn as markers on the total.
+
+    A bond whose expansion is out of range (``BondAnalysis.J`` is None) gets hatched bars labelled "formal
+    perturbative terms (not J)" and no total bar: the total slot says "no J: out of range (…)"."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -26,11 +29,20 @@ def plot_channels(results: dict, out, title: str | None = None) -> Path:
     width = 0.8 / max(n, 1)
     fig, ax = plt.subplots(figsize=(1.3 * len(cats) + 2, 4.2))
     markers = ["D", "o", "s", "^"]
+    any_formal = False
     for k, lab in enumerate(labels):
         b = results[lab]
-        vals = [b.summary.get(c, 0.0) for c in CATEGORIES] + [b.J]
+        ok = b.J is not None
+        vals = [b.summary.get(c, 0.0) for c in CATEGORIES] + [b.J if ok else 0.0]
         pos = x + (k - (n - 1) / 2) * width
-        bars = ax.bar(pos, vals, width * 0.95, label=lab)
+        if ok:
+            bars = ax.bar(pos, vals, width * 0.95, label=lab)
+        else:
+            bars = ax.bar(pos[:-1], vals[:-1], width * 0.95, hatch="//", alpha=0.6,
+                          label=f"{lab}: formal perturbative terms (not J)")
+            ax.text(pos[-1], 0.5, "no J:\n" + b.status.replace(" (", "\n("), ha="center", va="center", fontsize=7,
+                    rotation=90, transform=ax.get_xaxis_transform())
+            any_formal = True
         for rect, v in zip(bars, vals):
             if abs(v) > 1e-3:
                 ax.annotate(f"{v:+.2f}", (rect.get_x() + rect.get_width() / 2, v), ha="center",
@@ -41,8 +53,11 @@ def plot_channels(results: dict, out, title: str | None = None) -> Path:
     ax.axhline(0.0, color="0.3", lw=0.8)
     ax.set_xticks(x)
     ax.set_xticklabels(cats, rotation=20, ha="right", fontsize=9)
-    ax.set_ylabel("J (meV)   [H = J S_i·S_j, |S| = 3/2; J > 0 AF]")
-    ax.set_title(title or "superexchange channels of the nearest-neighbour bond")
+    ax.set_ylabel(("J / formal term" if any_formal else "J") + " (meV)\n[H = J S_i·S_j, |S| = 3/2; J > 0 AF]",
+                  fontsize=9)
+    ax.set_title((title or "superexchange channels of the nearest-neighbour bond")
+                 + ("\n(hatched: expansion out of range — formal perturbative terms, not exchange constants)"
+                    if any_formal else ""), fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
     out = Path(out)
