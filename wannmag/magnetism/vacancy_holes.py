@@ -1,0 +1,271 @@
+"""Holes next to a magnetic vacancy: where they sit, which bonds they change, and the energy-mapping fit with
+spins of different length.
+
+Removing a neutral V atom from V_{1−x}PS3 leaves two holes per vacancy.  If they localise on V sites they turn two
+V2+ (d³, S = 3/2, ≈ 3 μB nominal) into V3+ (d², S = 1, ≈ 2 μB nominal); the seed paper's mechanism is that these
+sites (and the vacancy) weaken the antiferromagnetic coupling.  This module is the physics of that picture; the DFT
+runs that test it are orchestrated by :mod:`wannmag.workflows.vacancy`.
+
+Conventions (as everywhere in wannmag): H = Σ_{i<j} S_i·J_ij·S_j, every bond once, classical spins of length S_i
+(3/2 on V2+, 1 on V3+), J > 0 antiferromagnetic, exchange in meV, DFT energies in eV per cell.
+
+Collinear configurations σ_i = ±1 give E_cell = E_0 + Σ_classes J_class Σ_{bonds of the class} S_i S_j σ_i σ_j, so
+a bond between a V2+ and a V3+ enters with the weight 3/2 · 1 — that is the only change against the equal-spin fit
+(``VacancyFit`` of the workflow), and it is what makes J(V2+–V3+) comparable with J(V2+–V2+) bond for bond.
+
+Bond classes with holes (nearest-neighbour bonds; J2, J3 keep their shell classes):
+
+``V2-V3``                a bond with exactly one hole site (S = 1) at an end,
+``V3-V3``                both ends are hole sites,
+``next_to_vacancy``      V2+–V2+ bond with an end that is a nearest neighbour of the vacancy,
+``V2-V2_bulk``           every other V2+–V2+ bond.
+
+Hole placements (two holes per vacancy by default) are named by where they sit: ``near`` (both on nearest neighbours
+of the vacancy), ``near_far`` (one on a nearest neighbour, one on the site farthest from the vacancy), ``far`` (the two
+sites farthest from the vacancy, not bonded to each other if possible), or any explicit list of magnetic-site indices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import WannmagError
+from .linfit import linear_fit
+
+__all__ = ["HoleError", "HolePlacement", "hole_placements", "placement_from_atoms", "classify_bonds",
+           "HOLE_CLASSES", "design_row", "HoleFit", "fit_with_holes", "locate_holes", "start_moments"]
+
+#: nearest-neighbour classes in the order of the fit's unknowns
+HOLE_CLASSES = ("V2-V2_bulk", "next_to_vacancy", "V2-V3", "V3-V3")
+
+
+class HoleError(WannmagError):
+    """A hole placement or a fit with holes cannot be built from these inputs."""
+
+
+@dataclass
+class HolePlacement:
+    """Which magnetic sites (vacancy-cell numbering) carry a hole (S_hole instead of S)."""
+
+    name: str
+    sites: list
+    spin_hole: float = 1.0
+
+    def spins(self, n_sites: int, spin: float) -> np.ndarray:
+        """S per magnetic site: ``spin`` everywhere, ``spin_hole`` on the hole sites."""
+        s = np.full(int(n_sites), float(spin))
+        s[list(self.sites)] = self.spin_hole
+        return s
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "sites": [int(k) for k in self.sites], "spin_hole": float(self.spin_hole)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "HolePlacement":
+        return cls(name=str(d["name"]), sites=[int(k) for k in d["sites"]], spin_hole=float(d.get("spin_hole", 1.0)))
+
+
+def _check_sites(sites, n_sites: int, what: str = "hole placement") -> list[int]:
+    out = []
+    for k in sites:
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= int(k) < n_sites:
+            raise HoleError(f"{what}: {k!r} is not a magnetic site of the vacancy cell (0..{n_sites - 1})")
+        out.append(int(k))
+    if len(set(out)) != len(out):
+        raise HoleError(f"{what}: sites {out} repeat a site")
+    return out
+
+
+def hole_placements(n_sites: int, near_sites, distances, bonds=None, n_holes: int = 2, spin_hole: float = 1.0,
+                    extra: dict | None = None) -> list[HolePlacement]:
+    """The named placements of ``n_holes`` holes (module docstring).  ``near_sites``: magnetic sites that are nearest
+    neighbours of the vacancy; ``distances``: distance (Å, minimum image) of every site from the vacancy;
+    ``bonds``: nearest-neighbour bonds as (i, j) pairs (used to keep the ``far`` holes apart); ``extra``: more
+    placements {name: [sites]}."""
+    d = np.asarray(distances, float)
+    if d.shape != (n_sites,):
+        raise HoleError(f"need the distance of all {n_sites} sites from the vacancy, got {d.shape}")
+    near = _check_sites(near_sites, n_sites, "near sites")
+    if n_holes < 1 or n_holes > n_sites:
+        raise HoleError(f"number of holes must be in 1..{n_sites}, got {n_holes}")
+    far_order = [int(k) for k in np.argsort(-d, kind="stable")]
+    nn = {(min(i, j), max(i, j)) for i, j in (bonds or [])}
+    out = []
+    if len(near) >= n_holes:
+        out.append(HolePlacement("near", sorted(near[:n_holes]), spin_hole))
+    if n_holes == 2 and near:
+        far1 = next(k for k in far_order if k not in near)
+        out.append(HolePlacement("near_far", sorted([near[0], far1]), spin_hole))
+    far: list[int] = []
+    for apart in (True, False):  # first keep the far holes unbonded; if the cell is too small, allow bonded ones
+        far = []
+        for k in far_order:
+            if k in near or (apart and any((min(k, f), max(k, f)) in nn for f in far)):
+                continue
+            far.append(k)
+            if len(far) == n_holes:
+                break
+        if len(far) == n_holes:
+            break
+    if len(far) == n_holes:
+        out.append(HolePlacement("far", sorted(far), spin_hole))
+    for name, sites in (extra or {}).items():
+        out.append(HolePlacement(str(name), sorted(_check_sites(sites, n_sites)), spin_hole))
+    return out
+
+
+def placement_from_atoms(atom_indices, magnetic_atom_indices, symbols=None, name: str = "custom",
+                         spin_hole: float = 1.0, source: str = "hole placement") -> HolePlacement:
+    """A placement given by atom indices of the vacancy cell (as a user would read them off a structure viewer);
+    an atom that is not a magnetic ion (e.g. an S or P atom) is refused with one line naming it."""
+    mag = [int(a) for a in magnetic_atom_indices]
+    sites = []
+    for a in atom_indices:
+        if isinstance(a, bool) or not isinstance(a, (int, np.integer)):
+            raise HoleError(f"{source}: atom index {a!r} is not an integer")
+        if int(a) not in mag:
+            el = f" ({symbols[int(a)]})" if symbols is not None and 0 <= int(a) < len(symbols) else ""
+            raise HoleError(f"{source}: atom {a}{el} is not a magnetic ion of the vacancy cell; holes go on the "
+                            f"magnetic sites (atoms {', '.join(map(str, mag))})")
+        sites.append(mag.index(int(a)))
+    return HolePlacement(name, sorted(_check_sites(sites, len(mag), source)), spin_hole)
+
+
+def start_moments(pattern, spins) -> np.ndarray:
+    """Initial moments σ_i · 2 S_i μ_B (Hund's rule for d³ → 3 μB, d² → 2 μB) of the magnetic sites."""
+    p = np.asarray(pattern, float)
+    s = np.asarray(spins, float)
+    if p.shape != s.shape or not np.all(np.abs(p) == 1):
+        raise HoleError(f"pattern must hold {s.size} values ±1, got {p.tolist()}")
+    return p * 2.0 * s
+
+
+def classify_bonds(bonds, holes, near_sites) -> list[dict]:
+    """Copy of ``bonds`` (dicts with i, j, shell) with ``cls`` set to the hole classes of the module docstring
+    (shells 2 and 3 → "J2", "J3")."""
+    h = set(int(k) for k in holes)
+    near = set(int(k) for k in near_sites)
+    out = []
+    for b in bonds:
+        b = dict(b)
+        if int(b["shell"]) == 1:
+            nh = (int(b["i"]) in h) + (int(b["j"]) in h)
+            if nh == 2:
+                b["cls"] = "V3-V3"
+            elif nh == 1:
+                b["cls"] = "V2-V3"
+            elif int(b["i"]) in near or int(b["j"]) in near:
+                b["cls"] = "next_to_vacancy"
+            else:
+                b["cls"] = "V2-V2_bulk"
+        else:
+            b["cls"] = f"J{int(b['shell'])}"
+        out.append(b)
+    return out
+
+
+def design_row(bonds, pattern, spins, unknowns) -> np.ndarray:
+    """[1, Σ_{bonds of class u} S_i S_j σ_i σ_j for u in unknowns] for one collinear configuration."""
+    s = np.asarray(pattern, float) * np.asarray(spins, float)
+    c = {u: 0.0 for u in unknowns}
+    for b in bonds:
+        if b["cls"] in c:
+            c[b["cls"]] += s[int(b["i"])] * s[int(b["j"])]
+    return np.array([1.0] + [c[u] for u in unknowns])
+
+
+@dataclass
+class HoleFit:
+    """Exchange (meV, internal convention) of a vacancy cell with holes; ``fixed``: classes held at given values;
+    E_0 in eV per cell; residuals in meV per cell; ``spins``: S per magnetic site used in the fit."""
+
+    placement: dict
+    J: dict
+    fixed: dict
+    E0_eV: float
+    residuals_meV: list
+    rank: int
+    condition_number: float
+    stderr: dict | None
+    configurations: list
+    spins: list
+
+    def as_dict(self) -> dict:
+        return {"convention": "H = sum_{i<j} S_i.J_ij.S_j (each bond once, |S_i| = S_i, J > 0 AF), meV",
+                "placement": self.placement, "J_meV": self.J, "fixed_meV": self.fixed, "E0_eV_per_cell": self.E0_eV,
+                "residuals_meV_per_cell": self.residuals_meV, "rank": self.rank,
+                "condition_number": self.condition_number, "stderr_meV": self.stderr,
+                "configurations": self.configurations, "spins": self.spins}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "HoleFit":
+        return cls(placement=d["placement"], J=dict(d["J_meV"]), fixed=dict(d["fixed_meV"]), E0_eV=d["E0_eV_per_cell"],
+                   residuals_meV=list(d["residuals_meV_per_cell"]), rank=int(d["rank"]),
+                   condition_number=float(d["condition_number"]), stderr=d.get("stderr_meV"),
+                   configurations=list(d["configurations"]), spins=list(d["spins"]))
+
+
+def fit_with_holes(bonds, placement: HolePlacement, spin: float, patterns, energies_eV, unknowns=None,
+                   fixed: dict | None = None, names=None, max_condition: float = 1e4) -> HoleFit:
+    """Least squares E_cell = E_0 + Σ_class J_class Σ_bonds S_i S_j σ_i σ_j (module docstring) to total energies
+    (eV per cell) of collinear ``patterns``.  ``bonds``: output of :func:`classify_bonds`; ``unknowns``: classes to
+    fit (default: the nearest-neighbour classes present); ``fixed``: {class: meV} for the others (J2, J3 from the
+    perfect lattice).  Underdetermined or ill-conditioned sets raise :class:`HoleError` naming the unknowns."""
+    n = len(patterns[0]) if len(patterns) else 0
+    spins = placement.spins(n, spin)
+    present = [c for c in HOLE_CLASSES if any(b["cls"] == c for b in bonds)]
+    unknowns = list(unknowns) if unknowns is not None else present
+    fixed = {k: float(v) for k, v in (fixed or {}).items() if k not in unknowns}
+    missing = sorted({b["cls"] for b in bonds} - set(unknowns) - set(fixed))
+    if missing:
+        raise HoleError(f"bond classes {', '.join(missing)} are neither fitted nor fixed (give their J in meV)")
+    if len(patterns) != len(energies_eV) or not len(patterns):
+        raise HoleError(f"{len(patterns)} configurations but {len(energies_eV)} energies")
+    names = list(names) if names is not None else [f"c{k}" for k in range(len(patterns))]
+    A = np.array([design_row(bonds, p, spins, unknowns) for p in patterns])
+    Fx = np.array([design_row(bonds, p, spins, list(fixed))[1:] for p in patterns]) if fixed else None
+    y = np.asarray(energies_eV, float) * 1000.0
+    if Fx is not None:
+        y = y - Fx @ np.array(list(fixed.values()))
+    lf = linear_fit(A, y, ["E0"] + unknowns)
+    if not lf.full_rank:
+        raise HoleError(f"underdetermined fit with holes ({placement.name}): {lf.rank} independent configuration(s) "
+                        f"for {A.shape[1]} unknowns; not determined: {', '.join(lf.undetermined)}")
+    if lf.condition_number > max_condition:
+        raise HoleError(f"ill-conditioned fit with holes ({placement.name}): condition number "
+                        f"{lf.condition_number:.3g} > {max_condition:g}")
+    J = {u: float(v) for u, v in zip(unknowns, lf.x[1:])}
+    J.update(fixed)
+    stderr = None if lf.stderr is None else {u: float(e) for u, e in zip(unknowns, lf.stderr[1:])}
+    return HoleFit(placement=placement.as_dict(), J=J, fixed=fixed, E0_eV=float(lf.x[0]) / 1000.0,
+                   residuals_meV=lf.residuals.tolist(), rank=lf.rank, condition_number=lf.condition_number,
+                   stderr=stderr, configurations=names, spins=spins.tolist())
+
+
+def locate_holes(site_moments, spin: float = 1.5, spin_hole: float = 1.0, n_holes: int | None = None) -> dict:
+    """Where the holes are, from the converged moments of the magnetic sites (μ_B, e.g. PAW-sphere moments).
+
+    Covalency shrinks sphere moments (VPS3 V2+: 2.47–2.53 μB in the sphere for 3 μB nominal), so the sites are
+    compared with each other, not with 2S: the ``n_holes`` sites with the smallest |m| are the hole candidates, and
+    they count as localised holes only if the gap between them and the rest is a clear fraction of the nominal
+    difference 2(S − S_hole) μB (≥ 0.25 of it).  Returns {"sites", "localised", "moments", "gap_muB", "reason"}."""
+    m = np.abs(np.asarray(site_moments, float))
+    if m.ndim != 1 or not np.all(np.isfinite(m)) or m.size == 0:
+        raise HoleError("site moments must be a non-empty list of finite numbers")
+    k = int(n_holes) if n_holes is not None else 0
+    order = np.argsort(m, kind="stable")
+    if k <= 0 or k >= m.size:
+        return {"sites": [], "localised": False, "moments": m.tolist(), "gap_muB": 0.0,
+                "reason": "no hole count given" if k <= 0 else "every site would be a hole site"}
+    low, high = m[order[:k]], m[order[k:]]
+    gap = float(high.min() - low.max())
+    need = 0.25 * 2.0 * (spin - spin_hole)
+    ok = gap >= need
+    reason = (f"the {k} smallest moments ({', '.join(f'{v:.2f}' for v in low)} μB) lie {gap:.2f} μB below the rest "
+              f"(≥ {need:.2f} needed)" if ok else
+              f"no clear split: the {k} smallest moments are only {gap:.2f} μB below the rest (< {need:.2f}); the holes "
+              "are delocalised or sit on the ligands")
+    return {"sites": sorted(int(i) for i in order[:k]), "localised": bool(ok), "moments": m.tolist(),
+            "gap_muB": gap, "reason": reason}
