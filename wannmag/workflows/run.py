@@ -412,8 +412,18 @@ def step_lswt(ctx):
     except WannmagError as exc:
         return {"skipped": str(exc)}
     tc = sw.tc_rpa()
-    return {"order": order, "axis": np.asarray(axis).tolist(), "gap_meV": float(sw.gap()),
-            "tc_rpa_K": float(tc.tc_classical), "tc_rpa_quantum_K": float(tc.tc_quantum), "rpa": tc.as_dict()}
+    out = {"order": order, "axis": np.asarray(axis).tolist(), "gap_meV": float(sw.gap()),
+           "tc_rpa_K": float(tc.tc_classical), "tc_rpa_quantum_K": float(tc.tc_quantum), "rpa": tc.as_dict()}
+    # analytic estimates beside Monte Carlo (Torelli–Olsen; quantum mapping ratio; RG ingredients), each stored
+    # with its reason when it cannot be made (wannmag.magnetism.tc_estimates)
+    from ..magnetism.tc_estimates import tc_estimates
+
+    try:
+        est = tc_estimates(model, order=order, axis=axis)
+    except WannmagError as exc:
+        est = {"skipped": str(exc)}
+    out["estimates"] = {k: v for k, v in est.items() if k not in ("order", "axis", "rpa")}
+    return out
 
 
 def _mc_one(args):
