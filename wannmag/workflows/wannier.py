@@ -611,10 +611,17 @@ def _is_slab(atoms, min_gap: float = 5.0) -> bool:
 
 
 def wannier_models(structure, preset: str = "accurate", U=3.0, workdir="wannmag_dft", projections: str = "dp",
-                   config="FM", nm_U=0.0, seed: str | None = None, outdir=None, kpts=None, ecut=None, log=True):
+                   config="FM", nm_U=0.0, seed: str | None = None, outdir=None, kpts=None, ecut=None, log=True,
+                   nm: bool = True):
     """Up, down and spin-averaged MLWF Hamiltonians of ``structure``: a spin-polarised ``config`` run (FM by
     default) → channels up/dn, and a non-spin-polarised run (U = ``nm_U``, default 0, see module docstring) →
-    channel nm, all in ``outdir`` (default ``workdir/wannier``).  Runs are resumed like :func:`run_dft`."""
+    channel nm, all in ``outdir`` (default ``workdir/wannier``).  Runs are resumed like :func:`run_dft`.
+
+    ``config`` may be any collinear order of the structures layer, e.g. "Neel" (an antiferromagnetic reference
+    state of the force theorem): its cell must then hold the whole magnetic pattern (Néel: the primitive 2-metal
+    cell of the honeycomb), and each spin channel of that calculation is Wannierised with the same projections and
+    window logic as FM — channel "up" holds the majority d of the σ = +1 ions and the minority d of the σ = −1
+    ions, "dn" the reverse.  ``nm=False`` skips the spin-averaged run (e.g. when it exists from the FM models)."""
     from ..structures import find_magnetic_sites
     from .dft import run_dft
 
@@ -625,7 +632,8 @@ def wannier_models(structure, preset: str = "accurate", U=3.0, workdir="wannmag_
     unconv = len(atoms)
     outdir = Path(outdir) if outdir is not None else Path(workdir) / "wannier"
     res = {}
-    for conf, u, name in ((config, U, f"{config}_wannier"), ("NM", nm_U, "NM_wannier")):
+    runs = [(config, U, f"{config}_wannier")] + ([("NM", nm_U, "NM_wannier")] if nm else [])
+    for conf, u, name in runs:
         kw = dict(preset=preset, U=u, workdir=workdir, kpts=kpts, ecut=ecut, nbands=nbands,
                   converge_bands=-unconv, write_wavefunctions=True, name=name, log=log)
         if preset == "fast":
