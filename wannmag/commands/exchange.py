@@ -1,4 +1,5 @@
-"""``wannmag exchange``: exchange constants by energy mapping (``map-energies``) or the magnetic force theorem (``mft``).
+"""``wannmag exchange``: exchange constants by energy mapping (``map-energies``) or the magnetic force theorem (``mft``);
+every route side by side (``compare``).
 
 Conventions: internal J in meV, H = Σ_{i<j} J_ij S_i·S_j (each bond once, spins of length S, J > 0 antiferromagnetic);
 the force theorem also prints TB2J's convention (E = −Σ_{i≠j} J e_i·e_j, both directions, unit spins, > 0 FM).
@@ -229,6 +230,66 @@ def cmd_mft(args) -> int:
     return 0
 
 
+def load_comparisons(directory: Path) -> list:
+    """The exchange-route comparisons of ``directory``: a run directory (``exchange_routes.json`` of the
+    exchange_compare step, else its ``steps/mapping.json`` and ``steps/mft.json``) or a folder of route files
+    (``<material>_routes.json`` of data/exchange/make_routes.py, completed by any ``<material>_<kind>.json`` route
+    file that appeared since)."""
+    from .._atomic import read_json
+    from ..magnetism.routes import ExchangeRoutes, RoutesError, build_routes, collect_route_files, \
+        routes_from_run_steps
+
+    if not directory.exists():
+        raise WannmagError(f"{directory}: no such directory")
+    if not directory.is_dir():
+        raise WannmagError(f"{directory}: not a directory (give data/exchange or a 'wannmag run' directory)")
+    stored = directory / "exchange_routes.json"
+    if stored.is_file():
+        return [ExchangeRoutes.from_dict(read_json(stored, RoutesError), str(stored))]
+    if (directory / "steps").is_dir() and (directory / "steps" / "mapping.json").exists():
+        results = {}
+        for step in ("structure", "dft", "mapping", "mft", "superexchange"):
+            f = directory / "steps" / f"{step}.json"
+            if f.exists():
+                d = read_json(f, RoutesError)
+                if not isinstance(d, dict):
+                    raise RoutesError(f"{f}: not a JSON object")
+                results[step] = d
+        material = str((results.get("structure") or {}).get("formula") or directory.name)
+        try:
+            return [routes_from_run_steps(results, material)]
+        except RoutesError as exc:
+            raise RoutesError(f"{directory / 'steps'}: {exc}") from None
+    files = sorted(directory.glob("*_routes.json"))
+    if not files:
+        raise WannmagError(f"{directory}: no exchange routes here (neither <material>_routes.json nor a run's "
+                           "exchange_routes.json or steps/mapping.json)")
+    out = []
+    for f in files:
+        base = ExchangeRoutes.from_dict(read_json(f, RoutesError), str(f))
+        material = f.name[: -len("_routes.json")]
+        if base.material.lower() != material.lower():
+            raise RoutesError(f"{f}: holds the routes of {base.material!r}, not of {material!r}")
+        em = base.route("energy mapping")
+        distances = (em.settings.get("distances_A") if em else None) or None
+        extra = collect_route_files(directory, material, base.spin, distances=distances,
+                                    skip={r.name for r in base.routes if r.status != "not computed" or r.source})
+        try:
+            out.append(build_routes(base.material, base.spin, base.routes + extra, notes=base.notes))
+        except RoutesError as exc:
+            raise RoutesError(f"{f}: {exc}") from None
+    return out
+
+
+def cmd_compare(args) -> int:
+    comps = load_comparisons(Path(args.source))
+    if args.json:
+        print(json.dumps([c.as_dict() for c in comps] if len(comps) > 1 else comps[0].as_dict(), indent=1))
+    else:
+        print("\n\n".join(c.table() for c in comps))
+    return 0
+
+
 def register(sub) -> None:
     p = sub.add_parser(
         "exchange", help="exchange constants: energy mapping or the magnetic force theorem",
@@ -276,3 +337,16 @@ def register(sub) -> None:
     f.add_argument("--convergence", action="store_true",
                    help="also report the change of J1–J3 from a 2/3 k-mesh and half the energy points")
     f.set_defaults(func=cmd_mft)
+
+    c = modes.add_parser("compare", help="every exchange route side by side (J1–J3, both conventions, times)",
+                         description="DIR: data/exchange (the <material>_routes.json of data/exchange/make_routes.py "
+                                     "and any <material>_<route>.json route files) or a 'wannmag run' directory "
+                                     "(its exchange_routes.json, else steps/mapping.json + steps/mft.json).  One "
+                                     "table per material: J1–J3 in the internal and TB2J conventions, method, "
+                                     "settings and wall time of every route ('not computed' with the reason where "
+                                     "a route is missing), the J1 gap between energy mapping and the FM-reference "
+                                     "force theorem with its named contributions, and which J the Monte Carlo "
+                                     "uses and why.", epilog=EPILOG, formatter_class=FORMATTER)
+    c.add_argument("source", metavar="DIR")
+    c.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    c.set_defaults(func=cmd_compare)

@@ -1,0 +1,63 @@
+"""Every exchange route of CrI3 and VPS3 side by side → data/exchange/<material>_routes.json (issue 17).
+
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python data/exchange/make_routes.py [CrI3 VPS3]
+
+Re-runnable: the energy mapping (data/dft/<m>_energies.json, fitted now; its seconds are the recorded DFT wall times
+plus the fit) and the force theorem on the FM reference (data/dft/<m> Wannier files, computed now, seconds measured)
+are made here; every other route is read from the route files that exist in this folder at the time
+(<m>_neel_mft.json, <m>_spiral.json, <m>_ligand_mft.json, <m>_gpaw_mft.json, <m>_channels.json; see
+wannmag.magnetism.routes.ROUTE_KINDS).  A missing route file is a row "not computed" with the reason, never a
+number.  Output: {"material", "spin", "routes": [{"name", "J1", "J2", "J3", "method", "settings", "seconds", …}],
+"gap": {"J1_energy_mapping", "J1_force_theorem", "contributions": {name: meV}, …}, "mc": {…}} in meV, internal
+convention H = Σ_{i<j} J S_i·S_j (each bond once, classical spins |S| = S, J > 0 AF).  ``wannmag exchange compare
+data/exchange`` prints the tables (both conventions).
+
+Force-theorem settings: 12×12×1 k, 120 contour points, E_F mid-gap at the .win occupation, bonds up to 8.5 Å (CrI3)
+/ 7.0 Å (VPS3) — the same as data/exchange/neel_wannier.py uses for the Néel-reference models, so that the two
+references differ only by the reference state.
+"""
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from wannmag._atomic import atomic_write_json  # noqa: E402
+from wannmag.magnetism.routes import (build_routes, collect_route_files, energy_mapping_route,  # noqa: E402
+                                      force_theorem_route)
+
+HERE = ROOT / "data" / "exchange"
+MFT = {"kmesh": (12, 12, 1), "n_energy": 120}
+RCUT = {"CrI3": 8.5, "VPS3": 7.0}
+
+
+def rel(path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def make(material: str):
+    em, info = energy_mapping_route(ROOT / "data" / "dft" / f"{material}_energies.json")
+    em.source = rel(em.source)
+    ft, finfo = force_theorem_route(ROOT / "data" / "dft" / material, rcut=RCUT[material], **MFT)
+    ft.source = rel(ft.source)
+    ft.settings["wannier"] = rel(ft.settings["wannier"])
+    others = collect_route_files(HERE, material, info["spin"], distances=info["distances"],
+                                 skip={em.name, ft.name})
+    for r in others:
+        r.source = rel(r.source)
+    comp = build_routes(material, info["spin"], [em, ft] + others, dE_neel_meV=info["dE_neel_meV"],
+                        notes=["made by data/exchange/make_routes.py (energy mapping and FM force theorem computed "
+                               "on the spot; other routes read from their route files)"])
+    atomic_write_json(HERE / f"{material}_routes.json", comp.as_dict())
+    print(comp.table(), flush=True)
+    return comp
+
+
+if __name__ == "__main__":
+    for m in sys.argv[1:] or ["CrI3", "VPS3"]:
+        make(m)
+        print()
