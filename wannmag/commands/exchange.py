@@ -236,7 +236,7 @@ def load_comparisons(directory: Path) -> list:
     (``<material>_routes.json`` of data/exchange/make_routes.py, completed by any ``<material>_<kind>.json`` route
     file that appeared since)."""
     from .._atomic import read_json
-    from ..magnetism.routes import ExchangeRoutes, RoutesError, build_routes, collect_route_files, \
+    from ..magnetism.routes import ExchangeRoutes, RoutesError, _automatic, build_routes, collect_route_files, \
         routes_from_run_steps
 
     if not directory.exists():
@@ -273,7 +273,7 @@ def load_comparisons(directory: Path) -> list:
         em = base.route("energy mapping")
         distances = (em.settings.get("distances_A") if em else None) or None
         extra = collect_route_files(directory, material, base.spin, distances=distances,
-                                    skip={r.name for r in base.routes if r.status != "not computed" or r.source})
+                                    skip={r.name for r in base.routes if not _automatic(r, material)})
         try:
             out.append(build_routes(base.material, base.spin, base.routes + extra, notes=base.notes))
         except RoutesError as exc:

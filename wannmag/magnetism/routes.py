@@ -376,6 +376,11 @@ def _check_distances(path, theirs, ours, tol: float = 0.05):
                               "(mismatched models)")
 
 
+def _automatic(r: Route, material: str) -> bool:
+    """A "not computed" row that :func:`build_routes` made for a missing route file (made anew on a rebuild)."""
+    return r.status == "not computed" and not r.source and r.reason.startswith(f"no {material}_")
+
+
 def build_routes(material: str, spin: float, routes: list[Route], dE_neel_meV: float | None = None,
                  notes=None) -> ExchangeRoutes:
     """The comparison: the given rows (earlier derived rows and automatic "not computed" rows are dropped and made
@@ -383,7 +388,7 @@ def build_routes(material: str, spin: float, routes: list[Route], dE_neel_meV: f
     a row, the derived
     reference-state average (module docstring) when both FM- and Néel-reference force theorems exist, the J1 gap
     analysis and the Monte Carlo's choice.  Needs the energy-mapping row (the comparison's reference)."""
-    routes = [r for r in routes if r.status != "derived" and not (r.status == "not computed" and not r.source)]
+    routes = [r for r in routes if r.status != "derived" and not _automatic(r, material)]
     names = [r.name for r in routes]
     em = next((r for r in routes if r.name == "energy mapping" and r.status == "computed"), None)
     if em is None:

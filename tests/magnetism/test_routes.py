@@ -1,0 +1,195 @@
+"""Exchange routes side by side (issue 17, items 2 and 7): wannmag.magnetism.routes and `wannmag exchange compare`.
+
+J in meV, internal convention H = Σ_{i<j} J S_i·S_j (each bond once, |S| = S, J > 0 AF); TB2J: J_TB2J = −J S²/2.
+"""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from wannmag.cli import main
+from wannmag.magnetism.routes import ExchangeRoutes, Route, RoutesError, build_routes
+
+ROOT = Path(__file__).resolve().parents[2]
+EXCHANGE = ROOT / "data" / "exchange"
+RUN = ROOT / "data" / "runs" / "CrI3_accurate"
+S = 1.5
+
+
+def _compare(capsys, d, json_out=False):
+    rc = main(["exchange", "compare", str(d)] + (["--json"] if json_out else []))
+    cap = capsys.readouterr()
+    return rc, cap.out, cap.err
+
+
+def _error_line(capsys, d):
+    rc, out, err = _compare(capsys, d)
+    assert rc == 2 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("wannmag: error: ") and "Traceback" not in err
+    return lines[0]
+
+
+# ------------------------------------------------------------------------------------------ physics of the average
+def _classical(J, B, extra=0.0):
+    """Energy per ion (meV) of the honeycomb with the two sublattices at angle θ, 1NN bonds only (3/2 per ion):
+    E(θ) = 3/2 [J S² cos θ + B S⁴ cos² θ + extra S² cos³ θ]."""
+    return lambda t: 1.5 * (J * S**2 * np.cos(t) + B * S**4 * np.cos(t) ** 2 + extra * S**2 * np.cos(t) ** 3)
+
+
+def _routes_of(E):
+    """Energy mapping from E(π) − E(0) = −3 S² J1 and the force theorems as the curvature of E at θ = 0 (FM) and
+    θ = π (Néel): d²E/dθ² = ∓ 3/2 S² J_eff (finite differences, h = 1e-4)."""
+    h = 1e-4
+    curv = [(E(t + h) - 2 * E(t) + E(t - h)) / h**2 for t in (0.0, np.pi)]
+    J_fm, J_neel = -curv[0] / (1.5 * S**2), curv[1] / (1.5 * S**2)
+    J_map = -(E(np.pi) - E(0.0)) / (3 * S**2)
+    routes = [Route("energy mapping", J1=J_map, reference="FM, Néel"),
+              Route("force theorem (FM reference)", J1=J_fm, reference="FM"),
+              Route("force theorem (Néel reference)", J1=J_neel, reference="Néel", source="test")]
+    return build_routes("X", S, routes, dE_neel_meV=E(np.pi) - E(0.0)), J_fm, J_neel, J_map
+
+
+def test_average_of_fm_and_neel_references_is_energy_mapping_for_a_biquadratic_model():
+    J, B = -2.0, 0.3
+    comp, J_fm, J_neel, J_map = _routes_of(_classical(J, B))
+    assert J_fm == pytest.approx(J + 2 * B * S**2, abs=1e-5)  # J_eff(0)
+    assert J_neel == pytest.approx(J - 2 * B * S**2, abs=1e-5)  # J_eff(π)
+    avg = comp.route("force theorem, average of FM and Néel references")
+    assert avg.status == "derived"
+    assert avg.J1 == pytest.approx(J_map, abs=1e-5) and J_map == pytest.approx(J, abs=1e-12)
+    g = comp.gap
+    assert g["gap"] == pytest.approx(J_map - J_fm)
+    (name, c), = g["contributions"].items()
+    assert "reference state" in name and c == pytest.approx(g["gap"], abs=1e-5)  # the whole gap, nothing left
+    assert abs(g["remainder"]) < 1e-5
+    pred = avg.settings["E_Neel_minus_E_FM_meV_per_ion"]
+    assert pred["from_average"] == pytest.approx(pred["DFT"], abs=1e-3)
+
+
+def test_average_misses_terms_not_linear_in_cos_theta():
+    # a cos³θ term makes J_eff(θ) quadratic in cos θ: the two end points no longer give the path average
+    comp, J_fm, J_neel, J_map = _routes_of(_classical(-2.0, 0.3, extra=0.5))
+    avg = comp.route("force theorem, average of FM and Neel references".replace("Neel", "Néel"))
+    assert abs(avg.J1 - J_map) > 0.1
+
+
+# ------------------------------------------------------------------------------------------ result object
+def test_routes_round_trip_and_both_conventions():
+    comp = ExchangeRoutes.from_dict(json.loads((EXCHANGE / "CrI3_routes.json").read_text()))
+    again = ExchangeRoutes.from_dict(json.loads(json.dumps(comp.as_dict())))
+    assert again.as_dict() == comp.as_dict()
+    em = comp.route("energy mapping")
+    assert em.J1 == pytest.approx(-3.554, abs=1e-3)  # README: −3.55 meV from data/dft/CrI3_energies.json
+    text = comp.table()
+    line = next(x for x in text.splitlines() if x.startswith("energy mapping"))
+    # J_TB2J = −J S²/2 (TB2J: unit spins, both directions, > 0 FM), written out here independently of Convention
+    assert f"{-em.J1 * S * S / 2:+8.3f}" in line and f"{em.J1:+8.3f}" in line
+    assert "Monte Carlo uses: energy mapping" in text
+
+
+def test_not_computed_routes_show_no_numbers():
+    routes = [Route("energy mapping", J1=-3.5, J2=-0.6, J3=0.0),
+              Route.from_dict({"name": "spin spiral (self-consistent)", "J1": -9.9, "status": "not computed",
+                               "reason": "SCF not converged"})]
+    comp = build_routes("CrI3", S, routes)
+    sp = comp.route("spin spiral (self-consistent)")
+    assert sp.J1 is None and "SCF not converged" in comp.table() and "-9.9" not in comp.table()
+    assert comp.route("force theorem (Néel reference)").status == "not computed"  # listed, with the reason
+    assert "no CrI3_neel_mft.json" in comp.route("force theorem (Néel reference)").reason
+
+
+# ------------------------------------------------------------------------------------------ CLI on shipped data
+def test_compare_on_the_shipped_routes(capsys):
+    rc, out, err = _compare(capsys, EXCHANGE)
+    assert rc == 0, err
+    assert "CrI3: exchange by route" in out and "VPS3: exchange by route" in out
+    assert "J1 gap: energy mapping -3.554" in out
+    assert "Monte Carlo uses: energy mapping" in out
+    rc, out, _ = _compare(capsys, EXCHANGE, json_out=True)
+    data = json.loads(out)
+    by = {d["material"]: d for d in data}
+    for m in ("CrI3", "VPS3"):
+        names = [r["name"] for r in by[m]["routes"]]
+        assert {"energy mapping", "force theorem (FM reference)"} <= set(names)
+        for r in by[m]["routes"]:
+            assert (r["J1"] is None) == (r["status"] == "not computed")
+        assert set(by[m]["gap"]) >= {"J1_energy_mapping", "J1_force_theorem", "contributions"}
+    # the stored FM force theorem is the same J1 as the README's (TB2J convention 1.08 meV)
+    fm = next(r for r in by["CrI3"]["routes"] if r["name"] == "force theorem (FM reference)")
+    assert -fm["J1"] * S * S / 2 == pytest.approx(1.08, abs=0.01)
+
+
+def test_compare_on_a_run_directory(capsys):
+    rc, out, err = _compare(capsys, RUN)
+    assert rc == 0, err
+    assert "-3.553" in out and "-0.963" in out and "Monte Carlo uses: energy mapping" in out
+
+
+def test_compare_picks_up_a_new_route_file(tmp_path, capsys):
+    shutil.copy(EXCHANGE / "CrI3_routes.json", tmp_path)
+    fm = ExchangeRoutes.from_dict(json.loads((EXCHANGE / "CrI3_routes.json").read_text())).route(
+        "force theorem (FM reference)")
+    (tmp_path / "CrI3_neel_mft.json").write_text(json.dumps(
+        {"material": "CrI3", "J1": -2.0, "J2": -0.6, "J3": 0.02, "method": "test", "seconds": {"a": 1.0, "b": 2.0}}))
+    rc, out, err = _compare(capsys, tmp_path, json_out=True)
+    assert rc == 0, err
+    d = json.loads(out)
+    rows = {r["name"]: r for r in d["routes"]}
+    assert rows["force theorem (Néel reference)"]["J1"] == -2.0 and rows["force theorem (Néel reference)"]["seconds"] == 3.0
+    avg = rows["force theorem, average of FM and Néel references"]
+    assert avg["J1"] == pytest.approx(0.5 * (fm.J1 - 2.0))
+    (c,) = d["gap"]["contributions"].values()
+    assert c == pytest.approx(0.5 * (-2.0 - fm.J1))
+
+
+# ------------------------------------------------------------------------------------------ bad input
+def test_missing_directory(capsys):
+    assert "no such directory" in _error_line(capsys, ROOT / "no_such_dir")
+
+
+@pytest.mark.parametrize("content, expect", [
+    ("{not json", "not valid JSON"),
+    (json.dumps({"material": "VPS3", "J1": 1.0}), "mismatched models"),  # another material's file
+    (json.dumps({"material": "CrI3", "spin": 1.0, "J1": 1.0}), "spin length S = 1.0"),  # mismatched S
+    (json.dumps({"material": "CrI3", "J1": 1.0, "distances": [3.4, 5.9, 6.8]}), "mismatched models"),
+    (json.dumps({"material": "CrI3", "J1": "big"}), "J1 must be a finite number"),
+])
+def test_bad_route_file_is_one_error_line(tmp_path, capsys, content, expect):
+    shutil.copy(EXCHANGE / "CrI3_routes.json", tmp_path)
+    (tmp_path / "CrI3_neel_mft.json").write_text(content)
+    line = _error_line(capsys, tmp_path)
+    assert "CrI3_neel_mft.json" in line and expect in line
+
+
+def test_missing_reference_is_one_error_line(tmp_path, capsys):
+    d = json.loads((EXCHANGE / "CrI3_routes.json").read_text())
+    d["routes"] = [r for r in d["routes"] if r["name"] != "energy mapping"]
+    (tmp_path / "CrI3_routes.json").write_text(json.dumps(d))
+    line = _error_line(capsys, tmp_path)
+    assert "CrI3_routes.json" in line and "no energy-mapping route" in line
+    # a run directory without its energy mapping
+    run = tmp_path / "run"
+    (run / "steps").mkdir(parents=True)
+    (run / "steps" / "mapping.json").write_text(json.dumps({"J_meV": []}))
+    assert "no energy mapping" in _error_line(capsys, run)
+
+
+def test_energy_file_without_fm_is_refused(tmp_path):
+    from wannmag.magnetism.routes import energy_mapping_route
+
+    d = json.loads((ROOT / "data" / "dft" / "CrI3_energies.json").read_text())
+    d["configurations"].pop("FM")
+    f = tmp_path / "CrI3_energies.json"
+    f.write_text(json.dumps(d).replace("data/structures", str(ROOT / "data" / "structures")))
+    with pytest.raises(Exception) as exc:
+        energy_mapping_route(f)
+    assert "FM" in str(exc.value) and str(f) in str(exc.value)
+
+
+def test_build_routes_needs_the_energy_mapping():
+    with pytest.raises(RoutesError, match="no energy-mapping route"):
+        build_routes("CrI3", S, [Route("force theorem (FM reference)", J1=-1.0, reference="FM")])
