@@ -28,6 +28,11 @@ state's k-mesh (R inside the mesh's supercell, |R_k| < n_k/2); J̄^{ab}(−q) = 
 half of the mesh is computed.  The on-site term J^{aa}(0) is a self-interaction of the site partition, not a bond,
 and is dropped.
 
+Antiparallel sites (a Néel ground state): Eq. (2) with the signed W_xc^z gives sign(m_a m_b) times Eq. (1), the
+force theorem with B^xc = −|W_xc^z| (GPAW's docstring); the driver multiplies the isotropic calculator's J̄^{ab} by
+sign(m_a m_b) (site moments of the ground state, stored in the result), the analogue of the sign(m_i·m_j) of
+wannmag.magnetism.mft.lkag_exchange, so that an AF reference gives J in the same convention.
+
 Exchange–correlation kernels (read from gpaw 26.7's source, gpaw/response/localft.py and matrix_elements.py, and
 measured here, see tests/workflows/test_gpaw_mft.py):
 - ``IsotropicExchangeCalculator`` (this driver's method "isotropic") evaluates W_xc^z with ``add_LSDA_Wxc``, whose
@@ -36,9 +41,13 @@ measured here, see tests/workflows/test_gpaw_mft.py):
   consistent LSDA force theorem of the paper.  With a GGA (PBE) ground state it runs, but the field is the LDA field
   of the PBE density, not the PBE exchange field that split the bands (χ_KS is from the PBE+U bands).  With DFT+U
   the Hubbard exchange field −U/2 (ρ^↑ − ρ^↓) on the d projectors is missing from W_xc: the force theorem then
-  rotates the spins against only the LDA part of the field that splits the d states.  For CrI3/VPS3 with U = 3 eV
-  the d splitting is set by the LSDA field plus ≈ U·m_d/2 ≈ 4.5 eV·… of Hubbard field, so J computed this way is
-  *not* the PBE+U force theorem; it is a mixed, internally inconsistent estimate (no sum rule/Goldstone guarantee).
+  rotates the spins against only the LSDA part of the field that splits the d states, while χ_KS carries the full
+  PBE+U splitting.  In the localized (superexchange) limit the two field vertices of J ∝ B χ B scale J by
+  (B_used/Δ)², Δ the true ↑/↓ splitting: for Cr3+/V2+ t2g³ (n↑ − n↓ ≈ 1 per t2g orbital) Dudarev U = 3 eV adds
+  ≈ U(n↑ − n↓) ≈ 3 eV to the ≈ 3 eV LSDA splitting of the occupied t2g levels (the PBE+U CrI3 Wannier model has a
+  mean Cr d splitting Tr Δ/5 = 5.3 eV), so |J| comes out too small by up to a factor ≈ 4 on those channels.  The
+  result is a mixed, internally inconsistent estimate (no sum rule or Goldstone guarantee), *not* the PBE+U force
+  theorem; the consistent comparison is an LDA or LDA+U ground state with method "heisenberg".
 - ``HeisenbergExchangeCalculator`` (method "heisenberg", site spin pair energies d^xc = −|W_xc^z| on atomic spheres,
   gpaw.response.site_data.AtomicSites) uses the ground state's own functional name but asserts it is of LDA type
   (a PBE ground state raises ``AssertionError`` inside GPAW, reported here as a WannmagError), and adds the Hubbard
@@ -321,6 +330,12 @@ def gpaw_site_exchange(calc_or_gpw, radii, sites=None, spins=None, qmesh=None, q
     for n, m in enumerate(mirror):
         if m is not None and m < 0:
             J_qabp[n] = np.conj(J_qabp[-1 - m])
+    moments = [float(x) for x in calc.get_magnetic_moments()[sites]]
+    signs = np.array([1.0 if m >= 0 else -1.0 for m in moments])
+    if method == "isotropic":
+        # Eq. (2) uses the signed W_xc^z instead of B^xc = −|W_xc^z|: for antiparallel sites the two differ by
+        # sign(m_a m_b) (GPAW's docstring); restore Eq. (1) (the heisenberg calculator uses |W_xc^z| already)
+        J_qabp *= (signs[:, None] * signs[None, :])[None, :, :, None]
     t_q = time.time() - t1
 
     bonds, Jint, shell_means, dists, max_imag = [], [], [], [], 0.0
@@ -350,7 +365,8 @@ def gpaw_site_exchange(calc_or_gpw, radii, sites=None, spins=None, qmesh=None, q
                   "rcut_A": rcut, "convention": "meV; H = sum_{i<j} J S_i.S_j, each bond once, |S| = S, J > 0 AF; "
                   "converted from GPAW's E = -sum_pairs J u_i.u_j (eV, unit vectors) by J = -1000 J_GPAW/(S_i S_j)"},
         seconds={"load": round(t_load, 1), "q_points": round(t_q, 1), "per_q": per_q,
-                 "total": round(time.time() - t0, 1)})
+                 "total": round(time.time() - t0, 1)},
+        site_moments=moments)
     if shell_means:
         res.plateau = {f"J{k + 1}": plateau(radii, [s[k] for s in shell_means]) for k in range(len(dists))}
     return res
