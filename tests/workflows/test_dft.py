@@ -131,3 +131,34 @@ def test_errors_are_wannmag_errors(tmp_path):
     (tmp_path / "bad" / "summary.json").write_text("{ not json")
     with pytest.raises(DFTError, match="unreadable summary"):
         read_summary(tmp_path / "bad")
+
+
+def test_scf_controls_recorded_only_when_given_and_checked():
+    """Smearing, mixer and maxiter (neutral vacancy cell, issue 18): default runs keep their identity; the
+    options reach GPAW's keywords; bad values are one DFTError line."""
+    import wannmag.workflows.dft as dft
+
+    conf = honeycomb_configuration(vps3_monolayer(), "Neel")
+    base = dft_parameters(conf)
+    assert "mixer" not in base and "maxiter" not in base and base["smearing"] == 0.05
+    p = dft_parameters(conf, smearing=0.1, mixer={"beta": 0.02, "nmaxold": 8, "weight": 100.0}, maxiter=300)
+    assert p["mixer"] == {"beta": 0.02, "nmaxold": 8, "weight": 100.0} and p["maxiter"] == 300 and p["smearing"] == 0.1
+    seen = {}
+
+    class Catch:
+        def __init__(self, **kw):
+            seen.update(kw)
+
+    import gpaw
+
+    orig = gpaw.GPAW
+    gpaw.GPAW = Catch
+    try:
+        dft._make_calculator(p, "x.txt")
+    finally:
+        gpaw.GPAW = orig
+    assert seen["mixer"] == p["mixer"] and seen["maxiter"] == 300 and seen["occupations"]["width"] == 0.1
+    for bad in ({"mixer": {"beta": 2.0}}, {"mixer": {"alpha": 1}}, {"maxiter": 0}, {"maxiter": 2.5},
+                {"smearing": 0.0}, {"smearing": float("nan")}):
+        with pytest.raises(DFTError):
+            dft_parameters(conf, **bad)

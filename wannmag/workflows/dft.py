@@ -214,10 +214,23 @@ def _resolve_configuration(structure, config):
 
 def dft_parameters(conf, preset: str = "fast", U=3.0, kpts=None, kdensity=None, ecut=None, nbands=None,
                    converge_bands=None, write_wavefunctions: bool = False, xc: str = "PBE",
-                   smearing: float = SMEARING_EV, charge: float = 0.0) -> dict:
+                   smearing: float = SMEARING_EV, charge: float = 0.0, mixer: dict | None = None,
+                   maxiter: int | None = None) -> dict:
     """The full, JSON-able parameter set that defines a calculation (and its run directory's identity).
     ``charge``: net charge of the cell in units of e (−2 = two extra electrons, with GPAW's compensating background);
-    recorded only when non-zero, so neutral runs keep their identity."""
+    recorded only when non-zero, so neutral runs keep their identity.  ``mixer``: GPAW density-mixer keywords (e.g.
+    {"beta": 0.02, "nmaxold": 8, "weight": 100.0} — a damped mixer for metallic, magnetic cells), ``maxiter``: SCF
+    iteration limit; both recorded only when given (default runs keep their identity)."""
+    if mixer is not None:
+        if not isinstance(mixer, dict) or not set(mixer) <= {"beta", "nmaxold", "weight", "method", "backend"}:
+            raise DFTError(f"mixer must be a dict of beta, nmaxold, weight (method, backend), got {mixer!r}")
+        b = mixer.get("beta")
+        if b is not None and not (isinstance(b, (int, float)) and 0.0 < float(b) <= 1.0):
+            raise DFTError(f"mixer beta must be in (0, 1], got {b!r}")
+    if maxiter is not None and (isinstance(maxiter, bool) or not isinstance(maxiter, int) or not 1 <= maxiter <= 10000):
+        raise DFTError(f"maxiter must be an integer in 1..10000, got {maxiter!r}")
+    if not (isinstance(smearing, (int, float)) and 0.0 < float(smearing) <= 1.0):
+        raise DFTError(f"smearing width must be in (0, 1] eV, got {smearing!r}")
     if preset not in PRESETS:
         raise DFTError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     p = dict(PRESETS[preset])
@@ -260,6 +273,8 @@ def dft_parameters(conf, preset: str = "fast", U=3.0, kpts=None, kdensity=None, 
         "converge_bands": converge_bands,
         "write_wavefunctions": bool(write_wavefunctions),
         **({"charge": float(charge)} if charge else {}),
+        **({"mixer": dict(mixer)} if mixer is not None else {}),
+        **({"maxiter": int(maxiter)} if maxiter is not None else {}),
     })
 
 
@@ -275,6 +290,10 @@ def _make_calculator(params: dict, txt: str):
         kw["setups"] = {el: f":d,{u}" for el, u in params["U"].items()}
     if params.get("charge"):
         kw["charge"] = params["charge"]
+    if params.get("mixer"):
+        kw["mixer"] = dict(params["mixer"])
+    if params.get("maxiter"):
+        kw["maxiter"] = int(params["maxiter"])
     if params["nbands"] is not None:
         kw["nbands"] = params["nbands"]
     if params["converge_bands"] is not None:
@@ -347,7 +366,8 @@ def _log(msg: str, log) -> None:
 
 def run_dft(structure, config="FM", preset: str = "fast", U=3.0, workdir="wannmag_dft", kpts=None,
             kdensity=None, ecut=None, nbands=None, converge_bands=None, write_wavefunctions: bool = False,
-            name: str | None = None, log=True, return_calc: bool = False, charge: float = 0.0, **site_kw):
+            name: str | None = None, log=True, return_calc: bool = False, charge: float = 0.0,
+            smearing: float = SMEARING_EV, mixer: dict | None = None, maxiter: int | None = None, **site_kw):
     """Total energy, moments, Fermi level and gaps of one collinear magnetic configuration with GPAW.
 
     Parameters
@@ -367,6 +387,9 @@ def run_dft(structure, config="FM", preset: str = "fast", U=3.0, workdir="wannma
     log : True to print progress lines (the path of the GPAW log to follow), a callable, or None.
     return_calc : also return the live calculator (``(record, calc)``; None when resumed from disk).
     charge : net charge of the cell (e; e.g. −2 for a V vacancy in VPS3 with all remaining V kept V2+).
+    smearing, mixer, maxiter : Fermi–Dirac width (eV), GPAW mixer keywords and SCF iteration limit (metallic or
+        hard-to-converge cells, e.g. the neutral vacancy cell with its two holes); an SCF that reaches ``maxiter``
+        raises :class:`DFTError` (it is never stored as a result).
 
     Returns
     -------
@@ -376,7 +399,8 @@ def run_dft(structure, config="FM", preset: str = "fast", U=3.0, workdir="wannma
     t_start = time.time()
     conf = _resolve_configuration(structure, config)
     params = dft_parameters(conf, preset=preset, U=U, kpts=kpts, kdensity=kdensity, ecut=ecut, nbands=nbands,
-                            converge_bands=converge_bands, write_wavefunctions=write_wavefunctions, charge=charge)
+                            converge_bands=converge_bands, write_wavefunctions=write_wavefunctions, charge=charge,
+                            smearing=smearing, mixer=mixer, maxiter=maxiter)
     run_dir = Path(workdir) / (name or conf.name)
     summary_path = run_dir / SUMMARY
     if summary_path.exists():
@@ -426,6 +450,10 @@ def run_dft(structure, config="FM", preset: str = "fast", U=3.0, workdir="wannma
     eigs = np.array([[calc.get_eigenvalues(kpt=k, spin=s) for k in range(nk)] for s in range(nspins)])
     gaps, gap = band_gaps(eigs, efermi)
 
+    try:
+        n_iter = int(calc.get_number_of_iterations())
+    except Exception:  # noqa: BLE001 - not every calculator counts its iterations
+        n_iter = None
     site_m = moments[conf.sublattice.indices]
     warns = check_moments(site_m, conf.pattern, conf.sublattice.spins, conf.sublattice.elements)
     for w in warns:
@@ -446,7 +474,7 @@ def run_dft(structure, config="FM", preset: str = "fast", U=3.0, workdir="wannma
         warnings=warns,
         extra={"spins": [float(s) for s in conf.sublattice.spins], "elements": conf.sublattice.elements,
                "site_indices": [int(i) for i in conf.sublattice.indices], "nbands": int(eigs.shape[-1]),
-               "n_ibz_kpoints": int(nk), "structure": str(conf.atoms.info.get("name", conf.atoms.info.get("source", "")))},
+               "n_ibz_kpoints": int(nk), "scf_iterations": n_iter, "structure": str(conf.atoms.info.get("name", conf.atoms.info.get("source", "")))},
     )
     rec.write(summary_path)
     _log(f"[wannmag dft] {conf.name}: E = {energy:.6f} eV ({rec.energy_per_ion:.6f} eV/ion), site moments "

@@ -166,9 +166,13 @@ def make_vacancy_cell(structure, supercell=(2, 2, 1), site: int = 0, tol: float 
     return vc
 
 
-def vacancy_configuration(structure, cell: VacancyCell, pattern):
-    """The structures-layer Configuration (atoms with initial moments σ_i·2S μ_B) of the vacancy cell with
-    up/down ``pattern`` (±1 per remaining magnetic site)."""
+def vacancy_configuration(structure, cell: VacancyCell, pattern, holes=None):
+    """The structures-layer Configuration (atoms with initial moments σ_i·2S_i μ_B) of the vacancy cell with
+    up/down ``pattern`` (±1 per remaining magnetic site).  ``holes``: a
+    :class:`~wannmag.magnetism.vacancy_holes.HolePlacement` — its sites start as S = ``spin_hole`` ions (V3+, d²:
+    2 μB instead of 3 μB) and carry that spin in the configuration's sublattice (so the moment check and the fit
+    use it); the name gets the placement's name."""
+    from ..magnetism.vacancy_holes import start_moments
     from ..structures.configurations import vacancy_supercell
 
     conf = vacancy_supercell(_sublattice(structure), supercell=cell.supercell, sites=[cell.site], order="FM")
@@ -176,11 +180,40 @@ def vacancy_configuration(structure, cell: VacancyCell, pattern):
     if p.shape != (conf.n_sites,) or not np.all(np.abs(p) == 1):
         raise VacancyError(f"pattern must hold {conf.n_sites} values ±1, got {p.tolist()}")
     conf.pattern = p
+    if holes is not None:
+        conf.sublattice.spins = holes.spins(conf.n_sites, float(conf.sublattice.spins[0]))
     m = np.zeros(len(conf.atoms))
-    m[conf.sublattice.indices] = p * 2.0 * conf.sublattice.spins
+    m[conf.sublattice.indices] = start_moments(p, conf.sublattice.spins)
     conf.atoms.set_initial_magnetic_moments(m)
-    conf.name = _pattern_name(p)
+    conf.name = _pattern_name(p) + (f"_h-{holes.name}" if holes is not None else "")
     return conf
+
+
+def vacancy_site_distances(structure, cell: VacancyCell) -> list[float]:
+    """Minimum-image distance (Å, in the plane) of every remaining magnetic site of the vacancy cell from the
+    vacancy (for the hole placements of :mod:`wannmag.magnetism.vacancy_holes`)."""
+    from ..structures.configurations import honeycomb_configuration
+
+    sub0 = _sublattice(structure)
+    full = honeycomb_configuration(sub0, "FM", supercell=cell.supercell)
+    conf = vacancy_configuration(sub0, cell, [1] * cell.n_sites)
+    C = full.atoms.cell.array
+    vac = full.sublattice.positions[cell.site]
+    out = []
+    for r in conf.sublattice.positions:
+        f = np.linalg.solve(C.T, r - vac)
+        f[:2] -= np.round(f[:2])
+        out.append(float(np.linalg.norm(C.T @ f)))
+    return out
+
+
+def hole_placements_of(structure, cell: VacancyCell, n_holes: int = 2, spin_hole: float = 1.0, extra=None):
+    """The named hole placements (near / near_far / far, + ``extra``) of this vacancy cell."""
+    from ..magnetism.vacancy_holes import hole_placements
+
+    nn = [(b["i"], b["j"]) for b in cell.bonds if b["shell"] == 1]
+    return hole_placements(cell.n_sites, cell.near_sites, vacancy_site_distances(structure, cell), bonds=nn,
+                           n_holes=n_holes, spin_hole=spin_hole, extra=extra)
 
 
 # ------------------------------------------------------------------------------------------------------ design
