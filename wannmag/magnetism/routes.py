@@ -496,8 +496,9 @@ def routes_from_run_steps(results: dict, material: str) -> ExchangeRoutes:
                             reason="no force-theorem step in this run", source="steps/mft.json"))
     sx = results.get("superexchange") or {}
     if sx:
-        status = next((b.get("status") for b in sx.get("bonds", []) if isinstance(b, dict)
-                       and str(b.get("status", "")).startswith("out of range")), None)
+        status = sx.get("status") if str(sx.get("status", "")).startswith("out of range") else None
+        status = status or next((b.get("status") for b in sx.get("bonds", []) if isinstance(b, dict)
+                                 and str(b.get("status", "")).startswith("out of range")), None)
         legacy = any("out of range" in str(w) or "outside the range" in str(w) for w in sx.get("warnings", []))
         if sx.get("J1_meV") is None or status or legacy:
             why = status or ("outside the range of the perturbation theory" if legacy else "no J1")

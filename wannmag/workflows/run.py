@@ -300,6 +300,17 @@ def step_superexchange(ctx):
     return out
 
 
+def step_exchange_compare(ctx):
+    """Every exchange route of this run side by side (:mod:`wannmag.magnetism.routes`; meV, H = Σ_{i<j} J S_i·S_j,
+    each bond once, |S| = S, J > 0 AF) → ``OUT/exchange_routes.json`` (read by ``wannmag exchange compare OUT``)."""
+    from .._atomic import atomic_write_json
+    from ..magnetism.routes import routes_from_run_steps
+
+    comp = routes_from_run_steps(ctx.results, ctx.results["structure"]["formula"])
+    path = atomic_write_json(ctx.out / "exchange_routes.json", comp.as_dict())
+    return {**comp.as_dict(), "table": comp.table(), "file": str(path)}
+
+
 def step_anisotropy(ctx):
     from ..magnetism import SpinModel
     from ..magnetism.anisotropy import anisotropy_summary
@@ -526,6 +537,10 @@ def _summary_lines(ctx, formula: str) -> list[str]:
     kind = "Curie" if mp["ground_state"] == "FM" else "Néel"
     out = ["## Summary", "", f"- Ground state: **{mp['ground_state']}** (energy mapping, J1–J3 = "
            + ", ".join(f"{j:+.3f}" for j in mp["J_meV"]) + " meV)"]
+    ec = r.get("exchange_compare") or {}
+    if ec.get("mc"):
+        out.append(f"- Exchange of the Monte Carlo: **{ec['mc']['route']}** — {ec['mc']['reason']} (all routes: "
+                   "section 'Exchange routes side by side')")
     if dE is not None:
         axis = "out of plane" if dE > 0 else ("in plane" if dE < 0 else "none (isotropic)")
         out.append(f"- Easy axis: **{axis}** (E_in − E_out = {dE:+.4f} meV per ion)")
@@ -574,6 +589,8 @@ def step_report(ctx):
                   "data/dft/CrI3_basis_study.json in the wannmag repository), so the energy-mapping J and the "
                   "Monte Carlo Tc of this preset are upper estimates; `--preset accurate` (plane waves) for "
                   "quantitative values."]
+    if (r.get("exchange_compare") or {}).get("table"):
+        lines += ["", "## Exchange routes side by side", "", "```", r["exchange_compare"]["table"], "```"]
     lines += ["", "## Tight-binding analysis", "", "```", str(r.get("tb", {}).get("text")), "```", ""]
     if sx.get("table"):
         lines += ["## Superexchange channels (1NN)", "", "```", sx["table"], "```", ""]
@@ -720,13 +737,16 @@ def build_workflow(structure=None, out="wannmag_run", preset: str = "fast", U: f
              description="superexchange channels"),
         Step("anisotropy", step_anisotropy, ("mapping", "dft"), params={"soc_fit": "collinear orders v1"},
              description="dipolar + spin–orbit"),
+        Step("exchange_compare", step_exchange_compare, ("structure", "dft", "mapping", "mft", "superexchange"),
+             params={"routes": "v1"}, description="every exchange route side by side"),
         Step("model", step_model, ("mapping", "anisotropy"), params={}, description="spin model for Monte Carlo"),
         Step("lswt", step_lswt, ("model",), params={}, description="spin waves and RPA Tc"),
         Step("mc", step_mc, ("model",), params={k: params.get(k, True) for k in ("mc_sizes", "mc_sweeps", "mc_therm",
                                                                               "mc_replicas", "seed", "mc_refine")},
              description="parallel-tempering Monte Carlo"),
     ]
-    report_deps = ("structure", "mapping", "tb", "mft", "superexchange", "anisotropy", "model", "lswt", "mc")
+    report_deps = ("structure", "mapping", "tb", "mft", "superexchange", "exchange_compare", "anisotropy", "model",
+                   "lswt", "mc")
     if vacancies is not None:
         from .vacancy import vacancy_steps
 
