@@ -58,6 +58,8 @@ def _check(args) -> None:
         raise WannmagError(f"--seed must be an integer in [0, 2^63), got {args.seed}")
     if not 0 <= args.max_extensions <= 10:
         raise WannmagError(f"--max-extensions must be between 0 and 10, got {args.max_extensions}")
+    if not 1 <= args.threads <= 256:
+        raise WannmagError(f"--threads must be between 1 and 256, got {args.threads}")
 
 
 def _peak_cols(pc: dict, px: dict) -> str:
@@ -70,6 +72,7 @@ def cmd_mc(args) -> int:
     _check(args)
     from ..magnetism.montecarlo import (MCSettings, MerminWagnerWarning, dilution_scan, ordering_temperature,
                                         plot_dilution, plot_tc)
+    from ..magnetism.montecarlo.cluster import ClusterSchemeError
     from ..magnetism.montecarlo.tc import checkpoint_key, until_bracketed
     from ..magnetism.spinmodel import SpinModel
 
@@ -78,7 +81,8 @@ def cmd_mc(args) -> int:
         raise WannmagError(f"{args.model}: the spin model has no exchange bond")
     st = MCSettings(tmin=args.tmin, tmax=args.tmax, n_replicas=args.replicas, n_sweeps=args.sweeps,
                     n_therm=args.therm, ising=args.ising, seed=args.seed, n_overrelax=0 if args.ising else args.overrelax,
-                    ladder=args.ladder, checkpoint_every=args.checkpoint_every, progress=not args.quiet)
+                    ladder=args.ladder, checkpoint_every=args.checkpoint_every, progress=not args.quiet,
+                    algorithm=args.algorithm, threads=args.threads)
     st.validate()
     out = output_dir(args.out)
     sizes = [(s, s, 1) if not model.pbc[2] else (s, s, s) for s in args.sizes]
@@ -91,12 +95,17 @@ def cmd_mc(args) -> int:
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", MerminWagnerWarning)
-        res, st_final = until_bracketed(run, st, args.max_extensions, log=ext_log.append)
+        try:
+            res, st_final = until_bracketed(run, st, args.max_extensions, log=ext_log.append)
+        except ClusterSchemeError as exc:
+            raise WannmagError(f"{args.model}: {exc}") from None
     res.save(out / "mc_result.json")
     plot_tc(res, out / "mc_curves.png")
     lines = [f"{args.model}: {model.n_sites} site(s)/cell, {'Ising' if args.ising else 'Heisenberg'}, "
              f"sizes {', '.join(map(str, args.sizes))}, {args.replicas} replicas {args.tmin}-{args.tmax} K, "
-             f"{args.sweeps} sweeps (+{args.therm} thermalisation)"]
+             f"{args.sweeps} sweeps (+{args.therm} thermalisation), {args.algorithm}"
+             + (" (Wolff cluster moves + Metropolis + over-relaxation)" if args.algorithm == "cluster" else "")
+             + (f", {args.threads} threads" if args.threads > 1 else "")]
     lines += [f"extended: {e}" for e in ext_log]
     if len(res.passes) > 1:
         lines.append(f"window of the result: {st_final.tmin:.4g}-{st_final.tmax:.4g} K "
@@ -162,6 +171,14 @@ def register(sub) -> None:
     p.add_argument("--ising", action="store_true", help="Ising spins S_z = ±S (uses J_zz and B_z only)")
     p.add_argument("--ladder", choices=["geometric", "feedback"], default="geometric",
                    help="temperature ladder: geometric, or feedback (acceptance-equalising during thermalisation)")
+    p.add_argument("--algorithm", choices=["metropolis", "cluster"], default="metropolis",
+                   help="sweep: metropolis (Metropolis + over-relaxation; default) or cluster (Wolff cluster moves by "
+                        "Ising embedding, flipping about N sites per sweep, then Metropolis + over-relaxation; exact "
+                        "for anisotropic and frustrated models through an acceptance test of every cluster flip; "
+                        "refuses bonds dominated by anisotropic/DM exchange and lattices smaller than the bond range)")
+    p.add_argument("--threads", type=int, default=1, metavar="N",
+                   help="threads running the replicas of one lattice in parallel (default 1; the result does not "
+                        "depend on N)")
     p.add_argument("--overrelax", type=int, default=1, help="over-relaxation sweeps per Metropolis sweep (default 1)")
     p.add_argument("--max-extensions", type=int, default=3, metavar="N",
                    help="when the Binder cumulants do not cross inside [tmin, tmax], run up to N further passes on "

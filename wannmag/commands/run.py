@@ -26,6 +26,10 @@ def cmd_run(args) -> int:
     _check_options(args)
     if args.mc_sweeps is not None:
         settings["mc_therm"] = max(args.mc_sweeps // 4, 1)
+    if args.mc_algorithm is not None:
+        settings["mc_algorithm"] = args.mc_algorithm
+    if args.mc_threads is not None:
+        settings["mc_threads"] = args.mc_threads
     eng = build_workflow(args.structure, out=args.out, preset=args.preset, U=args.U, from_dir=args.from_dir,
                          settings=settings or None, dask=args.dask, seed=args.seed, workers=args.workers,
                          vacancies=args.vacancies,
@@ -60,6 +64,8 @@ def _check_options(args) -> None:
     check_number(args.U, "--U (eV)", 0, 20)
     check_number(args.workers, "--workers", 1, 256)
     check_number(args.seed, "--seed", 0, 2**63 - 1)
+    if args.mc_threads is not None:
+        check_number(args.mc_threads, "--mc-threads", 1, 256)
     for flag, values, most in (("--mc-sizes", args.mc_sizes, 1000), ("--mc-replicas", args.mc_replicas, 1000),
                                ("--mc-sweeps", args.mc_sweeps, 10**9),
                                ("--vacancy-realisations", args.vacancy_realisations, 10000)):
@@ -134,6 +140,12 @@ def register(sub) -> None:
                    help="Monte Carlo measurement sweeps per replica (thermalisation N/4) instead of the preset's")
     p.add_argument("--mc-replicas", type=int, metavar="N",
                    help="parallel-tempering temperatures instead of the preset's")
+    p.add_argument("--mc-algorithm", choices=["metropolis", "cluster"],
+                   help="Monte Carlo sweep: metropolis (Metropolis + over-relaxation, the default) or cluster (Wolff "
+                        "cluster moves by Ising embedding first; see wannmag mc --help)")
+    p.add_argument("--mc-threads", type=int, metavar="N",
+                   help="threads running the replicas of one Monte Carlo lattice in parallel (default 1; the "
+                        "result does not depend on N)")
     p.add_argument("--vacancy-realisations", type=int, metavar="N",
                    help="disorder realisations per vacancy fraction and size (fast 6, accurate 16)")
     p.add_argument("--until", metavar="STEP",

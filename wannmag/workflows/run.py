@@ -461,7 +461,8 @@ def step_mc(ctx):
     zJ = sum(abs(b.J_iso) for b in model.bonds) * 2 / model.n_sites
     t_mf = S * S * zJ / 3 / MEV_PER_K
     settings = MCSettings(tmin=0.1 * t_mf, tmax=1.1 * t_mf, n_replicas=p["mc_replicas"], n_sweeps=p["mc_sweeps"],
-                          n_therm=p["mc_therm"], seed=p["seed"], checkpoint_every=1000)
+                          n_therm=p["mc_therm"], seed=p["seed"], checkpoint_every=1000,
+                          algorithm=p.get("mc_algorithm") or "metropolis", threads=int(p.get("mc_threads") or 1))
     out = ctx.step_dir("mc")
     sizes = [int(x) for x in p["mc_sizes"]]
     lat0 = build_lattice(model, sizes[0])
@@ -741,8 +742,13 @@ def build_workflow(structure=None, out="wannmag_run", preset: str = "fast", U: f
              params={"routes": "v1"}, description="every exchange route side by side"),
         Step("model", step_model, ("mapping", "anisotropy"), params={}, description="spin model for Monte Carlo"),
         Step("lswt", step_lswt, ("model",), params={}, description="spin waves and RPA Tc"),
-        Step("mc", step_mc, ("model",), params={k: params.get(k, True) for k in ("mc_sizes", "mc_sweeps", "mc_therm",
-                                                                              "mc_replicas", "seed", "mc_refine")},
+        Step("mc", step_mc, ("model",), params={**{k: params.get(k, True) for k in ("mc_sizes", "mc_sweeps", "mc_therm",
+                                                                                 "mc_replicas", "seed", "mc_refine")},
+                                                # the cluster algorithm is part of the step's key (the default keeps
+                                                # the key of earlier runs); threads do not change the result
+                                                **({"mc_algorithm": params["mc_algorithm"]}
+                                                   if params.get("mc_algorithm", "metropolis") != "metropolis"
+                                                   else {})},
              description="parallel-tempering Monte Carlo"),
     ]
     report_deps = ("structure", "mapping", "tb", "mft", "superexchange", "exchange_compare", "anisotropy", "model",

@@ -49,7 +49,11 @@ from numba import njit
 from .errors import MonteCarloError
 from .kernels import _quad, exchange_field, next_double, next_u64
 
-__all__ = ["cluster_couplings", "cluster_sweep", "wolff_cluster", "check_cluster_lattice"]
+__all__ = ["cluster_couplings", "cluster_sweep", "wolff_cluster", "check_cluster_lattice", "ClusterSchemeError"]
+
+
+class ClusterSchemeError(MonteCarloError):
+    """A model or lattice the cluster scheme refuses (one line; the command line prefixes the model file)."""
 
 
 # ---------------------------------------------------------------------------------------------------- kernel
@@ -202,7 +206,7 @@ def check_cluster_lattice(lat) -> None:
                 break
     if small or dup:
         lbl = "x".join(map(str, L))
-        raise MonteCarloError(
+        raise ClusterSchemeError(
             f"lattice {lbl} is too small for the bond range of the model (bonds reach {max(reach)} cell(s): "
             f"periodic images of different bonds join the same pair of sites); cluster moves need L >= "
             f"{max(need)} — use larger sizes or --algorithm metropolis")
@@ -234,12 +238,12 @@ def cluster_couplings(lat, pattern, ising: bool = False, grow: str = "pattern", 
     scale = max(1.0, float(np.abs(Jf).max(initial=0.0)))
     g[np.abs(g) <= tol * scale] = 0.0
     if not np.any(g):
-        raise MonteCarloError("cluster moves: no bond to grow clusters on (no isotropic exchange satisfied by the "
+        raise ClusterSchemeError("cluster moves: no bond to grow clusters on (no isotropic exchange satisfied by the "
                               "ground-state pattern); use --algorithm metropolis")
     bad = (g != 0.0) & (rem > np.abs(g))
     if np.any(bad):
         k = int(np.argmax(bad))
-        raise MonteCarloError(
+        raise ClusterSchemeError(
             f"cluster moves: the bond between sites {int(rows[k])} and {int(lat.nbr[k])} has an anisotropic/"
             f"antisymmetric part (max |J - J_iso| = {rem[k]:.4g} meV) larger than its isotropic part "
             f"({g[k]:.4g} meV), which the Ising embedding cannot treat; use --algorithm metropolis")

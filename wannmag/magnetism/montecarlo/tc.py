@@ -507,7 +507,11 @@ def checkpoint_key(model: SpinModel, settings: MCSettings, **extra) -> str:
     import hashlib
 
     from ..._atomic import jsonable
+    from .tempering import NEW_DEFAULTS
 
-    blob = json.dumps(jsonable({"model": model.as_dict(), "settings": sorted(vars(settings).items()), **extra}),
+    # the thread count does not change a run; the cluster settings at their defaults keep the keys of earlier versions
+    items = {k: v for k, v in vars(settings).items()
+             if k != "threads" and not (k in NEW_DEFAULTS and settings.algorithm == "metropolis")}
+    blob = json.dumps(jsonable({"model": model.as_dict(), "settings": sorted(items.items()), **extra}),
                       sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:10]

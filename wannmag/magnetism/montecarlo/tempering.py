@@ -136,9 +136,9 @@ class MCSettings:
         d.pop("checkpoint_every")
         d.pop("progress")
         d.pop("threads")
-        for k, v in NEW_DEFAULTS.items():  # a Metropolis run keeps the signature (checkpoints) of earlier versions
-            if d.get(k) == v and d.get("algorithm") == "metropolis":
-                d.pop(k)
+        if d.get("algorithm") == "metropolis":  # a Metropolis run keeps the signature (checkpoints) of earlier versions
+            for k in NEW_DEFAULTS:
+                d.pop(k, None)
         if not isinstance(d["ladder"], str):
             d["ladder"] = [float(x) for x in d["ladder"]]
         return d
