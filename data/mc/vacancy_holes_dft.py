@@ -8,7 +8,7 @@ did not converge is recorded as such (never as an energy).  Results: data/mc/VPS
     OMP_NUM_THREADS=1 nice -n 5 python data/mc/vacancy_holes_dft.py [--U 3 2 4] [--placements none near far near_far]
         [--smearing 0.05] [--work /work/runs/vacancy_holes]
 
-Settings: fast preset (LCAO dzp, h = 0.2 Å, the package's k-density 5.5 Å → 3×3 k in the 2×2 cell), PBE+U on V d,
+Settings: fast preset (LCAO dzp, h = 0.2 Å, the package's k-density 5.5 Å → 4×4 k in the 2×2 cell, 7 irreducible points), PBE+U on V d,
 mixer beta 0.02 / nmaxold 8 / weight 100 (damped, for a metal with a soft spin density), up to 200 iterations.
 """
 
