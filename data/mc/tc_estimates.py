@@ -8,7 +8,8 @@ S = 3/2, J > 0 antiferromagnetic, meV; temperatures K.  Formulas, sources and wh
 wannmag/magnetism/tc_estimates.py.  Per material: classical Monte Carlo T_c (as stored, or the reason there is
 none), classical and quantum RPA (Tyablikov), Torelli–Olsen (with the J_eff alternatives), the quantum-mapped T_c
 (El Mendili–Zhitomirsky; T_c^cl × ratio, only where a converged classical T_c exists), the RG estimate (not
-implemented: reason and its ingredients), the measured value where there is one.  No parameter is adjusted.
+implemented — the easy-axis formula was not reachable to verify: reason and its ingredients), the measured value
+where there is one.  No parameter is adjusted.
 Also writes data/mc/<material>_quantum_mapped_spin_model.json, the classical model of spin length √(S(S+1)) that
 the mapping gives, for a Monte Carlo run (its T_c is the quantum-mapped T_c without the RPA/TO ratio):
 
@@ -71,12 +72,14 @@ def main() -> None:
             "quantum_mapping_ratio": qm.get("ratio"), "quantum_mapped_MC_K": qm.get("tc_quantum_K"),
             "quantum_mapped_torelli_olsen_K": (to["tc_K"] * qm["ratio_torelli_olsen"]
                                                if to["tc_K"] and qm.get("ratio_torelli_olsen") else None),
-            "rg_estimate_K": None,
+            "rg_estimate_K": est["rg_estimate"]["tc_K"],
+            "rg_estimate_reason": est["rg_estimate"].get("reason"),
             "measured_K": spec["measured"]["T_K"] if spec["measured"] else None,
         }
         mapped = ROOT / f"data/mc/{name}_quantum_mapped_spin_model.json"
         quantum_mapped_model(model).save(mapped)   # for a Monte Carlo run of the mapped model (wannmag mc)
-        out["materials"][name] = {"quantum_mapped_model": str(mapped.relative_to(ROOT)),"model": spec["model"], "order": spec["order"], "summary": summary,
+        out["materials"][name] = {"quantum_mapped_model": str(mapped.relative_to(ROOT)), "model": spec["model"],
+                                  "order": spec["order"], "summary": summary,
                                   "classical_mc": mc, "measured": spec["measured"], "estimates": est}
         print(name, json.dumps(summary, indent=1))
     path = ROOT / "data/mc/TC_estimates.json"

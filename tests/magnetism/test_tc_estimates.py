@@ -11,7 +11,8 @@ import pytest
 from wannmag.magnetism import SpinModel
 from wannmag.magnetism.anisotropy.lswt import SpinWaves
 from wannmag.magnetism.spinmodel import MEV_PER_K
-from wannmag.magnetism.tc_estimates import (ISING_TC_REDUCED, QuantumTcResult, TcEstimateError, TorelliOlsenResult,
+from wannmag.magnetism.tc_estimates import (ISING_TC_REDUCED, RG_NOT_IMPLEMENTED, QuantumTcResult, TcEstimateError,
+                                            TorelliOlsenResult,
                                             coherent_state_sz2, gauge_to_ferromagnet, package_to_torelli_olsen,
                                             quantum_corrected_tc, quantum_mapped_model, tc_estimates,
                                             torelli_olsen_estimate, torelli_olsen_f, torelli_olsen_tc)
@@ -183,6 +184,21 @@ def test_quantum_corrected_tc_ratio():
 
 def test_tc_estimates_bundle_stores_reasons():
     d = tc_estimates(honeycomb(2.0, -0.2), "Neel", tc_classical_K=100.0)
-    assert d["rg_estimate"]["tc_K"] is None and "not reachable" in d["rg_estimate"]["reason"]
+    assert d["rg_estimate"]["tc_K"] is None and d["rg_estimate"]["reason"] == RG_NOT_IMPLEMENTED
+    assert "not reachable" in RG_NOT_IMPLEMENTED
     assert d["torelli_olsen"]["tc_K"] > 0 and d["quantum_mapping"]["tc_quantum_K"] > 100.0
     assert d["rpa"]["Tc_RPA_quantum_K"] / d["rpa"]["Tc_RPA_classical_K"] == pytest.approx(5 / 3)
+
+
+def test_rg_ingredients_of_the_neel_state():
+    """The stored RG ingredients (the estimate itself is not implemented): the gap of the gauge-transformed FM is the
+    NN FM + single-ion gap 2S(A_xx − A_zz) exactly, the Néel gap is larger (exchange-enhanced), and ρ_s per area is
+    ρ per site × sites / area with ρ = ¾ |J| S² d² (honeycomb NN)."""
+    m = honeycomb(2.0, -0.2)
+    d = tc_estimates(m, "Neel")
+    ing = d["rg_estimate"]["ingredients"]
+    assert ing["gap_gauge_fm_meV"] == pytest.approx(2 * S * 0.2, rel=1e-6)
+    assert ing["gap_meV"] > 3 * ing["gap_gauge_fm_meV"]
+    d1 = min(m.bond_length(b) for b in m.bonds)
+    area = float(np.linalg.norm(np.cross(m.cell[0], m.cell[1])))
+    assert ing["rho_s_meV"] == pytest.approx(0.75 * 2.0 * S**2 * d1**2 * 2 / area, rel=1e-10)

@@ -40,12 +40,29 @@ Models that are not a NN ferromagnet with a single-ion term (:func:`torelli_olse
   extrapolation (the true small-anisotropy law is logarithmic) — flagged ``extrapolated``.
 * Easy-plane or gapless models: no T_c from this formula (returned as None with the reason).
 
-2. Renormalisation-group estimate (Irkhin, Katanin, Katsnelson, PRB 60, 1082 (1999))
-------------------------------------------------------------------------------------
-NOT implemented: the paper (and the related Irkhin–Katanin papers with the easy-axis formula) could not be read
-with the search tools available here, and its exact prescription (the constants inside the logarithm, the choice
-of ρ_s and Δ) is not reproduced from memory.  Its ingredients for this model — ρ_s (meV, per area) and the gap Δ —
-are returned by :func:`tc_estimates` so that it can be added once the formula is checked against the paper.
+2. Renormalisation-group estimate (Irkhin–Katanin type) — NOT implemented, on purpose
+-----------------------------------------------------------------------------------------
+Wanted: T_c of a 2D Heisenberg magnet with weak easy-axis anisotropy from its spin stiffness ρ_s and gap Δ, the
+self-consistent RG/1/N result of V. Yu. Irkhin and A. A. Katanin, PRB 57, 379 (1998) and PRB 60, 2990 (1999), and V.
+Yu. Irkhin, A. A. Katanin, M. I. Katsnelson, PRB 60, 1082 (1999). **What was searched and found** (search tools of
+the session, issue 19 item 4; no live web): the easy-plane companion paper (Irkhin & Katanin, cond-mat/9811003, "The
+Kosterlitz-Thouless and magnetic transition temperatures in layered magnets with a weak easy-plane anisotropy") is
+indexed, but only its first page is returned (abstract; its Eq. (1), T_KT = (π/2) J S² of the 2D XY model; the text
+stops before the RG formulas and before it recalls the easy-axis results); the quantum quasi-2D antiferromagnet
+paper (cond-mat/9703013, PRB 57, 379) likewise only its abstract and introduction; PRB 60, 1082 and PRB 60, 2990 not
+at all; no public repository, documentation page or issue thread quotes the easy-axis formula; the CrI3 papers that
+might apply or discuss it (Lado & Fernández-Rossier, 2D Mater. 4, 035002 (2017), whose abstract says only "using
+spin wave theory we estimate the Curie temperature"; Torelli & Olsen, arXiv:1808.06400; T. Olsen, arXiv:1908.11115)
+were reachable only as abstracts. The general form that spin-wave theory leads one to expect (k_B T_c ∝ ρ_s divided
+by a logarithm of T_c/Δ, with correction terms) is not enough: the constants inside and beside the logarithm, the
+two-loop terms, the definition of ρ_s (classical or renormalised by quantum fluctuations, per area or per bond) and
+of Δ (magnon gap or anisotropy field) change the number, and they are not reproduced from memory. So the estimate is
+stored as None with this reason (:data:`RG_NOT_IMPLEMENTED`), next to its ingredients computed for the model:
+``rho_s_meV`` (classical stiffness per area, :meth:`SpinWaves.stiffness`, twist energy E = ½ ρ_s ∫(∇θ)² d²r), the
+LSWT gap of the order (``gap_meV``) and of the gauge-transformed ferromagnet (``gap_gauge_fm_meV``; for an
+antiferromagnet the former is the exchange-enhanced gap of the AF magnon, the latter the gap of the ferromagnet with
+the same classical partition function, §1). Which of these the formula takes is part of what must be checked in the
+paper.
 
 3. Quantum corrections (always beside the classical number)
 -----------------------------------------------------------
@@ -90,7 +107,8 @@ from ..errors import WannmagError
 from .spinmodel import MEV_PER_K, SpinModel
 
 __all__ = ["ISING_TC_REDUCED", "TO_GAMMA", "TcEstimateError", "TorelliOlsenResult", "QuantumTcResult",
-           "torelli_olsen_f", "torelli_olsen_tc", "package_to_torelli_olsen", "gauge_to_ferromagnet",
+           "torelli_olsen_f", "torelli_olsen_tc", "RG_NOT_IMPLEMENTED", "package_to_torelli_olsen",
+           "gauge_to_ferromagnet",
            "torelli_olsen_estimate", "coherent_state_sz2", "quantum_mapped_model", "quantum_corrected_tc",
            "tc_estimates"]
 
@@ -106,6 +124,12 @@ TO_SMALL_X = 1e-2
 TO_SOURCE = ("D. Torelli and T. Olsen, 2D Mater. 6, 015028 (2019), formula as given (with a worked CrI3 number) in "
              "the GPAW summer-school exercise doc/summerschools/summerschool24/magnetism/magnetism1.py; the paper "
              "itself was not reachable here")
+RG_NOT_IMPLEMENTED = (
+    "not implemented: the easy-axis RG formula of Irkhin & Katanin (PRB 57, 379 (1998); PRB 60, 2990 (1999)) and "
+    "Irkhin, Katanin & Katsnelson (PRB 60, 1082 (1999)) was not reachable with the search tools here (only the "
+    "first page of the easy-plane companion cond-mat/9811003 and the abstract of cond-mat/9703013 are indexed, "
+    "no repository quotes it); its constants and the definitions of rho_s and Delta are not reproduced from "
+    "memory. Ingredients stored for when it is checked against the paper")
 EZ_SOURCE = ("A. El Mendili and M. E. Zhitomirsky, arXiv:2602.16501 (2026): S_C = sqrt(S(S+1)) (abstract); "
              "J_C = J S(S+1), H_C = g muB H sqrt(S(S+1)), D_C = D[S(S+1) - 3/4] as stated by a third-party summary "
              "(sciencestack.ai); the paper's text was not reachable, the D_C rule is unverified")
@@ -379,8 +403,7 @@ def tc_estimates(model: SpinModel, order: str = "FM", axis=None, tc_classical_K:
         out["quantum_mapping"] = quantum_corrected_tc(model, tc_classical_K, order, ax).as_dict()
     except TcEstimateError as exc:
         out["quantum_mapping"] = {"ratio": None, "reason": str(exc)}
-    out["rg_estimate"] = {"tc_K": None, "reason": "Irkhin–Katanin–Katsnelson PRB 60, 1082 (1999) not reachable "
-                                                  "with the search tools here; formula not implemented unverified",
+    out["rg_estimate"] = {"tc_K": None, "reason": RG_NOT_IMPLEMENTED,
                           "ingredients": {"rho_s_meV": out["stiffness"]["rho_s_meV"], "gap_meV": out["gap_meV"],
                                           "gap_gauge_fm_meV": out["torelli_olsen"]["gap_meV"]}}
     return out
