@@ -1,0 +1,280 @@
+"""Self-consistent flat spin spirals with GPAW's generalized Bloch theorem: the driver (no physics here).
+
+Conventions of wannmag: energies eV per cell in the run files (meV in the fit), exchange meV, lengths Å, moments μ_B,
+angles degrees.  The model the energies are fitted to is H = Σ_{i<j} S_i·J_ij·S_j (each bond once, classical spins
+of length S, J > 0 antiferromagnetic); the analytic E(q) and the fit live in :mod:`wannmag.magnetism.spiral`.
+
+What GPAW computes
+------------------
+Plane-wave mode with ``mode={'name': 'pw', 'ecut': E, 'qspiral': q}`` (new GPAW, ``gpaw/new/spinspiral.py``): the
+magnetisation is rotated about z by the angle 2π q·R under a lattice translation R (q in reduced coordinates of the
+reciprocal cell of the cell given), inside the cell it keeps the directions it converges to from the start moments.
+The start moments are non-collinear 3-vectors ``σ_a·2S μ_B`` along x on the magnetic ions (σ_a = ±1 from the
+pattern: FM all +1, Néel on the honeycomb +1/−1), zero elsewhere; symmetry off (no point group, no time reversal).
+GPAW's self-consistent non-collinear mode accepts only LDA ("Only LDA supported for SC Non-collinear calculations",
+GPAW 26.7), so the runs are LDA + Dudarev U on the d shell of the magnetic ions (the same ``setups={el: ':d,U'}``
+as :mod:`wannmag.workflows.dft`).
+
+Files
+-----
+One JSON per (pattern, q) in ``workdir`` — ``<pattern>_q<q1>_<q2>_<q3>.json`` — written atomically with the energy
+(eV per cell, extrapolated to zero smearing), ``converged``, SCF iterations, wall time, the non-collinear moments of
+every atom (vectors, μ_B), the in-plane angle and the out-of-plane tilt of each magnetic moment (degrees), the
+realised sublattice phases, and the band gap (eV).  The GPAW text log is gzipped next to it.  A file whose
+``parameters`` match the request is not recomputed (resume); one with different parameters is never overwritten
+(one-line error).  An SCF that does not converge within ``maxiter`` is stored with ``converged: false`` and
+``energy: null`` (its last, unconverged energy is not kept as a result) and is excluded from every fit with a warning
+(:func:`converged_points`).
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import shutil
+import sys
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .._atomic import jsonable, read_json
+from .dft import DFTError, _resolve_configuration, _u_dict, band_gaps, gpaw_version, write_json_atomic
+
+__all__ = ["SpiralPoint", "spiral_energies", "spiral_parameters", "converged_points", "load_points",
+           "SPIRAL_CONVERGENCE", "point_filename"]
+
+#: SCF criteria of the spiral runs (new-GPAW units: energy eV per valence electron over the last 3 cycles, density
+#: electrons per valence electron).  1e-5 eV/electron is ≈ 0.5 meV per CrI3 cell (54 electrons) — 20× below the
+#: spread of E(q) over the zone; GPAW's default (5e-4) would allow 27 meV.
+SPIRAL_CONVERGENCE = {"energy": 1e-5, "density": 1e-4}
+
+
+@dataclass
+class SpiralPoint:
+    """One self-consistent spiral: q (reduced coordinates of the reciprocal cell), ``energy`` in eV per cell (None
+    when not converged), moments μ_B (all atoms, vectors), ``angles_deg`` in-plane angle atan2(m_y, m_x) of each
+    magnetic site, ``tilt_deg`` its angle out of the xy plane, ``phases_deg`` the realised sublattice phases
+    (angles relative to site 0 of the cell), ``pattern_phases_deg`` the pattern's (0 or 180)."""
+
+    q: list
+    pattern: str
+    sigma: list
+    converged: bool
+    energy: float | None = None
+    iterations: int | None = None
+    seconds: float | None = None
+    moments: list = field(default_factory=list)
+    site_indices: list = field(default_factory=list)
+    spins: list = field(default_factory=list)
+    angles_deg: list = field(default_factory=list)
+    tilt_deg: list = field(default_factory=list)
+    phases_deg: list = field(default_factory=list)
+    pattern_phases_deg: list = field(default_factory=list)
+    gap: float | None = None
+    fermi_level: float | None = None
+    error: str | None = None
+    code_version: str | None = None
+    parameters: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return jsonable(asdict(self))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SpiralPoint":
+        names = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def point_filename(pattern: str, q) -> str:
+    qs = "_".join(f"{float(x):+.5f}" for x in q)
+    return f"{pattern}_q{qs}.json"
+
+
+def spiral_parameters(conf, q, U=3.0, xc="LDA", ecut=250.0, kpts=(3, 3, 1), nbands=None, smearing=0.05,
+                      convergence=None, maxiter=80) -> dict:
+    """The JSON-able parameter set that defines one spiral calculation (and the identity of its file)."""
+    if str(xc).upper() != "LDA":
+        raise DFTError(f"xc={xc!r}: GPAW's self-consistent non-collinear (spin-spiral) mode accepts only LDA")
+    q = [float(x) for x in np.broadcast_to(np.asarray(q, float), (3,))]
+    if not all(math.isfinite(x) for x in q):
+        raise DFTError(f"spiral vector q must be finite, got {q}")
+    mesh = [int(k) for k in np.broadcast_to(np.asarray(kpts, int), (3,))]
+    if min(mesh) < 1:
+        raise DFTError(f"k-point mesh must be positive integers, got {kpts!r}")
+    if not (float(ecut) > 0):
+        raise DFTError(f"ecut must be positive (eV), got {ecut!r}")
+    if not np.allclose(np.asarray(conf.supercell), np.eye(3)):
+        raise DFTError("spin spirals are run in the primitive cell (q is in its reciprocal coordinates); "
+                       f"configuration {conf.name!r} uses a supercell")
+    atoms = conf.atoms
+    metals = sorted(set(conf.sublattice.elements))
+    udict = _u_dict(U, metals)
+    return jsonable({
+        "formula": atoms.get_chemical_formula(),
+        "symbols": atoms.get_chemical_symbols(),
+        "positions": np.round(atoms.positions, 5),
+        "cell": np.round(atoms.cell.array, 5),
+        "pattern": conf.name,
+        "sigma": [int(s) for s in conf.pattern],
+        "initial_magmoms": np.round(atoms.get_initial_magnetic_moments(), 3),
+        "q": q,
+        "ecut": float(ecut),
+        "kpts": mesh,
+        "xc": "LDA",
+        "U": {k: v for k, v in udict.items() if v != 0.0},
+        "nbands": None if nbands is None else int(nbands),
+        "smearing": float(smearing),
+        "convergence": dict(SPIRAL_CONVERGENCE if convergence is None else convergence),
+        "maxiter": int(maxiter),
+    })
+
+
+def _make_spiral_calculator(params: dict, txt: str):
+    """A new-GPAW plane-wave spin-spiral calculator for ``params`` (monkeypatched in the tests)."""
+    from gpaw.new.ase_interface import GPAW
+
+    kw = dict(mode={"name": "pw", "ecut": params["ecut"], "qspiral": params["q"]},
+              magmoms=[[m, 0.0, 0.0] for m in params["initial_magmoms"]],
+              symmetry="off", xc="LDA", txt=txt,
+              kpts={"size": tuple(params["kpts"]), "gamma": True},
+              occupations={"name": "fermi-dirac", "width": params["smearing"]},
+              convergence=dict(params["convergence"]), maxiter=params["maxiter"])
+    if params["U"]:
+        kw["setups"] = {el: f":d,{u}" for el, u in params["U"].items()}
+    if params["nbands"] is not None:
+        kw["nbands"] = params["nbands"]
+    return GPAW(**kw)
+
+
+def _angles(moments, site_indices, sigma):
+    m = np.asarray(moments, float)[list(site_indices)]
+    ang = np.degrees(np.arctan2(m[:, 1], m[:, 0]))
+    tilt = np.degrees(np.arctan2(m[:, 2], np.hypot(m[:, 0], m[:, 1])))
+    phases = (ang - ang[0] + 180.0) % 360.0 - 180.0
+    pattern = [0.0 if s >= 0 else 180.0 for s in sigma]
+    return ang, tilt, phases, pattern
+
+
+def _log(msg, log):
+    if log is None:
+        return
+    if log is print:
+        print(msg, flush=True)
+    else:
+        log(msg)
+
+
+def spiral_energies(structure_or_atoms, qpoints, pattern="FM", U=3.0, xc="LDA", ecut=250.0, kpts=(3, 3, 1),
+                    workdir="wannmag_spiral", nbands=None, smearing=0.05, convergence=None, maxiter=80,
+                    log=print, gzip_logs=True) -> list[SpiralPoint]:
+    """Self-consistent LDA+U spin-spiral energies E(q) for each q of ``qpoints`` on top of ``pattern``.
+
+    ``structure_or_atoms``: anything :func:`wannmag.structures.read_structure` takes (its primitive cell is used) or
+    a ``Configuration``; ``pattern``: "FM", "Neel" (or a ``Configuration``) — the sublattice signs σ_a of the start
+    moments (2S μ_B along ±x).  ``qpoints``: reduced coordinates of the reciprocal cell.  ``U`` eV on the metal d
+    shell (number or dict per element); ``ecut`` eV; ``kpts`` Γ-centred mesh; ``smearing`` Fermi–Dirac width eV;
+    ``convergence`` GPAW SCF criteria (default :data:`SPIRAL_CONVERGENCE`); ``maxiter`` SCF iterations before the
+    point is stored as not converged.  Returns one :class:`SpiralPoint` per q in the order given; finished points
+    (same parameters) are read back, not recomputed.
+    """
+    if hasattr(structure_or_atoms, "pattern") and hasattr(structure_or_atoms, "sublattice"):
+        conf = structure_or_atoms
+    else:
+        from ..structures import read_structure
+
+        conf = _resolve_configuration(read_structure(structure_or_atoms), pattern)
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    sites = [int(i) for i in conf.sublattice.indices]
+    spins = [float(s) for s in conf.sublattice.spins]
+    out = []
+    for q in qpoints:
+        params = spiral_parameters(conf, q, U=U, xc=xc, ecut=ecut, kpts=kpts, nbands=nbands, smearing=smearing,
+                                   convergence=convergence, maxiter=maxiter)
+        path = workdir / point_filename(conf.name, params["q"])
+        if path.exists():
+            old = read_json(path, error=DFTError)
+            if old.get("parameters") != params:
+                raise DFTError(f"{path}: holds a spiral calculation with different parameters; "
+                               "move it away or use another workdir")
+            pt = SpiralPoint.from_dict(old)
+            _log(f"spiral {conf.name} q={params['q']}: done before "
+                 f"({'converged' if pt.converged else 'NOT converged'}), skipped", log)
+            out.append(pt)
+            continue
+        txt = path.with_suffix(".txt")
+        _log(f"spiral {conf.name} q={params['q']}: running GPAW (LDA+U, {params['ecut']:g} eV, "
+             f"{'×'.join(map(str, params['kpts']))} k), log {txt}", log)
+        calc = _make_spiral_calculator(params, str(txt))
+        atoms = conf.atoms.copy()
+        atoms.set_initial_magnetic_moments(None)
+        atoms.calc = calc
+        t0 = time.time()
+        converged, energy, error = True, None, None
+        try:
+            energy = float(atoms.get_potential_energy())
+        except Exception as exc:  # GPAW's KohnShamConvergenceError (and TooFewBandsError) end up here
+            from gpaw import KohnShamConvergenceError
+
+            if not isinstance(exc, KohnShamConvergenceError):
+                raise
+            converged, error = False, f"SCF not converged in {params['maxiter']} iterations"
+        seconds = time.time() - t0
+        try:
+            iterations = int(calc.get_number_of_iterations())
+        except Exception:
+            iterations = None
+        pt = SpiralPoint(q=params["q"], pattern=conf.name, sigma=params["sigma"], converged=converged,
+                         energy=energy if converged else None, iterations=iterations, seconds=round(seconds, 1),
+                         site_indices=sites, spins=spins, error=error, code_version=gpaw_version(),
+                         parameters=params)
+        if converged:
+            mom = np.asarray(calc.get_non_collinear_magnetic_moments(), float)
+            ang, tilt, ph, pph = _angles(mom, sites, params["sigma"])
+            pt.moments = np.round(mom, 4).tolist()
+            pt.angles_deg, pt.tilt_deg = np.round(ang, 2).tolist(), np.round(tilt, 2).tolist()
+            pt.phases_deg, pt.pattern_phases_deg = np.round(ph, 2).tolist(), pph
+            try:
+                efermi = float(calc.get_fermi_level())
+                nk = len(calc.get_ibz_k_points())
+                eigs = np.array([[calc.get_eigenvalues(kpt=k) for k in range(nk)]])
+                pt.fermi_level = efermi
+                pt.gap = band_gaps(eigs, efermi)[1]
+            except Exception as exc:  # the gap is a bonus, never a reason to lose the energy
+                _log(f"  (gap not available: {type(exc).__name__})", log)
+        write_json_atomic(path, pt.as_dict())
+        if gzip_logs and txt.exists():
+            with open(txt, "rb") as src, gzip.open(str(txt) + ".gz", "wb") as dst:
+                shutil.copyfileobj(src, dst)
+            txt.unlink()
+        _log(f"spiral {conf.name} q={params['q']}: "
+             + (f"E = {energy:.6f} eV, {iterations} iterations, {seconds:.0f} s, phases {pt.phases_deg} deg"
+                if converged else f"NOT converged after {iterations} iterations ({seconds:.0f} s); stored as such"),
+             log)
+        out.append(pt)
+    return out
+
+
+def load_points(workdir, pattern=None) -> list[SpiralPoint]:
+    """Every spiral JSON in ``workdir`` (optionally one pattern), in file-name order."""
+    pts = []
+    for p in sorted(Path(workdir).glob("*_q*.json")):
+        pt = SpiralPoint.from_dict(read_json(p, error=DFTError))
+        if pattern is None or pt.pattern == pattern:
+            pts.append(pt)
+    return pts
+
+
+def converged_points(points, warn=True) -> list[SpiralPoint]:
+    """The points whose SCF converged; each excluded point is named in a warning (never fitted)."""
+    good = []
+    for pt in points:
+        if pt.converged and pt.energy is not None and math.isfinite(pt.energy):
+            good.append(pt)
+        elif warn:
+            warnings.warn(f"spiral {pt.pattern} q={pt.q}: SCF not converged ({pt.error}); excluded from the fit",
+                          stacklevel=2)
+    return good
