@@ -146,6 +146,19 @@ def test_compare_picks_up_a_new_route_file(tmp_path, capsys):
     assert c == pytest.approx(0.5 * (-2.0 - fm.J1))
 
 
+def test_a_route_file_with_several_rows_and_a_failed_one(tmp_path, capsys):
+    shutil.copy(EXCHANGE / "CrI3_routes.json", tmp_path)
+    (tmp_path / "CrI3_ligand_mft.json").write_text(json.dumps({"material": "CrI3", "spins": [1.5, 1.5], "routes": [
+        {"name": "ligand A", "J1": -1.1, "J2": -0.5, "J3": 0.0, "seconds": 2.0},
+        {"name": "ligand B", "J1": None, "settings": {"notes": ["ligand sector not positive definite"]}}]}))
+    rc, out, err = _compare(capsys, tmp_path, json_out=True)
+    assert rc == 0, err
+    rows = {r["name"]: r for r in json.loads(out)["routes"]}
+    assert rows["ligand A"]["J1"] == -1.1
+    assert rows["ligand B"]["status"] == "not computed" and "not positive definite" in rows["ligand B"]["reason"]
+    assert "force theorem, ligand spins downfolded" not in rows  # the file is there: no 'missing file' row
+
+
 # ------------------------------------------------------------------------------------------ bad input
 def test_missing_directory(capsys):
     assert "no such directory" in _error_line(capsys, ROOT / "no_such_dir")
@@ -155,6 +168,7 @@ def test_missing_directory(capsys):
     ("{not json", "not valid JSON"),
     (json.dumps({"material": "VPS3", "J1": 1.0}), "mismatched models"),  # another material's file
     (json.dumps({"material": "CrI3", "spin": 1.0, "J1": 1.0}), "spin length S = 1.0"),  # mismatched S
+    (json.dumps({"material": "CrI3", "spins": [1.5, 1.0], "J1": 1.0}), "spin length S = 1.0"),
     (json.dumps({"material": "CrI3", "J1": 1.0, "distances": [3.4, 5.9, 6.8]}), "mismatched models"),
     (json.dumps({"material": "CrI3", "J1": "big"}), "J1 must be a finite number"),
 ])

@@ -69,7 +69,7 @@ ROUTE_KINDS = {
 
 #: which J the Monte Carlo uses, and why
 MC_CHOICE = ("energy mapping", "it is made of self-consistent total energies of the collinear states that the Monte "
-             "Carlo samples, with the run's own functional (PBE+U): ligand moments, d–p hybridisation and "
+             "Carlo samples, with the run's own functional and U: ligand moments, d–p hybridisation and "
              "non-Heisenberg terms are relaxed in every state, so it averages over the path between them; the "
              "force theorem is the curvature at one frozen reference state and moves with the reference and the "
              "Wannier basis, and GPAW's self-consistent spin spirals are LDA(+U) only")
@@ -204,17 +204,18 @@ class ExchangeRoutes:
                 return f"{'—':>8}"
             return f"{float(TB2J.from_internal(x, S, S)) if conv else x:+8.3f}"
 
+        w = max([46] + [len(r.name) for r in self.routes])
         lines = [f"{self.material}: exchange by route (S = {S:g})",
                  "J: H = Σ_{i<j} J S_i·S_j (each bond once, |S| = S, > 0 AF); J_TB2J = −J S²/2: "
                  "E = −Σ_{i≠j} J e_i·e_j (unit spins, > 0 FM); meV",
-                 f"{'route':<46} {'J1':>8} {'J2':>8} {'J3':>8} | {'J1_TB2J':>8} {'J2_TB2J':>8} {'J3_TB2J':>8} "
+                 f"{'route':<{w}} {'J1':>8} {'J2':>8} {'J3':>8} | {'J1_TB2J':>8} {'J2_TB2J':>8} {'J3_TB2J':>8} "
                  f"{'time (s)':>9}"]
         for r in self.routes:
             t = "" if r.seconds is None else f"{r.seconds:9.1f}"
             if r.status == "not computed":
-                lines.append(f"{r.name:<46} not computed: {r.reason}")
+                lines.append(f"{r.name:<{w}} not computed: {r.reason}")
                 continue
-            lines.append(f"{r.name:<46} {f(r.J1)} {f(r.J2)} {f(r.J3)} | {f(r.J1, 1)} {f(r.J2, 1)} {f(r.J3, 1)} "
+            lines.append(f"{r.name:<{w}} {f(r.J1)} {f(r.J2)} {f(r.J3)} | {f(r.J1, 1)} {f(r.J2, 1)} {f(r.J3, 1)} "
                          f"{t:>9}")
         lines.append("")
         lines.append("methods and settings:")
@@ -344,6 +345,9 @@ def read_route_file(path, material: str, spin: float, kind: str | None = None) -
     if m is not None and _material_of(m).lower() != material.lower():
         raise RoutesError(f"{path}: route file of {_material_of(m)!r}, not of {material!r} (mismatched models)")
     s = data.get("spin", data.get("S"))
+    spins = data.get("spins")
+    if s is None and isinstance(spins, list) and spins:
+        s = next((x for x in spins if not (isinstance(x, (int, float)) and abs(float(x) - spin) <= 1e-6)), spins[0])
     if s is not None and (isinstance(s, bool) or not isinstance(s, (int, float)) or abs(float(s) - spin) > 1e-6):
         raise RoutesError(f"{path}: spin length S = {s!r} here but S = {spin:g} in the energy mapping "
                           "(mismatched models: J's of different S cannot be compared)")
@@ -360,7 +364,10 @@ def read_route_file(path, material: str, spin: float, kind: str | None = None) -
         if kind == "neel_mft" and not row.get("reference"):
             row["reference"] = "Néel"
         if row.get("J1") is None and not isinstance(row.get("J_meV"), list) and not row.get("reason"):
-            row["reason"] = str(row.get("status") or row.get("note") or "the file gives no J1")
+            st = row.get("settings") if isinstance(row.get("settings"), dict) else {}
+            said = [x for k in ("warnings", "notes") for x in (st.get(k) or []) if isinstance(x, str)]
+            row["reason"] = str(row.get("status") or row.get("note") or (said[0] if said else "")
+                                or "the file gives no J1")
             row["status"] = "not computed"
         out.append(Route.from_dict(row, str(path)))
     return out
@@ -398,7 +405,8 @@ def build_routes(material: str, spin: float, routes: list[Route], dE_neel_meV: f
         dE_neel_meV = em.settings.get("E_Neel_minus_E_FM_meV_per_ion")
     out = list(routes)
     for kind, (name, _, why) in ROUTE_KINDS.items():
-        if name not in names:
+        present = any(Path(r.source).name == f"{material}_{kind}.json" for r in routes if r.source)
+        if name not in names and not present:
             out.append(Route(name=name, status="not computed", reason=f"no {material}_{kind}.json ({why})"))
     fm = next((r for r in routes if r.status == "computed" and r.reference == "FM"
                and r.name.startswith("force theorem (FM")), None)
