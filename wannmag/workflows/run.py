@@ -9,6 +9,9 @@ Steps (each cached and resumable, see :mod:`wannmag.workflows.engine`; results i
 5. ``tb``            crystal field, 10Dq, Δ, Zaanen–Sawatzky–Allen classification
 6. ``mft``           magnetic force theorem (LKAG) J's
 7. ``superexchange`` channel-by-channel 1NN exchange
+   ``exchange_compare`` every exchange route of the run side by side (J1–J3, internal and TB2J conventions, times),
+                     the J1 gap and which J the Monte Carlo uses and why → ``OUT/exchange_routes.json``
+                     (:mod:`wannmag.magnetism.routes`; ``wannmag exchange compare OUT`` prints it)
 8. ``anisotropy``    dipolar (2D Ewald) + spin–orbit MAE (GPAW force theorem) of every collinear order → single-ion A,
                      Kitaev K, Γ, Γ′ and XXZ λ_k (``fit_collinear_soc``)
 9. ``model``         the SpinModel fed to Monte Carlo (energy-mapping J1–J3 + anisotropy), saved as JSON
