@@ -11,7 +11,14 @@ Derivation (what is implemented)
 A collinear pair H↑(R), H↓(R) is written H = H̄ ⊗ 1 + ½ Δ ⊗ σ_z, Δ = H↑ − H↓ (eV).  Δ is split into site parts
 Δ = Σ_a Δ^(a) (``split="onsite"``: the on-site blocks Δ_a = P_a Δ P_a, the standard LKAG choice, which drops any
 spin dependence of inter-site hopping; ``split="bond"``: Δ^(a) = ½(P_a Δ + Δ P_a), every spin-dependent hopping
-shared by its two ends, so Σ_a Δ^(a) = Δ exactly).  Rotating the exchange field of site a by θ_a about y,
+shared by its two ends; ``split="metal"``: a spin-dependent metal–ligand hopping rotates entirely with the metal,
+the others are shared — generally Δ^(a) = ½(P_a (Δ∘W) + (Δ∘Wᵀ) P_a) with W_ij twice the share of element ij that
+belongs to the atom of orbital i; for "bond" and "metal" Σ_a Δ^(a) = Δ exactly).  In a Wannier model of a DFT
+calculation the spin dependence of the M–L hopping is ⟨w_M|V_xc↑ − V_xc↓|w_L⟩, an exchange potential centred on
+the strongly magnetised metal; "metal" follows it with the metal, "onsite" (TB2J, mft.py) ignores it, "bond" is the
+neutral bookkeeping.  Which share is right is a property of the DFT exchange potential, not of the Wannier model:
+the three are reported side by side (they coincide when the spin dependence is on-site only, as in the tests).
+Rotating the exchange field of site a by θ_a about y,
 ½Δ^(a)σ_z → ½Δ^(a)(cos θ_a σ_z + sin θ_a σ_x), changes the band energy (potential frozen) to second order by
 
     δE = ½ Σ_ab θ_a K_ab θ_b,   K_ab = δ_ab D_a − 2 J_ab,
@@ -73,7 +80,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import WannmagError
 from .mft import CollinearHamiltonian, MFTError, _check_grid, _contour, _mesh, fermi_level, lkag_exchange
 
 __all__ = ["LigandMFTError", "SiteResponse", "LigandMFTResult", "site_response", "ligand_mft", "ligand_routes",
@@ -291,7 +297,8 @@ class LigandMFTResult:
                 "J_metal": [float(x) for x in self.J_metal],
                 "J_metal_inverse": [float(x) for x in self.J_metal_inverse],
                 "J_ligand": None if self.J_ligand is None else [float(x) for x in self.J_ligand],
-                "J_ligand_inverse": None if self.J_ligand_inverse is None else [float(x) for x in self.J_ligand_inverse],
+                "J_ligand_inverse": (None if self.J_ligand_inverse is None else
+                                     [float(x) for x in self.J_ligand_inverse]),
                 "sites": [dict(s) for s in self.sites], "site_pairs": [dict(p) for p in self.site_pairs],
                 "settings": dict(self.settings), "notes": list(self.notes), "warnings": list(self.warnings),
                 "convention": "J: H = sum_{i<j} J S_i.S_j, each bond once, |S| = S, J > 0 AF, meV; site_pairs J_raw: "
@@ -465,14 +472,21 @@ def ligand_mft(ham: CollinearHamiltonian, kmesh=(12, 12, 1), efermi: float | Non
                            settings=settings, notes=notes, warnings=warnings)
 
 
+SPLIT_TAGS = {"onsite": "",
+              "metal": " [metal split: spin-dependent M–L hopping rotates with the metal]",
+              "bond": " [bond split: spin-dependent hopping shared by both ends]"}
+
+
 def ligand_routes(ham: CollinearHamiltonian, kmesh=(12, 12, 1), efermi: float | None = None,
-                  n_electrons: float | None = None, n_energy: int = 120, splits=("onsite", "bond"),
-                  rcut: float | None = None) -> dict[str, tuple]:
+                  n_electrons: float | None = None, n_energy: int = 120, splits=("onsite", "metal", "bond"),
+                  rcut: float | None = None, keep_results: dict | None = None) -> dict[str, tuple]:
     """Routes table entries: name → (J1, J2, J3, settings, seconds) (meV, internal convention; None where a route
     gives no number, the reason in settings["notes"]).
 
     "force theorem (LKAG, metal only)" is the package's :func:`~wannmag.magnetism.mft.lkag_exchange` (shell means
-    of its bonds); the others come from :func:`ligand_mft` for each Δ split."""
+    of its bonds); the others come from :func:`ligand_mft` for each split of Δ (module docstring).  Seconds: wall
+    time of the Green's-function step plus the downfolding (the metal-only + inverse-response route of the onsite
+    split reuses the LKAG time).  ``keep_results``: if a dict, the LigandMFTResult of every split is stored in it."""
     out = {}
     t0 = time.perf_counter()
     base = lkag_exchange(ham, kmesh=kmesh, efermi=efermi, n_electrons=n_electrons, n_energy=n_energy, rcut=9.0)
@@ -481,19 +495,23 @@ def ligand_routes(ham: CollinearHamiltonian, kmesh=(12, 12, 1), efermi: float | 
     out["force theorem (LKAG, metal only)"] = (*sh, {"kmesh": list(base.kmesh), "n_energy": base.n_energy,
                                                      "efermi_eV": base.efermi}, t_base)
     for split in splits:
+        if split not in SPLIT_TAGS:
+            raise LigandMFTError(f"split must be one of {', '.join(SPLIT_TAGS)}, got {split!r}")
         t0 = time.perf_counter()
         resp = site_response(ham, kmesh=kmesh, efermi=base.efermi, n_energy=n_energy, split=split)
         t_resp = time.perf_counter() - t0
         t1 = time.perf_counter()
         res = ligand_mft(ham, response=resp, rcut=rcut)
         t_fold = time.perf_counter() - t1
+        if keep_results is not None:
+            keep_results[split] = res
         sh = res.shells(3)
-        tag = "" if split == "onsite" else ", spin-dependent hoppings rotated (bond split)"
+        tag = SPLIT_TAGS[split]
         settings = dict(res.settings, notes=res.notes, warnings=res.warnings)
         if split != "onsite":
-            out[f"force theorem, metal only + inverse response{tag}"] = (
-                *sh["J_metal_inverse"], settings, t_resp + t_fold)
             out[f"force theorem, metal only{tag}"] = (*sh["J_metal"], settings, t_resp + t_fold)
+            out[f"force theorem, metal only + inverse response{tag}"] = (*sh["J_metal_inverse"], settings,
+                                                                          t_resp + t_fold)
         else:
             out["force theorem, metal only + inverse response"] = (*sh["J_metal_inverse"], settings, t_base + t_fold)
         out[f"force theorem, ligand-downfolded{tag}"] = (*sh["J_ligand"], settings, t_resp + t_fold)
