@@ -149,7 +149,8 @@ def test_compare_picks_up_a_new_route_file(tmp_path, capsys):
 def test_a_route_file_with_several_rows_and_a_failed_one(tmp_path, capsys):
     shutil.copy(EXCHANGE / "CrI3_routes.json", tmp_path)
     (tmp_path / "CrI3_ligand_mft.json").write_text(json.dumps({"material": "CrI3", "spins": [1.5, 1.5], "routes": [
-        {"name": "ligand A", "J1": -1.1, "J2": -0.5, "J3": 0.0, "seconds": 2.0},
+        {"name": "ligand A", "J1": -1.1, "J2": -0.5, "J3": 0.0, "seconds": 2.0,
+         "settings": {"gap_contributions": {"ligand spins": -0.3}}},
         {"name": "ligand B", "J1": None, "settings": {"notes": ["ligand sector not positive definite"]}}]}))
     rc, out, err = _compare(capsys, tmp_path, json_out=True)
     assert rc == 0, err
@@ -157,6 +158,7 @@ def test_a_route_file_with_several_rows_and_a_failed_one(tmp_path, capsys):
     assert rows["ligand A"]["J1"] == -1.1
     assert rows["ligand B"]["status"] == "not computed" and "not positive definite" in rows["ligand B"]["reason"]
     assert "force theorem, ligand spins downfolded" not in rows  # the file is there: no 'missing file' row
+    assert json.loads(out)["gap"]["contributions"] == {"ligand spins (ligand A)": -0.3}
 
 
 # ------------------------------------------------------------------------------------------ bad input

@@ -88,7 +88,8 @@ def _finite_or_none(x, where: str, what: str):
 
 
 def _seconds(x, where: str):
-    """Wall time: a number, or a dict of parts (its 'total' if given, else the sum of its numeric entries)."""
+    """Wall time: a number, or a dict of parts (its 'total' if given, else the sum of its top-level numbers; nested
+    dicts are taken as breakdowns and not added — the dict is kept in the route's settings as 'seconds_parts')."""
     if x is None:
         return None
     if isinstance(x, dict):
@@ -149,7 +150,9 @@ class Route:
             raise RoutesError(f"{w}: no J1 (give J1 in meV, or status 'not computed' and a reason)")
         if status == "not computed":
             vals = {k: None for k in vals}  # never show numbers of a route that did not finish
-        settings = d.get("settings") if isinstance(d.get("settings"), dict) else {}
+        settings = dict(d.get("settings")) if isinstance(d.get("settings"), dict) else {}
+        if isinstance(d.get("seconds"), dict):  # keep the breakdown beside the one number of the table
+            settings.setdefault("seconds_parts", d["seconds"])
         ref = d.get("reference")
         return cls(name=d["name"].strip(), **vals, method=str(d.get("method") or ""), settings=settings,
                    seconds=_seconds(d.get("seconds"), w), status=status, reason=str(d.get("reason") or ""),
@@ -319,6 +322,14 @@ def force_theorem_route(wannier_dir, kmesh=(12, 12, 1), n_energy: int = 120, rcu
     settings = {"kmesh": list(kmesh), "n_energy": int(n_energy), "rcut_A": rcut, "efermi_eV": round(ef, 4),
                 "efermi": how, "wannier": str(wannier_dir), "orbitals": ham.nw,
                 "J_spread_meV": [round(s["J_spread"], 4) for s in shells]}
+    summary = sorted(Path(wannier_dir).glob("*_wannier_summary.json"))
+    if summary:  # the upstream DFT + Wannierisation, as recorded (not part of the seconds of the table)
+        try:
+            t = _read(summary[0]).get("timing_s")
+        except RoutesError:
+            t = None
+        if t:
+            settings["upstream_seconds"] = t
     route = Route(name=name, J1=J[0], J2=J[1], J3=J[2], reference=ref, settings=settings,
                   method="magnetic force theorem (LKAG) on the MLWF pair, Wannier Hamiltonian frozen",
                   seconds=round(seconds, 2), source=str(wannier_dir))
@@ -338,7 +349,9 @@ def read_route_file(path, material: str, spin: float, kind: str | None = None) -
     """The rows of one route file ``<material>_<kind>.json``: an object with J1, J2, J3 (meV, internal convention;
     or J_meV [...]), method, settings, seconds (a number or a dict of parts), optional reason/status, or with a list
     'routes' of such objects.  The file's 'material' must be ``material`` and its spin length (key 'spin', where
-    given) ``spin``; else one RoutesError line naming the file."""
+    given) ``spin``; else one RoutesError line naming the file.  A row whose settings hold
+    ``gap_contributions`` {name: meV} (its own split of the J1 gap between energy mapping and the FM force theorem,
+    internal convention) has those entries listed in the gap analysis under its name."""
     path = Path(path)
     data = _read(path)
     m = data.get("material")
