@@ -17,8 +17,8 @@ TB2J is given ``_hr.dat`` + ``_centres.xyz`` + the ``.win`` and a POSCAR only (n
 Wannier centres of a slab centred at z = c/2 when reading it).  Both codes run on one core with the same k-mesh and
 the same number of contour points: the BLAS/OpenMP thread variables are set to 1 at the top of this script, before
 numpy is imported (set after the import they do not reach numpy's already started BLAS, and wannmag ran on 2 BLAS
-threads against TB2J's 1), and passed to TB2J's process.  Printed J's are in TB2J's convention (E = −Σ_{i≠j} J e_i·e_j, unit spins, meV,
-positive = FM) so the two columns compare directly.
+threads against TB2J's 1), and passed to TB2J's process.  Printed J's are in TB2J's convention
+(E = −Σ_{i≠j} J e_i·e_j, unit spins, meV, positive = FM) so the two columns compare directly.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def blas_threads() -> str:
                 if x.get("user_api") == "blas"]
         return ", ".join(info) or "no BLAS found by threadpoolctl"
     except ImportError:
-        return "OPENBLAS_NUM_THREADS=" + os.environ.get("OPENBLAS_NUM_THREADS", "unset") + " (threadpoolctl not installed)"
+        return f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')} (threadpoolctl not installed)"
 
 
 def load_old_mft(rev: str):

@@ -139,7 +139,8 @@ def test_compare_picks_up_a_new_route_file(tmp_path, capsys):
     assert rc == 0, err
     d = json.loads(out)
     rows = {r["name"]: r for r in d["routes"]}
-    assert rows["force theorem (Néel reference)"]["J1"] == -2.0 and rows["force theorem (Néel reference)"]["seconds"] == 3.0
+    neel = rows["force theorem (Néel reference)"]
+    assert neel["J1"] == -2.0 and neel["seconds"] == 3.0 and neel["settings"]["seconds_parts"] == {"a": 1.0, "b": 2.0}
     avg = rows["force theorem, average of FM and Néel references"]
     assert avg["J1"] == pytest.approx(0.5 * (fm.J1 - 2.0))
     (c,) = d["gap"]["contributions"].values()

@@ -1,5 +1,5 @@
-"""``wannmag exchange``: exchange constants by energy mapping (``map-energies``) or the magnetic force theorem (``mft``);
-every route side by side (``compare``).
+"""``wannmag exchange``: exchange constants by energy mapping (``map-energies``) or the magnetic force theorem
+(``mft``); every route side by side (``compare``).
 
 Conventions: internal J in meV, H = Σ_{i<j} J_ij S_i·S_j (each bond once, spins of length S, J > 0 antiferromagnetic);
 the force theorem also prints TB2J's convention (E = −Σ_{i≠j} J e_i·e_j, both directions, unit spins, > 0 FM).
