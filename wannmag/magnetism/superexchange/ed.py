@@ -198,9 +198,13 @@ def build_hamiltonian(states: np.ndarray, h1: np.ndarray, sites_orbs, n_orb: int
                     continue
                 idx, new, sign = _apply(states, [(i + s, True), (j + s, False)])
                 if len(idx):
-                    rows.append(np.searchsorted(states, new))
-                    cols.append(idx)
-                    vals.append(t * sign)
+                    # membership check: in a restricted basis (ed_spin_ladder's ``basis``) a hop may leave it
+                    pos = np.searchsorted(states, new)
+                    ok = pos < n
+                    ok[ok] &= states[pos[ok]] == new[ok]
+                    rows.append(pos[ok])
+                    cols.append(idx[ok])
+                    vals.append(t * sign[ok])
     for orbs, U, J in sites_orbs:
         dpairs, offs = _interaction_terms(n_orb, orbs, U, J)
         for a, b, c in dpairs:
@@ -280,17 +284,27 @@ def build_s2(states: np.ndarray, n_orb: int) -> sp.csr_matrix:
                         [(i + n_orb, True), (i, False), (j, True), (j + n_orb, False)]):
                 idx, new, sign = _apply(states, ops)
                 if len(idx):
-                    rows.append(np.searchsorted(states, new))
-                    cols.append(idx)
-                    vals.append(0.5 * sign)
+                    pos = np.searchsorted(states, new)
+                    ok = pos < n
+                    ok[ok] &= states[pos[ok]] == new[ok]
+                    rows.append(pos[ok])
+                    cols.append(idx[ok])
+                    vals.append(0.5 * sign[ok])
     return sp.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)).tocsr()
 
 
-def ed_spin_ladder(cluster: Cluster, S1: float, S2: float, shift: float = 0.05) -> SpinLadder:
+def ed_spin_ladder(cluster: Cluster, S1: float, S2: float, shift: float = 0.05, basis=None,
+                   n_sectors: int | None = None) -> SpinLadder:
     """Exact multiplet ladder E(S_tot) of ``cluster`` (its total electron number), assuming its lowest states are the
     (2S1+1)(2S2+1) states of two spins S1, S2.  The Hamiltonian is shifted by ``shift``·S_tot² (eV; exact, S² commutes
     with H): then the lowest state of the sector S_z = M is the multiplet S_tot = M (checked through <S²>), and one
     Lanczos eigenvalue per sector gives E(M) = E'(M) − shift·M(M+1).  Landé fit E(S) = E0 + (J/2) S(S+1).
+
+    ``basis(n_up, n_dn)`` (optional) returns the sorted bit strings of a restricted Fock space (H is projected on it;
+    it must be closed under spin rotations, e.g. restricted by site occupation numbers only, so that S² still commutes
+    with the projected H); default the full sector.  ``n_sectors`` (≥ 2): only the top multiplets S_tot = S1 + S2,
+    S1 + S2 − 1, … (the large S_z sectors are the small ones); with 2 the J is the top Landé step
+    [E(Smax − 1) − E(Smax)]/Smax and the deviation is NaN (one step: not measured).
     """
     N = cluster.n_electrons
     n_orb = cluster.n_orb
@@ -299,13 +313,17 @@ def ed_spin_ladder(cluster: Cluster, S1: float, S2: float, shift: float = 0.05) 
     sites_orbs = [(list(range(off[k], off[k + 1])), s.U, s.J) for k, s in enumerate(cluster.sites)]
     Smax, Smin = S1 + S2, abs(S1 - S2)
     Ms = [Smax - k for k in range(int(round(Smax - Smin)) + 1)]  # M = Smax, ..., Smin
+    if n_sectors is not None:
+        if n_sectors < 2:
+            raise EDError("n_sectors must be ≥ 2 (one Landé step)")
+        Ms = Ms[:n_sectors]
     energies, dims = {}, {}
     for M in Ms:
         twoM = int(round(2 * M))
         if (N + twoM) % 2:
             raise EDError(f"S_z = {M} impossible with {N} electrons")
         n_up, n_dn = (N + twoM) // 2, (N - twoM) // 2
-        states = fock_basis(n_orb, n_up, n_dn)
+        states = fock_basis(n_orb, n_up, n_dn) if basis is None else basis(n_up, n_dn)
         H = build_hamiltonian(states, h1, sites_orbs, n_orb)
         S2op = build_s2(states, n_orb)
         Hs = (H + shift * S2op).tocsr()
@@ -328,7 +346,7 @@ def ed_spin_ladder(cluster: Cluster, S1: float, S2: float, shift: float = 0.05) 
     A = np.stack([np.ones_like(Sv), 0.5 * Sv * (Sv + 1)], axis=1)
     coef, *_ = np.linalg.lstsq(A, Ev, rcond=None)
     J = 1000.0 * coef[1]
-    dev = max(abs(v - J) for v in steps.values()) / abs(J) if J != 0 else np.inf
+    dev = (max(abs(v - J) for v in steps.values()) / abs(J) if J != 0 else np.inf) if len(steps) > 1 else float("nan")
     resid = 1000.0 * float(np.abs(A @ coef - Ev).max())
     return SpinLadder(energies={float(k): v for k, v in energies.items()}, J_steps=steps, J=float(J),
                       deviation=float(dev), residual=resid, dims=dims)

@@ -74,6 +74,8 @@ class BondHoppings:
     t_ip: np.ndarray | None = None       # 5 × n_lig_orb
     t_pj: np.ndarray | None = None       # n_lig_orb × 5
     eps_p: np.ndarray | None = None      # on-site level of each bridging ligand orbital
+    t_pp: np.ndarray | None = None       # n_lig_orb × n_lig_orb hopping between different bridging ligands (local
+    #                                      frame of M_i; zero blocks on each ligand) — used by the cluster ED only
     angles: list = field(default_factory=list)        # M–X–M angle of each bridging ligand (degrees)
     long_paths: list = field(default_factory=list)    # [(label, t_i1 5×3, t_12 3×3, t_2j 3×5, eps1 3, eps2 3)]
     has_ligands: bool = True
@@ -137,7 +139,7 @@ def bond_hoppings(model, report, bond, frames=None) -> BondHoppings:
     hb.max_imag = max(im, default=0.0)
     if not hb.has_ligands or paths is None:
         return hb
-    tip, tpj, eps, labels, lig_of = [], [], [], [], []
+    tip, tpj, eps, labels, lig_of, ligs = [], [], [], [], [], []
     for n, br in enumerate(paths.bridges):
         L = br.ligand
         if L.index not in p_atoms:
@@ -154,6 +156,7 @@ def bond_hoppings(model, report, bond, frames=None) -> BondHoppings:
         eps.append(np.diag(e))
         labels += [f"{L.element}{L.index}{list(RL)}:{nm}" for nm in P_NAMES]
         lig_of += [len(hb.angles)] * 3
+        ligs.append((L.index, RL))
         hb.angles.append(float(br.angle))
         hb.lig_elements.append(L.element)
     if tip:
@@ -162,6 +165,13 @@ def bond_hoppings(model, report, bond, frames=None) -> BondHoppings:
         hb.eps_p = np.concatenate(eps)
         hb.lig_labels = labels
         hb.lig_of = lig_of
+        n = 3 * len(ligs)
+        hb.t_pp = np.zeros((n, n))
+        for a, (La, Ra) in enumerate(ligs):
+            for b, (Lb, Rb) in enumerate(ligs):
+                if a != b:
+                    hb.t_pp[3 * a:3 * a + 3, 3 * b:3 * b + 3] = (
+                        Pi.T @ _spatial(model, La, Lb, tuple(np.subtract(Rb, Ra)), 1, 1, imag=im) @ Pi)
     for lp in paths.long_paths:
         L1, L2 = lp.ligand_i, lp.ligand_j
         if L1.index not in p_atoms or L2.index not in p_atoms:
