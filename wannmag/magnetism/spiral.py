@@ -288,6 +288,9 @@ def fit_stiffness(model: SpinModel, q, energies, q_max: float, E_gamma: float | 
         g = np.flatnonzero(norm < 1e-9)
         if not g.size:
             raise SpiralFitError("the stiffness needs the Γ point (q = 0) in the set")
+        if np.ptp(E[g]) > 1e-6:
+            raise SpiralFitError("several Γ points with different energies (two patterns?): give the points of one "
+                                 "pattern or E_gamma")
         E_gamma = float(E[g].mean())
     sel = np.flatnonzero((norm > 1e-9) & (norm <= q_max + 1e-12))
     if not sel.size:
@@ -324,7 +327,8 @@ def fit_spiral(model: SpinModel, q, energies, n_shells: int = 3, phases=None, pa
     phase further than :data:`PHASE_WARN_DEG` from the pattern's is warned about (and recorded).  Refuses with one
     :class:`SpiralFitError`: fewer points than unknowns, a rank-deficient design (names the undetermined unknowns),
     a condition number above ``max_condition``, non-finite energies.  ``stiffness_q_max`` (Å⁻¹): fit the small-q
-    stiffness on the points with |q| ≤ it (:func:`fit_stiffness`).
+    stiffness on the points with |q| ≤ it (:func:`fit_stiffness`; a set with Γ points of two patterns gets no
+    stiffness here — fit it on one pattern's points).
     """
     q = _qarray(q)
     E = np.asarray(energies, float).ravel()

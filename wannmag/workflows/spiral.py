@@ -44,7 +44,8 @@ from .._atomic import jsonable, read_json
 from .dft import DFTError, _resolve_configuration, _u_dict, band_gaps, gpaw_version, write_json_atomic
 
 __all__ = ["SpiralPoint", "spiral_energies", "spiral_parameters", "converged_points", "load_points",
-           "SPIRAL_CONVERGENCE", "point_filename"]
+           "SPIRAL_CONVERGENCE", "point_filename", "realised_phases", "spiral_model", "fit_points",
+           "fit_material_points"]
 
 #: SCF criteria of the spiral runs (new-GPAW units: energy eV per valence electron over the last 3 cycles, density
 #: electrons per valence electron).  1e-5 eV/electron is ≈ 0.5 meV per CrI3 cell (54 electrons) — 20× below the
@@ -278,3 +279,119 @@ def converged_points(points, warn=True) -> list[SpiralPoint]:
             warnings.warn(f"spiral {pt.pattern} q={pt.q}: SCF not converged ({pt.error}); excluded from the fit",
                           stacklevel=2)
     return good
+
+
+# --------------------------------------------------------------------------------------------------------------
+# from the stored points to the fit (orchestration; the physics is wannmag.magnetism.spiral)
+# --------------------------------------------------------------------------------------------------------------
+
+def realised_phases(model, pt: SpiralPoint) -> np.ndarray:
+    """Home-cell angles φ_a (rad) of eq. (1) of :mod:`wannmag.magnetism.spiral` for the model's sites, from the
+    GPAW moments of ``pt``: φ_a = −θ_a^GPAW + 2π q·n_a, where θ is GPAW's in-plane angle (its spirals turn with
+    −2π q·r, measured) and n_a the lattice vector between the model's site and the atom GPAW used (GPAW wraps
+    reduced positions into [0, 1))."""
+    cell = np.asarray(pt.parameters["cell"], float)
+    pos = np.asarray(pt.parameters["positions"], float)[list(pt.site_indices)]
+    s_gpaw = pos @ np.linalg.inv(cell)
+    s_gpaw[:, :2] %= 1.0
+    s_model = np.array([site.position for site in model.sites]) @ np.linalg.inv(model.cell)
+    n = np.round(s_model - s_gpaw)
+    if np.abs(s_model - s_gpaw - n).max() > 1e-3:
+        raise DFTError(f"spiral point q={pt.q}: magnetic sites of the model and of the calculation differ")
+    theta = np.radians(np.asarray(pt.angles_deg, float))
+    return -theta + 2 * np.pi * n @ np.asarray(pt.q, float)
+
+
+def spiral_model(structure, n_shells: int = 3):
+    """Isotropic SpinModel (J = 0) with the first ``n_shells`` neighbour shells of ``structure``'s primitive
+    magnetic sublattice: the bond list the spiral fit needs."""
+    from ..magnetism.spinmodel import SpinModel
+    from ..structures import find_magnetic_sites, neighbour_shells, read_structure
+
+    sub = find_magnetic_sites(read_structure(structure))
+    model = SpinModel.from_sublattice(sub)
+    for n, sh in enumerate(neighbour_shells(sub, n_shells), start=1):
+        for b in sh.bonds:
+            model.add_bond(b.i, b.j, b.R, 0.0, shell=n)
+    return model
+
+
+def fit_points(model, points, main_pattern: str, n_shells: int = 3, stiffness_q_max_reduced: float = 0.16):
+    """Fit J1..Jn (+E0) to the converged ``points`` (all patterns, realised phases) and the small-q stiffness to the
+    points of ``main_pattern`` with |q| ≤ ``stiffness_q_max_reduced`` × |b1| (Å⁻¹).  Returns a dict with the
+    SpiralFit (as_dict), the stiffness, the stiffness implied by the fitted J, and what was excluded and why."""
+    from ..magnetism.spiral import (SpiralFitError, corotating_phases, fit_spiral, fit_stiffness,
+                                    stiffness_tensor)
+
+    good = converged_points(points)
+    excluded = [{"q": p.q, "pattern": p.pattern, "reason": p.error or "not converged"} for p in points
+                if p not in good]
+    out = {"n_points": len(points), "n_converged": len(good), "excluded": excluded, "fit": None, "stiffness": None}
+    if not good:
+        out["fit_error"] = "no converged spiral point"
+        return out
+    q = np.array([p.q for p in good], float)
+    E = np.array([p.energy for p in good]) * 1000.0
+    ph = np.array([realised_phases(model, p) for p in good])
+    pat = np.array([corotating_phases(model, [p.q], p.sigma)[0] for p in good])
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fit = fit_spiral(model, q, E, n_shells=n_shells, phases=ph, pattern=pat,
+                             source=f"spiral points ({len(good)} converged)")
+        out["fit"] = fit.as_dict()
+        for w in caught:
+            warnings.warn(str(w.message), stacklevel=2)
+        fitted = model.__class__(cell=model.cell, sites=model.sites, pbc=model.pbc)
+        for b in model.bonds:
+            fitted.add_bond(b.i, b.j, b.R, fit.J[b.shell - 1] if b.shell <= n_shells else 0.0, shell=b.shell)
+    except SpiralFitError as exc:
+        out["fit_error"] = str(exc)
+        fitted = None
+    main = [k for k, p in enumerate(good) if p.pattern == main_pattern]
+    b1 = np.linalg.norm(2 * np.pi * np.linalg.inv(model.cell).T[0])
+    try:
+        st = fit_stiffness(model, q[main], E[main], q_max=stiffness_q_max_reduced * b1 + 1e-9)
+        if fitted is not None:
+            sigma = good[main[0]].sigma
+            u = np.asarray(st["direction"], float)
+            st["D_from_fitted_J"] = float(u @ stiffness_tensor(fitted, sigma, frame="bond") @ u)
+        out["stiffness"] = st
+    except SpiralFitError as exc:
+        out["stiffness_error"] = str(exc)
+    return out
+
+
+def fit_material_points(structure, workdir, main_pattern: str, out=None, material: str | None = None,
+                        n_shells: int = 3, reference: dict | None = None) -> str:
+    """Load the spiral points of ``workdir``, fit (:func:`fit_points`), write ``out`` (JSON, atomic) with the
+    settings, per-point data and the fit; returns a one-line summary.  ``reference``: other routes' J to store
+    beside the fit (never used in it)."""
+    model = spiral_model(structure, n_shells)
+    points = load_points(workdir)
+    res = fit_points(model, points, main_pattern, n_shells)
+    settings = {}
+    if points:
+        p0 = points[0].parameters
+        settings = {k: p0.get(k) for k in ("ecut", "kpts", "xc", "U", "nbands", "smearing", "convergence",
+                                           "maxiter")}
+        settings["code_version"] = points[0].code_version
+    doc = {"material": material, "method": "self-consistent flat spin spirals (GPAW qspiral, LDA+U), eq. (1) of "
+                                           "wannmag.magnetism.spiral with the realised phases",
+           "convention": "H = sum_{i<j} J_ij S_i.S_j, each bond once, |S| = S, J > 0 AF, meV",
+           "main_pattern": main_pattern, "settings": settings,
+           "points": [{"q": p.q, "pattern": p.pattern, "converged": p.converged, "energy_eV": p.energy,
+                       "iterations": p.iterations, "seconds": p.seconds, "angles_deg": p.angles_deg,
+                       "tilt_deg": p.tilt_deg, "site_moments": [p.moments[i] for i in p.site_indices]
+                       if p.moments else [], "gap_eV": p.gap, "error": p.error} for p in points],
+           **res, "reference": reference or {}}
+    if out is not None:
+        write_json_atomic(out, doc)
+    if res["fit"] is None:
+        return f"{len(points)} points ({res['n_converged']} converged): no fit ({res.get('fit_error')})"
+    f = res["fit"]
+    J = ", ".join(f"J{n} = {x:+.3f}" for n, x in enumerate(f["J"], start=1))
+    st = res["stiffness"]
+    return (f"{res['n_converged']} converged points: {J} meV, rms residual {f['rms_residual']:.3f} meV/cell"
+            + (f"; stiffness D = {st['D']:.1f} meV Å²/cell (from J: {st.get('D_from_fitted_J', float('nan')):.1f})"
+               if st else ""))

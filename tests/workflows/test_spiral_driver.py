@@ -1,0 +1,194 @@
+"""The spin-spiral driver (wannmag.workflows.spiral) with a fake GPAW whose energies are the classical E(q) of a
+known J1–J3 model (so the whole chain driver → JSON → realised phases → fit must give the model's J back), plus
+two slow live GPAW checks (the API works; GPAW's spiral frame co-rotates with q·r)."""
+
+import json
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+import wannmag.workflows.spiral as sp
+from wannmag.magnetism.spiral import corotating_phases, spiral_energy
+from wannmag.structures import honeycomb_configuration, read_structure
+from wannmag.workflows.dft import DFTError
+
+CIF = "data/structures/CrI3_monolayer.cif"
+J_TRUE = (-3.55, -0.59, 0.21)
+E0_EV = -40.0
+ZONE = [(0, 0, 0), (0.5, 0, 0), (1 / 3, 1 / 3, 0), (0.25, 0, 0), (5 / 12, 1 / 6, 0), (1 / 6, 1 / 6, 0),
+        (0.1, 0, 0), (0.15, 0, 0)]
+
+
+def true_model():
+    model = sp.spiral_model(CIF, 3)
+    for b in model.bonds:
+        b.J = J_TRUE[b.shell - 1] * np.eye(3)
+    return model
+
+
+class FakeCalc:
+    """Stands in for GPAW: energy E0 + classical E(q) of the true model on the co-rotating spiral, moments with
+    GPAW's sense of rotation (in-plane angle −φ_a), optionally not converging."""
+
+    def __init__(self, params, txt, calls, fail_q=()):
+        self.params, self.calls = params, calls
+        self.fail = any(np.allclose(params["q"], f) for f in fail_q)
+        calls.append(params["q"])
+        with open(txt, "w") as fh:
+            fh.write("fake gpaw log\n")
+
+    def _phases(self):
+        model = true_model()
+        sigma = self.params["sigma"]
+        return model, corotating_phases(model, [self.params["q"]], sigma)[0]
+
+    def get_potential_energy(self, atoms=None, force_consistent=False):
+        if self.fail:
+            from gpaw import KohnShamConvergenceError
+
+            raise KohnShamConvergenceError("fake")
+        model, ph = self._phases()
+        return E0_EV + spiral_energy(model, [self.params["q"]], ph)[0] / 1000.0
+
+    def get_number_of_iterations(self):
+        return 80 if self.fail else 17
+
+    def get_non_collinear_magnetic_moments(self):
+        _, ph = self._phases()
+        m = np.zeros((len(self.params["symbols"]), 3))
+        for k, a in enumerate((0, 1)):
+            m[a] = 3.0 * np.array([math.cos(-ph[k]), math.sin(-ph[k]), 0.0])
+        return m
+
+    def get_fermi_level(self):
+        return 0.0
+
+    def get_ibz_k_points(self):
+        return np.zeros((2, 3))
+
+    def get_eigenvalues(self, kpt=0, spin=0):
+        return np.array([-1.0, -0.5, 0.7, 1.2])
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    calls = []
+    state = {"fail_q": [(1 / 3, 1 / 3, 0)]}
+
+    def factory(params, txt):
+        return FakeCalc(params, txt, calls, state["fail_q"])
+
+    monkeypatch.setattr(sp, "_make_spiral_calculator", factory)
+    return calls, state
+
+
+def run(tmp_path, patterns=(("FM", ZONE), ("Neel", [(0, 0, 0)]))):
+    atoms = read_structure(CIF)
+    out = []
+    for name, qs in patterns:
+        conf = honeycomb_configuration(atoms, name)
+        out += sp.spiral_energies(conf, qs, U=3.0, ecut=250, kpts=(3, 3, 1), workdir=tmp_path, log=None)
+    return out
+
+
+def test_driver_writes_resumes_and_fit_recovers_model(tmp_path, fake):
+    calls, state = fake
+    pts = run(tmp_path)
+    assert len(calls) == len(ZONE) + 1
+    files = sorted(tmp_path.glob("*.json"))
+    assert len(files) == len(ZONE) + 1
+    assert len(list(tmp_path.glob("*.txt.gz"))) == len(ZONE) + 1 and not list(tmp_path.glob("*.txt"))
+    failed = [p for p in pts if not p.converged]
+    assert len(failed) == 1 and failed[0].energy is None and failed[0].iterations == 80
+    assert "not converged" in failed[0].error
+    d = json.loads(files[0].read_text())
+    assert sp.SpiralPoint.from_dict(d).as_dict() == d  # round trip
+    ok = pts[1]  # M, FM: GPAW angles −60°, −120° for Cr at (1/3, 2/3), (2/3, 1/3)
+    assert np.allclose(ok.angles_deg, [-60.0, -120.0], atol=1e-6)
+    assert ok.gap == pytest.approx(1.2) and ok.seconds is not None
+
+    # resume: nothing is recomputed
+    calls.clear()
+    run(tmp_path)
+    assert calls == []
+    # a different parameter set in the same directory is refused, not overwritten
+    atoms = read_structure(CIF)
+    with pytest.raises(DFTError, match="different parameters"):
+        sp.spiral_energies(honeycomb_configuration(atoms, "FM"), [(0, 0, 0)], U=3.0, ecut=300, kpts=(3, 3, 1),
+                           workdir=tmp_path, log=None)
+
+    # the fit: the unconverged K point is excluded with a warning, the rest gives the model's J back
+    model = sp.spiral_model(CIF, 3)
+    with pytest.warns(UserWarning, match="excluded from the fit"):
+        res = sp.fit_points(model, sp.load_points(tmp_path), "FM")
+    assert res["n_converged"] == len(ZONE) and len(res["excluded"]) == 1
+    assert np.allclose(res["fit"]["J"], J_TRUE, atol=1e-6)
+    assert max(abs(r) for r in res["fit"]["residuals"]) < 1e-6
+    assert res["fit"]["E0"] == pytest.approx(E0_EV * 1000, abs=1e-6)
+    st = res["stiffness"]
+    assert st["n_points"] == 2 and st["D"] == pytest.approx(st["D_from_fitted_J"], rel=0.05)
+
+    out = tmp_path / "fit.json"
+    with pytest.warns(UserWarning):
+        line = sp.fit_material_points(CIF, tmp_path, "FM", out=out, material="CrI3")
+    assert "J1 = -3.550" in line
+    assert json.loads(out.read_text())["fit"]["J"][0] == pytest.approx(J_TRUE[0], abs=1e-6)
+
+
+def test_too_few_points_give_no_fit_and_say_why(tmp_path, fake):
+    calls, state = fake
+    state["fail_q"] = []
+    run(tmp_path, patterns=(("FM", ZONE[:3]),))
+    res = sp.fit_points(sp.spiral_model(CIF, 3), sp.load_points(tmp_path), "FM")
+    assert res["fit"] is None and "cannot determine" in res["fit_error"]
+
+
+def test_bad_settings_are_refused(tmp_path, fake):
+    atoms = read_structure(CIF)
+    conf = honeycomb_configuration(atoms, "FM")
+    with pytest.raises(DFTError, match="only LDA"):
+        sp.spiral_energies(conf, [(0, 0, 0)], xc="PBE", workdir=tmp_path, log=None)
+    with pytest.raises(DFTError, match="primitive cell"):
+        sp.spiral_energies(honeycomb_configuration(atoms, "zigzag"), [(0, 0, 0)], workdir=tmp_path, log=None)
+    with pytest.raises(DFTError, match="finite"):
+        sp.spiral_energies(conf, [(np.nan, 0, 0)], workdir=tmp_path, log=None)
+
+
+@pytest.mark.slow
+def test_live_gpaw_spiral_frame_corotates(tmp_path):
+    """GPAW (new PW mode, qspiral): the energy of an H2 chain spiral does not change under a rigid translation, and
+    the returned moments turn by −2π q·s with the atom's reduced position s (the frame of the docstring)."""
+    from ase import Atoms
+    from gpaw.new.ase_interface import GPAW
+
+    a, q = 2.5, 0.25
+    res = []
+    for x in (0.0, 0.25 * a):
+        h = Atoms("H2", positions=[(x, 0, 0), (x + a, 0, 0)], cell=[2 * a, 0, 0], pbc=[1, 0, 0])
+        h.center(vacuum=2.0, axis=(1, 2))
+        h.calc = GPAW(mode={"name": "pw", "ecut": 250, "qspiral": [q, 0, 0]}, magmoms=[[1, 0, 0], [1, 0, 0]],
+                      symmetry="off", kpts=(4, 1, 1), xc="LDA", occupations={"name": "fermi-dirac", "width": 0.05},
+                      txt=None)
+        e = h.get_potential_energy()
+        m = h.calc.get_non_collinear_magnetic_moments()
+        res.append((e, np.degrees(np.arctan2(m[:, 1], m[:, 0])), h.get_scaled_positions()[:, 0]))
+    assert res[0][0] == pytest.approx(res[1][0], abs=2e-4)
+    for e, ang, s in res:
+        rel = (ang[1] - ang[0] + 180) % 360 - 180
+        assert rel == pytest.approx(-360 * q * (s[1] - s[0]), abs=2.0)
+    assert (res[1][1][0] - res[0][1][0]) == pytest.approx(-360 * q * (res[1][2][0] - res[0][2][0]), abs=2.0)
+
+
+@pytest.mark.slow
+def test_live_driver_one_point(tmp_path):
+    """The driver end to end on a 1-atom bcc Fe cell (LDA, small settings, < 1 min)."""
+    from ase.build import bulk
+
+    pts = sp.spiral_energies(bulk("Fe", "bcc", a=2.87), [(0.1, 0, 0)], U=0.0, ecut=200, kpts=(2, 2, 2),
+                             workdir=tmp_path, maxiter=40, smearing=0.1, log=None)
+    p = pts[0]
+    assert p.converged and math.isfinite(p.energy) and p.iterations > 1
+    assert 1.5 < np.linalg.norm(p.moments[0]) < 3.5
+    assert (tmp_path / sp.point_filename("FM", [0.1, 0, 0])).exists()
