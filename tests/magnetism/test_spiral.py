@@ -167,15 +167,25 @@ def test_stiffness_tensor_analytic():
         fit_stiffness(model, [G, (0.01, 0, 0), (0, 0.01, 0)], [0, 1, 2], q_max=0.1)
 
 
-def test_fit_with_stiffness_and_round_trip():
+@pytest.mark.parametrize("frame", ["lattice", "bond"])
+def test_fit_with_stiffness_and_round_trip(frame):
     model = honeycomb()
-    q = ZONE + [G, (0.1, 0, 0), (0.15, 0, 0)]
-    pattern = np.array([pattern_phases((1, 1))] * len(ZONE) + [pattern_phases((1, -1))] + [pattern_phases((1, 1))] * 2)
+    q = ZONE + [(0.1, 0, 0), (0.15, 0, 0)]
+    pattern = corotating_phases(model, q, (1, 1)) if frame == "bond" else pattern_phases((1, 1))
     E = spiral_energy(model, q, pattern)
-    a = np.linalg.norm(model.cell[0])
-    fit = fit_spiral(model, q, E, pattern=pattern, stiffness_q_max=0.16 * 4 * np.pi / (np.sqrt(3) * a))
+    b1 = np.linalg.norm(2 * np.pi * np.linalg.inv(model.cell).T[0])
+    fit = fit_spiral(model, q, E, pattern=pattern, stiffness_q_max=0.16 * b1)
+    # one pattern alone (FM) already determines J1-J3 from the zone points
+    assert np.allclose(fit.J, J_TRUE, atol=1e-9)
     assert fit.stiffness is not None and fit.stiffness["n_points"] == 2
+    u = np.array(fit.stiffness["direction"])
+    assert fit.stiffness["D"] == pytest.approx(u @ stiffness_tensor(model, (1, 1), frame=frame) @ u, rel=0.05)
     d = json.loads(json.dumps(fit.as_dict()))
     back = SpiralFit.from_dict(d)
     assert back.as_dict() == fit.as_dict()
     assert "J1" in fit.table()
+    # Γ points of two patterns: no stiffness from the mixed set, and it says why
+    q2 = q + [G]
+    pat2 = np.vstack([np.broadcast_to(pattern, (len(q), 2)), pattern_phases((1, -1))[None]])
+    fit2 = fit_spiral(model, q2, spiral_energy(model, q2, pat2), pattern=pat2, stiffness_q_max=0.16 * b1)
+    assert fit2.stiffness is None and any("two patterns" in w for w in fit2.warnings)
