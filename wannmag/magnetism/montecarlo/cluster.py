@@ -47,7 +47,7 @@ import numpy as np
 from numba import njit
 
 from .errors import MonteCarloError
-from .kernels import _quad, exchange_field, next_double, next_u64
+from .kernels import _quad, next_double, next_u64
 
 __all__ = ["cluster_couplings", "cluster_sweep", "wolff_cluster", "check_cluster_lattice", "ClusterSchemeError"]
 
@@ -99,21 +99,17 @@ def wolff_cluster(spins, rng, beta, ptr, nbr, Jiso, Jd, Jf, mode, A, hasA, zee, 
                 incl[j] = 1
                 stack[n] = j
                 n += 1
-    # ΔH_emb: every grown bond from C to outside, evaluated before the flip (Δ = −2 g x_i x_j); the sites that
-    # joined after a failed activation make that bond internal, so it is checked against the final C
-    for c_ in range(n):
-        i = stack[c_]
-        xi = spins[i, 0] * rx + spins[i, 1] * ry + spins[i, 2] * rz
-        for k in range(ptr[i], ptr[i + 1]):
-            g = Jg[k]
-            if g == 0.0:
-                continue
-            j = nbr[k]
-            if incl[j]:
-                continue
-            xj = spins[j, 0] * rx + spins[j, 1] * ry + spins[j, 2] * rz
-            dE_emb -= 2.0 * g * xi * xj
     if rest_free:
+        # ΔH = ΔH_emb: every grown bond from C to outside changes by −2 g x_i x_j (evaluated before the flip)
+        for c_ in range(n):
+            i = stack[c_]
+            xi = spins[i, 0] * rx + spins[i, 1] * ry + spins[i, 2] * rz
+            for k in range(ptr[i], ptr[i + 1]):
+                j = nbr[k]
+                if incl[j]:
+                    continue
+                xj = spins[j, 0] * rx + spins[j, 1] * ry + spins[j, 2] * rz
+                dE_emb -= 2.0 * Jg[k] * xi * xj
         for c_ in range(n):
             i = stack[c_]
             xi = spins[i, 0] * rx + spins[i, 1] * ry + spins[i, 2] * rz
@@ -122,7 +118,8 @@ def wolff_cluster(spins, rng, beta, ptr, nbr, Jiso, Jd, Jf, mode, A, hasA, zee, 
             spins[i, 2] -= 2.0 * xi * rz
             incl[i] = 0
         return n, 1, dE_emb
-    # exact ΔH: flip the cluster's sites one after the other in their current fields
+    # exact ΔH: flip the cluster's sites one after the other in their current fields; in the same pass ΔH_emb over
+    # the grown bonds from C to outside (those neighbours are never flipped, so their x is the one before the move)
     dE = 0.0
     for c_ in range(n):
         i = stack[c_]
@@ -132,11 +129,33 @@ def wolff_cluster(spins, rng, beta, ptr, nbr, Jiso, Jd, Jf, mode, A, hasA, zee, 
         old[c_, 0] = sx
         old[c_, 1] = sy
         old[c_, 2] = sz
-        hx, hy, hz = exchange_field(i, spins, ptr, nbr, Jiso, Jd, Jf, mode)
+        xi = sx * rx + sy * ry + sz * rz
+        hx = 0.0
+        hy = 0.0
+        hz = 0.0
+        for k in range(ptr[i], ptr[i + 1]):
+            j = nbr[k]
+            ux = spins[j, 0]
+            uy = spins[j, 1]
+            uz = spins[j, 2]
+            if mode == 0:
+                J = Jiso[k]
+                hx += J * ux
+                hy += J * uy
+                hz += J * uz
+            elif mode == 1:
+                hx += Jd[k, 0] * ux
+                hy += Jd[k, 1] * uy
+                hz += Jd[k, 2] * uz
+            else:
+                hx += Jf[k, 0] * ux + Jf[k, 1] * uy + Jf[k, 2] * uz
+                hy += Jf[k, 3] * ux + Jf[k, 4] * uy + Jf[k, 5] * uz
+                hz += Jf[k, 6] * ux + Jf[k, 7] * uy + Jf[k, 8] * uz
+            if not incl[j]:
+                dE_emb -= 2.0 * Jg[k] * xi * (ux * rx + uy * ry + uz * rz)
         hx -= zee[i, 0]
         hy -= zee[i, 1]
         hz -= zee[i, 2]
-        xi = sx * rx + sy * ry + sz * rz
         tx = sx - 2.0 * xi * rx
         ty = sy - 2.0 * xi * ry
         tz = sz - 2.0 * xi * rz
