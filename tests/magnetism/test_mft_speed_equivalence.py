@@ -102,3 +102,14 @@ def test_vectorised_lkag_equals_plain_formula(signs):
     for (a, b, R), J, M in zip(bonds, ref, ref_orb):
         assert got[(a, b, R)] == pytest.approx(J, rel=1e-10, abs=1e-10 * np.max(np.abs(ref)))
         np.testing.assert_allclose(got_orb[(a, b, R)], M, rtol=0, atol=1e-10 * np.max(np.abs(ref)))
+
+
+def test_memory_bounded_batches_give_the_same_exchange(monkeypatch):
+    import wannmag.magnetism.mft as mft
+
+    ham = random_model((1, -1))
+    kw = dict(bonds=[(0, 1, (0, 0, 0)), (0, 0, (1, 0, 0))], kmesh=(5, 4, 1), n_electrons=5.0, n_energy=23)
+    full = lkag_exchange(ham, chunk=23, **kw)
+    monkeypatch.setattr(mft, "CHUNK_MEMORY", 1.0)  # one energy point per batch
+    one = lkag_exchange(ham, chunk=23, **kw)
+    np.testing.assert_allclose(one.J_lkag, full.J_lkag, rtol=1e-12, atol=0)

@@ -53,6 +53,8 @@ class MFTError(WannmagError):
 MIN_SPLITTING = 1e-3
 #: largest memory (bytes) the Green's-function arrays of :func:`lkag_exchange` may take
 MAX_MEMORY = 4e9
+#: largest memory (bytes) of one batch of energy points in :func:`lkag_exchange` (fewer points per batch above it)
+CHUNK_MEMORY = 5e8
 #: largest number of energy points on the contour (Gauss–Legendre nodes cost O(n²) to set up)
 MAX_ENERGY_POINTS = 4000
 
@@ -282,7 +284,10 @@ def lkag_exchange(ham: CollinearHamiltonian, bonds=None, kmesh=(12, 12, 1), efer
     signs = ham.moment_signs()
     nk = int(np.prod(kmesh))
     nsel = int(sum(np.count_nonzero(ham.orbital_atom == a) for a in ham.magnetic))
-    need = 16.0 * nk * (2 * ham.nw * ham.nw + 2 * ham.nw + 6 * min(chunk, n_energy) * nsel * nsel)
+    # energy points per batch: the batched product's operand (chunk, nk, nsel, nw) stays below CHUNK_MEMORY
+    chunk = max(1, min(int(chunk), int(CHUNK_MEMORY // (16.0 * nk * nsel * ham.nw))))
+    need = 16.0 * nk * (2 * ham.nw * ham.nw + 2 * ham.nw + 6 * min(chunk, n_energy) * nsel * nsel
+                        + min(chunk, n_energy) * nsel * ham.nw)
     if need > MAX_MEMORY:
         raise MFTError(f"a {'×'.join(map(str, kmesh))} k-mesh with {ham.nw} orbitals needs ≈ {need / 1e9:.1f} GB for the "
                        f"eigenvectors and Green's functions (limit {MAX_MEMORY / 1e9:.0f} GB); use a smaller k-mesh")
