@@ -30,6 +30,9 @@ from wannmag.magnetism.routes import (build_routes, collect_route_files, energy_
 HERE = ROOT / "data" / "exchange"
 MFT = {"kmesh": (12, 12, 1), "n_energy": 120}
 RCUT = {"CrI3": 8.5, "VPS3": 7.0}
+BASIS = {"CrI3": "Cr d + I p, 28 WFs, bands 7–34 isolated (I 5s excluded), spreads ≤ 2.36 Å²",
+         "VPS3": "V d + S p + P p, 34 WFs, disentangled with a frozen window from the projected DOS; the MLWF gauge "
+                 "breaks C3 on one 1NN bond by ≈ 12 %"}
 
 
 def rel(path) -> str:
@@ -51,7 +54,12 @@ def make(material: str):
         r.source = rel(r.source)
     comp = build_routes(material, info["spin"], [em, ft] + others, dE_neel_meV=info["dE_neel_meV"],
                         notes=["made by data/exchange/make_routes.py (energy mapping and FM force theorem computed "
-                               "on the spot; other routes read from their route files)"])
+                               "on the spot; other routes read from their route files)",
+                               f"Wannier basis of the force-theorem routes: data/dft/{material} ({BASIS[material]}), "
+                               "the package's own Wannierisation (wannmag.workflows.wannier) that every Wannier-based "
+                               "number of the package uses; the force-theorem J1 depends on the basis (issue 17: "
+                               "1.87 against 1.08 meV, TB2J convention, for an independent CrI3 fit), so a second "
+                               f"basis is a route of its own ({material}_wannier_basis.json) once computed"])
     atomic_write_json(HERE / f"{material}_routes.json", comp.as_dict())
     print(comp.table(), flush=True)
     return comp

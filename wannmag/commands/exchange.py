@@ -348,5 +348,6 @@ def register(sub) -> None:
                                      "force theorem with its named contributions, and which J the Monte Carlo "
                                      "uses and why.", epilog=EPILOG, formatter_class=FORMATTER)
     c.add_argument("source", metavar="DIR")
-    c.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    c.add_argument("--json", action="store_true",
+                   help="print the comparison as JSON (one object; a list of them when DIR holds several materials)")
     c.set_defaults(func=cmd_compare)

@@ -65,6 +65,10 @@ ROUTE_KINDS = {
     "channels": ("channels, non-perturbative",
                  "orbital-resolved Green's-function split / exact diagonalisation of the M2X2 cluster",
                  "route file not written yet"),
+    "wannier_basis": ("force theorem (FM reference), another Wannier basis",
+                      "LKAG on an independent Wannierisation of the same ground state (other window/projections)",
+                      "needs a second Wannierisation of the FM state; the force-theorem J1 moves with the basis "
+                      "(issue 17: 1.87 against 1.08 meV in TB2J's convention for another CrI3 fit)"),
 }
 
 #: which J the Monte Carlo uses, and why
@@ -379,8 +383,10 @@ def read_route_file(path, material: str, spin: float, kind: str | None = None) -
         if row.get("J1") is None and not isinstance(row.get("J_meV"), list) and not row.get("reason"):
             st = row.get("settings") if isinstance(row.get("settings"), dict) else {}
             said = [x for k in ("warnings", "notes") for x in (st.get(k) or []) if isinstance(x, str)]
+            other = sorted(k for k in row if isinstance(k, str) and k.startswith("J1_"))
             row["reason"] = str(row.get("status") or row.get("note") or (said[0] if said else "")
-                                or "the file gives no J1")
+                                or "the file gives no J1" + (f" (it has {', '.join(other)}; a route file gives J1, J2, "
+                                                             "J3 or a list 'routes' of such rows)" if other else ""))
             row["status"] = "not computed"
         out.append(Route.from_dict(row, str(path)))
     return out
