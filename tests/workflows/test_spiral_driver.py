@@ -130,11 +130,16 @@ def test_driver_writes_resumes_and_fit_recovers_model(tmp_path, fake):
     st = res["stiffness"]
     assert st["n_points"] == 2 and st["D"] == pytest.approx(st["D_from_fitted_J"], rel=0.05)
 
-    out = tmp_path / "fit.json"
+    out = tmp_path / "CrI3_spiral.json"
     with pytest.warns(UserWarning):
         line = sp.fit_material_points(CIF, tmp_path, "FM", out=out, material="CrI3")
     assert "J1 = -3.550" in line
     assert json.loads(out.read_text())["fit"]["J"][0] == pytest.approx(J_TRUE[0], abs=1e-6)
+    # the fit file is a route file of the exchange comparison
+    from wannmag.magnetism.routes import read_route_file
+
+    row = read_route_file(out, "CrI3", 1.5)[0]
+    assert row.name == "spin spiral (self-consistent)" and row.J1 == pytest.approx(J_TRUE[0], abs=1e-6)
 
 
 def test_too_few_points_give_no_fit_and_say_why(tmp_path, fake):
@@ -143,6 +148,12 @@ def test_too_few_points_give_no_fit_and_say_why(tmp_path, fake):
     run(tmp_path, patterns=(("FM", ZONE[:3]),))
     res = sp.fit_points(sp.spiral_model(CIF, 3), sp.load_points(tmp_path), "FM")
     assert res["fit"] is None and "cannot determine" in res["fit_error"]
+    out = tmp_path / "CrI3_spiral.json"
+    sp.fit_material_points(CIF, tmp_path, "FM", out=out, material="CrI3")
+    from wannmag.magnetism.routes import read_route_file
+
+    row = read_route_file(out, "CrI3", 1.5)[0]
+    assert row.J1 is None and row.status == "not computed" and "cannot determine" in row.reason
 
 
 def test_bad_settings_are_refused(tmp_path, fake):

@@ -376,15 +376,31 @@ def fit_material_points(structure, workdir, main_pattern: str, out=None, materia
         settings = {k: p0.get(k) for k in ("ecut", "kpts", "xc", "U", "nbands", "smearing", "convergence",
                                            "maxiter")}
         settings["code_version"] = points[0].code_version
-    doc = {"material": material, "method": "self-consistent flat spin spirals (GPAW qspiral, LDA+U), eq. (1) of "
-                                           "wannmag.magnetism.spiral with the realised phases",
+    fit = res["fit"]
+    J = (fit["J"] + [None] * 3)[:3] if fit else [None, None, None]
+    spins = sorted(set(model.spins.tolist()))
+    seconds = sum(p.seconds or 0.0 for p in points)
+    doc = {"material": material, "name": "spin spiral (self-consistent)",
+           "method": "self-consistent flat spin spirals (GPAW qspiral, LDA+U), fitted with eq. (1) of "
+                     "wannmag.magnetism.spiral using the realised sublattice phases",
            "convention": "H = sum_{i<j} J_ij S_i.S_j, each bond once, |S| = S, J > 0 AF, meV",
+           "J1": J[0], "J2": J[1], "J3": J[2], "spin": spins[0] if len(spins) == 1 else spins,
+           "distances": fit["distances"] if fit else None,
+           "seconds": {"dft_all_points": round(seconds, 1)},
            "main_pattern": main_pattern, "settings": settings,
            "points": [{"q": p.q, "pattern": p.pattern, "converged": p.converged, "energy_eV": p.energy,
                        "iterations": p.iterations, "seconds": p.seconds, "angles_deg": p.angles_deg,
                        "tilt_deg": p.tilt_deg, "site_moments": [p.moments[i] for i in p.site_indices]
                        if p.moments else [], "gap_eV": p.gap, "error": p.error} for p in points],
            **res, "reference": reference or {}}
+    if fit is None:
+        doc["status"] = "not computed"
+        doc["reason"] = f"{len(points)} spiral points, {res['n_converged']} converged: {res.get('fit_error')}"
+    else:
+        st = res.get("stiffness")
+        doc["settings"] = {**settings, "rms_residual_meV_per_cell": fit["rms_residual"],
+                           "condition_number": fit["condition_number"], "n_points": len(fit["q"]),
+                           "stiffness_meV_A2_per_cell": None if not st else st["D"]}
     if out is not None:
         write_json_atomic(out, doc)
     if res["fit"] is None:
