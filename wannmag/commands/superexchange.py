@@ -112,11 +112,19 @@ def cmd_superexchange(args) -> int:
             raise WannmagError(f"{args.wannier_dir}: --save-model: shell {args.bond} has no perturbative J "
                                f"({bad[0].status}); use the force theorem or --ed for this bond")
     green = _green(args, elements) if args.green else None
+    ed = None
+    if args.ed:
+        from ..magnetism.superexchange.cluster import cluster_channels
+
+        b0 = res.bonds[0]
+        ed = cluster_channels(b0.hoppings, b0.params, n_sectors=None if args.ed_full_ladder else 2)
     if args.json:
         d = res.as_dict()
         d["model"] = desc
         if green is not None:
             d["green_channels"] = [g.as_dict() for g in green]
+        if ed is not None:
+            d["cluster_ed"] = ed.as_dict()
         print(json.dumps(d, indent=1, ensure_ascii=False))
     else:
         print(f"model: {desc}")
@@ -127,6 +135,10 @@ def cmd_superexchange(args) -> int:
             for g in green:
                 print(f"  {g.i}-{g.j} R={list(g.R)} d={g.distance:.3f} Å  J = {g.J:+.3f}  "
                       + "  ".join(f"{k} {v:+.3f}" for k, v in g.channels.items()))
+        if ed is not None:
+            print("\nnon-perturbative channels by exact diagonalisation of the bond's cluster (first bond of the "
+                  "shell; docs/superexchange.md §10):")
+            print(ed.table())
     if args.save_model:
         res.to_spin_model().save(args.save_model)
     if args.plot:
@@ -184,6 +196,13 @@ def register(sub) -> None:
                    help="also the non-perturbative channels: orbital-resolved force theorem (t2g–t2g, t2g–eg, eg–eg) "
                         "on the spin-polarised Wannier pair in the same directory — the reference when t_pd/Δ ≳ 1")
     p.add_argument("--kmesh", type=int, nargs=3, default=[9, 9, 1], help="k-mesh of --green (default 9 9 1)")
+    p.add_argument("--ed", action="store_true",
+                   help="also the non-perturbative channels by exact diagonalisation of the bond's M2X2 cluster "
+                        "(restricted Fock space; J and J with one ligand, t2g or eg hoppings switched off, the "
+                        "interference of the two ligands); ≈ 5 min for a d+p bond on one core")
+    p.add_argument("--ed-full-ladder", action="store_true",
+                   help="with --ed: all four multiplets S_tot = 0…3 (Landé fit and ladder deviation; ≈ 4× longer) "
+                        "instead of the top step E(2) − E(3)")
     p.add_argument("--magnetic", nargs="+", metavar="ELEMENT",
                    help="the magnetic (metal) elements, e.g. Cr (default: from the structure and the d orbitals)")
     p.add_argument("--json", action="store_true", help="print one JSON object (bonds, channels, paths, parameters)")
