@@ -10,6 +10,9 @@ Internal convention: H = Σ_{i<j} J_ij S_i·S_j, each bond once, |S| = 3/2, J > 
 * :mod:`.ed` — Fock-space exact diagonalisation and numerical perturbation theory of small clusters.
 * :func:`~.green.green_channels` — the non-perturbative counterpart: orbital-resolved force theorem (t2g–t2g,
   t2g–eg, eg–eg) on the spin-polarised model, for charge-transfer bonds where t_pd/Δ ≳ 1;
+* :func:`~.cluster.cluster_channels` — non-perturbative channels by exact diagonalisation of the bond's M2X2
+  cluster (restricted Fock space), with the two-ligand interference that identifies antiphase paths; where the
+  expansion is out of range (:data:`EXPANSION_LIMIT`) the perturbative bond has no J (``BondAnalysis.J`` is None);
 * :func:`plot_channels` — bar chart; :mod:`.synthetic` — Slater–Koster CrI3-like / VPS3-like models.
 """
 
