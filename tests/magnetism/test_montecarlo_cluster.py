@@ -256,3 +256,56 @@ def test_metropolis_signature_unchanged_by_the_new_settings():
     d = MCSettings(tmin=1, tmax=2, threads=2).physics_dict()
     assert not {"algorithm", "cluster_grow", "cluster_fraction", "threads"} & set(d)
     assert MCSettings(tmin=1, tmax=2, algorithm="cluster").physics_dict()["algorithm"] == "cluster"
+
+
+# ------------------------------------------------------------------------------------------ workflow and CLI
+@pytest.mark.slow
+def test_run_mc_step_with_cluster_algorithm_and_threads(tmp_path):
+    """The workflow's mc step with mc_algorithm = cluster (and 2 threads): the runs use cluster moves, the Tc of an
+    Ising-like FM honeycomb is bracketed and equals the one of the same step with Metropolis within errors."""
+    from wannmag.workflows.engine import Context
+    from wannmag.workflows.run import step_mc
+
+    m = honeycomb(-2.0, S=1.5, A=np.diag([0.0, 0.0, -1.0]))
+    path = tmp_path / "model.json"
+    m.save(path)
+    out = {}
+    for algo in ("metropolis", "cluster"):
+        params = {"mc_sizes": [4, 6], "mc_sweeps": 1000, "mc_therm": 300, "mc_replicas": 8, "seed": 3,
+                  "mc_algorithm": algo, "mc_threads": 2, "mc_refine": False}
+        d = tmp_path / algo
+        d.mkdir()
+        ctx = Context(d, params, {"model": {"model": str(path)}, "structure": {"formula": "X"}}, lambda m: None)
+        out[algo] = step_mc(ctx)
+    a, b = out["metropolis"], out["cluster"]
+    assert a["tc_K"] is not None and b["tc_K"] is not None
+    for algo in out:  # the checkpoints hold the cluster statistics only for the cluster runs
+        ck = list((tmp_path / algo / "mc").glob("checkpoint_6_*.npz"))
+        assert len(ck) == 1 and ("cl_stats" in np.load(ck[0]).files) == (algo == "cluster")
+    assert abs(a["tc_K"] - b["tc_K"]) < 4 * math.hypot(a["tc_error_K"], b["tc_error_K"]) + 0.05 * a["tc_K"]
+
+
+def test_run_mc_step_key_names_the_algorithm_only_when_not_default(tmp_path):
+    from wannmag.workflows.run import build_workflow
+
+    cif = Path(__file__).parents[2] / "data" / "structures" / "VPS3_monolayer.cif"
+    st = {s.name: s for s in build_workflow(cif, out=tmp_path / "w", settings={"mc_algorithm": "cluster"}).steps}
+    assert st["mc"].params["mc_algorithm"] == "cluster"
+    st = {s.name: s for s in build_workflow(cif, out=tmp_path / "w2").steps}
+    assert "mc_algorithm" not in st["mc"].params
+
+
+def test_cli_mc_cluster_bad_settings_one_line(tmp_path, capsys):
+    from wannmag.cli import main
+
+    honeycomb(1.0, J3=0.2, S=1.5).save(tmp_path / "af.json")
+    honeycomb(np.diag([0.1, 0.1, -2.0]), S=1.0).save(tmp_path / "kit.json")
+    base = ["--tmin", "5", "--tmax", "40", "--replicas", "4", "--sweeps", "50", "--therm", "10", "--quiet",
+            "--algorithm", "cluster", "--out", str(tmp_path / "o")]
+    for model, sizes, msg in (("af.json", ["2", "4"], "too small for the bond range"),
+                              ("kit.json", ["4", "6"], "anisotropic/antisymmetric part")):
+        assert main(["mc", str(tmp_path / model), "--sizes", *sizes, *base]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"wannmag: error: {tmp_path / model}: ") and msg in err[0]
+    assert main(["mc", str(tmp_path / "af.json"), "--sizes", "4", *base[:-2], "--threads", "0"]) == 2
+    assert "--threads must be between 1 and 256" in capsys.readouterr().err
