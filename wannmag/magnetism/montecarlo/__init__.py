@@ -1,6 +1,8 @@
 """Classical Monte Carlo of the wannmag spin model (issue 7): Numba Metropolis (adaptive cone) + over-relaxation +
 parallel tempering, observables with error bars, ordering temperatures with a Mermin–Wagner guard, dilution,
-atomic checkpoints.
+atomic checkpoints; optionally Wolff cluster moves by Ising embedding with an exact acceptance for anisotropic and
+frustrated terms (:mod:`.cluster`, ``MCSettings(algorithm="cluster")``) and the replicas of one lattice on several
+Numba threads (``MCSettings(threads=N)``, results independent of N; issue 19).
 
 Hamiltonian (internal wannmag convention, :mod:`wannmag.magnetism.spinmodel`)::
 
