@@ -72,14 +72,35 @@ def run_material(name, log=print):
     log(f"{name}: all spiral points done, {time.time() - t0:.0f} s in this run")
 
 
+def reference_routes(name):
+    """J1–J3 of the PBE+U energy mapping from data/exchange/<name>_routes.json, stored beside the fit for comparison
+    (never used in it); empty if the file is absent."""
+    import json
+
+    path = ROOT / "data" / "exchange" / f"{name}_routes.json"
+    try:
+        rows = json.loads(path.read_text())["routes"]
+    except (OSError, ValueError, KeyError):
+        return {}
+    out = {}
+    for r in rows:
+        if r.get("name") == "energy mapping" and r.get("J1") is not None:
+            out["energy mapping (PBE+U, collinear, shipped)"] = {k: r.get(k) for k in ("J1", "J2", "J3")}
+    return out
+
+
 def fit_only(names):
     from wannmag.workflows.spiral import fit_material_points
 
     for name in names:
         s = SETTINGS[name]
+        if not list((OUT / name).glob("*_q*.json")):
+            print(f"{name}: no finished spiral point yet, no fit file written", flush=True)
+            continue
         try:
             res = fit_material_points(ROOT / "data" / "structures" / s["cif"], OUT / name, s["pattern"],
-                                      out=ROOT / "data" / "exchange" / f"{name}_spiral.json", material=name)
+                                      out=ROOT / "data" / "exchange" / f"{name}_spiral.json", material=name,
+                                      reference=reference_routes(name))
             print(f"{name}: {res}", flush=True)
         except Exception as exc:  # a fit that cannot be made yet (too few points) is reported, not fatal
             print(f"{name}: no fit: {type(exc).__name__}: {exc}", flush=True)
