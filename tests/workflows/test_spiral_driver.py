@@ -135,6 +135,12 @@ def test_driver_writes_resumes_and_fit_recovers_model(tmp_path, fake):
         line = sp.fit_material_points(CIF, tmp_path, "FM", out=out, material="CrI3")
     assert "J1 = -3.550" in line
     assert json.loads(out.read_text())["fit"]["J"][0] == pytest.approx(J_TRUE[0], abs=1e-6)
+    # relative energies beside the prediction of a reference J set (here the true one: equal)
+    with pytest.warns(UserWarning):
+        sp.fit_material_points(CIF, tmp_path, "FM", out=out, material="CrI3",
+                               reference={"truth": dict(zip(("J1", "J2", "J3"), J_TRUE))})
+    rel = json.loads(out.read_text())["relative_energies"]
+    assert len(rel) == len(ZONE) and all(abs(r["dE_meV_per_cell"] - r["predicted"]["truth"]) < 1e-6 for r in rel)
     # the fit file is a route file of the exchange comparison
     from wannmag.magnetism.routes import read_route_file
 

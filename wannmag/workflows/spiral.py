@@ -396,6 +396,7 @@ def fit_material_points(structure, workdir, main_pattern: str, out=None, materia
                        "tilt_deg": p.tilt_deg, "site_moments": [p.moments[i] for i in p.site_indices]
                        if p.moments else [], "gap_eV": p.gap, "error": p.error} for p in points],
            **res, "reference": reference or {}}
+    doc["relative_energies"] = _relative_energies(model, points, main_pattern, reference or {})
     if fit is None:
         doc["status"] = "not computed"
         doc["reason"] = f"{len(points)} spiral points, {res['n_converged']} converged: {res.get('fit_error')}"
@@ -414,3 +415,32 @@ def fit_material_points(structure, workdir, main_pattern: str, out=None, materia
     return (f"{res['n_converged']} converged points: {J} meV, rms residual {f['rms_residual']:.3f} meV/cell"
             + (f"; stiffness D = {st['D']:.1f} meV Å²/cell (from J: {st.get('D_from_fitted_J', float('nan')):.1f})"
                if st else ""))
+
+
+def _relative_energies(model, points, main_pattern, reference):
+    """E(q) − E(Γ, main pattern) per converged point (meV per cell), beside the same difference predicted by eq. (1)
+    with each reference's J1–J3 at the realised phases (a check usable before there are enough points to fit)."""
+    from ..magnetism.spiral import spiral_energy
+
+    good = [p for p in points if p.converged and p.energy is not None]
+    g = [p for p in good if p.pattern == main_pattern and np.allclose(p.q, 0.0)]
+    if not g:
+        return []
+    rows = []
+    ref_models = {}
+    for name, J in reference.items():
+        if all(J.get(k) is not None for k in ("J1", "J2", "J3")):
+            m = model.__class__(cell=model.cell, sites=model.sites, pbc=model.pbc)
+            for b in model.bonds:
+                m.add_bond(b.i, b.j, b.R, [J["J1"], J["J2"], J["J3"]][b.shell - 1] if b.shell <= 3 else 0.0,
+                           shell=b.shell)
+            ref_models[name] = m
+    ph0 = realised_phases(model, g[0])
+    for p in good:
+        ph = realised_phases(model, p)
+        row = {"q": p.q, "pattern": p.pattern, "dE_meV_per_cell": (p.energy - g[0].energy) * 1000.0,
+               "phases_deg": np.degrees(ph - ph[0]).round(2).tolist(), "predicted": {}}
+        for name, m in ref_models.items():
+            row["predicted"][name] = float(spiral_energy(m, [p.q], ph)[0] - spiral_energy(m, [g[0].q], ph0)[0])
+        rows.append(row)
+    return rows
