@@ -15,8 +15,7 @@ from wannmag.magnetism import Site, SpinModel
 from wannmag.magnetism.montecarlo import (MCSettings, MonteCarloError, build_lattice, ground_state,
                                           ordering_temperature, parallel_tempering)
 from wannmag.magnetism.montecarlo.cluster import cluster_couplings, cluster_sweep
-from wannmag.magnetism.montecarlo.kernels import (metropolis_sweep, overrelax_sweep_uniaxial, seed_states,
-                                                  total_energy)
+from wannmag.magnetism.montecarlo.kernels import overrelax_sweep_uniaxial, seed_states, total_energy
 from wannmag.magnetism.spinmodel import MEV_PER_K as KB
 
 sys.path.insert(0, str(Path(__file__).parent))
