@@ -308,3 +308,18 @@ def test_cli_mc_cluster_bad_settings_one_line(tmp_path, capsys):
         assert len(err) == 1 and err[0].startswith(f"wannmag: error: {tmp_path / model}: ") and msg in err[0]
     assert main(["mc", str(tmp_path / "af.json"), "--sizes", "4", *base[:-2], "--threads", "0"]) == 2
     assert "--threads must be between 1 and 256" in capsys.readouterr().err
+
+
+def test_run_mc_step_refuses_a_model_the_cluster_scheme_cannot_treat(tmp_path):
+    from wannmag.errors import WannmagError
+    from wannmag.workflows.engine import Context
+    from wannmag.workflows.run import step_mc
+
+    path = tmp_path / "kit.json"
+    honeycomb(np.diag([0.1, 0.1, -2.0]), S=1.0).save(path)
+    params = {"mc_sizes": [4, 6], "mc_sweeps": 100, "mc_therm": 10, "mc_replicas": 4, "seed": 0,
+              "mc_algorithm": "cluster"}
+    ctx = Context(tmp_path, params, {"model": {"model": str(path)}, "structure": {"formula": "X"}}, lambda m: None)
+    with pytest.raises(WannmagError, match=f"^{path}: cluster moves: .*anisotropic/antisymmetric part"):
+        step_mc(ctx)
+    assert not list((tmp_path / "mc").glob("checkpoint_*"))  # refused before any run

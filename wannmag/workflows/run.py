@@ -470,6 +470,16 @@ def step_mc(ctx):
     sizes = [int(x) for x in p["mc_sizes"]]
     lat0 = build_lattice(model, sizes[0])
     gs0 = gs_fn(lat0, seed=settings.seed)
+    if settings.algorithm == "cluster":  # refuse a model/size the cluster scheme cannot treat before any run
+        from ..errors import WannmagError
+        from ..magnetism.montecarlo.cluster import ClusterSchemeError, check_cluster_lattice, cluster_couplings
+
+        try:
+            cluster_couplings(lat0, gs0.pattern, grow=settings.cluster_grow)
+            for L in sizes[1:]:
+                check_cluster_lattice(build_lattice(model, L))
+        except ClusterSchemeError as exc:
+            raise WannmagError(f"{ctx['model']['model']}: {exc}") from None
     mw = mermin_wagner_check(model, lat0.dimension, False, gs0.spins, lat0.slen)
     client = _client(p.get("dask"))
     try:
