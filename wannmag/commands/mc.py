@@ -178,7 +178,8 @@ def register(sub) -> None:
                         "refuses bonds dominated by anisotropic/DM exchange and lattices smaller than the bond range)")
     p.add_argument("--threads", type=int, default=1, metavar="N",
                    help="threads running the replicas of one lattice in parallel (default 1; the result does not "
-                        "depend on N)")
+                        "depend on N; the threads meet after every sweep, so on cores busy with other jobs N > 1 "
+                        "can be slower than 1)")
     p.add_argument("--overrelax", type=int, default=1, help="over-relaxation sweeps per Metropolis sweep (default 1)")
     p.add_argument("--max-extensions", type=int, default=3, metavar="N",
                    help="when the Binder cumulants do not cross inside [tmin, tmax], run up to N further passes on "
