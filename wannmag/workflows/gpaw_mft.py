@@ -326,7 +326,8 @@ def gpaw_site_exchange(calc_or_gpw, radii, sites=None, spins=None, qmesh=None, q
                 log and log(f"[wannmag gpaw-mft] q = {np.round(q_all[n], 4).tolist()}: {per_q[-1]} s")
     except AssertionError as exc:
         raise GpawMFTError(f"{source}: GPAW's {method} MFT calculator refused this ground state (xc {xc['xc']}, "
-                           f"{xc['xc_type']}; {exc or 'assertion failed'})") from None
+                           f"{xc['xc_type']}: an assertion inside GPAW failed{': ' + str(exc) if str(exc) else ''}; "
+                           "it supports LDA-type functionals only)") from None
     for n, m in enumerate(mirror):
         if m is not None and m < 0:
             J_qabp[n] = np.conj(J_qabp[-1 - m])
