@@ -208,21 +208,22 @@ GROW_CHOICES = ("pattern", "all")
 
 
 def check_cluster_lattice(lat) -> None:
-    """Refuse (one :class:`MonteCarloError` line) a lattice too small for the bond range of its model: a bond that
-    wraps onto its own site or two bonds joining the same pair of sites.  Such a lattice is a different model (the
+    """Refuse (one :class:`ClusterSchemeError` line) a lattice too small for the bond range of its model: a bond that
+    wraps onto its own site or two bonds (or a bond and its own reverse) joining the same pair of sites.  Such a lattice is a different model (the
     images add up) — exact for Metropolis as built, but not the model meant; cluster runs need L above the range."""
     m = lat.model
     L = lat.size
     reach = [max([abs(int(b.R[a])) for b in m.bonds] + [0]) for a in range(3)]
     need = [2 * r + 1 if m.pbc[a] else 1 for a, r in enumerate(reach)]
-    small = [a for a in range(3) if m.pbc[a] and L[a] > 1 and L[a] < need[a]]
+    # a bond onto a periodic image of its own site (folded into the single-ion term by build_lattice)
+    small = [b for b in m.bonds if b.i == b.j and all((int(b.R[a]) % L[a] == 0) if m.pbc[a] else int(b.R[a]) == 0
+                                                      for a in range(3))]
     dup = False
-    if not small:
-        for i in range(lat.n_sites):
-            row = lat.nbr[lat.ptr[i]:lat.ptr[i + 1]]
-            if len(np.unique(row)) != len(row) or np.any(row == i):
-                dup = True
-                break
+    if not small and len(lat.nbr):
+        rows = np.repeat(np.arange(lat.n_sites), np.diff(lat.ptr))
+        order = np.lexsort((lat.nbr, rows))  # the CSR is sorted already; cheap insurance
+        r, c = rows[order], lat.nbr[order]
+        dup = bool(np.any((r[1:] == r[:-1]) & (c[1:] == c[:-1])) or np.any(r == c))
     if small or dup:
         lbl = "x".join(map(str, L))
         raise ClusterSchemeError(
