@@ -36,8 +36,9 @@ DATA = ROOT / "data"
 MATERIALS = {"CrI3": cri3_monolayer, "VPS3": vps3_monolayer}
 U = 3.0
 PRESET = "accurate"
-#: the Wannier90 text files the readers need (hr, tb, wsvec, centres, win, wout) and the quality/band records
-KEEP = ("_hr.dat", "_tb.dat", "_wsvec.dat", "_centres.xyz", ".win", ".wout", "_quality.json", "_dft_bands.json")
+#: the Wannier90 text files the readers need (hr, wsvec, centres, win; wout for the spreads; no tb.dat: the readers
+#: prefer hr.dat) and the quality/band records
+KEEP = ("_hr.dat", "_wsvec.dat", "_centres.xyz", ".win", ".wout", "_quality.json", "_dft_bands.json")
 #: force-theorem settings (same for the FM and the Néel model of a material)
 MFT = {"kmesh": (12, 12, 1), "n_energy": 120, "shells": 3}
 #: energy-mapping J1–J3 (meV, internal convention) from data/dft/<material>_energies.json (README / issue 17)
