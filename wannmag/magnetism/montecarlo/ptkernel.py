@@ -87,8 +87,11 @@ def pt_run(spins, rng, rng_swap, energies, temp_of, walker_at, betas, cos_max, c
             k = temp_of[w]
             b = betas[k]
             dE = 0.0
+            # the walker's random state in a private copy during its sweep: the 32-byte states of neighbouring
+            # walkers share a cache line, and writing them from two threads at every draw would serialise them
+            rs = rng[w].copy()
             if algo == 1:
-                mv, ca, cs, dc = cluster_sweep(spins[w], rng[w], b, ptr, nbr, Jiso, Jd, Jf, mode, A, hasA, zee, Jg,
+                mv, ca, cs, dc = cluster_sweep(spins[w], rs, b, ptr, nbr, Jiso, Jd, Jf, mode, A, hasA, zee, Jg,
                                                rest_free, ising, cl_target, stack[w], incl[w], old[w])
                 dE += dc
                 if not therm:
@@ -96,12 +99,13 @@ def pt_run(spins, rng, rng_swap, energies, temp_of, walker_at, betas, cos_max, c
                     cl_stats[k, 1] += ca
                     cl_stats[k, 2] += cs
             if ising:
-                a, d = ising_sweep(spins[w], rng[w], b, ptr, nbr, Jiso, Jd, Jf, mode, zee)
+                a, d = ising_sweep(spins[w], rs, b, ptr, nbr, Jiso, Jd, Jf, mode, zee)
             else:
-                a, d = metropolis_sweep(spins[w], rng[w], b, cos_max[k], ptr, nbr, Jiso, Jd, Jf, mode, A, hasA,
+                a, d = metropolis_sweep(spins[w], rs, b, cos_max[k], ptr, nbr, Jiso, Jd, Jf, mode, A, hasA,
                                         zee, slen)
                 for _ in range(n_or):
                     overrelax_sweep_uniaxial(spins[w], ptr, nbr, Jiso, Jd, Jf, mode, orok, uniax, axis, zee)
+            rng[w, :] = rs
             energies[w] += dE + d
             acc_win[k] += a
             att_win[k] += N
