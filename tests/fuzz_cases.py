@@ -492,6 +492,32 @@ class CaseBuilder:
             return replace_number(text, rng, lines=range(2, len(rows)))
         return random_text_mutation(text, rng)
 
+    def route_files(self, n: int) -> None:
+        """`exchange compare DIR` on a copy of data/exchange with one route file damaged."""
+        src = DATA / "exchange"
+        files = sorted(f.name for f in src.glob("*.json"))
+        for k in range(n):
+            d = self.new_dir()
+            ex = d / "exchange"
+            ex.mkdir()
+            for f in files:
+                shutil.copy(src / f, ex / f)
+            name = self.rng.choice(files)
+            text = (ex / name).read_text()
+            if self.rng.random() < 0.75:
+                new, how = mutate_json(json.loads(text), self.rng)
+                new = dump_json(new)
+            else:
+                new, how = random_text_mutation(text, self.rng)
+            self.write(ex / name, new)
+            argv = ["exchange", "compare", ex] + (["--json"] if k % 3 == 1 else [])
+            self.add("exchange compare", f"{name}: {how}", argv, d)
+        d = self.new_dir()
+        self.add("exchange compare", "missing directory", ["exchange", "compare", d / "nope"], d, must_fail=True)
+        d = self.new_dir()
+        (d / "empty").mkdir()
+        self.add("exchange compare", "empty directory", ["exchange", "compare", d / "empty"], d, must_fail=True)
+
     def energies(self, n: int) -> None:
         bases = ["documented_energies.json", "CrI3_energies.json", "VPS3_energies.json"]
         for k in range(n):
@@ -666,6 +692,9 @@ class CaseBuilder:
                     argv += [opt, v]
                 cases.append(("mc", f"{opt} {v}", argv))
         cases.append(("mc", "--tmin above --tmax", mc[:5] + ["300"] + mc[6:7] + ["20"] + mc[8:]))
+        for opt, vals in [("--algorithm", ["bogus", ""]), ("--threads", ["0", "-1", "100000"])]:
+            for v in vals:
+                cases.append(("mc", f"{opt} {v!r}", mc + [opt, v]))
         for opt, vals in [("--pattern", ["1", "1,1,1", "2,-1", "a,b", "nan,1", ""]), ("--order", ["bogus", ""]),
                           ("--g", ["nan", "-2", "0", "inf"]), ("--npoints", ["0", "-1", "100000000"]),
                           ("--path", ["XYZQ", ""])]:
@@ -764,6 +793,7 @@ def build_cases(root, run=None, seed: int = SEED, scale: float = 1.0) -> list[Ca
     b.energies(int(60 * scale))
     b.spin_models(int(80 * scale))
     b.tb2j(int(40 * scale))
+    b.route_files(int(30 * scale))
     if run is not None:
         b.checkpoints(run)
     b.cli_values()

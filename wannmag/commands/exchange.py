@@ -235,9 +235,9 @@ def load_comparisons(directory: Path) -> list:
     exchange_compare step, else its ``steps/mapping.json`` and ``steps/mft.json``) or a folder of route files
     (``<material>_routes.json`` of data/exchange/make_routes.py, completed by any ``<material>_<kind>.json`` route
     file that appeared since)."""
-    from .._atomic import read_json
     from ..magnetism.routes import ExchangeRoutes, RoutesError, _automatic, build_routes, collect_route_files, \
         routes_from_run_steps
+    from ..magnetism.routes import _read as read_routes_json
 
     if not directory.exists():
         raise WannmagError(f"{directory}: no such directory")
@@ -245,13 +245,13 @@ def load_comparisons(directory: Path) -> list:
         raise WannmagError(f"{directory}: not a directory (give data/exchange or a 'wannmag run' directory)")
     stored = directory / "exchange_routes.json"
     if stored.is_file():
-        return [ExchangeRoutes.from_dict(read_json(stored, RoutesError), str(stored))]
+        return [ExchangeRoutes.from_dict(read_routes_json(stored), str(stored))]
     if (directory / "steps").is_dir() and (directory / "steps" / "mapping.json").exists():
         results = {}
         for step in ("structure", "dft", "mapping", "mft", "superexchange"):
             f = directory / "steps" / f"{step}.json"
             if f.exists():
-                d = read_json(f, RoutesError)
+                d = read_routes_json(f)
                 if not isinstance(d, dict):
                     raise RoutesError(f"{f}: not a JSON object")
                 results[step] = d
@@ -266,7 +266,7 @@ def load_comparisons(directory: Path) -> list:
                            "exchange_routes.json or steps/mapping.json)")
     out = []
     for f in files:
-        base = ExchangeRoutes.from_dict(read_json(f, RoutesError), str(f))
+        base = ExchangeRoutes.from_dict(read_routes_json(f), str(f))
         material = f.name[: -len("_routes.json")]
         if base.material.lower() != material.lower():
             raise RoutesError(f"{f}: holds the routes of {base.material!r}, not of {material!r}")

@@ -346,7 +346,28 @@ def _read(path) -> dict:
     data = read_json(path, RoutesError)
     if not isinstance(data, dict):
         raise RoutesError(f"{path}: not a JSON object")
+    bad = _non_finite(data)
+    if bad is not None:
+        raise RoutesError(f"{path}: non-finite number (NaN/Infinity) at {bad}")
     return data
+
+
+def _non_finite(obj, where: str = "top level"):
+    """Where the first NaN/inf of a parsed JSON document sits (None if there is none): a route file's settings are
+    echoed in the table, so none may hold one."""
+    if isinstance(obj, float):
+        return None if math.isfinite(obj) else where
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            w = _non_finite(v, f"{where}/{k}" if where != "top level" else str(k))
+            if w:
+                return w
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            w = _non_finite(v, f"{where}[{i}]")
+            if w:
+                return w
+    return None
 
 
 def read_route_file(path, material: str, spin: float, kind: str | None = None) -> list[Route]:
