@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from wannmag._atomic import atomic_write_json  # noqa: E402
 from wannmag.errors import WannmagError  # noqa: E402
-from wannmag.magnetism.vacancy_holes import HolePlacement, locate_holes  # noqa: E402
+from wannmag.magnetism.vacancy_holes import locate_holes  # noqa: E402
 from wannmag.structures import honeycomb_configuration  # noqa: E402
 from wannmag.workflows.dft import run_dft  # noqa: E402
 from wannmag.workflows.vacancy import (hole_placements_of, make_vacancy_cell,  # noqa: E402

@@ -10,14 +10,14 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from wannmag.magnetism.superexchange import CATEGORIES, cri3_like_model, exchange_from_blocks, superexchange
+from wannmag.magnetism.superexchange import cri3_like_model, exchange_from_blocks, superexchange
 from wannmag.magnetism.superexchange.cluster import (
     ClusterChannels,
     bond_cluster,
     cluster_channels,
     cluster_exchange,
 )
-from wannmag.magnetism.superexchange.formulas import EG, T2G
+from wannmag.magnetism.superexchange.formulas import T2G
 
 D_SMALL = [0, 1, 2, 4]     # dz2 + t2g: dz2 has the σ lobe towards pz of one I and px of the other (antiphase)
 P_SMALL = (0, 1)           # pz, px of each bridging I
@@ -127,4 +127,3 @@ def test_complete_m2x2_cluster_against_the_bond_analysis():
     assert b.in_range
     cc = cluster_channels(b.hoppings, b.params, runs=["all"], ligand_ligand=False, n_sectors=2)
     assert cc.J == pytest.approx(b.J, rel=0.05)
-    del CATEGORIES, EG
