@@ -197,6 +197,23 @@ def test_live_gpaw_spiral_frame_corotates(tmp_path):
         assert rel == pytest.approx(-360 * q * (s[1] - s[0]), abs=2.0)
     assert (res[1][1][0] - res[0][1][0]) == pytest.approx(-360 * q * (res[1][2][0] - res[0][2][0]), abs=2.0)
 
+    # decisive: the 2a cell at q = ½ with both start moments along x is the uniform 90°-per-a spiral of the 1-atom
+    # chain at q = ¼ (same energy per atom), and the returned moments show its physical relative angle (−90°)
+    def chain(n, qq, mags):
+        h = Atoms(f"H{n}", positions=[(i * a, 0, 0) for i in range(n)], cell=[n * a, 0, 0], pbc=[1, 0, 0])
+        h.center(vacuum=2.0, axis=(1, 2))
+        h.calc = GPAW(mode={"name": "pw", "ecut": 300, "qspiral": [qq, 0, 0]}, magmoms=mags, symmetry="off",
+                      kpts=(8 // n, 1, 1), xc="LDA", occupations={"name": "fermi-dirac", "width": 0.05}, txt=None,
+                      convergence={"energy": 1e-7, "density": 1e-6})
+        e = h.get_potential_energy() / n
+        m = h.calc.get_non_collinear_magnetic_moments()
+        return e, np.degrees(np.arctan2(m[:, 1], m[:, 0]))
+
+    e1, _ = chain(1, 0.25, [[1, 0, 0]])
+    e2, ang2 = chain(2, 0.5, [[1, 0, 0], [1, 0, 0]])
+    assert e2 == pytest.approx(e1, abs=1e-6)
+    assert (ang2[1] - ang2[0] + 180) % 360 - 180 == pytest.approx(-90.0, abs=2.0)
+
 
 @pytest.mark.slow
 def test_live_driver_one_point(tmp_path):

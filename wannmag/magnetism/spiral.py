@@ -33,7 +33,11 @@ given in the frame that turns with q·r, so the unrelaxed state has φ_a = φ_a^
 q = ¼, both start moments along x; ``tests/workflows/test_spiral_driver.py`` keeps the live check): the returned
 in-plane angles are −8.5° and −53.5° for sites at s = 0.1, 0.6 (−2π q·s = −9°, −54°; the two differ by
 q·d = 45° at every shift), they move with a rigid translation of the crystal while the energy does not change
-(−2.2164 eV at three shifts).  GPAW's sense of rotation
+(−2.2164 eV at three shifts); and decisively, the 2a cell at q = ½ with both start moments along x has exactly the
+energy per atom of the 1-atom chain at q = ¼ (the uniform 90°-per-a spiral; −1.2337585 eV both) and returns the
+relative angle −89.6°, while start moments (x, y) give the ↑↑↓↓ state (relative −0.4°, −1.2577525 eV).  On CrI3
+(LDA+U, FM pattern, q = M) the co-rotating start (relative angle 60°) relaxed self-consistently to 1.5° — the
+classical optimum of the J1–J3 model at M is 0° — so the realised phases are essential.  GPAW's sense of rotation
 is negative (θ(R) = −2π q·R + θ(0)), so the phases of (1) are φ_a = −(GPAW angle of site a) — the mirror spiral, with
 the same energy.  Whichever frame a code uses, the fit takes the realised phases, so (1) stays exact.
 
