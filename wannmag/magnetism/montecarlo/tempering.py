@@ -29,7 +29,7 @@ from .checkpoint import check_state, load_checkpoint, save_checkpoint
 from .errors import MonteCarloError
 from .cluster import GROW_CHOICES, cluster_couplings
 from .kernels import N_OBS, seed_states, total_energy
-from .ptkernel import pt_run
+from .ptkernel import pt_kernel
 from .lattice import MCLattice
 from .observables import QUANTITIES, derived_observables
 
@@ -335,13 +335,14 @@ def parallel_tempering(lat: MCLattice, settings: MCSettings, pattern=None, init=
 
         pbar = tqdm(total=total, initial=sweep, desc=f"MC {'x'.join(map(str, lat.size))}", unit="sweep",
                     leave=False)
-    prev_threads = set_threads(settings.threads)
+    kernel = pt_kernel(settings.threads)
+    prev_threads = set_threads(settings.threads) if int(settings.threads) > 1 else None
     try:
         while sweep < total:
             nxt = min(total, (sweep // step + 1) * step)
             if settings.checkpoint_every:
                 nxt = min(nxt, (sweep // settings.checkpoint_every + 1) * settings.checkpoint_every)
-            pt_run(state["spins"], state["rng"], state["rng_swap"], state["energies"], state["temp_of"],
+            kernel(state["spins"], state["rng"], state["rng_swap"], state["energies"], state["temp_of"],
                    state["walker_at"], state["betas"], state["cos_max"], state["counters"], state["acc_win"],
                    state["att_win"], state["sw_acc_win"], state["sw_att_win"], state["sw_acc"], state["sw_att"],
                    state["bins"], *args[:11], np.ascontiguousarray(pattern), uniax, axis, ising,
@@ -357,7 +358,8 @@ def parallel_tempering(lat: MCLattice, settings: MCSettings, pattern=None, init=
                     sweep % settings.checkpoint_every == 0 or sweep == total):
                 save_checkpoint(checkpoint, state)
     finally:
-        set_threads(prev_threads)
+        if prev_threads is not None:
+            set_threads(prev_threads)
         if pbar is not None:
             pbar.close()
     if checkpoint is not None:
