@@ -187,6 +187,34 @@ def test_replicas_in_parallel_are_bit_identical_to_serial():
     assert not np.array_equal(out[0].bins, out[2].bins)
 
 
+def test_a_forked_child_runs_after_a_threaded_run_in_the_parent():
+    """After a 2-thread run in this process, a forked child's default (1-thread) run works and gives the parent's
+    numbers: the one-thread path never enters Numba's GNU-OpenMP layer, which is not fork-safe."""
+    import os
+
+    m = honeycomb(1.0, S=1.5, A=np.diag([0.0, 0.0, -0.05]))
+    lat = build_lattice(m, 4)
+    st2 = MCSettings(tmin=5, tmax=40, n_replicas=4, n_sweeps=60, n_therm=20, seed=4, threads=2)
+    ref = parallel_tempering(lat, st2)
+    st1 = MCSettings(tmin=5, tmax=40, n_replicas=4, n_sweeps=60, n_therm=20, seed=4, threads=1)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        code = 1
+        try:
+            os.close(r)
+            res = parallel_tempering(lat, st1)
+            code = 0 if np.array_equal(res.bins, ref.bins) else 3
+        finally:
+            os.write(w, bytes([code]))
+            os._exit(code)
+    os.close(w)
+    _, status = os.waitpid(pid, 0)
+    got = os.read(r, 1)
+    os.close(r)
+    assert os.waitstatus_to_exitcode(status) == 0 and got == bytes([0])
+
+
 # ------------------------------------------------------------------------------------------ over-relaxation
 def test_uniaxial_overrelaxation_conserves_energy_and_is_an_involution():
     rng = np.random.default_rng(2)
