@@ -4,7 +4,6 @@ J in meV, internal convention H = Σ_{i<j} J S_i·S_j (each bond once, |S| = S, 
 """
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
