@@ -183,6 +183,7 @@ def test_missing_directory(capsys):
     (json.dumps({"material": "CrI3", "spins": [1.5, 1.0], "J1": 1.0}), "spin length S = 1.0"),
     (json.dumps({"material": "CrI3", "J1": 1.0, "distances": [3.4, 5.9, 6.8]}), "mismatched models"),
     (json.dumps({"material": "CrI3", "J1": "big"}), "J1 must be a finite number"),
+    (json.dumps({"material": "CrI3", "J1": 1.0, "settings": {"kmesh": [12, "nan", 1]}}), "non-finite number"),
 ])
 def test_bad_route_file_is_one_error_line(tmp_path, capsys, content, expect):
     _base_copy(tmp_path)

@@ -355,6 +355,8 @@ def _non_finite(obj, where: str = "top level"):
     echoed in the table, so none may hold one."""
     if isinstance(obj, float):
         return None if math.isfinite(obj) else where
+    if isinstance(obj, str):  # a number written as a string ("nan", "-inf") is echoed as text: refused too
+        return where if obj.strip().lower().lstrip("+-") in ("nan", "inf", "infinity") else None
     if isinstance(obj, dict):
         for k, v in obj.items():
             w = _non_finite(v, f"{where}/{k}" if where != "top level" else str(k))
