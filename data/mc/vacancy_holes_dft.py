@@ -36,7 +36,14 @@ from wannmag.workflows.vacancy import (hole_placements_of, make_vacancy_cell,  #
 
 STRUCTURE = str(ROOT / "data/structures/VPS3_monolayer.cif")
 OUT = HERE / "VPS3_vacancy_holes_dft.json"
-MIXER = {"beta": 0.02, "nmaxold": 8, "weight": 100.0}
+MIXERS = {
+    # damped full-spin mixer (session 6's first attempt: the energy converged, the density stalled at 10^-4.4)
+    "damped": {"beta": 0.02, "nmaxold": 8, "weight": 100.0},
+    # GPAW's own defaults for a periodic spin-polarised cell (MSR1, full spin), written out
+    "default": {"beta": 0.05, "nmaxold": 5, "weight": 50.0},
+    # density and magnetisation mixed separately (GPAW MixerDif), Pulay
+    "dif": {"beta": 0.05, "nmaxold": 5, "weight": 50.0, "method": "difference", "backend": "pulay"},
+}
 
 
 def main(argv=None):
@@ -46,6 +53,7 @@ def main(argv=None):
     ap.add_argument("--smearing", type=float, nargs="+", default=[0.05])
     ap.add_argument("--maxiter", type=int, default=200)
     ap.add_argument("--work", default="/work/runs/vacancy_holes")
+    ap.add_argument("--mixer", default="damped", choices=sorted(MIXERS))
     a = ap.parse_args(argv)
 
     cell = make_vacancy_cell(STRUCTURE)
@@ -58,25 +66,25 @@ def main(argv=None):
     data.update({"structure": "data/structures/VPS3_monolayer.cif", "supercell": cell.supercell,
                  "vacancy_site": cell.site, "near_sites": cell.near_sites, "pattern": pattern.tolist(),
                  "placements": {k: (v.as_dict() if v else None) for k, v in places.items()},
-                 "settings": {"preset": "fast (LCAO dzp)", "xc": "PBE", "mixer": MIXER, "maxiter": a.maxiter},
+                 "settings": {"preset": "fast (LCAO dzp)", "xc": "PBE", "mixers": MIXERS, "maxiter": a.maxiter},
                  "convention": "moments: PAW-sphere, μB; energies eV per 39-atom cell"})
-    done = {(c["U_eV"], c["placement"], c["smearing_eV"]) for c in data["cells"]}
+    done = {(c["U_eV"], c["placement"], c["smearing_eV"], c.get("mixer", "damped")) for c in data["cells"]}
     for U in a.U:
         for width in a.smearing:
             for name in a.placements:
-                if (U, name, width) in done:
+                if (U, name, width, a.mixer) in done:
                     continue
                 hp = places[name]
                 conf = vacancy_configuration(STRUCTURE, cell, pattern, holes=hp)
                 t0 = time.time()
-                rec = {"U_eV": U, "placement": name, "smearing_eV": width, "name": conf.name,
+                rec = {"U_eV": U, "placement": name, "smearing_eV": width, "mixer": a.mixer, "name": conf.name,
                        "hole_sites": hp.sites if hp else [],
                        "start_moments": [float(m) for m in conf.atoms.get_initial_magnetic_moments()[
                            conf.sublattice.indices]]}
                 print(f"[vacancy holes] U = {U} eV, smearing {width} eV, placement {name}: {conf.name}", flush=True)
                 try:
-                    r = run_dft(None, conf, preset="fast", U=U, workdir=f"{a.work}/U{U:g}_w{width:g}",
-                                name=conf.name, smearing=width, mixer=MIXER, maxiter=a.maxiter)
+                    r = run_dft(None, conf, preset="fast", U=U, workdir=f"{a.work}/U{U:g}_w{width:g}" + ("" if a.mixer == "damped" else f"_{a.mixer}"),
+                                name=conf.name, smearing=width, mixer=MIXERS[a.mixer], maxiter=a.maxiter)
                 except WannmagError as exc:
                     rec.update({"converged": False, "reason": str(exc), "energy_eV": None, "wall_s":
                                 round(time.time() - t0, 1)})
@@ -90,6 +98,8 @@ def main(argv=None):
                                 "metal": bool(r.gap is not None and r.gap < 0.05)})
                 print(f"[vacancy holes] -> {json.dumps({k: rec.get(k) for k in ('converged', 'energy_eV', 'V_moments', 'gap_eV', 'scf_iterations', 'wall_s')})}",
                       flush=True)
+                if OUT.exists():  # another instance (other mixer / U) may have written meanwhile: merge
+                    data["cells"] = json.loads(OUT.read_text()).get("cells", data["cells"])
                 data["cells"].append(rec)
                 atomic_write_json(OUT, data)
     conv = [c for c in data["cells"] if c.get("converged")]
