@@ -14,7 +14,7 @@ transposed index, a wrong sign of R or a chunk boundary shows up.
 import numpy as np
 import pytest
 
-from wannmag.magnetism.mft import CollinearHamiltonian, _contour, _mesh, lkag_exchange
+from wannmag.magnetism.mft import CollinearHamiltonian, energy_contour, kmesh_points, lkag_exchange
 
 CELL = np.array([[3.0, 0.0, 0.0], [-1.5, 2.6, 0.0], [0.0, 0.0, 20.0]])
 RS = [(0, 0, 0), (1, 0, 0), (0, 1, 0), (1, 1, 0), (1, -1, 0), (2, 0, 0)]
@@ -49,8 +49,8 @@ def random_model(signs=(1, 1), seed=3) -> CollinearHamiltonian:
 
 def reference_lkag(ham, bonds, kmesh, efermi, emin, n_energy, rotations=None):
     """J^{LKAG} (meV) and the orbital-resolved matrices by the plain formula (module docstring)."""
-    kpts = _mesh(kmesh)
-    z, w = _contour(emin, efermi, n_energy)
+    kpts = kmesh_points(kmesh)
+    z, w = energy_contour(emin, efermi, n_energy)
     nk = len(kpts)
     signs = ham.moment_signs()
     idx = [np.nonzero(ham.orbital_atom == a)[0] for a in ham.magnetic]
@@ -87,9 +87,9 @@ def test_vectorised_lkag_equals_plain_formula(signs):
     bonds = [(0, 1, (0, 0, 0)), (0, 1, (-1, 0, 0)), (0, 0, (1, 0, 0)), (1, 1, (0, 1, 0)), (0, 1, (1, -1, 0)),
              (0, 0, (1, 1, 0))]
     kmesh, n_energy = (5, 4, 1), 23
-    eig = np.linalg.eigvalsh(ham.hk(_mesh(kmesh), 0))
+    eig = np.linalg.eigvalsh(ham.hk(kmesh_points(kmesh), 0))
     efermi = float(np.sort(eig.ravel())[len(eig.ravel()) // 2])  # inside the bands: a metal, the hardest case
-    emin = float(min(np.linalg.eigvalsh(ham.hk(_mesh(kmesh), s)).min() for s in (0, 1))) - 1.0
+    emin = float(min(np.linalg.eigvalsh(ham.hk(kmesh_points(kmesh), s)).min() for s in (0, 1))) - 1.0
     theta = 0.7
     c, s = np.cos(theta), np.sin(theta)
     rotations = {1: np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])}

@@ -42,7 +42,8 @@ from ..errors import WannmagError
 from .spinmodel import TB2J, SpinModel, Site
 
 __all__ = ["CollinearHamiltonian", "MFTResult", "lkag_exchange", "fermi_level", "MFTError", "orbital_blocks",
-           "convergence_report", "hamiltonian_from_tb", "mft_spin_model"]
+           "convergence_report", "hamiltonian_from_tb", "mft_spin_model", "check_grid", "kmesh_points",
+           "energy_contour"]
 
 
 class MFTError(WannmagError):
@@ -135,7 +136,7 @@ class CollinearHamiltonian:
         return (self.H_up[r0[0]] - self.H_dn[r0[0]])[np.ix_(idx, idx)]
 
 
-def _check_grid(kmesh, n_energy) -> tuple[tuple[int, int, int], int]:
+def check_grid(kmesh, n_energy) -> tuple[tuple[int, int, int], int]:
     """The k-mesh as 3 positive integers and the number of contour points (1 … MAX_ENERGY_POINTS), else MFTError."""
     try:
         k = tuple(int(x) for x in kmesh)
@@ -154,7 +155,8 @@ def _check_grid(kmesh, n_energy) -> tuple[tuple[int, int, int], int]:
     return k, n
 
 
-def _mesh(kmesh) -> np.ndarray:
+def kmesh_points(kmesh) -> np.ndarray:
+    """The Γ-centred Monkhorst–Pack k-points of ``kmesh`` (n1·n2·n3, 3) in fractional coordinates, k_i = m/n_i."""
     n = np.asarray(kmesh, dtype=int)
     grids = np.meshgrid(*[np.arange(m) / m for m in n], indexing="ij")
     return np.stack([g.ravel() for g in grids], axis=1)
@@ -232,7 +234,7 @@ class MFTResult:
         return "\n".join(lines)
 
 
-def _contour(emin: float, efermi: float, n: int):
+def energy_contour(emin: float, efermi: float, n: int):
     """Points z and weights w with ∫_{emin}^{E_F} f(ε + i0) dε = Σ w f(z) for f analytic in the upper half plane."""
     x, wx = np.polynomial.legendre.leggauss(n)
     # map [-1, 1] → θ ∈ [0, π] with points clustered towards θ = 0 (E_F): θ = π (1 − cos(π (x + 1)/4))... use t²
@@ -274,7 +276,7 @@ def lkag_exchange(ham: CollinearHamiltonian, bonds=None, kmesh=(12, 12, 1), efer
     e.g. into its local octahedral frame, so that the orbital-resolved J refers to t2g/eg orbitals.  The total J is
     invariant under such rotations.
     """
-    kmesh, n_energy = _check_grid(kmesh, n_energy)
+    kmesh, n_energy = check_grid(kmesh, n_energy)
     if rcut is not None and not (np.isfinite(rcut) and rcut > 0):
         raise MFTError(f"the cutoff radius must be a positive number of Å, got {rcut}")
     if efermi is not None and not np.isfinite(efermi):
@@ -291,7 +293,7 @@ def lkag_exchange(ham: CollinearHamiltonian, bonds=None, kmesh=(12, 12, 1), efer
     if need > MAX_MEMORY:
         raise MFTError(f"a {'×'.join(map(str, kmesh))} k-mesh with {ham.nw} orbitals needs ≈ {need / 1e9:.1f} GB for the "
                        f"eigenvectors and Green's functions (limit {MAX_MEMORY / 1e9:.0f} GB); use a smaller k-mesh")
-    kpts = _mesh(kmesh)
+    kpts = kmesh_points(kmesh)
     eig, vec = [], []
     for s in (0, 1):
         Hk = ham.hk(kpts, s)
@@ -313,7 +315,7 @@ def lkag_exchange(ham: CollinearHamiltonian, bonds=None, kmesh=(12, 12, 1), efer
                        f"{eig.max():.4f} eV): {'no occupied states' if where == 'below' else 'a full manifold'}, "
                        "no exchange; check the Fermi level or electron count")
     emin = float(eig.min()) - 1.0 if emin is None else emin
-    z, w = _contour(emin, efermi, n_energy)
+    z, w = energy_contour(emin, efermi, n_energy)
 
     mag = list(ham.magnetic)
     orb = [np.nonzero(ham.orbital_atom == a)[0] for a in mag]

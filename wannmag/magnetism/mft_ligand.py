@@ -80,7 +80,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .mft import CollinearHamiltonian, MFTError, _check_grid, _contour, _mesh, fermi_level, lkag_exchange
+from .mft import CollinearHamiltonian, MFTError, check_grid, energy_contour, fermi_level, kmesh_points, lkag_exchange
 
 __all__ = ["LigandMFTError", "SiteResponse", "LigandMFTResult", "site_response", "ligand_mft", "ligand_routes",
            "MIN_LIGAND_SPLITTING"]
@@ -136,7 +136,7 @@ def site_response(ham: CollinearHamiltonian, kmesh=(12, 12, 1), efermi: float | 
                   ligands=None, chunk: int = 8) -> SiteResponse:
     """K-matrix ingredients J_ab(R), D_a of all atoms carrying orbitals (module docstring).  ``ligands``: atom
     indices of the ligand sites (default: every non-magnetic atom with orbitals)."""
-    kmesh, n_energy = _check_grid(kmesh, n_energy)
+    kmesh, n_energy = check_grid(kmesh, n_energy)
     if split not in ("onsite", "bond", "metal"):
         raise LigandMFTError(f"split must be 'onsite', 'bond' or 'metal', got {split!r}")
     signs = ham.moment_signs()  # refuses metals without splitting
@@ -158,7 +158,7 @@ def site_response(ham: CollinearHamiltonian, kmesh=(12, 12, 1), efermi: float | 
     if need > MAX_MEMORY:
         raise LigandMFTError(f"a {'×'.join(map(str, kmesh))} k-mesh with {nw} orbitals needs ≈ {need / 1e9:.1f} GB "
                              f"(limit {MAX_MEMORY / 1e9:.0f} GB); use a smaller k-mesh")
-    kpts = _mesh(kmesh)
+    kpts = kmesh_points(kmesh)
     Hk = _kmatrices(ham, kpts)
     eig, vec = [], []
     for h in Hk:
@@ -208,7 +208,7 @@ def site_response(ham: CollinearHamiltonian, kmesh=(12, 12, 1), efermi: float | 
                      for p in proj])
     # energy integral of Tr[Δ^(a) G↑ Δ^(b) G↓] for all a, b, R: four terms Tr[P_a A P_bR B] (module docstring)
     emin = float(eig.min()) - 1.0
-    z, w = _contour(emin, float(efermi), n_energy)
+    z, w = energy_contour(emin, float(efermi), n_energy)
     nat = len(atoms)
     acc = np.zeros((nat, nat) + kmesh, dtype=complex)
     neg = tuple(np.ix_(*[(-np.arange(m)) % m for m in kmesh]))
