@@ -156,7 +156,7 @@ def check_grid(kmesh, n_energy) -> tuple[tuple[int, int, int], int]:
 
 
 def kmesh_points(kmesh) -> np.ndarray:
-    """The Γ-centred Monkhorst–Pack k-points of ``kmesh`` (n1·n2·n3, 3) in fractional coordinates, k_i = m/n_i."""
+    """The uniform k-grid of ``kmesh``, k_i = m/n_i (m = 0 … n_i − 1, Γ included): (n1·n2·n3, 3), fractional."""
     n = np.asarray(kmesh, dtype=int)
     grids = np.meshgrid(*[np.arange(m) / m for m in n], indexing="ij")
     return np.stack([g.ravel() for g in grids], axis=1)
