@@ -57,7 +57,7 @@ from .._atomic import atomic_write_text, jsonable
 from ..errors import WannmagError
 
 __all__ = ["DFTRecord", "DFTError", "run_dft", "kpoint_mesh", "PRESETS", "write_json_atomic", "read_summary",
-           "dft_parameters", "band_gaps"]
+           "dft_parameters", "band_gaps", "hubbard_u", "resolve_configuration"]
 
 #: preset name -> calculation settings (see module docstring)
 PRESETS = {
@@ -178,7 +178,9 @@ def kpoint_mesh(atoms, density: float, periodic=None) -> tuple[int, int, int]:
 # setting up a calculation
 # --------------------------------------------------------------------------------------------------------------
 
-def _u_dict(U, elements) -> dict[str, float]:
+def hubbard_u(U, elements) -> dict[str, float]:
+    """GPAW's per-element U (eV): ``U`` a number (every element of ``elements``), a dict {element: U}, or None (no
+    U, an empty dict); else DFTError."""
     if U is None:
         return {}
     if isinstance(U, dict):
@@ -196,7 +198,8 @@ def _u_dict(U, elements) -> dict[str, float]:
     return {el: u for el in sorted(set(elements))}
 
 
-def _resolve_configuration(structure, config):
+def resolve_configuration(structure, config):
+    """A :class:`~wannmag.structures.Configuration` as given, or by name ("FM", "Neel", ..., "NM") of ``structure``."""
     from ..structures import Configuration, honeycomb_configuration
 
     if isinstance(config, Configuration):
@@ -251,7 +254,7 @@ def dft_parameters(conf, preset: str = "fast", U=3.0, kpts=None, kdensity=None, 
             raise DFTError(f"k-point mesh must be positive integers, got {kpts!r}")
     p["kdensity"] = dens
     metals = sorted(set(conf.sublattice.elements))
-    udict = _u_dict(U, metals)
+    udict = hubbard_u(U, metals)
     return _jsonable({
         "formula": atoms.get_chemical_formula(),
         "symbols": atoms.get_chemical_symbols(),
@@ -397,7 +400,7 @@ def run_dft(structure, config="FM", preset: str = "fast", U=3.0, workdir="wannma
     whose summary.json matches all parameters is returned without recomputing.
     """
     t_start = time.time()
-    conf = _resolve_configuration(structure, config)
+    conf = resolve_configuration(structure, config)
     params = dft_parameters(conf, preset=preset, U=U, kpts=kpts, kdensity=kdensity, ecut=ecut, nbands=nbands,
                             converge_bands=converge_bands, write_wavefunctions=write_wavefunctions, charge=charge,
                             smearing=smearing, mixer=mixer, maxiter=maxiter)

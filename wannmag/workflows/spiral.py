@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from .._atomic import jsonable, read_json
-from .dft import DFTError, _resolve_configuration, _u_dict, band_gaps, gpaw_version, write_json_atomic
+from .dft import DFTError, band_gaps, gpaw_version, hubbard_u, resolve_configuration, write_json_atomic
 
 __all__ = ["SpiralPoint", "spiral_energies", "spiral_parameters", "converged_points", "load_points",
            "SPIRAL_CONVERGENCE", "point_filename", "realised_phases", "spiral_model", "fit_points",
@@ -115,7 +115,7 @@ def spiral_parameters(conf, q, U=3.0, xc="LDA", ecut=250.0, kpts=(3, 3, 1), nban
                        f"configuration {conf.name!r} uses a supercell")
     atoms = conf.atoms
     metals = sorted(set(conf.sublattice.elements))
-    udict = _u_dict(U, metals)
+    udict = hubbard_u(U, metals)
     return jsonable({
         "formula": atoms.get_chemical_formula(),
         "symbols": atoms.get_chemical_symbols(),
@@ -189,7 +189,7 @@ def spiral_energies(structure_or_atoms, qpoints, pattern="FM", U=3.0, xc="LDA", 
     else:
         from ..structures import read_structure
 
-        conf = _resolve_configuration(read_structure(structure_or_atoms), pattern)
+        conf = resolve_configuration(read_structure(structure_or_atoms), pattern)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     sites = [int(i) for i in conf.sublattice.indices]
