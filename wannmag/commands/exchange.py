@@ -235,9 +235,8 @@ def load_comparisons(directory: Path) -> list:
     exchange_compare step, else its ``steps/mapping.json`` and ``steps/mft.json``) or a folder of route files
     (``<material>_routes.json`` of data/exchange/make_routes.py, completed by any ``<material>_<kind>.json`` route
     file that appeared since)."""
-    from ..magnetism.routes import ExchangeRoutes, RoutesError, _automatic, build_routes, collect_route_files, \
-        routes_from_run_steps
-    from ..magnetism.routes import _read as read_routes_json
+    from ..magnetism.routes import ExchangeRoutes, RoutesError, build_routes, collect_route_files, is_automatic, \
+        read_routes_json, routes_from_run_steps
 
     if not directory.exists():
         raise WannmagError(f"{directory}: no such directory")
@@ -273,7 +272,7 @@ def load_comparisons(directory: Path) -> list:
         em = base.route("energy mapping")
         distances = (em.settings.get("distances_A") if em else None) or None
         extra = collect_route_files(directory, material, base.spin, distances=distances,
-                                    skip={r.name for r in base.routes if not _automatic(r, material)})
+                                    skip={r.name for r in base.routes if not is_automatic(r, material)})
         try:
             out.append(build_routes(base.material, base.spin, base.routes + extra, notes=base.notes))
         except RoutesError as exc:

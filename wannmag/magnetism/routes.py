@@ -42,7 +42,8 @@ from ..errors import WannmagError
 from .spinmodel import TB2J
 
 __all__ = ["Route", "ExchangeRoutes", "RoutesError", "ROUTE_KINDS", "read_route_file", "energy_mapping_route",
-           "force_theorem_route", "build_routes", "routes_from_run_steps", "MC_CHOICE"]
+           "force_theorem_route", "build_routes", "routes_from_run_steps", "MC_CHOICE", "read_routes_json",
+           "is_automatic"]
 
 CONVENTION = "meV; H = sum_{i<j} J S_i.S_j, each bond once, classical spins |S| = S, J > 0 AF"
 
@@ -278,7 +279,7 @@ def energy_mapping_route(path, n_shells: int = 3) -> tuple[Route, dict]:
     except FitError as exc:
         raise RoutesError(str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}") from None
     fit_s = time.perf_counter() - t0
-    raw = _read(path)
+    raw = read_routes_json(path)
     dft_s = 0.0
     for c in (raw.get("configurations") or {}).values() if isinstance(raw.get("configurations"), dict) else []:
         t = (c.get("time_s") or {}) if isinstance(c, dict) else {}
@@ -327,7 +328,7 @@ def force_theorem_route(wannier_dir, kmesh=(12, 12, 1), n_energy: int = 120, rcu
     summary = sorted(Path(wannier_dir).glob("*_wannier_summary.json"))
     if summary:  # the upstream DFT + Wannierisation, as recorded (not part of the seconds of the table)
         try:
-            t = _read(summary[0]).get("timing_s")
+            t = read_routes_json(summary[0]).get("timing_s")
         except RoutesError:
             t = None
         if t:
@@ -338,7 +339,8 @@ def force_theorem_route(wannier_dir, kmesh=(12, 12, 1), n_energy: int = 120, rcu
     return route, {"distances": [s["distance"] for s in shells]}
 
 
-def _read(path) -> dict:
+def read_routes_json(path) -> dict:
+    """A route or comparison JSON file as a dict; not a JSON object, or holding a NaN/inf anywhere: RoutesError."""
     from .._atomic import read_json
 
     data = read_json(path, RoutesError)
@@ -378,7 +380,7 @@ def read_route_file(path, material: str, spin: float, kind: str | None = None) -
     ``gap_contributions`` {name: meV} (its own split of the J1 gap between energy mapping and the FM force theorem,
     internal convention) has those entries listed in the gap analysis under its name."""
     path = Path(path)
-    data = _read(path)
+    data = read_routes_json(path)
     m = data.get("material")
     if m is not None and _material_of(m).lower() != material.lower():
         raise RoutesError(f"{path}: route file of {_material_of(m)!r}, not of {material!r} (mismatched models)")
@@ -423,7 +425,7 @@ def _check_distances(path, theirs, ours, tol: float = 0.05):
                               "(mismatched models)")
 
 
-def _automatic(r: Route, material: str) -> bool:
+def is_automatic(r: Route, material: str) -> bool:
     """A "not computed" row that :func:`build_routes` made for a missing route file (made anew on a rebuild)."""
     return r.status == "not computed" and not r.source and r.reason.startswith(f"no {material}_")
 
@@ -435,7 +437,7 @@ def build_routes(material: str, spin: float, routes: list[Route], dE_neel_meV: f
     a row, the derived
     reference-state average (module docstring) when both FM- and Néel-reference force theorems exist, the J1 gap
     analysis and the Monte Carlo's choice.  Needs the energy-mapping row (the comparison's reference)."""
-    routes = [r for r in routes if r.status != "derived" and not _automatic(r, material)]
+    routes = [r for r in routes if r.status != "derived" and not is_automatic(r, material)]
     names = [r.name for r in routes]
     em = next((r for r in routes if r.name == "energy mapping" and r.status == "computed"), None)
     if em is None:
@@ -500,7 +502,7 @@ def collect_route_files(directory, material: str, spin: float, distances=None, s
             continue
         if p in others:
             try:
-                d = _read(p)
+                d = read_routes_json(p)
             except RoutesError:
                 raise
             if not (isinstance(d, dict) and ("J1" in d or isinstance(d.get("routes"), list))):
@@ -508,7 +510,7 @@ def collect_route_files(directory, material: str, spin: float, distances=None, s
         for r in read_route_file(p, material, spin):
             if r.name in skip:
                 continue
-            _check_distances(p, _read(p).get("distances"), distances)
+            _check_distances(p, read_routes_json(p).get("distances"), distances)
             rows.append(r)
     return rows
 
