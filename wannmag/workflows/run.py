@@ -26,8 +26,6 @@ are identical to the serial run (same seeds, same inputs).
 
 from __future__ import annotations
 
-import base64
-import html
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -536,13 +534,6 @@ def _rel(path, out) -> str:
     return os.path.relpath(Path(path).resolve(), Path(out).resolve())
 
 
-def _img(path) -> str:
-    p = Path(path)
-    if not p.exists():
-        return ""
-    return f'<img src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}" style="max-width:100%">'
-
-
 def _summary_lines(ctx, formula: str) -> list[str]:
     """The report's first section: ground state, easy axis, ordering temperature (and experiment, where known)."""
     r = ctx.results
@@ -652,16 +643,9 @@ def step_report(ctx):
         lines += report_lines(ctx)
     md = "\n".join(lines)
     atomic_write_text(ctx.out / "report.md", md)
-    body = []
-    for ln in md.splitlines():
-        if ln.startswith("!["):
-            path = ctx.out / ln[ln.index("(") + 1:-1]
-            body.append(_img(path))
-        else:
-            body.append(html.escape(ln))
-    page = ("<!doctype html><html><head><meta charset='utf-8'><title>wannmag report</title></head>"
-            "<body style='font-family:sans-serif;max-width:60em'><pre style='white-space:pre-wrap'>"
-            + "\n".join(body) + "</pre></body></html>")
+    from .report_html import markdown_to_html
+
+    page = markdown_to_html(md, ctx.out)  # tables, headings, code blocks; figures embedded (one file)
     atomic_write_text(ctx.out / "report.html", page)
     return {"report_md": str(ctx.out / "report.md"), "report_html": str(ctx.out / "report.html")}
 
