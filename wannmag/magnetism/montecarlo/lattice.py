@@ -8,7 +8,8 @@ classical spins of length S_i, J and A in meV, J > 0 antiferromagnetic, B in tes
 (``model.pbc``) wrap around; in a non-periodic direction the supercell is open (bonds leaving it are dropped).  A
 bond that wraps onto its own site (a periodic image in a too small supercell) contributes S_i·J·S_i and is folded into
 the single-ion tensor.  Vacancies (dilution) remove sites and all their bonds; bonds next to a vacancy can be given
-other exchange tensors (``near_vacancy``).
+other exchange tensors (``near_vacancy``), any bond of the supercell another tensor (``bond_exchange``), and any site
+another spin length (``spins``, e.g. S = 1 on the V3+ hole sites of V_{1−x}PS3, :mod:`.holes`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 from ..spinmodel import MU_B_MEV_PER_T, SpinModel
 from .errors import MonteCarloError
 
-__all__ = ["MCLattice", "build_lattice", "bond_shells", "MAX_SITES"]
+__all__ = ["MCLattice", "build_lattice", "bond_shells", "supercell_bonds", "MAX_SITES"]
 
 
 def bond_shells(model: SpinModel, tol: float = 0.05) -> np.ndarray:
@@ -120,35 +121,15 @@ def _as_size(size) -> tuple[int, int, int]:
     return int(s[0]), int(s[1]), int(s[2])
 
 
-def build_lattice(model: SpinModel, size, vacancies=None, near_vacancy=None, tol: float = 1e-10) -> MCLattice:
-    """Repeat ``model`` on an L1×L2×L3 supercell (``size``: one integer L → L×L×1, or 2 or 3 integers).
-
-    Parameters
-    ----------
-    model : SpinModel in the internal convention, H = Σ_{i<j} S_i·J_ij·S_j + Σ_i S_i·A_i·S_i − gμ_B B·S_i (meV,
-        spins of length S, J > 0 antiferromagnetic).
-    vacancies : indices of removed sites in the undiluted supercell, numbered
-        ((c1·L2 + c2)·L3 + c3)·n_unit + s.
-    near_vacancy : exchange of bonds next to a vacancy — bonds whose end sites have, together, n_vac ≥ 1 vacant
-        nearest neighbours (shell-1 bonds).  Either a dict {shell: J} (J scalar or 3×3, meV, internal convention;
-        shells numbered by bond length, 1 = shortest) or a callable ``f(bond_index, bond, n_vac) -> J or None``
-        (None keeps the model's tensor).
-    """
-    if not isinstance(model, SpinModel):
-        raise MonteCarloError(f"expected a SpinModel, got {type(model).__name__}")
-    if model.n_sites == 0:
-        raise MonteCarloError("the spin model has no magnetic site")
-    if any(s.spin <= 0 for s in model.sites):
-        raise MonteCarloError("every site needs a spin length S > 0")
-    L = _as_size(size)
+def supercell_bonds(model: SpinModel, L) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(cells, rows, cols, bidx): the cells (c1, c2, c3) of the undiluted L1×L2×L3 supercell and every bond of
+    ``model`` repeated on it, each once, from site ``rows[e]`` to site ``cols[e]`` (numbered ((c1·L2 + c2)·L3 + c3)·
+    n_unit + s), ``bidx[e]`` the index of the model bond (J in the internal convention: S_i·J·S_j, meV, J > 0 AF).
+    Periodic directions wrap; bonds leaving an open direction are dropped."""
+    L = _as_size(L)
     ns = model.n_sites
-    if L[0] * L[1] * L[2] * ns > MAX_SITES:
-        raise MonteCarloError(f"lattice {'x'.join(map(str, L))} of a {ns}-site cell: {L[0] * L[1] * L[2] * ns} "
-                              f"sites, more than the {MAX_SITES:.0e} a Monte Carlo run holds in memory; use smaller "
-                              "sizes")
     cells = np.array(list(np.ndindex(*L)), dtype=np.int64)
     ncell = len(cells)
-    n_full = ncell * ns
 
     def index(c, s):
         return ((c[:, 0] * L[1] + c[:, 1]) * L[2] + c[:, 2]) * ns + s
@@ -168,6 +149,45 @@ def build_lattice(model: SpinModel, size, vacancies=None, near_vacancy=None, tol
     rows = np.concatenate(rows) if rows else np.zeros(0, np.int64)
     cols = np.concatenate(cols) if cols else np.zeros(0, np.int64)
     bidx = np.concatenate(bidx) if bidx else np.zeros(0, np.int64)
+    return cells, rows, cols, bidx
+
+
+def build_lattice(model: SpinModel, size, vacancies=None, near_vacancy=None, tol: float = 1e-10, spins=None,
+                  bond_exchange=None) -> MCLattice:
+    """Repeat ``model`` on an L1×L2×L3 supercell (``size``: one integer L → L×L×1, or 2 or 3 integers).
+
+    Parameters
+    ----------
+    model : SpinModel in the internal convention, H = Σ_{i<j} S_i·J_ij·S_j + Σ_i S_i·A_i·S_i − gμ_B B·S_i (meV,
+        spins of length S, J > 0 antiferromagnetic).
+    vacancies : indices of removed sites in the undiluted supercell, numbered
+        ((c1·L2 + c2)·L3 + c3)·n_unit + s.
+    near_vacancy : exchange of bonds next to a vacancy — bonds whose end sites have, together, n_vac ≥ 1 vacant
+        nearest neighbours (shell-1 bonds).  Either a dict {shell: J} (J scalar or 3×3, meV, internal convention;
+        shells numbered by bond length, 1 = shortest) or a callable ``f(bond_index, bond, n_vac) -> J or None``
+        (None keeps the model's tensor).
+    spins : spin lengths S > 0 other than the model's: a mapping {site index in the undiluted supercell (numbered as
+        ``vacancies``): S} (the other sites keep their model S), or an array of one S per site of the built lattice
+        (after the vacancies are removed, in the order of :attr:`MCLattice.full_index`).
+    bond_exchange : ``f(rows, cols, bidx, J) -> J'``, the exchange of every bond of the supercell whose two ends are
+        present (after ``near_vacancy``): ``rows``/``cols`` the end sites (undiluted numbering), ``bidx`` the model
+        bond, ``J`` the current 3×3 tensors (meV, internal convention); returns tensors of the same shape.
+    """
+    if not isinstance(model, SpinModel):
+        raise MonteCarloError(f"expected a SpinModel, got {type(model).__name__}")
+    if model.n_sites == 0:
+        raise MonteCarloError("the spin model has no magnetic site")
+    if any(s.spin <= 0 for s in model.sites):
+        raise MonteCarloError("every site needs a spin length S > 0")
+    L = _as_size(size)
+    ns = model.n_sites
+    if L[0] * L[1] * L[2] * ns > MAX_SITES:
+        raise MonteCarloError(f"lattice {'x'.join(map(str, L))} of a {ns}-site cell: {L[0] * L[1] * L[2] * ns} "
+                              f"sites, more than the {MAX_SITES:.0e} a Monte Carlo run holds in memory; use smaller "
+                              "sizes")
+    cells, rows, cols, bidx = supercell_bonds(model, L)
+    ncell = len(cells)
+    n_full = ncell * ns
     tensors = np.array([model.bonds[k].J for k in bidx]).reshape(-1, 3, 3)
 
     vac = sorted({int(v) for v in (vacancies or [])})
@@ -194,6 +214,14 @@ def build_lattice(model: SpinModel, size, vacancies=None, near_vacancy=None, tol
             if J is not None:
                 J = np.asarray(J, float)
                 tensors[e] = J * np.eye(3) if J.shape == () else J
+
+    if bond_exchange is not None:
+        live = np.nonzero((rows != cols) & ~vacant[rows] & ~vacant[cols])[0]
+        newJ = np.asarray(bond_exchange(rows[live], cols[live], bidx[live], tensors[live].copy()), dtype=float)
+        if newJ.shape != (len(live), 3, 3) or not np.all(np.isfinite(newJ)):
+            raise MonteCarloError(f"bond_exchange must return {len(live)} finite 3x3 exchange tensors (meV), got an "
+                                  f"array of shape {newJ.shape}")
+        tensors[live] = newJ
 
     A = np.array([model.single_ion[s] for s in range(ns)] * ncell, dtype=float).reshape(n_full, 3, 3)
     self_bond = rows == cols
@@ -238,6 +266,8 @@ def build_lattice(model: SpinModel, size, vacancies=None, near_vacancy=None, tol
     g = np.array([s.g for s in model.sites])[parent]
     zee = (g[:, None] * MU_B_MEV_PER_T) * np.asarray(model.b_field, float)[None, :]
     slen = np.array([s.spin for s in model.sites], float)[parent]
+    if spins is not None:
+        slen = _spin_lengths(spins, slen, keep, new_of, n_full)
     unit_pos = np.array([s.position for s in model.sites])
     positions = unit_pos[parent] + cell_of @ model.cell
     return MCLattice(model=model, size=L, parent=parent, cell_of=cell_of, full_index=keep, positions=positions,
@@ -264,3 +294,35 @@ def _uniaxial(Asym: np.ndarray, orok: np.ndarray, tol: float) -> tuple[np.ndarra
                 uniax[i] = True
                 axis[i] = v[t][:, 2] if lo[t] else v[t][:, 0]
     return uniax, np.ascontiguousarray(axis)
+
+
+def _spin_lengths(spins, slen: np.ndarray, keep: np.ndarray, new_of: np.ndarray, n_full: int) -> np.ndarray:
+    """The ``spins`` override of :func:`build_lattice` applied to the model's lengths ``slen`` (one per kept site);
+    one :class:`MonteCarloError` line for an index outside the supercell, a vacant site, a wrong length or S ≤ 0."""
+    out = slen.copy()
+    if isinstance(spins, dict):
+        for k, v in spins.items():
+            if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= int(k) < n_full:
+                raise MonteCarloError(f"spin length override: site {k!r} is not a site of the supercell "
+                                      f"(0..{n_full - 1})")
+            if new_of[int(k)] < 0:
+                raise MonteCarloError(f"spin length override: site {int(k)} is a vacancy")
+            try:
+                out[new_of[int(k)]] = float(v)
+            except (TypeError, ValueError):
+                raise MonteCarloError(f"spin length override: S = {v!r} on site {int(k)} is not a number") from None
+    else:
+        try:
+            s = np.asarray(spins, dtype=float)
+        except (TypeError, ValueError):
+            raise MonteCarloError("spin length override: the spin lengths must be numbers") from None
+        if s.shape != out.shape:
+            raise MonteCarloError(f"spin length override: need one S per site of the lattice ({len(out)}), got an "
+                                  f"array of shape {s.shape}")
+        out = s.copy()
+    bad = ~np.isfinite(out) | (out <= 0.0)
+    if np.any(bad):
+        k = int(np.argmax(bad))
+        raise MonteCarloError(f"spin length override: S = {out[k]} on site {int(keep[k])}; every spin length must be "
+                              "a finite S > 0")
+    return out
