@@ -3,13 +3,13 @@
 
     OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python data/dft/make_reference.py /work/runs [stage ...]
 
-stages: cri3-energies, cri3-wannier, vps3-energies, vps3-wannier (default: all, in this order).  Every calculation
-lives in its own run directory under the work directory (resumable: a finished one is read back, never recomputed);
+stages: cri3-energies, cri3-wannier, vps3-energies, vps3-wannier (default: all, in this order; runner and options:
+data/_stages.py, ``--dry-run`` prints the plan).  Every calculation lives in its own run directory under the work
+directory (resumable: a finished one is read back, never recomputed);
 this script copies only small results into data/dft/ (no .gpw, .amn, .mmn, .chk).  Energies in eV (JSON per cell
 and per magnetic ion; E − E_FM in meV per magnetic ion), moments μ_B, lengths Å.
 """
 
-import gzip
 import json
 import shutil
 import sys
@@ -17,11 +17,13 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from wannmag.structures import configuration_from_pattern, cri3_monolayer, rectangular_supercell, vps3_monolayer
-from wannmag.workflows.dft import PRESETS, gpaw_version, run_dft, write_json_atomic
-from wannmag.workflows.wannier import band_path_check, wannier_models
+from _stages import gzip_copy, run_stages  # noqa: E402
+from wannmag.structures import (configuration_from_pattern, cri3_monolayer, rectangular_supercell,  # noqa: E402
+                                vps3_monolayer)
+from wannmag.workflows.dft import PRESETS, gpaw_version, run_dft, write_json_atomic  # noqa: E402
+from wannmag.workflows.wannier import band_path_check, wannier_models  # noqa: E402
 
 DATA = Path(__file__).resolve().parent
 MATERIALS = {"CrI3": cri3_monolayer, "VPS3": vps3_monolayer}
@@ -89,10 +91,7 @@ def wannier(mat: str, work: Path) -> None:
             if not src.exists():
                 continue
             if src.stat().st_size > GZIP_ABOVE:
-                # mtime=0 and no file name in the header: identical content gives identical .gz bytes
-                with open(src, "rb") as fi, open(dest / (src.name + ".gz"), "wb") as raw, \
-                        gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=9, mtime=0) as fo:
-                    shutil.copyfileobj(fi, fo)
+                gzip_copy(src, dest / (src.name + ".gz"))
                 (dest / src.name).unlink(missing_ok=True)
             else:
                 shutil.copy2(src, dest / src.name)
@@ -113,25 +112,4 @@ STAGES = {"cri3-energies": lambda w: energies("CrI3", w), "cri3-wannier": lambda
           "vps3-energies": lambda w: energies("VPS3", w), "vps3-wannier": lambda w: wannier("VPS3", w)}
 
 if __name__ == "__main__":
-    work = Path(sys.argv[1] if len(sys.argv) > 1 else "/work/runs")
-    stages = sys.argv[2:] or list(STAGES)
-    tfile = work / "stage_timings.json"
-    timings = json.loads(tfile.read_text()) if tfile.exists() else {}
-    failed = []
-    for s in stages:
-        t = time.time()
-        print(f"=== {s} ({datetime.now().isoformat(timespec='seconds')})", flush=True)
-        try:
-            STAGES[s](work)
-        except Exception as exc:  # noqa: BLE001 - keep going with the other stages, report at the end
-            import traceback
-
-            traceback.print_exc()
-            failed.append(f"{s}: {type(exc).__name__}: {exc}")
-            continue
-        timings[s] = {"wall_s": round(time.time() - t, 1), "finished": datetime.now().isoformat(timespec="seconds")}
-        write_json_atomic(tfile, timings)
-        print(f"=== {s} done in {time.time() - t:.0f} s", flush=True)
-    if failed:
-        print("FAILED stages:\n" + "\n".join(failed), flush=True)
-        sys.exit(1)
+    sys.exit(run_stages(STAGES, __doc__, "/work/runs"))

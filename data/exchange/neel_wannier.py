@@ -5,7 +5,8 @@ monolayers and LKAG J1–J3 on them, beside the FM-reference force theorem and t
 
 stages: vps3-wannier, cri3-wannier (DFT + Wannier90, resumable run directories under the work directory; the small
 Wannier90 text files are copied gzipped to data/dft/<material>_Neel/), vps3-mft, cri3-mft (force theorem on the
-shipped FM and Néel models with the same settings → data/exchange/<material>_neel_mft.json).  Default: all.
+shipped FM and Néel models with the same settings → data/exchange/<material>_neel_mft.json).  Default: all.  Runner
+and options: data/_stages.py (``--dry-run`` prints the plan).
 
 Settings are those of the shipped FM models (data/dft/PROVENANCE.md, preset ``accurate``: PBE + Dudarev U = 3 eV on
 the metal d, plane waves 450 eV, k-density 5.5 Å (6×6 CrI3, 7×7 VPS3), same nbands/converged bands, metal d +
@@ -16,7 +17,6 @@ pair term by sign(m_i·m_j) (wannmag.magnetism.mft.lkag_exchange), so an antipar
 convention.  The non-spin-polarised (spin-averaged) run is not repeated (it does not depend on the reference).
 """
 
-import gzip
 import json
 import shutil
 import sys
@@ -28,9 +28,11 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "data"))
 
+from _stages import gzip_copy, run_stages  # noqa: E402
 from wannmag.structures import cri3_monolayer, vps3_monolayer  # noqa: E402
-from wannmag.workflows.dft import gpaw_version, write_json_atomic  # noqa: E402
+from wannmag.workflows.dft import write_json_atomic  # noqa: E402
 
 DATA = ROOT / "data"
 MATERIALS = {"CrI3": cri3_monolayer, "VPS3": vps3_monolayer}
@@ -43,13 +45,6 @@ KEEP = ("_hr.dat", "_wsvec.dat", "_centres.xyz", ".win", ".wout", "_quality.json
 MFT = {"kmesh": (12, 12, 1), "n_energy": 120, "shells": 3}
 #: energy-mapping J1–J3 (meV, internal convention) from data/dft/<material>_energies.json (README / issue 17)
 ENERGY_MAPPING = {"CrI3": -3.55, "VPS3": 25.9}
-
-
-def _gzip_copy(src: Path, dest: Path) -> None:
-    # mtime=0 and no file name in the header: identical content gives identical .gz bytes
-    with open(src, "rb") as fi, open(dest, "wb") as raw, \
-            gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=9, mtime=0) as fo:
-        shutil.copyfileobj(fi, fo)
 
 
 def wannier(mat: str, work: Path) -> None:
@@ -73,7 +68,7 @@ def wannier(mat: str, work: Path) -> None:
             if ext in (".win", "_centres.xyz", "_quality.json"):
                 shutil.copy2(src, dest / src.name)
             else:
-                _gzip_copy(src, dest / (src.name + ".gz"))
+                gzip_copy(src, dest / (src.name + ".gz"))
     summ = json.loads((out / f"{seed}_wannier_summary.json").read_text())
     summ["timing_s"] = {"wannier_models (Néel DFT run + Wannierisation, resumed parts not counted)": round(t_w, 1)}
     run = json.loads((wd / "Neel_wannier" / "summary.json").read_text())
@@ -193,22 +188,4 @@ STAGES = {"vps3-wannier": lambda w: wannier("VPS3", w), "cri3-wannier": lambda w
           "vps3-mft": lambda w: mft("VPS3", w), "cri3-mft": lambda w: mft("CrI3", w)}
 
 if __name__ == "__main__":
-    work = Path(sys.argv[1] if len(sys.argv) > 1 else "/work/runs_neel")
-    stages = sys.argv[2:] or list(STAGES)
-    failed = []
-    for s in stages:
-        t = time.time()
-        print(f"=== {s} ({datetime.now().isoformat(timespec='seconds')}, gpaw {gpaw_version()})", flush=True)
-        try:
-            STAGES[s](work)
-        except Exception as exc:  # noqa: BLE001 - keep going with the other stages, report at the end
-            import traceback
-
-            traceback.print_exc()
-            failed.append(f"{s}: {type(exc).__name__}: {exc}")
-            continue
-        print(f"=== {s} done in {time.time() - t:.0f} s ({datetime.now(timezone.utc).isoformat(timespec='seconds')})",
-              flush=True)
-    if failed:
-        print("FAILED stages:\n" + "\n".join(failed), flush=True)
-        sys.exit(1)
+    sys.exit(run_stages(STAGES, __doc__, "/work/runs_neel"))
