@@ -38,7 +38,6 @@ resumable like the others, results in ``OUT/steps/<step>.json``):
 from __future__ import annotations
 
 import functools
-import itertools
 import json
 import time
 import warnings
@@ -48,6 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from .._atomic import atomic_savefig, atomic_write_json, jsonable
+from ..magnetism.design import collinear_candidates, greedy_d_optimal
 from ..magnetism.linfit import linear_fit
 from ..errors import WannmagError
 
@@ -241,37 +241,13 @@ def choose_patterns(cell: VacancyCell, fit: str = "J1", n_configs: int | None = 
     n_configs = n_unk + 1 if n_configs is None else int(n_configs)
     if n_configs < 1:
         raise VacancyError(f"need at least one vacancy configuration, got {n_configs}")
-    N = cell.n_sites
-    if N - 1 <= max_enumerate:
-        cands = [np.array((1,) + t) for t in itertools.product((1, -1), repeat=N - 1)]
-    else:
-        g = np.random.default_rng(0)
-        cands = [np.concatenate([[1], g.choice([1, -1], size=N - 1)]) for _ in range(2 ** max_enumerate)]
+    cands = collinear_candidates(cell.n_sites, max_enumerate)
     rows = np.array([_row(cell, p, unk) for p in cands])
     chosen: list[int] = []
     if start is not None:
         s = np.asarray(start, int) * (1 if start[0] > 0 else -1)
-        for k, p in enumerate(cands):
-            if np.array_equal(p, s):
-                chosen.append(k)
-                break
-    scale = np.maximum(np.abs(rows).max(axis=0), 1e-12)
-    R = rows / scale
-    seen_rows = {tuple(np.round(rows[k], 9)) for k in chosen}
-    while len(chosen) < min(n_configs, len(cands)):
-        best, best_val = None, -np.inf
-        base = R[chosen].T @ R[chosen] if chosen else np.zeros((n_unk, n_unk))
-        for k in range(len(cands)):
-            if k in chosen:
-                continue
-            key = tuple(np.round(rows[k], 9))
-            dup = key in seen_rows
-            M = base + np.outer(R[k], R[k]) + 1e-6 * np.eye(n_unk)
-            val = np.linalg.slogdet(M)[1] - (1e3 if dup else 0.0)  # repeat a design row only if nothing else helps
-            if val > best_val + 1e-9:
-                best, best_val = k, val
-        chosen.append(best)
-        seen_rows.add(tuple(np.round(rows[best], 9)))
+        chosen = [k for k, p in enumerate(cands) if np.array_equal(p, s)][:1]
+    chosen = greedy_d_optimal(rows, n_configs, start=chosen)
     return [cands[k].astype(int).tolist() for k in chosen]
 
 
