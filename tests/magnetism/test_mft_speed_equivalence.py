@@ -113,3 +113,33 @@ def test_memory_bounded_batches_give_the_same_exchange(monkeypatch):
     monkeypatch.setattr(mft, "CHUNK_MEMORY", 1.0)  # one energy point per batch
     one = lkag_exchange(ham, chunk=23, **kw)
     np.testing.assert_allclose(one.J_lkag, full.J_lkag, rtol=1e-12, atol=0)
+
+
+def test_energy_integral_runs_on_one_blas_thread(monkeypatch):
+    """threadpoolctl is a dependency: the guard really limits every loaded BLAS to one thread and restores it (in a
+    child started with 2 BLAS threads), and lkag_exchange runs its BLAS products inside the guard."""
+    import os
+    import subprocess
+    import sys
+
+    import wannmag.magnetism.mft as mft
+
+    code = ("from threadpoolctl import threadpool_info\nimport numpy, scipy.linalg\n"
+            "from wannmag.magnetism.mft import _single_threaded_blas\n"
+            "n = lambda: sorted({x['num_threads'] for x in threadpool_info() if x['user_api'] == 'blas'})\n"
+            "before = n()\nwith _single_threaded_blas():\n    inside = n()\nprint(before, inside, n())\n")
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[0] == "[2] [1] [2]"
+
+    entered = []
+    guard = mft._single_threaded_blas
+
+    def recording():
+        entered.append(True)
+        return guard()
+
+    monkeypatch.setattr(mft, "_single_threaded_blas", recording)
+    lkag_exchange(random_model(), bonds=[(0, 1, (0, 0, 0))], kmesh=(3, 3, 1), n_electrons=5.0, n_energy=8)
+    assert entered == [True]

@@ -28,8 +28,8 @@ Energy integral: a semicircular contour in the upper half plane from below the l
 points in the angle (``n_energy``), denser towards E_F.  Green's functions at the R of the requested bonds by a
 discrete Fourier sum over a Γ-centred k-mesh (so R must lie inside the mesh's supercell: J(R) is meaningful for
 |R_k| < n_k/2).  Everything is vectorised over k and energy points (eigen-decomposition of H(k) once per spin;
-Green's functions from the spectral form as batched matrix products on BLAS, run on one BLAS thread where
-threadpoolctl is installed).
+Green's functions from the spectral form as batched matrix products on BLAS, run on one BLAS thread by
+threadpoolctl).
 """
 
 from __future__ import annotations
@@ -249,19 +249,15 @@ def energy_contour(emin: float, efermi: float, n: int):
 
 
 def _single_threaded_blas():
-    """A context in which BLAS runs on one thread (threadpoolctl, if installed; else a no-op).
+    """A context in which every loaded BLAS library runs on one thread (threadpoolctl; restored on exit).
 
     The force theorem's BLAS calls are small matrix products (n_sel × n_w) batched over k and energy points and
     eigen-decompositions of n_w × n_w matrices: extra BLAS threads do not speed them up, and on a shared machine
-    they compete with other processes.  Without threadpoolctl the thread count is whatever the BLAS library was
-    started with (set OMP_NUM_THREADS / OPENBLAS_NUM_THREADS / MKL_NUM_THREADS = 1 before numpy is imported).
+    they compete with other processes.  Environment variables (OPENBLAS_NUM_THREADS, ...) cannot do this in-process:
+    they reach BLAS only if set before numpy is imported.
     """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        from contextlib import nullcontext
+    from threadpoolctl import threadpool_limits
 
-        return nullcontext()
     return threadpool_limits(limits=1, user_api="blas")
 
 
