@@ -8,6 +8,20 @@ did not converge is recorded as such (never as an energy).  Results: data/mc/VPS
     OMP_NUM_THREADS=1 nice -n 5 python data/mc/vacancy_holes_dft.py [--U 3 2 4] [--placements none near far near_far]
         [--smearing 0.05] [--work /work/runs/vacancy_holes]
 
+Fit mode (issue 18 item 3): the exchange of the doped cell with the holes held at one placement,
+
+    OMP_NUM_THREADS=1 nice -n 5 python data/mc/vacancy_holes_dft.py --fit near --U 3 [--smearing 0.05]
+        [--mixer damped] [--maxiter 200] [--n-configs N] [--fit-J23] [--work /work/runs/vacancy_holes]
+
+runs the D-optimal spin configurations of wannmag.magnetism.vacancy_holes.choose_hole_patterns (the Néel order
+first: it is the placement run's own calculation, read from the same work directory) through run_dft with the
+placement mode's settings, resumable per configuration (a converged one from run_dft's summary.json, an
+unconverged one from the result file; --retry-unconverged runs those again), checks in every converged
+configuration that the spins kept their signs and the holes stayed on the placed sites (locate_holes), excludes the
+others with a warning, fits E = E_0 + Σ_class J_class Σ_bonds S_i S_j σ_i σ_j (S = 1 on the holes, 3/2 elsewhere;
+J2, J3 held at the perfect crystal's energy-mapping values unless --fit-J23) and writes data/mc/VPS3_vacancy_holes.json
+(read-modify-write under a lock: keys of other writers such as "TN_vs_x" are kept).
+
 Settings: fast preset (LCAO dzp, h = 0.2 Å, the package's k-density 5.5 Å → 4×4 k in the 2×2 cell, 7 irreducible points), PBE+U on V d,
 mixer beta 0.02 / nmaxold 8 / weight 100 (damped, for a metal with a soft spin density), up to 200 iterations.
 """
@@ -15,9 +29,11 @@ mixer beta 0.02 / nmaxold 8 / weight 100 (damped, for a metal with a soft spin d
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +44,8 @@ sys.path.insert(0, str(ROOT))
 
 from wannmag._atomic import atomic_write_json  # noqa: E402
 from wannmag.errors import WannmagError  # noqa: E402
-from wannmag.magnetism.vacancy_holes import locate_holes  # noqa: E402
+from wannmag.magnetism.vacancy_holes import (HoleError, choose_hole_patterns, classify_bonds,  # noqa: E402
+                                             fit_hole_records, hole_unknowns, locate_holes)
 from wannmag.structures import honeycomb_configuration  # noqa: E402
 from wannmag.workflows.dft import run_dft  # noqa: E402
 from wannmag.workflows.vacancy import (hole_placements_of, make_vacancy_cell,  # noqa: E402
@@ -36,6 +53,8 @@ from wannmag.workflows.vacancy import (hole_placements_of, make_vacancy_cell,  #
 
 STRUCTURE = str(ROOT / "data/structures/VPS3_monolayer.cif")
 OUT = HERE / "VPS3_vacancy_holes_dft.json"
+FIT_OUT = HERE / "VPS3_vacancy_holes.json"
+SPIN_MODEL = HERE / "VPS3_fast_spin_model.json"  # perfect crystal, energy mapping J1, J2, J3 (fast preset, U = 3 eV)
 MIXERS = {
     # damped full-spin mixer (session 6's first attempt: the energy converged, the density stalled at 10^-4.4)
     "damped": {"beta": 0.02, "nmaxold": 8, "weight": 100.0},
@@ -46,7 +65,7 @@ MIXERS = {
 }
 
 
-def main(argv=None):
+def main(argv=None, engine=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--U", type=float, nargs="+", default=[3.0])
     ap.add_argument("--placements", nargs="+", default=["near", "far", "none", "near_far"])
@@ -54,7 +73,23 @@ def main(argv=None):
     ap.add_argument("--maxiter", type=int, default=200)
     ap.add_argument("--work", default="/work/runs/vacancy_holes")
     ap.add_argument("--mixer", default="damped", choices=sorted(MIXERS))
+    ap.add_argument("--fit", metavar="PLACEMENT", help="fit mode: the exchange of the doped cell with the holes at "
+                    "this placement (near, far, near_far)")
+    ap.add_argument("--n-configs", type=int, help="fit mode: number of configurations (default unknowns + 3: two "
+                    "residual degrees of freedom)")
+    ap.add_argument("--fit-J23", action="store_true", help="fit mode: fit J2 and J3 too (default: perfect crystal)")
+    ap.add_argument("--min-dof", type=int, default=1, help="fit mode: refuse the fit with fewer residual degrees of "
+                    "freedom left after exclusions")
+    ap.add_argument("--retry-unconverged", action="store_true", help="fit mode: run unconverged configurations again")
+    ap.add_argument("--out", default=str(FIT_OUT), help="fit mode: result file")
+    ap.add_argument("--cells-from", default=str(OUT), help="fit mode: the placement runs' file (for 'cells')")
     a = ap.parse_args(argv)
+    if a.fit is not None:
+        try:
+            return fit_mode(a, engine=engine)
+        except WannmagError as exc:
+            print(f"wannmag: error: {exc}", file=sys.stderr)
+            return 2
 
     cell = make_vacancy_cell(STRUCTURE)
     full = honeycomb_configuration(STRUCTURE, "Neel", supercell=cell.supercell)
@@ -111,5 +146,179 @@ def main(argv=None):
     atomic_write_json(OUT, data)
 
 
+
+# ------------------------------------------------------------------------------------------------------ fit mode
+def _workdir(work: str, U: float, width: float, mixer: str) -> str:
+    """The run directory of the placement mode (same expression as its loop), so that the Néel configuration of a
+    placement is read back instead of recomputed."""
+    return f"{work}/U{U:g}_w{width:g}" + ("" if mixer == "damped" else f"_{mixer}")
+
+
+def gpaw_engine(conf, U, workdir, smearing, mixer, maxiter) -> dict:
+    """One configuration with the placement mode's settings; an unconverged SCF raises DFTError (a WannmagError)."""
+    r = run_dft(None, conf, preset="fast", U=U, workdir=workdir, name=conf.name, smearing=smearing,
+                mixer=MIXERS[mixer], maxiter=maxiter)
+    return {"energy_eV": r.energy, "V_moments": [float(m) for m in r.site_moments], "total_moment": r.total_moment,
+            "gap_eV": r.gap, "gaps_eV": r.gaps, "fermi_level_eV": r.fermi_level,
+            "scf_iterations": r.extra.get("scf_iterations"), "wall_s": r.timings.get("total"), "warnings": r.warnings}
+
+
+@contextmanager
+def _locked(path: Path):
+    """An exclusive lock on ``.<name>.lock`` beside ``path`` (writers that take it never interleave their
+    read-modify-write; the write itself is atomic for everyone)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _merge_write(path: Path, top: dict | None, fit_key: str, block: dict) -> dict:
+    """Read the newest ``path``, set ``fits[fit_key] = block`` and the top-level keys ``top`` (None: leave them), keep
+    every other key (e.g. "TN_vs_x" of another script), write atomically."""
+    with _locked(path):
+        data = json.loads(path.read_text()) if path.exists() else {}
+        data.setdefault("fits", {})[fit_key] = block
+        if top:
+            data.update(top)
+        atomic_write_json(path, data)
+    return data
+
+
+def _cells(path: Path, U: float) -> list:
+    """The placement runs at ``U`` (converged: energy, V moments, gap, holes found; unconverged: no energy)."""
+    if not path.exists():
+        return []
+    out = []
+    for c in json.loads(path.read_text()).get("cells", []):
+        if float(c.get("U_eV", -1)) != float(U):
+            continue
+        rec = {"placement": c.get("placement"), "smearing_eV": c.get("smearing_eV"),
+               "mixer": c.get("mixer") or "damped", "converged": bool(c.get("converged"))}
+        if rec["converged"]:
+            rec.update({"energy_eV": c.get("energy_eV"), "V_moments": c.get("V_moments"), "gap_eV": c.get("gap_eV"),
+                        "scf_iterations": c.get("scf_iterations"),
+                        "holes_found": (c.get("holes_found") or {}).get("sites"),
+                        "holes_localised": (c.get("holes_found") or {}).get("localised")})
+        else:
+            rec.update({"energy_eV": None, "reason": c.get("reason")})
+        out.append(rec)
+    return out
+
+
+def fit_mode(a, engine=None) -> int:
+    """The fit mode of the module docstring; returns 0 for a fit, 1 when the fit is refused (recorded as such)."""
+    engine = engine or gpaw_engine
+    out = Path(a.out)
+    if len(a.U) != 1 or len(a.smearing) != 1:
+        raise WannmagError(f"{Path(__file__).name}: --fit runs one U and one smearing width at a time")
+    U, width = float(a.U[0]), float(a.smearing[0])
+    cell = make_vacancy_cell(STRUCTURE)
+    full = honeycomb_configuration(STRUCTURE, "Neel", supercell=cell.supercell)
+    neel = np.delete(full.pattern, cell.site).astype(int)
+    neel = neel * (1 if neel[0] > 0 else -1)
+    places = {p.name: p for p in hole_placements_of(STRUCTURE, cell)}
+    if a.fit not in places:
+        raise WannmagError(f"{Path(__file__).name}: --fit {a.fit}: not a hole placement of the vacancy cell "
+                           f"(one of {', '.join(sorted(places))})")
+    hp = places[a.fit]
+    bonds = classify_bonds(cell.bonds, hp.sites, cell.near_sites)
+    meta = json.loads(SPIN_MODEL.read_text())["meta"]
+    perfect = [float(v) for v in meta["J_meV"]]
+    fixed = {} if a.fit_J23 else {"J2": perfect[1], "J3": perfect[2]}
+    unknowns = hole_unknowns(bonds, fit_j23=a.fit_J23)
+    design = choose_hole_patterns(bonds, hp, cell.spin, cell.n_sites, unknowns=unknowns,
+                                  n_configs=a.n_configs, start=neel)
+    key = f"U{U:g}/{hp.name}/w{width:g}/{a.mixer}/n{len(design.patterns)}" + ("/J23" if a.fit_J23 else "")
+    old = {}  # configurations computed earlier with these settings, by any fit of this placement
+    if out.exists():
+        for b in json.loads(out.read_text()).get("fits", {}).values():
+            same = (b.get("U_eV"), b.get("placement"), b.get("smearing_eV"), b.get("mixer"))
+            if same == (U, hp.name, width, a.mixer):
+                for r in b.get("configurations", []):
+                    if not (old.get(r["name"]) or {}).get("converged"):  # a converged record wins
+                        old[r["name"]] = r
+    wd = _workdir(a.work, U, width, a.mixer)
+    block = {"U_eV": U, "placement": hp.name, "hole_sites": hp.sites, "smearing_eV": width, "mixer": a.mixer,
+             "mixer_settings": MIXERS[a.mixer], "maxiter": a.maxiter, "preset": "fast (LCAO dzp)", "xc": "PBE",
+             "design": design.as_dict(), "configurations": [], "status": "running"}
+    print(f"[vacancy holes fit] U = {U:g} eV, placement {hp.name} (holes on {hp.sites}): unknowns E0, "
+          f"{', '.join(unknowns)}; fixed {fixed or 'none'}; {len(design.patterns)} configurations, condition number "
+          f"{design.condition_number:.3g}, {design.dof} residual degrees of freedom", flush=True)
+    recs = []
+    for k, p in enumerate(design.patterns):
+        conf = vacancy_configuration(STRUCTURE, cell, p, holes=hp)
+        prev = old.get(conf.name)
+        if prev and (prev.get("converged") or (not a.retry_unconverged and (prev.get("maxiter") or 0) >= a.maxiter)):
+            print(f"[vacancy holes fit] {conf.name} ({k + 1}/{len(design.patterns)}): recorded earlier "
+                  f"({'converged' if prev.get('converged') else 'NOT converged'})", flush=True)
+            recs.append({q: v for q, v in prev.items() if q not in ("used", "excluded_because", "check")})
+            continue
+        print(f"[vacancy holes fit] {conf.name} ({k + 1}/{len(design.patterns)}): running", flush=True)
+        rec = {"name": conf.name, "pattern": [int(x) for x in p], "maxiter": a.maxiter,
+               "start_moments": [float(m) for m in conf.atoms.get_initial_magnetic_moments()[conf.sublattice.indices]]}
+        t0 = time.time()
+        try:
+            r = engine(conf, U, wd, width, a.mixer, a.maxiter)
+        except WannmagError as exc:
+            rec.update({"converged": False, "energy_eV": None, "reason": str(exc),
+                        "wall_s": round(time.time() - t0, 1)})
+            print(f"[vacancy holes fit] {conf.name}: NOT converged: {exc}", flush=True)
+        else:
+            rec.update({"converged": True, **r})
+            rec["holes_found"] = locate_holes(rec["V_moments"], spin=cell.spin, spin_hole=hp.spin_hole,
+                                              n_holes=len(hp.sites))
+            print(f"[vacancy holes fit] {conf.name}: E = {rec['energy_eV']:.6f} eV, V moments "
+                  f"{', '.join(f'{m:+.2f}' for m in rec['V_moments'])}", flush=True)
+        recs.append(rec)
+        block["configurations"] = recs
+        _merge_write(out, None, key, block)
+    block["configurations"] = recs
+    top = None
+    try:
+        fit, annotated, warns = fit_hole_records(bonds, hp, cell.spin, recs, unknowns, fixed=fixed, min_dof=a.min_dof)
+    except HoleError as exc:
+        annotated = [dict(r, used=False) for r in recs]
+        block.update({"status": f"fit refused: {exc}", "configurations": annotated, "J_meV": None})
+        print(f"[vacancy holes fit] fit refused: {exc}", flush=True)
+        data = _merge_write(out, None, key, block)
+        if "J_meV" not in data:  # no fit at all yet: the top level says so
+            _merge_write(out, {"U_eV": U, "cells": _cells(Path(a.cells_from), U), "J_meV": None,
+                               "status": f"no fit: {key}: {exc}"}, key, block)
+        return 1
+    for w in warns:
+        print(f"[vacancy holes fit] warning: {w}", flush=True)
+    J = {c: fit.J.get(c) for c in ("V2-V2_bulk", "next_to_vacancy", "V2-V3")}
+    J.update({c: v for c, v in fit.J.items() if c not in J})
+    notes = [f"{c}: no such bond in the 2x2 vacancy cell with holes on {hp.sites}" for c, v in J.items() if v is None]
+    res = dict(zip(fit.configurations, fit.residuals_meV))
+    dof = len(fit.configurations) - design.n_unknowns
+    block.update({
+        "status": "fitted",
+        "convention": "H = sum_{i<j} S_i.J_ij.S_j, each bond once, |S_i| = 1 on the hole (V3+) sites, 3/2 on V2+; "
+                      "J > 0 AF; meV; energies eV per 39-atom cell",
+        "J_meV": J, "J_stderr_meV": fit.stderr, "J_fixed_meV": fit.fixed, "J_notes": notes,
+        "J_perfect_crystal_meV": {"J1": perfect[0], "J2": perfect[1], "J3": perfect[2],
+                                  "source": "data/mc/VPS3_fast_spin_model.json meta (energy mapping, fast preset)"},
+        "J_over_perfect_J1": {c: (None if v is None else v / perfect[0]) for c, v in J.items()
+                              if c in ("V2-V2_bulk", "next_to_vacancy", "V2-V3", "V3-V3")},
+        "residual_meV": {"per_configuration": res, "rms": float(np.sqrt(np.mean(np.square(fit.residuals_meV)))),
+                         "max_abs": float(np.max(np.abs(fit.residuals_meV))), "dof": dof},
+        "E0_eV": fit.E0_eV, "rank": fit.rank, "condition_number": fit.condition_number, "spins": fit.spins,
+        "configurations": annotated, "warnings": warns})
+    top = {"U_eV": U, "placement": hp.name, "cells": _cells(Path(a.cells_from), U), "J_meV": J,
+           "J_stderr_meV": fit.stderr, "J_fixed_meV": fit.fixed, "J_notes": notes,
+           "J_perfect_crystal_meV": block["J_perfect_crystal_meV"], "residual_meV": block["residual_meV"],
+           "configurations": annotated, "fit_key": key, "status": "fitted",
+           "top_level": "the most recent successful fit; every fit (also refused ones) under 'fits'"}
+    _merge_write(out, top, key, block)
+    print(f"[vacancy holes fit] J (meV): {json.dumps(J)}; residuals rms {block['residual_meV']['rms']:.3f} meV "
+          f"(dof {dof}); written {out}", flush=True)
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

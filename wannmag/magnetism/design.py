@@ -19,7 +19,8 @@ __all__ = ["collinear_candidates", "greedy_d_optimal"]
 
 def collinear_candidates(n_sites: int, max_enumerate: int = 16, seed: int = 0) -> list[np.ndarray]:
     """Up/down patterns (±1 per site) of ``n_sites`` spins with site 0 up (a global flip is the same collinear
-    configuration): all 2^(n−1) of them when n − 1 ≤ ``max_enumerate``, else 2^max_enumerate random ones (seeded)."""
+    configuration): all 2^(n−1) of them when n − 1 ≤ ``max_enumerate``, else 2^max_enumerate random ones
+    (seeded)."""
     n = int(n_sites)
     if n - 1 <= max_enumerate:
         return [np.array((1,) + t) for t in itertools.product((1, -1), repeat=n - 1)]

@@ -32,10 +32,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import WannmagError
+from .design import collinear_candidates, greedy_d_optimal
 from .linfit import linear_fit
 
 __all__ = ["HoleError", "HolePlacement", "hole_placements", "placement_from_atoms", "classify_bonds",
-           "HOLE_CLASSES", "design_row", "HoleFit", "fit_with_holes", "locate_holes", "start_moments"]
+           "HOLE_CLASSES", "design_row", "HoleFit", "fit_with_holes", "locate_holes", "start_moments",
+           "hole_unknowns", "HoleDesign", "choose_hole_patterns", "check_configuration", "fit_hole_records"]
 
 #: nearest-neighbour classes in the order of the fit's unknowns
 HOLE_CLASSES = ("V2-V2_bulk", "next_to_vacancy", "V2-V3", "V3-V3")
@@ -269,3 +271,165 @@ def locate_holes(site_moments, spin: float = 1.5, spin_hole: float = 1.0, n_hole
               "are delocalised or sit on the ligands")
     return {"sites": sorted(int(i) for i in order[:k]), "localised": bool(ok), "moments": m.tolist(),
             "gap_muB": gap, "reason": reason}
+
+
+# ------------------------------------------------------------------------------------------------ design and fit
+def hole_unknowns(bonds, fit_j23: bool = False) -> list[str]:
+    """The exchange classes a fit with holes determines: the nearest-neighbour classes of :data:`HOLE_CLASSES` that
+    have bonds in this placement (in a 2×2 cell e.g. ``near_far`` and ``far`` leave no V2-V2_bulk bond, and only
+    ``far`` has a V3-V3 bond), plus "J2", "J3" when ``fit_j23`` (else they are held fixed)."""
+    present = {b["cls"] for b in bonds}
+    out = [c for c in HOLE_CLASSES if c in present]
+    if fit_j23:
+        out += [c for c in ("J2", "J3") if c in present]
+    return out
+
+
+@dataclass
+class HoleDesign:
+    """Collinear configurations (σ_i = ±1 per magnetic site, site 0 up; holes fixed at ``placement``) chosen for the
+    fit E = E_0 + Σ_u J_u Σ_bonds S_i S_j σ_i σ_j of the ``unknowns`` (meV), with the rank, the condition number
+    (column-normalised design, as :func:`~wannmag.magnetism.linfit.linear_fit`) and the residual degrees of freedom
+    (configurations − unknowns − 1 for E_0) of the full set.  ``fixed``: classes held at given values (meV)."""
+
+    placement: dict
+    unknowns: list
+    fixed: list
+    patterns: list
+    rank: int
+    n_unknowns: int
+    condition_number: float
+    dof: int
+    bonds_per_class: dict
+
+    def as_dict(self) -> dict:
+        return {"placement": self.placement, "unknowns": ["E0"] + list(self.unknowns), "fixed": list(self.fixed),
+                "patterns": [list(map(int, p)) for p in self.patterns], "rank": self.rank,
+                "n_unknowns": self.n_unknowns, "condition_number": self.condition_number, "dof": self.dof,
+                "bonds_per_class": self.bonds_per_class}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "HoleDesign":
+        unk = [u for u in d["unknowns"] if u != "E0"]
+        return cls(placement=d["placement"], unknowns=unk, fixed=list(d["fixed"]),
+                   patterns=[list(map(int, p)) for p in d["patterns"]], rank=int(d["rank"]),
+                   n_unknowns=int(d["n_unknowns"]), condition_number=float(d["condition_number"]), dof=int(d["dof"]),
+                   bonds_per_class=dict(d["bonds_per_class"]))
+
+
+def choose_hole_patterns(bonds, placement: HolePlacement, spin: float, n_sites: int, unknowns=None,
+                         n_configs: int | None = None, start=None, min_dof: int = 2, max_enumerate: int = 16,
+                         max_condition: float = 1e4) -> HoleDesign:
+    """D-optimal collinear configurations for the fit with holes (:func:`fit_with_holes`): ``bonds`` from
+    :func:`classify_bonds`, ``unknowns`` the classes to fit (default :func:`hole_unknowns`: the nearest-neighbour
+    classes present, J2 and J3 held fixed); ``n_configs`` (default unknowns + 1 + ``min_dof``) patterns chosen greedily
+    for the largest det AᵀA of the design with S_i = 1 on the hole sites and ``spin`` elsewhere
+    (:func:`wannmag.magnetism.design.greedy_d_optimal`), starting with ``start`` (e.g. the perfect lattice's order on
+    the remaining sites).  Raises :class:`HoleError` when the placement has no hole, the configurations cannot
+    determine every unknown (rank check over all candidates and over the chosen set), the chosen set leaves fewer
+    than ``min_dof`` residual degrees of freedom, or the design is ill-conditioned."""
+    if not placement.sites:
+        raise HoleError(f"hole placement {placement.name!r} has no hole site: the equal-spin vacancy fit applies")
+    unknowns = list(unknowns) if unknowns is not None else hole_unknowns(bonds)
+    present = {b["cls"] for b in bonds}
+    absent = [u for u in unknowns if u not in present]
+    if absent:
+        raise HoleError(f"hole placement {placement.name!r}: no bond of class {', '.join(absent)} in the cell")
+    n_unk = len(unknowns) + 1
+    n_configs = n_unk + int(min_dof) if n_configs is None else int(n_configs)
+    if n_configs < n_unk + int(min_dof):
+        raise HoleError(f"{n_configs} configurations for {n_unk} unknowns (E0, {', '.join(unknowns)}) leave fewer "
+                        f"than {min_dof} residual degrees of freedom")
+    spins = placement.spins(n_sites, spin)
+    cands = collinear_candidates(n_sites, max_enumerate)
+    rows = np.array([design_row(bonds, p, spins, unknowns) for p in cands])
+    labels = ["E0"] + unknowns
+    every = linear_fit(rows, np.zeros(len(rows)), labels)
+    if not every.full_rank:
+        raise HoleError(f"hole placement {placement.name!r}: no set of collinear configurations determines "
+                        f"{', '.join(every.undetermined)} (rank {every.rank} of {n_unk})")
+    if n_configs > len(cands):
+        raise HoleError(f"{n_configs} configurations asked, the cell has only {len(cands)} distinct ones")
+    chosen: list[int] = []
+    if start is not None:
+        st = np.asarray(start, int) * (1 if start[0] > 0 else -1)
+        chosen = [k for k, p in enumerate(cands) if np.array_equal(p, st)][:1]
+        if not chosen:
+            raise HoleError(f"start pattern {np.asarray(start).tolist()} is not a pattern of {n_sites} values ±1")
+    chosen = greedy_d_optimal(rows, n_configs, start=chosen)
+    lf = linear_fit(rows[chosen], np.zeros(len(chosen)), labels)
+    if not lf.full_rank:
+        raise HoleError(f"hole placement {placement.name!r}: the {len(chosen)} chosen configurations leave "
+                        f"{', '.join(lf.undetermined)} undetermined")
+    if lf.condition_number > max_condition:
+        raise HoleError(f"hole placement {placement.name!r}: ill-conditioned design (condition number "
+                        f"{lf.condition_number:.3g} > {max_condition:g})")
+    nb: dict = {}
+    for b in bonds:
+        nb[b["cls"]] = nb.get(b["cls"], 0) + 1
+    fixed = sorted(c for c in present if c not in unknowns)
+    return HoleDesign(placement=placement.as_dict(), unknowns=unknowns, fixed=fixed,
+                      patterns=[cands[k].astype(int).tolist() for k in chosen], rank=lf.rank, n_unknowns=n_unk,
+                      condition_number=float(lf.condition_number), dof=len(chosen) - n_unk, bonds_per_class=nb)
+
+
+def check_configuration(site_moments, pattern, placement: HolePlacement, spin: float = 1.5,
+                        min_moment: float = 0.5) -> dict:
+    """Did a converged configuration stay the one that was asked for?  ``site_moments``: signed moments of the
+    magnetic sites (μ_B); the spins must keep the signs of ``pattern`` (every |m| ≥ ``min_moment``) and the holes
+    must be localised (:func:`locate_holes`) on exactly the placement's sites.  Returns {"ok", "pattern_kept",
+    "holes_stayed", "holes": locate_holes(...), "reason"}."""
+    m = np.asarray(site_moments, float)
+    p = np.asarray(pattern, int)
+    if m.shape != p.shape:
+        raise HoleError(f"{m.size} site moments for a pattern of {p.size} sites")
+    found = locate_holes(m, spin=spin, spin_hole=placement.spin_hole, n_holes=len(placement.sites))
+    flipped = [int(k) for k in np.flatnonzero((np.sign(m) != p) | (np.abs(m) < min_moment))]
+    kept = not flipped
+    stayed = bool(found["localised"] and found["sites"] == sorted(int(k) for k in placement.sites))
+    why = []
+    if not kept:
+        why.append(f"spins of site(s) {flipped} did not keep the asked sign (moments "
+                   f"{', '.join(f'{m[k]:+.2f}' for k in flipped)} μB)")
+    if not found["localised"]:
+        why.append(f"holes not localised: {found['reason']}")
+    elif not stayed:
+        why.append(f"holes moved from sites {sorted(placement.sites)} to {found['sites']} ({found['reason']})")
+    return {"ok": bool(kept and stayed), "pattern_kept": kept, "holes_stayed": stayed, "holes": found,
+            "reason": "; ".join(why) if why else f"pattern kept, holes on {found['sites']} ({found['reason']})"}
+
+
+def fit_hole_records(bonds, placement: HolePlacement, spin: float, records, unknowns, fixed: dict | None = None,
+                     min_dof: int = 1, max_condition: float = 1e4) -> tuple[HoleFit, list[dict], list[str]]:
+    """The fit with holes over DFT ``records`` (dicts with "name", "pattern", "converged", "energy_eV" per cell and
+    "V_moments", signed μ_B): a record enters only if its SCF converged and :func:`check_configuration` passes;
+    every other record is excluded with its reason (returned as warnings, one line each).  Refused
+    (:class:`HoleError`) when fewer than unknowns + 1 + ``min_dof`` records remain, or by :func:`fit_with_holes`
+    (rank, condition number).  Returns the fit, the records annotated with "used" and "excluded_because", and the
+    warnings."""
+    out, warn = [], []
+    for r in records:
+        r = dict(r)
+        why = None
+        if not r.get("converged") or r.get("energy_eV") is None:
+            why = f"SCF not converged ({r.get('reason') or 'no energy'})"
+        else:
+            chk = check_configuration(r["V_moments"], r["pattern"], placement, spin)
+            r["check"] = chk
+            if not chk["ok"]:
+                why = chk["reason"]
+        r["used"] = why is None
+        r["excluded_because"] = why
+        if why is not None:
+            warn.append(f"{r.get('name')}: excluded from the fit: {why}")
+        out.append(r)
+    used = [r for r in out if r["used"]]
+    need = len(unknowns) + 1 + int(min_dof)
+    if len(used) < need:
+        raise HoleError(f"fit with holes ({placement.name}) refused: {len(used)} usable configuration(s) of "
+                        f"{len(out)}, {need} needed for E0, {', '.join(unknowns)} with {min_dof} residual degree(s) "
+                        f"of freedom")
+    fit = fit_with_holes(bonds, placement, spin, [r["pattern"] for r in used], [r["energy_eV"] for r in used],
+                         unknowns=unknowns, fixed=fixed, names=[r.get("name") for r in used],
+                         max_condition=max_condition)
+    return fit, out, warn

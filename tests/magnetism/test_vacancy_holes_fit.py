@@ -1,0 +1,193 @@
+"""Exchange of the doped vacancy cell (issue 18 item 3): the D-optimal design with the holes held at a placement,
+the configuration check (spins kept, holes stayed), the refusal when too few configurations remain, and the whole
+``--fit`` mode of data/mc/vacancy_holes_dft.py on a fake engine (a known mixed-spin model, one unconverged SCF, one
+configuration whose holes moved)."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from wannmag.magnetism.vacancy_holes import (HoleDesign, HoleError, HolePlacement, check_configuration,
+                                             choose_hole_patterns, classify_bonds, design_row, fit_hole_records,
+                                             hole_unknowns)
+
+ROOT = Path(__file__).resolve().parents[2]
+VPS3 = str(ROOT / "data/structures/VPS3_monolayer.cif")
+NEEL = [1, -1, 1, -1, 1, -1, 1]  # the perfect lattice's Néel order on the 7 remaining sites (site 0 up)
+
+
+@pytest.fixture(scope="module")
+def cell():
+    from wannmag.workflows.vacancy import make_vacancy_cell
+
+    return make_vacancy_cell(VPS3)
+
+
+@pytest.fixture(scope="module")
+def places(cell):
+    from wannmag.workflows.vacancy import hole_placements_of
+
+    return {p.name: p for p in hole_placements_of(VPS3, cell)}
+
+
+@pytest.fixture(scope="module")
+def script():
+    spec = importlib.util.spec_from_file_location("vacancy_holes_dft", ROOT / "data/mc/vacancy_holes_dft.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _energy(bonds, spins, pattern, J, E0=-197.7):
+    """Direct sum (eV): E0 + Σ_bonds J S_i S_j σ_i σ_j / 1000, independent of design_row."""
+    s = np.asarray(pattern, float) * spins
+    return E0 + sum(J[b["cls"]] * s[b["i"]] * s[b["j"]] for b in bonds) / 1000.0
+
+
+def test_design_per_placement(cell, places):
+    near = set(cell.near_sites)
+    # the three neighbours of the vacancy are not nearest neighbours of each other
+    assert not [b for b in cell.bonds if b["shell"] == 1 and b["i"] in near and b["j"] in near]
+    expect = {"near": ["V2-V2_bulk", "next_to_vacancy", "V2-V3"],
+              "near_far": ["next_to_vacancy", "V2-V3"],              # every bulk bond touches the far hole
+              "far": ["next_to_vacancy", "V2-V3", "V3-V3"]}           # the two far holes are bonded
+    for name, unk in expect.items():
+        hp = places[name]
+        bonds = classify_bonds(cell.bonds, hp.sites, cell.near_sites)
+        assert hole_unknowns(bonds) == unk
+        d = choose_hole_patterns(bonds, hp, 1.5, cell.n_sites, start=NEEL)
+        assert d.unknowns == unk and d.fixed == ["J2", "J3"]
+        assert len(d.patterns) == len(unk) + 3 and d.dof == 2 and d.rank == len(unk) + 1
+        assert d.patterns[0] == NEEL and len({tuple(p) for p in d.patterns}) == len(d.patterns)
+        assert all(p[0] == 1 for p in d.patterns)
+        # independent rank/condition of the chosen design
+        A = np.array([design_row(bonds, p, hp.spins(cell.n_sites, 1.5), unk) for p in d.patterns])
+        assert np.linalg.matrix_rank(A) == len(unk) + 1
+        An = A / np.linalg.norm(A, axis=0)
+        sv = np.linalg.svd(An, compute_uv=False)
+        assert d.condition_number == pytest.approx(sv[0] / sv[-1], rel=1e-9) and d.condition_number < 10
+        assert HoleDesign.from_dict(json.loads(json.dumps(d.as_dict()))).as_dict() == d.as_dict()
+        # J2 and J3 fitted too: still determined by this cell
+        d23 = choose_hole_patterns(bonds, hp, 1.5, cell.n_sites, unknowns=hole_unknowns(bonds, fit_j23=True),
+                                   start=NEEL)
+        assert d23.fixed == [] and d23.rank == len(unk) + 3
+    with pytest.raises(HoleError, match="no hole site"):
+        choose_hole_patterns(cell.bonds, HolePlacement("none", []), 1.5, cell.n_sites)
+    hp = places["near"]
+    bonds = classify_bonds(cell.bonds, hp.sites, cell.near_sites)
+    with pytest.raises(HoleError, match="no bond of class V3-V3"):
+        choose_hole_patterns(bonds, hp, 1.5, cell.n_sites, unknowns=["V2-V3", "V3-V3"])
+    with pytest.raises(HoleError, match="residual degrees of freedom"):
+        choose_hole_patterns(bonds, hp, 1.5, cell.n_sites, n_configs=4)
+
+
+def test_check_configuration():
+    hp = HolePlacement("near", [0, 2])
+    p = np.array(NEEL)
+    good = p * np.array([1.8, 2.5, 1.8, 2.5, 2.5, 2.5, 2.5])
+    r = check_configuration(good, NEEL, hp)
+    assert r["ok"] and r["holes"]["sites"] == [0, 2]
+    moved = p * np.array([2.5, 2.5, 1.8, 2.5, 1.8, 2.5, 2.5])
+    r = check_configuration(moved, NEEL, hp)
+    assert not r["ok"] and not r["holes_stayed"] and "moved from sites [0, 2] to [2, 4]" in r["reason"]
+    flipped = good.copy()
+    flipped[5] *= -1
+    r = check_configuration(flipped, NEEL, hp)
+    assert not r["ok"] and not r["pattern_kept"] and "[5]" in r["reason"]
+    smeared = p * 2.3
+    r = check_configuration(smeared, NEEL, hp)
+    assert not r["ok"] and "not localised" in r["reason"]
+
+
+def test_fit_refused_when_too_few_remain(cell, places):
+    hp = places["near_far"]
+    bonds = classify_bonds(cell.bonds, hp.sites, cell.near_sites)
+    unk = hole_unknowns(bonds)
+    d = choose_hole_patterns(bonds, hp, 1.5, cell.n_sites, start=NEEL)
+    spins = hp.spins(cell.n_sites, 1.5)
+    J = {"next_to_vacancy": 20.0, "V2-V3": 11.0, "J2": 0.4, "J3": 0.6}
+    recs = []
+    for k, p in enumerate(d.patterns):
+        m = list(np.array(p) * np.where(spins < 1.5, 1.8, 2.5))
+        recs.append({"name": f"c{k}", "pattern": p, "converged": k != 1, "V_moments": m,
+                     "energy_eV": None if k == 1 else _energy(bonds, spins, p, J)})
+    fit, out, warn = fit_hole_records(bonds, hp, 1.5, recs, unk, fixed={"J2": 0.4, "J3": 0.6})
+    assert fit.J["next_to_vacancy"] == pytest.approx(20.0, abs=1e-8) and fit.J["V2-V3"] == pytest.approx(11.0, abs=1e-8)
+    assert [r["used"] for r in out] == [True, False, True, True, True] and len(warn) == 1 and "c1" in warn[0]
+    recs[2]["converged"] = False
+    with pytest.raises(HoleError, match="refused: 3 usable configuration.*4 needed"):
+        fit_hole_records(bonds, hp, 1.5, recs, unk, fixed={"J2": 0.4, "J3": 0.6})
+
+
+def test_fit_mode_with_fake_engine(tmp_path, cell, places, script, capsys):
+    from wannmag.workflows.dft import DFTError
+
+    hp = places["near"]
+    bonds = classify_bonds(cell.bonds, hp.sites, cell.near_sites)
+    perfect = json.loads((ROOT / "data/mc/VPS3_fast_spin_model.json").read_text())["meta"]["J_meV"]
+    J = {"V2-V2_bulk": 26.4, "next_to_vacancy": 21.0, "V2-V3": 12.5, "J2": perfect[1], "J3": perfect[2]}
+    spins = hp.spins(cell.n_sites, 1.5)
+    d = choose_hole_patterns(bonds, hp, 1.5, cell.n_sites, n_configs=8, start=NEEL)
+    bad_scf, moved = d.patterns[3], d.patterns[5]
+    calls = []
+
+    def engine(conf, U, workdir, smearing, mixer, maxiter):
+        p = [int(x) for x in conf.pattern]
+        calls.append(p)
+        assert U == 3.0 and smearing == 0.05 and mixer == "damped" and workdir.endswith("/U3_w0.05")
+        assert list(conf.sublattice.spins) == list(spins)  # the holes start as S = 1 sites
+        if p == bad_scf:
+            raise DFTError(f"{workdir}/{conf.name}/gpaw.txt: SCF not converged in {maxiter} iterations")
+        holes = [4, 6] if p == moved else hp.sites
+        mag = np.array([1.8 if k in holes else 2.5 for k in range(cell.n_sites)])
+        return {"energy_eV": _energy(bonds, spins, p, J), "V_moments": (np.array(p) * mag).tolist(), "gap_eV": 0.0,
+                "scf_iterations": 41}
+
+    out = tmp_path / "holes.json"
+    out.write_text(json.dumps({"TN_vs_x": {"dilution_only": {"0.05": [200.0, 5.0]}}, "other": 1}))
+    cells = tmp_path / "cells.json"
+    cells.write_text(json.dumps({"cells": [
+        {"U_eV": 3.0, "placement": "near", "smearing_eV": 0.05, "mixer": "damped", "converged": True,
+         "energy_eV": -197.71, "V_moments": [1.8, -2.5, 1.8, -2.5, 2.5, -2.5, 2.5], "gap_eV": 0.0,
+         "holes_found": {"sites": [0, 2], "localised": True}},
+        {"U_eV": 3.0, "placement": "far", "smearing_eV": 0.05, "mixer": "damped", "converged": False,
+         "energy_eV": None, "reason": "SCF not converged"},
+        {"U_eV": 2.0, "placement": "near", "converged": True, "energy_eV": -190.0}]}))
+    args = ["--fit", "near", "--U", "3", "--n-configs", "8", "--out", str(out), "--cells-from", str(cells),
+            "--work", str(tmp_path / "work")]
+    assert script.main(args, engine=engine) == 0
+    assert len(calls) == 8
+    data = json.loads(out.read_text())
+    assert data["TN_vs_x"] == {"dilution_only": {"0.05": [200.0, 5.0]}} and data["other"] == 1  # kept
+    assert data["U_eV"] == 3.0 and data["placement"] == "near"
+    for k in ("V2-V2_bulk", "next_to_vacancy", "V2-V3"):
+        assert data["J_meV"][k] == pytest.approx(J[k], abs=1e-6)
+    assert data["J_fixed_meV"] == {"J2": perfect[1], "J3": perfect[2]}
+    assert data["residual_meV"]["dof"] == 2 and data["residual_meV"]["max_abs"] < 1e-6
+    conf = {tuple(r["pattern"]): r for r in data["configurations"]}
+    assert conf[tuple(bad_scf)]["converged"] is False and conf[tuple(bad_scf)]["energy_eV"] is None
+    assert not conf[tuple(bad_scf)]["used"] and "SCF not converged" in conf[tuple(bad_scf)]["excluded_because"]
+    assert conf[tuple(moved)]["converged"] and not conf[tuple(moved)]["used"]
+    assert "holes moved from sites [0, 2] to [4, 6]" in conf[tuple(moved)]["excluded_because"]
+    assert sum(r["used"] for r in data["configurations"]) == 6
+    c = {(x["placement"]): x for x in data["cells"]}
+    assert set(c) == {"near", "far"} and c["near"]["energy_eV"] == -197.71 and c["far"]["converged"] is False
+    assert c["far"]["energy_eV"] is None
+    err = capsys.readouterr().out
+    assert "excluded from the fit" in err and "NOT converged" in err
+
+    # resumed: nothing recomputed (converged and unconverged records read back); with the default 6 configurations
+    # (the first 6 of the 8: greedy) only 4 usable remain for 4 unknowns -> refused, recorded, top level kept
+    calls.clear()
+    assert script.main(args[:4] + args[6:], engine=engine) == 1
+    assert calls == []
+    data2 = json.loads(out.read_text())
+    assert data2["J_meV"] == data["J_meV"] and data2["TN_vs_x"] == data["TN_vs_x"]
+    refused = [b for b in data2["fits"].values() if b["status"].startswith("fit refused")]
+    assert len(refused) == 1 and "4 usable configuration(s) of 6" in refused[0]["status"]
+    # --retry-unconverged runs the unconverged one again (and only it)
+    script.main(args + ["--retry-unconverged"], engine=engine)
+    assert calls == [bad_scf]
