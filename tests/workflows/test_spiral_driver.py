@@ -168,7 +168,10 @@ def test_bad_settings_are_refused(tmp_path, fake):
     with pytest.raises(DFTError, match="only LDA"):
         sp.spiral_energies(conf, [(0, 0, 0)], xc="PBE", workdir=tmp_path, log=None)
     with pytest.raises(DFTError, match="primitive cell"):
-        sp.spiral_energies(honeycomb_configuration(atoms, "zigzag"), [(0, 0, 0)], workdir=tmp_path, log=None)
+        sp.spiral_energies(honeycomb_configuration(atoms, "zigzag"), [(0.5, 0, 0)], workdir=tmp_path, log=None)
+    # q = 0 in a supercell is a collinear state in the non-collinear mode: accepted (parameters only, no run)
+    zz = sp.spiral_parameters(honeycomb_configuration(atoms, "zigzag"), (0, 0, 0))
+    assert zz["sigma"] == [1, 1, -1, -1] and len(zz["symbols"]) == 16
     with pytest.raises(DFTError, match="finite"):
         sp.spiral_energies(conf, [(np.nan, 0, 0)], workdir=tmp_path, log=None)
 

@@ -99,7 +99,9 @@ def point_filename(pattern: str, q) -> str:
 
 def spiral_parameters(conf, q, U=3.0, xc="LDA", ecut=250.0, kpts=(3, 3, 1), nbands=None, smearing=0.05,
                       convergence=None, maxiter=80) -> dict:
-    """The JSON-able parameter set that defines one spiral calculation (and the identity of its file)."""
+    """The JSON-able parameter set that defines one spiral calculation (and the identity of its file).  A supercell
+    configuration is accepted at q = 0 only: the collinear state computed in the same non-collinear mode (e.g. the
+    zigzag and stripy states of the LDA+U energy mapping, data/exchange/lda_mapping.py)."""
     if str(xc).upper() != "LDA":
         raise DFTError(f"xc={xc!r}: GPAW's self-consistent non-collinear (spin-spiral) mode accepts only LDA")
     q = [float(x) for x in np.broadcast_to(np.asarray(q, float), (3,))]
@@ -110,9 +112,10 @@ def spiral_parameters(conf, q, U=3.0, xc="LDA", ecut=250.0, kpts=(3, 3, 1), nban
         raise DFTError(f"k-point mesh must be positive integers, got {kpts!r}")
     if not (float(ecut) > 0):
         raise DFTError(f"ecut must be positive (eV), got {ecut!r}")
-    if not np.allclose(np.asarray(conf.supercell), np.eye(3)):
+    if not np.allclose(np.asarray(conf.supercell), np.eye(3)) and any(x != 0.0 for x in q):
         raise DFTError("spin spirals are run in the primitive cell (q is in its reciprocal coordinates); "
-                       f"configuration {conf.name!r} uses a supercell")
+                       f"configuration {conf.name!r} uses a supercell (only q = 0, a collinear state in the "
+                       "non-collinear mode, may use one)")
     atoms = conf.atoms
     metals = sorted(set(conf.sublattice.elements))
     udict = hubbard_u(U, metals)
