@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import fcntl
 import json
+import os
 import sys
 import time
 from contextlib import contextmanager
@@ -165,15 +166,16 @@ def gpaw_engine(conf, U, workdir, smearing, mixer, maxiter) -> dict:
 
 @contextmanager
 def _locked(path: Path):
-    """An exclusive lock on ``.<name>.lock`` beside ``path`` (writers that take it never interleave their
-    read-modify-write; the write itself is atomic for everyone)."""
+    """An exclusive flock on the directory of ``path`` (no lock file left behind; the file itself cannot carry the
+    lock, it is replaced on every write): writers that take it never interleave their read-modify-write, and the
+    write itself is atomic for everyone."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(f".{path.name}.lock"), "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _merge_write(path: Path, top: dict | None, fit_key: str, block: dict) -> dict:

@@ -191,3 +191,25 @@ def test_fit_mode_with_fake_engine(tmp_path, cell, places, script, capsys):
     # --retry-unconverged runs the unconverged one again (and only it)
     script.main(args + ["--retry-unconverged"], engine=engine)
     assert calls == [bad_scf]
+
+
+def _writer(args):
+    path, tag, n = args
+    spec = importlib.util.spec_from_file_location("vhd", ROOT / "data/mc/vacancy_holes_dft.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    for k in range(n):
+        mod._merge_write(Path(path), {f"{tag}_{k}": k}, f"{tag}_{k}", {"k": k})
+
+
+def test_concurrent_merge_writes_keep_every_key(tmp_path):
+    import multiprocessing as mp
+
+    path = tmp_path / "shared.json"
+    path.write_text(json.dumps({"TN_vs_x": {"with_holes": {}}}))
+    with mp.get_context("fork").Pool(2) as pool:
+        pool.map(_writer, [(str(path), "a", 25), (str(path), "b", 25)])
+    data = json.loads(path.read_text())
+    assert "TN_vs_x" in data
+    assert all(f"{t}_{k}" in data and f"{t}_{k}" in data["fits"] for t in "ab" for k in range(25))
+    assert [p.name for p in tmp_path.iterdir()] == ["shared.json"]  # no lock or temporary file left

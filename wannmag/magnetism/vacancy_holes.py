@@ -23,6 +23,14 @@ Bond classes with holes (nearest-neighbour bonds; J2, J3 keep their shell classe
 Hole placements (two holes per vacancy by default) are named by where they sit: ``near`` (both on nearest neighbours
 of the vacancy), ``near_far`` (one on a nearest neighbour, one on the site farthest from the vacancy), ``far`` (the two
 sites farthest from the vacancy, not bonded to each other if possible), or any explicit list of magnetic-site indices.
+
+The exchange of the doped cell (:func:`choose_hole_patterns`, :func:`check_configuration`, :func:`fit_hole_records`):
+collinear configurations with the holes held at one placement, chosen D-optimally
+(:func:`wannmag.magnetism.design.greedy_d_optimal`) for E_0 and the nearest-neighbour classes present (in the 2×2
+cell the three neighbours of the vacancy are not bonded to each other; ``near`` has V2-V2_bulk, next_to_vacancy and
+V2-V3 bonds, ``near_far`` no V2-V2_bulk bond, ``far`` one V3-V3 bond), J2 and J3 held at the perfect crystal's values
+unless fitted too.  A configuration enters the fit only if its SCF converged, its spins kept their signs and its
+holes stayed on the placed sites.
 """
 
 from __future__ import annotations
