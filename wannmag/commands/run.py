@@ -37,17 +37,22 @@ def cmd_run(args) -> int:
                          vacancy_fit=args.vacancy_fit, vacancy_configs=args.vacancy_configs,
                          vacancy_charge=args.vacancy_charge)
     if args.status:
+        from ..workflows.summary import step_progress
+
         for row in eng.status():
-            print(f"{row['step']:>14s}: {'done' if row['done'] else 'to do'}"
-                  + (f" ({row['seconds']:.1f} s)" if row["seconds"] is not None else ""))
+            progress = None if row["done"] else step_progress(eng.out, row["step"], eng.params)
+            print(f"{row['step']:>16s}: {'done' if row['done'] else 'to do'}"
+                  + (f" ({row['seconds']:.1f} s)" if row["seconds"] is not None else "")
+                  + (f" — in progress: {progress}" if progress else ""))
         return 0
     names = [step.name for step in eng.steps]
     for name in list(args.redo or ()) + ([args.until] if args.until else []):
         if name not in names:
             raise WannmagError(f"unknown step {name!r}; the steps are {', '.join(names)}")
     res = eng.run(until=args.until, force=tuple(args.redo or ()))
-    if "report" in res:
-        print(f"\nreport: {res['report']['report_md']} and {res['report']['report_html']}")
+    from ..workflows.summary import run_summary
+
+    print("\n" + run_summary(res, eng.params, out=eng.out), flush=True)
     return 0
 
 

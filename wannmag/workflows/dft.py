@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -57,7 +58,7 @@ from .._atomic import atomic_write_text, jsonable
 from ..errors import WannmagError
 
 __all__ = ["DFTRecord", "DFTError", "run_dft", "kpoint_mesh", "PRESETS", "write_json_atomic", "read_summary",
-           "dft_parameters", "band_gaps", "hubbard_u", "resolve_configuration"]
+           "dft_parameters", "band_gaps", "hubbard_u", "resolve_configuration", "scf_progress"]
 
 #: preset name -> calculation settings (see module docstring)
 PRESETS = {
@@ -358,6 +359,58 @@ def check_moments(site_moments, pattern, spins, elements=None, collapse_fraction
     return out
 
 
+#: an SCF line of a GPAW log: "iter:   3 17:28:50  -209.694942  c ..." (legacy/LCAO) or
+#: "|iter:   3| 15:22:13 |  -27.913335 | +0.41 | ..." (new GPAW, plane waves)
+_ITER = re.compile(r"^\|?iter:\s*(\d+)\s*\|?\s*\S+\s*\|?\s*(-?\d+\.\d+)")
+
+
+def scf_progress(txt) -> dict | None:
+    """The last SCF iteration of the GPAW log ``txt``: {"iteration", "energy_eV", "delta_eV" (change from the
+    iteration before, None at the first), "converged" (GPAW wrote "Converged in")}; None if the log has no SCF line
+    yet or cannot be read.  Reads the log only (costs nothing to the running calculation)."""
+    try:
+        text = Path(txt).read_text(errors="replace")
+    except OSError:
+        return None
+    its = [(int(m.group(1)), float(m.group(2))) for m in map(_ITER.match, text.splitlines()) if m]
+    if not its:
+        return None
+    (k, e), prev = its[-1], (its[-2][1] if len(its) > 1 and its[-2][0] == its[-1][0] - 1 else None)
+    return {"iteration": k, "energy_eV": e, "delta_eV": None if prev is None else e - prev,
+            "converged": "Converged in" in text}
+
+
+class _ScfWatcher:
+    """Prints the SCF progress of a running GPAW calculation (from its log, every ``every`` seconds at most, only
+    when a new iteration appeared) in a daemon thread; ``with _ScfWatcher(...):`` around the calculation."""
+
+    def __init__(self, txt, label: str, log, every: float = 10.0):
+        import threading
+
+        self.txt, self.label, self.log, self.every = Path(txt), label, log, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._last = 0
+
+    def _loop(self):
+        while not self._stop.wait(self.every):
+            p = scf_progress(self.txt)
+            if p and p["iteration"] > self._last:
+                self._last = p["iteration"]
+                d = "" if p["delta_eV"] is None else f", ΔE = {p['delta_eV']:+.2e} eV"
+                _log(f"[wannmag dft] {self.label}: SCF iteration {p['iteration']}, E = {p['energy_eV']:.6f} eV{d}",
+                     self.log)
+
+    def __enter__(self):
+        if self.log not in (None, False):
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        return False
+
+
 def _log(msg: str, log) -> None:
     if log is None or log is False:
         return
@@ -370,7 +423,8 @@ def _log(msg: str, log) -> None:
 def run_dft(structure, config="FM", preset: str = "fast", U=3.0, workdir="wannmag_dft", kpts=None,
             kdensity=None, ecut=None, nbands=None, converge_bands=None, write_wavefunctions: bool = False,
             name: str | None = None, log=True, return_calc: bool = False, charge: float = 0.0,
-            smearing: float = SMEARING_EV, mixer: dict | None = None, maxiter: int | None = None, **site_kw):
+            smearing: float = SMEARING_EV, mixer: dict | None = None, maxiter: int | None = None,
+            progress: str | None = None, **site_kw):
     """Total energy, moments, Fermi level and gaps of one collinear magnetic configuration with GPAW.
 
     Parameters
@@ -387,7 +441,9 @@ def run_dft(structure, config="FM", preset: str = "fast", U=3.0, workdir="wannma
         density (points per Å⁻¹, see :func:`kpoint_mesh`); ``ecut`` the plane-wave cutoff (eV, accurate only).
     nbands, converge_bands : GPAW band settings (more, converged empty bands for Wannierisation).
     write_wavefunctions : store the wave functions in the .gpw (needed by ``wannierise``; large file).
-    log : True to print progress lines (the path of the GPAW log to follow), a callable, or None.
+    log : True to print progress lines (the path of the GPAW log to follow, and every ≈ 10 s the SCF iteration and
+        its energy change read from that log), a callable, or None.
+    progress : label of this run among others, e.g. "2 of 4", shown in the progress lines.
     return_calc : also return the live calculator (``(record, calc)``; None when resumed from disk).
     charge : net charge of the cell (e; e.g. −2 for a V vacancy in VPS3 with all remaining V kept V2+).
     smearing, mixer, maxiter : Fermi–Dirac width (eV), GPAW mixer keywords and SCF iteration limit (metallic or
@@ -422,7 +478,8 @@ def run_dft(structure, config="FM", preset: str = "fast", U=3.0, workdir="wannma
     txt = run_dir / "gpaw.txt"
     gpw = run_dir / f"{conf.name}.gpw"
     write_json_atomic(run_dir / "parameters.json", params)
-    _log(f"[wannmag dft] {conf.atoms.get_chemical_formula()} {conf.name} ({preset}, k-mesh "
+    _log(f"[wannmag dft] {conf.atoms.get_chemical_formula()} {conf.name}{f' ({progress})' if progress else ''} "
+         f"({preset}, k-mesh "
          f"{'×'.join(map(str, params['kpts']))}, U={params['U']}): running GPAW, log: {txt}", log)
 
     atoms = conf.atoms.copy()
@@ -436,7 +493,8 @@ def run_dft(structure, config="FM", preset: str = "fast", U=3.0, workdir="wannma
     atoms.calc = calc
     t0 = time.time()
     try:
-        energy = float(atoms.get_potential_energy())
+        with _ScfWatcher(txt, f"{conf.name}{f' ({progress})' if progress else ''}", log):
+            energy = float(atoms.get_potential_energy())
     except Exception as exc:  # noqa: BLE001
         msg = str(exc).splitlines()[0][:160] if str(exc) else ""
         raise DFTError(f"{txt}: GPAW calculation failed ({type(exc).__name__}: {msg})") from None

@@ -114,7 +114,8 @@ def _dft_one(args):
     # configuration, so that cell-dependent errors (k sampling, LCAO egg-box) cancel in the energy differences
     sub = find_magnetic_sites(structure)
     conf = honeycomb_configuration(sub, name, supercell=rectangular_supercell(sub.atoms))
-    return run_dft(structure, conf, preset=preset, U=U, workdir=workdir, name=f"{name}_rect", log=True).as_dict()
+    return run_dft(structure, conf, preset=preset, U=U, workdir=workdir, name=f"{name}_rect", log=True,
+                   progress=f"configuration {CONFIGS.index(name) + 1} of {len(CONFIGS)}").as_dict()
 
 
 def step_dft(ctx):

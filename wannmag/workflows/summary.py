@@ -1,0 +1,255 @@
+"""The answer of ``wannmag run`` in a few lines, and how far a running step is.
+
+:func:`run_summary` builds the block printed at the end of ``wannmag run`` from the stored step results (the dicts of
+``OUT/steps/<step>.json``): material and preset, ground state, J1–J3 with the route and the convention, easy axis,
+the ordering temperature with its method (or "not bracketed"/"not determined" with the reason — never a number that
+did not converge), the preset's caveat and the measured value beside it.  :func:`summary_of_run_dir` does the same
+for a finished (or partly finished) run directory, :func:`step_progress` says how far an unfinished step got
+(``wannmag run --status``: DFT configurations done and the SCF iteration of a running one, Monte Carlo sweeps per
+lattice from the checkpoints).
+
+Conventions: exchange in meV, H = Σ_{i<j} J_ij S_i·S_j (each bond once, |S| = S, J > 0 antiferromagnetic); TB2J's
+J_TB2J = −J S²/2 (E = −Σ_{i≠j} J e_i·e_j, unit spins, > 0 FM); anisotropy ΔE = E_in − E_out in meV per magnetic
+ion (> 0: easy axis along the layer normal); temperatures in K.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+__all__ = ["run_summary", "summary_of_run_dir", "step_progress", "load_run_results"]
+
+#: the DFT configurations of ``wannmag run`` (the same as ``wannmag.workflows.run.CONFIGS``)
+_CONFIGS = ("FM", "Neel", "zigzag", "stripy")
+
+
+def _finite(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _js(values, fmt="+.3f") -> str:
+    return "  ".join(f"J{k} {format(v, fmt)}" for k, v in enumerate(values, start=1) if _finite(v))
+
+
+def _experiment(formula: str):
+    from .run import EXPERIMENT  # lazy: run.py imports this module
+
+    return EXPERIMENT.get(formula)
+
+
+def _preset(results: dict, params: dict) -> tuple[str | None, bool]:
+    """(preset, energies from a directory?) of the run: the engine's parameters, else the stored DFT records."""
+    dft = results.get("dft") or {}
+    from_dir = bool(params.get("from_dir")) or dft.get("engine") == "from-dir"
+    preset = params.get("preset")
+    if preset is None:
+        presets = {r.get("preset") for r in dft.get("records") or [] if isinstance(r, dict)}
+        preset = presets.pop() if len(presets) == 1 else None
+    return preset, from_dir
+
+
+def run_summary(results: dict, params: dict | None = None, out=None) -> str:
+    """The summary block of a run from its step results (any subset: a step not run yet is named as missing)."""
+    params = params or {}
+    r = results
+    formula = (r.get("structure") or {}).get("formula") or "?"
+    preset, from_dir = _preset(r, params)
+    U = params.get("U")
+    if U is None:
+        recs = (r.get("dft") or {}).get("records") or []
+        Us = {json.dumps(x.get("U"), sort_keys=True) for x in recs if isinstance(x, dict) and x.get("U")}
+        U = json.loads(Us.pop()) if len(Us) == 1 else None
+    U_txt = (", U = " + ", ".join(f"{k} {v:g} eV" for k, v in U.items())) if isinstance(U, dict) and U else \
+        (f", U = {U:g} eV" if _finite(U) else "")
+    source = "DFT energies read from a directory" if from_dir else f"preset {preset or '?'}"
+    w = 19
+    lines = [f"== wannmag run: {formula} ({source}{U_txt}) " + "=" * 20]
+
+    def row(label, text):  # wrapped at 118 characters, continuation lines indented under the text
+        import textwrap
+
+        for k, part in enumerate(textwrap.wrap(str(text), 118 - w, break_on_hyphens=False) or [""]):
+            lines.append(f"{label if k == 0 else '':<{w}s}{'  ' if k else ''}{part}")
+
+    mp = r.get("mapping")
+    if mp:
+        rel = mp.get("E_minus_EFM_meV_per_ion") or {}
+        others = ", ".join(f"{k} {v:+.2f}" for k, v in rel.items() if k != "FM" and _finite(v))
+        row("ground state", f"{mp.get('ground_state')}" + (f"   (E − E_FM: {others} meV/ion)" if others else ""))
+        S = mp.get("spin")
+        ec = r.get("exchange_compare") or {}
+        mc_route = (ec.get("mc") or {}).get("route") or "energy mapping"
+        used = " — used by the Monte Carlo" if mc_route == "energy mapping" else ""
+        row("exchange (meV)", f"{_js(mp.get('J_meV') or [])}   energy mapping{used}")
+        mft = r.get("mft") or {}
+        if mft.get("shells"):
+            row("", f"{_js([s.get('J') for s in mft['shells'][:3]])}   force theorem (LKAG, FM reference, "
+                    "Wannier functions)")
+        if mc_route != "energy mapping":
+            row("", f"Monte Carlo uses: {mc_route}")
+        conv = "H = Σ_{i<j} J S_i·S_j, each bond once, |S| = S" + (f" = {S:g}" if _finite(S) else "") + ", J > 0 AF"
+        J1 = (mp.get("J_meV") or [None])[0]
+        if _finite(J1) and _finite(S):
+            conv += f" (TB2J convention: J1_TB2J = −J1 S²/2 = {-J1 * S * S / 2:+.2f} meV, > 0 FM)"
+        row("", conv)
+    else:
+        row("ground state", "not computed yet (steps dft, mapping)")
+    model = r.get("model") or {}
+    an = r.get("anisotropy") or {}
+    dE = model.get("anisotropy_meV_per_ion")
+    if _finite(dE):
+        axis = "out of plane" if dE > 0 else ("in plane" if dE < 0 else "none (isotropic)")
+        parts = []
+        if _finite(an.get("soc_meV")):
+            parts.append(f"spin–orbit {an['soc_meV']:+.3f}")
+        if _finite(an.get("dipolar_meV")):
+            parts.append(f"dipolar {an['dipolar_meV']:+.3f}")
+        row("easy axis", f"{axis}   (E_in − E_out = {dE:+.3f} meV/ion" + (f": {', '.join(parts)}" if parts else "")
+            + ")")
+    elif an or model:
+        row("easy axis", "not determined (no finite anisotropy energy stored)")
+    mc = r.get("mc")
+    kind = "Curie temperature" if (mp or {}).get("ground_state") == "FM" else "Néel temperature"
+    if mc:
+        tc, err = mc.get("tc_K"), mc.get("tc_error_K")
+        sizes = ", ".join(str(s) for s in mc.get("sizes") or [])
+        if mc.get("mermin_wagner"):
+            row(kind, "none — no finite-temperature order of this 2D model (Mermin–Wagner)")
+        elif _finite(tc):
+            row(kind, f"{tc:.1f} ± {err if _finite(err) else 0:.1f} K   (classical Monte Carlo, "
+                      f"{mc.get('method')}; sizes {sizes})")
+        else:
+            note = mc.get("note") or (mc.get("result") or {}).get("note") or \
+                "no Binder crossing inside the Monte Carlo window"
+            if not str(note).startswith("not bracketed"):
+                note = f"not bracketed: {note}"
+            row(kind, f"{note} (sizes {sizes})")
+        for key in ("refine_warning", "warning"):
+            if mc.get(key):
+                row("", f"warning: {mc[key]}")
+    else:
+        row(kind, "not computed yet (step mc)")
+    lw = r.get("lswt") or {}
+    if _finite(lw.get("tc_rpa_K")) and lw["tc_rpa_K"] > 0:
+        row("", f"RPA (Tyablikov) {lw['tc_rpa_K']:.1f} K for classical spins"
+                + (f", spin-wave gap {lw['gap_meV']:.3f} meV" if _finite(lw.get("gap_meV")) else ""))
+    exp = _experiment(formula)
+    if exp:
+        what, val, ref = exp
+        row("experiment", f"{val:.0f} K   ({what}; {ref})")
+    caveats = []
+    if preset == "fast" and not from_dir:
+        caveats.append("fast preset: LCAO (dzp) energies overestimate the exchange (CrI3: E_Néel − E_FM 23 % above "
+                       "plane waves), so J and the ordering temperature are upper estimates; --preset accurate for "
+                       "quantitative numbers")
+    if mc:
+        caveats.append("classical spins of length S with the DFT exchange and anisotropy; nothing is tuned to the "
+                       "experiment")
+    for k, c in enumerate(caveats):
+        row("caveat" if k == 0 else "", c)
+    rep = r.get("report") or {}
+    if rep.get("report_md"):
+        md, page = rep["report_md"], rep.get("report_html")
+        if out is not None and not Path(md).exists() and (Path(out) / "report.md").exists():
+            md, page = Path(out) / "report.md", Path(out) / "report.html"  # stored before runs recorded _out
+        row("report", f"{md}, {page}")
+    elif out is not None:
+        row("results", f"{Path(out) / 'steps'}/<step>.json")
+    return "\n".join(lines)
+
+
+def load_run_results(out) -> dict:
+    """{step: result} of every readable ``OUT/steps/<step>.json`` (error files and damaged JSON skipped)."""
+    from .engine import _relocate
+
+    results = {}
+    here = Path(out).resolve()
+    steps = Path(out) / "steps"
+    for f in sorted(steps.glob("*.json")) if steps.is_dir() else []:
+        try:
+            d = json.loads(f.read_text())
+        except (OSError, ValueError, UnicodeDecodeError):
+            continue
+        if isinstance(d, dict):
+            old = d.get("_out")
+            if isinstance(old, str) and old != str(here):  # a moved or copied run directory (engine.Engine.load)
+                d = _relocate(d, old, str(here))
+            results[f.stem] = d
+    return results
+
+
+def summary_of_run_dir(out, params: dict | None = None) -> str:
+    """:func:`run_summary` of the stored results of the run directory ``out``."""
+    return run_summary(load_run_results(out), params, out=out)
+
+
+# ------------------------------------------------------------------------------------------------- progress
+def _dft_progress(workdir: Path, names, label_fmt="{name}_rect") -> str | None:
+    from .dft import scf_progress
+
+    if not workdir.is_dir():
+        return None
+    done, running = [], []
+    for name in names:
+        d = workdir / label_fmt.format(name=name)
+        if (d / "summary.json").exists():
+            done.append(name)
+        elif (d / "gpaw.txt").exists():
+            p = scf_progress(d / "gpaw.txt")
+            running.append(f"{name} SCF iteration {p['iteration']}" + (
+                f", ΔE = {p['delta_eV']:+.2e} eV" if p and p.get("delta_eV") is not None else "")
+                if p else f"{name} started")
+    if not done and not running:
+        return None
+    txt = f"{len(done)} of {len(names)} configurations done"
+    return txt + (f"; running: {'; '.join(running)}" if running else "")
+
+
+def _mc_progress(mcdir: Path, params: dict) -> str | None:
+    import numpy as np
+
+    files = sorted(mcdir.glob("checkpoint_*.npz"), key=lambda f: f.stat().st_mtime) if mcdir.is_dir() else []
+    if not files:
+        return None
+    key = files[-1].stem.split("_", 2)[-1]  # the pass written last: checkpoint_<L>_<key>.npz
+    total = None
+    if params.get("mc_sweeps") is not None:
+        total = int(params["mc_sweeps"]) + int(params.get("mc_therm") or 0)
+    parts = []
+    for f in sorted(mcdir.glob(f"checkpoint_*_{key}.npz"), key=lambda f: int(f.stem.split("_")[1])):
+        L = f.stem.split("_")[1]
+        try:
+            with np.load(f) as z:
+                sweep = int(z["sweep"])
+        except (OSError, ValueError, KeyError):
+            parts.append(f"{L}x{L} checkpoint unreadable")
+            continue
+        parts.append(f"{L}x{L} {sweep}" + (f"/{total}" if total else "") + " sweeps")
+    n_keys = len({f.stem.split("_", 2)[-1] for f in files})
+    return ("second pass: " if n_keys > 1 else "") + ", ".join(parts)
+
+
+def step_progress(out, step: str, params: dict | None = None) -> str | None:
+    """How far the unfinished ``step`` of the run directory ``out`` got, from the files it leaves behind (None when
+    there is nothing to say): ``dft`` and ``vacancy_dft`` configurations done and the SCF iteration of a running one
+    (GPAW's log), ``mc`` sweeps per lattice size from the checkpoints."""
+    params = params or {}
+    out = Path(out)
+    try:
+        if step == "dft":
+            return _dft_progress(out / "dft", _CONFIGS)
+        if step == "mc":
+            return _mc_progress(out / "mc", params)
+        if step == "vacancy_dft":
+            d = out / "vacancy_dft"
+            names = sorted(p.name for p in d.iterdir() if p.is_dir()) if d.is_dir() else []
+            return _dft_progress(d, names, "{name}") if names else None
+        if step == "wannier":
+            d = out / "dft_wannier"
+            names = sorted(p.name for p in d.iterdir() if p.is_dir()) if d.is_dir() else []
+            return _dft_progress(d, names, "{name}") if names else None
+    except OSError:
+        return None
+    return None
