@@ -46,7 +46,8 @@ sys.path.insert(0, str(ROOT))
 from wannmag._atomic import atomic_write_json  # noqa: E402
 from wannmag.errors import WannmagError  # noqa: E402
 from wannmag.magnetism.vacancy_holes import (HoleError, choose_hole_patterns, classify_bonds,  # noqa: E402
-                                             fit_hole_records, hole_unknowns, locate_holes)
+                                             fit_hole_records, hole_unknowns, locate_holes,
+                                             start_moments)
 from wannmag.structures import honeycomb_configuration  # noqa: E402
 from wannmag.workflows.dft import run_dft  # noqa: E402
 from wannmag.workflows.vacancy import (hole_placements_of, make_vacancy_cell,  # noqa: E402
@@ -82,6 +83,11 @@ def main(argv=None, engine=None):
     ap.add_argument("--min-dof", type=int, default=1, help="fit mode: refuse the fit with fewer residual degrees of "
                     "freedom left after exclusions")
     ap.add_argument("--retry-unconverged", action="store_true", help="fit mode: run unconverged configurations again")
+    ap.add_argument("--configs", type=int, nargs="+", help="fit mode: run only these configurations (1-based, as "
+                    "--plan lists them; two instances with disjoint sets share the work; the fit is made by the "
+                    "instance that finds them all recorded)")
+    ap.add_argument("--plan", action="store_true", help="fit mode: print the configurations and which are done, run "
+                    "nothing")
     ap.add_argument("--out", default=str(FIT_OUT), help="fit mode: result file")
     ap.add_argument("--cells-from", default=str(OUT), help="fit mode: the placement runs' file (for 'cells')")
     a = ap.parse_args(argv)
@@ -179,15 +185,35 @@ def _locked(path: Path):
 
 
 def _merge_write(path: Path, top: dict | None, fit_key: str, block: dict) -> dict:
-    """Read the newest ``path``, set ``fits[fit_key] = block`` and the top-level keys ``top`` (None: leave them), keep
-    every other key (e.g. "TN_vs_x" of another script), write atomically."""
+    """Read the newest ``path``, set ``fits[fit_key] = block`` — its configuration records merged by name with those
+    already stored there (another instance may run other configurations of the same fit) — and the top-level keys
+    ``top`` (None: leave them); keep every other key (e.g. "TN_vs_x" of another script); write atomically."""
     with _locked(path):
         data = json.loads(path.read_text()) if path.exists() else {}
-        data.setdefault("fits", {})[fit_key] = block
+        fits = data.setdefault("fits", {})
+        new = {r["name"]: r for r in block.get("configurations", [])}
+        kept = [r for r in (fits.get(fit_key) or {}).get("configurations", []) if r["name"] not in new]
+        order = {tuple(p): k for k, p in enumerate(block.get("design", {}).get("patterns", []))}
+        recs = sorted(kept + list(new.values()), key=lambda r: order.get(tuple(r["pattern"]), len(order)))
+        fits[fit_key] = dict(block, configurations=recs)
         if top:
             data.update(top)
         atomic_write_json(path, data)
     return data
+
+
+def _old_records(path: Path, U: float, placement: str, width: float, mixer: str) -> dict:
+    """Configuration records (by name) computed earlier with these settings by any fit of this placement; a
+    converged record wins over an unconverged one."""
+    old: dict = {}
+    if not path.exists():
+        return old
+    for b in json.loads(path.read_text()).get("fits", {}).values():
+        if (b.get("U_eV"), b.get("placement"), b.get("smearing_eV"), b.get("mixer")) == (U, placement, width, mixer):
+            for r in b.get("configurations", []):
+                if not (old.get(r["name"]) or {}).get("converged"):
+                    old[r["name"]] = {q: v for q, v in r.items() if q not in ("used", "excluded_because", "check")}
+    return old
 
 
 def _cells(path: Path, U: float) -> list:
@@ -235,14 +261,7 @@ def fit_mode(a, engine=None) -> int:
     design = choose_hole_patterns(bonds, hp, cell.spin, cell.n_sites, unknowns=unknowns,
                                   n_configs=a.n_configs, start=neel)
     key = f"U{U:g}/{hp.name}/w{width:g}/{a.mixer}/n{len(design.patterns)}" + ("/J23" if a.fit_J23 else "")
-    old = {}  # configurations computed earlier with these settings, by any fit of this placement
-    if out.exists():
-        for b in json.loads(out.read_text()).get("fits", {}).values():
-            same = (b.get("U_eV"), b.get("placement"), b.get("smearing_eV"), b.get("mixer"))
-            if same == (U, hp.name, width, a.mixer):
-                for r in b.get("configurations", []):
-                    if not (old.get(r["name"]) or {}).get("converged"):  # a converged record wins
-                        old[r["name"]] = r
+    old = _old_records(out, U, hp.name, width, a.mixer)
     wd = _workdir(a.work, U, width, a.mixer)
     block = {"U_eV": U, "placement": hp.name, "hole_sites": hp.sites, "smearing_eV": width, "mixer": a.mixer,
              "mixer_settings": MIXERS[a.mixer], "maxiter": a.maxiter, "preset": "fast (LCAO dzp)", "xc": "PBE",
@@ -250,14 +269,27 @@ def fit_mode(a, engine=None) -> int:
     print(f"[vacancy holes fit] U = {U:g} eV, placement {hp.name} (holes on {hp.sites}): unknowns E0, "
           f"{', '.join(unknowns)}; fixed {fixed or 'none'}; {len(design.patterns)} configurations, condition number "
           f"{design.condition_number:.3g}, {design.dof} residual degrees of freedom", flush=True)
-    recs = []
-    for k, p in enumerate(design.patterns):
+    if a.plan:
+        for k, p in enumerate(design.patterns):
+            conf = vacancy_configuration(STRUCTURE, cell, p, holes=hp)
+            prev = old.get(conf.name) or {}
+            state = ("converged (recorded)" if prev.get("converged") else "NOT converged (recorded)" if prev else
+                     "converged (run_dft summary)" if Path(wd, conf.name, "summary.json").exists() else "to run")
+            sm = " ".join(f"{m:+g}" for m in start_moments(p, conf.sublattice.spins))
+            print(f"  {k + 1}. {conf.name}  start moments {sm}  [{state}]")
+        return 0
+    todo = range(len(design.patterns)) if not a.configs else [k - 1 for k in a.configs]
+    bad = [k + 1 for k in todo if not 0 <= k < len(design.patterns)]
+    if bad:
+        raise WannmagError(f"{Path(__file__).name}: --configs {bad}: the fit has configurations "
+                           f"1..{len(design.patterns)}")
+    for k in todo:
+        p = design.patterns[k]
         conf = vacancy_configuration(STRUCTURE, cell, p, holes=hp)
-        prev = old.get(conf.name)
+        prev = _old_records(out, U, hp.name, width, a.mixer).get(conf.name)  # another instance may have run it
         if prev and (prev.get("converged") or (not a.retry_unconverged and (prev.get("maxiter") or 0) >= a.maxiter)):
             print(f"[vacancy holes fit] {conf.name} ({k + 1}/{len(design.patterns)}): recorded earlier "
                   f"({'converged' if prev.get('converged') else 'NOT converged'})", flush=True)
-            recs.append({q: v for q, v in prev.items() if q not in ("used", "excluded_because", "check")})
             continue
         print(f"[vacancy holes fit] {conf.name} ({k + 1}/{len(design.patterns)}): running", flush=True)
         rec = {"name": conf.name, "pattern": [int(x) for x in p], "maxiter": a.maxiter,
@@ -275,10 +307,18 @@ def fit_mode(a, engine=None) -> int:
                                               n_holes=len(hp.sites))
             print(f"[vacancy holes fit] {conf.name}: E = {rec['energy_eV']:.6f} eV, V moments "
                   f"{', '.join(f'{m:+.2f}' for m in rec['V_moments'])}", flush=True)
-        recs.append(rec)
-        block["configurations"] = recs
-        _merge_write(out, None, key, block)
+        _merge_write(out, None, key, dict(block, configurations=[rec]))
+    old = _old_records(out, U, hp.name, width, a.mixer)
+    all_names = [vacancy_configuration(STRUCTURE, cell, p, holes=hp).name for p in design.patterns]
+    missing = [n for n in all_names if n not in old]
+    recs = [old[n] for n in all_names if n in old]
     block["configurations"] = recs
+    if missing:
+        block["status"] = f"incomplete: not yet computed {', '.join(missing)}"
+        _merge_write(out, None, key, block)
+        print(f"[vacancy holes fit] no fit yet: configurations {', '.join(missing)} not computed (another instance "
+              "with --configs?)", flush=True)
+        return 0
     top = None
     try:
         fit, annotated, warns = fit_hole_records(bonds, hp, cell.spin, recs, unknowns, fixed=fixed, min_dof=a.min_dof)

@@ -213,3 +213,38 @@ def test_concurrent_merge_writes_keep_every_key(tmp_path):
     assert "TN_vs_x" in data
     assert all(f"{t}_{k}" in data and f"{t}_{k}" in data["fits"] for t in "ab" for k in range(25))
     assert [p.name for p in tmp_path.iterdir()] == ["shared.json"]  # no lock or temporary file left
+
+
+def test_fit_mode_split_between_two_instances(tmp_path, cell, places, script, capsys):
+    hp = places["near_far"]
+    bonds = classify_bonds(cell.bonds, hp.sites, cell.near_sites)
+    J = {"next_to_vacancy": 19.0, "V2-V3": 10.0, "J2": 0.0, "J3": 0.0}
+    spins = hp.spins(cell.n_sites, 1.5)
+    perfect = json.loads((ROOT / "data/mc/VPS3_fast_spin_model.json").read_text())["meta"]["J_meV"]
+    J.update({"J2": perfect[1], "J3": perfect[2]})
+    calls = []
+
+    def engine(conf, U, workdir, smearing, mixer, maxiter):
+        p = [int(x) for x in conf.pattern]
+        calls.append(p)
+        mag = np.where(spins < 1.5, 1.8, 2.5)
+        return {"energy_eV": _energy(bonds, spins, p, J), "V_moments": (np.array(p) * mag).tolist(), "gap_eV": 0.1}
+
+    out = tmp_path / "holes.json"
+    base = ["--fit", "near_far", "--U", "2", "--out", str(out), "--cells-from", str(tmp_path / "none.json"),
+            "--work", str(tmp_path / "work")]
+    assert script.main(base + ["--plan"], engine=engine) == 0 and calls == [] and not out.exists()
+    assert "1. vac_udududu_h-near_far" in capsys.readouterr().out
+    assert script.main(base + ["--configs", "1", "3"], engine=engine) == 0
+    assert len(calls) == 2 and "J_meV" not in json.loads(out.read_text())
+    assert "no fit yet" in capsys.readouterr().out
+    assert script.main(base + ["--configs", "2", "4", "5"], engine=engine) == 0
+    assert len(calls) == 5
+    data = json.loads(out.read_text())
+    assert data["U_eV"] == 2.0 and data["J_meV"]["V2-V2_bulk"] is None and "no such bond" in data["J_notes"][0]
+    assert data["J_meV"]["next_to_vacancy"] == pytest.approx(19.0, abs=1e-6)
+    assert data["J_meV"]["V2-V3"] == pytest.approx(10.0, abs=1e-6)
+    assert [r["name"] for r in data["configurations"]] == [r["name"] for r in data["fits"][data["fit_key"]]
+                                                           ["configurations"]] and len(data["configurations"]) == 5
+    assert script.main(base + ["--configs", "7"], engine=engine) == 2
+    assert "--configs [7]: the fit has configurations 1..5" in capsys.readouterr().err
