@@ -204,3 +204,33 @@ def test_run_prints_the_summary_at_the_end(tmp_path, capsys):
     assert "J1 -2.000 J2 -0.300 J3 +0.100" in block  # the J's that generated the energies
     assert "not computed yet (step mc)" in block and "upper estimates" not in block
     _no_bad_numbers(block)
+
+
+def test_run_dft_prints_scf_progress_from_the_log(tmp_path, monkeypatch, fake_gpaw):
+    """run_dft's progress lines: 'configuration k of n' and the SCF iterations that appear in GPAW's log while the
+    calculation runs (a fake calculator writes three LCAO-style iteration lines, 0.15 s apart)."""
+    import time
+
+    import wannmag.workflows.dft as dft
+    from conftest import FakeDFT
+
+    class SlowFake(FakeDFT):
+        def calculate(self, atoms=None, properties=("energy",), system_changes=()):
+            with open(self.txt, "a") as fh:
+                for line in LCAO_LOG.splitlines():
+                    if line.startswith("iter:"):
+                        fh.write(line + "\n")
+                        fh.flush()
+                        time.sleep(0.15)
+            super().calculate(atoms, properties)
+
+    monkeypatch.setattr(dft, "_make_calculator", lambda params, txt: SlowFake(params, txt))
+    monkeypatch.setattr(dft, "SCF_PROGRESS_SECONDS", 0.05)
+    logs = []
+    dft.run_dft(REPO / "data" / "structures" / "CrI3_monolayer.cif", "FM", workdir=tmp_path, log=logs.append,
+                progress="configuration 1 of 4")
+    assert "FM (configuration 1 of 4)" in logs[0]
+    scf = [ln for ln in logs if "SCF iteration" in ln]
+    assert scf and scf[-1].endswith("SCF iteration 3, E = -209.694942 eV, ΔE = -1.49e+01 eV")
+    iters = [int(re.search(r"iteration (\d+)", ln).group(1)) for ln in scf]
+    assert iters == sorted(set(iters))  # each iteration at most once, in order

@@ -380,26 +380,34 @@ def scf_progress(txt) -> dict | None:
             "converged": "Converged in" in text}
 
 
+#: seconds between two looks at the GPAW log of a running calculation (progress lines of run_dft)
+SCF_PROGRESS_SECONDS = 10.0
+
+
 class _ScfWatcher:
     """Prints the SCF progress of a running GPAW calculation (from its log, every ``every`` seconds at most, only
     when a new iteration appeared) in a daemon thread; ``with _ScfWatcher(...):`` around the calculation."""
 
-    def __init__(self, txt, label: str, log, every: float = 10.0):
+    def __init__(self, txt, label: str, log, every: float | None = None):
         import threading
 
-        self.txt, self.label, self.log, self.every = Path(txt), label, log, every
+        self.txt, self.label, self.log = Path(txt), label, log
+        self.every = SCF_PROGRESS_SECONDS if every is None else every
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._last = 0
 
     def _loop(self):
         while not self._stop.wait(self.every):
-            p = scf_progress(self.txt)
-            if p and p["iteration"] > self._last:
-                self._last = p["iteration"]
-                d = "" if p["delta_eV"] is None else f", ΔE = {p['delta_eV']:+.2e} eV"
-                _log(f"[wannmag dft] {self.label}: SCF iteration {p['iteration']}, E = {p['energy_eV']:.6f} eV{d}",
-                     self.log)
+            self._report()
+
+    def _report(self):
+        p = scf_progress(self.txt)
+        if p and p["iteration"] > self._last:
+            self._last = p["iteration"]
+            d = "" if p["delta_eV"] is None else f", ΔE = {p['delta_eV']:+.2e} eV"
+            _log(f"[wannmag dft] {self.label}: SCF iteration {p['iteration']}, E = {p['energy_eV']:.6f} eV{d}"
+                 + (" (converged)" if p["converged"] else ""), self.log)
 
     def __enter__(self):
         if self.log not in (None, False):
@@ -408,6 +416,9 @@ class _ScfWatcher:
 
     def __exit__(self, *exc):
         self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+            self._report()  # the last iteration, if the loop did not see it
         return False
 
 
