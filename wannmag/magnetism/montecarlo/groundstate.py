@@ -142,6 +142,7 @@ def ground_state(lat: MCLattice, ising: bool = False, seed: int = 0, max_period:
     block = np.zeros(tuple(period) + (ns, 3))
     block[small.cell_of[:, 0], small.cell_of[:, 1], small.cell_of[:, 2], small.parent] = s
     spins = lat.tile(block, period)
+    spins *= (lat.slen / np.linalg.norm(spins, axis=1))[:, None]  # the lattice's lengths (per-site overrides)
     sigma, n, col = pattern_of(spins, lat.slen)
     return GroundState(spins=spins, pattern=sigma, energy_per_site=float(e), period=tuple(period), axis=n,
                        collinearity=col)
