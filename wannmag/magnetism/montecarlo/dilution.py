@@ -12,6 +12,10 @@ parameter; C, χ and U4 are disorder-averaged ([⟨·⟩], error = statistical �
 analysed as in :func:`~.tc.analyse_sizes`: T(x) is a Binder crossing of the averaged U4 bracketed inside the
 window, else None with the reason in ``notes`` ("not bracketed: ...", e.g. with one size or a crossing beyond the
 window); ``max_extensions`` > 0 repeats an unbracketed x on :func:`~.tc.next_window` (:func:`~.tc.until_bracketed`).
+
+With ``holes`` (a :class:`~.holes.HoleSpec`) every realisation also carries the holes of its vacancies (V_{1−x}PS3:
+two V3+ with S = 1 per V vacancy, placed "near" their vacancy or at "random", seeded by the realisation's key) and
+every nearest-neighbour bond the exchange of its class (V2-V2_bulk, next_to_vacancy, V2-V3, V3-V3; :mod:`.holes`).
 """
 
 from __future__ import annotations
@@ -77,6 +81,9 @@ class DilutionResult:
     statuses: list = field(default_factory=list)
     notes: list = field(default_factory=list)
     windows: list = field(default_factory=list)
+    #: with holes: the HoleSpec (as a dict) and per fraction the hole counts summed over sizes and realisations
+    holes: dict | None = None
+    hole_counts: list = field(default_factory=list)
 
     def text(self, k: int) -> str:
         """One line for fraction k: 'T = 61.2 ± 0.8 K (Binder crossing ...)' or its 'not bracketed: ...' note."""
@@ -93,6 +100,7 @@ class DilutionResult:
                 "statuses": self.statuses, "notes": self.notes, "t_windows_K": self.windows,
                 "realisations": self.realisations, "analyses": [a.as_dict(with_runs=False) for a in self.analyses],
                 "averaged_curves": [{lab: clean(c) for lab, c in cs.items()} for cs in self.curves],
+                **({"holes": self.holes, "hole_counts": self.hole_counts} if self.holes is not None else {}),
                 "convention": "H = sum_{i<j} S_i.J_ij.S_j + sum_i S_i.A_i.S_i - g muB B.S_i; J > 0 AF; meV; T in K"}
 
     def save(self, path) -> Path:
@@ -105,15 +113,35 @@ class DilutionResult:
 def _dilution_run(task) -> dict:
     """One disorder realisation at one size (a module-level function, so that it can run in another process or on
     a Dask worker): the averaged-curve input of :func:`dilution_scan`."""
-    model, size, settings, vac, near_vacancy, ck, key = task
-    res, _ = simulate(model, size, settings, vacancies=vac, near_vacancy=near_vacancy, checkpoint=ck, seed_key=key)
-    return curves_of(res)
+    model, size, settings, vac, near_vacancy, ck, key, *more = task
+    spec = more[0] if more else None
+    if spec is None:
+        res, _ = simulate(model, size, settings, vacancies=vac, near_vacancy=near_vacancy, checkpoint=ck,
+                          seed_key=key)
+        return curves_of(res)
+    from .holes import simulate_holes
+
+    res, holes, counts = simulate_holes(model, size, settings, vac, spec, checkpoint=ck, seed_key=key)
+    return {**curves_of(res), "holes": {**holes.summary(), "bond_classes": counts}}
+
+
+def _sum_counts(items: list) -> dict:
+    out: dict = {}
+    for h in items:
+        for k, v in h.items():
+            if isinstance(v, dict):
+                out[k] = _sum_counts([out.get(k, {}), v])
+            else:
+                out[k] = out.get(k, 0) + int(v)
+    return out
 
 
 def dilution_scan(model: SpinModel, fractions, sizes, settings: MCSettings, realisations: int = 8,
                   near_vacancy=None, out_dir=None, warn: bool = True, map_fn=None,
-                  max_extensions: int = 0) -> DilutionResult:
-    """T(x) for every vacancy fraction x in ``fractions`` (module docstring).  With ``out_dir`` every run
+                  max_extensions: int = 0, holes=None) -> DilutionResult:
+    """T(x) for every vacancy fraction x in ``fractions`` (module docstring; ``holes`` a :class:`~.holes.HoleSpec`
+    or None, not together with ``near_vacancy``; checkpoints of hole runs belong in their own ``out_dir``; the
+    refusal of a fraction whose holes do not fit comes before any run).  With ``out_dir`` every run
     checkpoints to ``out_dir/checkpoint_x<x>_<L>_r<k>.npz`` (and resumes; further passes of ``max_extensions`` in
     ``out_dir/window_<tmin>-<tmax>K/``).  ``map_fn(fn, tasks) -> list`` runs the independent (x, size,
     realisation) simulations, e.g. on Dask or a process pool (default: one after the other); each is seeded by its
@@ -127,6 +155,15 @@ def dilution_scan(model: SpinModel, fractions, sizes, settings: MCSettings, real
     for x in fractions:
         if not 0.0 <= float(x) < 1.0:  # also NaN
             raise MonteCarloError(f"dilution fraction must be in [0, 1), got {x}")
+    if holes is not None:
+        if near_vacancy is not None:
+            raise MonteCarloError("give either holes (their bond classes include next_to_vacancy) or near_vacancy")
+        holes.validate()
+        for x in fractions:
+            if float(x) > 1.0 / (1 + holes.per_vacancy) + 1e-12:
+                raise MonteCarloError(f"hole fraction impossible: x = {float(x):g} with {holes.per_vacancy} holes per "
+                                      f"vacancy needs more hole sites than remain (x must be <= "
+                                      f"{1.0 / (1 + holes.per_vacancy):.3g})")
     sizes = [_as_size(s) for s in sizes]
     check_memory(model, sizes, settings)
     fractions = [float(x) for x in fractions]
@@ -145,7 +182,8 @@ def dilution_scan(model: SpinModel, fractions, sizes, settings: MCSettings, real
                 vac = random_vacancies(n_full, x, key)
                 ck = None if out_dir is None else \
                     Path(out_dir) / f"checkpoint_x{x:g}_{_label(s)}_r{r}.npz"
-                tasks.append((model, s, settings, vac, near_vacancy, ck, key))
+                more = (holes,) if holes is not None else ()
+                tasks.append((model, s, settings, vac, near_vacancy, ck, key) + more)
                 where.append((ix, _label(s)))
     runs = map_fn(_dilution_run, tasks) if map_fn is not None else [_dilution_run(t) for t in tasks]
     tcs, errs, methods, analyses, all_curves = [], [], [], [], []
@@ -163,7 +201,11 @@ def dilution_scan(model: SpinModel, fractions, sizes, settings: MCSettings, real
     res = DilutionResult(fractions=fractions, tc=tcs, tc_error=errs, methods=methods, realisations=realisations,
                          analyses=analyses, curves=all_curves, statuses=[a.status for a in analyses],
                          notes=[a.note for a in analyses],
-                         windows=[[float(settings.tmin), float(settings.tmax)] for _ in fractions])
+                         windows=[[float(settings.tmin), float(settings.tmax)] for _ in fractions],
+                         holes=None if holes is None else holes.as_dict(),
+                         hole_counts=[] if holes is None else
+                         [_sum_counts([c["holes"] for (i, _), c in zip(where, runs) if i == ix])
+                          for ix in range(len(fractions))])
     for ix, x in enumerate(fractions):
         if int(max_extensions) <= 0 or analyses[ix].bracketed or analyses[ix].mermin_wagner:
             continue
@@ -174,7 +216,7 @@ def dilution_scan(model: SpinModel, fractions, sizes, settings: MCSettings, real
                 return analyses[ix]
             sub = None if out_dir is None else Path(out_dir) / f"window_{st.tmin:.6g}-{st.tmax:.6g}K"
             r = dilution_scan(model, [x], sizes, st, realisations=realisations, near_vacancy=near_vacancy,
-                              out_dir=sub, warn=False, map_fn=map_fn)
+                              out_dir=sub, warn=False, map_fn=map_fn, holes=holes)
             got["curves"] = r.curves[0]
             return r.analyses[0]
 
