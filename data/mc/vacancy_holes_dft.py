@@ -57,6 +57,7 @@ STRUCTURE = str(ROOT / "data/structures/VPS3_monolayer.cif")
 OUT = HERE / "VPS3_vacancy_holes_dft.json"
 FIT_OUT = HERE / "VPS3_vacancy_holes.json"
 SPIN_MODEL = HERE / "VPS3_fast_spin_model.json"  # perfect crystal, energy mapping J1, J2, J3 (fast preset, U = 3 eV)
+SPIN_MODEL_U = 3.0  # eV (README: VPS3 energy mapping, PBE+U 3 eV on V d)
 MIXERS = {
     # damped full-spin mixer (session 6's first attempt: the energy converged, the density stalled at 10^-4.4)
     "damped": {"beta": 0.02, "nmaxold": 8, "weight": 100.0},
@@ -257,6 +258,11 @@ def fit_mode(a, engine=None) -> int:
     meta = json.loads(SPIN_MODEL.read_text())["meta"]
     perfect = [float(v) for v in meta["J_meV"]]
     fixed = {} if a.fit_J23 else {"J2": perfect[1], "J3": perfect[2]}
+    j23_note = None
+    if fixed and U != SPIN_MODEL_U:
+        j23_note = (f"J2, J3 held at the perfect crystal's values at U = {SPIN_MODEL_U:g} eV, not at U = {U:g} eV "
+                    "(an approximation; --fit-J23 fits them in this cell)")
+        print(f"[vacancy holes fit] warning: {j23_note}", flush=True)
     unknowns = hole_unknowns(bonds, fit_j23=a.fit_J23)
     design = choose_hole_patterns(bonds, hp, cell.spin, cell.n_sites, unknowns=unknowns,
                                   n_configs=a.n_configs, start=neel)
@@ -336,6 +342,7 @@ def fit_mode(a, engine=None) -> int:
     J = {c: fit.J.get(c) for c in ("V2-V2_bulk", "next_to_vacancy", "V2-V3")}
     J.update({c: v for c, v in fit.J.items() if c not in J})
     notes = [f"{c}: no such bond in the 2x2 vacancy cell with holes on {hp.sites}" for c, v in J.items() if v is None]
+    notes += [j23_note] if j23_note else []
     res = dict(zip(fit.configurations, fit.residuals_meV))
     dof = len(fit.configurations) - design.n_unknowns
     block.update({
@@ -343,7 +350,7 @@ def fit_mode(a, engine=None) -> int:
         "convention": "H = sum_{i<j} S_i.J_ij.S_j, each bond once, |S_i| = 1 on the hole (V3+) sites, 3/2 on V2+; "
                       "J > 0 AF; meV; energies eV per 39-atom cell",
         "J_meV": J, "J_stderr_meV": fit.stderr, "J_fixed_meV": fit.fixed, "J_notes": notes,
-        "J_perfect_crystal_meV": {"J1": perfect[0], "J2": perfect[1], "J3": perfect[2],
+        "J_perfect_crystal_meV": {"J1": perfect[0], "J2": perfect[1], "J3": perfect[2], "U_eV": SPIN_MODEL_U,
                                   "source": "data/mc/VPS3_fast_spin_model.json meta (energy mapping, fast preset)"},
         "J_over_perfect_J1": {c: (None if v is None else v / perfect[0]) for c, v in J.items()
                               if c in ("V2-V2_bulk", "next_to_vacancy", "V2-V3", "V3-V3")},
