@@ -43,9 +43,9 @@ def titles(monkeypatch):
     seen = []
     orig = plot.plot_curves
 
-    def spy(curves, path, tc=None, tc_error=None, title=""):
+    def spy(curves, path, tc=None, tc_error=None, title="", **kw):
         seen.append((title, tc))
-        return orig(curves, path, tc, tc_error, title)
+        return orig(curves, path, tc, tc_error, title, **kw)
 
     monkeypatch.setattr(plot, "plot_curves", spy)
     return seen

@@ -22,10 +22,39 @@ def _plt():
     return plt
 
 
-def plot_curves(curves: dict, path, tc=None, tc_error=None, title: str = "") -> Path:
+def _tc_title(title: str, tc, tc_error) -> str:
+    """``title`` with the ordering temperature stated: 'Tc = 69.6 ± 0.7 K' for a marked (bracketed) crossing, else
+    'Tc not bracketed' — unless the title already says it (a TcResult headline)."""
+    if tc is not None:
+        if f"{tc:.1f}" in title or f"{tc:.2f}" in title:
+            return title
+        return f"{title}: Tc = {tc:.1f} ± {(tc_error or 0.0):.1f} K".lstrip(": ")
+    if "not bracketed" in title or "Mermin" in title:
+        return title
+    return f"{title}: Tc not bracketed".lstrip(": ")
+
+
+def _mark_edge(axes, T_lo: float, T_hi: float, edge: str) -> None:
+    """A red dash-dot line at the window edge beyond which the Binder crossing lies (``edge``: TcResult.side,
+    "above tmax" or "below tmin"), an arrow pointing out of the window in every panel."""
+    above = edge.startswith("above")
+    t = T_hi if above else T_lo
+    for k, ax in enumerate(axes):
+        ax.axvline(t, color="tab:red", ls="-.", lw=1.6, gid="window-edge")
+        txt = ("crossing above\nwindow edge →" if above else "← crossing below\nwindow edge")
+        if k == 0:
+            ax.annotate(txt, (t, 0.5), xycoords=("data", "axes fraction"), xytext=(-4 if above else 4, 0),
+                        textcoords="offset points", ha="right" if above else "left", va="center", fontsize=8,
+                        color="tab:red", gid="window-edge-label", bbox=dict(fc="white", ec="none", alpha=0.85, pad=1))
+
+
+def plot_curves(curves: dict, path, tc=None, tc_error=None, title: str = "", edge: str | None = None) -> Path:
     """2×3 panels of |M| and Q (order parameter, units of S), χ (1/meV), E (meV/site), C (k_B per site) and U4
     vs T (K); ``curves`` =
-    {label: {"T": ..., name: (values, errors)}}."""
+    {label: {"T": ..., name: (values, errors)}}.  The title always states the ordering temperature: ``tc`` ± ``tc_error``
+    (K, drawn as a dashed line and band; pass it only for a Binder crossing bracketed inside the window) or "Tc not
+    bracketed".  ``edge`` ("above tmax" / "below tmin", :attr:`TcResult.side`) marks the window edge beyond which
+    an unbracketed crossing lies."""
     plt = _plt()
     fig, axes = plt.subplots(2, 3, figsize=(14, 7.5), sharex=True)
     panels = [("M", "magnetisation |M| (S)"), ("Q", "order parameter |Q| (S)"), ("chi", "χ of Q (1/meV)"),
@@ -44,8 +73,10 @@ def plot_curves(curves: dict, path, tc=None, tc_error=None, title: str = "") -> 
         ax.set_xlabel("T (K)")
     if axes[0, 0].get_legend_handles_labels()[0]:
         axes[0, 0].legend(fontsize=8)
-    if title:
-        fig.suptitle(title)
+    if edge in ("above tmax", "below tmin") and tc is None:
+        Ts = np.concatenate([np.asarray(c["T"], float) for c in curves.values()])
+        _mark_edge(axes.ravel(), float(Ts.min()), float(Ts.max()), edge)
+    fig.suptitle(_tc_title(title, tc, tc_error))
     fig.tight_layout()
     path = Path(path)
     try:
@@ -57,7 +88,8 @@ def plot_curves(curves: dict, path, tc=None, tc_error=None, title: str = "") -> 
 
 def plot_tc(tcr, path) -> Path:
     """Curves of every size of a :class:`~.tc.TcResult`, with the Tc marked only if it is a Binder crossing
-    bracketed inside the window (else the title says "not bracketed" and where the crossing lies)."""
+    bracketed inside the window (else the title says "not bracketed" and where the crossing lies, and the window
+    edge beyond which it lies is marked)."""
     from .tc import _label, curves_of
 
     curves = {_label(r.size): curves_of(r) for r in tcr.runs}
@@ -68,7 +100,7 @@ def plot_tc(tcr, path) -> Path:
 
     title = "\n".join(textwrap.wrap(title, 120))
     return plot_curves(curves, path, tcr.tc if tcr.bracketed else None, tcr.tc_error if tcr.bracketed else None,
-                       title)
+                       title, edge=None if tcr.bracketed else tcr.side)
 
 
 def plot_dilution(dres, path) -> Path:

@@ -16,7 +16,9 @@ def plot_channels(results: dict, out, title: str | None = None) -> Path:
     label (meV, J > 0 AF).  Comparison values (energy mapping, force theorem) are drawn as markers on the total.
 
     A bond whose expansion is out of range (``BondAnalysis.J`` is None) gets hatched bars labelled "formal
-    perturbative terms (not J)" and no total bar: the total slot says "no J: out of range (…)"."""
+    perturbative terms (not J)" and no total bar: the total slot says "no J: out of range (…)" (away from the
+    comparison markers).  Comparison markers: one shape per route, filled with the colour of their material's bars,
+    each with a legend entry."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -27,30 +29,43 @@ def plot_channels(results: dict, out, title: str | None = None) -> Path:
     n = len(labels)
     x = np.arange(len(cats))
     width = 0.8 / max(n, 1)
-    fig, ax = plt.subplots(figsize=(1.3 * len(cats) + 2, 4.2))
+    fig, ax = plt.subplots(figsize=(1.3 * len(cats) + 5, 4.2))
     markers = ["D", "o", "s", "^"]
     any_formal = False
+    no_j, compared, marker_of = [], [], {}
     for k, lab in enumerate(labels):
         b = results[lab]
         ok = b.J is not None
         vals = [b.summary.get(c, 0.0) for c in CATEGORIES] + [b.J if ok else 0.0]
         pos = x + (k - (n - 1) / 2) * width
+        colour = f"C{k}"
         if ok:
-            bars = ax.bar(pos, vals, width * 0.95, label=lab)
+            bars = ax.bar(pos, vals, width * 0.95, label=lab, color=colour)
         else:
-            bars = ax.bar(pos[:-1], vals[:-1], width * 0.95, hatch="//", alpha=0.6,
+            bars = ax.bar(pos[:-1], vals[:-1], width * 0.95, hatch="//", alpha=0.6, color=colour,
                           label=f"{lab}: formal perturbative terms (not J)")
-            ax.text(pos[-1], 0.5, "no J:\n" + b.status.replace(" (", "\n("), ha="center", va="center", fontsize=7,
-                    rotation=90, transform=ax.get_xaxis_transform())
+            no_j.append((pos[-1], lab, b.status, colour))
             any_formal = True
         for rect, v in zip(bars, vals):
             if abs(v) > 1e-3:
                 ax.annotate(f"{v:+.2f}", (rect.get_x() + rect.get_width() / 2, v), ha="center",
                             va="bottom" if v >= 0 else "top", fontsize=7)
-        for m, (name, val) in enumerate(b.comparisons.items()):
-            ax.plot([pos[-1]], [val], markers[m % len(markers)], color="k", ms=5,
-                    label=f"{lab}: {name}" if val is not None else None)
+        for name, val in b.comparisons.items():  # one marker shape per route, in the colour of the material
+            if val is None:
+                continue
+            mk = marker_of.setdefault(name, markers[len(marker_of) % len(markers)])
+            ax.plot([pos[-1]], [val], mk, mfc=colour, mec="k", mew=0.8, ms=6, label=f"{lab}: {name} J",
+                    gid="comparison")
+            compared.append(val)
     ax.axhline(0.0, color="0.3", lw=0.8)
+    lo, hi = ax.get_ylim()
+    # the "no J" notes go to the half of the total slot away from the comparison markers
+    frac = [(v - lo) / (hi - lo) for v in compared]
+    top = not frac or np.mean(frac) < 0.5
+    for xpos, lab, status, colour in no_j:
+        ax.text(xpos, 0.97 if top else 0.03, f"no J: {lab}\n" + status.replace(" (", "\n("), ha="center",
+                va="top" if top else "bottom", fontsize=7, rotation=90, color=colour,
+                transform=ax.get_xaxis_transform(), gid="no-J")
     ax.set_xticks(x)
     ax.set_xticklabels(cats, rotation=20, ha="right", fontsize=9)
     ax.set_ylabel(("J / formal term" if any_formal else "J") + " (meV)\n[H = J S_i·S_j, |S| = 3/2; J > 0 AF]",
@@ -58,7 +73,7 @@ def plot_channels(results: dict, out, title: str | None = None) -> Path:
     ax.set_title((title or "superexchange channels of the nearest-neighbour bond")
                  + ("\n(hatched: expansion out of range — formal perturbative terms, not exchange constants)"
                     if any_formal else ""), fontsize=10)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
