@@ -312,14 +312,15 @@ def test_run_mc_step_with_cluster_algorithm_and_threads(tmp_path):
     assert abs(a["tc_K"] - b["tc_K"]) < 4 * math.hypot(a["tc_error_K"], b["tc_error_K"]) + 0.05 * a["tc_K"]
 
 
-def test_run_mc_step_key_names_the_algorithm_only_when_not_default(tmp_path):
+def test_run_mc_step_key_names_the_algorithm(tmp_path):
+    """The step key names the algorithm: "auto" by default (cluster moves where valid), else the one asked for."""
     from wannmag.workflows.run import build_workflow
 
     cif = Path(__file__).parents[2] / "data" / "structures" / "VPS3_monolayer.cif"
     st = {s.name: s for s in build_workflow(cif, out=tmp_path / "w", settings={"mc_algorithm": "cluster"}).steps}
     assert st["mc"].params["mc_algorithm"] == "cluster"
     st = {s.name: s for s in build_workflow(cif, out=tmp_path / "w2").steps}
-    assert "mc_algorithm" not in st["mc"].params
+    assert st["mc"].params["mc_algorithm"] == "auto"
 
 
 def test_cli_mc_cluster_bad_settings_one_line(tmp_path, capsys):

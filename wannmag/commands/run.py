@@ -146,8 +146,9 @@ def register(sub) -> None:
     p.add_argument("--mc-replicas", type=int, metavar="N",
                    help="parallel-tempering temperatures instead of the preset's")
     p.add_argument("--mc-algorithm", choices=["metropolis", "cluster"],
-                   help="Monte Carlo sweep: metropolis (Metropolis + over-relaxation, the default) or cluster (Wolff "
-                        "cluster moves by Ising embedding first; see wannmag mc --help)")
+                   help="Monte Carlo sweep: cluster (Wolff cluster moves by Ising embedding first; see wannmag mc "
+                        "--help) or metropolis (Metropolis + over-relaxation); default: cluster where the model allows "
+                        "it, else metropolis (the reason is stored)")
     p.add_argument("--mc-threads", type=int, metavar="N",
                    help="threads running the replicas of one Monte Carlo lattice in parallel (default 1; the "
                         "result does not depend on N)")
@@ -157,4 +158,4 @@ def register(sub) -> None:
                    help="run only this step and the steps it depends on (e.g. --until mc skips the Wannier steps)")
     p.add_argument("--redo", nargs="+", metavar="STEP", help="recompute these steps (and all after them)")
     p.add_argument("--status", action="store_true", help="list the steps and whether they are done")
-    p.set_defaults(func=cmd_run)
+    p.set_defaults(func=cmd_run, inputs=(("structure", "file"), ("from_dir", "dir")))

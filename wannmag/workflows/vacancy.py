@@ -681,8 +681,11 @@ def step_vacancy_mc(ctx):
     zJ = sum(abs(b.J_iso) for b in model.bonds) * 2 / model.n_sites
     t_mf = S * S * zJ / 3 / MEV_PER_K
     # the window of the mc step, reaching further down: dilution lowers T towards zero at the percolation threshold
+    # the algorithm the mc step chose for this model (cluster moves where valid; tc.choose_algorithm)
     settings = MCSettings(tmin=0.03 * t_mf, tmax=1.1 * t_mf, n_replicas=p["mc_replicas"], n_sweeps=p["mc_sweeps"],
-                          n_therm=p["mc_therm"], seed=p["seed"], checkpoint_every=1000)
+                          n_therm=p["mc_therm"], seed=p["seed"], checkpoint_every=1000,
+                          algorithm=(ctx.results.get("mc") or {}).get("algorithm") or "metropolis",
+                          threads=int(p.get("mc_threads") or 1))
     perfect = (ctx["mc"].get("tc_K"), ctx["mc"].get("tc_error_K")) if "mc" in ctx.results else None
     formula = ctx.results.get("structure", {}).get("formula", "")
     from .run import _client, _map
@@ -716,6 +719,7 @@ def vacancy_steps(params: dict) -> list:
             # the charge state defines the calculations (neutral keeps the fingerprint of earlier runs)
             "charge": 0 if v.get("charge") in (None, "neutral") else str(v["charge"])}
     mcp = {k: params[k] for k in ("mc_sizes", "mc_sweeps", "mc_therm", "mc_replicas", "seed", "vac_realisations")}
+    mcp["mc_algorithm"] = params.get("mc_algorithm") or "auto"  # as the mc step (whose choice it uses)
     # (the wording is part of the fingerprint: results of the former rule, which reported χ maxima as T(x), rerun)
     mcp["passes"] = ("wide window down to 0.03 T_MF, then per x a pass on next_window; T(x) only from bracketed "
                      "Binder crossings" if params.get("mc_refine", True) else "one; T(x) only from bracketed Binder "

@@ -540,6 +540,38 @@ def order_parameters(spins, slen, pat):
     return math.sqrt(mx * mx + my * my + mz * mz) / n, math.sqrt(qx * qx + qy * qy + qz * qz) / n
 
 
+@njit(cache=True)
+def order_parameters_axis(spins, slen, pat, n):
+    """(|M|, |Q|, |Q·n|): :func:`order_parameters` and the component of the staggered magnetisation Q along the
+    unit vector ``n`` (the ground-state axis; per site in units of S) — the order parameter of an easy-axis
+    (Ising-type) transition."""
+    mx = 0.0
+    my = 0.0
+    mz = 0.0
+    qx = 0.0
+    qy = 0.0
+    qz = 0.0
+    for i in range(spins.shape[0]):
+        inv = 1.0 / slen[i]
+        x = spins[i, 0] * inv
+        y = spins[i, 1] * inv
+        z = spins[i, 2] * inv
+        mx += x
+        my += y
+        mz += z
+        p = pat[i]
+        qx += p * x
+        qy += p * y
+        qz += p * z
+    nn = spins.shape[0]
+    qa = abs(qx * n[0] + qy * n[1] + qz * n[2]) / nn
+    return (math.sqrt(mx * mx + my * my + mz * mz) / nn, math.sqrt(qx * qx + qy * qy + qz * qz) / nn, qa)
+
+
 # ---------------------------------------------------------------------------------------------------- tempering
-N_OBS = 8  # per bin: e, e², m, m², q, q², q⁴, m⁴
-OBS_NAMES = ("e", "e2", "m", "m2", "q", "q2", "q4", "m4")
+#: per bin: e, e², m, m², q, q², q⁴, m⁴ and the moments |q_n|, q_n², q_n⁴ of the order-parameter component along the
+#: ground-state axis n (checkpoints of earlier versions held the first 8 only)
+N_OBS = 11
+OBS_NAMES = ("e", "e2", "m", "m2", "q", "q2", "q4", "m4", "qa", "qa2", "qa4")
+#: the bins layout of earlier versions (no axis moments)
+N_OBS_OLD = 8

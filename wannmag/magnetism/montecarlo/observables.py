@@ -10,6 +10,16 @@ units of S:
     Q       = ⟨q⟩,  chi   = N β (⟨q²⟩ − ⟨q⟩²)    (order-parameter susceptibility, 1/meV)
     U4      = 1 − ⟨q⁴⟩ / (3 ⟨q²⟩²)              (Binder cumulant of the order parameter)
 
+and of the component q_n = Q·n of the order parameter along the ground-state axis n (:func:`.kernels.
+order_parameters_axis`), the order parameter of an easy-axis (Ising-type) transition:
+
+    Q_axis   = ⟨|q_n|⟩,  chi_axis = N β (⟨q_n²⟩ − ⟨|q_n|⟩²)
+    U4_axis  = 1 − ⟨q_n⁴⟩ / (3 ⟨q_n²⟩²)
+
+Limits: U4 → 2/3 in an ordered phase (any orientation) and → 4/9 for a Gaussian 3-component Q (disorder);
+U4_axis → 2/3 for order along n, → 1 − (1/5)/(3·1/9) = 0.4 for a vector ordered but oriented isotropically (the
+finite-size quasi-order of a nearly isotropic 2D magnet), → 0 for a Gaussian q_n.
+
 Errors: the time series is stored as bins (averages of ``bin_size`` consecutive measurements); the error of ⟨e⟩
 comes from a binning analysis (doubling the bin length until the error plateaus), which also gives the integrated
 autocorrelation time τ_int = ½ (σ_binned/σ_naive)² in measurements; the errors of all quantities come from a
@@ -24,7 +34,7 @@ from .kernels import OBS_NAMES
 
 __all__ = ["binning_analysis", "jackknife", "derived_observables", "QUANTITIES"]
 
-QUANTITIES = ("energy", "C", "M", "chi_M", "Q", "chi", "U4")
+QUANTITIES = ("energy", "C", "M", "chi_M", "Q", "chi", "U4", "Q_axis", "chi_axis", "U4_axis")
 _I = {n: k for k, n in enumerate(OBS_NAMES)}
 
 
@@ -69,6 +79,9 @@ def _funcs(N: int, beta: float):
         "Q": lambda a: a[i["q"]],
         "chi": lambda a: N * beta * (a[i["q2"]] - a[i["q"]] ** 2),
         "U4": lambda a: 1.0 - a[i["q4"]] / (3.0 * a[i["q2"]] ** 2) if a[i["q2"]] > 0 else 0.0,
+        "Q_axis": lambda a: a[i["qa"]],
+        "chi_axis": lambda a: N * beta * (a[i["qa2"]] - a[i["qa"]] ** 2),
+        "U4_axis": lambda a: 1.0 - a[i["qa4"]] / (3.0 * a[i["qa2"]] ** 2) if a[i["qa2"]] > 0 else 0.0,
     }
 
 
@@ -76,7 +89,12 @@ def derived_observables(bins: np.ndarray, bin_size: int, betas: np.ndarray, N: i
     """Observables and errors per temperature from ``bins`` (n_T × n_bins × len(OBS_NAMES) sums of
     ``bin_size`` measurements each).  Returns {name: (values, errors)} plus ``tau_int_E`` (in measurements) and
     ``binning_converged``."""
-    nT, nb, _ = bins.shape
+    nT, nb, nobs = bins.shape
+    if nobs != len(OBS_NAMES):
+        from .errors import MonteCarloError
+
+        raise MonteCarloError(f"binned measurements hold {nobs} moments per bin, expected {len(OBS_NAMES)} "
+                              f"({', '.join(OBS_NAMES)}): data of an earlier version")
     means = bins / bin_size
     out = {q: (np.zeros(nT), np.zeros(nT)) for q in QUANTITIES}
     tau = np.zeros(nT)

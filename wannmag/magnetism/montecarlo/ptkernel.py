@@ -16,7 +16,7 @@ import numpy as np
 from numba import njit, prange
 
 from .cluster import cluster_sweep
-from .kernels import (ising_sweep, metropolis_sweep, next_double, order_parameters, overrelax_sweep_uniaxial,
+from .kernels import (ising_sweep, metropolis_sweep, next_double, order_parameters_axis, overrelax_sweep_uniaxial,
                       renormalise, total_energy)
 
 __all__ = ["pt_run", "pt_run_serial", "pt_kernel"]
@@ -54,7 +54,7 @@ def _adjust_ladder(betas, sw_acc_win, sw_att_win):
 
 def _pt_run(spins, rng, rng_swap, energies, temp_of, walker_at, betas, cos_max, counters,
            acc_win, att_win, sw_acc_win, sw_att_win, sw_acc, sw_att, bins,
-           ptr, nbr, Jiso, Jd, Jf, mode, A, hasA, orok, zee, slen, pat, uniax, axis,
+           ptr, nbr, Jiso, Jd, Jf, mode, A, hasA, orok, zee, slen, pat, qaxis, uniax, axis,
            ising, n_or, algo, Jg, rest_free, cl_target, stack, incl, old, cl_stats,
            sweep0, sweep1, n_therm, measure_every, bin_size, n_bins, swap_every,
            adapt_every, ladder_every, ladder_until, resync_every):
@@ -72,7 +72,14 @@ def _pt_run(spins, rng, rng_swap, energies, temp_of, walker_at, betas, cos_max, 
     Walker w sits at temperature index temp_of[w]; walker_at is the inverse map.  A swap of the walkers at
     temperatures k, k+1 is accepted with min(1, exp((β_k − β_{k+1})(E_k − E_{k+1}))).  Measurements (after
     ``n_therm`` sweeps, every ``measure_every`` sweeps) are summed into ``bins[k, b, :]`` (OBS_NAMES) with bin
-    index b = measurement // bin_size.  ``counters[k]`` counts the measurements at temperature k.
+    index b = measurement // bin_size; the order parameter is Q = Σ σ_i S_i/(N S_i) with σ_i = ``pat`` and its
+    component along the ground-state axis ``qaxis`` (unit vector).  ``counters[k]`` counts the measurements at
+    temperature k.
+
+    Load balance: the parallel loop runs over the temperature indices k (walker walker_at[k]), lowest temperature
+    first — with a chunk size of 1 (:func:`numba.set_parallel_chunksize`, set by the caller) the threads take the
+    walkers one at a time, costly low-temperature cluster walkers first; which thread runs a walker does not change
+    its result.
     """
     nR = spins.shape[0]
     nT = betas.shape[0]
@@ -82,8 +89,9 @@ def _pt_run(spins, rng, rng_swap, energies, temp_of, walker_at, betas, cos_max, 
         # the walkers are independent between swaps (own spins, own random stream, own temperature index k, so
         # every array written below is written by one walker only): prange over walkers gives the bit-identical
         # result of the serial loop on any number of threads
-        for w in prange(nR):
-            k = temp_of[w]
+        for kk in prange(nR):
+            w = walker_at[kk]
+            k = kk
             b = betas[k]
             dE = 0.0
             # the walker's random state in a private copy during its sweep: the 32-byte states of neighbouring
@@ -156,7 +164,7 @@ def _pt_run(spins, rng, rng_swap, energies, temp_of, walker_at, betas, cos_max, 
                     for w in range(nR):
                         k = temp_of[w]
                         e = energies[w] / N
-                        mm, q = order_parameters(spins[w], slen, pat)
+                        mm, q, qa = order_parameters_axis(spins[w], slen, pat, qaxis)
                         bins[k, bidx, 0] += e
                         bins[k, bidx, 1] += e * e
                         bins[k, bidx, 2] += mm
@@ -165,6 +173,10 @@ def _pt_run(spins, rng, rng_swap, energies, temp_of, walker_at, betas, cos_max, 
                         bins[k, bidx, 5] += q * q
                         bins[k, bidx, 6] += q * q * q * q
                         bins[k, bidx, 7] += mm * mm * mm * mm
+                        qa2 = qa * qa
+                        bins[k, bidx, 8] += qa
+                        bins[k, bidx, 9] += qa2
+                        bins[k, bidx, 10] += qa2 * qa2
                         counters[k] += 1
 
 

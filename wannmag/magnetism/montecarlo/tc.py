@@ -10,6 +10,12 @@ Estimators (all in K, with uncertainties):
   reported as a bound (``bound`` "lower": the peak lies at T ≥ tmax; "upper": at T ≤ tmin) with T the edge;
 * Binder-cumulant crossings U4_L(T) = U4_L'(T) for every pair of sizes (linear interpolation; the + → −
   sign change of U4_L' − U4_L, L' > L, with the largest weight), uncertainty by parametric bootstrap.
+  Which cumulant (:func:`binder_kind`): for a model whose ordered moments break no continuous symmetry and have a
+  single easy axis n, the cumulant ``U4_axis`` of the component Q·n (and ``chi_axis`` for the χ peaks) — the
+  estimator of an easy-axis (Ising-type) transition: in a nearly isotropic 2D magnet the vector cumulant ``U4`` of
+  |Q| also counts the finite-size quasi-order of the isotropic part (correlation length ≫ L far above T_N, any
+  orientation).  Otherwise the vector ``U4`` and ``chi``.  ``binder`` in the result says which ("easy-axis" /
+  "vector"), ``binder_reason`` why.
   ``tc`` is the crossing of the two largest sizes; ``tc_error`` combines its bootstrap error with the spread of all
   pair crossings (the finite-size drift).
 
@@ -39,12 +45,12 @@ import numpy as np
 
 from ..spinmodel import SpinModel
 from .errors import MerminWagnerWarning, MonteCarloError
-from .groundstate import ground_state
+from .groundstate import easy_axis_of, ground_state
 from .lattice import _as_size, build_lattice
 from .tempering import MCSettings, PTResult, parallel_tempering
 
-__all__ = ["continuous_symmetry", "mermin_wagner_check", "find_peak", "peak_text", "binder_crossing",
-           "analyse_sizes", "refine_window", "extend_window", "next_window", "until_bracketed",
+__all__ = ["continuous_symmetry", "mermin_wagner_check", "binder_kind", "find_peak", "peak_text", "binder_crossing",
+           "analyse_sizes", "choose_algorithm", "refine_window", "extend_window", "next_window", "until_bracketed",
            "refined_edge_warning", "checkpoint_key", "convergence_notes", "TcResult", "ordering_temperature",
            "simulate"]
 
@@ -100,6 +106,46 @@ def mermin_wagner_check(model: SpinModel, dimension: int, ising: bool = False, g
                           "moments (XY-type, no in-plane anisotropy): no long-range order at T > 0 "
                           "(Mermin-Wagner; at most a BKT transition), the finite-size peaks drift with L"}
     return {"flag": False, "symmetry": sym, "reason": ""}
+
+
+def binder_kind(lat, gs, ising: bool = False, col_tol: float = 0.99) -> dict:
+    """Which Binder cumulant the Tc analysis uses on ``lat`` with ground state ``gs`` (:class:`.GroundState`):
+    {"binder": "easy-axis" | "vector", "reason": str, "axis": n}.
+
+    "easy-axis" in Ising mode, or when the ground state is collinear (⟨|ŝ_i·n|⟩ ≥ ``col_tol``), no continuous
+    symmetry of H rotates the ordered moments (none, or a U(1) about n itself), no field couples to the order
+    parameter (Σ σ_i z_i = 0), and the energy of the rigidly rotated ground-state pattern, E(u) = u·K·u with
+    K = ½ Σ_{CSR entries i→j} σ_iσ_j S_iS_j sym(J_ij) + Σ_i S_i² sym(A_i) (meV; exact for the bilinear H;
+    :func:`.groundstate.easy_axis_of`), has a non-degenerate minimum along n.  Otherwise "vector" (isotropic, easy-plane,
+    non-collinear, field-coupled)."""
+    n = np.asarray(gs.axis, float)
+
+    def vector(why):
+        return {"binder": "vector", "reason": why, "axis": n.tolist()}
+
+    if ising:
+        return {"binder": "easy-axis", "reason": "Ising mode: the order parameter is its z component",
+                "axis": [0.0, 0.0, 1.0]}
+    if gs.collinearity < col_tol:
+        return vector(f"non-collinear ground state (collinearity {gs.collinearity:.3f})")
+    sig = np.asarray(gs.pattern, float)
+    zee = np.asarray(lat.zee, float)
+    if np.any(zee) and np.linalg.norm((sig[:, None] * zee).sum(axis=0)) > 1e-12 * max(1.0, np.abs(zee).max()):
+        return vector("a field couples to the order parameter")
+    axes = continuous_symmetry(lat.model)
+    if len(axes) == 3:
+        return vector("isotropic (SO(3)) model")
+    if len(axes) == 1 and abs(float(np.dot(axes[0] / np.linalg.norm(axes[0]), n))) < col_tol:
+        return vector("a U(1) symmetry rotates the ordered moments (easy plane)")
+    v, gap = easy_axis_of(lat, sig)
+    if v is None:
+        return vector("no single easy axis (degenerate minimum of the anisotropy energy)")
+    if abs(float(v @ n)) < col_tol:
+        return vector("the ground-state axis is not the easy axis of the pattern's anisotropy energy")
+    gap = gap / lat.n_sites
+    return {"binder": "easy-axis", "axis": n.tolist(),
+            "reason": f"collinear ground state with a single easy axis (anisotropy gap {gap:.3g} meV per site): "
+                      "Binder cumulant of the order-parameter component along it"}
 
 
 # ------------------------------------------------------------------------------------------------ estimators
@@ -210,6 +256,8 @@ class TcResult:
     note: str = ""
     t_window: list = field(default_factory=list)
     passes: list = field(default_factory=list)
+    binder: str = "vector"
+    binder_reason: str = ""
 
     @property
     def bracketed(self) -> bool:
@@ -225,7 +273,7 @@ class TcResult:
     def as_dict(self, with_runs: bool = True) -> dict:
         d = {"tc_K": self.tc, "tc_error_K": self.tc_error, "method": self.method, "status": self.status,
              "side": self.side, "note": self.note, "t_window_K": self.t_window, "passes": self.passes,
-             "sizes": self.sizes,
+             "sizes": self.sizes, "binder": self.binder, "binder_reason": self.binder_reason,
              "peaks_C": self.peaks_C, "peaks_chi": self.peaks_chi, "binder_crossings": self.crossings,
              "mermin_wagner": self.mermin_wagner, "warning": self.warning, "continuous_symmetry": self.symmetry,
              "ground_state": self.ground_state,
@@ -241,25 +289,35 @@ class TcResult:
         return Path(path)
 
 
-def analyse_sizes(curves: dict, mw: dict | None = None) -> TcResult:
+def analyse_sizes(curves: dict, mw: dict | None = None, binder: str | dict = "vector") -> TcResult:
     """Tc analysis of ``curves`` = {label: {"T": temperatures (K), "n_sites": N, name: (values, errors)}} for
-    name in C, chi, U4 (labels sorted by n_sites)."""
+    name in C, chi, U4 (and U4_axis, chi_axis; labels sorted by n_sites).  ``binder``: "vector" (U4, chi) or
+    "easy-axis" (U4_axis, chi_axis), or a :func:`binder_kind` dict; "easy-axis" falls back to "vector" (saying
+    so) when a curve lacks U4_axis."""
+    why = ""
+    if isinstance(binder, dict):
+        binder, why = binder.get("binder", "vector"), binder.get("reason", "")
+    if binder not in ("vector", "easy-axis"):
+        raise MonteCarloError(f"binder must be 'vector' or 'easy-axis', got {binder!r}")
     labels = sorted(curves, key=lambda k: curves[k]["n_sites"])
+    if binder == "easy-axis" and not all("U4_axis" in curves[k] and "chi_axis" in curves[k] for k in labels):
+        binder, why = "vector", "easy-axis cumulant requested but not measured in every curve"
+    ukey, ckey = ("U4_axis", "chi_axis") if binder == "easy-axis" else ("U4", "chi")
     peaks_C = {str(k): find_peak(curves[k]["T"], *curves[k]["C"]) for k in labels}
-    peaks_chi = {str(k): find_peak(curves[k]["T"], *curves[k]["chi"]) for k in labels}
+    peaks_chi = {str(k): find_peak(curves[k]["T"], *curves[k][ckey]) for k in labels}
     crossings = []
     for a in range(len(labels)):
         for b in range(a + 1, len(labels)):
             ca, cb = curves[labels[a]], curves[labels[b]]
             if len(ca["T"]) == len(cb["T"]) and np.allclose(ca["T"], cb["T"], rtol=1e-9):
-                c = binder_crossing(ca["T"], *ca["U4"], *cb["U4"])
+                c = binder_crossing(ca["T"], *ca[ukey], *cb[ukey])
             else:  # different ladders (feedback): interpolate both on the larger size's grid within the overlap
                 lo, hi = max(ca["T"][0], cb["T"][0]), min(ca["T"][-1], cb["T"][-1])
                 grid = cb["T"][(cb["T"] >= lo) & (cb["T"] <= hi)]
                 if len(grid) < 3:
                     continue
-                ua, ea = (np.interp(grid, ca["T"], x) for x in ca["U4"])
-                ub, eb = (np.interp(grid, cb["T"], x) for x in cb["U4"])
+                ua, ea = (np.interp(grid, ca["T"], x) for x in ca[ukey])
+                ub, eb = (np.interp(grid, cb["T"], x) for x in cb[ukey])
                 c = binder_crossing(grid, ua, ea, ub, eb)
             if c is not None:
                 crossings.append({"sizes": [str(labels[a]), str(labels[b])], **c})
@@ -275,7 +333,7 @@ def analyse_sizes(curves: dict, mw: dict | None = None) -> TcResult:
             f"Binder crossing {main['sizes'][0]}/{main['sizes'][1]}"
     else:
         status, method = "not bracketed", "not bracketed"
-        side = _crossing_side(curves, labels, peaks_chi)
+        side = _crossing_side(curves, labels, peaks_chi, ukey=ukey)
         note = _not_bracketed_note(window, side, labels, peaks_chi)
     mw = mw or {}
     notes = [mw["reason"]] if mw.get("reason") else []
@@ -283,10 +341,10 @@ def analyse_sizes(curves: dict, mw: dict | None = None) -> TcResult:
     return TcResult(sizes=[str(k) for k in labels], tc=tc, tc_error=tc_err, method=method, peaks_C=peaks_C,
                     peaks_chi=peaks_chi, crossings=crossings, mermin_wagner=bool(mw.get("flag", False)),
                     warning="; ".join(notes), symmetry=mw.get("symmetry", ""), status=status, side=side, note=note,
-                    t_window=window)
+                    t_window=window, binder=binder, binder_reason=why)
 
 
-def _crossing_side(curves: dict, labels: list, peaks_chi: dict, z_sig: float = 3.0) -> str | None:
+def _crossing_side(curves: dict, labels: list, peaks_chi: dict, z_sig: float = 3.0, ukey: str = "U4") -> str | None:
     """Where the Binder crossing of the two largest lattices lies when none was found inside the window.  From the
     Binder cumulants: "above tmax" if U4_L' − U4_L (L' > L) is significantly positive somewhere (> ``z_sig`` σ) and
     nowhere significantly negative (the whole window is on the ordered side), "below tmin" in the opposite case.
@@ -296,8 +354,8 @@ def _crossing_side(curves: dict, labels: list, peaks_chi: dict, z_sig: float = 3
     if len(labels) >= 2:
         ca, cb = curves[labels[-2]], curves[labels[-1]]
         grid = cb["T"]
-        ua, ea = (np.interp(grid, ca["T"], np.asarray(x, float)) for x in ca["U4"])
-        ub, eb = np.asarray(cb["U4"][0], float), np.asarray(cb["U4"][1], float)
+        ua, ea = (np.interp(grid, ca["T"], np.asarray(x, float)) for x in ca[ukey])
+        ub, eb = np.asarray(cb[ukey][0], float), np.asarray(cb[ukey][1], float)
         sd = np.maximum(np.hypot(np.nan_to_num(ea), np.nan_to_num(eb)), 1e-12)
         z = np.nan_to_num((ub - ua) / sd)
         pos, neg = bool(np.any(z > z_sig)), bool(np.any(z < -z_sig))
@@ -351,8 +409,9 @@ def convergence_notes(tc, crossings: list, peaks_C: dict, labels) -> list[str]:
 
 
 def curves_of(r: PTResult) -> dict:
-    return {"T": r.temperatures, "n_sites": r.n_sites, **{k: r.observables[k] for k in ("C", "chi", "U4", "Q", "M",
-                                                                                      "energy", "chi_M")}}
+    return {"T": r.temperatures, "n_sites": r.n_sites,
+            **{k: r.observables[k] for k in ("C", "chi", "U4", "Q", "M", "energy", "chi_M", "Q_axis", "chi_axis",
+                                             "U4_axis") if k in r.observables}}
 
 
 def _label(size) -> str:
@@ -367,7 +426,7 @@ def simulate(model: SpinModel, size, settings: MCSettings, vacancies=None, near_
     gs = ground_state(lat, ising=settings.ising, seed=settings.seed)
     key = seed_key if seed_key is not None else (settings.seed, *lat.size)
     res = parallel_tempering(lat, settings, pattern=gs.pattern, init=gs.spins, checkpoint=checkpoint, seed_key=key,
-                             ground_state=gs.as_dict())
+                             ground_state=gs.as_dict(), order_axis=gs.axis)
     return res, gs
 
 
@@ -410,7 +469,8 @@ def ordering_temperature(model: SpinModel, sizes, settings: MCSettings, out_dir=
         ck = None if out_dir is None else Path(out_dir) / f"checkpoint_{_label(s)}.npz"
         res, _ = simulate(model, s, settings, checkpoint=ck)
         runs.append(res)
-    tcr = analyse_sizes({_label(r.size): curves_of(r) for r in runs}, mw)
+    tcr = analyse_sizes({_label(r.size): curves_of(r) for r in runs}, mw,
+                        binder_kind(lat0, gs0, settings.ising))
     tcr.runs = runs
     tcr.ground_state = runs[0].ground_state
     return tcr
@@ -464,6 +524,32 @@ def next_window(tcr: TcResult, tmin: float, tmax: float) -> tuple[float, float] 
     return None
 
 
+def choose_algorithm(lat0, pattern, other_lattices=(), requested: str | None = None) -> tuple[str, str]:
+    """(algorithm, reason) for a run on ``lat0`` (and the further lattices ``other_lattices`` of the other sizes)
+    with the ground-state ``pattern``: ``requested`` "metropolis" or "cluster" is kept (a cluster request the scheme
+    cannot treat raises its :class:`.cluster.ClusterSchemeError` line); None or "auto" (the default) gives "cluster" where
+    the cluster scheme is valid (:func:`.cluster.cluster_couplings`: grown bonds with an isotropic part at least
+    their anisotropic remainder, a bond to grow on, lattices above the bond range) and "metropolis" with the
+    refusal as the reason otherwise."""
+    from .cluster import ClusterSchemeError, check_cluster_lattice, cluster_couplings
+
+    if requested == "metropolis":
+        return "metropolis", "requested"
+    requested = None if requested == "auto" else requested
+    if requested not in (None, "cluster"):
+        raise MonteCarloError(f"algorithm must be metropolis or cluster, got {requested!r}")
+    try:
+        cluster_couplings(lat0, pattern)
+        for lat in other_lattices:
+            check_cluster_lattice(lat)
+    except ClusterSchemeError as exc:
+        if requested == "cluster":
+            raise
+        return "metropolis", f"cluster moves not valid for this model ({exc}); Metropolis + over-relaxation"
+    return "cluster", "requested" if requested == "cluster" else "default where valid (Wolff clusters by Ising " \
+        "embedding + Metropolis + over-relaxation)"
+
+
 def until_bracketed(run, settings: MCSettings, max_extensions: int = 3, log=None) -> tuple[TcResult, MCSettings]:
     """``run(settings, k) -> TcResult`` for pass k = 0, 1, ...; while the Binder crossing is not bracketed, the next
     pass runs on :func:`next_window` (seed + k, the other settings unchanged), at most ``max_extensions`` times
@@ -507,11 +593,15 @@ def checkpoint_key(model: SpinModel, settings: MCSettings, **extra) -> str:
     import hashlib
 
     from ..._atomic import jsonable
+    from .kernels import OBS_NAMES
     from .tempering import NEW_DEFAULTS
 
     # the thread count does not change a run; the cluster settings at their defaults keep the keys of earlier versions
     items = {k: v for k, v in vars(settings).items()
              if k != "threads" and not (k in NEW_DEFAULTS and settings.algorithm == "metropolis")}
-    blob = json.dumps(jsonable({"model": model.as_dict(), "settings": sorted(items.items()), **extra}),
+    # the measured moments are part of the key: checkpoints of the earlier layout (no easy-axis moments) cannot be
+    # resumed, a run with the current one starts fresh beside them instead of meeting them
+    blob = json.dumps(jsonable({"model": model.as_dict(), "settings": sorted(items.items()), **extra,
+                                "observables": list(OBS_NAMES)}),
                       sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:10]

@@ -28,13 +28,13 @@ from ..spinmodel import MEV_PER_K
 from .checkpoint import check_state, load_checkpoint, save_checkpoint
 from .errors import MonteCarloError
 from .cluster import GROW_CHOICES, cluster_couplings
-from .kernels import N_OBS, seed_states, total_energy
+from .kernels import N_OBS, N_OBS_OLD, seed_states, total_energy
 from .ptkernel import pt_kernel
 from .lattice import MCLattice
 from .observables import QUANTITIES, derived_observables
 
 __all__ = ["MCSettings", "PTResult", "parallel_tempering", "temperature_ladder", "T_RANGE_K", "MAX_REPLICAS",
-           "MAX_SWEEPS", "MAX_SPINS", "ALGORITHMS", "NEW_DEFAULTS", "set_threads"]
+           "MAX_SWEEPS", "MAX_SPINS", "ALGORITHMS", "NEW_DEFAULTS", "set_threads", "order_axis_of"]
 
 #: sweep algorithms: "metropolis" (Metropolis + over-relaxation) or "cluster" (Wolff cluster moves first)
 ALGORITHMS = ("metropolis", "cluster")
@@ -157,6 +157,13 @@ def set_threads(n: int) -> int:
     return prev
 
 
+def _set_chunksize(n: int) -> int:
+    """Numba's chunk size of parallel loops started from this thread (0 = static split); returns the previous one."""
+    import numba
+
+    return int(numba.set_parallel_chunksize(int(n)))
+
+
 def temperature_ladder(settings: MCSettings) -> np.ndarray:
     """Initial temperatures (K), increasing."""
     if not isinstance(settings.ladder, str):
@@ -171,7 +178,8 @@ def temperature_ladder(settings: MCSettings) -> np.ndarray:
 class PTResult:
     """Result of one parallel-tempering run on one lattice (temperatures in K, energies meV per site).
 
-    ``observables[name] = (values, errors)`` for name in QUANTITIES (see :mod:`.observables`); ``swap_acceptance``
+    ``observables[name] = (values, errors)`` for name in QUANTITIES (see :mod:`.observables`; the ``*_axis`` ones
+    of the component Q·n along ``order_axis``); ``swap_acceptance``
     per neighbouring pair; ``tau_int_E`` in measurements; ``bins`` and ``bin_size`` keep the raw binned series.
     """
 
@@ -189,6 +197,7 @@ class PTResult:
     ground_state: dict = field(default_factory=dict)
     sweeps_done: int = 0
     cluster: dict = field(default_factory=dict)
+    order_axis: list | None = None
 
     def curve(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         return self.observables[name]
@@ -203,13 +212,15 @@ class PTResult:
                 "n_bins": int(self.bins.shape[1]), "settings": self.settings.physics_dict(),
                 "ground_state": self.ground_state, "sweeps": self.sweeps_done,
                 **({"cluster": self.cluster} if self.cluster else {}),
+                **({"order_axis": self.order_axis} if self.order_axis is not None else {}),
                 "units": {"T": "K", "energy": "meV/site", "C": "k_B/site", "chi": "1/meV", "M": "S", "Q": "S"}}
 
 
-def _signature(lat: MCLattice, settings: MCSettings, pattern: np.ndarray, init: np.ndarray, seed_key) -> str:
+def _signature(lat: MCLattice, settings: MCSettings, pattern: np.ndarray, init: np.ndarray, seed_key,
+               order_axis: np.ndarray) -> str:
     h = hashlib.sha256()
     for a in (lat.ptr, lat.nbr, lat.Jf, lat.A, lat.zee, lat.slen, np.asarray(pattern, float),
-              np.asarray(init, float)):
+              np.asarray(init, float), np.asarray(order_axis, float)):
         h.update(np.ascontiguousarray(a).tobytes())
     h.update(json.dumps(settings.physics_dict(), sort_keys=True).encode())
     h.update(json.dumps([int(x) for x in seed_key]).encode())
@@ -260,11 +271,23 @@ def _initial_state(lat, settings, pattern, init, seed_key) -> dict:
     }
 
 
+def order_axis_of(lat: MCLattice, init=None, ising: bool = False) -> np.ndarray:
+    """Default axis n of the order-parameter component Q·n: the principal axis of the start configuration ``init``
+    (the annealed ground state: its easy axis), ẑ for a random start or in Ising mode."""
+    if ising or init is None:
+        return np.array([0.0, 0.0, 1.0])
+    from .groundstate import pattern_of
+
+    return np.asarray(pattern_of(np.asarray(init, float), lat.slen)[1], float)
+
+
 def parallel_tempering(lat: MCLattice, settings: MCSettings, pattern=None, init=None, checkpoint=None,
-                       seed_key=None, ground_state: dict | None = None) -> PTResult:
+                       seed_key=None, ground_state: dict | None = None, order_axis=None) -> PTResult:
     """Run parallel tempering on ``lat``.
 
     pattern : σ_i = ±1 of the order parameter (default all +1: the order parameter is then |M|).
+    order_axis : unit vector n of the measured component Q·n of the order parameter (observables ``Q_axis``,
+        ``chi_axis``, ``U4_axis``; default :func:`order_axis_of`: the principal axis of ``init``).
     init : start configuration of every replica (e.g. the annealed ground state; default random).
     checkpoint : path of a checkpoint file; if it exists and belongs to this very run (same lattice, settings,
         pattern, start and seed) the run resumes from it, bit for bit as if never interrupted; a checkpoint of a
@@ -287,7 +310,11 @@ def parallel_tempering(lat: MCLattice, settings: MCSettings, pattern=None, init=
         Jg, rest_free = cluster_couplings(lat, pattern, ising=bool(settings.ising), grow=settings.cluster_grow)
     else:
         Jg, rest_free = np.zeros(len(lat.nbr)), False
-    sig = _signature(lat, settings, pattern, init if init is not None else np.zeros(0), seed_key)
+    qaxis = order_axis_of(lat, init, bool(settings.ising)) if order_axis is None else np.asarray(order_axis, float)
+    if qaxis.shape != (3,) or not np.all(np.isfinite(qaxis)) or np.linalg.norm(qaxis) == 0.0:
+        raise MonteCarloError(f"order-parameter axis must be a non-zero 3-vector, got {qaxis.tolist()}")
+    qaxis = np.ascontiguousarray(qaxis / np.linalg.norm(qaxis))
+    sig = _signature(lat, settings, pattern, init if init is not None else np.zeros(0), seed_key, qaxis)
     fresh = _initial_state(lat, settings, pattern, init, seed_key)
     fresh["signature"] = np.array(sig)
     state = None
@@ -298,6 +325,11 @@ def parallel_tempering(lat: MCLattice, settings: MCSettings, pattern=None, init=
         remove_stale_temporaries(checkpoint)
         state = load_checkpoint(checkpoint)
         if state is not None:
+            b = np.asarray(state.get("bins", np.zeros((0, 0, 0))))
+            if b.ndim == 3 and b.shape[2] == N_OBS_OLD:
+                raise MonteCarloError(f"{checkpoint}: Monte Carlo checkpoint of an earlier wannmag version (its "
+                                      "measurements lack the easy-axis moments of the order parameter); remove it "
+                                      "to start afresh")
             if "signature" not in state or np.asarray(state["signature"]).dtype.kind != "U":
                 raise MonteCarloError(f"{checkpoint}: corrupt Monte Carlo checkpoint: no run signature; remove it to "
                                       "start afresh")
@@ -337,6 +369,9 @@ def parallel_tempering(lat: MCLattice, settings: MCSettings, pattern=None, init=
                     leave=False)
     kernel = pt_kernel(settings.threads)
     prev_threads = set_threads(settings.threads) if int(settings.threads) > 1 else None
+    # walkers handed to the threads one at a time (dynamic, chunk 1; the kernel runs the lowest temperature first):
+    # cluster walkers at low T cost several times those at high T, a static split left one thread idle
+    prev_chunk = _set_chunksize(1) if prev_threads is not None else None
     try:
         while sweep < total:
             nxt = min(total, (sweep // step + 1) * step)
@@ -345,7 +380,7 @@ def parallel_tempering(lat: MCLattice, settings: MCSettings, pattern=None, init=
             kernel(state["spins"], state["rng"], state["rng_swap"], state["energies"], state["temp_of"],
                    state["walker_at"], state["betas"], state["cos_max"], state["counters"], state["acc_win"],
                    state["att_win"], state["sw_acc_win"], state["sw_att_win"], state["sw_acc"], state["sw_att"],
-                   state["bins"], *args[:11], np.ascontiguousarray(pattern), uniax, axis, ising,
+                   state["bins"], *args[:11], np.ascontiguousarray(pattern), qaxis, uniax, axis, ising,
                    int(settings.n_overrelax), int(cluster), Jg, bool(rest_free), cl_target, stack, incl, old, cl_stats,
                    sweep, nxt, int(settings.n_therm), int(settings.measure_every),
                    bin_size, n_bins, int(settings.swap_every), int(settings.adapt_every), ladder_every, ladder_until,
@@ -360,18 +395,21 @@ def parallel_tempering(lat: MCLattice, settings: MCSettings, pattern=None, init=
     finally:
         if prev_threads is not None:
             set_threads(prev_threads)
+        if prev_chunk is not None:
+            _set_chunksize(prev_chunk)
         if pbar is not None:
             pbar.close()
     if checkpoint is not None:
         save_checkpoint(checkpoint, state)
-    return _result(lat, settings, state, ground_state or {})
+    return _result(lat, settings, state, ground_state or {}, qaxis)
 
 
-def result_from_state(lat: MCLattice, settings: MCSettings, state: dict, ground_state=None) -> PTResult:
-    return _result(lat, settings, state, ground_state or {})
+def result_from_state(lat: MCLattice, settings: MCSettings, state: dict, ground_state=None,
+                      order_axis=None) -> PTResult:
+    return _result(lat, settings, state, ground_state or {}, order_axis)
 
 
-def _result(lat, settings, state, gs) -> PTResult:
+def _result(lat, settings, state, gs, order_axis=None) -> PTResult:
     betas = state["betas"]
     T = 1.0 / (MEV_PER_K * betas)
     bin_size = int(state["bin_size"])
@@ -391,4 +429,5 @@ def _result(lat, settings, state, gs) -> PTResult:
                     observables={q: obs[q] for q in QUANTITIES}, swap_acceptance=acc,
                     cone_angle=np.arccos(np.clip(state["cos_max"], -1, 1)), tau_int_E=tau, binning_converged=conv,
                     bins=state["bins"].copy(), bin_size=bin_size, settings=settings, ground_state=gs,
-                    sweeps_done=int(state["sweep"]), cluster=cl)
+                    sweeps_done=int(state["sweep"]), cluster=cl,
+                    order_axis=None if order_axis is None else [float(x) for x in order_axis])
