@@ -1,0 +1,62 @@
+"""data/mc/vps3_tn_converged.py (issue 19, item 4): the --quick mode writes the issue's schema, resumes from its
+checkpoints with the identical result, and the T_N rule (three largest consecutive pairs within 5 %) is applied
+exactly.  Convention: H = Σ_{i<j} S_i·J_ij·S_j + Σ_i S_i·A_i·S_i, J > 0 AF, meV; temperatures in K."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def script():
+    spec = importlib.util.spec_from_file_location("vps3_tn_converged", ROOT / "data" / "mc" / "vps3_tn_converged.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_quick_mode_schema_and_resume(script, tmp_path):
+    args = ["--quick", "--threads", "1", "--workdir", str(tmp_path / "w"), "--out", str(tmp_path / "tn.json")]
+    out = script.main(args)
+    d = json.loads((tmp_path / "tn.json").read_text())
+    for k in ("sizes", "crossings", "TN_K", "TN_err_K", "TN_reason", "torelli_olsen_K", "rg_estimate_K", "algorithm",
+              "binder", "swap_acceptance_min", "refined_runs", "first_pass"):
+        assert k in d, k
+    assert d["quick"] and d["sizes"] == [6, 8, 10] and d["binder"] == "easy-axis"
+    assert d["algorithm"].startswith("cluster")
+    assert d["TN_K"] is None and "at least four" in d["TN_reason"]   # three sizes: no verdict, said so
+    for r in d["crossings"]:
+        assert set(r) >= {"pair", "T_K", "err_K"}
+    for run in d["refined_runs"]:
+        assert 0.0 <= run["swap_acceptance_min"] <= 1.0 and run["replicas"] >= 4
+    assert d["torelli_olsen_K"] is None or d["torelli_olsen_K"] > 0
+    # a second invocation resumes from the finished checkpoints: the identical analysis
+    again = script.main(args)
+    assert again["crossings"] == out["crossings"] and again["peaks_chi_axis"] == out["peaks_chi_axis"]
+    assert [r["window_K"] for r in again["refined_runs"]] == [r["window_K"] for r in out["refined_runs"]]
+
+
+def test_tn_rule(script):
+    sizes = [32, 48, 64, 96, 128]
+    rows = [{"pair": [a, b], "T_K": t, "err_K": 1.0} for (a, b), t in
+            (((32, 48), 150.0), ((48, 64), 200.0), ((64, 96), 201.0), ((96, 128), 204.0))]
+    v = script.tn_verdict(sizes, rows)
+    assert v["TN_K"] == 204.0 and v["largest_pairs"] == [[48, 64], [64, 96], [96, 128]]
+    assert v["TN_err_K"] == pytest.approx((1.0 + ((200 - 201.6667) ** 2 + (201 - 201.6667) ** 2
+                                                  + (204 - 201.6667) ** 2) / 3) ** 0.5, rel=1e-4)
+    rows[1]["T_K"] = 190.0   # 190, 201, 204: 7 % apart
+    v = script.tn_verdict(sizes, rows)
+    assert v["TN_K"] is None and "not converged" in v["TN_reason"]
+    v = script.tn_verdict(sizes, rows[:-1])
+    assert v["TN_K"] is None and "96/128" in v["TN_reason"]
+
+
+def test_replica_rule_against_the_calibration_runs(script):
+    """On 160–320 K (data/mc/VPS3_cluster_fss_64.json: 12 replicas gave swap acceptances 0.06–0.11 at L = 24 and 0
+    at L = 64) the rule asks for more than 12 at L = 24 and about four times as many at L = 64."""
+    assert 12 < script.n_replicas(160, 320, 2 * 24 * 24, 1.6) <= 25
+    assert script.n_replicas(160, 320, 2 * 64 * 64, 1.6) >= 4 * 12
