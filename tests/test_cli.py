@@ -166,7 +166,8 @@ def run_patched(body: str, *args):
             "from wannmag.cli import main\n"
             "sys.exit(main(sys.argv[1:]))\n")
     env = {k: v for k, v in os.environ.items() if k != "WANNMAG_TRACEBACK"}
-    return subprocess.run([sys.executable, "-c", code, "structure", "x.cif", *args], capture_output=True, text=True,
+    # an existing file as the argument: the CLI checks that input files exist before the (patched) command runs
+    return subprocess.run([sys.executable, "-c", code, "structure", __file__, *args], capture_output=True, text=True,
                           env=env)
 
 
@@ -196,7 +197,7 @@ def test_unexpected_exception_is_one_internal_error_line():
     assert len(res.stderr.strip().splitlines()) == 1
     env = dict(os.environ, WANNMAG_TRACEBACK="1")
     code = ("import wannmag.commands.structure as s\ns.cmd_structure = lambda a: {}['k']\n"
-            "from wannmag.cli import main\nmain(['structure', 'x'])")
+            f"from wannmag.cli import main\nmain(['structure', {__file__!r}])")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert "Traceback" in res.stderr and "KeyError" in res.stderr
 

@@ -81,6 +81,33 @@ class _WarningCollector:
             print(f"wannmag: warning: ... and {len(items) - _MAX_WARNINGS} more distinct warning(s)", file=stream)
 
 
+_MISSING = {"file": "no such file", "dir": "no such directory", "path": "no such file or directory",
+            "w90": "no such Wannier90 directory, file or seed"}
+
+
+def check_inputs(args) -> None:
+    """The input paths a sub-command declares (``set_defaults(inputs=((attr, kind), ...))``, kind ``file``,
+    ``dir``, ``path`` or ``w90`` — a Wannier90 directory, file or seed prefix; ``sk:...`` synthetic models pass)
+    exist: a missing one is the one-line error before the command imports its heavy modules (< 1 s).  Anything
+    else about the path (a directory for a file, a FIFO, permissions) is left to the command's own checks."""
+    from pathlib import Path
+
+    for attr, kind in getattr(args, "inputs", ()) or ():
+        value = getattr(args, attr, None)
+        if value is None or (kind == "w90" and str(value).startswith("sk:")):
+            continue
+        path = Path(value)
+        try:
+            if path.exists() or path.is_symlink():
+                continue
+            if kind == "w90" and path.parent.is_dir() and any(
+                    f.name.startswith(path.name) for f in path.parent.iterdir()):
+                continue  # a seed prefix (DIR/seed → DIR/seed_hr.dat, ...)
+        except (OSError, ValueError):  # unreadable parent, NUL in the name, ...: the command reports it
+            continue
+        raise WannmagError(f"{value}: {_MISSING[kind]}")
+
+
 def _error(message) -> int:
     print(f"wannmag: error: {one_line(message)}", file=sys.stderr)
     return 2
@@ -97,6 +124,7 @@ def main(argv=None) -> int:
         warnings.simplefilter("default")
         warnings.showwarning = collector
         try:
+            check_inputs(args)
             status = int(args.func(args) or 0)
         except WannmagError as exc:
             return _error(exc)

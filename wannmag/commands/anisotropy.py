@@ -141,4 +141,4 @@ def register(sub) -> None:
     p.add_argument("--path", default=None, help="k-path for --plot (ase labels, default GMKG for the honeycomb)")
     p.add_argument("--npoints", type=int, default=200, help="k-points along the path (default 200)")
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
-    p.set_defaults(func=cmd_anisotropy)
+    p.set_defaults(func=cmd_anisotropy, inputs=(("source", "file"), ("structure", "file")))

@@ -134,4 +134,4 @@ def register(sub) -> None:
     p.add_argument("--wannier", action="store_true", help="also Wannierise (FM and non-spin-polarised runs)")
     p.add_argument("--projections", choices=["dp", "d"], default="dp", help="metal d + ligand p (default) or d only")
     p.add_argument("--json", action="store_true", help="print the records as JSON")
-    p.set_defaults(func=cmd_dft)
+    p.set_defaults(func=cmd_dft, inputs=(("structure", "file"),))

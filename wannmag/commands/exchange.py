@@ -313,7 +313,7 @@ def register(sub) -> None:
     m.add_argument("--max-condition", type=float, default=1e4, help="refuse fits above this condition number")
     m.add_argument("--json", action="store_true", help="print the fit as JSON")
     m.add_argument("--plot", metavar="OUT.png", help="plot J against the shell distance")
-    m.set_defaults(func=cmd_map_energies)
+    m.set_defaults(func=cmd_map_energies, inputs=(("source", "path"), ("structure", "file")))
 
     f = modes.add_parser("mft", help="magnetic force theorem on a Wannier90 spin-up/spin-down pair",
                          description="WANNIER_DIR holds seed_up_hr.dat, seed_dn_hr.dat (+ _centres.xyz, .win).",
@@ -322,7 +322,11 @@ def register(sub) -> None:
     f.add_argument("--kmesh", type=int, nargs=3, default=[12, 12, 1], help="Γ-centred k-mesh (default 12 12 1)")
     f.add_argument("--poles", type=int, default=120, help="energy points on the contour (default 120)")
     f.add_argument("--rcut", type=float, default=9.0, help="largest bond length in Å (default 9)")
-    f.add_argument("--nelect", type=float, default=None, help="electrons per cell in the Wannier manifold")
+    f.add_argument("--nelect", type=float, default=None,
+                   help="electrons per cell in the Wannier manifold; when omitted (and no --efermi): the occupation "
+                        "of the fermi_energy in the .win file, else the nominal ionic count, with E_F placed in "
+                        "mid-gap (printed); a model that is metallic at that occupation is an error asking for --nelect "
+                        "or --efermi.  A given count that puts E_F inside a band of a gapped model is warned about")
     f.add_argument("--efermi", type=float, default=None, help="Fermi level in eV (instead of --nelect)")
     f.add_argument("--magnetic", nargs="+", metavar="ELEMENT",
                    help="the magnetic elements, e.g. Cr (default: the atoms carrying d orbitals)")
@@ -335,7 +339,7 @@ def register(sub) -> None:
     f.add_argument("--plot", metavar="OUT.png", help="exchange map (OUT_map.png) and J(r) (OUT_Jr.png)")
     f.add_argument("--convergence", action="store_true",
                    help="also report the change of J1–J3 from a 2/3 k-mesh and half the energy points")
-    f.set_defaults(func=cmd_mft)
+    f.set_defaults(func=cmd_mft, inputs=(("source", "w90"),))
 
     c = modes.add_parser("compare", help="every exchange route side by side (J1–J3, both conventions, times)",
                          description="DIR: data/exchange (the <material>_routes.json of data/exchange/make_routes.py "
@@ -349,4 +353,4 @@ def register(sub) -> None:
     c.add_argument("source", metavar="DIR")
     c.add_argument("--json", action="store_true",
                    help="print the comparison as JSON (one object; a list of them when DIR holds several materials)")
-    c.set_defaults(func=cmd_compare)
+    c.set_defaults(func=cmd_compare, inputs=(("source", "dir"),))

@@ -86,9 +86,14 @@ def register(sub) -> None:
                     "Each conversion applies the target code's convention explicitly: TB2J (−, both directions, unit "
                     "spins, meV), Vampire (−½Σ_{i≠j}, unit spins, J), mcsolver (each bond once, spins S, K), magnopy "
                     "(its Notation flags).", epilog=EPILOG, formatter_class=FORMATTER)
-    p.add_argument("model", metavar="MODEL")
-    p.add_argument("out", metavar="OUT", help="output file (Vampire: OUT.UCF and OUT.mat)")
-    p.add_argument("--to", choices=FORMATS, required=True)
+    p.add_argument("model", metavar="MODEL",
+                   help="the spin model to convert: a wannmag SpinModel JSON (written by 'wannmag run', 'exchange mft "
+                        "--save-model', ...), or with --from another code's file: TB2J exchange.out, Vampire OUT.UCF "
+                        "(its OUT.mat beside it), an mcsolver save file, a magnopy model file")
+    p.add_argument("out", metavar="OUT", help="output file to write (Vampire: OUT.UCF and OUT.mat; missing parent "
+                                              "folders are created); an existing file is replaced")
+    p.add_argument("--to", choices=FORMATS, required=True,
+                   help="format (and convention) of OUT: tb2j, vampire, mcsolver, magnopy, or wannmag (JSON)")
     p.add_argument("--from", dest="source_format", choices=FORMATS, default="wannmag",
                    help="format of MODEL (default wannmag JSON)")
-    p.set_defaults(func=cmd_export)
+    p.set_defaults(func=cmd_export, inputs=(("model", "file"),))

@@ -162,7 +162,9 @@ def register(sub) -> None:
         epilog=EPILOG, formatter_class=FORMATTER)
     p.add_argument("model", help="spin model JSON (wannmag.SpinModel)")
     p.add_argument("--sizes", type=int, nargs="+", default=[12, 18, 24], metavar="L",
-                   help="linear lattice sizes (default 12 18 24; at least 3 for Binder crossings)")
+                   help="linear lattice sizes (default 12 18 24): at least 2 for a Binder crossing (one size "
+                        "gives C and chi maxima only); with 3 or more the crossings of the size pairs are compared "
+                        "(convergence warning when they disagree)")
     p.add_argument("--tmin", type=float, required=True, help="lowest temperature (K)")
     p.add_argument("--tmax", type=float, required=True, help="highest temperature (K)")
     p.add_argument("--replicas", type=int, default=24, help="number of temperatures/replicas (default 24)")
@@ -188,9 +190,9 @@ def register(sub) -> None:
     p.add_argument("--dilution", type=float, metavar="X", help="also simulate a vacancy fraction X and report T(X)")
     p.add_argument("--realisations", type=int, default=8, help="disorder realisations for --dilution (default 8)")
     p.add_argument("--seed", type=int, default=0, help="random seed (runs are bit-for-bit reproducible)")
-    p.add_argument("--out", default="mc_out", help="output directory (default mc_out)")
+    p.add_argument("--out", default="out/mc", help="output directory, created if needed (default out/mc)")
     p.add_argument("--checkpoint-every", type=int, default=1000, metavar="N",
                    help="write a checkpoint every N sweeps (default 1000; 0 = only at the end)")
     p.add_argument("--json", action="store_true", help="print the analysis as JSON instead of a table")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_mc)
+    p.set_defaults(func=cmd_mc, inputs=(("model", "file"),))

@@ -118,7 +118,7 @@ def register(sub) -> None:
     p.add_argument("--preset", choices=["fast", "accurate"], default="fast",
                    help="fast: LCAO dzp, small Monte Carlo; accurate: PW 450 eV, larger Monte Carlo")
     p.add_argument("--U", type=float, default=3.0, help="Dudarev U on the metal d in eV (default 3)")
-    p.add_argument("--out", default="wannmag_run", help="run directory (default wannmag_run)")
+    p.add_argument("--out", default="out/run", help="run directory, created if needed (default out/run)")
     p.add_argument("--dask", metavar="ADDRESS", help="run configurations and Monte Carlo sizes on Dask ('local' for a "
                                                      "LocalCluster on this machine, or a scheduler address)")
     p.add_argument("--seed", type=int, default=0, help="Monte Carlo seed")

@@ -55,4 +55,4 @@ def register(sub) -> None:
     p.add_argument("--spin", nargs="+", metavar="EL=S", help="override the spin of an element, e.g. Cr=1.5")
     p.add_argument("--oxidation", nargs="+", metavar="EL=N", help="override an oxidation state, e.g. V=2")
     p.add_argument("--tol", type=float, default=0.05, help="bonds within TOL Å share a shell (default 0.05)")
-    p.set_defaults(func=cmd_structure)
+    p.set_defaults(func=cmd_structure, inputs=(("file", "file"),))

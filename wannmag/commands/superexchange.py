@@ -208,4 +208,4 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object (bonds, channels, paths, parameters)")
     p.add_argument("--plot", metavar="OUT.png", help="bar chart of the channel contributions")
     p.add_argument("--save-model", metavar="OUT.json", help="write the SpinModel (J of every analysed bond)")
-    p.set_defaults(func=cmd_superexchange)
+    p.set_defaults(func=cmd_superexchange, inputs=(("wannier_dir", "w90"),))

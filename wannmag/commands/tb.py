@@ -113,4 +113,4 @@ def register(sub) -> None:
                    help="apply S_wsvec.dat (MDRS); auto = if the file exists")
     p.add_argument("--kind", choices=["auto", "single", "collinear"], default="auto",
                    help="which model to read when the path holds both a spin pair and a single model")
-    p.set_defaults(func=cmd_tb)
+    p.set_defaults(func=cmd_tb, inputs=(("path", "w90"),))

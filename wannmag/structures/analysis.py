@@ -59,7 +59,7 @@ class StructureReport:
             dxx = sorted({round(lp.d_xx, 2) for p in eps for lp in p.long_paths})
             long_txt = "-" if not any(n_long) else (f"{min(n_long)}–{max(n_long)} per bond, d_XX "
                                                      + ", ".join(f"{d:.2f}" for d in dxx[:4]))
-            lines.append(f"{sh.index:>5} {sh.distance:8.4f} {sh.multiplicity:5.1f} {len(sh.bonds):>10}  "
+            lines.append(f"{sh.index:>5} {sh.distance:8.4f} {sh.multiplicity:5g} {len(sh.bonds):>10}  "
                          f"{'/'.join(sharing):<15} {', '.join(f'{a:.1f}' for a in angles) or '-':<22} "
                          f"{', '.join(f'{d:.3f}' for d in dmx) or '-':<12} {long_txt}")
         lines.append("")

@@ -147,8 +147,7 @@ class TBReport:
             L.append("")
             L.append("largest hoppings per bond (local frames, eV; spin-averaged for a collinear model):")
             for b in self.bonds:
-                tops = ", ".join(f"{t['from']}→{t['to']} {t['t'] if not isinstance(t['t'], list) else complex(*t['t'])}"
-                                 for t in b["largest"])
+                tops = ", ".join(f"{t['from']}→{t['to']} {_hopping_text(t['t'])}" for t in b["largest"])
                 L.append(f"  {b['kind']:<3s} {b['label']:<22s} d={b['distance']:.3f}  ‖t‖={b['norm']:.3f}  {tops}")
         for w in self.warnings:
             L.append(f"warning: {w}")
@@ -193,3 +192,12 @@ def tb_report(model, U: float = 3.0, n_electrons=None, fermi_energy: float | Non
                               "largest": _largest(blk, names[2], names[1], n_largest)})
             break  # one representative M–X bond per metal
     return rep
+
+
+def _hopping_text(t, imag_tol: float = 1e-5) -> str:
+    """A hopping (eV) as text: a real number when its imaginary part is below ``imag_tol`` eV (the gauge noise of a
+    real Wannier Hamiltonian), else ``re+imj``."""
+    z = complex(*t) if isinstance(t, (list, tuple)) else complex(t)
+    if abs(z.imag) <= imag_tol:
+        return f"{z.real:+.6f}"
+    return f"({z.real:+.6f}{z.imag:+.6f}j)"
