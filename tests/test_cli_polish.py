@@ -92,3 +92,14 @@ def test_structure_table_prints_integer_multiplicities():
     rows = [ln.split() for ln in table.splitlines() if ln.strip()[:1].isdigit() and "Å" not in ln]
     mults = [r[2] for r in rows if len(r) > 3 and r[0] in ("1", "2", "3")]
     assert mults == ["3", "6", "3"], table
+
+
+def test_tb_prints_the_shipped_files_not_a_deleted_temporary_copy(capsys):
+    """data/dft/CrI3 holds gzip files that are read through a temporary directory removed at exit: the output names
+    the files the user gave."""
+    from wannmag.cli import main
+
+    assert main(["tb", str(REPO / "data" / "dft" / "CrI3")]) == 0
+    out = capsys.readouterr().out
+    assert "wannmag_w90_" not in out
+    assert f"[{REPO / 'data' / 'dft' / 'CrI3' / 'CrI3_up_hr.dat.gz'}]" in out.splitlines()[0]

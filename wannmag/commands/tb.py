@@ -35,9 +35,9 @@ def cmd_tb(args) -> int:
         nel = tuple(args.nelect) if len(args.nelect) == 2 else args.nelect[0]
     rep = tb_report(model, U=args.U, n_electrons=nel, fermi_energy=args.efermi, n_shells=args.shells, metals=metals)
     if args.json:
-        print(json.dumps(rep.as_dict(), indent=1, default=_jsonable))
+        print(_shipped_paths(json.dumps(rep.as_dict(), indent=1, default=_jsonable), model, args.path))
     else:
-        print(rep.table())
+        print(_shipped_paths(rep.table(), model, args.path))
     if args.plot:
         from ..tightbinding.electronic import projected_dos
         from ..tightbinding.plot import plot_bands, plot_crystal_field, plot_pdos
@@ -53,6 +53,24 @@ def cmd_tb(args) -> int:
         if not args.json:
             print("\nplots written: " + ", ".join(str(p) for p in written))
     return 0
+
+
+def _shipped_paths(text: str, model, path) -> str:
+    """``text`` with the temporary directory of decompressed ``*.gz`` Wannier90 files (removed at exit) replaced by
+    the files the user gave (``DIR/seed_hr.dat.gz``), so that no printed path points at a deleted file."""
+    import re
+
+    src = Path(str(getattr(getattr(model, "up", model), "source", "") or ""))
+    if not src.parent.name.startswith("wannmag_w90_"):
+        return text
+    given = Path(path)
+    orig = given if given.is_dir() else given.parent
+
+    def shipped(m):
+        gz = orig / (m.group(1) + ".gz")
+        return str(gz if gz.exists() else orig / m.group(1))
+
+    return re.sub(re.escape(str(src.parent)) + r"/([^\s\]\"',]+)", shipped, text)
 
 
 def _dft_bands(model) -> list[dict]:
