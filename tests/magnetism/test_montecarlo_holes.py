@@ -221,3 +221,17 @@ def test_bad_input_one_line(make, words):
         make(honeycomb())
     msg = str(e.value)
     assert words in msg and "\n" not in msg
+
+
+def test_holes_with_the_crystal_values_reproduce_dilution_only_exactly():
+    """Holes of spin 3/2 and every class at the crystal's J1: the same lattices, the same seeds, so the disorder-
+    averaged curves equal those of dilution alone bit for bit (the hole path changes nothing else)."""
+    m = honeycomb()
+    st = MCSettings(tmin=5.0, tmax=200.0, n_replicas=4, n_sweeps=200, n_therm=50, seed=4, algorithm="cluster")
+    a = dilution_scan(m, [0.1], [4], st, realisations=2)
+    b = dilution_scan(m, [0.1], [4], st, realisations=2,
+                      holes=HoleSpec(J={k: 10.0 for k in JCLS}, spin_hole=1.5))
+    for q in ("energy", "U4", "C", "chi"):
+        assert np.array_equal(a.curves[0]["4x4x1"][q][0], b.curves[0]["4x4x1"][q][0]), q
+    c = dilution_scan(m, [0.1], [4], st, realisations=2, holes=HoleSpec(J={k: 10.0 for k in JCLS}))  # S = 1 holes
+    assert not np.array_equal(a.curves[0]["4x4x1"]["energy"][0], c.curves[0]["4x4x1"]["energy"][0])
