@@ -129,7 +129,10 @@ def autocorr_table(model, args) -> list[dict]:
 
 
 def threads_test(model, L, args) -> dict:
-    out = {"L": L, "replicas": args.replicas, "load_before": os.getloadavg()}
+    from wannmag.magnetism.montecarlo import tempering
+
+    out = {"L": L, "replicas": args.replicas, "load_before": os.getloadavg(),
+           "chunksize": tempering.PARALLEL_CHUNKSIZE}
     for algo in ("metropolis", "cluster"):
         r1, c1, w1, _ = run(model, L, algo, args, threads=1, sweeps=args.thread_sweeps, therm=0)
         r2, c2, w2, _ = run(model, L, algo, args, threads=2, sweeps=args.thread_sweeps, therm=0)
@@ -156,6 +159,9 @@ def main(argv=None):
                    help="cluster sites per sweep in units of N (MCSettings.cluster_fraction, default 1)")
     p.add_argument("--threads-test", type=int, default=0, metavar="L")
     p.add_argument("--thread-sweeps", type=int, default=200)
+    p.add_argument("--chunksize", type=int, default=None,
+                   help="chunk size of the parallel walker loop (default: tempering.PARALLEL_CHUNKSIZE = 1, "
+                        "dynamic; 0 = Numba's static split), for comparison")
     p.add_argument("--algorithms", nargs="+", default=["metropolis", "cluster"], choices=["metropolis", "cluster"])
     p.add_argument("--json", help="write the numbers here")
     args = p.parse_args(argv)
@@ -164,6 +170,10 @@ def main(argv=None):
         sw = sw * len(args.sizes)
     args.sweeps_of = dict(zip(args.sizes, sw))
     model = SpinModel.load(MODEL)
+    if args.chunksize is not None:
+        from wannmag.magnetism.montecarlo import tempering
+
+        tempering.PARALLEL_CHUNKSIZE = int(args.chunksize)
     warm_up(model)
     out = {"model": str(MODEL.relative_to(ROOT)), "tmin_K": args.tmin, "tmax_K": args.tmax,
            "cluster_fraction": args.cluster_fraction,

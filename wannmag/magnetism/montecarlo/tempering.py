@@ -157,6 +157,10 @@ def set_threads(n: int) -> int:
     return prev
 
 
+#: chunk size of the parallel walker loop (1: dynamic, one walker at a time; 0: Numba's static split)
+PARALLEL_CHUNKSIZE = 1
+
+
 def _set_chunksize(n: int) -> int:
     """Numba's chunk size of parallel loops started from this thread (0 = static split); returns the previous one."""
     import numba
@@ -371,7 +375,7 @@ def parallel_tempering(lat: MCLattice, settings: MCSettings, pattern=None, init=
     prev_threads = set_threads(settings.threads) if int(settings.threads) > 1 else None
     # walkers handed to the threads one at a time (dynamic, chunk 1; the kernel runs the lowest temperature first):
     # cluster walkers at low T cost several times those at high T, a static split left one thread idle
-    prev_chunk = _set_chunksize(1) if prev_threads is not None else None
+    prev_chunk = _set_chunksize(PARALLEL_CHUNKSIZE) if prev_threads is not None else None
     try:
         while sweep < total:
             nxt = min(total, (sweep // step + 1) * step)
