@@ -32,7 +32,7 @@ def honeycomb(J1, J2=0.0, J3=0.0, S=1.0, A=None, field=None):
             for R in [(1, 0, 0), (1, 1, 0), (0, 1, 0)]:
                 m.add_bond(i, i, R, J2)
     if np.any(J3):
-        for R in [(1, 1, 0), (-1, 1, 0), (1, -1, 0)]:
+        for R in [(1, 1, 0), (-1, -1, 0), (1, -1, 0)]:
             m.add_bond(0, 1, R, J3)
     return m
 
