@@ -143,3 +143,25 @@ def test_default_algorithm_is_cluster_where_valid_else_metropolis_with_the_reaso
     assert algo == "metropolis" and "anisotropic/antisymmetric part" in why
     with pytest.raises(ClusterSchemeError):
         choose_algorithm(lk, gk.pattern, requested="cluster")
+
+
+def test_tc_result_round_trip_keeps_the_binder_choice():
+    import json
+
+    from wannmag.magnetism.montecarlo.tc import TcResult
+
+    T = np.linspace(1.0, 2.0, 6)
+    curves = {}
+    for L, n in (("4x4x1", 32), ("8x8x1", 128)):
+        u = np.linspace(0.6, 0.1, 6) + (0.05 if n > 32 else 0.0) * np.linspace(1, -1, 6)
+        curves[L] = {"T": T, "n_sites": n, **{k: (np.ones(6), np.full(6, 0.01)) for k in ("C", "chi", "U4")},
+                     "U4_axis": (u, np.full(6, 0.005)), "chi_axis": (np.ones(6), np.full(6, 0.01))}
+    r = analyse_sizes(curves, None, {"binder": "easy-axis", "reason": "test"})
+    assert r.binder == "easy-axis" and r.bracketed
+    d = json.loads(json.dumps(r.as_dict(with_runs=False)))
+    assert TcResult.from_dict(d).as_dict(with_runs=False) == d
+    # curves without the easy-axis moments fall back to the vector cumulant, saying so
+    for c in curves.values():
+        c.pop("U4_axis")
+    r2 = analyse_sizes(curves, None, "easy-axis")
+    assert r2.binder == "vector" and "not measured" in r2.binder_reason

@@ -282,6 +282,18 @@ class TcResult:
             d["runs"] = [r.as_dict() if isinstance(r, PTResult) else r for r in self.runs]
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "TcResult":
+        """Inverse of :meth:`as_dict` (runs stay dicts)."""
+        return cls(sizes=list(d.get("sizes", [])), tc=d.get("tc_K"), tc_error=d.get("tc_error_K"),
+                   method=d.get("method", ""), peaks_C=d.get("peaks_C", {}), peaks_chi=d.get("peaks_chi", {}),
+                   crossings=list(d.get("binder_crossings", [])), mermin_wagner=bool(d.get("mermin_wagner", False)),
+                   warning=d.get("warning", ""), symmetry=d.get("continuous_symmetry", ""),
+                   runs=list(d.get("runs", [])), ground_state=d.get("ground_state", {}),
+                   status=d.get("status", "bracketed"), side=d.get("side"), note=d.get("note", ""),
+                   t_window=list(d.get("t_window_K", [])), passes=list(d.get("passes", [])),
+                   binder=d.get("binder", "vector"), binder_reason=d.get("binder_reason", ""))
+
     def save(self, path) -> Path:
         from ..._atomic import atomic_write_text as _atomic_write
 
