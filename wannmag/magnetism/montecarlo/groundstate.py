@@ -194,7 +194,7 @@ def ground_state(lat: MCLattice, ising: bool = False, seed: int = 0, max_period:
     block[small.cell_of[:, 0], small.cell_of[:, 1], small.cell_of[:, 2], small.parent] = s
     spins = lat.tile(block, period)
     spins *= (lat.slen / np.linalg.norm(spins, axis=1))[:, None]  # the lattice's lengths (per-site overrides)
-    turned = _orient(lat, spins)
+    turned = None if ising else _orient(lat, spins)  # Ising spins stay on ±z
     if turned is not None:
         spins, dE = turned
         e += dE / lat.n_sites
