@@ -464,21 +464,25 @@ def step_mc(ctx):
     t_mf = S * S * zJ / 3 / MEV_PER_K
     settings = MCSettings(tmin=0.1 * t_mf, tmax=1.1 * t_mf, n_replicas=p["mc_replicas"], n_sweeps=p["mc_sweeps"],
                           n_therm=p["mc_therm"], seed=p["seed"], checkpoint_every=1000,
-                          algorithm=p.get("mc_algorithm") or "metropolis", threads=int(p.get("mc_threads") or 1))
+                          threads=int(p.get("mc_threads") or 1))
     out = ctx.step_dir("mc")
     sizes = [int(x) for x in p["mc_sizes"]]
     lat0 = build_lattice(model, sizes[0])
     gs0 = gs_fn(lat0, seed=settings.seed)
-    if settings.algorithm == "cluster":  # refuse a model/size the cluster scheme cannot treat before any run
-        from ..errors import WannmagError
-        from ..magnetism.montecarlo.cluster import ClusterSchemeError, check_cluster_lattice, cluster_couplings
+    # cluster moves by default where the scheme is valid, else Metropolis with the reason; an explicit
+    # mc_algorithm = cluster that the scheme cannot treat is refused before any run.  The Binder cumulant of the
+    # easy-axis component for a uniaxial model (tc.binder_kind), the vector one otherwise.
+    from ..errors import WannmagError
+    from ..magnetism.montecarlo.cluster import ClusterSchemeError
+    from ..magnetism.montecarlo.tc import binder_kind, choose_algorithm
 
-        try:
-            cluster_couplings(lat0, gs0.pattern, grow=settings.cluster_grow)
-            for L in sizes[1:]:
-                check_cluster_lattice(build_lattice(model, L))
-        except ClusterSchemeError as exc:
-            raise WannmagError(f"{ctx['model']['model']}: {exc}") from None
+    try:
+        algo, algo_why = choose_algorithm(lat0, gs0.pattern, [build_lattice(model, L) for L in sizes[1:]],
+                                          p.get("mc_algorithm"))
+    except ClusterSchemeError as exc:
+        raise WannmagError(f"{ctx['model']['model']}: {exc}") from None
+    settings = replace(settings, algorithm=algo)
+    binder = binder_kind(lat0, gs0)
     mw = mermin_wagner_check(model, lat0.dimension, False, gs0.spins, lat0.slen)
     client = _client(p.get("dask"))
     try:
@@ -488,7 +492,7 @@ def step_mc(ctx):
         runs = _map(client, _mc_one, [(ctx["model"]["model"], L, settings, str(out / f"checkpoint_{L}_{key}.npz"))
                                       for L in sizes], workers=p.get("workers", 1))
         curves = {f"{L}x{L}": c for L, c, _ in runs}
-        tcr = analyse_sizes(curves, mw)
+        tcr = analyse_sizes(curves, mw, binder)
         coarse = tcr.as_dict(with_runs=False)
         refined = None
         # around a bracketed crossing, or beyond the window edge where an unbracketed one lies (the rule of `mc`)
@@ -501,7 +505,7 @@ def step_mc(ctx):
             runs2 = _map(client, _mc_one, [(ctx["model"]["model"], L, fine, str(out / f"checkpoint_{L}_{key2}.npz"))
                                            for L in sizes], workers=p.get("workers", 1))
             curves2 = {f"{L}x{L}": c for L, c, _ in runs2}
-            tcr2 = analyse_sizes(curves2, mw)
+            tcr2 = analyse_sizes(curves2, mw, binder)
             if tcr2.tc is not None:
                 refined = {"t_window_K": list(window), "result": tcr2.as_dict(with_runs=False)}
                 refined["warning"] = refined_edge_warning(tcr2.tc, window)
@@ -524,6 +528,7 @@ def step_mc(ctx):
             "coarse": {"t_window_K": [settings.tmin, settings.tmax], "tc_K": coarse.get("tc_K"),
                        "tc_error_K": coarse.get("tc_error_K"), "method": coarse.get("method")},
             "refined": refined is not None, "refine_warning": (refined or {}).get("warning"), "result": d,
+            "algorithm": algo, "algorithm_reason": algo_why, "binder": tcr.binder,
             "figure": str(png)}
 
 
@@ -743,11 +748,11 @@ def build_workflow(structure=None, out="wannmag_run", preset: str = "fast", U: f
         Step("lswt", step_lswt, ("model",), params={}, description="spin waves and RPA Tc"),
         Step("mc", step_mc, ("model",), params={**{k: params.get(k, True) for k in ("mc_sizes", "mc_sweeps", "mc_therm",
                                                                                  "mc_replicas", "seed", "mc_refine")},
-                                                # the cluster algorithm is part of the step's key (the default keeps
-                                                # the key of earlier runs); threads do not change the result
-                                                **({"mc_algorithm": params["mc_algorithm"]}
-                                                   if params.get("mc_algorithm", "metropolis") != "metropolis"
-                                                   else {})},
+                                                # the algorithm is part of the step's key ("auto": cluster moves
+                                                # where valid, and the easy-axis Binder cumulant for uniaxial models —
+                                                # results of the former Metropolis/vector default rerun); threads do
+                                                # not change the result
+                                                "mc_algorithm": params.get("mc_algorithm") or "auto"},
              description="parallel-tempering Monte Carlo"),
     ]
     report_deps = ("structure", "mapping", "tb", "mft", "superexchange", "exchange_compare", "anisotropy", "model",
