@@ -8,6 +8,8 @@ the in-flight file of a live one.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import glob
 import hashlib
 import io
@@ -22,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["atomic_write_text", "atomic_write_bytes", "atomic_write_json", "atomic_savefig", "jsonable",
-           "read_json", "remove_stale_temporaries", "special_file"]
+           "read_json", "remove_stale_temporaries", "special_file", "locked_dir"]
 
 _HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
 _TMP_RE = re.compile(r"\.wm(\d+)-([0-9a-f]{8})\.[^.]*\.tmp$")
@@ -159,3 +161,18 @@ def read_json(path, error=ValueError):
         raise error(f"{path}: not a text file") from None
     except json.JSONDecodeError as exc:
         raise error(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+
+
+@contextlib.contextmanager
+def locked_dir(path):
+    """An exclusive ``flock`` on the directory holding ``path`` for a read-modify-write of that file (no lock file
+    left behind; the file itself cannot carry the lock, it is replaced on every atomic write).  Writers that take it
+    never interleave; readers need no lock (every write is atomic)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock

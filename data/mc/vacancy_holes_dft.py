@@ -29,12 +29,10 @@ mixer beta 0.02 / nmaxold 8 / weight 100 (damped, for a metal with a soft spin d
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
 import os
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +41,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT))
 
-from wannmag._atomic import atomic_write_json  # noqa: E402
+from wannmag._atomic import atomic_write_json, locked_dir  # noqa: E402
 from wannmag.errors import WannmagError  # noqa: E402
 from wannmag.magnetism.vacancy_holes import (HoleError, choose_hole_patterns, classify_bonds,  # noqa: E402
                                              fit_hole_records, hole_unknowns, locate_holes,
@@ -171,18 +169,7 @@ def gpaw_engine(conf, U, workdir, smearing, mixer, maxiter) -> dict:
             "scf_iterations": r.extra.get("scf_iterations"), "wall_s": r.timings.get("total"), "warnings": r.warnings}
 
 
-@contextmanager
-def _locked(path: Path):
-    """An exclusive flock on the directory of ``path`` (no lock file left behind; the file itself cannot carry the
-    lock, it is replaced on every write): writers that take it never interleave their read-modify-write, and the
-    write itself is atomic for everyone."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # releases the lock
+_locked = locked_dir  # one lock for both writers of data/mc/VPS3_vacancy_holes.json
 
 
 def _merge_write(path: Path, top: dict | None, fit_key: str, block: dict) -> dict:

@@ -29,13 +29,11 @@ WORK/VPS3_vacancy_holes_quick.json and WORK/tn_vs_x_holes_quick.png unless --jso
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
 import os
 import resource
 import sys
 import time
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -43,7 +41,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT))
 
-from wannmag._atomic import atomic_savefig, atomic_write_json, jsonable, read_json  # noqa: E402
+from wannmag._atomic import atomic_savefig, atomic_write_json, jsonable, locked_dir, read_json  # noqa: E402
 from wannmag.errors import WannmagError  # noqa: E402
 from wannmag.magnetism import SpinModel  # noqa: E402
 from wannmag.magnetism.vacancy_holes import HOLE_CLASSES  # noqa: E402
@@ -58,17 +56,7 @@ class InputError(WannmagError):
     """Bad input of this script (one line naming the file or option)."""
 
 
-@contextmanager
-def _locked(path: Path):
-    """An exclusive flock on the directory of ``path`` — the same lock as data/mc/vacancy_holes_dft.py takes, so
-    that the two writers of the JSON never interleave their read-modify-write."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+_locked = locked_dir  # one lock for both writers of data/mc/VPS3_vacancy_holes.json
 
 
 def parse_J(items) -> dict:

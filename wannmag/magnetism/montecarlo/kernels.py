@@ -515,34 +515,9 @@ def local_min_sweep(spins, ptr, nbr, Jiso, Jd, Jf, mode, A, hasA, zee, slen, n_i
 
 
 @njit(cache=True)
-def order_parameters(spins, slen, pat):
-    """(|M|, |Q|): the magnetisation and the staggered magnetisation Q = Σ σ_i S_i/S_i / N (σ_i = ±1 the
-    ground-state pattern), both per site in units of S (1 in the fully ordered state)."""
-    mx = 0.0
-    my = 0.0
-    mz = 0.0
-    qx = 0.0
-    qy = 0.0
-    qz = 0.0
-    for i in range(spins.shape[0]):
-        inv = 1.0 / slen[i]
-        x = spins[i, 0] * inv
-        y = spins[i, 1] * inv
-        z = spins[i, 2] * inv
-        mx += x
-        my += y
-        mz += z
-        p = pat[i]
-        qx += p * x
-        qy += p * y
-        qz += p * z
-    n = spins.shape[0]
-    return math.sqrt(mx * mx + my * my + mz * mz) / n, math.sqrt(qx * qx + qy * qy + qz * qz) / n
-
-
-@njit(cache=True)
 def order_parameters_axis(spins, slen, pat, n):
-    """(|M|, |Q|, |Q·n|): :func:`order_parameters` and the component of the staggered magnetisation Q along the
+    """(|M|, |Q|, |Q·n|): the magnetisation and the staggered magnetisation Q = Σ σ_i S_i/S_i / N (σ_i = ±1 the
+    ground-state pattern), both per site in units of S (1 in the fully ordered state), and the component of Q along the
     unit vector ``n`` (the ground-state axis; per site in units of S) — the order parameter of an easy-axis
     (Ising-type) transition."""
     mx = 0.0
