@@ -29,8 +29,6 @@ WORK/VPS3_vacancy_holes_quick.json and WORK/tn_vs_x_holes_quick.png unless --jso
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import resource
 import sys
 import time
