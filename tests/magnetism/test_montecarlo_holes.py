@@ -235,3 +235,64 @@ def test_holes_with_the_crystal_values_reproduce_dilution_only_exactly():
         assert np.array_equal(a.curves[0]["4x4x1"][q][0], b.curves[0]["4x4x1"][q][0]), q
     c = dilution_scan(m, [0.1], [4], st, realisations=2, holes=HoleSpec(J={k: 10.0 for k in JCLS}))  # S = 1 holes
     assert not np.array_equal(a.curves[0]["4x4x1"]["energy"][0], c.curves[0]["4x4x1"]["energy"][0])
+
+
+# ------------------------------------------------------------------------------------------ (e) easy-axis cumulant
+def _capture(store):
+    def run(fn, tasks):
+        store.extend(tasks)
+        return [fn(t) for t in tasks]
+
+    return run
+
+
+@pytest.mark.parametrize("with_holes", [False, True])
+def test_diluted_uniaxial_model_uses_the_easy_axis_cumulant_from_the_averaged_moments(with_holes):
+    """A uniaxial (easy-axis, A_zz < 0) honeycomb antiferromagnet, diluted: the analysis uses the easy-axis Binder
+    cumulant (as on the perfect lattice), and the disorder-averaged U4_axis is 1 − [⟨q_n⁴⟩]/(3[⟨q_n²⟩]²) of the
+    realisations' moments — recomputed here from independent reruns of every realisation (tc.simulate /
+    holes.simulate_holes with the task's own key) and their raw bins."""
+    from wannmag.magnetism.montecarlo.holes import simulate_holes
+    from wannmag.magnetism.montecarlo.kernels import OBS_NAMES
+    from wannmag.magnetism.montecarlo.tc import simulate
+
+    m = honeycomb()
+    st = MCSettings(tmin=5.0, tmax=200.0, n_replicas=4, n_sweeps=200, n_therm=50, seed=6)
+    spec = HoleSpec(J=JCLS) if with_holes else None
+    tasks: list = []
+    r = dilution_scan(m, [0.0, 0.1], [4, 6], st, realisations=3, holes=spec, map_fn=_capture(tasks))
+    assert [a.binder for a in r.analyses] == ["easy-axis", "easy-axis"]
+    assert "single easy axis" in r.analyses[1].binder_reason
+    ia, iq2, iq4 = OBS_NAMES.index("qa"), OBS_NAMES.index("qa2"), OBS_NAMES.index("qa4")
+    for lab, L in (("4x4x1", 4), ("6x6x1", 6)):
+        mine = [t for t in tasks if t[1] == (L, L, 1) and t[3]]  # the x = 0.1 realisations of this size
+        assert len(mine) == 3
+        q2, q4, u_each = [], [], []
+        for t in mine:
+            if with_holes:
+                res = simulate_holes(m, t[1], st, t[3], spec, seed_key=t[6])[0]
+            else:
+                res = simulate(m, t[1], st, vacancies=t[3], seed_key=t[6])[0]
+            mean = res.bins.sum(axis=1) / (res.bins.shape[1] * res.bin_size)
+            q2.append(mean[:, iq2])
+            q4.append(mean[:, iq4])
+            u_each.append(1 - mean[:, iq4] / (3 * mean[:, iq2] ** 2))
+            assert np.all(mean[:, iq2] >= mean[:, ia] ** 2 - 1e-12)
+        want = 1.0 - np.mean(q4, axis=0) / (3.0 * np.mean(q2, axis=0) ** 2)
+        got, err = r.curves[1][lab]["U4_axis"]
+        assert np.allclose(got, want, rtol=1e-9, atol=1e-12)  # (grid vs 1/(k_B β): ulp)
+        assert np.all(err > 0)
+        # the ratio of averaged moments is not the average of the realisations' cumulants (a different estimator)
+        assert not np.allclose(got, np.mean(u_each, axis=0), rtol=1e-9)
+        assert np.allclose(r.curves[1][lab]["moments"]["qa2"], np.mean(q2, axis=0), rtol=1e-9)
+    d = r.as_dict()
+    assert d["analyses"][1]["binder"] == "easy-axis" and "U4_axis" in d["disorder_average"]
+    assert "moments" in d["averaged_curves"][1]["4x4x1"]
+
+
+def test_diluted_isotropic_model_keeps_the_vector_cumulant():
+    m = honeycomb(A=np.zeros((3, 3)))
+    st = MCSettings(tmin=5.0, tmax=200.0, n_replicas=4, n_sweeps=60, n_therm=20, seed=2)
+    with pytest.warns(Warning):  # Mermin–Wagner: 2D isotropic Heisenberg
+        r = dilution_scan(m, [0.1], [4], st, realisations=2)
+    assert r.analyses[0].binder == "vector" and "isotropic" in r.analyses[0].binder_reason

@@ -8,9 +8,12 @@ next to a vacancy may carry other exchange tensors (``near_vacancy``: a dict {sh
 
 For every x and every size, ``realisations`` vacancy sets (exactly round(x·N) sites removed, chosen at random with
 a seed derived from (seed, size, realisation, x)) are simulated with the undiluted ground-state pattern as order
-parameter; C, χ and U4 are disorder-averaged ([⟨·⟩], error = statistical ⊕ sample-to-sample spread/√n) and
-analysed as in :func:`~.tc.analyse_sizes`: T(x) is a Binder crossing of the averaged U4 bracketed inside the
-window, else None with the reason in ``notes`` ("not bracketed: ...", e.g. with one size or a crossing beyond the
+parameter; C and χ are disorder-averaged ([⟨·⟩], error = statistical ⊕ sample-to-sample spread/√n), the Binder
+cumulants U4 (vector) and U4_axis (easy axis) are taken from the disorder-averaged moments [⟨q²⟩], [⟨q⁴⟩] (error
+with a jackknife over realisations; :data:`DISORDER_AVERAGE`), and the curves are analysed as in
+:func:`~.tc.analyse_sizes` with the cumulant the perfect lattice uses (:func:`~.tc.binder_kind`: the easy-axis one
+for a collinear uniaxial model, else the vector one): T(x) is a Binder crossing of the averaged cumulant bracketed inside
+the window, else None with the reason in ``notes`` ("not bracketed: ...", e.g. with one size or a crossing beyond the
 window); ``max_extensions`` > 0 repeats an unbracketed x on :func:`~.tc.next_window` (:func:`~.tc.until_bracketed`).
 
 With ``holes`` (a :class:`~.holes.HoleSpec`) every realisation also carries the holes of its vacancies (V_{1−x}PS3:
@@ -31,13 +34,17 @@ from ..spinmodel import SpinModel
 from .errors import MerminWagnerWarning, MonteCarloError
 from .groundstate import ground_state
 from .lattice import _as_size, build_lattice
-from .tc import _label, analyse_sizes, check_memory, curves_of, mermin_wagner_check, simulate, until_bracketed
+from .tc import _label, analyse_sizes, binder_kind, check_memory, curves_of, mermin_wagner_check, simulate, until_bracketed
 from .tempering import MCSettings, temperature_ladder
 
-__all__ = ["random_vacancies", "DilutionResult", "dilution_scan", "MAX_REALISATIONS"]
+__all__ = ["random_vacancies", "DilutionResult", "dilution_scan", "moments_of", "MAX_REALISATIONS",
+           "DISORDER_AVERAGE"]
 
 #: disorder realisations per fraction and size
 MAX_REALISATIONS = 10000
+#: how the realisations are averaged (stored with every result)
+DISORDER_AVERAGE = ("C, chi, Q, M, energy, chi_M, Q_axis, chi_axis: mean over realisations; U4 = 1 - [<q^4>]/(3 "
+                    "[<q^2>]^2) and U4_axis = 1 - [<q_n^4>]/(3 [<q_n^2>]^2) from the disorder-averaged moments")
 
 
 def random_vacancies(n_sites: int, fraction: float, key) -> list[int]:
@@ -53,15 +60,60 @@ def random_vacancies(n_sites: int, fraction: float, key) -> list[int]:
     return sorted(g.choice(n_sites, size=k, replace=False).tolist())
 
 
+#: disorder-averaged per-realisation curves (averages of the realisations' values)
+_MEAN = ("C", "chi", "Q", "M", "energy", "chi_M", "Q_axis", "chi_axis")
+#: Binder cumulants from the disorder-averaged moments: name -> (second moment, fourth moment)
+_CUMULANTS = {"U4": ("q2", "q4"), "U4_axis": ("qa2", "qa4")}
+
+
+def moments_of(res) -> dict:
+    """Per-temperature Monte Carlo averages ⟨q²⟩, ⟨q⁴⟩ (vector order parameter |Q| per site in units of S) and
+    ⟨q_n²⟩, ⟨q_n⁴⟩ (its component along the ground-state axis n) of a :class:`~.tempering.PTResult`, from its bins
+    (each the sum of ``bin_size`` measurements)."""
+    from .kernels import OBS_NAMES
+
+    means = np.asarray(res.bins, float).mean(axis=1) / float(res.bin_size)
+    return {k: means[:, OBS_NAMES.index(k)].copy() for k in ("q2", "q4", "qa2", "qa4")}
+
+
+def _binder(q2, q4):
+    q2, q4 = np.asarray(q2, float), np.asarray(q4, float)
+    return np.where(q2 > 0, 1.0 - q4 / (3.0 * np.where(q2 > 0, q2, 1.0) ** 2), 0.0)
+
+
 def _average(curves: list[dict], grid: np.ndarray) -> dict:
+    """Disorder average of the realisations' ``curves`` on the temperature ``grid`` (K).  C, χ, Q, M, e, χ_M and the
+    easy-axis Q_axis, χ_axis: [value] (mean over realisations); error = statistical (√Σσ²/n) ⊕ the sample-to-sample
+    spread/√n.  The Binder cumulants from the disorder-averaged moments — the cumulant of the disorder-averaged
+    order-parameter distribution, U4 = 1 − [⟨q⁴⟩]/(3[⟨q²⟩]²) and U4_axis = 1 − [⟨q_n⁴⟩]/(3[⟨q_n²⟩]²) — with error
+    = statistical (the realisations' own cumulant errors, √Σσ²/n) ⊕ a jackknife over the realisations (leave one
+    out).  A quantity (or moment) missing from any realisation is left out."""
+    n = len(curves)
     out = {"T": grid, "n_sites": float(np.mean([c["n_sites"] for c in curves]))}
-    for q in ("C", "chi", "U4", "Q", "M", "energy", "chi_M"):
+    for q in _MEAN:
+        if not all(q in c for c in curves):
+            continue
         vals = np.array([np.interp(grid, c["T"], c[q][0]) for c in curves])
         errs = np.array([np.interp(grid, c["T"], np.nan_to_num(c[q][1])) for c in curves])
-        n = len(curves)
         stat = np.sqrt(np.sum(errs ** 2, axis=0)) / n
         spread = vals.std(axis=0, ddof=1) / np.sqrt(n) if n > 1 else np.zeros(len(grid))
         out[q] = (vals.mean(axis=0), np.hypot(stat, spread))
+    mom = {}
+    for q, (m2, m4) in _CUMULANTS.items():
+        if not all(q in c and m2 in c.get("moments", {}) and m4 in c.get("moments", {}) for c in curves):
+            continue
+        a2 = np.array([np.interp(grid, c["T"], c["moments"][m2]) for c in curves])
+        a4 = np.array([np.interp(grid, c["T"], c["moments"][m4]) for c in curves])
+        errs = np.array([np.interp(grid, c["T"], np.nan_to_num(c[q][1])) for c in curves])
+        stat = np.sqrt(np.sum(errs ** 2, axis=0)) / n
+        jk = np.zeros(len(grid))
+        if n > 1:
+            loo = np.array([_binder((a2.sum(0) - a2[r]) / (n - 1), (a4.sum(0) - a4[r]) / (n - 1)) for r in range(n)])
+            jk = np.sqrt((n - 1) / n * np.sum((loo - loo.mean(axis=0)) ** 2, axis=0))
+        out[q] = (_binder(a2.mean(axis=0), a4.mean(axis=0)), np.hypot(stat, jk))
+        mom[m2], mom[m4] = a2.mean(axis=0), a4.mean(axis=0)
+    if mom:
+        out["moments"] = mom
     return out
 
 
@@ -94,11 +146,13 @@ class DilutionResult:
     def as_dict(self) -> dict:
         def clean(c):
             return {k: ([v[0].tolist(), v[1].tolist()] if isinstance(v, tuple) else
-                        (v.tolist() if isinstance(v, np.ndarray) else v)) for k, v in c.items()}
+                        (v.tolist() if isinstance(v, np.ndarray) else (clean(v) if isinstance(v, dict) else v)))
+                    for k, v in c.items()}
 
         return {"fractions": self.fractions, "tc_K": self.tc, "tc_error_K": self.tc_error, "methods": self.methods,
                 "statuses": self.statuses, "notes": self.notes, "t_windows_K": self.windows,
                 "realisations": self.realisations, "analyses": [a.as_dict(with_runs=False) for a in self.analyses],
+                "disorder_average": DISORDER_AVERAGE,
                 "averaged_curves": [{lab: clean(c) for lab, c in cs.items()} for cs in self.curves],
                 **({"holes": self.holes, "hole_counts": self.hole_counts} if self.holes is not None else {}),
                 "convention": "H = sum_{i<j} S_i.J_ij.S_j + sum_i S_i.A_i.S_i - g muB B.S_i; J > 0 AF; meV; T in K"}
@@ -118,11 +172,11 @@ def _dilution_run(task) -> dict:
     if spec is None:
         res, _ = simulate(model, size, settings, vacancies=vac, near_vacancy=near_vacancy, checkpoint=ck,
                           seed_key=key)
-        return curves_of(res)
+        return {**curves_of(res), "moments": moments_of(res)}
     from .holes import simulate_holes
 
     res, holes, counts = simulate_holes(model, size, settings, vac, spec, checkpoint=ck, seed_key=key)
-    return {**curves_of(res), "holes": {**holes.summary(), "bond_classes": counts}}
+    return {**curves_of(res), "moments": moments_of(res), "holes": {**holes.summary(), "bond_classes": counts}}
 
 
 def _sum_counts(items: list) -> dict:
@@ -171,6 +225,7 @@ def dilution_scan(model: SpinModel, fractions, sizes, settings: MCSettings, real
     lat0 = build_lattice(model, sizes[0])
     gs0 = ground_state(lat0, ising=settings.ising, seed=settings.seed)
     mw = mermin_wagner_check(model, lat0.dimension, settings.ising, gs0.spins, lat0.slen)
+    binder = binder_kind(lat0, gs0, settings.ising)  # the perfect lattice's choice (dilution breaks no symmetry)
     if mw["flag"] and warn:
         warnings.warn(mw["reason"], MerminWagnerWarning, stacklevel=2)
     tasks, where = [], []
@@ -192,7 +247,7 @@ def dilution_scan(model: SpinModel, fractions, sizes, settings: MCSettings, real
         for s in sizes:
             lab = _label(s)
             per_size[lab] = _average([c for (i, ll), c in zip(where, runs) if i == ix and ll == lab], grid)
-        a = analyse_sizes(per_size, mw)
+        a = analyse_sizes(per_size, mw, binder)
         analyses.append(a)
         all_curves.append(per_size)
         tcs.append(a.tc)

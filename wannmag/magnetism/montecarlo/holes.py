@@ -239,15 +239,14 @@ def hole_lattice(model: SpinModel, size, vacancies, spec: HoleSpec, key) -> tupl
 
 
 def simulate_holes(model: SpinModel, size, settings, vacancies, spec: HoleSpec, checkpoint=None, seed_key=None):
-    """Ground state + parallel tempering on :func:`hole_lattice` (as :func:`~.tc.simulate` for a lattice without
-    holes); returns (PTResult, Holes, class counts)."""
-    from .groundstate import ground_state
-    from .tempering import parallel_tempering
+    """Ground state + parallel tempering on the lattice of :func:`hole_lattice` (:func:`~.tc.simulate` with the
+    holes' ``spins`` and :class:`HoleExchange`); returns (PTResult, Holes, class counts)."""
+    from .tc import simulate
 
     L = _as_size(size)
     key = tuple(seed_key) if seed_key is not None else (settings.seed, *L)
-    lat, holes, counts = hole_lattice(model, L, vacancies, spec, key)
-    gs = ground_state(lat, ising=settings.ising, seed=settings.seed)
-    res = parallel_tempering(lat, settings, pattern=gs.pattern, init=gs.spins, checkpoint=checkpoint, seed_key=key,
-                             ground_state=gs.as_dict())
-    return res, holes, counts
+    holes = place_holes(model, L, vacancies, spec, key)
+    hx = HoleExchange(model, L, vacancies, holes, spec.J)
+    res, _ = simulate(model, L, settings, vacancies=vacancies, checkpoint=checkpoint, seed_key=key,
+                      spins=holes.spins(), bond_exchange=hx)
+    return res, holes, dict(hx.counts)

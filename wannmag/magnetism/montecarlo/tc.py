@@ -432,9 +432,11 @@ def _label(size) -> str:
 
 
 def simulate(model: SpinModel, size, settings: MCSettings, vacancies=None, near_vacancy=None, checkpoint=None,
-             seed_key=None) -> tuple[PTResult, object]:
-    """Ground state (annealing) + parallel tempering of ``model`` on one lattice; returns (PTResult, GroundState)."""
-    lat = build_lattice(model, size, vacancies=vacancies, near_vacancy=near_vacancy)
+             seed_key=None, spins=None, bond_exchange=None) -> tuple[PTResult, object]:
+    """Ground state (annealing) + parallel tempering of ``model`` on one lattice (``vacancies``, ``near_vacancy``,
+    ``spins`` and ``bond_exchange`` as in :func:`~.lattice.build_lattice`); returns (PTResult, GroundState)."""
+    lat = build_lattice(model, size, vacancies=vacancies, near_vacancy=near_vacancy, spins=spins,
+                        bond_exchange=bond_exchange)
     gs = ground_state(lat, ising=settings.ising, seed=settings.seed)
     key = seed_key if seed_key is not None else (settings.seed, *lat.size)
     res = parallel_tempering(lat, settings, pattern=gs.pattern, init=gs.spins, checkpoint=checkpoint, seed_key=key,
