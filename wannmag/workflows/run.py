@@ -542,7 +542,8 @@ def _rel(path, out) -> str:
 
 
 def _summary_lines(ctx, formula: str) -> list[str]:
-    """The report's first section: ground state, easy axis, ordering temperature (and experiment, where known)."""
+    """The report's first section: ground state, easy axis, ordering temperature with the estimates beside it
+    (summary.tc_estimate_lines) and the experiment, where known."""
     r = ctx.results
     mp, mc = r["mapping"], r["mc"]
     dE = r["model"].get("anisotropy_meV_per_ion")
@@ -565,6 +566,11 @@ def _summary_lines(ctx, formula: str) -> list[str]:
     else:
         out.append(f"- {kind} temperature: **not determined** — "
                    f"{mc.get('note') or 'no Binder crossing inside the Monte Carlo window'}")
+    from .summary import tc_estimate_lines
+
+    est = tc_estimate_lines(r)  # beside the classical number, never replacing it
+    if est:
+        out += ["- Estimates beside it (not replacing it):", *(f"    - {t}" for t in est)]
     if formula in EXPERIMENT:
         what, val, ref = EXPERIMENT[formula]
         out.append(f"- Experiment: {what} {val:.0f} K ({ref})")

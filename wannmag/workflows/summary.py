@@ -3,7 +3,8 @@
 :func:`run_summary` builds the block printed at the end of ``wannmag run`` from the stored step results (the dicts of
 ``OUT/steps/<step>.json``): material and preset, ground state, J1–J3 with the route and the convention, easy axis,
 the ordering temperature with its method (or "not bracketed"/"not determined" with the reason — never a number that
-did not converge), the preset's caveat and the measured value beside it.  :func:`summary_of_run_dir` does the same
+did not converge), the estimates beside it (:func:`tc_estimate_lines`: Torelli–Olsen, quantum RPA for spin S,
+quantum-mapped T_c), the preset's caveat and the measured value beside it.  :func:`summary_of_run_dir` does the same
 for a finished (or partly finished) run directory, :func:`step_progress` says how far an unfinished step got
 (``wannmag run --status``: DFT configurations done and the SCF iteration of a running one, Monte Carlo sweeps per
 lattice from the checkpoints).
@@ -19,7 +20,14 @@ import json
 import math
 from pathlib import Path
 
-__all__ = ["run_summary", "summary_of_run_dir", "step_progress", "load_run_results"]
+__all__ = ["run_summary", "summary_of_run_dir", "step_progress", "load_run_results", "tc_estimate_lines",
+           "ADDED_ESTIMATES_STEP"]
+
+#: the file name (``OUT/steps/<name>.json``) of Tc estimates added to a stored run afterwards, without re-running a
+#: step (``data/runs/refresh_estimates.py``); read only when the run's own lswt step did not store them
+ADDED_ESTIMATES_STEP = "tc_estimates"
+#: the one short caveat of the quantum mapping (its single-ion rule is taken from a summary of the paper)
+MAPPING_CAVEAT = "its single-ion rule is unverified"
 
 #: the DFT configurations of ``wannmag run`` (the same as ``wannmag.workflows.run.CONFIGS``)
 _CONFIGS = ("FM", "Neel", "zigzag", "stripy")
@@ -48,6 +56,81 @@ def _preset(results: dict, params: dict) -> tuple[str | None, bool]:
         presets = {r.get("preset") for r in dft.get("records") or [] if isinstance(r, dict)}
         preset = presets.pop() if len(presets) == 1 else None
     return preset, from_dir
+
+
+def _stored_estimates(results: dict) -> tuple[dict | None, str]:
+    """(estimates, where from): the lswt step's own (``lswt["estimates"]``), else those added to a stored run
+    afterwards (``steps/tc_estimates.json``, :data:`ADDED_ESTIMATES_STEP`), else (None, "")."""
+    lw = results.get("lswt") or {}
+    if isinstance(lw.get("estimates"), dict):
+        return lw["estimates"], ""
+    added = results.get(ADDED_ESTIMATES_STEP) or {}
+    if isinstance(added.get("estimates"), dict):
+        return added["estimates"], f" [added {added.get('date') or '?'} from the stored spin model; no step re-run]"
+    return None, ""
+
+
+def tc_estimate_lines(results: dict, mark_added: bool = True) -> list[str]:
+    """The estimates printed beside the classical Monte Carlo T_c (never instead of it), one line each, from the
+    stored step results: Torelli–Olsen, the quantum RPA (Tyablikov) for spin S and the quantum-mapped T_c (El
+    Mendili–Zhitomirsky: classical MC T_c × the ratio T_c(mapped)/T_c(original) stored by
+    :func:`wannmag.magnetism.tc_estimates.quantum_corrected_tc`), each with its label and caveat; an estimate that
+    was not made or did not converge is named with the reason, never given as a number.  Temperatures in K, spin
+    lengths as in the model (H = Σ_{i<j} S_i·J_ij·S_j, each bond once, J > 0 AF).  Empty when the run has neither
+    spin waves nor estimates yet; ``mark_added``: say so when the estimates were added to a stored run afterwards."""
+    lw = results.get("lswt") or {}
+    mc = results.get("mc") or {}
+    est, added = _stored_estimates(results)
+    if not lw and est is None:
+        return []
+    lines = []
+    if est is not None and est.get("skipped"):
+        return [f"Torelli–Olsen, quantum mapping: not made — {est['skipped']}"]
+    # Torelli–Olsen
+    to = (est or {}).get("torelli_olsen") or {}
+    if est is None:
+        lines.append("Torelli–Olsen, quantum mapping: not stored by this run (its lswt step predates them)")
+    elif _finite(to.get("tc_K")):
+        lines.append(f"Torelli–Olsen {to['tc_K']:.1f} K (fit to classical Monte Carlo of 2D magnets with easy-axis "
+                     "anisotropy; J_eff from the spin stiffness, A_eff from the spin-wave gap"
+                     + ("; extrapolated below the fitted anisotropy range" if to.get("extrapolated") else "") + ")")
+    else:
+        lines.append(f"Torelli–Olsen: none — {to.get('reason') or 'not applicable to this model'}")
+    # quantum RPA for spin S: the lswt step's number, else the added estimates'
+    rpa = lw.get("rpa") if isinstance(lw.get("rpa"), dict) else ((est or {}).get("rpa") or {})
+    q = lw.get("tc_rpa_quantum_K") if "tc_rpa_quantum_K" in lw else rpa.get("Tc_RPA_quantum_K")
+    S = to.get("S") or (results.get("mapping") or {}).get("spin")
+    s_txt = f"S = {S:g}" if _finite(S) else "S"
+    if rpa.get("converged") is False or "not_converged" in rpa:
+        lines.append(f"quantum RPA (Tyablikov, spin {s_txt}): none — the Brillouin-zone average did not converge")
+    elif _finite(q) and q > 0 and not rpa.get("gapless"):
+        lines.append(f"quantum RPA (Tyablikov, spin {s_txt}) {q:.1f} K ((S+1)/S × the classical-spin RPA; a "
+                     "decoupling approximation)")
+    elif lw.get("skipped"):
+        lines.append(f"quantum RPA (Tyablikov): none — {lw['skipped']}")
+    elif q is None:
+        lines.append("quantum RPA (Tyablikov): not stored by this run")
+    else:
+        lines.append("quantum RPA (Tyablikov): none — no spin-wave gap (Mermin–Wagner) or no finite value")
+    # quantum mapping: classical MC Tc × stored ratio (the MC number only when it is one)
+    qm = (est or {}).get("quantum_mapping")
+    if est is not None:
+        qm = qm or {}
+        ratio = qm.get("ratio")
+        how = "classical RPA" if qm.get("ratio_method", "").startswith("classical-spin RPA") else "Torelli–Olsen"
+        name = "quantum-mapped (El Mendili–Zhitomirsky, S² → S(S+1))"
+        tc = mc.get("tc_K")
+        if not _finite(ratio):
+            lines.append(f"{name}: none — {qm.get('reason') or '; '.join(qm.get('notes') or []) or 'no ratio'}")
+        elif mc.get("mermin_wagner") or not _finite(tc):
+            lines.append(f"{name}: no number — no classical Monte Carlo T_c to scale (ratio {ratio:.3f} from the "
+                         f"{how}; {MAPPING_CAVEAT})")
+        else:
+            lines.append(f"{name} {tc * ratio:.1f} K (classical Monte Carlo × {ratio:.3f}, the ratio from the {how} "
+                         f"of the mapped and original models; {MAPPING_CAVEAT})")
+    if added and mark_added and lines:
+        lines[0] += added
+    return lines
 
 
 def run_summary(results: dict, params: dict | None = None, out=None) -> str:
@@ -135,6 +218,9 @@ def run_summary(results: dict, params: dict | None = None, out=None) -> str:
     if _finite(lw.get("tc_rpa_K")) and lw["tc_rpa_K"] > 0:
         row("", f"RPA (Tyablikov) {lw['tc_rpa_K']:.1f} K for classical spins"
                 + (f", spin-wave gap {lw['gap_meV']:.3f} meV" if _finite(lw.get("gap_meV")) else ""))
+    if mc:  # estimates beside the classical number, never replacing it
+        for k, text in enumerate(tc_estimate_lines(r)):
+            row("estimates" if k == 0 else "", text)
     exp = _experiment(formula)
     if exp:
         what, val, ref = exp
