@@ -185,3 +185,17 @@ def test_refresh_estimates_bad_input_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "spin_model.json" in err[0] and "Traceback" not in err[0]
 
+
+def test_stored_accurate_run_shows_classical_and_quantum_tc():
+    """The must-show: the stored report has the classical Tc and the quantum-corrected ones, as stored."""
+    added = json.loads((STORED / "steps" / "tc_estimates.json").read_text())
+    ref = json.loads((REPO / "data" / "mc" / "TC_estimates.json").read_text())["materials"]["CrI3"]
+    assert added["estimates"] == ref["estimates"]
+    md = (STORED / "report.md").read_text()
+    sec = md.split(f"## Tc estimates (added {added['date']} from the stored spin model; no step re-run)")[1]
+    for txt in ("**69.6 ± 0.7 K**", "Torelli–Olsen 66.8 K", "133.8 K", "117.9 K", "45 K"):
+        assert txt in sec, txt
+    assert "Tc estimates (added" in (STORED / "report.html").read_text()
+    text = _flat(summary_of_run_dir(STORED))                               # and the run summary of the stored run
+    assert "69.6 ± 0.7 K (classical Monte Carlo" in text and "Torelli–Olsen 66.8 K" in text
+    assert "spin S = 1.5) 133.8 K" in text and "117.9 K (classical Monte Carlo × 1.694" in text
