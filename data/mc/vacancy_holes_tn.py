@@ -123,24 +123,13 @@ def _map_fn(workers: int):
     return run
 
 
-def choose_algorithm(model, size, settings, spec, x, want: str) -> tuple[str, str]:
-    """("cluster" | "metropolis", why): cluster moves if the scheme accepts a diluted lattice with holes of this
-    model (cluster_couplings on one realisation at the largest x), else Metropolis."""
-    if want != "cluster":
-        return "metropolis", "asked for"
-    from wannmag.magnetism.montecarlo import ground_state
-    from wannmag.magnetism.montecarlo.cluster import ClusterSchemeError, cluster_couplings
-    from wannmag.magnetism.montecarlo.dilution import random_vacancies
-    from wannmag.magnetism.montecarlo.holes import hole_lattice
+def choose_algorithm(model, sizes, settings, spec, x, want: str) -> tuple[str, str]:
+    """("cluster" | "metropolis", why): the package's one rule (wannmag.magnetism.montecarlo.tc.choose_algorithm via
+    holes.choose_hole_algorithm) on the undiluted lattices and on one realisation with holes at the largest x;
+    ``--algorithm cluster`` (the default) means cluster moves where the scheme is valid, else Metropolis (said)."""
+    from wannmag.magnetism.montecarlo.holes import choose_hole_algorithm
 
-    n_full = size * size * model.n_sites
-    key = (settings.seed, size, size, 1, 0, int(round(x * 1e6)))
-    lat, _, _ = hole_lattice(model, size, random_vacancies(n_full, x, key), spec, key)
-    try:
-        cluster_couplings(lat, ground_state(lat, seed=settings.seed).pattern, grow=settings.cluster_grow)
-    except ClusterSchemeError as exc:
-        return "metropolis", f"cluster scheme refused: {exc}"
-    return "cluster", "cluster moves (Wolff by Ising embedding) + Metropolis + over-relaxation"
+    return choose_hole_algorithm(model, sizes, settings, spec, x, requested=None if want == "cluster" else want)
 
 
 def entry(res, k: int):
@@ -280,7 +269,7 @@ def run(a, argv) -> int:
     base = MCSettings(tmin=a.tmin, tmax=a.tmax, n_replicas=a.replicas, n_sweeps=a.sweeps, n_therm=therm,
                       seed=a.seed, checkpoint_every=0 if a.quick else 1000)
     base.validate()
-    algo, why = choose_algorithm(model, min(a.sizes), base, spec, max(fractions), a.algorithm)
+    algo, why = choose_algorithm(model, a.sizes, base, spec, max(fractions), a.algorithm)
     from dataclasses import replace
 
     st = replace(base, algorithm=algo)

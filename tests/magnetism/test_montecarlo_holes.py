@@ -296,3 +296,29 @@ def test_diluted_isotropic_model_keeps_the_vector_cumulant():
     with pytest.warns(Warning):  # Mermin–Wagner: 2D isotropic Heisenberg
         r = dilution_scan(m, [0.1], [4], st, realisations=2)
     assert r.analyses[0].binder == "vector" and "isotropic" in r.analyses[0].binder_reason
+
+
+def test_one_algorithm_rule_for_lattices_with_holes():
+    """holes.choose_hole_algorithm applies tc.choose_algorithm to the plain and to a hole lattice: cluster moves
+    for the isotropic-J1 model; Metropolis (saying why) when a hole class leaves a bond whose anisotropic remainder
+    exceeds its isotropic part (XXZ J1 = 10 + diag(0, 0, 1) meV, remainder 2/3 meV; V2-V3 = 0.3 meV), while the
+    same model without holes keeps cluster moves; an explicit cluster request is then one error line."""
+    from wannmag.magnetism.montecarlo.cluster import ClusterSchemeError
+    from wannmag.magnetism.montecarlo.holes import choose_hole_algorithm
+
+    st = MCSettings(tmin=5.0, tmax=200.0, n_replicas=4, n_sweeps=60, n_therm=20, seed=2)
+    assert choose_hole_algorithm(honeycomb(), [4, 6], st, HoleSpec(J=JCLS), 0.1)[0] == "cluster"
+    assert choose_hole_algorithm(honeycomb(), [4], st, HoleSpec(J=JCLS), 0.1, "metropolis") == \
+        ("metropolis", "requested")
+    xxz = honeycomb(J1=10.0 * np.eye(3) + np.diag([0.0, 0.0, 1.0]))
+    weak = HoleSpec(J={**JCLS, "V2-V3": 0.3})
+    assert choose_hole_algorithm(xxz, [4, 6], st, None, 0.1)[0] == "cluster"
+    assert choose_hole_algorithm(xxz, [4, 6], st, weak, 0.0)[0] == "cluster"  # x = 0: no hole
+    algo, why = choose_hole_algorithm(xxz, [4, 6], st, weak, 0.1)
+    assert algo == "metropolis" and why.startswith("lattice with holes (x = 0.1): cluster moves not valid")
+    assert "anisotropic" in why
+    with pytest.raises(ClusterSchemeError) as e:
+        choose_hole_algorithm(xxz, [4, 6], st, weak, 0.1, "cluster")
+    assert "\n" not in str(e.value)
+    algo, why = choose_hole_algorithm(honeycomb(), [2, 4], st, None, 0.1)  # L = 2 below the J3 range
+    assert algo == "metropolis" and "cluster moves not valid" in why

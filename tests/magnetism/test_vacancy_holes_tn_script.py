@@ -30,6 +30,8 @@ def test_quick_run_writes_the_block_and_keeps_other_keys(tmp_path):
     assert d["U_eV"] == 3.0 and d["cells"] == [{"placement": "near"}] and "J2" in d["J_meV"]  # other keys kept
     b = d["TN_vs_x"]
     assert b["quick"] is True and b["J_source"] == str(out)
+    # the package's algorithm rule (holes.choose_hole_algorithm -> tc.choose_algorithm), with its reason
+    assert b["settings"]["algorithm"] in ("cluster", "metropolis") and b["settings"]["algorithm_note"]
     assert b["J_meV_used"] == {"V2-V2_bulk": 25.7, "next_to_vacancy": 20.0, "V2-V3": 12.0, "V3-V3": 12.0}
     assert any("V3-V3 not given" in n for n in b["notes"])
     for mode in ("dilution_only", "with_holes"):

@@ -36,7 +36,7 @@ from .errors import MonteCarloError
 from .lattice import MCLattice, _as_size, bond_shells, build_lattice, supercell_bonds
 
 __all__ = ["PLACEMENTS", "HoleSpec", "Holes", "nn_adjacency", "place_holes", "bond_classes", "HoleExchange",
-           "hole_lattice", "simulate_holes"]
+           "hole_lattice", "simulate_holes", "choose_hole_algorithm"]
 
 #: hole placements on the Monte Carlo lattice
 PLACEMENTS = ("near", "random")
@@ -250,3 +250,33 @@ def simulate_holes(model: SpinModel, size, settings, vacancies, spec: HoleSpec, 
     res, _ = simulate(model, L, settings, vacancies=vacancies, checkpoint=checkpoint, seed_key=key,
                       spins=holes.spins(), bond_exchange=hx)
     return res, holes, dict(hx.counts)
+
+
+def choose_hole_algorithm(model: SpinModel, sizes, settings, spec: HoleSpec | None, fraction: float,
+                          requested: str | None = None) -> tuple[str, str]:
+    """(algorithm, reason) for a diluted study of ``model`` on ``sizes`` with and without holes: the one rule of
+    :func:`~.tc.choose_algorithm` ("metropolis" kept; None/"auto" → cluster moves where the scheme is valid, else
+    Metropolis with the refusal as the reason; "cluster" → the refusal raised), applied to the undiluted lattice of
+    the smallest size (the other sizes checked for the bond range) and, with ``spec``, to one realisation with holes
+    at ``fraction`` (the first realisation of :func:`~.dilution.dilution_scan`'s keys), whose nearest-neighbour bonds
+    carry the class exchange (meV, J > 0 AF) the cluster scheme must accept too."""
+    from .dilution import random_vacancies
+    from .groundstate import ground_state
+    from .tc import choose_algorithm
+
+    sizes = [_as_size(s) for s in sizes]
+    if not sizes:
+        raise MonteCarloError("give at least one lattice size")
+    L = min(sizes, key=lambda s: int(np.prod(s)))
+    lats = [("", build_lattice(model, L), [build_lattice(model, s) for s in sizes if s != L])]
+    if spec is not None and float(fraction) > 0:
+        key = (int(settings.seed), *L, 0, int(round(float(fraction) * 1e6)))
+        vac = random_vacancies(int(np.prod(L)) * model.n_sites, float(fraction), key)
+        lats.append((f"lattice with holes (x = {float(fraction):g}): ", hole_lattice(model, L, vac, spec, key)[0], []))
+    algo, why = "metropolis", "requested"
+    for label, lat, others in lats:
+        gs = ground_state(lat, ising=bool(settings.ising), seed=settings.seed)
+        algo, why = choose_algorithm(lat, gs.pattern, others, requested)
+        if algo == "metropolis":
+            return algo, label + why
+    return algo, why
