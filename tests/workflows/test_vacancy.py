@@ -348,3 +348,59 @@ def test_refined_dilution_pass_and_keyed_checkpoints(tmp_path):
     again = diluted_study(model, 1.0, [0.2], [4, 6], replace(st, n_sweeps=600), realisations=2, out_dir=tmp_path)
     assert again["coarse"]["tn_K"] != c["tn_K"]  # ran afresh (its own checkpoint directory), no error
     assert len(list((tmp_path / "checkpoints").iterdir())) == 4  # 2 refined windows + 2 first passes
+
+
+def test_vacancy_mc_step_runs_holes_beside_dilution_for_a_neutral_fit_with_hole_classes(tmp_path):
+    """The vacancy_mc step with a fake fit by hole class (as fit_hole_records gives for the neutral cell): the
+    dilution-only series (every J of the crystal) and the series with holes (HoleSpec from the fit, V3-V3 = V2-V3
+    said in a note), each identical to a direct dilution_scan of the same settings; both in the step result, the
+    JSON, the figure and the report section; the easy-axis cumulant for this uniaxial model."""
+    from wannmag.magnetism.montecarlo import MCSettings
+    from wannmag.magnetism.montecarlo.dilution import dilution_scan
+    from wannmag.magnetism.montecarlo.holes import HoleSpec
+    from wannmag.magnetism.spinmodel import MEV_PER_K
+    from wannmag.workflows.engine import Context
+    from wannmag.workflows.vacancy import report_lines, step_vacancy_mc
+
+    _, model = perfect_model(VPS3, (2.0, 0.1, 0.0))
+    model.single_ion = [np.diag([0.0, 0.0, -0.05])] * model.n_sites  # easy axis z
+    model.save(tmp_path / "model.json")
+    fit = {"J_meV": {"V2-V2_bulk": 2.0, "next_to_vacancy": 1.5, "V2-V3": 0.8, "J2": 0.1, "J3": 0.0},
+           "fixed_meV": {"J2": 0.1, "J3": 0.0}, "rank": 4, "placement": {"name": "near", "sites": [1, 3],
+                                                                          "spin_hole": 1.0}}
+    params = {"vacancy": {"fractions": [0.1], "charge": "neutral"}, "mc_sizes": [4, 6], "mc_sweeps": 200,
+              "mc_therm": 50, "mc_replicas": 4, "seed": 3, "vac_realisations": 2, "mc_refine": False, "workers": 1}
+    results = {"model": {"model": str(tmp_path / "model.json")}, "vacancy_fit": fit,
+               "mc": {"algorithm": "cluster", "tc_K": 30.0, "tc_error_K": 1.0}, "structure": {"formula": "VPS3"},
+               "vacancy_dft": {"cell": {"n_sites_perfect": 8, "n_sites": 7}, "engine": "fake", "charge": 0.0,
+                               "records": []}}
+    ctx = Context(tmp_path / "run", params, results, log=lambda m: None)
+    vm = step_vacancy_mc(ctx)
+    results["vacancy_mc"] = vm
+    spec = HoleSpec(J={"V2-V2_bulk": 2.0, "next_to_vacancy": 1.5, "V2-V3": 0.8, "V3-V3": 0.8})
+    wh = vm["with_holes"]
+    assert HoleSpec.from_dict(wh["hole_spec"]) == spec and any("V3-V3 not in the fit" in n for n in vm["hole_notes"])
+    assert vm["J1_vac_meV"] is None and "dilution" not in vm and "dilution" not in wh
+    assert vm["algorithm"] == "cluster" and vm["algorithm_reason"]
+    assert vm["binder"] == wh["binder"] == ["easy-axis", "easy-axis"]
+    hc = wh["hole_counts"]
+    assert hc[0]["n_holes"] == 0
+    assert hc[1]["n_holes"] == 2 * hc[1]["n_vacancies"] == 2 * 2 * (3 + 7)  # round(0.1 N), N = 32, 72
+    # the same numbers as a direct scan with the step's settings (window 0.03-1.1 T_MF, algorithm cluster)
+    S = 1.5
+    t_mf = S * S * sum(abs(b.J_iso) for b in model.bonds) * 2 / model.n_sites / 3 / MEV_PER_K
+    st = MCSettings(tmin=0.03 * t_mf, tmax=1.1 * t_mf, n_replicas=4, n_sweeps=200, n_therm=50, seed=3,
+                    checkpoint_every=1000, algorithm="cluster")
+    plain = dilution_scan(model, [0.0, 0.1], [4, 6], st, realisations=2, warn=False)
+    holes = dilution_scan(model, [0.0, 0.1], [4, 6], st, realisations=2, holes=spec, warn=False)
+    assert vm["tn_K"] == plain.tc and wh["tn_K"] == holes.tc
+    saved = json.loads((tmp_path / "run" / "vacancy" / "vacancy_study.json").read_text())
+    for got, want in ((saved["dilution"], plain), (saved["with_holes"]["dilution"], holes)):
+        assert got["averaged_curves"][1]["6x6x1"]["U4_axis"] == \
+            [want.curves[1]["6x6x1"]["U4_axis"][0].tolist(), want.curves[1]["6x6x1"]["U4_axis"][1].tolist()]
+    assert not np.array_equal(plain.curves[1]["6x6x1"]["energy"][0], holes.curves[1]["6x6x1"]["energy"][0])
+    assert Path(vm["figure"]).stat().st_size > 1000
+    ctx.out = tmp_path / "run"
+    md = "\n".join(report_lines(ctx))
+    assert "With holes:" in md and "V2-V3 +0.80" in md and "Binder cumulant: easy-axis" in md
+    assert "40 on 20 vacancies" in md  # 2 realisations x (3 + 7) vacancies, summed over L = 4 and 6

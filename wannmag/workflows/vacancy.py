@@ -32,6 +32,16 @@ resumable like the others, results in ``OUT/steps/<step>.json``):
                  isotropic part; anisotropic exchange kept); T(x) for x = 0 and the requested fractions, disorder-averaged over
                  ``realisations`` vacancy sets per size.  T(x) is a Binder crossing bracketed inside its window or
                  None ("not bracketed", :func:`diluted_study`); the χ maxima are reported beside it, labelled.
+                 The Binder cumulant is the perfect lattice's choice (easy-axis for a collinear uniaxial model).
+                 Neutral charge mode with a fit by hole class (``J_meV`` holding V2-V2_bulk, next_to_vacancy, V2-V3
+                 [, V3-V3], as :func:`wannmag.magnetism.vacancy_holes.fit_hole_records` gives): the dilution-only
+                 series (every J of the crystal) and, beside it, the series with the holes of the vacancies
+                 (:func:`~wannmag.magnetism.montecarlo.holes.hole_spec_from_fit`; two V3+ with S = 1 per vacancy,
+                 every nearest-neighbour bond with the J of its class), both in the result (``with_holes``), the
+                 figure and the report; the algorithm is checked on a lattice with holes too
+                 (:func:`~wannmag.magnetism.montecarlo.holes.choose_hole_algorithm`).  (The vacancy_dft/vacancy_fit
+                 steps still produce the equal-spin J1_bulk/J1_vac fit; the fit with holes comes from
+                 ``data/mc/vacancy_holes_dft.py`` until those steps are wired.)
                  Results: ``OUT/vacancy/vacancy_study.json`` and the plot ``OUT/vacancy/tn_vs_x.png``.
 """
 
@@ -514,9 +524,10 @@ def _fit_table(cell: VacancyCell, fit: VacancyFit, perfect) -> str:
     return "\n".join(lines)
 
 
-def plot_tn_vs_x(fractions, tn, err, path, title: str = "", perfect=None) -> Path:
+def plot_tn_vs_x(fractions, tn, err, path, title: str = "", perfect=None, holes=None) -> Path:
     """T_N(x) (K) against the vacancy fraction x, the perfect lattice's T (x = 0) marked; an x without a bracketed
-    Binder crossing (None) has no point."""
+    Binder crossing (None) has no point.  ``holes``: (tn, err) of the series with the vacancies' holes, drawn
+    beside."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -526,7 +537,13 @@ def plot_tn_vs_x(fractions, tn, err, path, title: str = "", perfect=None) -> Pat
     x = np.array(fractions, float)
     t = np.array([np.nan if v is None else v for v in tn], float)
     e = np.array([0.0 if v is None else v for v in err], float)
-    ax.errorbar(x, t, yerr=e, marker="o", capsize=3, label="diluted lattice (MC)")
+    ax.errorbar(x, t, yerr=e, marker="o", capsize=3, label="diluted lattice (MC)" if holes is None else
+                "dilution only (MC)")
+    if holes is not None:
+        th = np.array([np.nan if v is None else v for v in holes[0]], float)
+        eh = np.array([0.0 if v is None else v for v in holes[1]], float)
+        ax.errorbar(x + 0.002, th, yerr=eh, marker="s", color="C3", capsize=3,
+                    label="with holes (V3+ S = 1, J by bond class; MC)")
     if perfect is not None and perfect[0] is not None:
         ax.axhline(perfect[0], color="k", ls="--", lw=0.8, label="perfect lattice (mc step)")
     ax.set_xlabel("vacancy fraction x")
@@ -578,45 +595,16 @@ def _chi_max(a) -> dict | None:
     return {"T": pk["T"], "error": pk.get("error"), "lattice": lab, "estimator": est, "text": peak_text(pk)}
 
 
-def diluted_study(model, J_vac: float, fractions, sizes, settings, realisations: int, out_dir, perfect=None,
-                  title: str = "", extra: dict | None = None, map_fn=None, refine: bool = False) -> dict:
-    """Diluted-lattice Monte Carlo T(x) of ``model`` (SpinModel of the perfect lattice, H = Σ_{i<j} S_i·J_ij·S_j +
-    Σ_i S_i·A_i·S_i, each bond once, |S| = S, J > 0 AF, meV) with every nearest-neighbour bond next to a vacancy
-    carrying the isotropic exchange ``J_vac`` (meV; :class:`NearVacancyJ`), for x = 0 and ``fractions``; ``settings``
-    an MCSettings (K).  Writes ``out_dir/vacancy_study.json`` and ``out_dir/tn_vs_x.png`` (atomically; Monte Carlo
-    checkpoints in ``out_dir/checkpoints/<hash of model, J_vac and settings>/``, resumed) and returns the study as a
-    dict (temperatures in K).  ``map_fn(fn, tasks)`` runs the disorder realisations (Dask, local processes; see
-    :func:`~wannmag.magnetism.montecarlo.dilution_scan`).
-
-    ``tn_K[k]`` is an ordering temperature only if it is a Binder crossing bracketed inside its window; otherwise it
-    is None, ``statuses[k]`` is "not bracketed" and ``notes[k]`` says where the crossing lies.  ``estimators[k]``
-    names what every number is ("Binder crossing 18x18x1/24x24x1", or "not bracketed"), and ``chi_max_K[k]`` gives
-    the χ maximum of the largest lattice with its own label ("chi maximum", or "edge: chi maximum >= T" when it
-    sits at a window edge and is only a bound) — a χ maximum is never reported as T(x).
-
-    ``refine``: a second pass for every x on :func:`~wannmag.magnetism.montecarlo.tc.next_window` of its first
-    pass (the rule shared with ``wannmag mc`` and the workflow's mc step: around a bracketed crossing, T ± max(3σ,
-    0.15 T); beyond the window edge where an unbracketed crossing lies; around an interior χ maximum), the same
-    sizes, sweeps and realisations, seed + 1.  The second pass is reported if it brackets a crossing (with a warning
-    when that lies at the edge of its window), else the first pass stays (and the notes say that the second pass
-    found no crossing); the first pass is kept in ``coarse``."""
+def _series(model, fractions, sizes, settings, realisations, ck_dir, near, holes, map_fn, refine: bool) -> dict:
+    """One T(x) series of :func:`diluted_study` (``near``: NearVacancyJ or None; ``holes``: HoleSpec or None), with
+    the optional second pass per x; returns the per-x results, the final analyses and the raw dilution results."""
     from dataclasses import replace
 
-    from .._atomic import atomic_write_text
     from ..magnetism.montecarlo.dilution import dilution_scan
-    from ..magnetism.montecarlo.tc import checkpoint_key, next_window, refined_edge_warning
+    from ..magnetism.montecarlo.tc import next_window, refined_edge_warning
 
-    def ck_dir(st):  # checkpoints of one set of runs, keyed by what defines them
-        return out / "checkpoints" / checkpoint_key(model, st, J_vac=float(J_vac), sizes=[int(x) for x in sizes],
-                                                    realisations=int(realisations))
-
-    out = Path(out_dir)
-    fractions = sorted({0.0, *[float(x) for x in fractions]})
-    near = NearVacancyJ(model, J_vac)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        res = dilution_scan(model, fractions, [int(x) for x in sizes], settings, realisations=int(realisations),
-                            near_vacancy=near, out_dir=ck_dir(settings), map_fn=map_fn)
+    res = dilution_scan(model, fractions, [int(x) for x in sizes], settings, realisations=int(realisations),
+                        near_vacancy=near, out_dir=ck_dir(settings), map_fn=map_fn, holes=holes)
     tn, err, methods = list(res.tc), list(res.tc_error), list(res.methods)
     final = list(res.analyses)
     windows = [[settings.tmin, settings.tmax] for _ in fractions]
@@ -632,7 +620,7 @@ def diluted_study(model, J_vac: float, fractions, sizes, settings, realisations:
                 continue
             fine = replace(settings, tmin=w[0], tmax=w[1], seed=settings.seed + 1)
             r2 = dilution_scan(model, [x], [int(s) for s in sizes], fine, realisations=int(realisations),
-                               near_vacancy=near, out_dir=ck_dir(fine), map_fn=map_fn, warn=False)
+                               near_vacancy=near, out_dir=ck_dir(fine), map_fn=map_fn, warn=False, holes=holes)
             dilution["refined"][f"{x:g}"] = r2.as_dict()
             a2 = r2.analyses[0]
             if not a2.bracketed:
@@ -648,22 +636,93 @@ def diluted_study(model, J_vac: float, fractions, sizes, settings, realisations:
                 notes.append(f"x = {x:g}: {edge}")
     notes += [f"x = {x:g}: {a.note}" for x, a in zip(fractions, final) if not a.bracketed and a.note]
     notes += [f"x = {x:g}: {a.warning}" for x, a in zip(fractions, final) if a.warning and not a.mermin_wagner]
-    png = plot_tn_vs_x(fractions, tn, err, out / "tn_vs_x.png", perfect=perfect, title=title)
+    return {"tn_K": tn, "tn_error_K": err, "methods": methods, "statuses": [a.status for a in final],
+            "notes": [a.note for a in final],
+            "estimators": [a.method if a.bracketed else "not bracketed" for a in final],
+            "binder": [a.binder for a in final], "chi_max_K": [_chi_max(a) for a in final], "t_windows_K": windows,
+            "coarse": coarse, "warnings": notes, "mermin_wagner": bool(res.analyses[0].mermin_wagner)
+            if res.analyses else False, "realisations": res.realisations, "dilution": dilution,
+            **({"hole_spec": res.holes, "hole_counts": res.hole_counts} if holes is not None else {})}
+
+
+def diluted_study(model, J_vac: float | None, fractions, sizes, settings, realisations: int, out_dir, perfect=None,
+                  title: str = "", extra: dict | None = None, map_fn=None, refine: bool = False,
+                  holes=None) -> dict:
+    """Diluted-lattice Monte Carlo T(x) of ``model`` (SpinModel of the perfect lattice, H = Σ_{i<j} S_i·J_ij·S_j +
+    Σ_i S_i·A_i·S_i, each bond once, |S| = S, J > 0 AF, meV) with every nearest-neighbour bond next to a vacancy
+    carrying the isotropic exchange ``J_vac`` (meV; :class:`NearVacancyJ`; None: dilution alone, every bond keeps
+    its tensor), for x = 0 and ``fractions``; ``settings`` an MCSettings (K).  Writes ``out_dir/vacancy_study.json``
+    and ``out_dir/tn_vs_x.png`` (atomically; Monte Carlo checkpoints in ``out_dir/checkpoints/<hash of model, J_vac,
+    holes and settings>/``, resumed) and returns the study as a dict (temperatures in K).  ``map_fn(fn, tasks)`` runs
+    the disorder realisations (Dask, local processes; see :func:`~wannmag.magnetism.montecarlo.dilution_scan`).
+
+    ``tn_K[k]`` is an ordering temperature only if it is a Binder crossing bracketed inside its window; otherwise it
+    is None, ``statuses[k]`` is "not bracketed" and ``notes[k]`` says where the crossing lies.  ``estimators[k]``
+    names what every number is ("Binder crossing 18x18x1/24x24x1", or "not bracketed"), and ``chi_max_K[k]`` gives
+    the χ maximum of the largest lattice with its own label ("chi maximum", or "edge: chi maximum >= T" when it
+    sits at a window edge and is only a bound) — a χ maximum is never reported as T(x).  ``binder[k]`` names the
+    cumulant (easy-axis for a collinear uniaxial model, else vector; :func:`~wannmag.magnetism.montecarlo.tc.
+    binder_kind`).
+
+    ``refine``: a second pass for every x on :func:`~wannmag.magnetism.montecarlo.tc.next_window` of its first
+    pass (the rule shared with ``wannmag mc`` and the workflow's mc step: around a bracketed crossing, T ± max(3σ,
+    0.15 T); beyond the window edge where an unbracketed crossing lies; around an interior χ maximum), the same
+    sizes, sweeps and realisations, seed + 1.  The second pass is reported if it brackets a crossing (with a warning
+    when that lies at the edge of its window), else the first pass stays (and the notes say that the second pass
+    found no crossing); the first pass is kept in ``coarse``.
+
+    ``holes`` (a :class:`~wannmag.magnetism.montecarlo.holes.HoleSpec`: the exchange per nearest-neighbour class of
+    the doped cell, meV): a second series on the same vacancy sets with the holes of the vacancies (V3+, S =
+    ``spin_hole``, ``per_vacancy`` per vacancy) and every nearest-neighbour bond given the J of its class
+    (:mod:`wannmag.magnetism.montecarlo.holes`), stored under ``with_holes`` (same keys as the dilution series,
+    plus ``hole_spec`` and ``hole_counts``) and drawn beside the dilution curve."""
+    from .._atomic import atomic_write_text
+    from ..magnetism.montecarlo.tc import checkpoint_key
+
+    out = Path(out_dir)
+
+    def ck_dir(spec):
+        def f(st):  # checkpoints of one set of runs, keyed by what defines them
+            more = {} if spec is None else {"holes": spec.as_dict()}
+            return out / "checkpoints" / checkpoint_key(model, st, J_vac=None if J_vac is None else float(J_vac),
+                                                        sizes=[int(x) for x in sizes],
+                                                        realisations=int(realisations), **more)
+        return f
+
+    fractions = sorted({0.0, *[float(x) for x in fractions]})
+    near = None if J_vac is None else NearVacancyJ(model, J_vac)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        main = _series(model, fractions, sizes, settings, realisations, ck_dir(None), near, None, map_fn, refine)
+        wh = None
+        if holes is not None:
+            wh = _series(model, fractions, sizes, settings, realisations, ck_dir(holes), None, holes, map_fn, refine)
+    png = plot_tn_vs_x(fractions, main["tn_K"], main["tn_error_K"], out / "tn_vs_x.png", perfect=perfect, title=title,
+                       holes=None if wh is None else (wh["tn_K"], wh["tn_error_K"]))
+    dilution = main.pop("dilution")
+    if wh is not None:
+        wh["dilution"] = wh.pop("dilution")
     study = {"convention": "H = sum_{i<j} S_i.J_ij.S_j + sum_i S_i.A_i.S_i, each bond once, |S| = S, J > 0 AF; "
                            "meV, K",
-             "fractions": fractions, "tn_K": tn, "tn_error_K": err, "methods": methods,
-             "statuses": [a.status for a in final], "notes": [a.note for a in final],
-             "estimators": [a.method if a.bracketed else "not bracketed" for a in final],
-             "chi_max_K": [_chi_max(a) for a in final],
-             "realisations": res.realisations, "sizes": [int(x) for x in sizes],
-             "t_window_K": [settings.tmin, settings.tmax], "t_windows_K": windows, "refined": bool(refine),
-             "coarse": coarse, "J1_vac_meV": float(J_vac),
+             "fractions": fractions, **{k: v for k, v in main.items() if k != "warnings"},
+             "sizes": [int(x) for x in sizes], "t_window_K": [settings.tmin, settings.tmax], "refined": bool(refine),
+             "J1_vac_meV": None if J_vac is None else float(J_vac),
              "perfect_mc_K": None if perfect is None else list(perfect),
-             "mermin_wagner": bool(res.analyses[0].mermin_wagner) if res.analyses else False,
-             "warnings": sorted({str(w.message) for w in caught}) + notes, **(extra or {}),
+             "warnings": sorted({str(w.message) for w in caught}) + main["warnings"], **(extra or {}),
+             **({"with_holes": wh} if wh is not None else {}),
              "dilution": dilution, "json": str(out / "vacancy_study.json"), "figure": str(png)}
     atomic_write_text(out / "vacancy_study.json", json.dumps(jsonable(study), indent=1))
     return study
+
+
+def _hole_spec(ctx, fit):
+    """(HoleSpec, notes) when the charge mode is neutral and the vacancy fit carries hole classes, else (None, [])."""
+    from ..magnetism.montecarlo.holes import hole_spec_from_fit
+
+    charge = ctx.params["vacancy"].get("charge")
+    if charge not in (None, "neutral"):
+        return None, []
+    return hole_spec_from_fit(fit)
 
 
 def step_vacancy_mc(ctx):
@@ -675,19 +734,36 @@ def step_vacancy_mc(ctx):
     v = p["vacancy"]
     model = SpinModel.load(ctx["model"]["model"])
     fit = ctx["vacancy_fit"]
-    J_vac = float(fit["J_meV"]["J1_vac"])
+    spec, hole_notes = _hole_spec(ctx, fit)
+    # with holes (neutral cell, fit by bond class): the dilution-only series beside keeps every J of the crystal
+    J_vac = None if spec is not None else float(fit["J_meV"]["J1_vac"])
     # the temperature window of the mc step: 0.1–1.1 × the classical mean-field scale S² Σ_j |J_ij| / 3
     S = model.sites[0].spin
     zJ = sum(abs(b.J_iso) for b in model.bonds) * 2 / model.n_sites
     t_mf = S * S * zJ / 3 / MEV_PER_K
     # the window of the mc step, reaching further down: dilution lowers T towards zero at the percolation threshold
     # the algorithm the mc step chose for this model (cluster moves where valid; tc.choose_algorithm)
+    algo = (ctx.results.get("mc") or {}).get("algorithm") or "metropolis"
     settings = MCSettings(tmin=0.03 * t_mf, tmax=1.1 * t_mf, n_replicas=p["mc_replicas"], n_sweeps=p["mc_sweeps"],
-                          n_therm=p["mc_therm"], seed=p["seed"], checkpoint_every=1000,
-                          algorithm=(ctx.results.get("mc") or {}).get("algorithm") or "metropolis",
+                          n_therm=p["mc_therm"], seed=p["seed"], checkpoint_every=1000, algorithm=algo,
                           threads=int(p.get("mc_threads") or 1))
+    algo_note = None
+    if spec is not None:  # the one rule (tc.choose_algorithm), also on a lattice with holes
+        from dataclasses import replace
+
+        from ..magnetism.montecarlo.holes import choose_hole_algorithm
+
+        algo, algo_note = choose_hole_algorithm(model, p["mc_sizes"], settings, spec, max(v["fractions"]),
+                                                requested=None if algo == "cluster" else "metropolis")
+        settings = replace(settings, algorithm=algo)
     perfect = (ctx["mc"].get("tc_K"), ctx["mc"].get("tc_error_K")) if "mc" in ctx.results else None
     formula = ctx.results.get("structure", {}).get("formula", "")
+    if spec is None:
+        title = (f"{formula}: J1 next to a vacancy {J_vac:+.2f} meV "
+                 f"(perfect {fit['perfect_J_meV'][0]:+.2f} meV)")
+    else:
+        title = (f"{formula}: dilution only vs with holes (" + ", ".join(f"{k} {val:+.1f}" for k, val in
+                                                                       spec.J.items()) + " meV)")
     from .run import _client, _map
 
     client = _client(p.get("dask"))
@@ -695,16 +771,20 @@ def step_vacancy_mc(ctx):
         # the (x, size, realisation) runs are independent and seeded by their own keys: on Dask or on --workers
         # local processes they give the serial numbers
         study = diluted_study(model, J_vac, v["fractions"], p["mc_sizes"], settings, p["vac_realisations"],
-                              ctx.step_dir("vacancy"), perfect=perfect,
-                              title=f"{formula}: J1 next to a vacancy {J_vac:+.2f} meV "
-                                    f"(perfect {fit['perfect_J_meV'][0]:+.2f} meV)",
-                              extra={"fit": {k: fit[k] for k in ("J_meV", "fixed_meV", "rank")}},
+                              ctx.step_dir("vacancy"), perfect=perfect, title=title,
+                              extra={"fit": {k: fit[k] for k in ("J_meV", "fixed_meV", "rank") if k in fit},
+                                     "algorithm": settings.algorithm,
+                                     **({"algorithm_reason": algo_note, "hole_notes": hole_notes}
+                                        if spec is not None else {})},
                               map_fn=lambda fn, items: _map(client, fn, items, workers=p.get("workers", 1)),
-                              refine=p.get("mc_refine", True))
+                              refine=p.get("mc_refine", True), holes=spec)
     finally:
         if client is not None:
             client.close()
-    return {k: v for k, v in study.items() if k != "dilution"}
+    out = {k: val for k, val in study.items() if k != "dilution"}
+    if "with_holes" in out:
+        out["with_holes"] = {k: val for k, val in out["with_holes"].items() if k != "dilution"}
+    return out
 
 
 def vacancy_steps(params: dict) -> list:
@@ -725,6 +805,8 @@ def vacancy_steps(params: dict) -> list:
                      "Binder crossings" if params.get("mc_refine", True) else "one; T(x) only from bracketed Binder "
                      "crossings")
     mcp["fractions"] = sorted({0.0, *[float(x) for x in v["fractions"]]})
+    # (part of the fingerprint: results of the former vector-only, cumulant-averaged analysis rerun from checkpoints)
+    mcp["binder"] = "tc.binder_kind; U4 from disorder-averaged moments; holes beside when the fit has hole classes"
     return [Step("vacancy_dft", step_vacancy_dft, ("structure", "mapping"), params=dftp,
                  description="DFT energies of the vacancy supercell configurations"),
             Step("vacancy_fit", step_vacancy_fit, ("vacancy_dft", "mapping"), params={"fit": v["fit"]},
@@ -757,13 +839,39 @@ def report_lines(ctx) -> list[str]:
         gap = rec.get("gap")
         lines.append(f"| {rec['name']} | {rec['energy']:.4f} | {'' if tm is None else format(tm, '+.2f')} | "
                      f"{'' if gap is None else format(gap, '.3f')} | {', '.join(f'{m:+.2f}' for m in mom)} |")
-    lines += ["", "```", vf["table"], "```", "",
-              "| x | T (K) | estimator | χ maximum of the largest lattice (K) |", "|---|---|---|---|"]
+    if vf.get("table"):
+        lines += ["", "```", vf["table"], "```"]
+    wh = vm.get("with_holes")
+    if wh:
+        hs = wh.get("hole_spec") or {}
+        Jtxt = ", ".join(f"{k} {val:+.2f}" for k, val in (hs.get("J_meV") or {}).items())
+        lines += ["", "Dilution only (every J of the perfect crystal, S = 3/2) beside the lattice with the holes of "
+                  f"the vacancies ({hs.get('per_vacancy', 2)} per vacancy, S = {hs.get('spin_hole', 1.0):g}, placed "
+                  f"'{hs.get('placement', 'near')}'), every nearest-neighbour bond with the J of its class: {Jtxt} "
+                  "meV (J > 0 AF).",
+                  f"Algorithm: {vm.get('algorithm', '')} ({vm.get('algorithm_reason') or ''})."]
+        lines += [f"Note: {n}." for n in vm.get("hole_notes") or []]
+    lines += ["", "| x | T (K) | estimator | χ maximum of the largest lattice (K) |", "|---|---|---|---|"]
     chis = vm.get("chi_max_K") or [None] * len(vm["fractions"])
     for x, t, e, m, c in zip(vm["fractions"], vm["tn_K"], vm["tn_error_K"], vm["methods"], chis):
         tt = "not bracketed" if t is None else f"{t:.1f} ± {(e or 0):.1f}"
         ct = "" if not c else (c.get("text") or f"{c['T']:.1f}")
         lines.append(f"| {x:g} | {tt} | {m if t is not None else 'no Binder crossing (see note)'} | {ct} |")
+    if wh:
+        lines += ["", "With holes:", "", "| x | T (K) | estimator | χ maximum of the largest lattice (K) | holes |",
+                  "|---|---|---|---|---|"]
+        hcs = wh.get("hole_counts") or [{}] * len(vm["fractions"])
+        for x, t, e, m, c, hc in zip(vm["fractions"], wh["tn_K"], wh["tn_error_K"], wh["methods"],
+                                     wh.get("chi_max_K") or [None] * len(vm["fractions"]), hcs):
+            tt = "not bracketed" if t is None else f"{t:.1f} ± {(e or 0):.1f}"
+            ct = "" if not c else (c.get("text") or f"{c['T']:.1f}")
+            lines.append(f"| {x:g} | {tt} | {m if t is not None else 'no Binder crossing (see note)'} | {ct} | "
+                         f"{hc.get('n_holes', 0)} on {hc.get('n_vacancies', 0)} vacancies |")
+        lines += [f"Note (with holes): {w}." for w in wh.get("warnings", []) if w.startswith("x = ")]
+    binders = sorted(set(vm.get("binder") or []) | set((wh or {}).get("binder") or []))
+    if binders:
+        lines.append(f"Binder cumulant: {', '.join(binders)} (the perfect lattice's choice; U4 from the "
+                     "disorder-averaged moments).")
     if vm.get("perfect_mc_K") and vm["perfect_mc_K"][0] is not None:
         lines.append(f"\nPerfect lattice (mc step): {vm['perfect_mc_K'][0]:.1f} ± {(vm['perfect_mc_K'][1] or 0):.1f} K.")
     lines.append(f"Disorder realisations per size and x: {vm['realisations']}; sizes {vm['sizes']}.")

@@ -12,8 +12,8 @@ parameter; C and χ are disorder-averaged ([⟨·⟩], error = statistical ⊕ s
 cumulants U4 (vector) and U4_axis (easy axis) are taken from the disorder-averaged moments [⟨q²⟩], [⟨q⁴⟩] (error
 with a jackknife over realisations; :data:`DISORDER_AVERAGE`), and the curves are analysed as in
 :func:`~.tc.analyse_sizes` with the cumulant the perfect lattice uses (:func:`~.tc.binder_kind`: the easy-axis one
-for a collinear uniaxial model, else the vector one): T(x) is a Binder crossing of the averaged cumulant bracketed inside
-the window, else None with the reason in ``notes`` ("not bracketed: ...", e.g. with one size or a crossing beyond the
+for a collinear uniaxial model, else the vector one): T(x) is a Binder crossing of the averaged cumulant
+bracketed inside the window, else None with the reason in ``notes`` ("not bracketed: ...", e.g. with one size or a crossing beyond the
 window); ``max_extensions`` > 0 repeats an unbracketed x on :func:`~.tc.next_window` (:func:`~.tc.until_bracketed`).
 
 With ``holes`` (a :class:`~.holes.HoleSpec`) every realisation also carries the holes of its vacancies (V_{1−x}PS3:
@@ -34,7 +34,8 @@ from ..spinmodel import SpinModel
 from .errors import MerminWagnerWarning, MonteCarloError
 from .groundstate import ground_state
 from .lattice import _as_size, build_lattice
-from .tc import _label, analyse_sizes, binder_kind, check_memory, curves_of, mermin_wagner_check, simulate, until_bracketed
+from .tc import (_label, analyse_sizes, binder_kind, check_memory, curves_of, mermin_wagner_check, simulate,
+                 until_bracketed)
 from .tempering import MCSettings, temperature_ladder
 
 __all__ = ["random_vacancies", "DilutionResult", "dilution_scan", "moments_of", "MAX_REALISATIONS",

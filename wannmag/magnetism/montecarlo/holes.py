@@ -36,7 +36,7 @@ from .errors import MonteCarloError
 from .lattice import MCLattice, _as_size, bond_shells, build_lattice, supercell_bonds
 
 __all__ = ["PLACEMENTS", "HoleSpec", "Holes", "nn_adjacency", "place_holes", "bond_classes", "HoleExchange",
-           "hole_lattice", "simulate_holes", "choose_hole_algorithm"]
+           "hole_lattice", "simulate_holes", "choose_hole_algorithm", "hole_spec_from_fit"]
 
 #: hole placements on the Monte Carlo lattice
 PLACEMENTS = ("near", "random")
@@ -79,6 +79,34 @@ class HoleSpec:
     def from_dict(cls, d: dict) -> "HoleSpec":
         return cls(J={k: float(v) for k, v in d["J_meV"].items()}, placement=str(d["placement"]),
                    per_vacancy=int(d["per_vacancy"]), spin_hole=float(d["spin_hole"]))
+
+
+def hole_spec_from_fit(fit: dict, placement: str = "near") -> tuple[HoleSpec | None, list[str]]:
+    """(HoleSpec, notes) for the Monte Carlo lattice from a fit with holes (:meth:`~wannmag.magnetism.vacancy_holes.
+    HoleFit.as_dict`: "J_meV" {class: meV, J > 0 AF}, "placement" with its "sites" and "spin_hole"); (None, []) when
+    the fit carries no hole class (an equal-spin vacancy fit).  V2-V2_bulk, next_to_vacancy and V2-V3 are needed
+    (every diluted lattice with holes has such bonds; else one :class:`MonteCarloError` line naming them); a missing
+    V3-V3 (the 2×2 cell with both holes next to its vacancy has no V3–V3 bond) is taken equal to V2-V3, said in the
+    notes.  Holes per vacancy = the number of hole sites of the fitted placement (default 2), S of a hole site its
+    spin_hole (default 1)."""
+    J = (fit or {}).get("J_meV") or {}
+    got = {k: float(J[k]) for k in HOLE_CLASSES if k in J}
+    if not got:
+        return None, []
+    missing = [k for k in ("V2-V2_bulk", "next_to_vacancy", "V2-V3") if k not in got]
+    if missing:
+        raise MonteCarloError(f"the fit with holes has no exchange for bond class {', '.join(missing)} (meV); every "
+                              "diluted lattice with holes has such bonds (fit a placement that has them)")
+    notes = []
+    if "V3-V3" not in got:
+        got["V3-V3"] = got["V2-V3"]
+        notes.append(f"V3-V3 not in the fit: taken equal to V2-V3 = {got['V2-V3']:+.3f} meV (an assumption; the fitted "
+                     "cell has no V3-V3 bond)")
+    pl = fit.get("placement") or {}
+    spec = HoleSpec(J=got, placement=placement, per_vacancy=len(pl.get("sites") or [0, 0]),
+                    spin_hole=float(pl.get("spin_hole", 1.0)))
+    spec.validate()
+    return spec, notes
 
 
 @dataclass
