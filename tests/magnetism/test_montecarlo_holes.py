@@ -210,6 +210,10 @@ def test_dilution_scan_with_holes_counts_and_dilution_only_unchanged():
     (lambda m: hole_lattice(m, 6, random_vacancies(72, 0.1, (3,)),
                             HoleSpec(J={k: v for k, v in JCLS.items() if k != "V2-V3"}), (3,)),
      "no exchange given for bond class V2-V3"),
+    (lambda m: __import__("wannmag.magnetism.montecarlo.holes", fromlist=["x"]).hole_spec_from_fit(
+        {"J_meV": {"V2-V2_bulk": 2.0, "V2-V3": 1.0}}), "no exchange for bond class next_to_vacancy"),
+    (lambda m: __import__("wannmag.magnetism.montecarlo.holes", fromlist=["x"]).hole_spec_from_fit(
+        {"J_meV": {**JCLS, "V2-V3": float("inf")}}), "finite"),
     (lambda m: build_lattice(m, 4, spins={0: 0.0}), "S > 0"),
     (lambda m: build_lattice(m, 4, spins={0: -1.5}), "S > 0"),
     (lambda m: build_lattice(m, 4, vacancies=[0], spins={0: 1.0}), "is a vacancy"),
@@ -322,3 +326,15 @@ def test_one_algorithm_rule_for_lattices_with_holes():
     assert "\n" not in str(e.value)
     algo, why = choose_hole_algorithm(honeycomb(), [2, 4], st, None, 0.1)  # L = 2 below the J3 range
     assert algo == "metropolis" and "cluster moves not valid" in why
+
+
+def test_hole_spec_from_a_fit_with_holes():
+    from wannmag.magnetism.montecarlo.holes import hole_spec_from_fit
+
+    assert hole_spec_from_fit({"J_meV": {"J1_bulk": 2.0, "J1_vac": 1.5, "J2": 0.1, "J3": 0.0}}) == (None, [])
+    spec, notes = hole_spec_from_fit({"J_meV": {"V2-V2_bulk": 2.0, "next_to_vacancy": 1.5, "V2-V3": 0.8, "J2": 0.1},
+                                      "placement": {"name": "near", "sites": [1, 3], "spin_hole": 1.0}})
+    assert spec == HoleSpec(J={"V2-V2_bulk": 2.0, "next_to_vacancy": 1.5, "V2-V3": 0.8, "V3-V3": 0.8})
+    assert len(notes) == 1 and notes[0].startswith("V3-V3 not in the fit: taken equal to V2-V3 = +0.800 meV")
+    spec, notes = hole_spec_from_fit({"J_meV": JCLS, "placement": {"sites": [0, 1, 2], "spin_hole": 0.5}}, "random")
+    assert (spec.J, spec.per_vacancy, spec.spin_hole, spec.placement, notes) == (JCLS, 3, 0.5, "random", [])
