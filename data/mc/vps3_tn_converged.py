@@ -70,6 +70,12 @@ MIN_ACCEPTANCE = 0.1
 AGREE = 0.05         # the three largest pairs' crossings within 5 % of each other
 
 
+def _fail(message: str):
+    """Bad input: one line on stderr, exit status 2 (the package's rule)."""
+    print(message, file=sys.stderr)
+    raise SystemExit(2)
+
+
 def n_replicas(tmin: float, tmax: float, n_sites: int, c_site: float, least: int = 4) -> int:
     """Replicas for a swap acceptance ≈ 0.25 on [tmin, tmax] (K) for N sites of specific heat c_site (k_B/site)."""
     return max(least, int(math.ceil(math.log(tmax / tmin) * math.sqrt(c_site * n_sites) / SWAP_DIVISOR)) + 1)
@@ -172,12 +178,19 @@ def main(argv=None) -> dict:
     ap.add_argument("--seed", type=int, default=19)
     ap.add_argument("--quick", action="store_true", help="sizes 6 8 10, few sweeps: a < 1 min test of the machinery")
     ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--from-result", metavar="MC_RESULT_JSON",
+                    help="no Monte Carlo: state the verdict from the result file of a finished `wannmag mc` run "
+                         "(its Binder crossings, sizes, cumulant) — e.g. a run made by hand on a narrow window")
+    ap.add_argument("--mc-command", default=None, help="with --from-result: the command that produced it (provenance)")
+    ap.add_argument("--mc-cpu-s", type=float, default=None, help="with --from-result: its CPU seconds (provenance)")
     a = ap.parse_args(argv)
+    if a.from_result:
+        return from_result(a, argv)
     if a.quick:
         a.sizes, a.sweeps, a.first_sweeps = [6, 8, 10], 300, 200
     sizes = sorted({int(x) for x in a.sizes})
     if len(sizes) < 2 or sizes[0] < 4:
-        raise SystemExit("wannmag: error: --sizes: give at least two sizes >= 4")
+        _fail("wannmag: error: --sizes: give at least two sizes >= 4")
     model = SpinModel.load(a.model)
     wd = Path(a.workdir)
     wd.mkdir(parents=True, exist_ok=True)
@@ -261,6 +274,51 @@ def main(argv=None) -> dict:
            "peaks_chi_axis": tcr.peaks_chi, "peaks_C": tcr.peaks_C, "warning": tcr.warning,
            "torelli_olsen": est["torelli_olsen"], "rg_estimate": est["rg_estimate"],
            "cpu_s_this_invocation": round(time.process_time() - t_start, 1)}
+    atomic_write_text(Path(a.out), json.dumps(jsonable(out), indent=1))
+    print("crossings: " + ", ".join(f"{r['pair'][0]}/{r['pair'][1]} {r['T_K']:.1f} ± {r['err_K']:.1f} K"
+                                      for r in rows), flush=True)
+    print(f"T_N: {verdict['TN_K']} ({verdict['TN_reason']}); Torelli-Olsen {est['torelli_olsen_K']} K; "
+          f"written {a.out}", flush=True)
+    return out
+
+
+def from_result(a, argv) -> dict:
+    """The verdict of the module docstring from a finished ``wannmag mc`` result (no new Monte Carlo)."""
+    try:
+        res = json.loads(Path(a.from_result).read_text())
+        sizes = sorted(int(s.split("x")[0]) for s in res["sizes"])
+        crossings = res["binder_crossings"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        _fail(f"wannmag: error: {a.from_result}: not a wannmag mc result with Binder crossings ({exc})")
+    rows = []
+    for c in crossings:
+        pa, pb = (int(s.split("x")[0]) for s in c["sizes"])
+        rows.append({"pair": [pa, pb], "T_K": c["T"], "err_K": c["error"], "significance": c.get("significance")})
+    verdict = tn_verdict(sizes, rows)
+    est = side_estimates(SpinModel.load(a.model))
+    runs = res.get("runs") or []
+    st = (runs[0].get("settings") if runs else None) or {}
+    out = {"what": "VPS3 (fast-preset spin model) Neel temperature: finite-size analysis with cluster moves + "
+                   "parallel tempering, Binder crossings of the " + str(res.get("binder", "?")) + " cumulant",
+           "quick": False, "model": os.path.relpath(a.model, ROOT),
+           "command": "python data/mc/vps3_tn_converged.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+           "mc_command": a.mc_command, "mc_cpu_s": a.mc_cpu_s,
+           "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+           "convention": "H = sum_{i<j} S_i.J_ij.S_j + sum_i S_i.A_i.S_i, each bond once, |S| = 3/2, J > 0 AF; "
+                         "meV, K",
+           "sizes": sizes, "crossings": rows, **verdict,
+           "torelli_olsen_K": est["torelli_olsen_K"], "rg_estimate_K": est["rg_estimate_K"],
+           "algorithm": f"{st.get('algorithm', '?')} + parallel tempering ({st.get('ladder', '?')} ladder, "
+                        f"{st.get('n_replicas', '?')} replicas on {st.get('tmin', '?')}-{st.get('tmax', '?')} K, "
+                        f"{st.get('n_sweeps', '?')} + {st.get('n_therm', '?')} sweeps)",
+           "binder": res.get("binder"), "binder_reason": res.get("binder_reason"),
+           "swap_acceptance_min": {str(r["size"][0]): float(min(r["swap_acceptance"])) for r in runs
+                                   if r.get("swap_acceptance")},
+           "peaks_chi_axis": res.get("peaks_chi"), "peaks_C": res.get("peaks_C"), "warning": res.get("warning"),
+           "torelli_olsen": est["torelli_olsen"], "rg_estimate": est["rg_estimate"],
+           "max_size_reason": "L = 256 not reached: a cluster sweep costs 150 ms per replica at L = 256 (≈ 38 CPU-h "
+                              "for the default schedule up to 256 on this 2-core machine); largest size run: "
+                              f"{sizes[-1]}"}
     atomic_write_text(Path(a.out), json.dumps(jsonable(out), indent=1))
     print("crossings: " + ", ".join(f"{r['pair'][0]}/{r['pair'][1]} {r['T_K']:.1f} ± {r['err_K']:.1f} K"
                                       for r in rows), flush=True)

@@ -60,3 +60,28 @@ def test_replica_rule_against_the_calibration_runs(script):
     at L = 64) the rule asks for more than 12 at L = 24 and about four times as many at L = 64."""
     assert 12 < script.n_replicas(160, 320, 2 * 24 * 24, 1.6) <= 25
     assert script.n_replicas(160, 320, 2 * 64 * 64, 1.6) >= 4 * 12
+
+
+def test_from_result_states_the_verdict_of_a_stored_run(script, tmp_path, capsys):
+    """--from-result: the verdict from a finished `wannmag mc` run (the stored easy-axis run L = 24–64) — the three
+    largest consecutive pairs are read from its crossings, not recomputed; the rule gives T_N only within 5 %."""
+    src = ROOT / "data" / "mc" / "VPS3_cluster_fss_64_axis.json"
+    stored = json.loads(src.read_text())
+    out = script.main(["--from-result", str(src), "--out", str(tmp_path / "tn.json")])
+    by = {tuple(int(s.split("x")[0]) for s in c["sizes"]): c["T"] for c in stored["binder_crossings"]}
+    assert out["sizes"] == [24, 36, 48, 64] and out["binder"] == "easy-axis"
+    assert out["largest_pairs"] == [[24, 36], [36, 48], [48, 64]]
+    ts = [by[(24, 36)], by[(36, 48)], by[(48, 64)]]
+    spread = (max(ts) - min(ts)) / (sum(ts) / 3)
+    assert out["relative_spread"] == pytest.approx(spread)
+    assert (out["TN_K"] is not None) == (spread <= 0.05)
+    if out["TN_K"] is not None:
+        assert out["TN_K"] == pytest.approx(by[(48, 64)])
+    # a damaged result: one error line, exit status 2 (SystemExit with the message)
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"sizes": ["24x24x1"]}')
+    with pytest.raises(SystemExit) as exc:
+        script.main(["--from-result", str(bad), "--out", str(tmp_path / "x.json")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("wannmag: error: ") and "bad.json" in err[0]
