@@ -212,7 +212,8 @@ def test_run_dft_prints_scf_progress_from_the_log(tmp_path, monkeypatch, fake_gp
     import time
 
     import wannmag.workflows.dft as dft
-    from conftest import FakeDFT
+
+    FakeDFT = fake_gpaw["cls"]  # the fixture's class (a bare `import conftest` is ambiguous in the full run)
 
     class SlowFake(FakeDFT):
         def calculate(self, atoms=None, properties=("energy",), system_changes=()):
