@@ -73,6 +73,9 @@ def main(argv=None, engine=None):
     ap.add_argument("--maxiter", type=int, default=200)
     ap.add_argument("--work", default="/work/runs/vacancy_holes")
     ap.add_argument("--mixer", default="damped", choices=sorted(MIXERS))
+    ap.add_argument("--density", type=float, default=None, metavar="TOL",
+                    help="SCF density criterion (electrons per valence electron) instead of the package's 1e-5, e.g. "
+                         "GPAW's default 1e-4 (the neutral cell's density change has a floor near 4e-5); recorded")
     ap.add_argument("--fit", metavar="PLACEMENT", help="fit mode: the exchange of the doped cell with the holes at "
                     "this placement (near, far, near_far)")
     ap.add_argument("--n-configs", type=int, help="fit mode: number of configurations (default unknowns + 3: two "
@@ -108,23 +111,26 @@ def main(argv=None, engine=None):
                  "placements": {k: (v.as_dict() if v else None) for k, v in places.items()},
                  "settings": {"preset": "fast (LCAO dzp)", "xc": "PBE", "mixers": MIXERS, "maxiter": a.maxiter},
                  "convention": "moments: PAW-sphere, μB; energies eV per 39-atom cell"})
-    done = {(c["U_eV"], c["placement"], c["smearing_eV"], c.get("mixer", "damped")) for c in data["cells"]}
+    done = {(c["U_eV"], c["placement"], c["smearing_eV"], c.get("mixer", "damped"), c.get("density_tol"))
+            for c in data["cells"]}
     for U in a.U:
         for width in a.smearing:
             for name in a.placements:
-                if (U, name, width, a.mixer) in done:
+                if (U, name, width, a.mixer, a.density) in done:
                     continue
                 hp = places[name]
                 conf = vacancy_configuration(STRUCTURE, cell, pattern, holes=hp)
                 t0 = time.time()
-                rec = {"U_eV": U, "placement": name, "smearing_eV": width, "mixer": a.mixer, "name": conf.name,
+                rec = {"U_eV": U, "placement": name, "smearing_eV": width, "mixer": a.mixer, "density_tol": a.density,
+                       "name": conf.name,
                        "hole_sites": hp.sites if hp else [],
                        "start_moments": [float(m) for m in conf.atoms.get_initial_magnetic_moments()[
                            conf.sublattice.indices]]}
                 print(f"[vacancy holes] U = {U} eV, smearing {width} eV, placement {name}: {conf.name}", flush=True)
                 try:
-                    r = run_dft(None, conf, preset="fast", U=U, workdir=f"{a.work}/U{U:g}_w{width:g}" + ("" if a.mixer == "damped" else f"_{a.mixer}"),
-                                name=conf.name, smearing=width, mixer=MIXERS[a.mixer], maxiter=a.maxiter)
+                    r = run_dft(None, conf, preset="fast", U=U, workdir=_workdir(a.work, U, width, a.mixer, a.density),
+                                name=conf.name, smearing=width, mixer=MIXERS[a.mixer], maxiter=a.maxiter,
+                                density_tol=a.density)
                 except WannmagError as exc:
                     rec.update({"converged": False, "reason": str(exc), "energy_eV": None, "wall_s":
                                 round(time.time() - t0, 1)})
@@ -153,16 +159,17 @@ def main(argv=None, engine=None):
 
 
 # ------------------------------------------------------------------------------------------------------ fit mode
-def _workdir(work: str, U: float, width: float, mixer: str) -> str:
-    """The run directory of the placement mode (same expression as its loop), so that the Néel configuration of a
+def _workdir(work: str, U: float, width: float, mixer: str, density=None) -> str:
+    """The run directory of the placement mode (the same for the fit mode), so that the Néel configuration of a
     placement is read back instead of recomputed."""
-    return f"{work}/U{U:g}_w{width:g}" + ("" if mixer == "damped" else f"_{mixer}")
+    return (f"{work}/U{U:g}_w{width:g}" + ("" if mixer == "damped" else f"_{mixer}")
+            + ("" if density is None else f"_d{density:g}"))
 
 
-def gpaw_engine(conf, U, workdir, smearing, mixer, maxiter) -> dict:
+def gpaw_engine(conf, U, workdir, smearing, mixer, maxiter, density_tol=None) -> dict:
     """One configuration with the placement mode's settings; an unconverged SCF raises DFTError (a WannmagError)."""
     r = run_dft(None, conf, preset="fast", U=U, workdir=workdir, name=conf.name, smearing=smearing,
-                mixer=MIXERS[mixer], maxiter=maxiter)
+                mixer=MIXERS[mixer], maxiter=maxiter, density_tol=density_tol)
     return {"energy_eV": r.energy, "V_moments": [float(m) for m in r.site_moments], "total_moment": r.total_moment,
             "gap_eV": r.gap, "gaps_eV": r.gaps, "fermi_level_eV": r.fermi_level,
             "scf_iterations": r.extra.get("scf_iterations"), "wall_s": r.timings.get("total"), "warnings": r.warnings}
@@ -254,8 +261,8 @@ def fit_mode(a, engine=None) -> int:
                                   n_configs=a.n_configs, start=neel)
     key = f"U{U:g}/{hp.name}/w{width:g}/{a.mixer}/n{len(design.patterns)}" + ("/J23" if a.fit_J23 else "")
     old = _old_records(out, U, hp.name, width, a.mixer)
-    wd = _workdir(a.work, U, width, a.mixer)
-    block = {"U_eV": U, "placement": hp.name, "hole_sites": hp.sites, "smearing_eV": width, "mixer": a.mixer,
+    wd = _workdir(a.work, U, width, a.mixer, a.density)
+    block = {"U_eV": U, "placement": hp.name, "hole_sites": hp.sites, "smearing_eV": width, "mixer": a.mixer, "density_tol": a.density,
              "mixer_settings": MIXERS[a.mixer], "maxiter": a.maxiter, "preset": "fast (LCAO dzp)", "xc": "PBE",
              "design": design.as_dict(), "configurations": [], "status": "running"}
     print(f"[vacancy holes fit] U = {U:g} eV, placement {hp.name} (holes on {hp.sites}): unknowns E0, "
@@ -288,7 +295,8 @@ def fit_mode(a, engine=None) -> int:
                "start_moments": [float(m) for m in conf.atoms.get_initial_magnetic_moments()[conf.sublattice.indices]]}
         t0 = time.time()
         try:
-            r = engine(conf, U, wd, width, a.mixer, a.maxiter)
+            r = engine(conf, U, wd, width, a.mixer, a.maxiter,
+                       **({"density_tol": a.density} if a.density is not None else {}))
         except WannmagError as exc:
             rec.update({"converged": False, "energy_eV": None, "reason": str(exc),
                         "wall_s": round(time.time() - t0, 1)})

@@ -158,7 +158,20 @@ def test_scf_controls_recorded_only_when_given_and_checked():
     finally:
         gpaw.GPAW = orig
     assert seen["mixer"] == p["mixer"] and seen["maxiter"] == 300 and seen["occupations"]["width"] == 0.1
+    # the density criterion: the package's 1e-5 unless given (then recorded and passed to GPAW)
+    assert base["convergence"]["density"] == 1e-5
+    q = dft_parameters(conf, density_tol=1e-4)
+    assert q["convergence"]["density"] == 1e-4 and q["convergence"]["energy"] == base["convergence"]["energy"]
+    assert q != base  # a different run identity
+    seen.clear()
+    gpaw.GPAW = Catch
+    try:
+        dft._make_calculator(q, "x.txt")
+    finally:
+        gpaw.GPAW = orig
+    assert seen["convergence"]["density"] == 1e-4
     for bad in ({"mixer": {"beta": 2.0}}, {"mixer": {"alpha": 1}}, {"maxiter": 0}, {"maxiter": 2.5},
-                {"smearing": 0.0}, {"smearing": float("nan")}):
+                {"smearing": 0.0}, {"smearing": float("nan")}, {"density_tol": 0.0}, {"density_tol": 0.5},
+                {"density_tol": float("nan")}, {"density_tol": True}):
         with pytest.raises(DFTError):
             dft_parameters(conf, **bad)

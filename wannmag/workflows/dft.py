@@ -219,12 +219,18 @@ def resolve_configuration(structure, config):
 def dft_parameters(conf, preset: str = "fast", U=3.0, kpts=None, kdensity=None, ecut=None, nbands=None,
                    converge_bands=None, write_wavefunctions: bool = False, xc: str = "PBE",
                    smearing: float = SMEARING_EV, charge: float = 0.0, mixer: dict | None = None,
-                   maxiter: int | None = None) -> dict:
+                   maxiter: int | None = None, density_tol: float | None = None) -> dict:
     """The full, JSON-able parameter set that defines a calculation (and its run directory's identity).
     ``charge``: net charge of the cell in units of e (−2 = two extra electrons, with GPAW's compensating background);
     recorded only when non-zero, so neutral runs keep their identity.  ``mixer``: GPAW density-mixer keywords (e.g.
     {"beta": 0.02, "nmaxold": 8, "weight": 100.0} — a damped mixer for metallic, magnetic cells), ``maxiter``: SCF
-    iteration limit; both recorded only when given (default runs keep their identity)."""
+    iteration limit; both recorded only when given (default runs keep their identity).  ``density_tol``: the SCF
+    density criterion (electrons per valence electron) instead of the package's 1e-5 — e.g. GPAW's own default 1e-4
+    for a metallic cell whose density change has a floor above 1e-5; recorded only when given, and the record says
+    which criterion a calculation met."""
+    if density_tol is not None and not (isinstance(density_tol, (int, float)) and not isinstance(density_tol, bool)
+                                        and 1e-8 <= float(density_tol) <= 1e-3):
+        raise DFTError(f"density_tol must be a number in [1e-8, 1e-3], got {density_tol!r}")
     if mixer is not None:
         if not isinstance(mixer, dict) or not set(mixer) <= {"beta", "nmaxold", "weight", "method", "backend"}:
             raise DFTError(f"mixer must be a dict of beta, nmaxold, weight (method, backend), got {mixer!r}")
@@ -272,7 +278,7 @@ def dft_parameters(conf, preset: str = "fast", U=3.0, kpts=None, kdensity=None, 
         "U": {k: v for k, v in udict.items() if v != 0.0},
         "spinpol": spinpol,
         "smearing": float(smearing),
-        "convergence": CONVERGENCE,
+        "convergence": CONVERGENCE if density_tol is None else {**CONVERGENCE, "density": float(density_tol)},
         "nbands": nbands,
         "converge_bands": converge_bands,
         "write_wavefunctions": bool(write_wavefunctions),
@@ -435,7 +441,7 @@ def run_dft(structure, config="FM", preset: str = "fast", U=3.0, workdir="wannma
             kdensity=None, ecut=None, nbands=None, converge_bands=None, write_wavefunctions: bool = False,
             name: str | None = None, log=True, return_calc: bool = False, charge: float = 0.0,
             smearing: float = SMEARING_EV, mixer: dict | None = None, maxiter: int | None = None,
-            progress: str | None = None, **site_kw):
+            progress: str | None = None, density_tol: float | None = None, **site_kw):
     """Total energy, moments, Fermi level and gaps of one collinear magnetic configuration with GPAW.
 
     Parameters
@@ -470,7 +476,7 @@ def run_dft(structure, config="FM", preset: str = "fast", U=3.0, workdir="wannma
     conf = resolve_configuration(structure, config)
     params = dft_parameters(conf, preset=preset, U=U, kpts=kpts, kdensity=kdensity, ecut=ecut, nbands=nbands,
                             converge_bands=converge_bands, write_wavefunctions=write_wavefunctions, charge=charge,
-                            smearing=smearing, mixer=mixer, maxiter=maxiter)
+                            smearing=smearing, mixer=mixer, maxiter=maxiter, density_tol=density_tol)
     run_dir = Path(workdir) / (name or conf.name)
     summary_path = run_dir / SUMMARY
     if summary_path.exists():
