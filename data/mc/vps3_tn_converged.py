@@ -274,11 +274,16 @@ def main(argv=None) -> dict:
            "peaks_chi_axis": tcr.peaks_chi, "peaks_C": tcr.peaks_C, "warning": tcr.warning,
            "torelli_olsen": est["torelli_olsen"], "rg_estimate": est["rg_estimate"],
            "cpu_s_this_invocation": round(time.process_time() - t_start, 1)}
-    atomic_write_text(Path(a.out), json.dumps(jsonable(out), indent=1))
+    return write_verdict(a.out, out, rows, verdict, est)
+
+
+def write_verdict(path, out: dict, rows, verdict: dict, est: dict) -> dict:
+    """Write ``out`` atomically to ``path`` and print the crossings and the verdict."""
+    atomic_write_text(Path(path), json.dumps(jsonable(out), indent=1))
     print("crossings: " + ", ".join(f"{r['pair'][0]}/{r['pair'][1]} {r['T_K']:.1f} ± {r['err_K']:.1f} K"
                                       for r in rows), flush=True)
     print(f"T_N: {verdict['TN_K']} ({verdict['TN_reason']}); Torelli-Olsen {est['torelli_olsen_K']} K; "
-          f"written {a.out}", flush=True)
+          f"written {path}", flush=True)
     return out
 
 
@@ -319,12 +324,7 @@ def from_result(a, argv) -> dict:
            "max_size_reason": "L = 256 not reached: a cluster sweep costs 150 ms per replica at L = 256 (≈ 38 CPU-h "
                               "for the default schedule up to 256 on this 2-core machine); largest size run: "
                               f"{sizes[-1]}"}
-    atomic_write_text(Path(a.out), json.dumps(jsonable(out), indent=1))
-    print("crossings: " + ", ".join(f"{r['pair'][0]}/{r['pair'][1]} {r['T_K']:.1f} ± {r['err_K']:.1f} K"
-                                      for r in rows), flush=True)
-    print(f"T_N: {verdict['TN_K']} ({verdict['TN_reason']}); Torelli-Olsen {est['torelli_olsen_K']} K; "
-          f"written {a.out}", flush=True)
-    return out
+    return write_verdict(a.out, out, rows, verdict, est)
 
 
 if __name__ == "__main__":
