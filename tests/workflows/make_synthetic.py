@@ -173,6 +173,34 @@ def qe_out(atoms, energy_ev, moments, path):
     path.write_text("\n".join(L) + "\n")
 
 
+def energy_outputs(d, J_true, repo=None):
+    """VASP outputs (vasprun.xml + OUTCAR) of the four standard CrI3 configurations in ``d``/<config>/, with the
+    energies of a known J1–J3 model (meV, internal convention, S = 3/2; E0 = −14.6 eV per Cr) and the CIF beside
+    them — the input of ``wannmag run --from d``."""
+    import shutil
+
+    from wannmag.magnetism import SpinModel
+    from wannmag.magnetism.energy_mapping import model_energies
+    from wannmag.structures import find_magnetic_sites, neighbour_shells, standard_configurations
+
+    d = Path(d)
+    d.mkdir(parents=True, exist_ok=True)
+    repo = Path(repo) if repo is not None else Path(__file__).resolve().parents[2]
+    shutil.copy(repo / "data" / "structures" / "CrI3_monolayer.cif", d / "CrI3_monolayer.cif")
+    sub = find_magnetic_sites(cri3_monolayer())
+    model = SpinModel.from_sublattice(sub)
+    for J, sh in zip(J_true, neighbour_shells(sub, 3)):
+        for b in sh.bonds:
+            model.add_bond(b.i, b.j, b.R, J)
+    configs = standard_configurations(sub)
+    energies = model_energies(model, configs) / 1000 - 14.6 * np.array([c.n_sites for c in configs])
+    for c, e in zip(configs, energies):
+        (d / c.name).mkdir()
+        vasprun(c.atoms, e, d / c.name / "vasprun.xml")
+        outcar(c.atoms, e, c.atoms.get_initial_magnetic_moments() * 0.99, d / c.name / "OUTCAR")
+    return d
+
+
 def hr_dat(path, nw, seed=0):
     rng = np.random.default_rng(seed)
     Rs = [(0, 0, 0), (1, 0, 0), (-1, 0, 0)]

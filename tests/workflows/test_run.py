@@ -9,12 +9,9 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from make_synthetic import outcar, vasprun  # noqa: E402
+from make_synthetic import energy_outputs  # noqa: E402
 
-from wannmag.magnetism import SpinModel  # noqa: E402
-from wannmag.magnetism.energy_mapping import model_energies  # noqa: E402
-from wannmag.structures import (cri3_monolayer, find_magnetic_sites, neighbour_shells,  # noqa: E402
-                                standard_configurations)
+from wannmag.structures import cri3_monolayer  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 J_TRUE = (-2.0, -0.3, 0.1)  # meV, internal convention (S = 3/2)
@@ -24,21 +21,7 @@ J_TRUE = (-2.0, -0.3, 0.1)  # meV, internal convention (S = 3/2)
 def from_dir(tmp_path_factory):
     from wannmag.tightbinding import slater_koster_model, write_w90_model
 
-    d = tmp_path_factory.mktemp("cluster_outputs")
-    shutil.copy(REPO / "data" / "structures" / "CrI3_monolayer.cif", d / "CrI3_monolayer.cif")
-    sub = find_magnetic_sites(cri3_monolayer())
-    model = SpinModel.from_sublattice(sub)
-    for J, sh in zip(J_TRUE, neighbour_shells(sub, 3)):
-        for b in sh.bonds:
-            model.add_bond(b.i, b.j, b.R, J)
-    configs = standard_configurations(sub)
-    energies = model_energies(model, configs) / 1000 - 14.6 * np.array([c.n_sites for c in configs])
-    for c, e in zip(configs, energies):
-        (d / c.name).mkdir()
-        atoms = c.atoms
-        mom = atoms.get_initial_magnetic_moments() * 0.99
-        vasprun(atoms, e, d / c.name / "vasprun.xml")
-        outcar(atoms, e, mom, d / c.name / "OUTCAR")
+    d = energy_outputs(tmp_path_factory.mktemp("cluster_outputs"), J_TRUE, REPO)
     w = d / "wannier"
     w.mkdir()
     p = dict(pds=-0.6, pdp=0.3, dds=-0.05, ddp=0.025, pps=0.25, ppp=-0.075)

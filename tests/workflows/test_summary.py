@@ -176,27 +176,9 @@ def test_status_shows_partial_progress_through_the_cli(tmp_path, capsys):
 def test_run_prints_the_summary_at_the_end(tmp_path, capsys):
     """End to end on synthetic VASP outputs (energies of a known J1-J3 model): the summary ends the output."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from make_synthetic import outcar, vasprun
+    from make_synthetic import energy_outputs
 
-    from wannmag.magnetism import SpinModel
-    from wannmag.magnetism.energy_mapping import model_energies
-    from wannmag.structures import cri3_monolayer, find_magnetic_sites, neighbour_shells, standard_configurations
-
-    d = tmp_path / "outputs"
-    d.mkdir()
-    shutil.copy(REPO / "data" / "structures" / "CrI3_monolayer.cif", d / "CrI3_monolayer.cif")
-    sub = find_magnetic_sites(cri3_monolayer())
-    model = SpinModel.from_sublattice(sub)
-    J_true = (-2.0, -0.3, 0.1)
-    for J, sh in zip(J_true, neighbour_shells(sub, 3)):
-        for b in sh.bonds:
-            model.add_bond(b.i, b.j, b.R, J)
-    configs = standard_configurations(sub)
-    energies = model_energies(model, configs) / 1000 - 14.6 * np.array([c.n_sites for c in configs])
-    for c, e in zip(configs, energies):
-        (d / c.name).mkdir()
-        vasprun(c.atoms, e, d / c.name / "vasprun.xml")
-        outcar(c.atoms, e, c.atoms.get_initial_magnetic_moments() * 0.99, d / c.name / "OUTCAR")
+    d = energy_outputs(tmp_path / "outputs", (-2.0, -0.3, 0.1), REPO)
     assert main(["run", "--from", str(d), "--out", str(tmp_path / "run"), "--until", "mapping"]) == 0
     printed = capsys.readouterr().out
     block = _flat(printed[printed.rindex("== wannmag run: CrI3"):])
