@@ -73,6 +73,9 @@ def main(argv=None, engine=None):
     ap.add_argument("--maxiter", type=int, default=200)
     ap.add_argument("--work", default="/work/runs/vacancy_holes")
     ap.add_argument("--mixer", default="damped", choices=sorted(MIXERS))
+    ap.add_argument("--fixmagmom", action="store_true",
+                    help="keep the cell moment at the sum of the start moments (GPAW fixed-moment occupations): removes "
+                         "the slow moment drift seen in the free SCF; a constraint, recorded")
     ap.add_argument("--density", type=float, default=None, metavar="TOL",
                     help="SCF density criterion (electrons per valence electron) instead of the package's 1e-5, e.g. "
                          "GPAW's default 1e-4 (the neutral cell's density change has a floor near 4e-5); recorded")
@@ -92,6 +95,10 @@ def main(argv=None, engine=None):
     ap.add_argument("--out", default=str(FIT_OUT), help="fit mode: result file")
     ap.add_argument("--cells-from", default=str(OUT), help="fit mode: the placement runs' file (for 'cells')")
     a = ap.parse_args(argv)
+    if a.fit is not None and a.fixmagmom:
+        print("wannmag: error: --fixmagmom: placement mode only for now (the fit mode does not pass it on)",
+              file=sys.stderr)
+        return 2
     if a.fit is not None:
         try:
             return fit_mode(a, engine=engine)
@@ -111,26 +118,27 @@ def main(argv=None, engine=None):
                  "placements": {k: (v.as_dict() if v else None) for k, v in places.items()},
                  "settings": {"preset": "fast (LCAO dzp)", "xc": "PBE", "mixers": MIXERS, "maxiter": a.maxiter},
                  "convention": "moments: PAW-sphere, μB; energies eV per 39-atom cell"})
-    done = {(c["U_eV"], c["placement"], c["smearing_eV"], c.get("mixer", "damped"), c.get("density_tol"))
-            for c in data["cells"]}
+    done = {(c["U_eV"], c["placement"], c["smearing_eV"], c.get("mixer", "damped"), c.get("density_tol"),
+             bool(c.get("fixmagmom"))) for c in data["cells"]}
     for U in a.U:
         for width in a.smearing:
             for name in a.placements:
-                if (U, name, width, a.mixer, a.density) in done:
+                if (U, name, width, a.mixer, a.density, a.fixmagmom) in done:
                     continue
                 hp = places[name]
                 conf = vacancy_configuration(STRUCTURE, cell, pattern, holes=hp)
                 t0 = time.time()
                 rec = {"U_eV": U, "placement": name, "smearing_eV": width, "mixer": a.mixer, "density_tol": a.density,
-                       "name": conf.name,
+                       "fixmagmom": a.fixmagmom, "name": conf.name,
                        "hole_sites": hp.sites if hp else [],
                        "start_moments": [float(m) for m in conf.atoms.get_initial_magnetic_moments()[
                            conf.sublattice.indices]]}
                 print(f"[vacancy holes] U = {U} eV, smearing {width} eV, placement {name}: {conf.name}", flush=True)
                 try:
-                    r = run_dft(None, conf, preset="fast", U=U, workdir=_workdir(a.work, U, width, a.mixer, a.density),
+                    r = run_dft(None, conf, preset="fast", U=U, workdir=_workdir(a.work, U, width, a.mixer, a.density,
+                                                                           a.fixmagmom),
                                 name=conf.name, smearing=width, mixer=MIXERS[a.mixer], maxiter=a.maxiter,
-                                density_tol=a.density)
+                                density_tol=a.density, fixmagmom=a.fixmagmom)
                 except WannmagError as exc:
                     rec.update({"converged": False, "reason": str(exc), "energy_eV": None, "wall_s":
                                 round(time.time() - t0, 1)})
@@ -159,11 +167,11 @@ def main(argv=None, engine=None):
 
 
 # ------------------------------------------------------------------------------------------------------ fit mode
-def _workdir(work: str, U: float, width: float, mixer: str, density=None) -> str:
+def _workdir(work: str, U: float, width: float, mixer: str, density=None, fixmagmom: bool = False) -> str:
     """The run directory of the placement mode (the same for the fit mode), so that the Néel configuration of a
     placement is read back instead of recomputed."""
     return (f"{work}/U{U:g}_w{width:g}" + ("" if mixer == "damped" else f"_{mixer}")
-            + ("" if density is None else f"_d{density:g}"))
+            + ("" if density is None else f"_d{density:g}") + ("_fixm" if fixmagmom else ""))
 
 
 def gpaw_engine(conf, U, workdir, smearing, mixer, maxiter, density_tol=None) -> dict:

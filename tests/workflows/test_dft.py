@@ -170,8 +170,19 @@ def test_scf_controls_recorded_only_when_given_and_checked():
     finally:
         gpaw.GPAW = orig
     assert seen["convergence"]["density"] == 1e-4
+    # fixed total moment: recorded only when set, passed to GPAW's Fermi-Dirac occupations
+    assert "fixmagmom" not in base and "fixmagmom" not in seen["occupations"]
+    f = dft_parameters(conf, fixmagmom=True)
+    assert f["fixmagmom"] is True and f != base
+    seen.clear()
+    gpaw.GPAW = Catch
+    try:
+        dft._make_calculator(f, "x.txt")
+    finally:
+        gpaw.GPAW = orig
+    assert seen["occupations"] == {"name": "fermi-dirac", "width": 0.05, "fixmagmom": True}
     for bad in ({"mixer": {"beta": 2.0}}, {"mixer": {"alpha": 1}}, {"maxiter": 0}, {"maxiter": 2.5},
                 {"smearing": 0.0}, {"smearing": float("nan")}, {"density_tol": 0.0}, {"density_tol": 0.5},
-                {"density_tol": float("nan")}, {"density_tol": True}):
+                {"density_tol": float("nan")}, {"density_tol": True}, {"fixmagmom": 1}):
         with pytest.raises(DFTError):
             dft_parameters(conf, **bad)

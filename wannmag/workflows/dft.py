@@ -219,7 +219,7 @@ def resolve_configuration(structure, config):
 def dft_parameters(conf, preset: str = "fast", U=3.0, kpts=None, kdensity=None, ecut=None, nbands=None,
                    converge_bands=None, write_wavefunctions: bool = False, xc: str = "PBE",
                    smearing: float = SMEARING_EV, charge: float = 0.0, mixer: dict | None = None,
-                   maxiter: int | None = None, density_tol: float | None = None) -> dict:
+                   maxiter: int | None = None, density_tol: float | None = None, fixmagmom: bool = False) -> dict:
     """The full, JSON-able parameter set that defines a calculation (and its run directory's identity).
     ``charge``: net charge of the cell in units of e (−2 = two extra electrons, with GPAW's compensating background);
     recorded only when non-zero, so neutral runs keep their identity.  ``mixer``: GPAW density-mixer keywords (e.g.
@@ -227,7 +227,10 @@ def dft_parameters(conf, preset: str = "fast", U=3.0, kpts=None, kdensity=None, 
     iteration limit; both recorded only when given (default runs keep their identity).  ``density_tol``: the SCF
     density criterion (electrons per valence electron) instead of the package's 1e-5 — e.g. GPAW's own default 1e-4
     for a metallic cell whose density change has a floor above 1e-5; recorded only when given, and the record says
-    which criterion a calculation met."""
+    which criterion a calculation met.  ``fixmagmom``: keep the cell's total moment at the sum of the start moments
+    (GPAW's fixed-moment Fermi–Dirac occupations, two Fermi levels) — a constraint, recorded only when set."""
+    if not isinstance(fixmagmom, bool):
+        raise DFTError(f"fixmagmom must be True or False, got {fixmagmom!r}")
     if density_tol is not None and not (isinstance(density_tol, (int, float)) and not isinstance(density_tol, bool)
                                         and 1e-8 <= float(density_tol) <= 1e-3):
         raise DFTError(f"density_tol must be a number in [1e-8, 1e-3], got {density_tol!r}")
@@ -285,6 +288,7 @@ def dft_parameters(conf, preset: str = "fast", U=3.0, kpts=None, kdensity=None, 
         **({"charge": float(charge)} if charge else {}),
         **({"mixer": dict(mixer)} if mixer is not None else {}),
         **({"maxiter": int(maxiter)} if maxiter is not None else {}),
+        **({"fixmagmom": True} if fixmagmom else {}),
     })
 
 
@@ -294,7 +298,8 @@ def _make_calculator(params: dict, txt: str):
 
     kw = dict(xc=params["xc"], txt=txt, spinpol=params["spinpol"],
               kpts={"size": tuple(params["kpts"]), "gamma": True},
-              occupations={"name": "fermi-dirac", "width": params["smearing"]},
+              occupations={"name": "fermi-dirac", "width": params["smearing"],
+                           **({"fixmagmom": True} if params.get("fixmagmom") else {})},
               convergence=dict(params["convergence"]))
     if params["U"]:
         kw["setups"] = {el: f":d,{u}" for el, u in params["U"].items()}
@@ -441,7 +446,7 @@ def run_dft(structure, config="FM", preset: str = "fast", U=3.0, workdir="wannma
             kdensity=None, ecut=None, nbands=None, converge_bands=None, write_wavefunctions: bool = False,
             name: str | None = None, log=True, return_calc: bool = False, charge: float = 0.0,
             smearing: float = SMEARING_EV, mixer: dict | None = None, maxiter: int | None = None,
-            progress: str | None = None, density_tol: float | None = None, **site_kw):
+            progress: str | None = None, density_tol: float | None = None, fixmagmom: bool = False, **site_kw):
     """Total energy, moments, Fermi level and gaps of one collinear magnetic configuration with GPAW.
 
     Parameters
@@ -476,7 +481,8 @@ def run_dft(structure, config="FM", preset: str = "fast", U=3.0, workdir="wannma
     conf = resolve_configuration(structure, config)
     params = dft_parameters(conf, preset=preset, U=U, kpts=kpts, kdensity=kdensity, ecut=ecut, nbands=nbands,
                             converge_bands=converge_bands, write_wavefunctions=write_wavefunctions, charge=charge,
-                            smearing=smearing, mixer=mixer, maxiter=maxiter, density_tol=density_tol)
+                            smearing=smearing, mixer=mixer, maxiter=maxiter, density_tol=density_tol,
+                            fixmagmom=fixmagmom)
     run_dir = Path(workdir) / (name or conf.name)
     summary_path = run_dir / SUMMARY
     if summary_path.exists():
