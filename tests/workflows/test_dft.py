@@ -143,44 +143,37 @@ def test_scf_controls_recorded_only_when_given_and_checked():
     assert "mixer" not in base and "maxiter" not in base and base["smearing"] == 0.05
     p = dft_parameters(conf, smearing=0.1, mixer={"beta": 0.02, "nmaxold": 8, "weight": 100.0}, maxiter=300)
     assert p["mixer"] == {"beta": 0.02, "nmaxold": 8, "weight": 100.0} and p["maxiter"] == 300 and p["smearing"] == 0.1
-    seen = {}
-
-    class Catch:
-        def __init__(self, **kw):
-            seen.update(kw)
-
     import gpaw
 
-    orig = gpaw.GPAW
-    gpaw.GPAW = Catch
-    try:
-        dft._make_calculator(p, "x.txt")
-    finally:
-        gpaw.GPAW = orig
+    def gpaw_keywords(params) -> dict:
+        """The keywords _make_calculator hands to gpaw.GPAW for ``params`` (GPAW itself not started)."""
+        seen = {}
+
+        class Catch:
+            def __init__(self, **kw):
+                seen.update(kw)
+
+        orig = gpaw.GPAW
+        gpaw.GPAW = Catch
+        try:
+            dft._make_calculator(params, "x.txt")
+        finally:
+            gpaw.GPAW = orig
+        return seen
+
+    seen = gpaw_keywords(p)
     assert seen["mixer"] == p["mixer"] and seen["maxiter"] == 300 and seen["occupations"]["width"] == 0.1
     # the density criterion: the package's 1e-5 unless given (then recorded and passed to GPAW)
     assert base["convergence"]["density"] == 1e-5
     q = dft_parameters(conf, density_tol=1e-4)
     assert q["convergence"]["density"] == 1e-4 and q["convergence"]["energy"] == base["convergence"]["energy"]
     assert q != base  # a different run identity
-    seen.clear()
-    gpaw.GPAW = Catch
-    try:
-        dft._make_calculator(q, "x.txt")
-    finally:
-        gpaw.GPAW = orig
-    assert seen["convergence"]["density"] == 1e-4
+    assert gpaw_keywords(q)["convergence"]["density"] == 1e-4
     # fixed total moment: recorded only when set, passed to GPAW's Fermi-Dirac occupations
-    assert "fixmagmom" not in base and "fixmagmom" not in seen["occupations"]
+    assert "fixmagmom" not in base and "fixmagmom" not in gpaw_keywords(base)["occupations"]
     f = dft_parameters(conf, fixmagmom=True)
     assert f["fixmagmom"] is True and f != base
-    seen.clear()
-    gpaw.GPAW = Catch
-    try:
-        dft._make_calculator(f, "x.txt")
-    finally:
-        gpaw.GPAW = orig
-    assert seen["occupations"] == {"name": "fermi-dirac", "width": 0.05, "fixmagmom": True}
+    assert gpaw_keywords(f)["occupations"] == {"name": "fermi-dirac", "width": 0.05, "fixmagmom": True}
     for bad in ({"mixer": {"beta": 2.0}}, {"mixer": {"alpha": 1}}, {"maxiter": 0}, {"maxiter": 2.5},
                 {"smearing": 0.0}, {"smearing": float("nan")}, {"density_tol": 0.0}, {"density_tol": 0.5},
                 {"density_tol": float("nan")}, {"density_tol": True}, {"fixmagmom": 1}):
