@@ -11,7 +11,7 @@ did not converge is recorded as such (never as an energy).  Results: data/mc/VPS
 Fit mode (issue 18 item 3): the exchange of the doped cell with the holes held at one placement,
 
     OMP_NUM_THREADS=1 nice -n 5 python data/mc/vacancy_holes_dft.py --fit near --U 3 [--smearing 0.05]
-        [--mixer damped] [--maxiter 200] [--n-configs N] [--fit-J23] [--work /work/runs/vacancy_holes]
+        [--mixer damped] [--maxiter 200] [--n-configs N] [--fit-J23] [--fixmagmom] [--work /work/runs/vacancy_holes]
 
 runs the D-optimal spin configurations of wannmag.magnetism.vacancy_holes.choose_hole_patterns (the Néel order
 first: it is the placement run's own calculation, read from the same work directory) through run_dft with the
@@ -75,7 +75,8 @@ def main(argv=None, engine=None):
     ap.add_argument("--mixer", default="damped", choices=sorted(MIXERS))
     ap.add_argument("--fixmagmom", action="store_true",
                     help="keep the cell moment at the sum of the start moments (GPAW fixed-moment occupations): removes "
-                         "the slow moment drift seen in the free SCF; a constraint, recorded")
+                         "the slow moment drift seen in the free SCF; a constraint, recorded; in the fit mode every "
+                         "configuration's moment is held at its own start moments' sum")
     ap.add_argument("--density", type=float, default=None, metavar="TOL",
                     help="SCF density criterion (electrons per valence electron) instead of the package's 1e-5, e.g. "
                          "GPAW's default 1e-4 (the neutral cell's density change has a floor near 4e-5); recorded")
@@ -95,10 +96,6 @@ def main(argv=None, engine=None):
     ap.add_argument("--out", default=str(FIT_OUT), help="fit mode: result file")
     ap.add_argument("--cells-from", default=str(OUT), help="fit mode: the placement runs' file (for 'cells')")
     a = ap.parse_args(argv)
-    if a.fit is not None and a.fixmagmom:
-        print("wannmag: error: --fixmagmom: placement mode only for now (the fit mode does not pass it on)",
-              file=sys.stderr)
-        return 2
     if a.fit is not None:
         try:
             return fit_mode(a, engine=engine)
@@ -174,10 +171,12 @@ def _workdir(work: str, U: float, width: float, mixer: str, density=None, fixmag
             + ("" if density is None else f"_d{density:g}") + ("_fixm" if fixmagmom else ""))
 
 
-def gpaw_engine(conf, U, workdir, smearing, mixer, maxiter, density_tol=None) -> dict:
-    """One configuration with the placement mode's settings; an unconverged SCF raises DFTError (a WannmagError)."""
+def gpaw_engine(conf, U, workdir, smearing, mixer, maxiter, density_tol=None, fixmagmom=False) -> dict:
+    """One configuration with the placement mode's settings; an unconverged SCF raises DFTError (a WannmagError).
+    ``fixmagmom``: the configuration's total moment is held at the sum of its start moments (3 μB per V2+ and 2 μB
+    per hole, with the configuration's signs) — the integer moment of localised V moments; a constraint, recorded."""
     r = run_dft(None, conf, preset="fast", U=U, workdir=workdir, name=conf.name, smearing=smearing,
-                mixer=MIXERS[mixer], maxiter=maxiter, density_tol=density_tol)
+                mixer=MIXERS[mixer], maxiter=maxiter, density_tol=density_tol, fixmagmom=fixmagmom)
     return {"energy_eV": r.energy, "V_moments": [float(m) for m in r.site_moments], "total_moment": r.total_moment,
             "gap_eV": r.gap, "gaps_eV": r.gaps, "fermi_level_eV": r.fermi_level,
             "scf_iterations": r.extra.get("scf_iterations"), "wall_s": r.timings.get("total"), "warnings": r.warnings}
@@ -204,14 +203,15 @@ def _merge_write(path: Path, top: dict | None, fit_key: str, block: dict) -> dic
     return data
 
 
-def _old_records(path: Path, U: float, placement: str, width: float, mixer: str) -> dict:
+def _old_records(path: Path, U: float, placement: str, width: float, mixer: str, fixmagmom: bool = False) -> dict:
     """Configuration records (by name) computed earlier with these settings by any fit of this placement; a
     converged record wins over an unconverged one."""
     old: dict = {}
     if not path.exists():
         return old
     for b in json.loads(path.read_text()).get("fits", {}).values():
-        if (b.get("U_eV"), b.get("placement"), b.get("smearing_eV"), b.get("mixer")) == (U, placement, width, mixer):
+        if (b.get("U_eV"), b.get("placement"), b.get("smearing_eV"), b.get("mixer"),
+                bool(b.get("fixmagmom"))) == (U, placement, width, mixer, bool(fixmagmom)):
             for r in b.get("configurations", []):
                 if not (old.get(r["name"]) or {}).get("converged"):
                     old[r["name"]] = {q: v for q, v in r.items() if q not in ("used", "excluded_because", "check")}
@@ -227,7 +227,8 @@ def _cells(path: Path, U: float) -> list:
         if float(c.get("U_eV", -1)) != float(U):
             continue
         rec = {"placement": c.get("placement"), "smearing_eV": c.get("smearing_eV"),
-               "mixer": c.get("mixer") or "damped", "converged": bool(c.get("converged"))}
+               "mixer": c.get("mixer") or "damped", "fixmagmom": bool(c.get("fixmagmom")),
+               "converged": bool(c.get("converged"))}
         if rec["converged"]:
             rec.update({"energy_eV": c.get("energy_eV"), "V_moments": c.get("V_moments"), "gap_eV": c.get("gap_eV"),
                         "scf_iterations": c.get("scf_iterations"),
@@ -267,11 +268,12 @@ def fit_mode(a, engine=None) -> int:
     unknowns = hole_unknowns(bonds, fit_j23=a.fit_J23)
     design = choose_hole_patterns(bonds, hp, cell.spin, cell.n_sites, unknowns=unknowns,
                                   n_configs=a.n_configs, start=neel)
-    key = f"U{U:g}/{hp.name}/w{width:g}/{a.mixer}/n{len(design.patterns)}" + ("/J23" if a.fit_J23 else "")
-    old = _old_records(out, U, hp.name, width, a.mixer)
-    wd = _workdir(a.work, U, width, a.mixer, a.density)
+    key = (f"U{U:g}/{hp.name}/w{width:g}/{a.mixer}/n{len(design.patterns)}" + ("/J23" if a.fit_J23 else "")
+           + ("/fixm" if a.fixmagmom else ""))
+    old = _old_records(out, U, hp.name, width, a.mixer, a.fixmagmom)
+    wd = _workdir(a.work, U, width, a.mixer, a.density, a.fixmagmom)
     block = {"U_eV": U, "placement": hp.name, "hole_sites": hp.sites, "smearing_eV": width, "mixer": a.mixer, "density_tol": a.density,
-             "mixer_settings": MIXERS[a.mixer], "maxiter": a.maxiter, "preset": "fast (LCAO dzp)", "xc": "PBE",
+             "fixmagmom": a.fixmagmom, "mixer_settings": MIXERS[a.mixer], "maxiter": a.maxiter, "preset": "fast (LCAO dzp)", "xc": "PBE",
              "design": design.as_dict(), "configurations": [], "status": "running"}
     print(f"[vacancy holes fit] U = {U:g} eV, placement {hp.name} (holes on {hp.sites}): unknowns E0, "
           f"{', '.join(unknowns)}; fixed {fixed or 'none'}; {len(design.patterns)} configurations, condition number "
@@ -293,7 +295,7 @@ def fit_mode(a, engine=None) -> int:
     for k in todo:
         p = design.patterns[k]
         conf = vacancy_configuration(STRUCTURE, cell, p, holes=hp)
-        prev = _old_records(out, U, hp.name, width, a.mixer).get(conf.name)  # another instance may have run it
+        prev = _old_records(out, U, hp.name, width, a.mixer, a.fixmagmom).get(conf.name)  # another instance may have run it
         if prev and (prev.get("converged") or (not a.retry_unconverged and (prev.get("maxiter") or 0) >= a.maxiter)):
             print(f"[vacancy holes fit] {conf.name} ({k + 1}/{len(design.patterns)}): recorded earlier "
                   f"({'converged' if prev.get('converged') else 'NOT converged'})", flush=True)
@@ -304,7 +306,8 @@ def fit_mode(a, engine=None) -> int:
         t0 = time.time()
         try:
             r = engine(conf, U, wd, width, a.mixer, a.maxiter,
-                       **({"density_tol": a.density} if a.density is not None else {}))
+                       **({"density_tol": a.density} if a.density is not None else {}),
+                       **({"fixmagmom": True} if a.fixmagmom else {}))
         except WannmagError as exc:
             rec.update({"converged": False, "energy_eV": None, "reason": str(exc),
                         "wall_s": round(time.time() - t0, 1)})
@@ -316,7 +319,7 @@ def fit_mode(a, engine=None) -> int:
             print(f"[vacancy holes fit] {conf.name}: E = {rec['energy_eV']:.6f} eV, V moments "
                   f"{', '.join(f'{m:+.2f}' for m in rec['V_moments'])}", flush=True)
         _merge_write(out, None, key, dict(block, configurations=[rec]))
-    old = _old_records(out, U, hp.name, width, a.mixer)
+    old = _old_records(out, U, hp.name, width, a.mixer, a.fixmagmom)
     all_names = [vacancy_configuration(STRUCTURE, cell, p, holes=hp).name for p in design.patterns]
     missing = [n for n in all_names if n not in old]
     recs = [old[n] for n in all_names if n in old]

@@ -249,3 +249,36 @@ def test_fit_mode_split_between_two_instances(tmp_path, cell, places, script, ca
                                                            ["configurations"]] and len(data["configurations"]) == 5
     assert script.main(base + ["--configs", "7"], engine=engine) == 2
     assert "--configs [7]: the fit has configurations 1..5" in capsys.readouterr().err
+
+
+def test_fit_mode_fixmagmom_is_passed_on_and_kept_apart(tmp_path, cell, places, script):
+    """--fixmagmom in the fit mode: every configuration runs with fixed-moment occupations in its own work directory,
+    the fit block says so, and records of the free SCF are never reused for it (nor the other way round)."""
+    hp = places["near"]
+    bonds = classify_bonds(cell.bonds, hp.sites, cell.near_sites)
+    spins = hp.spins(cell.n_sites, 1.5)
+    perfect = json.loads((ROOT / "data/mc/VPS3_fast_spin_model.json").read_text())["meta"]["J_meV"]
+    J = {"V2-V2_bulk": 26.0, "next_to_vacancy": 20.0, "V2-V3": 11.0, "J2": perfect[1], "J3": perfect[2]}
+    seen = []
+
+    def engine(conf, U, workdir, smearing, mixer, maxiter, fixmagmom=False):
+        seen.append((fixmagmom, workdir))
+        p = [int(x) for x in conf.pattern]
+        mag = np.where(spins < 1.5, 1.8, 2.5)
+        return {"energy_eV": _energy(bonds, spins, p, J) + (0.01 if fixmagmom else 0.0),
+                "V_moments": (np.array(p) * mag).tolist(), "gap_eV": 0.0}
+
+    out = tmp_path / "holes.json"
+    base = ["--fit", "near", "--U", "3", "--out", str(out), "--cells-from", str(tmp_path / "none.json"),
+            "--work", str(tmp_path / "work")]
+    assert script.main(base + ["--fixmagmom"], engine=engine) == 0
+    n = len(seen)
+    assert n >= 6 and all(f and w.endswith("/U3_w0.05_fixm") for f, w in seen)
+    data = json.loads(out.read_text())
+    assert data["fit_key"].endswith("/fixm") and data["fits"][data["fit_key"]]["fixmagmom"] is True
+    for k in ("V2-V2_bulk", "next_to_vacancy", "V2-V3"):
+        assert data["J_meV"][k] == pytest.approx(J[k], abs=1e-6)  # a constant shift leaves J unchanged
+    assert script.main(base, engine=engine) == 0  # the free SCF: its own runs, not the fixed-moment records
+    assert len(seen) == 2 * n and not any(f for f, _ in seen[n:])
+    assert all(w.endswith("/U3_w0.05") for _, w in seen[n:])
+    assert script.main(base + ["--fixmagmom"], engine=engine) == 0 and len(seen) == 2 * n  # resumed: nothing re-run
