@@ -57,16 +57,29 @@ EXTRA_BANDS = 8
 REPRO_TOL_MEV = 0.01
 OUT = ROOT / "data" / "exchange"
 
-#: basis name → (directory under WORK/<material>, one-line description)
+#: material → basis name → (directory under WORK/<material>, one-line description)
 BASES = {
-    "shipped": ("basis_shipped", "Cr d + I p, 28 WFs, bands 7–34 isolated (no disentanglement), I 5s excluded — "
-                                 "the package's automatic window, as data/dft/CrI3"),
-    "dp_occfrozen": ("basis_dp_occfrozen", f"Cr d + I p, 28 WFs disentangled from bands 7–{34 + EXTRA_BANDS} "
-                                           "(manifold + next {EXTRA_BANDS} bands), frozen window = occupied states "
-                                           "only (bottom … VBM + 0.1 eV)".replace("{EXTRA_BANDS}", str(EXTRA_BANDS))),
-    "d_only": ("basis_d_only", "Cr d only, 10 WFs, I p downfolded into the d functions (automatic disentanglement "
-                               "window of projections='d')"),
+    "CrI3": {
+        "shipped": ("basis_shipped", "Cr d + I p, 28 WFs, bands 7–34 isolated (no disentanglement), I 5s excluded — "
+                                     "the package's automatic window, as data/dft/CrI3"),
+        "dp_occfrozen": ("basis_dp_occfrozen", f"Cr d + I p, 28 WFs disentangled from bands 7–{34 + EXTRA_BANDS} "
+                                               f"(manifold + next {EXTRA_BANDS} bands), frozen window = occupied "
+                                               "states only (bottom … VBM + 0.1 eV)"),
+        "d_only": ("basis_d_only", "Cr d only, 10 WFs, I p downfolded into the d functions (automatic "
+                                   "disentanglement window of projections='d')"),
+    },
+    "VPS3": {
+        "shipped": ("basis_shipped", "V d + S p + P p, 34 WFs, disentangled (the package's automatic window, as "
+                                     "data/dft/VPS3)"),
+        "dp_occfrozen": ("basis_dp_occfrozen", f"V d + S p + P p, 34 WFs disentangled from the manifold + next "
+                                               f"{EXTRA_BANDS} bands, frozen window = occupied states only (bottom "
+                                               "… VBM + 0.1 eV)"),
+        "d_only": ("basis_d_only", "V d only, 10 WFs, S p and P p downfolded into the d functions (automatic "
+                                   "disentanglement window of projections='d')"),
+    },
 }
+#: row name suffix per basis kind
+ROW_SUFFIX = {"dp_occfrozen": " (occupied-only frozen window)", "d_only": " (ligands downfolded)"}
 
 
 def _run_dir(mat: str, work: Path) -> Path:
@@ -78,10 +91,15 @@ def shipped(mat: str, work: Path) -> None:
     parameters through wannier_models) and the shipped basis again (metal d + ligand p, automatic window)."""
     from wannmag.workflows.wannier import wannier_models
 
+    outdir = work / mat / BASES[mat]["shipped"][0]
+    if (_run_dir(mat, work) / "summary.json").exists() and \
+            all((outdir / f"{mat}_{c}_quality.json").exists() for c in ("up", "dn")):
+        print(f"{mat} shipped: ground state and basis made earlier ({outdir})", flush=True)
+        return
     t0 = time.time()
-    wannier_models(MATERIALS[mat](), preset=PRESET, U=U, workdir=work / mat, outdir=work / mat / BASES["shipped"][0],
-                   projections="dp", config="FM", nm=False)
-    _record_time(work / mat / BASES["shipped"][0], time.time() - t0)
+    wannier_models(MATERIALS[mat](), preset=PRESET, U=U, workdir=work / mat,
+                   outdir=work / mat / BASES[mat]["shipped"][0], projections="dp", config="FM", nm=False)
+    _record_time(work / mat / BASES[mat]["shipped"][0], time.time() - t0)
     print(f"{mat}: ground state + shipped basis in {time.time() - t0:.0f} s", flush=True)
 
 
@@ -124,7 +142,7 @@ def variant(mat: str, work: Path, name: str) -> None:
     """Wannierise the kept ground state (WORK/<mat>/FM_wannier) in basis ``name`` of :data:`BASES`."""
     from wannmag.workflows import wannier as W
 
-    outdir = work / mat / BASES[name][0]
+    outdir = work / mat / BASES[mat][name][0]
     if all((outdir / f"{mat}_{c}_quality.json").exists() for c in ("up", "dn")):
         print(f"{mat} {name}: Wannierised earlier ({outdir})", flush=True)
         return
@@ -163,7 +181,8 @@ def quality(mat: str, basis_dir: Path, ref_dir: Path | None) -> dict:
              "max_centre_offset_A": round(q["max_centre_offset"], 4),
              "band_error_meV_frozen": round(q["band_error_meV"], 4), "band_error_states": q["band_error_states"],
              "wannier90_s": q["timings"].get("wannier90"), "wannierise_s": q["timings"].get("total")}
-        if ref_dir is not None and q["num_wann"] == 28:
+        rq = json.loads((ref_dir / f"{mat}_{c}_quality.json").read_text()) if ref_dir is not None else None
+        if rq is not None and ref_dir != basis_dir and rq["window"]["isolated"] and q["num_wann"] == rq["num_wann"]:
             ref = json.loads((ref_dir / f"{mat}_{c}_dft_bands.json").read_text())
             ed = np.sort(np.asarray(ref["bands"], float), axis=1)
             ew = hr_eigenvalues(np.asarray(ref["kpoints_frac"], float), *read_hr(basis_dir / f"{mat}_{c}_hr.dat"))
@@ -196,8 +215,8 @@ def mft(mat: str, work: Path) -> None:
 
     shipped_route, info = force_theorem_route(ROOT / "data" / "dft" / mat, rcut=RCUT[mat], **MFT)
     routes, bases = {}, {}
-    ref_dir = work / mat / BASES["shipped"][0]
-    for name, (sub, desc) in BASES.items():
+    ref_dir = work / mat / BASES[mat]["shipped"][0]
+    for name, (sub, desc) in BASES[mat].items():
         d = work / mat / sub
         if not all((d / f"{mat}_{c}_quality.json").exists() for c in ("up", "dn")):
             print(f"{mat} {name}: not Wannierised ({d}), skipped", flush=True)
@@ -230,12 +249,13 @@ def mft(mat: str, work: Path) -> None:
         if name == "shipped":
             continue
         b = bases[name]
-        rows.append({"name": f"force theorem (FM reference), Wannier basis: {BASES[name][1].split(',')[0]}"
-                             + (" (occupied-only frozen window)" if name == "dp_occfrozen" else " (ligands downfolded)"),
+        rows.append({"name": f"force theorem (FM reference), Wannier basis: {BASES[mat][name][1].split(',')[0]}"
+                             + ROW_SUFFIX[name],
                      "J1": r.J1, "J2": r.J2, "J3": r.J3, "reference": "FM",
                      "method": "magnetic force theorem (LKAG) on the MLWF pair of another Wannier basis of the same FM "
                                "ground state, Wannier Hamiltonian frozen",
-                     "settings": {"basis": BASES[name][1], "kmesh": list(MFT["kmesh"]), "n_energy": MFT["n_energy"],
+                     "settings": {"basis": BASES[mat][name][1], "kmesh": list(MFT["kmesh"]),
+                                  "n_energy": MFT["n_energy"],
                                   "rcut_A": RCUT[mat], "efermi_eV": b["efermi_eV"], "orbitals": r.settings["orbitals"],
                                   "J_spread_meV": b["J_spread_meV"],
                                   "J1_minus_shipped_basis_meV": round(r.J1 - J1_ref, 4),
@@ -258,10 +278,10 @@ def mft(mat: str, work: Path) -> None:
               f"{b['quality']['up']['max_spread_A2']}/{b['quality']['dn']['max_spread_A2']} Å²", flush=True)
 
 
-STAGES = {"cri3-shipped": lambda w: shipped("CrI3", w),
-          "cri3-dp-occfrozen": lambda w: variant("CrI3", w, "dp_occfrozen"),
-          "cri3-d-only": lambda w: variant("CrI3", w, "d_only"),
-          "cri3-mft": lambda w: mft("CrI3", w)}
+STAGES = {f"{m.lower()}-{stage}": (lambda w, m=m, f=f: f(m, w))
+          for m in ("CrI3", "VPS3")
+          for stage, f in (("shipped", shipped), ("dp-occfrozen", lambda m, w: variant(m, w, "dp_occfrozen")),
+                           ("d-only", lambda m, w: variant(m, w, "d_only")), ("mft", mft))}
 
 if __name__ == "__main__":
     sys.exit(run_stages(STAGES, __doc__, "/work/runs/wbasis"))
