@@ -226,8 +226,15 @@ def step_wannier(ctx):
     from .wannier import wannier_models
 
     out = ctx.step_dir("wannier")
-    res = wannier_models(p["structure"], preset=p["preset"], U=p["U"], workdir=str(ctx.step_dir("dft_wannier")),
-                         outdir=out)
+    # the FM and NM branches (SCF + Wannierisation each) side by side on the pool of the DFT step; a finished branch
+    # is skipped on a re-run (wannier_models)
+    client = _client(p.get("dask"))
+    try:
+        res = wannier_models(p["structure"], preset=p["preset"], U=p["U"], workdir=str(ctx.step_dir("dft_wannier")),
+                             outdir=out, map_fn=lambda fn, items: _map(client, fn, items, workers=p.get("workers", 1)))
+    finally:
+        if client is not None:
+            client.close()
     return {"dir": str(out), "source": "gpaw", "channels": {k: v.as_dict() for k, v in res.items()}}
 
 
@@ -313,6 +320,24 @@ def step_exchange_compare(ctx):
     return {**comp.as_dict(), "table": comp.table(), "file": str(path)}
 
 
+def _soc_task(args):
+    """One force-theorem SOC calculation of the anisotropy step (a process pool / Dask task): ("mae", gpw) →
+    :func:`gpaw_mae` of the ground state (standard directions); ("soc", gpw, directions, elements) →
+    :func:`gpaw_soc_record`.  Returns ("ok", result) or ("error", the WannmagError), so that the step treats a
+    failure exactly as the serial code did."""
+    from ..magnetism.anisotropy import gpaw_mae
+    from ..magnetism.anisotropy.collinear import gpaw_soc_record
+
+    kind, gpw, *rest = args
+    try:
+        if kind == "mae":
+            return "ok", gpaw_mae(gpw)
+        dirs, elements = rest
+        return "ok", gpaw_soc_record(gpw, dirs, magnetic_elements=elements)
+    except WannmagError as exc:
+        return "error", exc
+
+
 def step_anisotropy(ctx):
     from ..magnetism import SpinModel
     from ..magnetism.anisotropy import anisotropy_summary
@@ -322,10 +347,20 @@ def step_anisotropy(ctx):
     summ = anisotropy_summary(model, order=order)
     out = {"order": order, "summary": summ, "dipolar_meV": summ["dipolar"]["delta_meV"]}
     gpw = _ground_state_gpw(ctx, order)
+    # every SOC calculation (ground-state MAE, one record per collinear order) is independent: run them side by side
+    # on the pool of the DFT step (same results as one after the other)
+    soc_tasks, soc_error = _soc_record_tasks(ctx, model)
+    tasks = ([("mae", gpw)] if gpw is not None else []) + [t for _, t in soc_tasks]
+    client = _client(ctx.params.get("dask")) if len(tasks) > 1 else None
+    try:
+        results = _map(client, _soc_task, tasks, workers=ctx.params.get("workers", 1))
+    finally:
+        if client is not None:
+            client.close()
     if gpw is not None:
-        from ..magnetism.anisotropy import gpaw_mae
-
-        mae = gpaw_mae(gpw)
+        status, mae = results.pop(0)
+        if status == "error":
+            raise mae
         e_out = mae.energy_of(0.0) / mae.n_magnetic
         e_in = 0.5 * (mae.energy_of(90.0, 0.0) + mae.energy_of(90.0, 90.0)) / mae.n_magnetic
         out["soc_meV"] = float(e_in - e_out)
@@ -333,26 +368,43 @@ def step_anisotropy(ctx):
     else:
         out["soc_meV"] = None
         out["soc_method"] = "not available (no wave functions of the ground state, or DFT energies from a directory)"
-    out.update(_soc_exchange_fit(ctx, model))
+    out.update(_soc_exchange_fit(ctx, model, soc_tasks, results, soc_error))
     return out
 
 
-def _soc_exchange_fit(ctx, model) -> dict:
-    """Force-theorem SOC energies of every collinear order with a .gpw (same rectangular cell) along the directions
-    of ``soc_directions`` and the fit of the single-ion A, Kitaev K, Γ, Γ′ (NN) and XXZ λ_k (longer shells)
-    (``fit_collinear_soc``; H = Σ_{i<j} S_i·J_ij·S_j + Σ_i S_i·A_i·S_i, |S| = S, J > 0 AF, meV).  Returns
-    ``soc_records`` (raw energies, for the model step) and ``soc_fit`` (parameters), or ``soc_fit_error``."""
-    from ..magnetism.anisotropy.collinear import fit_soc_records, gpaw_soc_record, soc_directions
+def _soc_record_tasks(ctx, model):
+    """([(order, task)], error or None): the force-theorem SOC tasks of every collinear order with a .gpw (same
+    rectangular cell) along the directions of ``soc_directions``."""
+    from ..magnetism.anisotropy.collinear import soc_directions
 
     gpws = {r["config"]: r["gpw"] for r in ctx["dft"]["records"] if r.get("gpw") and Path(r["gpw"]).exists()}
     if len(gpws) < 2:
-        return {"soc_fit": None, "soc_fit_error": "force-theorem energies of at least two orders (.gpw) needed"}
-    structure = ctx.params["structure"]
+        return [], "force-theorem energies of at least two orders (.gpw) needed"
     elements = sorted({s.element for s in model.sites})
     try:
-        dirs = soc_directions(structure)
-        records = {o: gpaw_soc_record(g, dirs, magnetic_elements=elements) for o, g in gpws.items()}
-        fit = fit_soc_records(records, structure, template=model)
+        dirs = soc_directions(ctx.params["structure"])
+    except WannmagError as exc:
+        return [], str(exc)
+    return [(o, ("soc", g, dirs, elements)) for o, g in gpws.items()], None
+
+
+def _soc_exchange_fit(ctx, model, soc_tasks, results, error) -> dict:
+    """Force-theorem SOC energies of every collinear order with a .gpw (same rectangular cell) along the directions
+    of ``soc_directions`` (``results`` of ``soc_tasks``, in order) and the fit of the single-ion A, Kitaev K, Γ, Γ′
+    (NN) and XXZ λ_k (longer shells) (``fit_collinear_soc``; H = Σ_{i<j} S_i·J_ij·S_j + Σ_i S_i·A_i·S_i, |S| = S,
+    J > 0 AF, meV).  Returns ``soc_records`` (raw energies, for the model step) and ``soc_fit`` (parameters), or
+    ``soc_fit_error``."""
+    from ..magnetism.anisotropy.collinear import fit_soc_records
+
+    if error is not None:
+        return {"soc_fit": None, "soc_fit_error": error}
+    records = {}
+    for (o, _), (status, rec) in zip(soc_tasks, results):
+        if status == "error":  # the first failing order, as in the serial loop
+            return {"soc_fit": None, "soc_fit_error": str(rec)}
+        records[o] = rec
+    try:
+        fit = fit_soc_records(records, ctx.params["structure"], template=model)
     except WannmagError as exc:
         return {"soc_fit": None, "soc_fit_error": str(exc)}
     return {"soc_records": records, "soc_fit": fit.as_dict(), "soc_fit_table": fit.table()}

@@ -612,7 +612,7 @@ def _is_slab(atoms, min_gap: float = 5.0) -> bool:
 
 def wannier_models(structure, preset: str = "accurate", U=3.0, workdir="wannmag_dft", projections: str = "dp",
                    config="FM", nm_U=0.0, seed: str | None = None, outdir=None, kpts=None, ecut=None, log=True,
-                   nm: bool = True):
+                   nm: bool = True, map_fn=None):
     """Up, down and spin-averaged MLWF Hamiltonians of ``structure``: a spin-polarised ``config`` run (FM by
     default) → channels up/dn, and a non-spin-polarised run (U = ``nm_U``, default 0, see module docstring) →
     channel nm, all in ``outdir`` (default ``workdir/wannier``).  Runs are resumed like :func:`run_dft`.
@@ -621,9 +621,14 @@ def wannier_models(structure, preset: str = "accurate", U=3.0, workdir="wannmag_
     state of the force theorem): its cell must then hold the whole magnetic pattern (Néel: the primitive 2-metal
     cell of the honeycomb), and each spin channel of that calculation is Wannierised with the same projections and
     window logic as FM — channel "up" holds the majority d of the σ = +1 ions and the minority d of the σ = −1
-    ions, "dn" the reverse.  ``nm=False`` skips the spin-averaged run (e.g. when it exists from the FM models)."""
+    ions, "dn" the reverse.  ``nm=False`` skips the spin-averaged run (e.g. when it exists from the FM models).
+
+    The two runs (``config`` SCF + its Wannierisation, NM SCF + its Wannierisation) are independent branches:
+    ``map_fn(fn, items) -> list`` (e.g. the process pool / Dask map of ``wannmag run``) runs them side by side;
+    default serial — the results are the same.  A finished branch leaves ``outdir/<run name>_channels.json``
+    (its channels and the identity of its inputs), so a re-run skips it.  ``outdir/<seed>_wannier_summary.json``
+    lists the channels of every branch."""
     from ..structures import find_magnetic_sites
-    from .dft import run_dft
 
     sub = find_magnetic_sites(structure)
     atoms = sub.atoms
@@ -631,23 +636,73 @@ def wannier_models(structure, preset: str = "accurate", U=3.0, workdir="wannmag_
     nbands = nval // 2 + 5 * sub.n_sites + 2 * len(atoms)
     unconv = len(atoms)
     outdir = Path(outdir) if outdir is not None else Path(workdir) / "wannier"
-    res = {}
     runs = [(config, U, f"{config}_wannier")] + ([("NM", nm_U, "NM_wannier")] if nm else [])
-    for conf, u, name in runs:
-        kw = dict(preset=preset, U=u, workdir=workdir, kpts=kpts, ecut=ecut, nbands=nbands,
-                  converge_bands=-unconv, write_wavefunctions=True, name=name, log=log)
-        if preset == "fast":
-            rec, calc = run_dft(structure, conf, return_calc=True, **kw)
-            if calc is None:  # resumed LCAO run: the wave functions must be recomputed in-process
-                import shutil as _sh
+    tasks = [(structure, conf, dict(preset=preset, U=u, workdir=workdir, kpts=kpts, ecut=ecut, nbands=nbands,
+                                    converge_bands=-unconv, write_wavefunctions=True, name=name, log=log),
+              dict(projections=projections, seed=seed, outdir=outdir, n_unconverged=unconv, log=log))
+             for conf, u, name in runs]
+    branches = map_fn(_wannier_branch, tasks) if map_fn is not None else [_wannier_branch(t) for t in tasks]
+    res = {}
+    for b in branches:
+        res.update(b)
+    if len(branches) > 1 and res:
+        # each branch's wannierise wrote the summary of its own channels (the last one to finish wins): one summary
+        # of all channels, in branch order
+        first = next(iter(res.values()))
+        path = outdir / f"{first.seed.rsplit('_', 1)[0]}_wannier_summary.json"
+        if path.exists():
+            summ = json.loads(path.read_text())
+            summ["channels"] = {c: r.as_dict() for c, r in res.items()}
+            write_json_atomic(path, summ)
+    return res
 
-                _sh.rmtree(rec.run_dir)
-                rec, calc = run_dft(structure, conf, return_calc=True, **kw)
-            src = calc
-        else:
-            rec = run_dft(structure, conf, **kw)
-            src = rec.run_dir
-        res.update(wannierise(src, projections=projections, seed=seed, outdir=outdir, n_unconverged=unconv, log=log))
+
+def _branch_key(structure, conf, dft_kw, w_kw) -> str:
+    """Identity of one branch's inputs (structure by content, DFT and Wannier settings; not where files go)."""
+    import hashlib
+
+    from .engine import structure_fingerprint
+
+    ident = {"structure": structure_fingerprint(structure), "config": str(conf),
+             "dft": {k: v for k, v in dft_kw.items() if k not in ("workdir", "log")},
+             "wannier": {k: v for k, v in w_kw.items() if k not in ("outdir", "log")}}
+    return hashlib.sha256(json.dumps(_jsonable(ident), sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def _wannier_branch(args) -> dict:
+    """One branch of :func:`wannier_models`: the DFT run of ``conf`` and the Wannierisation of its channels →
+    {channel: :class:`WannierChannel`}; skipped (read back) when its ``<run name>_channels.json`` matches the inputs
+    and every file it lists exists.  Module-level, so that a process pool or Dask can run it."""
+    from .dft import run_dft
+
+    structure, conf, dft_kw, w_kw = args
+    outdir = Path(w_kw["outdir"])
+    done = outdir / f"{dft_kw['name']}_channels.json"
+    key = _branch_key(structure, conf, dft_kw, w_kw)
+    if done.exists():
+        try:
+            old = json.loads(done.read_text())
+            chans = {c: WannierChannel(**d) for c, d in old["channels"].items()}
+        except (OSError, ValueError, TypeError, KeyError):
+            chans = None
+        if (chans and old.get("key") == key and all(r.outdir == str(outdir) for r in chans.values())
+                and all(Path(f).exists() for r in chans.values() for f in r.files.values())):
+            if dft_kw.get("log"):
+                print(f"[wannmag wannier] {dft_kw['name']}: finished earlier, read {done}", flush=True)
+            return chans
+    if dft_kw["preset"] == "fast":
+        rec, calc = run_dft(structure, conf, return_calc=True, **dft_kw)
+        if calc is None:  # resumed LCAO run: the wave functions must be recomputed in-process
+            shutil.rmtree(rec.run_dir)
+            rec, calc = run_dft(structure, conf, return_calc=True, **dft_kw)
+        src = calc
+    else:
+        rec = run_dft(structure, conf, **dft_kw)
+        src = rec.run_dir
+    res = wannierise(src, **w_kw)
+    if res and all(isinstance(r, WannierChannel) for r in res.values()):
+        write_json_atomic(done, {"key": key, "config": str(conf), "run": dft_kw["name"],
+                                 "channels": {c: r.as_dict() for c, r in res.items()}})
     return res
 
 
