@@ -3,4 +3,4 @@
 The CLI is the top layer: a command module may import from any layer of the package.
 """
 
-COMMANDS = ["structure", "exchange", "tb", "mc", "dft", "anisotropy", "superexchange", "export", "run", "relax"]
+COMMANDS = ["structure", "exchange", "tb", "mc", "dft", "anisotropy", "superexchange", "export", "run", "relax", "sweep"]
