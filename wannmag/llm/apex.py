@@ -32,6 +32,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .common.adapter import ROLES, as_adapter
 from .common.lora import LoRALinear
 from .common.metrics import effective_rank
 from .common.train import batch_loss, forward_batch
@@ -57,13 +58,16 @@ class UnitGroup:
 
 
 def unit_groups(model: nn.Module, kinds: Sequence[str] = ("ffn", "head")) -> list[UnitGroup]:
+    """The unit groups of every layer, through the model's adapter (plain Linears are wrapped as ``LoRALinear``)."""
+    ad = as_adapter(model)
     out = []
-    for i, blk in enumerate(model.blocks):
+    for i in range(ad.n_layers):
         if "ffn" in kinds:
-            out.append(UnitGroup(i, "ffn", [blk.mlp.fc_in], [blk.mlp.fc_out], 1, blk.mlp.fc_in.out_features))
+            fc_in, fc_out = ad.lora_layer(i, "fc_in"), ad.lora_layer(i, "fc_out")
+            out.append(UnitGroup(i, "ffn", [fc_in], [fc_out], 1, fc_in.out_features))
         if "head" in kinds:
-            a = blk.attn
-            out.append(UnitGroup(i, "head", [a.q, a.k, a.v], [a.o], a.d_head, a.n_heads))
+            qkv = [ad.lora_layer(i, r) for r in ("q", "k", "v")]
+            out.append(UnitGroup(i, "head", qkv, [ad.lora_layer(i, "o")], ad.d_head, ad.n_heads))
     return out
 
 
@@ -72,14 +76,15 @@ def activation_scores(model: nn.Module, batches: Sequence[dict]) -> dict[tuple[i
     """Mean |activation| per FFN channel and mean output norm per attention head, over ``batches``."""
     sums: dict[tuple[int, str], torch.Tensor] = {}
     handles = []
-    for i, blk in enumerate(model.blocks):
-        h, dh = blk.attn.n_heads, blk.attn.d_head
+    ad = as_adapter(model)
+    for i in range(ad.n_layers):
+        h, dh = ad.n_heads, ad.d_head
 
         def pre(mod, args, i=i, h=h, dh=dh):
             y = args[0]
             s = y.reshape(*y.shape[:-1], h, dh).norm(dim=-1).reshape(-1, h).mean(0)
             sums[(i, "head")] = sums.get((i, "head"), 0) + s
-        handles.append(blk.attn.o.register_forward_pre_hook(pre))
+        handles.append(ad.attn_out(i).register_forward_pre_hook(pre))
     try:
         for b in batches:
             out = forward_batch(model, b, return_mlp=True)
@@ -99,12 +104,16 @@ def select_units(scores: torch.Tensor, frac: float, random: bool = False,
     k = max(1, int(round(frac * n)))
     if 2 * k > n:
         raise ValueError("frac too large: T and D must be disjoint")
-    order = torch.randperm(n, generator=generator) if random else torch.argsort(scores, descending=True)
+    if random:
+        gdev = generator.device if generator is not None else scores.device
+        order = torch.randperm(n, generator=generator, device=gdev).to(scores.device)
+    else:
+        order = torch.argsort(scores, descending=True)
     return order[:k].sort().values, order[-k:].sort().values
 
 
 def _block_index(units: torch.Tensor, unit: int) -> torch.Tensor:
-    return (units[:, None] * unit + torch.arange(unit)[None]).reshape(-1)
+    return (units[:, None] * unit + torch.arange(unit, device=units.device)[None]).reshape(-1)
 
 
 class ExpansionAdapter(nn.Module):
@@ -117,10 +126,11 @@ class ExpansionAdapter(nn.Module):
             raise ValueError(side)
         self._layer = [layer]  # not a submodule
         self.side, self.unit = side, unit
-        self.register_buffer("idx_t", _block_index(t_units, unit))
-        self.register_buffer("idx_d", _block_index(d_units, unit))
+        dev = layer.weight.device
+        self.register_buffer("idx_t", _block_index(t_units.to(dev), unit))
+        self.register_buffer("idx_d", _block_index(d_units.to(dev), unit))
         self.nt, self.nd = len(t_units), len(d_units)
-        self.E = nn.Parameter(torch.zeros(self.nd, self.nt))
+        self.E = nn.Parameter(torch.zeros(self.nd, self.nt, device=dev, dtype=layer.weight.dtype))
         self.active = True
 
     @property
@@ -180,7 +190,7 @@ def expand(model: nn.Module, frac: float, score_batches: Sequence[dict], random:
                 params.append(ad.E)
                 if not train_t:
                     continue
-                idx = _block_index(t_u, grp.unit)
+                idx = _block_index(t_u.to(layer.weight.device), grp.unit)
                 m = torch.zeros_like(layer.weight)
                 if side == "in":
                     m[idx] = 1.0
@@ -262,6 +272,6 @@ def trainable_budget(model: nn.Module) -> int:
 
 def mean_effective_rank(model: nn.Module, names: Sequence[str] = ("q", "k", "v", "o", "fc_in", "fc_out")) -> float:
     """Mean effective rank of the named projection weights over layers."""
-    vals = [effective_rank(mod.weight) for n, mod in model.named_modules()
-            if isinstance(mod, LoRALinear) and n.rsplit(".", 1)[-1] in names]
+    ad = as_adapter(model)
+    vals = [effective_rank(ad.linear(i, r).weight) for i in range(ad.n_layers) for r in ROLES if r in names]
     return sum(vals) / len(vals)

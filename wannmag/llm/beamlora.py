@@ -37,7 +37,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .common.lora import LoRAAdapter, LoRALinear, lora_layers
+from .common.lora import LoRAAdapter, LoRALinear, lora_layers, target_layers
 
 __all__ = ["BeamLoRAAdapter", "add_beamlora", "beamlora_modules", "prune_set", "top_p_schedule", "prune_and_expand",
            "BeamLoRAScheduler"]
@@ -77,7 +77,7 @@ def add_beamlora(model: nn.Module, r: int, alpha: float | None = None, targets: 
             p.requires_grad_(False)
     alpha = float(r) if alpha is None else alpha
     params: list[nn.Parameter] = []
-    for _, layer in lora_layers(model, targets):
+    for _, layer in target_layers(model, targets):
         ad = BeamLoRAAdapter(layer.in_features, layer.out_features, r, alpha, g, temperature)
         ad.to(layer.weight.device, layer.weight.dtype)
         layer.adapters[name] = ad
@@ -133,7 +133,8 @@ def prune_and_expand(layer: LoRALinear, ad: BeamLoRAAdapter, pruned: torch.Tenso
         raise ValueError("cannot prune every rank")
     w = ad.gate_weights() * ad.rank_mask
     # 1. merge the pruned contributions into the frozen weight
-    pj = torch.tensor(pruned)
+    dev = ad.A.device
+    pj = torch.tensor(pruned, device=dev)
     layer.weight += ad.scale * (ad.B[:, pj] * w[pj]) @ ad.A[pj]
     # 2./3. copy the strongest ranks into the freed slots, re-balance gates and B
     pairs = [(j, keep[n % len(keep)]) for n, j in enumerate(pruned)]
@@ -143,13 +144,13 @@ def prune_and_expand(layer: LoRALinear, ad: BeamLoRAAdapter, pruned: torch.Tenso
     for j, i in pairs:
         groups.setdefault(i, []).append(j)
     for i, js in groups.items():
-        members = torch.tensor([i] + js)
+        members = torch.tensor([i] + js, device=dev)
         e_tot = e[members].sum()
         w_tot = w[members].sum()
         new_gate = ad.temperature * torch.log(e_tot / len(members)) + shift
         factor = float(w[i] / w_tot)
-        jt = torch.tensor(js)
-        it = torch.full((len(js),), i)
+        jt = torch.tensor(js, device=dev)
+        it = torch.full((len(js),), i, device=dev)
         ad.A[jt] = ad.A[it]
         ad.B[:, members] = ad.B[:, i:i + 1].clone() * factor
         ad.rank_mask[jt] = ad.rank_mask[i].clone()

@@ -42,6 +42,7 @@ import math
 import torch
 from torch import nn
 
+from .common.adapter import as_adapter
 from .common.metrics import entropy
 
 __all__ = ["closed_form_sigma", "doc_log_mass", "standardise", "balanced_bias_row", "solve_sigma",
@@ -51,16 +52,16 @@ __all__ = ["closed_form_sigma", "doc_log_mass", "standardise", "balanced_bias_ro
 def closed_form_sigma(n_docs: int | torch.Tensor, n_ref: int, sigma_ref: float | torch.Tensor = 0.0):
     """Gaussian entropy-invariance spread: ``sqrt(max(σ_ref² + 2 ln(n/n_ref), 0))``."""
     n = torch.as_tensor(n_docs, dtype=torch.float32)
-    var = torch.as_tensor(sigma_ref, dtype=torch.float32) ** 2 + 2 * torch.log(n / n_ref)
+    var = torch.as_tensor(sigma_ref, dtype=torch.float32, device=n.device) ** 2 + 2 * torch.log(n / n_ref)
     return var.clamp_min(0).sqrt()
 
 
-def doc_onehot(doc_ids: torch.Tensor, n_docs: int) -> torch.Tensor:
-    """(B,T,n) float: key token t belongs to document d (non-document tokens: all zero)."""
-    oh = torch.zeros(*doc_ids.shape, n_docs)
-    m = doc_ids >= 0
-    oh[m] = torch.nn.functional.one_hot(doc_ids[m], n_docs).float()
-    return oh
+def doc_onehot(doc_ids: torch.Tensor, n_docs: int, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """(B,T,n) float (default dtype) on ``doc_ids.device``: key token t belongs to document d (non-document tokens:
+    all zero)."""
+    dtype = torch.get_default_dtype() if dtype is None else dtype
+    oh = torch.nn.functional.one_hot(doc_ids.clamp_min(0), n_docs).to(dtype)
+    return oh * (doc_ids >= 0).unsqueeze(-1).to(dtype)
 
 
 def doc_log_mass(scores: torch.Tensor, allowed: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
@@ -97,13 +98,13 @@ def solve_sigma(scores: torch.Tensor, allowed: torch.Tensor, onehot: torch.Tenso
     Rows already below the target get σ = 0; rows that cannot reach it get σ_max.
     """
     ell = doc_log_mass(scores, allowed, onehot)
-    target = torch.as_tensor(target, dtype=scores.dtype).expand(scores.shape[:-1])
+    target = torch.as_tensor(target, dtype=scores.dtype, device=scores.device).expand(scores.shape[:-1])
 
     def ent(sig):
         beta = balanced_bias_row(zhat, sig, ell)
         return _row_entropy(scores + torch.einsum("bhqn,btn->bhqt", beta, onehot), allowed)
 
-    lo = torch.zeros(scores.shape[:-1])
+    lo = scores.new_zeros(scores.shape[:-1])
     hi = torch.full_like(lo, sigma_max)
     for _ in range(iters):
         mid = 0.5 * (lo + hi)
@@ -132,14 +133,17 @@ class BalancedDocBias:
     """Attention-bias callable for :class:`~wannmag.llm.common.TinyTransformer` (``attn_bias=``).
 
     ``doc_ids`` (B,T): document index of each token, −1 for non-document tokens; only rows of non-document
-    tokens get a bias.  ``mode``: ``"solve"`` (needs ``reference_entropy`` (L,H)), ``"closed_form"`` or
+    tokens get a bias.  The document layout (one-hot map, query rows) is derived from ``doc_ids`` once and moved to
+    the device/dtype of the attention scores at each call, so ``doc_ids`` may live on the CPU while the model runs
+    elsewhere (``n_docs`` may be given to skip reading ``doc_ids.max()``).  ``mode``: ``"solve"`` (needs ``reference_entropy`` (L,H)), ``"closed_form"`` or
     ``"learned"`` (needs ``learned``).  ``layers``: which layers are balanced (default all).
     After each forward ``last_sigma[layer]`` holds σ (B,H,R) of the R balanced rows for inspection.
     """
 
     def __init__(self, doc_ids: torch.Tensor, n_ref: int, mode: str = "solve",
                  reference_entropy: torch.Tensor | None = None, learned: LearnedBalance | None = None,
-                 sigma_ref: float = 0.0, layers: tuple[int, ...] | None = None, per_head_importance: bool = False):
+                 sigma_ref: float = 0.0, layers: tuple[int, ...] | None = None, per_head_importance: bool = False,
+                 n_docs: int | None = None):
         if mode not in ("solve", "closed_form", "learned"):
             raise ValueError(f"unknown mode {mode!r}")
         if mode == "solve" and reference_entropy is None:
@@ -147,9 +151,11 @@ class BalancedDocBias:
         if mode == "learned" and learned is None:
             raise ValueError("mode 'learned' needs a LearnedBalance module")
         self.doc_ids = doc_ids
-        self.n_docs = int(doc_ids.max()) + 1
+        self.n_docs = int(doc_ids.max()) + 1 if n_docs is None else int(n_docs)
         self.onehot = doc_onehot(doc_ids, self.n_docs)
         self.query_rows = doc_ids < 0
+        self.rows = self.query_rows.any(0).nonzero().squeeze(1)  # only rows of query tokens are balanced
+        self._cache: dict = {}
         self.n_ref, self.mode, self.ref, self.learned = n_ref, mode, reference_entropy, learned
         self.sigma_ref, self.layers, self.per_head = sigma_ref, layers, per_head_importance
         self.last_sigma: dict[int, torch.Tensor] = {}
@@ -171,26 +177,35 @@ class BalancedDocBias:
         if self.n_docs <= self.n_ref and self.mode != "learned":
             return None
         grad = self.mode == "learned"
-        rows = self.query_rows.any(0).nonzero().squeeze(1)  # only rows of query tokens are balanced
-        rmask = self.query_rows[:, rows][:, None, :]          # (B,1,R)
+        onehot, rows, rmask = self._layout(scores)
         with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
             sc = scores[:, :, rows] if grad else scores[:, :, rows].detach()
             al = allowed[:, :, rows]
-            ell = doc_log_mass(sc.detach(), al, self.onehot)
+            ell = doc_log_mass(sc.detach(), al, onehot)
             zhat = self.importance(layer, ell)
             if self.mode == "solve":
-                sigma = solve_sigma(sc, al, self.onehot, zhat, self.ref[layer][None, :, None])
+                sigma = solve_sigma(sc, al, onehot, zhat, self.ref[layer].to(sc)[None, :, None])
             elif self.mode == "closed_form":
-                sigma = closed_form_sigma(self.n_docs, self.n_ref, self.sigma_ref).expand(sc.shape[:-1])
+                sigma = closed_form_sigma(self.n_docs, self.n_ref, self.sigma_ref).to(sc).expand(sc.shape[:-1])
             else:
                 sigma = self.learned.sigma(layer, self.n_docs, self.n_ref)[None, :, None].expand(sc.shape[:-1])
             sigma = sigma * rmask
             self.last_sigma[layer] = sigma.detach()
             beta = balanced_bias_row(zhat, sigma, ell)
-            rows_bias = torch.einsum("bhqn,btn->bhqt", beta, self.onehot)
-            bias = torch.zeros(scores.shape, dtype=rows_bias.dtype)
+            rows_bias = torch.einsum("bhqn,btn->bhqt", beta, onehot)
+            bias = rows_bias.new_zeros(scores.shape)
             bias[:, :, rows] = rows_bias
             return bias
+
+
+    def _layout(self, scores: torch.Tensor):
+        """(one-hot (B,T,n), balanced row indices (R,), row mask (B,1,R)) on the scores' device and dtype."""
+        key = (scores.device, scores.dtype)
+        if key not in self._cache:
+            rows = self.rows.to(scores.device)
+            self._cache[key] = (self.onehot.to(scores.device, scores.dtype), rows,
+                                self.query_rows.to(scores.device)[:, rows][:, None, :].to(scores.dtype))
+        return self._cache[key]
 
 
 def query_row_entropy(attn: list[torch.Tensor], row: int = -1) -> torch.Tensor:
@@ -203,6 +218,7 @@ def calibrate_reference_entropy(model: nn.Module, batches: list[dict], row: int 
     """Mean vanilla attention entropy (L,H) of the query row on batches with ``n_ref`` documents."""
     ents = []
     for b in batches:
-        out = model(b["input_ids"], position_ids=b["position_ids"], attn_mask=b["attn_mask"], return_attn=True)
+        out = as_adapter(model).forward(b["input_ids"], position_ids=b["position_ids"], attn_mask=b["attn_mask"],
+                                        return_attn=True)
         ents.append(query_row_entropy(out.attn, row))
     return torch.stack(ents).mean(0)

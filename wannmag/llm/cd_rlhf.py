@@ -55,7 +55,7 @@ class CuriosityModule(nn.Module):
     def update(self, states: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor,
                opt: torch.optim.Optimizer, epochs: int = 1) -> float:
         m = mask.float()
-        loss = torch.zeros(())
+        loss = states.new_zeros(())
         for _ in range(epochs):
             loss = (self.errors(states.detach(), tokens) * m).sum() / m.sum().clamp(min=1)
             opt.zero_grad(set_to_none=True)

@@ -36,6 +36,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .common.adapter import as_adapter
+from .common.device import module_device
+
 __all__ = ["ITTBlock", "make_itt", "flops_per_token", "selected_fractions"]
 
 
@@ -72,40 +75,48 @@ class ITTBlock(nn.Module):
             return q
         return self.tau[t]
 
-    def forward(self, x, allowed, attn_bias=None, mlp_hook=None):
-        y, probs, acts = self.block(x, allowed, attn_bias, mlp_hook)
+    def forward(self, x, *args, **kw):
+        """Same signature and return value as the wrapped block (hidden state first if it returns a tuple)."""
+        out = self.block(x, *args, **kw)
+        y = _hidden(out)
         self.last_frac = []
         if self.mode == "loop":
             for _ in range(self.n_think):
-                y, probs, acts = self.block(y, allowed, attn_bias, mlp_hook)
-            return y, probs, acts
+                out = self.block(y, *args, **kw)
+                y = _hidden(out)
+            return out
         if self.rho == 0.0 or self.n_think == 0:
-            return y, probs, acts
+            return out
         for t in range(self.n_think):
             s = torch.sigmoid(self.routers[t](y)).squeeze(-1)  # (B,T)
             m = (s >= self._threshold(t, s)).to(y.dtype)
-            self.last_frac.append(float(m.mean()))
-            if not bool(m.any()):
-                continue
-            f, _, _ = self.block(y, allowed, attn_bias, mlp_hook)
+            self.last_frac.append(m.detach().mean())  # a tensor (no host sync); selected_fractions() reads it
+            f = _hidden(self.block(y, *args, **kw))  # unselected tokens get weight 0 exactly
             w = (m * s)[..., None]
             if self.residual:
                 y = y + w * self.phi[t] * f
             else:
                 y = y + w * (f - y)
-        return y, probs, acts
+        return (y, *out[1:]) if isinstance(out, tuple) else y
+
+
+def _hidden(out):
+    return out[0] if isinstance(out, tuple) else out
 
 
 def make_itt(model: nn.Module, layers: Sequence[int] | None = None, **kw) -> nn.Module:
     """Wrap ``model.blocks[i]`` (all layers by default) in :class:`ITTBlock` in place; returns the model."""
-    layers = range(len(model.blocks)) if layers is None else layers
+    ad = as_adapter(model)
+    blocks = ad.blocks
+    layers = range(len(blocks)) if layers is None else layers
     for i in layers:
-        model.blocks[i] = ITTBlock(model.blocks[i], model.cfg.d_model, **kw)
+        dev, dt = module_device(blocks[i])
+        blocks[i] = ITTBlock(blocks[i], ad.d_model, **kw).to(dev, dt)
     return model
 
 
 def selected_fractions(model: nn.Module) -> list[list[float]]:
-    return [blk.last_frac for blk in model.blocks if isinstance(blk, ITTBlock)]
+    return [[float(f) for f in blk.last_frac] for blk in as_adapter(model).blocks if isinstance(blk, ITTBlock)]
 
 
 def flops_per_token(cfg, seq_len: int, blocks: Sequence[nn.Module] | None = None,

@@ -26,6 +26,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
+from .common.adapter import as_adapter
 from .common.metrics import entropy
 
 __all__ = ["collect_activations", "activation_probability", "kape_scores", "select_neurons", "deactivated"]
@@ -36,7 +37,7 @@ def collect_activations(model: nn.Module, batches: Iterable[dict], position: int
     """MLP activations at ``position`` for every example: (N, L, d_mlp)."""
     out = []
     for b in batches:
-        o = model(b["input_ids"], return_mlp=True)
+        o = as_adapter(model).forward(b["input_ids"], return_mlp=True)
         out.append(torch.stack([a[:, position] for a in o.mlp], 1))
     return torch.cat(out, 0)
 
@@ -67,10 +68,9 @@ def select_neurons(p_int: torch.Tensor, p_ext: torch.Tensor, frac: float = 0.05,
     for pref, other in ((p_int, p_ext), (p_ext, p_int)):
         cand = (pref > other) & (pref >= min_prob)
         s = torch.where(cand, score, torch.full_like(score, float("inf"))).reshape(-1)
-        k = min(n_pick, int(cand.sum()))
-        m = torch.zeros(s.numel(), dtype=torch.bool)
-        if k:
-            m[s.topk(k, largest=False).indices] = True
+        idx = s.topk(min(n_pick, s.numel()), largest=False).indices
+        m = torch.zeros(s.numel(), dtype=torch.bool, device=s.device)
+        m[idx] = cand.reshape(-1)[idx]  # non-candidates (score inf) are never picked
         masks.append(m.view_as(p_int))
     return masks[0], masks[1]
 
@@ -78,9 +78,10 @@ def select_neurons(p_int: torch.Tensor, p_ext: torch.Tensor, frac: float = 0.05,
 @contextmanager
 def deactivated(model: nn.Module, mask: torch.Tensor):
     """Zero the MLP neurons selected by ``mask`` (L,d) inside the ``with`` block (restores all masks to 1 after)."""
+    ad = as_adapter(model)
     try:
         for layer in range(mask.shape[0]):
-            model.set_neuron_mask(layer, (~mask[layer]).float())
+            ad.set_neuron_mask(layer, (~mask[layer]).float())
         yield model
     finally:
-        model.clear_neuron_masks()
+        ad.clear_neuron_masks()

@@ -36,26 +36,31 @@ def macro_ids(mask: torch.Tensor, kind: str = "fixed", n: int = 2, lo: int = 1, 
               generator: torch.Generator | None = None) -> torch.Tensor:
     """(B,L) index of the macro each valid token belongs to (0, 1, …), −1 where ``mask`` is False."""
     b, L = mask.shape
-    pos = torch.arange(L).expand(b, L)
+    dev = mask.device
+    pos = torch.arange(L, device=dev).expand(b, L)
     if kind == "fixed":
         ids = pos // n
     elif kind == "random":
-        ids = torch.empty(b, L, dtype=torch.long)
-        for i in range(b):
-            lens = torch.randint(lo, hi + 1, (L,), generator=generator)
-            ids[i] = torch.repeat_interleave(torch.arange(L), lens)[:L]
+        gdev = generator.device if generator is not None else dev
+        # one row of L lengths per sequence (drawn row by row: the same stream as a per-row loop); token t belongs
+        # to the macro k with cumsum(lens)[k-1] <= t < cumsum(lens)[k]
+        lens = torch.stack([torch.randint(lo, hi + 1, (L,), generator=generator, device=gdev) for _ in range(b)])
+        ends = lens.to(dev).cumsum(1)
+        ids = torch.searchsorted(ends, pos.contiguous(), right=True)
     elif kind == "ppl":
         if logprobs is None:
             raise ValueError("kind='ppl' needs logprobs")
         surprise = torch.exp(-logprobs) > threshold
-        ids = torch.empty(b, L, dtype=torch.long)
-        for i in range(b):
-            cur, length = 0, 0
-            for t in range(L):
-                if t > 0 and (bool(surprise[i, t]) or length >= max_len):
-                    cur, length = cur + 1, 0
-                ids[i, t] = cur
-                length += 1
+        ids = torch.zeros(b, L, dtype=torch.long, device=dev)
+        cur = torch.zeros(b, dtype=torch.long, device=dev)
+        length = torch.zeros(b, dtype=torch.long, device=dev)
+        for t in range(L):
+            if t > 0:
+                new = surprise[:, t] | (length >= max_len)
+                cur = cur + new.long()
+                length = torch.where(new, torch.zeros_like(length), length)
+            ids[:, t] = cur
+            length = length + 1
     else:
         raise ValueError(f"unknown macro kind {kind!r}")
     return torch.where(mask.bool(), ids, torch.full_like(ids, -1))
@@ -63,23 +68,24 @@ def macro_ids(mask: torch.Tensor, kind: str = "fixed", n: int = 2, lo: int = 1, 
 
 def macro_gae(rewards: torch.Tensor, values: torch.Tensor, macro: torch.Tensor, gamma: float = 1.0,
               lam: float = 0.95, reward_reduce: str = "mean") -> tuple[torch.Tensor, torch.Tensor]:
-    """Macro-level GAE broadcast to tokens; rewards, values, macro (B,L).  Returns (advantages, returns) (B,L)."""
+    """Macro-level GAE broadcast to tokens; rewards, values, macro (B,L) with macro ids in [0, L) (−1 = padding).
+    Returns (advantages, returns) (B,L).  The number of macros is bounded by L (no read of the ids on the host)."""
     if reward_reduce not in ("mean", "sum"):
         raise ValueError(reward_reduce)
     b, L = rewards.shape
     valid = macro >= 0
     m_ids = macro.clamp(min=0)
-    n_m = int(macro.max()) + 1 if bool(valid.any()) else 1
-    cnt = torch.zeros(b, n_m, dtype=rewards.dtype).scatter_add_(1, m_ids, valid.to(rewards.dtype))
-    r_sum = torch.zeros(b, n_m, dtype=rewards.dtype).scatter_add_(1, m_ids, rewards * valid)
-    v_sum = torch.zeros(b, n_m, dtype=rewards.dtype).scatter_add_(1, m_ids, values * valid)
+    n_m = max(L, 1)  # empty trailing macros have exists = 0 and do not change the recursion
+    cnt = rewards.new_zeros(b, n_m).scatter_add_(1, m_ids, valid.to(rewards.dtype))
+    r_sum = rewards.new_zeros(b, n_m).scatter_add_(1, m_ids, rewards * valid)
+    v_sum = rewards.new_zeros(b, n_m).scatter_add_(1, m_ids, values * valid)
     exists = cnt > 0
     v_m = v_sum / cnt.clamp(min=1)
     r_m = r_sum / cnt.clamp(min=1) if reward_reduce == "mean" else r_sum
-    adv_m = torch.zeros(b, n_m, dtype=rewards.dtype)
-    last = torch.zeros(b, dtype=rewards.dtype)
-    next_v = torch.zeros(b, dtype=rewards.dtype)
-    next_e = torch.zeros(b, dtype=rewards.dtype)
+    adv_m = rewards.new_zeros(b, n_m)
+    last = rewards.new_zeros(b)
+    next_v = rewards.new_zeros(b)
+    next_e = rewards.new_zeros(b)
     for m in range(n_m - 1, -1, -1):
         e = exists[:, m].to(rewards.dtype)
         delta = r_m[:, m] + gamma * next_v * next_e - v_m[:, m]

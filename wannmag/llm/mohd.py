@@ -34,6 +34,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .common.adapter import ModelAdapter, TinyAdapter, as_adapter
+from .common.device import module_device
 from .common.moe import load_balance_loss
 
 __all__ = ["HiddenRouter", "MoHDBlock", "make_mohd", "mohd_flops_per_token", "active_fraction"]
@@ -76,7 +78,7 @@ class HiddenRouter(nn.Module):
             gate[..., self.n_shared:] = torch.where(sel > 0, st, torch.ones_like(st))
             self.aux_loss = load_balance_loss(probs, topi, self.n_routed)
         else:
-            self.aux_loss = torch.zeros((), dtype=h.dtype)
+            self.aux_loss = h.new_zeros(())
         if self.fusion and self.n_routed and self.k < self.n_routed:
             inactive = (1.0 - active[..., self.n_shared:])[..., None]
             routed = g[..., self.n_shared:, :]
@@ -90,35 +92,40 @@ class HiddenRouter(nn.Module):
 
 
 class MoHDBlock(nn.Module):
-    def __init__(self, block: nn.Module, d_model: int, **kw) -> None:
+    def __init__(self, block: nn.Module, d_model: int, ops: type[ModelAdapter] = TinyAdapter, **kw) -> None:
         super().__init__()
         self.block = block
+        self.ops = ops  # the adapter class: block-level sub-layer calls (a class, not the model)
         self.r_attn = HiddenRouter(d_model, **kw)
         self.r_mlp = HiddenRouter(d_model, **kw)
         self.last_active: float = 1.0
 
-    def forward(self, x, allowed, attn_bias=None, mlp_hook=None):
-        b = self.block
-        h, m1 = self.r_attn(b.ln1(x))
-        a, probs = b.attn(h, allowed, attn_bias)
-        x = x + b.drop(a * m1)
-        h, m2 = self.r_mlp(b.ln2(x))
-        mo, acts = b.mlp(h, mlp_hook)
-        x = x + b.drop(mo * m2)
-        self.last_active = float((m1.mean() + m2.mean()) / 2)
-        return x, probs, acts
+    def forward(self, x, *args):
+        b, ops = self.block, self.ops
+        drop = ops.block_drop(b)
+        h, m1 = self.r_attn(ops.block_ln1(b)(x))
+        a, extra_a = ops.attn_call(b, h, *args)
+        x = x + drop(a * m1)
+        h, m2 = self.r_mlp(ops.block_ln2(b)(x))
+        mo, extra_m = ops.mlp_call(b, h, *args)
+        x = x + drop(mo * m2)
+        self.last_active = ((m1.mean() + m2.mean()) / 2).detach()  # tensor (no host sync); active_fraction reads it
+        return ops.block_pack(x, extra_a, extra_m)
 
 
 def make_mohd(model: nn.Module, **kw) -> nn.Module:
     """Replace every block of ``model`` by a :class:`MoHDBlock` in place (kw: n_groups, n_shared, k, scaling,
     fusion); returns the model."""
-    for i in range(len(model.blocks)):
-        model.blocks[i] = MoHDBlock(model.blocks[i], model.cfg.d_model, **kw)
+    ad = as_adapter(model)
+    blocks = ad.blocks
+    for i in range(len(blocks)):
+        dev, dt = module_device(blocks[i])
+        blocks[i] = MoHDBlock(blocks[i], ad.d_model, ops=type(ad), **kw).to(dev, dt)
     return model
 
 
 def active_fraction(model: nn.Module) -> float:
-    vals = [blk.last_active for blk in model.blocks if isinstance(blk, MoHDBlock)]
+    vals = [float(blk.last_active) for blk in as_adapter(model).blocks if isinstance(blk, MoHDBlock)]
     return sum(vals) / len(vals) if vals else 1.0
 
 

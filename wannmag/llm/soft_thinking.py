@@ -33,6 +33,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .common.adapter import as_adapter
+from .common.device import multinomial_gen, rand_like_gen
 from .common.metrics import entropy
 
 MODES = ("greedy", "sample", "soft", "dirichlet", "gumbel")
@@ -67,7 +69,7 @@ def gumbel_softmax(probs: torch.Tensor, tau: float = 0.5, top_k: int | None = No
                    generator: torch.Generator | None = None) -> torch.Tensor:
     """``softmax((log p + g)/τ)`` with i.i.d. Gumbel(0,1) noise g, on the top-k support."""
     p = topk_renormalise(probs, top_k)
-    u = torch.rand(p.shape, generator=generator).clamp(1e-12, 1 - 1e-12)
+    u = rand_like_gen(p, generator).clamp(1e-12, 1 - 1e-12)
     g = -torch.log(-torch.log(u))
     logits = torch.where(p > 0, (torch.log(p.clamp_min(1e-30)) + g) / tau, torch.full_like(p, float("-inf")))
     return torch.softmax(logits, -1)
@@ -77,9 +79,9 @@ def step_weights(probs: torch.Tensor, mode: str, *, top_k: int | None, alpha: fl
                  generator: torch.Generator | None) -> torch.Tensor:
     """Weights over the vocabulary of the next input token for one thinking step."""
     if mode == "greedy":
-        return F.one_hot(probs.argmax(-1), probs.shape[-1]).float()
+        return F.one_hot(probs.argmax(-1), probs.shape[-1]).to(probs.dtype)
     if mode == "sample":
-        return F.one_hot(torch.multinomial(probs, 1, generator=generator).squeeze(-1), probs.shape[-1]).float()
+        return F.one_hot(multinomial_gen(probs, 1, generator).squeeze(-1), probs.shape[-1]).to(probs.dtype)
     if mode == "soft":
         return soft_weights(probs, top_k)
     if mode == "dirichlet":
@@ -98,19 +100,21 @@ def think_and_answer(model: nn.Module, prompt: torch.Tensor, n_think: int, answe
     Returns the answer token ids (B,), and with ``return_trace`` also the list of per-step weights (B,V) and the
     list of input-embedding prefixes before each step (for :func:`top1_dependence`).
     """
-    emb = model.embed_tokens(prompt)
+    ad = as_adapter(model)
+    emb = ad.embed(prompt)
     weights, prefixes = [], []
     for _ in range(n_think):
-        probs = torch.softmax(model(inputs_embeds=emb).logits[:, -1].float(), -1)
+        probs = torch.softmax(ad.forward(inputs_embeds=emb).logits[:, -1].float(), -1)
         w = step_weights(probs, mode, top_k=top_k, alpha=alpha, tau=tau, generator=generator)
         if return_trace:
             prefixes.append(emb)
             weights.append(w)
-        emb = torch.cat([emb, model.soft_embed(w)[:, None]], 1)
-    marker = model.embed_tokens(torch.full((prompt.shape[0], 1), answer_marker))
+        emb = torch.cat([emb, ad.soft_embed(w)[:, None]], 1)
+    marker = ad.embed(torch.full((prompt.shape[0], 1), answer_marker, dtype=prompt.dtype,
+                                           device=prompt.device))
     emb = torch.cat([emb, marker], 1)
-    probs = torch.softmax(model(inputs_embeds=emb).logits[:, -1].float(), -1)
-    ans = torch.multinomial(probs, 1, generator=generator).squeeze(1) if mode == "sample" else probs.argmax(-1)
+    probs = torch.softmax(ad.forward(inputs_embeds=emb).logits[:, -1].float(), -1)
+    ans = multinomial_gen(probs, 1, generator).squeeze(1) if mode == "sample" else probs.argmax(-1)
     return (ans, weights, prefixes) if return_trace else ans
 
 
@@ -133,13 +137,15 @@ def top1_dependence(model: nn.Module, prefix: torch.Tensor, weights: torch.Tenso
         return {"n": 0, "agree_top1": float("nan"), "agree_rest": float("nan"), "js_top1": float("nan"),
                 "js_rest": float("nan")}
     prefix, weights, top1 = prefix[keep], weights[keep], top1[keep]
-    onehot = F.one_hot(top1, weights.shape[-1]).float()
+    onehot = F.one_hot(top1, weights.shape[-1]).to(weights.dtype)
     rest = weights * (1 - onehot)
     rest = rest / rest.sum(-1, keepdim=True)
 
+    ad = as_adapter(model)
+
     def nxt(w):
-        emb = torch.cat([prefix, model.soft_embed(w)[:, None]], 1)
-        return torch.softmax(model(inputs_embeds=emb).logits[:, -1].float(), -1)
+        emb = torch.cat([prefix, ad.soft_embed(w)[:, None]], 1)
+        return torch.softmax(ad.forward(inputs_embeds=emb).logits[:, -1].float(), -1)
 
     p_soft, p_top1, p_rest = nxt(weights), nxt(onehot), nxt(rest)
     return {"n": int(keep.sum()),

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
+from .common.device import randn_gen
 from .common.train import batch_loss
 
 __all__ = ["flat_grad", "example_gradients", "RandomProjector", "influence", "checkpoint_influence"]
@@ -50,11 +51,11 @@ class RandomProjector:
     def __call__(self, g: torch.Tensor) -> torch.Tensor:
         if g.shape[-1] != self.dim:
             raise ValueError(f"expected dimension {self.dim}, got {g.shape[-1]}")
-        out = torch.zeros(*g.shape[:-1], self.k, dtype=g.dtype)
-        gen = torch.Generator().manual_seed(self.seed)
+        out = g.new_zeros(*g.shape[:-1], self.k)
+        gen = torch.Generator().manual_seed(self.seed)  # CPU stream: the same R on every device
         for start in range(0, self.dim, self.chunk):
             stop = min(start + self.chunk, self.dim)
-            r = torch.randn(stop - start, self.k, generator=gen, dtype=g.dtype)
+            r = randn_gen((stop - start, self.k), gen, device=g.device, dtype=g.dtype)
             out += g[..., start:stop] @ r
         return out / self.k ** 0.5
 

@@ -32,6 +32,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .common.adapter import as_adapter
+from .common.device import module_device, rand_like_gen, randn_gen
 from .common.moe import MoEMLP
 from .common.train import lm_loss
 
@@ -42,9 +44,15 @@ State = dict[str, torch.Tensor]
 
 
 def mlp_states(model: nn.Module) -> list[State]:
-    """A detached copy of every layer's MLP parameters (the experts one checkpoint contributes)."""
-    return [{k: v.detach().clone() for k, v in blk.mlp.state_dict().items() if k != "neuron_mask"}
-            for blk in model.blocks]
+    """A detached copy of every layer's MLP parameters (the experts one checkpoint contributes; buffers such as
+    neuron masks are left out)."""
+    ad = as_adapter(model)
+    out = []
+    for i in range(ad.n_layers):
+        mlp = ad.mlp(i)
+        bufs = {n for n, _ in mlp.named_buffers()}
+        out.append({k: v.detach().clone() for k, v in mlp.state_dict().items() if k not in bufs})
+    return out
 
 
 def merge(a: State, b: State, lam: float) -> State:
@@ -59,7 +67,7 @@ def dare(state: State, base: State, p: float, generator: torch.Generator | None 
         raise ValueError("p must be in [0, 1)")
     out = {}
     for k, v in state.items():
-        keep = (torch.rand(v.shape, generator=generator) >= p).to(v.dtype)
+        keep = (rand_like_gen(v.float(), generator) >= p).to(v.dtype)
         out[k] = base[k] + (v - base[k]) * keep / (1.0 - p)
     return out
 
@@ -86,7 +94,7 @@ def genetic_expand(experts: Sequence[Sequence[State]], base: Sequence[State], n_
                 if best is None or sim < best:
                     best, pair = sim, (i, j)
         i, j = pair
-        lam = float(torch.rand((), generator=generator))
+        lam = float(torch.rand((), generator=generator, device=generator.device if generator is not None else "cpu"))
         out.append([dare(merge(out[i][li], out[j][li], lam), base[li], p_drop, generator) for li in range(n_layers)])
     return out
 
@@ -96,40 +104,50 @@ def build_moe(model: nn.Module, experts: Sequence[Sequence[State]], k: int = 2,
     """A copy of ``model`` whose every MLP is a top-k :class:`~wannmag.llm.common.moe.MoEMLP` with
     ``experts[e][layer]`` loaded into expert e."""
     moe_model = copy.deepcopy(model)
+    ad = as_adapter(moe_model)
     g = torch.Generator().manual_seed(router_seed)
-    for li, blk in enumerate(moe_model.blocks):
+    for li in range(ad.n_layers):
+        base = ad.mlp(li)
+        dev, dt = module_device(base)
+        bufs = {n for n, _ in base.named_buffers()}
         mods = []
         for e in experts:
-            m = copy.deepcopy(blk.mlp)
-            m.load_state_dict({**e[li], "neuron_mask": m.neuron_mask}, strict=True)
+            m = copy.deepcopy(base)
+            missing, unexpected = m.load_state_dict(e[li], strict=False)
+            if unexpected or set(missing) - bufs:
+                raise ValueError(f"expert state does not match layer {li}'s MLP: missing {missing}, "
+                                 f"unexpected {unexpected}")
             mods.append(m)
-        blk.mlp = MoEMLP(mods, model.cfg.d_model, k)
+        moe = MoEMLP(mods, ad.d_model, k, returns_acts=ad.mlp_returns_acts).to(dev, dt)
+        ad.set_mlp(li, moe)
         with torch.no_grad():
-            blk.mlp.router.weight.copy_(0.01 * torch.randn(blk.mlp.router.weight.shape, generator=g))
+            w = moe.router.weight
+            w.copy_(0.01 * randn_gen(w.shape, g, device=w.device, dtype=w.dtype))
     return moe_model
 
 
 def moe_layers(model: nn.Module) -> list[MoEMLP]:
-    return [blk.mlp for blk in model.blocks if isinstance(blk.mlp, MoEMLP)]
+    ad = as_adapter(model)
+    return [ad.mlp(i) for i in range(ad.n_layers) if isinstance(ad.mlp(i), MoEMLP)]
 
 
 @torch.no_grad()
 def expert_losses(moe_model: nn.Module, batch: dict) -> torch.Tensor:
     """(B, E) per-sequence loss of the dense model that uses expert e in every layer."""
-    layers = moe_layers(moe_model)
+    ad = as_adapter(moe_model)
+    idx = [i for i in range(ad.n_layers) if isinstance(ad.mlp(i), MoEMLP)]
+    layers = [ad.mlp(i) for i in idx]
     n_e = layers[0].n_experts
-    saved = [l.experts for l in layers]
-    blocks = [blk for blk in moe_model.blocks]
     cols = []
     try:
         for e in range(n_e):
-            for blk, l in zip(blocks, layers):
-                blk.mlp = l.experts[e]
-            logits = moe_model(batch["input_ids"]).logits
+            for i, l in zip(idx, layers):
+                ad.set_mlp(i, l.experts[e])
+            logits = ad.forward(batch["input_ids"]).logits
             cols.append(lm_loss(logits, batch["labels"], reduction="none"))
     finally:
-        for blk, l, ex in zip(blocks, layers, saved):
-            blk.mlp = l
+        for i, l in zip(idx, layers):
+            ad.set_mlp(i, l)
     return torch.stack(cols, 1)
 
 
@@ -137,6 +155,7 @@ def pre_optimise_routers(moe_model: nn.Module, seed_batches: Sequence[dict], ste
                          callback: Callable[[int, float], None] | None = None) -> dict:
     """Label every seed sequence with its lowest-loss expert and train only the routers to send its (labelled)
     tokens there.  Returns ``{"labels": list of (B,) tensors, "loss": curve, "accuracy": final token accuracy}``."""
+    ad = as_adapter(moe_model)
     layers = moe_layers(moe_model)
     labels = [expert_losses(moe_model, b).argmin(1) for b in seed_batches]
     params = [l.router.weight for l in layers]
@@ -154,7 +173,7 @@ def pre_optimise_routers(moe_model: nn.Module, seed_batches: Sequence[dict], ste
             bi = s % len(seed_batches)
             b, lab = seed_batches[bi], labels[bi]
             captured.clear()
-            moe_model(b["input_ids"])
+            ad.forward(b["input_ids"])
             tok = b["labels"] != -100
             loss = 0.0
             for logits in captured:
@@ -170,7 +189,7 @@ def pre_optimise_routers(moe_model: nn.Module, seed_batches: Sequence[dict], ste
         with torch.no_grad():
             captured.clear()
             b, lab = seed_batches[0], labels[0]
-            moe_model(b["input_ids"])
+            ad.forward(b["input_ids"])
             tok = b["labels"] != -100
             acc = sum(float((c.argmax(-1)[tok] == lab[:, None].expand(tok.shape)[tok]).float().mean())
                       for c in captured) / len(captured)

@@ -8,6 +8,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .adapter import as_adapter
+from .device import multinomial_gen
+
 
 @dataclass
 class Generation:
@@ -30,18 +33,19 @@ def generate(model: nn.Module, prompt: torch.Tensor, max_new: int, *, greedy: bo
     method needs as the behaviour log-prob.
     """
     b = prompt.shape[0]
+    fwd = as_adapter(model).forward
     seq = prompt
     toks, lps = [], []
-    done = torch.zeros(b, dtype=torch.bool)
+    done = torch.zeros(b, dtype=torch.bool, device=prompt.device)
     alive = []
     for _ in range(max_new):
-        logits = model(seq, **forward_kwargs).logits[:, -1]
+        logits = fwd(seq, **forward_kwargs).logits[:, -1]
         logp = F.log_softmax(logits.float(), -1)
         if greedy:
             nxt = logits.argmax(-1)
         else:
             probs = torch.softmax(logits.float() / temperature, -1)
-            nxt = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+            nxt = multinomial_gen(probs, 1, generator).squeeze(1)
         nxt = torch.where(done, torch.full_like(nxt, pad_id), nxt)
         alive.append(~done)
         toks.append(nxt)
@@ -59,5 +63,5 @@ def sequence_logprobs(model: nn.Module, prompt: torch.Tensor, response: torch.Te
                       **forward_kwargs) -> torch.Tensor:
     """Per-token log-probs (B,L) of ``response`` given ``prompt`` (differentiable)."""
     seq = torch.cat([prompt, response], 1)
-    logits = model(seq, **forward_kwargs).logits[:, prompt.shape[1] - 1: -1]
+    logits = as_adapter(model).forward(seq, **forward_kwargs).logits[:, prompt.shape[1] - 1: -1]
     return F.log_softmax(logits.float(), -1).gather(2, response[..., None]).squeeze(2)

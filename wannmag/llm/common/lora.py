@@ -78,6 +78,21 @@ def lora_layers(model: nn.Module, targets: Iterable[str] | None = None) -> Itera
             yield name, mod
 
 
+def target_layers(model: nn.Module, targets: Iterable[str] | None) -> list[tuple[str, LoRALinear]]:
+    """The ``LoRALinear`` layers for ``targets``: role names (``q k v o fc_in fc_out``) go through the model's
+    :mod:`~wannmag.llm.common.adapter` (plain ``nn.Linear`` layers of a foreign model are wrapped in place); other
+    names (or a model without adapter) select ``LoRALinear`` modules by their last name component."""
+    from .adapter import ROLES, as_adapter
+    if targets is not None and set(targets) <= set(ROLES):
+        try:
+            ad = as_adapter(model)
+        except TypeError:
+            ad = None
+        if ad is not None:
+            return ad.lora_layers([r for r in ROLES if r in set(targets)])
+    return list(lora_layers(model, targets))
+
+
 def add_lora(model: nn.Module, r: int, alpha: float | None = None, targets: Iterable[str] | None = ("q", "v"),
              name: str = "default", seed: int = 0, freeze_base: bool = True) -> list[nn.Parameter]:
     """Attach a rank-r adapter to the targeted layers (default: attention q and v); return the new parameters.
@@ -89,7 +104,7 @@ def add_lora(model: nn.Module, r: int, alpha: float | None = None, targets: Iter
         for p in model.parameters():
             p.requires_grad_(False)
     params: list[nn.Parameter] = []
-    for _, layer in lora_layers(model, targets):
+    for _, layer in target_layers(model, targets):
         ad = layer.add_lora(r, alpha, name=name, generator=g)
         params += [ad.A, ad.B]
     if not params:

@@ -26,8 +26,11 @@ def load_balance_loss(probs: torch.Tensor, topi: torch.Tensor, n_experts: int) -
 
 
 class MoEMLP(nn.Module):
-    def __init__(self, experts: Sequence[nn.Module], d_model: int, k: int = 2) -> None:
+    def __init__(self, experts: Sequence[nn.Module], d_model: int, k: int = 2, returns_acts: bool = True) -> None:
+        """``returns_acts``: the experts (and so this layer) return ``(output, activations)`` like a
+        ``TinyTransformer`` MLP; False for MLPs that return the output tensor only."""
         super().__init__()
+        self.returns_acts = returns_acts
         if not 1 <= k <= len(experts):
             raise ValueError(f"k={k} must be in [1, {len(experts)}]")
         self.experts = nn.ModuleList(experts)
@@ -47,7 +50,8 @@ class MoEMLP(nn.Module):
         topv, topi = probs.topk(self.k, dim=-1)
         return probs, topv / topv.sum(-1, keepdim=True), topi
 
-    def forward(self, x: torch.Tensor, hook=None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, *args):
+        """``args`` (e.g. the TinyTransformer MLP hook) are passed to every expert."""
         shape = x.shape
         probs, w, topi = self.route(x)
         flat = x.reshape(-1, shape[-1])
@@ -57,18 +61,21 @@ class MoEMLP(nn.Module):
             rows, slot = (tf == e).nonzero(as_tuple=True)
             if rows.numel() == 0:
                 continue
-            y, _ = expert(flat[rows][None], hook)
+            y = expert(flat[rows][None], *args)
+            y = y[0] if isinstance(y, tuple) else y
             out.index_add_(0, rows, y[0] * wf[rows, slot][:, None])
         self.aux_loss = load_balance_loss(probs, topi, self.n_experts)
         self.last_topk = topi.detach()
+        if not self.returns_acts:
+            return out.view(shape)
         return out.view(shape), torch.zeros(*shape[:-1], 0, dtype=x.dtype, device=x.device)
 
 
 def moe_aux_loss(model: nn.Module) -> torch.Tensor:
     """Sum of the ``aux_loss`` of every module that has one (MoE layers, MoHD sub-layers)."""
-    tot = torch.zeros(())
+    tot = None
     for mod in model.modules():
         a = getattr(mod, "aux_loss", None)
         if isinstance(a, torch.Tensor):
-            tot = tot + a
-    return tot
+            tot = a if tot is None else tot + a.to(tot.device)
+    return torch.zeros(()) if tot is None else tot

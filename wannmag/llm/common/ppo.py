@@ -22,6 +22,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .adapter import as_adapter
 from .generate import generate
 from .rl import gae, masked_whiten, ppo_token_loss, value_loss
 
@@ -45,19 +46,19 @@ class PPOConfig:
 
 
 class ActorCritic(nn.Module):
-    """A :class:`~wannmag.llm.common.model.TinyTransformer` policy with a linear value head on its final
+    """A policy (any model with a :mod:`~wannmag.llm.common.adapter`) with a linear value head on its final
     (layer-normed) hidden states; the value head starts at zero."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
-        self.value_head = nn.Linear(model.cfg.d_model, 1)
+        self.value_head = nn.Linear(as_adapter(model).d_model, 1)
         nn.init.zeros_(self.value_head.weight)
         nn.init.zeros_(self.value_head.bias)
 
     def forward(self, seq: torch.Tensor):
-        out = self.model(seq, return_hidden=True)
-        h = self.model.ln_f(out.hidden[-1])
+        out = as_adapter(self.model).forward(seq, return_final=True)
+        h = out.hidden[-1]
         return out.logits, self.value_head(h).squeeze(-1), h
 
 
@@ -92,7 +93,7 @@ def rollout(ac: ActorCritic, ref: nn.Module, prompt: torch.Tensor, cfg: PPOConfi
     seq = torch.cat([prompt, gen.tokens], 1)
     logits, values, h = ac(seq)
     lg = logits[:, p - 1:-1]
-    ref_lg = ref(seq).logits[:, p - 1:-1]
+    ref_lg = as_adapter(ref).forward(seq).logits[:, p - 1:-1]
     return Rollout(prompt, gen.tokens, gen.mask, token_logprobs(lg, gen.tokens) * gen.mask,
                    token_logprobs(ref_lg, gen.tokens) * gen.mask, values[:, p - 1:-1] * gen.mask, lg, h[:, p - 1:])
 

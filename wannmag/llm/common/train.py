@@ -10,6 +10,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .adapter import as_adapter
 from .tasks import IGNORE
 
 FORWARD_KEYS = ("input_ids", "inputs_embeds", "position_ids", "attn_mask", "attn_bias")
@@ -38,10 +39,11 @@ def lm_loss(logits: torch.Tensor, labels: torch.Tensor, reduction: str = "mean")
 
 
 def forward_batch(model: nn.Module, batch: dict, **extra):
-    """Call the model with the forward-relevant keys of a task batch."""
+    """Call the model (through its :mod:`~wannmag.llm.common.adapter`) with the forward-relevant keys of a task
+    batch; returns a ``ModelOutput``."""
     kw = {k: batch[k] for k in FORWARD_KEYS if k in batch}
     kw.update(extra)
-    return model(**kw)
+    return as_adapter(model).forward(**kw)
 
 
 def batch_loss(model: nn.Module, batch: dict | list[dict], **extra) -> torch.Tensor:
