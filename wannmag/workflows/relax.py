@@ -405,8 +405,9 @@ def relax_structure(structure, order: str = "FM", preset: str = "fast", U=3.0, f
     except WannmagError:
         raise
     except Exception as exc:  # noqa: BLE001 - an SCF or optimizer failure: one line, the checkpoint stays
-        raise RelaxError(f"{workdir}: relaxation failed ({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}); "
-                         "the last geometry is kept in checkpoint.traj, re-run to resume") from None
+        first = str(exc).splitlines()[0][:160] if str(exc) else ""
+        raise RelaxError(f"{workdir}: relaxation failed ({type(exc).__name__}: {first}); the last geometry is kept in "
+                         "checkpoint.traj, re-run to resume") from None
     final = out["atoms"]
     after = geometry_summary(final)
     warns = []

@@ -97,7 +97,7 @@ def _tc_text(tc) -> str:
         return "not computed"
     if _finite(tc.get("tc_K")) and not tc.get("mermin_wagner"):
         return f"{tc.get('kind', 'T_c')} {tc['tc_K']:.1f} ± {tc.get('tc_error_K') or 0:.1f} ({tc.get('method')})"
-    return f"none — {tc.get('reason')}"
+    return f"none — {tc.get('reason') or 'no Binder crossing bracketed'}"
 
 
 # ------------------------------------------------------------------------------------------------- inputs
@@ -294,8 +294,8 @@ def plot_sweep(res: SweepResult, path, title: str | None = None) -> Path:
             if np.isfinite(y).any():
                 axJ.plot(x, y, marker=mk, color=c, label=name + tag, ls="-" if k == 0 else "--")
         an = [p.get("anisotropy") or {} for p in sp]
-        for key, c, name in (("total_meV_per_ion", "k", "ΔE = E_in − E_out"), ("single_ion_A_meV", "C3", "A"),
-                             ("K_meV", "C4", "K")):
+        for key, c, name in (("total_meV_per_ion", "k", "ΔE = E_in − E_out"), ("single_ion_A_meV", "C3", "A (single-ion)"),
+                             ("K_meV", "C4", "K (Kitaev, NN)")):
             y = np.array([a.get(key) if _finite(a.get(key)) else np.nan for a in an], dtype=float)
             if np.isfinite(y).any():
                 axA.plot(x, y, marker=mk, color=c, label=name + tag, ls="-" if k == 0 else "--")
