@@ -20,7 +20,9 @@ Steps (each cached and resumable, see :mod:`wannmag.workflows.engine`; results i
                      pass on a wide window, a second on a ladder concentrated around the first estimate
 12. ``report``       report.md and a self-contained report.html
 
-With ``dask`` (an address or "local") the DFT configurations and the Monte Carlo sizes run as Dask tasks; results
+With ``dask`` (an address or "local"), or on ``workers`` local processes, the independent pieces of a step run side by
+side: the DFT configurations, the FM and NM branches of the wannier step (SCF + Wannierisation each), the spin–orbit
+calculations of the anisotropy step (ground-state MAE and one record per order) and the Monte Carlo sizes; results
 are identical to the serial run (same seeds, same inputs).
 """
 
@@ -722,7 +724,8 @@ def build_workflow(structure=None, out="wannmag_run", preset: str = "fast", U: f
                    vacancy_configs: int | None = None, vacancy_engine=None, vacancy_charge="neutral") -> Engine:
     """The workflow of the module docstring as an :class:`Engine` (call ``.run()``); ``settings`` overrides entries
     of :data:`PRESET_SETTINGS` (Monte Carlo sizes/sweeps, force-theorem k-mesh); ``workers`` local processes run
-    the DFT configurations and Monte Carlo sizes side by side when no Dask cluster is given.
+    the DFT configurations, Wannier branches, spin–orbit calculations and Monte Carlo sizes side by side when no
+    Dask cluster is given.
 
     ``vacancies`` (fractions x, 0 < x < 1) adds the vacancy study of :mod:`wannmag.workflows.vacancy` (steps
     vacancy_dft, vacancy_fit, vacancy_mc before the report): one site removed from ``vacancy_supercell``, the
