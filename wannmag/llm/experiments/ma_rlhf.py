@@ -37,6 +37,25 @@ def make_reward(seed: int):
     return lambda tokens: (tokens == target).float().mean(1)
 
 
+def train_variant(kw: dict | None, s: int, steps: int, lam: float = 0.95) -> tuple[list[float], float, float]:
+    """One PPO run (seed s) with token GAE (``kw`` None) or macro GAE; GAE λ = ``lam`` for both.
+    Returns (batch-reward curve, reward of 512 samples after training, mean macro length)."""
+    reward = make_reward(s)
+    cfg = TinyConfig(vocab_size=V_TOK + OFFSET, d_model=32, n_heads=2, n_layers=1, d_mlp=64, max_len=L + 2)
+    ac = ActorCritic(TinyTransformer(cfg, seed=s))
+    ref = copy.deepcopy(ac.model)
+    pc = PPOConfig(steps=steps, max_new=L, lr=2e-3, kl_coef=0.02, epochs=2, lam=lam)
+    mlen: list = []
+    adv_fn = macro_advantage_fn(generator=make_generator(50 + s), stats=mlen, lam=lam, **kw) if kw else None
+    prompt = torch.full((64, 1), 1)
+    hist = ppo_train(ac, lambda _s: prompt, lambda ro: reward(ro.tokens), pc, make_generator(10 + s), ref=ref,
+                     advantage_fn=adv_fn)
+    curve = [h["reward"] for h in hist]
+    with torch.no_grad():
+        gen = generate(ac.model, torch.full((512, 1), 1), L, generator=make_generator(99 + s), eos_id=None)
+    return curve, float(reward(gen.tokens).mean()), statistics.mean(mlen) if mlen else 1.0
+
+
 def run(seed: int = 0, tiny: bool = False, out: str = "out/llm/ma_rlhf.png") -> dict:
     seed_everything(seed)
     t0 = time.time()
@@ -45,26 +64,14 @@ def run(seed: int = 0, tiny: bool = False, out: str = "out/llm/ma_rlhf.png") -> 
     res, curves = {}, {}
     for name, kw in VARIANTS.items():
         for s in seeds:
-            reward = make_reward(s)
-            cfg = TinyConfig(vocab_size=V_TOK + OFFSET, d_model=32, n_heads=2, n_layers=1, d_mlp=64, max_len=L + 2)
-            ac = ActorCritic(TinyTransformer(cfg, seed=s))
-            ref = copy.deepcopy(ac.model)
-            pc = PPOConfig(steps=steps, max_new=L, lr=2e-3, kl_coef=0.02, epochs=2)
-            mlen: list = []
-            adv_fn = macro_advantage_fn(generator=make_generator(50 + s), stats=mlen, **kw) if kw else None
-            prompt = torch.full((64, 1), 1)
-            hist = ppo_train(ac, lambda _s: prompt, lambda ro: reward(ro.tokens), pc, make_generator(10 + s), ref=ref,
-                             advantage_fn=adv_fn)
-            curve = [h["reward"] for h in hist]
-            with torch.no_grad():
-                gen = generate(ac.model, torch.full((512, 1), 1), L, generator=make_generator(99 + s), eos_id=None)
+            curve, ev, ml = train_variant(kw, s, steps)
             sm = [statistics.mean(curve[max(0, i - 9): i + 1]) for i in range(len(curve))]
             hit = next((i + 1 for i, x in enumerate(sm) if x >= 0.5), None)
             d = res.setdefault(name, {"last": [], "hit": [], "eval": [], "mlen": []})
             d["last"].append(statistics.mean(curve[-20:]))
             d["hit"].append(hit)
-            d["eval"].append(float(reward(gen.tokens).mean()))
-            d["mlen"].append(statistics.mean(mlen) if mlen else 1.0)
+            d["eval"].append(ev)
+            d["mlen"].append(ml)
             curves.setdefault(name, []).append(curve)
     print(f"MA-RLHF toy ({steps} PPO steps × 64 responses of {L} tokens, terminal reward = fraction of positions "
           f"matching a hidden target; seeds {seeds}; chance reward {1 / V_TOK:.3f})")
@@ -83,7 +90,39 @@ def run(seed: int = 0, tiny: bool = False, out: str = "out/llm/ma_rlhf.png") -> 
     return res
 
 
+CONTROL_VARIANTS = ("token-level PPO", "macro, fixed n=4", "macro, perplexity cuts")
+
+
+def run_control(seed: int = 0, tiny: bool = False, n_seeds: int = 5, lams=(0.95, 1.0),
+                variants=CONTROL_VARIANTS) -> dict:
+    """Issue-23 control: token-level vs macro GAE at *matched* λ, ``n_seeds`` seeds; prints mean ± sample std of
+    the 512-sample reward after training.  ``python -m wannmag.llm.experiments.ma_rlhf --control``."""
+    seed_everything(seed)
+    t0 = time.time()
+    steps = 2 if tiny else 120
+    seeds = [seed + i for i in range(2 if tiny else n_seeds)]
+    lams = lams[:1] if tiny else lams
+    res = {}
+    for lam in lams:
+        for name in variants:
+            res[(name, lam)] = [train_variant(VARIANTS[name], s, steps, lam)[1] for s in seeds]
+    print(f"MA-RLHF control: token vs macro GAE at matched λ ({steps} PPO steps, seeds {seeds}); reward of 512 "
+          "samples after training, mean ± sample std over seeds")
+    rows = [[name, f"{lam:g}", f"{statistics.mean(v):.3f} ± {statistics.stdev(v):.3f}",
+             " ".join(f"{x:.3f}" for x in v)] for (name, lam), v in res.items()]
+    print(format_table(["advantage", "GAE λ", "reward after", "per seed"], rows))
+    print(f"({time.time() - t0:.1f} s)")
+    return res
+
+
 def main(argv=None) -> None:
+    if argv is None:
+        import sys
+        argv = sys.argv[1:]
+    if "--control" in argv:
+        argv = [a for a in argv if a != "--control"]
+        experiment_main("ma_rlhf", __doc__, lambda seed, tiny, out: run_control(seed, tiny), argv)
+        return
     experiment_main("ma_rlhf", __doc__, run, argv)
 
 

@@ -60,8 +60,18 @@ def evaluate(model, task, episodes, g, decay: bool) -> dict:
     return {"recall": mean(rec), "contradictory": mean(con), "length": mean(lens), "reward": mean(rews)}
 
 
+def answer_match_reward(task: NuggetQATask, sources, response) -> float:
+    """Control reward (issue 23): plain answer match — 1 if the response states exactly the checklist's facts (the
+    reference answer, order free, fillers ignored), else 0.  No partial credit, no length term."""
+    from wannmag.llm.riorag import response_length
+    checklist = build_checklist([extract_nuggets(task, s) for s in sources])
+    toks = list(response)[:response_length(task, response)]
+    return float(set(extract_nuggets(task, toks)) == set(checklist.items()))
+
+
 def grpo(model, task, steps: int, decay: bool, g: torch.Generator, n_prompts: int = 8, group: int = 8,
-         lr: float = 1e-3) -> list[tuple[float, float]]:
+         lr: float = 1e-3, plain_match: bool = False) -> list[tuple[float, float]]:
+    """GRPO on the nugget reward (``plain_match=True``: on :func:`answer_match_reward` instead)."""
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
     curve = []
     for _ in range(steps):
@@ -71,6 +81,8 @@ def grpo(model, task, steps: int, decay: bool, g: torch.Generator, n_prompts: in
         rewards, recs, lens = [], [], []
         for i in range(prompt.shape[0]):
             r, j, n = response_reward(task, ep.sources[i // group], gen.tokens[i].tolist(), decay=decay, **DECAY)
+            if plain_match:
+                r = answer_match_reward(task, ep.sources[i // group], gen.tokens[i].tolist())
             rewards.append(r)
             recs.append(j.consistent / max(j.n_items, 1))
             lens.append(n)
@@ -123,7 +135,60 @@ def run(seed: int = 0, tiny: bool = False, out: str = "out/llm/riorag.png") -> d
     return res
 
 
+def run_control(seed: int = 0, tiny: bool = False, n_seeds: int = 5) -> dict:
+    """Issue-23 control: GRPO on the nugget reward (with decay) vs on a plain answer-match reward, ``n_seeds``
+    seeds (each its own SFT policy); held-out metrics as mean ± sample std.
+    ``python -m wannmag.llm.experiments.riorag --control``."""
+    import statistics
+    seed_everything(seed)
+    t0 = time.time()
+    task = NuggetQATask()
+    sft_steps, rl_steps, n_held = (10, 2, 16) if tiny else (1200, 150, 256)
+    seeds = [seed + i for i in range(2 if tiny else n_seeds)]
+    res: dict = {}
+    for s in seeds:
+        g = make_generator(s)
+        cfg = TinyConfig(vocab_size=len(task.vocab), d_model=64, n_heads=4, n_layers=2, d_mlp=128,
+                         max_len=task.prompt_len + MAX_NEW + 2)
+        model = TinyTransformer(cfg, seed=s)
+        train(model, lambda _s: sloppy_batch(task, 64, g), TrainConfig(steps=sft_steps, lr=3e-3, warmup=20))
+        held = task.sample(n_held, make_generator(s + 9))
+        runs = {"SFT": model}
+        for name, pm in (("GRPO, nugget reward + decay", False), ("GRPO, plain answer match", True)):
+            pol = copy.deepcopy(model)
+            grpo(pol, task, rl_steps, True, make_generator(s + 20), plain_match=pm)
+            runs[name] = pol
+        for name, m in runs.items():
+            ev = evaluate(m, task, held, make_generator(s + 10), decay=True)
+            ev["exact"] = _exact_rate(m, task, held, make_generator(s + 10))
+            for k, v in ev.items():
+                res.setdefault(name, {}).setdefault(k, []).append(v)
+    print(f"RioRAG control ({sft_steps} SFT + {rl_steps} GRPO steps, seeds {seeds}, {n_held} held-out episodes; "
+          "mean ± sample std over seeds)")
+    keys = ["recall", "contradictory", "length", "reward", "exact"]
+    f = lambda v: f"{statistics.mean(v):.3f} ± {statistics.stdev(v):.3f}"  # noqa: E731
+    rows = [[name] + [f(d[k]) for k in keys] for name, d in res.items()]
+    print(format_table(["policy", "fact recall", "contradictory", "length", "nugget reward", "exact answer"], rows))
+    print(f"({time.time() - t0:.1f} s)")
+    return res
+
+
+@torch.no_grad()
+def _exact_rate(model, task, episodes, g) -> float:
+    gen = generate(model, episodes.prompt, MAX_NEW, generator=g, eos_id=task.vocab.eos)
+    hits = [answer_match_reward(task, episodes.sources[i], gen.tokens[i].tolist())
+            for i in range(len(episodes.sources))]
+    return sum(hits) / len(hits)
+
+
 def main(argv=None) -> None:
+    if argv is None:
+        import sys
+        argv = sys.argv[1:]
+    if "--control" in argv:
+        argv = [a for a in argv if a != "--control"]
+        experiment_main("riorag", __doc__, lambda seed, tiny, out: run_control(seed, tiny), argv)
+        return
     experiment_main("riorag", __doc__, run, argv)
 
 
