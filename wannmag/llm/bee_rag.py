@@ -130,13 +130,13 @@ class LearnedBalance(nn.Module):
 
 
 class BalancedDocBias:
-    """Attention-bias callable for :class:`~wannmag.llm.common.TinyTransformer` (``attn_bias=``).
+    """Attention-bias callable (``attn_bias=`` of ``TinyTransformer`` or of any model's adapter forward).
 
     ``doc_ids`` (B,T): document index of each token, −1 for non-document tokens; only rows of non-document
     tokens get a bias.  The document layout (one-hot map, query rows) is derived from ``doc_ids`` once and moved to
     the device/dtype of the attention scores at each call, so ``doc_ids`` may live on the CPU while the model runs
-    elsewhere (``n_docs`` may be given to skip reading ``doc_ids.max()``).  ``mode``: ``"solve"`` (needs ``reference_entropy`` (L,H)), ``"closed_form"`` or
-    ``"learned"`` (needs ``learned``).  ``layers``: which layers are balanced (default all).
+    elsewhere (``n_docs`` may be given to skip reading ``doc_ids.max()``).  ``mode``: ``"solve"`` (needs
+    ``reference_entropy`` (L,H)), ``"closed_form"`` or ``"learned"`` (needs ``learned``).  ``layers``: which layers are balanced (default all).
     After each forward ``last_sigma[layer]`` holds σ (B,H,R) of the R balanced rows for inspection.
     """
 
