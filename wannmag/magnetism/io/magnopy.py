@@ -103,18 +103,8 @@ def _unit_keyword(word: str, path, lineno: int) -> str:
     raise ExchangeFileError(f"{path}, line {lineno}: unknown energy unit {word!r} (meV, eV, J, K, Ry)")
 
 
-def read_magnopy(path, pbc=None) -> SpinModel:
-    """Read a magnopy model file (txt; sections Cell, Atoms, Notation, Exchange, On-site) into a SpinModel.
-
-    The Notation section fixes the convention (:func:`magnopy_convention`); magnopy → internal:
-    J_int = convention.to_internal(J_m, S_i, S_j) after pairing (double counting: the two directions are checked and
-    averaged) or summing (no double counting) the listed terms; A_int = onsite_factor·unit·A_m/(S² if normalized).
-    Exchange entries may give ``Matrix``, ``Isotropic``, ``DMI`` and ``Symmetric-anisotropy`` parts (magnopy's
-    priority rules: the later parts replace the corresponding part of the matrix).  Atoms need the spin column
-    ``s`` (or ``sx sy sz``); g from column ``g`` (default 2).  Comments start with ``#``.  ``pbc``: as recorded
-    by :func:`write_magnopy` in a comment, else a slab if the sites leave ≥ 10 Å along a3.
-    """
-    path, lines = _read_lines(path)
+def _magnopy_sections(path, lines) -> dict:
+    """The sections of a magnopy model file by name: {name: [(line number, text), ...]}, header line first."""
     data = []
     for q, raw in enumerate(lines, start=1):
         line = raw.split("#")[0].strip()
@@ -154,7 +144,11 @@ def read_magnopy(path, pbc=None) -> SpinModel:
         if need not in sec:
             raise ExchangeFileError(f"{path}: no '{need.capitalize()}' section — not a magnopy model file "
                                     f"(or truncated)")
-    # cell
+    return sec
+
+
+def _magnopy_cell(path, sec) -> np.ndarray:
+    """The lattice vectors (Å, rows) of the Cell section (scale and Bohr unit applied)."""
     body = sec["cell"]
     head = body[0][1].split()
     scale = 1.0
@@ -170,7 +164,11 @@ def read_magnopy(path, pbc=None) -> SpinModel:
     if cell.shape != (3, 3):
         raise ExchangeFileError(f"{path}, line {body[1][0]}: lattice vectors need 3 numbers each")
     cell = cell * scale * length_unit
-    # atoms
+    return cell
+
+
+def _magnopy_atoms(path, sec, cell) -> tuple[list[str], list[Site]]:
+    """Labels and sites (position Å, element, S, g) of the Atoms section."""
     body = sec["atoms"]
     head = body[0][1].split()
     mode = head[1].lower() if len(head) > 1 else "relative"
@@ -206,8 +204,11 @@ def read_magnopy(path, pbc=None) -> SpinModel:
         sites.append(Site(pos, _element_of(row["name"]), S, gf, row["name"]))
     if not sites:
         raise ExchangeFileError(f"{path}, line {body[0][0]}: Atoms section lists no atoms")
-    index = {lab: q for q, lab in enumerate(labels)}
-    # notation
+    return labels, sites
+
+
+def _magnopy_notation(path, sec) -> dict:
+    """The Notation properties: d (double counting), s (spin-normalized), e (exchange factor), o (on-site factor)."""
     props = {}
     for ln, text in sec["notation"][1:]:
         toks = text.replace("=", " ").split()
@@ -226,82 +227,85 @@ def read_magnopy(path, pbc=None) -> SpinModel:
     for key, name in (("d", "Double-counting"), ("s", "Spin-normalized"), ("e", "Exchange-factor")):
         if key not in props:
             raise ExchangeFileError(f"{path}, line {sec['notation'][0][0]}: Notation lacks {name}")
-    onsite_factor = props.get("o", 1.0)
-    # exchange
-    raw = []
-    unit = "meV"
-    if "exchange" in sec:
-        body = sec["exchange"]
-        head = body[0][1].split()
-        unit = _unit_keyword(head[1], path, body[0][0]) if len(head) > 1 else "meV"
-        blocks, cur = [], []
-        for ln, text in body[1:]:
-            if re.fullmatch(r"-{10,}", text):
-                if cur:
-                    blocks.append(cur)
-                cur = []
-            else:
-                cur.append((ln, text))
-        if cur:
-            blocks.append(cur)
-        for block in blocks:
-            ln0, text = block[0]
-            toks = text.split()
-            if len(toks) < 5:
-                raise ExchangeFileError(f"{path}, line {ln0}: bond header needs atom1 atom2 i j k")
-            for lab in toks[:2]:
-                if lab not in index:
-                    raise ExchangeFileError(f"{path}, line {ln0}: atom {lab} is not in the Atoms section")
-            R = tuple(_int(t, path, ln0, "cell index") for t in toks[2:5])
-            J = np.zeros((3, 3))
-            got = False
-            q = 1
-            while q < len(block):
-                ln, text = block[q]
-                word = text.split()[0].lower()
-                vals = text.split()[1:]
-                if word.startswith("m"):
-                    M = []
-                    for r in range(1, 4):
-                        if q + r >= len(block):
-                            raise ExchangeFileError(f"{path}, line {ln}: Matrix needs three rows (truncated?)")
-                        lnr, tr = block[q + r]
-                        tt = tr.split()
-                        if len(tt) != 3:
-                            raise ExchangeFileError(f"{path}, line {lnr}: matrix row needs 3 numbers")
-                        M.append([_num(t, path, lnr, "matrix element") for t in tt])
-                    J = np.array(M)
-                    q += 3
-                elif word.startswith("i"):
-                    if len(vals) != 1:
-                        raise ExchangeFileError(f"{path}, line {ln}: Isotropic needs one value")
-                    J = J + (_num(vals[0], path, ln, "isotropic exchange") - np.trace(J) / 3) * np.eye(3)
-                elif word.startswith("d"):
-                    if len(vals) != 3:
-                        raise ExchangeFileError(f"{path}, line {ln}: DMI needs three components")
-                    D = [_num(v, path, ln, "DMI component") for v in vals]
-                    J = J - 0.5 * (J - J.T) + dmi_matrix(D)
-                elif word.startswith("s"):
-                    if len(vals) != 5:
-                        raise ExchangeFileError(f"{path}, line {ln}: Symmetric-anisotropy needs Sxx Syy Sxy Sxz Syz")
-                    sxx, syy, sxy, sxz, syz = (_num(v, path, ln, "anisotropy element") for v in vals)
-                    SA = np.array([[sxx, sxy, sxz], [sxy, syy, syz], [sxz, syz, -sxx - syy]])
-                    J = J - (0.5 * (J + J.T) - np.trace(J) / 3 * np.eye(3)) + SA
-                else:
-                    raise ExchangeFileError(f"{path}, line {ln}: unknown bond entry {text.split()[0]!r} (Matrix, "
-                                            f"Isotropic, DMI, Symmetric-anisotropy)")
-                got = True
-                q += 1
-            if not got:
-                raise ExchangeFileError(f"{path}, line {ln0}: bond {text} has no parameters")
-            raw.append((index[toks[0]], index[toks[1]], R, J, ln0))
-    if unit not in ("meV", "eV", "J", "K"):  # e.g. Ry: convert the numbers, keep the notation
-        raw = [(i, j, R, J * _MEV_PER_UNIT[unit], ln) for i, j, R, J, ln in raw]
-        unit = "meV"
-    conv = magnopy_convention(props["d"], props["s"], props["e"], unit)
-    pairs = _collect(raw, conv.double_counting, str(path),
-                     1e-9 * max([1e-300] + [float(np.max(np.abs(r[3]))) for r in raw]), "magnopy", unit)
-    # on-site
+    return props
+
+
+def _magnopy_exchange(path, sec, index) -> tuple[list, str]:
+    """The Exchange section: directed entries (i, j, R, J, line) in the file's unit, and that unit."""
+    body = sec["exchange"]
+    head = body[0][1].split()
+    unit = _unit_keyword(head[1], path, body[0][0]) if len(head) > 1 else "meV"
+    blocks, cur = [], []
+    for ln, text in body[1:]:
+        if re.fullmatch(r"-{10,}", text):
+            if cur:
+                blocks.append(cur)
+            cur = []
+        else:
+            cur.append((ln, text))
+    if cur:
+        blocks.append(cur)
+    raw = [_magnopy_bond(path, block, index) for block in blocks]
+    return raw, unit
+
+
+def _magnopy_bond(path, block, index) -> tuple:
+    """One bond of the Exchange section (header line and its Matrix/Isotropic/DMI/Symmetric-anisotropy parts) →
+    (i, j, R, J, line); later parts replace the corresponding part of J (magnopy's priority rules)."""
+    ln0, text = block[0]
+    toks = text.split()
+    if len(toks) < 5:
+        raise ExchangeFileError(f"{path}, line {ln0}: bond header needs atom1 atom2 i j k")
+    for lab in toks[:2]:
+        if lab not in index:
+            raise ExchangeFileError(f"{path}, line {ln0}: atom {lab} is not in the Atoms section")
+    R = tuple(_int(t, path, ln0, "cell index") for t in toks[2:5])
+    J = np.zeros((3, 3))
+    got = False
+    q = 1
+    while q < len(block):
+        ln, text = block[q]
+        word = text.split()[0].lower()
+        vals = text.split()[1:]
+        if word.startswith("m"):
+            M = []
+            for r in range(1, 4):
+                if q + r >= len(block):
+                    raise ExchangeFileError(f"{path}, line {ln}: Matrix needs three rows (truncated?)")
+                lnr, tr = block[q + r]
+                tt = tr.split()
+                if len(tt) != 3:
+                    raise ExchangeFileError(f"{path}, line {lnr}: matrix row needs 3 numbers")
+                M.append([_num(t, path, lnr, "matrix element") for t in tt])
+            J = np.array(M)
+            q += 3
+        elif word.startswith("i"):
+            if len(vals) != 1:
+                raise ExchangeFileError(f"{path}, line {ln}: Isotropic needs one value")
+            J = J + (_num(vals[0], path, ln, "isotropic exchange") - np.trace(J) / 3) * np.eye(3)
+        elif word.startswith("d"):
+            if len(vals) != 3:
+                raise ExchangeFileError(f"{path}, line {ln}: DMI needs three components")
+            D = [_num(v, path, ln, "DMI component") for v in vals]
+            J = J - 0.5 * (J - J.T) + dmi_matrix(D)
+        elif word.startswith("s"):
+            if len(vals) != 5:
+                raise ExchangeFileError(f"{path}, line {ln}: Symmetric-anisotropy needs Sxx Syy Sxy Sxz Syz")
+            sxx, syy, sxy, sxz, syz = (_num(v, path, ln, "anisotropy element") for v in vals)
+            SA = np.array([[sxx, sxy, sxz], [sxy, syy, syz], [sxz, syz, -sxx - syy]])
+            J = J - (0.5 * (J + J.T) - np.trace(J) / 3 * np.eye(3)) + SA
+        else:
+            raise ExchangeFileError(f"{path}, line {ln}: unknown bond entry {text.split()[0]!r} (Matrix, "
+                                    f"Isotropic, DMI, Symmetric-anisotropy)")
+        got = True
+        q += 1
+    if not got:
+        raise ExchangeFileError(f"{path}, line {ln0}: bond {text} has no parameters")
+    return (index[toks[0]], index[toks[1]], R, J, ln0)
+
+
+def _magnopy_onsite(path, sec, index, sites, onsite_factor, conv) -> list[np.ndarray]:
+    """Single-ion tensors A (meV, internal convention) of the On-site section; zero for sites it does not list."""
     single = [np.zeros((3, 3)) for _ in sites]
     if "on-site" in sec:
         body = sec["on-site"]
@@ -323,6 +327,35 @@ def read_magnopy(path, pbc=None) -> SpinModel:
             S = sites[index[lab]].spin
             single[index[lab]] = single[index[lab]] + onsite_factor * _MEV_PER_UNIT[ou] * A / \
                 (S ** 2 if conv.unit_spins else 1.0)
+    return single
+
+
+def read_magnopy(path, pbc=None) -> SpinModel:
+    """Read a magnopy model file (txt; sections Cell, Atoms, Notation, Exchange, On-site) into a SpinModel.
+
+    The Notation section fixes the convention (:func:`magnopy_convention`); magnopy → internal:
+    J_int = convention.to_internal(J_m, S_i, S_j) after pairing (double counting: the two directions are checked and
+    averaged) or summing (no double counting) the listed terms; A_int = onsite_factor·unit·A_m/(S² if normalized).
+    Exchange entries may give ``Matrix``, ``Isotropic``, ``DMI`` and ``Symmetric-anisotropy`` parts (magnopy's
+    priority rules: the later parts replace the corresponding part of the matrix).  Atoms need the spin column
+    ``s`` (or ``sx sy sz``); g from column ``g`` (default 2).  Comments start with ``#``.  ``pbc``: as recorded
+    by :func:`write_magnopy` in a comment, else a slab if the sites leave ≥ 10 Å along a3.
+    """
+    path, lines = _read_lines(path)
+    sec = _magnopy_sections(path, lines)
+    cell = _magnopy_cell(path, sec)
+    labels, sites = _magnopy_atoms(path, sec, cell)
+    index = {lab: q for q, lab in enumerate(labels)}
+    props = _magnopy_notation(path, sec)
+    onsite_factor = props.get("o", 1.0)
+    raw, unit = _magnopy_exchange(path, sec, index) if "exchange" in sec else ([], "meV")
+    if unit not in ("meV", "eV", "J", "K"):  # e.g. Ry: convert the numbers, keep the notation
+        raw = [(i, j, R, J * _MEV_PER_UNIT[unit], ln) for i, j, R, J, ln in raw]
+        unit = "meV"
+    conv = magnopy_convention(props["d"], props["s"], props["e"], unit)
+    pairs = _collect(raw, conv.double_counting, str(path),
+                     1e-9 * max([1e-300] + [float(np.max(np.abs(r[3]))) for r in raw]), "magnopy", unit)
+    single = _magnopy_onsite(path, sec, index, sites, onsite_factor, conv)
     positions = np.array([s.position for s in sites])
     pbc = pbc if pbc is not None else _pbc_from_tag(lines)
     model = _new_model(cell, sites, pbc if pbc is not None else _guess_pbc(cell, positions),
