@@ -93,7 +93,7 @@ def run(seed: int = 0, tiny: bool = False, out: str = "out/llm/ma_rlhf.png") -> 
 CONTROL_VARIANTS = ("token-level PPO", "macro, fixed n=4", "macro, perplexity cuts")
 
 
-def run_control(seed: int = 0, tiny: bool = False, n_seeds: int = 5, lams=(0.95, 1.0),
+def run_control(seed: int = 0, tiny: bool = False, n_seeds: int = 5, lams=(1.0, 0.95),
                 variants=CONTROL_VARIANTS) -> dict:
     """Issue-23 control: token-level vs macro GAE at *matched* λ, ``n_seeds`` seeds; prints mean ± sample std of
     the 512-sample reward after training.  ``python -m wannmag.llm.experiments.ma_rlhf --control``."""
@@ -105,7 +105,10 @@ def run_control(seed: int = 0, tiny: bool = False, n_seeds: int = 5, lams=(0.95,
     res = {}
     for lam in lams:
         for name in variants:
-            res[(name, lam)] = [train_variant(VARIANTS[name], s, steps, lam)[1] for s in seeds]
+            res[(name, lam)] = []
+            for s in seeds:
+                res[(name, lam)].append(train_variant(VARIANTS[name], s, steps, lam)[1])
+                print(f"  {name}, λ={lam:g}, seed {s}: {res[(name, lam)][-1]:.3f}", flush=True)
     print(f"MA-RLHF control: token vs macro GAE at matched λ ({steps} PPO steps, seeds {seeds}); reward of 512 "
           "samples after training, mean ± sample std over seeds")
     rows = [[name, f"{lam:g}", f"{statistics.mean(v):.3f} ± {statistics.stdev(v):.3f}",

@@ -163,6 +163,7 @@ def run_control(seed: int = 0, tiny: bool = False, n_seeds: int = 5) -> dict:
             ev["exact"] = _exact_rate(m, task, held, make_generator(s + 10))
             for k, v in ev.items():
                 res.setdefault(name, {}).setdefault(k, []).append(v)
+            print(f"  seed {s}, {name}: " + " ".join(f"{k} {v:.3f}" for k, v in ev.items()), flush=True)
     print(f"RioRAG control ({sft_steps} SFT + {rl_steps} GRPO steps, seeds {seeds}, {n_held} held-out episodes; "
           "mean ± sample std over seeds)")
     keys = ["recall", "contradictory", "length", "reward", "exact"]
