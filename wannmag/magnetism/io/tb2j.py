@@ -111,6 +111,105 @@ def _parse_matrix_rows(rows: list[tuple[int, str]], path) -> np.ndarray:
     return M
 
 
+def _tb2j_atoms(path, lines, k, atoms: dict, atom_order: list) -> int:
+    """Read the atom lines of the Atoms section starting at line index ``k`` into ``atoms`` ({label: (position,
+    |moment|)}) and ``atom_order``; returns the index of the line that ends the section."""
+    n = len(lines)
+    k += 1
+    header = None
+    while k < n and not _RULE.match(lines[k]):
+        text = lines[k].strip()
+        toks = text.split()
+        if not toks or text.startswith("(Note"):
+            k += 1
+            continue
+        if toks[0].lower().startswith(("atom", "symbol")):
+            header = [t.lower() for t in toks]
+            k += 1
+            continue
+        if toks[0] == "Total":
+            k += 1
+            continue
+        if toks[0].lower().startswith("single") or toks[0].startswith("("):
+            break
+        if header is None:
+            raise ExchangeFileError(f"{path}, line {k + 1}: atom line before the column header of the "
+                                    f"Atoms section")
+        if len(toks) < 6:
+            raise ExchangeFileError(f"{path}, line {k + 1}: atom line needs a label, x y z, charge and "
+                                    f"moment(s); got {len(toks)} fields")
+        pos = [_num(t, path, k + 1, "coordinate") for t in toks[1:4]]
+        mom = [_num(t, path, k + 1, "moment") for t in toks[5:8]] if len(toks) >= 8 else \
+            [_num(toks[5], path, k + 1, "moment")]
+        atoms[toks[0]] = (np.array(pos), float(np.linalg.norm(mom)))
+        atom_order.append(toks[0])
+        k += 1
+    return k
+
+
+def _tb2j_entry(path, lines, k, Jiso: float, lineno: int):
+    """The lines of one exchange entry after its header (line index ``k``): J_iso (the header's unless a ``J_iso:``
+    line follows), DMI vector, J_ani, the set of blocks present; returns (next k, Jiso, D, Jani, features)."""
+    n = len(lines)
+    D = np.zeros(3)
+    Jani = np.zeros((3, 3))
+    features = set()
+    k += 1
+    while k < n and not _RULE.match(lines[k]) and not _TB2J_HEADER.match(lines[k]):
+        t = lines[k].strip()
+        if t.lower().startswith("combined j tensor"):
+            rows = lines[k + 1:k + 4]
+            if len(rows) < 3 or not rows[0].strip().startswith("[[") or \
+                    not rows[2].strip().endswith("]]"):
+                raise ExchangeFileError(f"{path}, line {k + 1}: the combined J tensor of the entry of "
+                                        f"line {lineno} is not a complete 3×3 matrix (truncated?)")
+            features.add("combined J tensor")
+            k += 3
+        elif t.startswith("J_iso:"):
+            features.add("J_iso")
+            toks = t.split()
+            if len(toks) < 2:
+                raise ExchangeFileError(f"{path}, line {k + 1}: J_iso line without a value")
+            Jiso = _num(toks[1], path, k + 1, "J_iso")
+        elif _TB2J_DMI.match(t):
+            toks = _TB2J_DMI.match(t).group(1).replace(",", " ").split()
+            if len(toks) != 3:
+                raise ExchangeFileError(f"{path}, line {k + 1}: DMI needs 3 components, got {len(toks)}")
+            D = np.array([_num(x, path, k + 1, "DMI component") for x in toks])
+            features.add("DMI")
+        elif _TB2J_JANI.match(t):
+            features.add("J_ani")
+            rows = [(k + 2 + q, _line(lines, k + 1 + q, path, "the 3 rows of J_ani")) for q in range(3)]
+            if not rows[0][1].strip().startswith("[[") or not rows[2][1].strip().endswith("]]"):
+                raise ExchangeFileError(f"{path}, line {k + 2}: J_ani block is not a 3×3 matrix "
+                                        f"'[[..] [..] [..]]' (truncated?)")
+            Jani = _parse_matrix_rows(rows, path)
+            k += 3
+        k += 1
+    return k, Jiso, D, Jani, features
+
+
+def _tb2j_sites(path, entries, atoms: dict, atom_order: list, spins, g):
+    """The magnetic sites (the atoms that appear in the exchange entries, in Atoms-table order) with their spins;
+    returns (labels, {label: index}, sites)."""
+    used = {e[0] for e in entries} | {e[1] for e in entries}
+    mag = [lab for lab in atom_order if lab in used]
+    index = {lab: q for q, lab in enumerate(mag)}
+    sites = []
+    for lab in mag:
+        pos, m = atoms[lab]
+        el = _element_of(lab)
+        if spins is not None and (lab in spins or el in spins):
+            S = float(spins.get(lab, spins.get(el)))
+        else:
+            S = round(m) / 2.0
+            if S <= 0:
+                raise ExchangeFileError(f"{path}: atom {lab} has moment {m:.3f} μB, which gives S = 0; pass "
+                                        f"spins={{'{el}': S}}")
+        sites.append(Site(np.array(pos), el, S, float(g), lab))
+    return mag, index, sites
+
+
 def read_tb2j(path, spins: dict | None = None, g: float = 2.0, tol: float = 2e-3, pbc=None,
               keep_jani_trace: bool = True) -> SpinModel:
     """Read a TB2J ``exchange.out`` into a SpinModel (internal convention, meV, J > 0 AF, each bond once).
@@ -152,35 +251,7 @@ def read_tb2j(path, spins: dict | None = None, g: float = 2.0, tol: float = 2e-3
             k += 4
             continue
         if low.startswith("atoms:"):
-            k += 1
-            header = None
-            while k < n and not _RULE.match(lines[k]):
-                text = lines[k].strip()
-                toks = text.split()
-                if not toks or text.startswith("(Note"):
-                    k += 1
-                    continue
-                if toks[0].lower().startswith(("atom", "symbol")):
-                    header = [t.lower() for t in toks]
-                    k += 1
-                    continue
-                if toks[0] == "Total":
-                    k += 1
-                    continue
-                if toks[0].lower().startswith("single") or toks[0].startswith("("):
-                    break
-                if header is None:
-                    raise ExchangeFileError(f"{path}, line {k + 1}: atom line before the column header of the "
-                                            f"Atoms section")
-                if len(toks) < 6:
-                    raise ExchangeFileError(f"{path}, line {k + 1}: atom line needs a label, x y z, charge and "
-                                            f"moment(s); got {len(toks)} fields")
-                pos = [_num(t, path, k + 1, "coordinate") for t in toks[1:4]]
-                mom = [_num(t, path, k + 1, "moment") for t in toks[5:8]] if len(toks) >= 8 else \
-                    [_num(toks[5], path, k + 1, "moment")]
-                atoms[toks[0]] = (np.array(pos), float(np.linalg.norm(mom)))
-                atom_order.append(toks[0])
-                k += 1
+            k = _tb2j_atoms(path, lines, k, atoms, atom_order)
             continue
         if low.startswith("exchange:"):
             k += 1
@@ -196,41 +267,7 @@ def read_tb2j(path, spins: dict | None = None, g: float = 2.0, tol: float = 2e-3
                 R = tuple(_int(m.group(q), path, k + 1, "R component") for q in (3, 4, 5))
                 Jiso = _num(m.group(6), path, k + 1, "J_iso")
                 lineno = k + 1
-                D = np.zeros(3)
-                Jani = np.zeros((3, 3))
-                features = set()
-                k += 1
-                while k < n and not _RULE.match(lines[k]) and not _TB2J_HEADER.match(lines[k]):
-                    t = lines[k].strip()
-                    if t.lower().startswith("combined j tensor"):
-                        rows = lines[k + 1:k + 4]
-                        if len(rows) < 3 or not rows[0].strip().startswith("[[") or \
-                                not rows[2].strip().endswith("]]"):
-                            raise ExchangeFileError(f"{path}, line {k + 1}: the combined J tensor of the entry of "
-                                                    f"line {lineno} is not a complete 3×3 matrix (truncated?)")
-                        features.add("combined J tensor")
-                        k += 3
-                    elif t.startswith("J_iso:"):
-                        features.add("J_iso")
-                        toks = t.split()
-                        if len(toks) < 2:
-                            raise ExchangeFileError(f"{path}, line {k + 1}: J_iso line without a value")
-                        Jiso = _num(toks[1], path, k + 1, "J_iso")
-                    elif _TB2J_DMI.match(t):
-                        toks = _TB2J_DMI.match(t).group(1).replace(",", " ").split()
-                        if len(toks) != 3:
-                            raise ExchangeFileError(f"{path}, line {k + 1}: DMI needs 3 components, got {len(toks)}")
-                        D = np.array([_num(x, path, k + 1, "DMI component") for x in toks])
-                        features.add("DMI")
-                    elif _TB2J_JANI.match(t):
-                        features.add("J_ani")
-                        rows = [(k + 2 + q, _line(lines, k + 1 + q, path, "the 3 rows of J_ani")) for q in range(3)]
-                        if not rows[0][1].strip().startswith("[[") or not rows[2][1].strip().endswith("]]"):
-                            raise ExchangeFileError(f"{path}, line {k + 2}: J_ani block is not a 3×3 matrix "
-                                                    f"'[[..] [..] [..]]' (truncated?)")
-                        Jani = _parse_matrix_rows(rows, path)
-                        k += 3
-                    k += 1
+                k, Jiso, D, Jani, features = _tb2j_entry(path, lines, k, Jiso, lineno)
                 for lab in (li, lj):
                     if lab not in atoms:
                         raise ExchangeFileError(f"{path}, line {lineno}: atom {lab} is not in the Atoms section")
@@ -260,21 +297,7 @@ def read_tb2j(path, spins: dict | None = None, g: float = 2.0, tol: float = 2e-3
         _warn(f"{path}: {len(traced)} J_ani block(s) have a non-zero trace (largest |Tr|/3 = {max(traced):.4g} meV); "
               + ("added as TB2J does, so Tr(J)/3 differs from the printed J_iso" if keep_jani_trace
                  else "the trace was removed (keep_jani_trace=False)"))
-    used = {e[0] for e in entries} | {e[1] for e in entries}
-    mag = [lab for lab in atom_order if lab in used]
-    index = {lab: q for q, lab in enumerate(mag)}
-    sites = []
-    for lab in mag:
-        pos, m = atoms[lab]
-        el = _element_of(lab)
-        if spins is not None and (lab in spins or el in spins):
-            S = float(spins.get(lab, spins.get(el)))
-        else:
-            S = round(m) / 2.0
-            if S <= 0:
-                raise ExchangeFileError(f"{path}: atom {lab} has moment {m:.3f} μB, which gives S = 0; pass "
-                                        f"spins={{'{el}': S}}")
-        sites.append(Site(np.array(pos), el, S, float(g), lab))
+    mag, index, sites = _tb2j_sites(path, entries, atoms, atom_order, spins, g)
     directed = [(index[li], index[lj], R, Jt, lineno) for li, lj, R, Jt, lineno in entries]
     pairs = _collect(directed, True, str(path), tol, "TB2J", "meV", strict=True)
     _check_tb2j_complete(path, lines, cell, [atoms[lab][0] for lab in mag], set(pairs))
