@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from ase.cell import Cell
 
 from ..errors import WannmagError
 from ._blas import single_threaded_blas
@@ -153,13 +154,6 @@ class TBModel:
                         centres[i] = atoms.positions[o.atom] + np.asarray(o.cell) @ self.lattice
         self.centres = np.array(centres, dtype=float).reshape(nw, 3)
         self._prepare()
-
-    @classmethod
-    def from_w90(cls, seed, **kwargs) -> "TBModel":
-        """Load one Wannier90 model (see :func:`wannmag.tightbinding.w90.read_w90_seed`)."""
-        from .w90 import read_w90_seed
-
-        return read_w90_seed(seed, **kwargs)
 
     # ------------------------------------------------------------------ construction helpers
     def _complete_and_hermitise(self, R, H, tol):
@@ -375,8 +369,6 @@ class TBModel:
 
     def bandpath(self, path: str | None = None, npoints: int = 200):
         """An ``ase`` band path for the model's cell (2D path for a slab model)."""
-        from ase.cell import Cell
-
         return Cell(self.lattice).bandpath(path=path, npoints=npoints, pbc=[bool(p) for p in self.periodic] if
                                            self.periodic.any() else True)
 
@@ -406,13 +398,6 @@ class CollinearTBModel:
         self.up = up.copy(spin="up") if up.spin != "up" else up
         self.down = down.copy(spin="down") if down.spin != "down" else down
         self.name = name or up.name.replace("_up", "")
-
-    @classmethod
-    def from_w90(cls, path, **kwargs) -> "CollinearTBModel":
-        """Load a Wannier90 spin pair ``S_up``/``S_dn`` (see :func:`wannmag.tightbinding.w90.read_w90`)."""
-        from .w90 import read_w90
-
-        return read_w90(path, kind="collinear", **kwargs)
 
     @property
     def channels(self) -> tuple[TBModel, TBModel]:
