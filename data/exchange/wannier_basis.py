@@ -195,18 +195,45 @@ def quality(mat: str, basis_dir: Path, ref_dir: Path | None) -> dict:
     return out
 
 
-def onsite(basis_dir: Path) -> dict:
-    """Exchange splitting and Fermi level of the collinear model: trace of H↑ − H↓ on each metal's d block (eV) and
-    the mid-gap E_F with the gap."""
+def onsite(basis_dir: Path, settings: dict) -> dict:
+    """Exchange splitting of the collinear model (trace of H↑ − H↓ on each metal's d block, eV) and the Fermi level
+    the force theorem used (``settings`` of its route)."""
     from wannmag.magnetism.mft import hamiltonian_from_tb
     from wannmag.tightbinding import read_w90
-    from wannmag.tightbinding.electronic import midgap_fermi_level
 
     ham = hamiltonian_from_tb(read_w90(str(basis_dir), kind="collinear"))
-    ef, how = midgap_fermi_level(read_w90(str(basis_dir), kind="collinear"))
     return {"trace_exchange_splitting_eV": [round(float(np.trace(ham.onsite_splitting(a)).real), 4)
                                             for a in ham.magnetic],
-            "efermi_eV": round(float(ef), 4), "efermi": how}
+            "efermi_eV": settings["efermi_eV"], "efermi": settings["efermi"]}
+
+
+#: electrons per cell in a metal-d-only model: d³ majority (Cr³⁺, V²⁺), 2 metal ions per cell, minority empty
+NOMINAL_D_ELECTRONS = {"CrI3": 6, "VPS3": 6}
+
+
+def force_theorem_nominal(model_dir: Path, rcut: float, n_electrons: int):
+    """``force_theorem_route`` with E_F mid-gap at a given electron count: a d-only model has no ligand bands, so
+    the DFT Fermi level of its .win (set for the d + p manifold) lies inside its disentangled bands (measured:
+    "not insulating"); with the nominal count (t2g³ majority per metal) it is an insulator."""
+    from wannmag.magnetism.mft import hamiltonian_from_tb, lkag_exchange, mft_spin_model
+    from wannmag.magnetism.routes import Route
+    from wannmag.tightbinding import read_w90
+    from wannmag.tightbinding.electronic import band_edges
+
+    t0 = time.perf_counter()
+    model = read_w90(str(model_dir), kind="collinear")
+    be = band_edges(model, n_electrons=n_electrons)
+    if not be.insulating:
+        raise RuntimeError(f"{model_dir}: not insulating with {n_electrons} electrons per cell")
+    ef = 0.5 * (be.vbm + be.cbm)
+    ham = hamiltonian_from_tb(model)
+    res = lkag_exchange(ham, kmesh=MFT["kmesh"], efermi=ef, n_energy=MFT["n_energy"], rcut=rcut)
+    shells = mft_spin_model(ham, res).shell_summary()[:3]
+    settings = {"efermi_eV": round(ef, 4), "efermi": f"mid-gap at {n_electrons} electrons per cell (gap "
+                f"{be.gap:.3f} eV)", "orbitals": ham.nw, "J_spread_meV": [round(x["J_spread"], 4) for x in shells]}
+    r = Route(name="d only", J1=shells[0]["J"], J2=shells[1]["J"], J3=shells[2]["J"], reference="FM",
+              settings=settings, seconds=round(time.perf_counter() - t0, 2))
+    return r, {"distances": [x["distance"] for x in shells], "efermi": ef}
 
 
 def mft(mat: str, work: Path) -> None:
@@ -221,12 +248,16 @@ def mft(mat: str, work: Path) -> None:
         if not all((d / f"{mat}_{c}_quality.json").exists() for c in ("up", "dn")):
             print(f"{mat} {name}: not Wannierised ({d}), skipped", flush=True)
             continue
-        r, rinfo = force_theorem_route(d, rcut=RCUT[mat], **MFT)
+        if name == "d_only":  # the .win's DFT E_F falls inside the d-only bands: nominal d count (below)
+            r, rinfo = force_theorem_nominal(d, RCUT[mat], NOMINAL_D_ELECTRONS[mat])
+        else:
+            r, rinfo = force_theorem_route(d, rcut=RCUT[mat], **MFT)
         t = d / "basis_timing.json"
         bases[name] = {"description": desc, "directory": str(d), "J_meV": r.J, "J_spread_meV":
                        r.settings["J_spread_meV"], "force_theorem_s": r.seconds,
                        "wannierisation_s": json.loads(t.read_text())["wall_s"] if t.exists() else None,
-                       "quality": quality(mat, d, ref_dir if ref_dir.exists() else None), **onsite(d),
+                       "quality": quality(mat, d, ref_dir if ref_dir.exists() else None),
+                       **onsite(d, r.settings),
                        "distances_A": [round(x, 4) for x in rinfo["distances"]]}
         routes[name] = r
     if "shipped" not in routes:
