@@ -104,6 +104,30 @@ def test_summary_of_a_tiny_fake_run_with_a_bracketed_tc():
     assert re.search(r"experiment\s+45 K", text)
 
 
+def test_a_nearly_isotropic_magnet_gets_the_small_lattice_caveat():
+    """VPS3-like: anisotropy/exchange ~ 6e-4 -> the small-lattice crossing is called an upper estimate, not converged;
+    CrI3-like (x ~ 0.05) gets no such caveat; no caveat without a finite Monte Carlo number."""
+    from wannmag.workflows.summary import NEARLY_ISOTROPIC_X, nearly_isotropic_caveat
+
+    vps3 = _fake(tc=279.1)
+    vps3["structure"]["formula"] = "VPS3"
+    vps3["mapping"].update(J_meV=[26.4, 0.9, 1.2], ground_state="Neel")
+    vps3["model"]["anisotropy_meV_per_ion"] = 0.016  # |dE| / (|J1| S^2) = 2.7e-4
+    text = _flat(run_summary(vps3, {"preset": "fast"}))
+    assert "nearly isotropic magnet (|E_in − E_out| / (|J1| S²) = 2.7e-04" in text
+    assert "L ≤ 12" in text and "upper estimate" in text and "not a converged value" in text
+    # Torelli-Olsen's x wins when stored
+    vps3["lswt"] = {"estimates": {"torelli_olsen": {"x": 5.98e-4, "tc_K": 83.4, "S": 1.5}}}
+    assert "Torelli–Olsen x = −A_eff/J_eff = 6.0e-04" in _flat(run_summary(vps3, {"preset": "fast"}))
+    # CrI3-like anisotropy: 0.894 / (4.3 * 2.25) = 0.09 > threshold
+    assert 0.894 / (4.3 * 2.25) > NEARLY_ISOTROPIC_X
+    assert nearly_isotropic_caveat(_fake(tc=81.5)) is None
+    assert "nearly isotropic" not in _flat(run_summary(_fake(tc=81.5)))
+    # no number, no caveat about it
+    vps3["mc"]["tc_K"] = None
+    assert nearly_isotropic_caveat(vps3) is None
+
+
 def test_a_tc_that_is_not_bracketed_is_never_printed_as_a_number():
     note = "not bracketed: Binder cumulants do not cross inside [20, 80] K (crossing above tmax = 80 K)"
     text = run_summary(_fake(tc=None, note=note))

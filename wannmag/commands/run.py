@@ -119,11 +119,12 @@ def register(sub) -> None:
                    help="fast: LCAO dzp, small Monte Carlo; accurate: PW 450 eV, larger Monte Carlo")
     p.add_argument("--U", type=float, default=3.0, help="Dudarev U on the metal d in eV (default 3)")
     p.add_argument("--out", default="out/run", help="run directory, created if needed (default out/run)")
-    p.add_argument("--dask", metavar="ADDRESS", help="run configurations and Monte Carlo sizes on Dask ('local' for a "
+    p.add_argument("--dask", metavar="ADDRESS", help="run the independent tasks of --workers on Dask ('local' for a "
                                                      "LocalCluster on this machine, or a scheduler address)")
     p.add_argument("--seed", type=int, default=0, help="Monte Carlo seed")
-    p.add_argument("--workers", type=int, default=1, help="local processes for DFT configurations and Monte Carlo "
-                                                         "sizes when no Dask cluster is used (default 1)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="local processes when no Dask cluster is used (default 1): DFT configurations, the Wannier "
+                        "FM/NM branches, the spin-orbit calculations and the Monte Carlo sizes run side by side")
     p.add_argument("--vacancies", nargs="+", type=float, metavar="X",
                    help="vacancy fractions x (0 < x < 1) for the vacancy study, e.g. --vacancies 0.05 0.1 0.2")
     p.add_argument("--vacancy-supercell", nargs=2, type=int, default=None, metavar=("N1", "N2"),

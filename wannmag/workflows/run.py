@@ -620,8 +620,11 @@ def _summary_lines(ctx, formula: str) -> list[str]:
     else:
         out.append(f"- {kind} temperature: **not determined** — "
                    f"{mc.get('note') or 'no Binder crossing inside the Monte Carlo window'}")
-    from .summary import tc_estimate_lines
+    from .summary import nearly_isotropic_caveat, tc_estimate_lines
 
+    iso = nearly_isotropic_caveat(r)
+    if iso:
+        out.append(f"- **Caveat:** {iso}")
     est = tc_estimate_lines(r)  # beside the classical number, never replacing it
     if est:
         out += ["- Estimates beside it (not replacing it):", *(f"    - {t}" for t in est)]

@@ -21,13 +21,19 @@ import math
 from pathlib import Path
 
 __all__ = ["run_summary", "summary_of_run_dir", "step_progress", "load_run_results", "tc_estimate_lines",
-           "ADDED_ESTIMATES_STEP"]
+           "nearly_isotropic_caveat", "ADDED_ESTIMATES_STEP", "NEARLY_ISOTROPIC_X"]
 
 #: the file name (``OUT/steps/<name>.json``) of Tc estimates added to a stored run afterwards, without re-running a
 #: step (``data/runs/refresh_estimates.py``); read only when the run's own lswt step did not store them
 ADDED_ESTIMATES_STEP = "tc_estimates"
 #: the one short caveat of the quantum mapping (its single-ion rule is taken from a summary of the paper)
 MAPPING_CAVEAT = "its single-ion rule is unverified"
+
+#: below this anisotropy-to-exchange ratio x (Torelli–Olsen's x = −A_eff/J_eff, else |ΔE_aniso| / (|J1| S²)) a 2D
+#: magnet counts as nearly isotropic: its anisotropy length exceeds every lattice the presets run, and the Binder
+#: crossings of small lattices drift down with L (measured on the VPS3 model, x = 6.0e-4: 279 K at L = 6/9/12, 252 K
+#: at 48/64, 236 K at 96/128, still not converged; data/mc/VPS3_TN_converged.json).  CrI3 (fast preset): x ≈ 0.05.
+NEARLY_ISOTROPIC_X = 1e-2
 
 #: the DFT configurations of ``wannmag run`` (the same as ``wannmag.workflows.run.CONFIGS``)
 _CONFIGS = ("FM", "Neel", "zigzag", "stripy")
@@ -133,6 +139,42 @@ def tc_estimate_lines(results: dict, mark_added: bool = True) -> list[str]:
     return lines
 
 
+def _anisotropy_ratio(results: dict):
+    """(x, how) of the run: Torelli–Olsen's x = −A_eff/J_eff when stored, else |ΔE_aniso| / (|J1| S²) from the model
+    and the mapping (ΔE per magnetic ion in meV, J1 in meV, S the spin length); (None, "") when neither is known."""
+    est, _ = _stored_estimates(results)
+    to = (est or {}).get("torelli_olsen") or {}
+    if _finite(to.get("x")):
+        return abs(to["x"]), "Torelli–Olsen x = −A_eff/J_eff"
+    dE = (results.get("model") or {}).get("anisotropy_meV_per_ion")
+    mp = results.get("mapping") or {}
+    J1 = (mp.get("J_meV") or [None])[0]
+    S = mp.get("spin")
+    if _finite(dE) and _finite(J1) and _finite(S) and J1 != 0 and S > 0:
+        return abs(dE) / (abs(J1) * S * S), "|E_in − E_out| / (|J1| S²)"
+    return None, ""
+
+
+def nearly_isotropic_caveat(results: dict) -> str | None:
+    """The caveat of a Monte Carlo ordering temperature of a nearly isotropic 2D magnet (anisotropy-to-exchange ratio
+    below :data:`NEARLY_ISOTROPIC_X`), or None: lattices far below the anisotropy length see an almost isotropic 2D
+    Heisenberg magnet, whose Binder crossings drift down as L grows, so the crossing of small lattices is an upper
+    estimate of the model's T_N, not a converged one.  Only for a finite Monte Carlo number (an unbracketed or
+    Mermin–Wagner result already says what it is)."""
+    mc = results.get("mc") or {}
+    if not _finite(mc.get("tc_K")) or mc.get("mermin_wagner"):
+        return None
+    x, how = _anisotropy_ratio(results)
+    if x is None or x >= NEARLY_ISOTROPIC_X:
+        return None
+    sizes = [s for s in mc.get("sizes") or [] if isinstance(s, int)]
+    L = f"L ≤ {max(sizes)}" if sizes else "these sizes"
+    return (f"nearly isotropic magnet ({how} = {x:.1e} < {NEARLY_ISOTROPIC_X:g}): lattices of {L} lie far below the "
+            "anisotropy length, where the Binder crossings still drift down with L, so this ordering temperature is "
+            "an upper estimate of the model's, not a converged value (VPS3 model with cluster moves: 252 K at "
+            "L = 48/64, 236 K at 96/128, not converged; data/mc/VPS3_TN_converged.json)")
+
+
 def run_summary(results: dict, params: dict | None = None, out=None) -> str:
     """The summary block of a run from its step results (any subset: a step not run yet is named as missing)."""
     params = params or {}
@@ -230,6 +272,9 @@ def run_summary(results: dict, params: dict | None = None, out=None) -> str:
         caveats.append("fast preset: LCAO (dzp) energies overestimate the exchange (CrI3: E_Néel − E_FM 23 % above "
                        "plane waves), so J and the ordering temperature are upper estimates; --preset accurate for "
                        "quantitative numbers")
+    iso = nearly_isotropic_caveat(r)
+    if iso:
+        caveats.append(iso)
     if mc:
         caveats.append("classical spins of length S with the DFT exchange and anisotropy; nothing is tuned to the "
                        "experiment")
