@@ -1,9 +1,14 @@
-"""No import cycle inside the tight-binding layer or the exchange-file package (issue 22).
+"""No import cycle inside ``wannmag`` (issue 22), apart from one in the optional ``wannmag.llm.common`` package.
 
 Every ``import`` of a wannmag module counts — module level and inside functions, where a cycle hides from
-``python -X importtime``.  The other cycles of the package (``magnetism.montecarlo.dilution`` ↔ ``holes``,
-``workflows.run`` ↔ ``summary`` ↔ ``vacancy``, ``llm.common``) are outside these prefixes; add a prefix here
-when one of them is removed."""
+``python -X importtime``.  The cycles ``workflows.run`` ↔ ``summary`` ↔ ``vacancy`` (the measured reference values
+now in ``workflows.reference_values``, ``_client``/``_map`` in ``workflows.parallel``) and
+``magnetism.montecarlo.dilution`` ↔ ``holes`` (``random_vacancies`` now in ``montecarlo.lattice``) are gone.
+Left out: ``wannmag.llm.common`` (``lora`` ↔ ``model`` ↔ ``adapter``: ``lora.target_layers``, and with it
+``add_lora``, resolves role names through ``adapter``, which builds on ``lora.LoRALinear`` and ``model``); removing
+it moves public functions of the torch companion, which is not part of this refactor.  Only a cycle whose modules all
+lie in an exempt package is allowed; :func:`test_exempt_cycle_still_exists` fails once it is removed, so that the
+exemption is dropped then."""
 
 import ast
 from pathlib import Path
@@ -12,7 +17,9 @@ import pytest
 
 import wannmag
 
-CHECKED = ["wannmag.tightbinding", "wannmag.magnetism.io"]
+CHECKED = ["wannmag"]
+#: packages whose internal cycles are tolerated (module docstring)
+EXEMPT = ["wannmag.llm.common"]
 
 
 def import_graph(root: Path) -> dict[str, set[str]]:
@@ -94,9 +101,20 @@ def test_a_function_level_import_cycle_is_found(tmp_path):
     assert cycles(import_graph(pkg)) == [["pkg.a", "pkg.b"]]
 
 
+def _under(module: str, prefix: str) -> bool:
+    return module == prefix or module.startswith(prefix + ".")
+
+
 @pytest.mark.parametrize("prefix", CHECKED)
 def test_no_import_cycle(prefix):
     graph = import_graph(Path(wannmag.__file__).parent)
     assert any(m.startswith(prefix) for m in graph)
-    inside = [c for c in cycles(graph) if any(m == prefix or m.startswith(prefix + ".") for m in c)]
+    inside = [c for c in cycles(graph) if any(_under(m, prefix) for m in c)
+              and not any(all(_under(m, ex) for m in c) for ex in EXEMPT)]
     assert inside == []
+
+
+def test_exempt_cycle_still_exists():
+    graph = import_graph(Path(wannmag.__file__).parent)
+    for ex in EXEMPT:
+        assert any(all(_under(m, ex) for m in c) for c in cycles(graph)), f"{ex} has no cycle now: drop it from EXEMPT"

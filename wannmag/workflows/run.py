@@ -37,6 +37,8 @@ import numpy as np
 from .._atomic import atomic_write_text
 from ..errors import WannmagError
 from .engine import Engine, Step
+from .parallel import _client, _map
+from .reference_values import EXPERIMENT
 
 __all__ = ["build_workflow", "run_workflow", "PRESET_SETTINGS", "EXPERIMENT"]
 
@@ -49,39 +51,12 @@ PRESET_SETTINGS = {
                  "kmesh_mft": [15, 15, 1]},
 }
 
-#: measured ordering temperatures for the comparison in the report
-EXPERIMENT = {"CrI3": ("Curie temperature of the monolayer", 45.0, "Huang et al., Nature 546, 270 (2017)")}
-
 
 class WorkflowError(WannmagError):
     """The workflow cannot run with these inputs."""
 
 
 # ------------------------------------------------------------------------------------------------------ helpers
-def _client(dask):
-    if not dask:
-        return None
-    from dask.distributed import Client, LocalCluster
-
-    if dask == "local":
-        return Client(LocalCluster(n_workers=2, threads_per_worker=1, processes=True))
-    return Client(dask)
-
-
-def _map(client, fn, items, workers: int = 1):
-    """``[fn(x) for x in items]`` on Dask (``client``), on ``workers`` local processes, or serially; the results are
-    the same in every case (each task is deterministic and independent)."""
-    if client is not None:
-        return client.gather(client.map(fn, items, pure=False))
-    if workers > 1 and len(items) > 1:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(max_workers=min(workers, len(items)), mp_context=mp.get_context("spawn")) as ex:
-            return list(ex.map(fn, items))
-    return [fn(x) for x in items]
-
-
 def _sublattice(ctx):
     from ..structures import find_magnetic_sites
 

@@ -20,6 +20,8 @@ import json
 import math
 from pathlib import Path
 
+from .reference_values import EXPERIMENT
+
 __all__ = ["run_summary", "summary_of_run_dir", "step_progress", "load_run_results", "tc_estimate_lines",
            "nearly_isotropic_caveat", "ADDED_ESTIMATES_STEP", "NEARLY_ISOTROPIC_X"]
 
@@ -48,8 +50,6 @@ def _js(values, fmt="+.3f") -> str:
 
 
 def _experiment(formula: str):
-    from .run import EXPERIMENT  # lazy: run.py imports this module
-
     return EXPERIMENT.get(formula)
 
 

@@ -3,8 +3,8 @@
 Every point (U, ε) is an ordinary run directory ``OUT/U<U>_strain<ε>`` (``U3_strain+0.020``), made by
 :func:`wannmag.workflows.run.build_workflow` up to the step ``until`` (default ``mc``): finished steps are skipped on
 a re-run, an interrupted point resumes, and the points are independent tasks on Dask (a LocalCluster or a scheduler
-address) or on local processes, through the run's own helpers (``run._client``, ``run._map``) — each point runs its
-own steps serially, so the numbers are those of a serial sweep.
+address) or on local processes, through the helpers of ``wannmag run`` (:mod:`wannmag.workflows.parallel`) — each
+point runs its own steps serially, so the numbers are those of a serial sweep.
 
 Strain: ε is applied to the in-plane lattice (the plane of the lattice vectors a, b) with the fractional coordinates
 kept: a, b → (1 + ε) a, (1 + ε) b, the component of every lattice vector along the layer normal unchanged (so the
@@ -31,6 +31,7 @@ import numpy as np
 
 from .._atomic import atomic_write_json, jsonable
 from ..errors import WannmagError
+from .parallel import _client, _map
 
 __all__ = ["SweepError", "SweepResult", "run_sweep", "strained_atoms", "point_label", "point_summary", "plot_sweep",
            "MAX_STRAIN", "MAX_U"]
@@ -216,7 +217,7 @@ def run_sweep(structure, U=None, strain=None, until: str = "mc", preset: str = "
     are one error before any work."""
     from ..structures import read_structure
     from .relax import _write_structure_atomic
-    from .run import PRESET_SETTINGS, _client, _map, build_workflow
+    from .run import PRESET_SETTINGS, build_workflow
 
     if U is None and strain is None:
         raise SweepError(f"{structure}: give --U values and/or --strain values to sweep")

@@ -60,6 +60,7 @@ from .._atomic import atomic_savefig, atomic_write_json, jsonable
 from ..magnetism.design import collinear_candidates, greedy_d_optimal
 from ..magnetism.linfit import linear_fit
 from ..errors import WannmagError
+from .parallel import _client, _map
 
 __all__ = ["VacancyError", "VacancyFitError", "VacancyCell", "VacancyFit", "make_vacancy_cell", "choose_patterns",
            "vacancy_configuration", "fit_vacancy_exchange", "gpaw_engine", "run_vacancy_configurations",
@@ -764,8 +765,6 @@ def step_vacancy_mc(ctx):
     else:
         title = (f"{formula}: dilution only vs with holes (" + ", ".join(f"{k} {val:+.1f}" for k, val in
                                                                        spec.J.items()) + " meV)")
-    from .run import _client, _map
-
     client = _client(p.get("dask"))
     try:
         # the (x, size, realisation) runs are independent and seeded by their own keys: on Dask or on --workers

@@ -33,7 +33,7 @@ import numpy as np
 from ..spinmodel import SpinModel
 from .errors import MerminWagnerWarning, MonteCarloError
 from .groundstate import ground_state
-from .lattice import _as_size, build_lattice
+from .lattice import _as_size, build_lattice, random_vacancies
 from .tc import (_label, analyse_sizes, binder_kind, check_memory, curves_of, mermin_wagner_check, simulate,
                  until_bracketed)
 from .tempering import MCSettings, temperature_ladder
@@ -46,19 +46,6 @@ MAX_REALISATIONS = 10000
 #: how the realisations are averaged (stored with every result)
 DISORDER_AVERAGE = ("C, chi, Q, M, energy, chi_M, Q_axis, chi_axis: mean over realisations; U4 = 1 - [<q^4>]/(3 "
                     "[<q^2>]^2) and U4_axis = 1 - [<q_n^4>]/(3 [<q_n^2>]^2) from the disorder-averaged moments")
-
-
-def random_vacancies(n_sites: int, fraction: float, key) -> list[int]:
-    """round(fraction · n_sites) distinct site indices, reproducible from ``key`` (a sequence of ints)."""
-    if not 0.0 <= fraction < 1.0:
-        raise MonteCarloError(f"dilution fraction must be in [0, 1), got {fraction}")
-    k = int(round(fraction * n_sites))
-    if k == 0:
-        return []
-    if k >= n_sites:
-        raise MonteCarloError("the dilution removes every site")
-    g = np.random.default_rng(np.random.SeedSequence([int(x) for x in key]))
-    return sorted(g.choice(n_sites, size=k, replace=False).tolist())
 
 
 #: disorder-averaged per-realisation curves (averages of the realisations' values)

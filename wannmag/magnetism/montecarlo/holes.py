@@ -33,7 +33,7 @@ import numpy as np
 from ..spinmodel import SpinModel
 from ..vacancy_holes import HOLE_CLASSES
 from .errors import MonteCarloError
-from .lattice import MCLattice, _as_size, bond_shells, build_lattice, supercell_bonds
+from .lattice import MCLattice, _as_size, bond_shells, build_lattice, random_vacancies, supercell_bonds
 
 __all__ = ["PLACEMENTS", "HoleSpec", "Holes", "nn_adjacency", "place_holes", "bond_classes", "HoleExchange",
            "hole_lattice", "simulate_holes", "choose_hole_algorithm", "hole_spec_from_fit"]
@@ -288,7 +288,6 @@ def choose_hole_algorithm(model: SpinModel, sizes, settings, spec: HoleSpec | No
     the smallest size (the other sizes checked for the bond range) and, with ``spec``, to one realisation with holes
     at ``fraction`` (the first realisation of :func:`~.dilution.dilution_scan`'s keys), whose nearest-neighbour bonds
     carry the class exchange (meV, J > 0 AF) the cluster scheme must accept too."""
-    from .dilution import random_vacancies
     from .groundstate import ground_state
     from .tc import choose_algorithm
 

@@ -21,7 +21,7 @@ import numpy as np
 from ..spinmodel import MU_B_MEV_PER_T, SpinModel
 from .errors import MonteCarloError
 
-__all__ = ["MCLattice", "build_lattice", "bond_shells", "supercell_bonds", "MAX_SITES"]
+__all__ = ["MCLattice", "build_lattice", "bond_shells", "supercell_bonds", "random_vacancies", "MAX_SITES"]
 
 
 def bond_shells(model: SpinModel, tol: float = 0.05) -> np.ndarray:
@@ -150,6 +150,21 @@ def supercell_bonds(model: SpinModel, L) -> tuple[np.ndarray, np.ndarray, np.nda
     cols = np.concatenate(cols) if cols else np.zeros(0, np.int64)
     bidx = np.concatenate(bidx) if bidx else np.zeros(0, np.int64)
     return cells, rows, cols, bidx
+
+
+def random_vacancies(n_sites: int, fraction: float, key) -> list[int]:
+    """round(fraction · n_sites) distinct site indices, reproducible from ``key`` (a sequence of ints): the vacancies
+    of one disorder realisation (:func:`~.dilution.dilution_scan`, :mod:`.holes`), for ``build_lattice(...,
+    vacancies=...)``."""
+    if not 0.0 <= fraction < 1.0:
+        raise MonteCarloError(f"dilution fraction must be in [0, 1), got {fraction}")
+    k = int(round(fraction * n_sites))
+    if k == 0:
+        return []
+    if k >= n_sites:
+        raise MonteCarloError("the dilution removes every site")
+    g = np.random.default_rng(np.random.SeedSequence([int(x) for x in key]))
+    return sorted(g.choice(n_sites, size=k, replace=False).tolist())
 
 
 def build_lattice(model: SpinModel, size, vacancies=None, near_vacancy=None, tol: float = 1e-10, spins=None,
