@@ -28,17 +28,49 @@ are identical to the serial run (same seeds, same inputs).
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from pymatgen.core import Composition
 
-from .._atomic import atomic_write_text
+from .._atomic import atomic_write_json, atomic_write_text
 from ..errors import WannmagError
-from .engine import Engine, Step
+from ..magnetism import SpinModel
+from ..magnetism.anisotropy import anisotropy_summary, spin_waves_for_order
+from ..magnetism.anisotropy.collinear import soc_directions
+from ..magnetism.anisotropy.dipolar import layer_frame
+from ..magnetism.energy_mapping import FitError, fit_exchange, records_from_configurations
+from ..magnetism.mft import hamiltonian_from_tb, lkag_exchange, mft_spin_model
+from ..magnetism.montecarlo import MCSettings, analyse_sizes, build_lattice, mermin_wagner_check
+from ..magnetism.montecarlo import ground_state as gs_fn
+from ..magnetism.montecarlo.cluster import ClusterSchemeError
+from ..magnetism.montecarlo.plot import plot_curves
+from ..magnetism.montecarlo.tc import (binder_kind, checkpoint_key, choose_algorithm, curves_of, next_window,
+                                       refined_edge_warning, simulate)
+from ..magnetism.routes import routes_from_run_steps
+from ..magnetism.spinmodel import MEV_PER_K
+from ..magnetism.superexchange import plot_channels, superexchange
+from ..magnetism.tc_estimates import tc_estimates
+from ..structures import analyse_structure, find_magnetic_sites, honeycomb_configuration, rectangular_supercell
+from ..structures.plot import plot_magnetic_lattice
+from ..tightbinding import classify_zsa, crystal_fields, read_w90
+from ..tightbinding.electronic import midgap_fermi_level, nominal_electron_count
+from .engine import Engine, Step, files_fingerprint, structure_fingerprint
 from .parallel import _client, _map
+from .readers import read_output
 from .reference_values import EXPERIMENT
+from .report_html import markdown_to_html
+from .summary import nearly_isotropic_caveat, tc_estimate_lines
+from .vacancy import VACANCY_SETTINGS, report_lines, vacancy_steps
+from .vacancy import vacancy_charge as _check_charge
+from .wannier import wannier_models
+
+# Local imports left: the GPAW-backed calculations (dft.run_dft, anisotropy.gpaw_mae, collinear.gpaw_soc_record)
+# and collinear.fit_soc_records are looked up at call time, where the tests put their fakes (tests/workflows/
+# fake_parallel.py); Dask is imported by workflows.parallel only when a client is asked for.
 
 __all__ = ["build_workflow", "run_workflow", "PRESET_SETTINGS", "EXPERIMENT"]
 
@@ -58,22 +90,15 @@ class WorkflowError(WannmagError):
 
 # ------------------------------------------------------------------------------------------------------ helpers
 def _sublattice(ctx):
-    from ..structures import find_magnetic_sites
-
     return find_magnetic_sites(ctx.params["structure"])
 
 
 def _formula(atoms) -> str:
-    from pymatgen.core import Composition
-
     return Composition(atoms.get_chemical_formula()).reduced_formula
 
 
 # ------------------------------------------------------------------------------------------------------ steps
 def step_structure(ctx):
-    from ..structures import analyse_structure
-    from ..structures.plot import plot_magnetic_lattice
-
     rep = analyse_structure(ctx.params["structure"])
     png = ctx.step_dir("structure") / "lattice.png"
     plot_magnetic_lattice(rep, png)
@@ -84,8 +109,7 @@ def step_structure(ctx):
 
 def _dft_one(args):
     structure, name, preset, U, workdir = args
-    from ..structures import find_magnetic_sites, honeycomb_configuration, rectangular_supercell
-    from .dft import run_dft
+    from .dft import run_dft  # local: looked up per call, the GPAW engine (tests put a fake in dft.run_dft)
 
     # all four orders in the same rectangular 4-site cell: the same k-mesh, basis and real-space grid for every
     # configuration, so that cell-dependent errors (k sampling, LCAO egg-box) cancel in the energy differences
@@ -112,9 +136,6 @@ def step_dft(ctx):
 
 def _read_energies(d: Path, structure):
     """Energies of FM/Neel/zigzag/stripy from ``d/<config>/`` (VASP vasprun.xml/OUTCAR or QE pw.x output)."""
-    from ..structures import honeycomb_configuration, rectangular_supercell
-    from .readers import read_output
-
     if not d.is_dir():
         raise WorkflowError(f"{d}: not a directory")
     recs = []
@@ -170,9 +191,6 @@ def _wannier_inputs(d) -> list[Path]:
 
 
 def step_mapping(ctx):
-    from ..magnetism.energy_mapping import FitError, fit_exchange, records_from_configurations
-    from ..structures import honeycomb_configuration
-
     sub = _sublattice(ctx)
     recs = ctx["dft"]["records"]
     configs = [honeycomb_configuration(sub, r["config"], supercell=r.get("supercell")) for r in recs]
@@ -200,8 +218,6 @@ def step_wannier(ctx):
     p = ctx.params
     if p.get("wannier_dir"):
         return {"dir": str(p["wannier_dir"]), "source": "given"}
-    from .wannier import wannier_models
-
     out = ctx.step_dir("wannier")
     # the FM and NM branches (SCF + Wannierisation each) side by side on the pool of the DFT step; a finished branch
     # is skipped on a re-run (wannier_models)
@@ -216,14 +232,10 @@ def step_wannier(ctx):
 
 
 def _collinear(ctx):
-    from ..tightbinding import read_w90
-
     return read_w90(ctx["wannier"]["dir"], kind="collinear")
 
 
 def step_tb(ctx):
-    from ..tightbinding import classify_zsa, crystal_fields
-
     model = _collinear(ctx)
     avg = model.spin_averaged()
     cls = classify_zsa(model, U=ctx.params["U"])
@@ -233,9 +245,6 @@ def step_tb(ctx):
 
 
 def step_mft(ctx):
-    from ..magnetism.mft import hamiltonian_from_tb, lkag_exchange, mft_spin_model
-    from ..tightbinding.electronic import nominal_electron_count
-
     model = _collinear(ctx)
     ham = hamiltonian_from_tb(model)
     try:
@@ -244,8 +253,6 @@ def step_mft(ctx):
     except WannmagError as exc:
         # e.g. VPS3: P p orbitals in the Wannier subspace have no nominal count; use the occupation of the DFT run
         # (fermi_energy of the .win file, same energy scale as the Hamiltonian) with E_F in mid-gap
-        from ..tightbinding.electronic import midgap_fermi_level
-
         ef, how = midgap_fermi_level(model)
         kw, note = {"efermi": ef}, f"E_F {how}; nominal count failed: {exc}"
     res = lkag_exchange(ham, kmesh=tuple(ctx.params["kmesh_mft"]), rcut=9.0, **kw)
@@ -256,9 +263,6 @@ def step_mft(ctx):
 
 
 def step_superexchange(ctx):
-    from ..magnetism.superexchange import plot_channels, superexchange
-    from ..tightbinding import read_w90
-
     d = Path(ctx["wannier"]["dir"])
     nm = sorted(d.glob("*_nm_hr.dat"))
     # the spin-averaged model: the non-spin-polarised Wannierisation if present, else (H↑ + H↓)/2
@@ -289,9 +293,6 @@ def step_superexchange(ctx):
 def step_exchange_compare(ctx):
     """Every exchange route of this run side by side (:mod:`wannmag.magnetism.routes`; meV, H = Σ_{i<j} J S_i·S_j,
     each bond once, |S| = S, J > 0 AF) → ``OUT/exchange_routes.json`` (read by ``wannmag exchange compare OUT``)."""
-    from .._atomic import atomic_write_json
-    from ..magnetism.routes import routes_from_run_steps
-
     comp = routes_from_run_steps(ctx.results, ctx.results["structure"]["formula"])
     path = atomic_write_json(ctx.out / "exchange_routes.json", comp.as_dict())
     return {**comp.as_dict(), "table": comp.table(), "file": str(path)}
@@ -302,6 +303,7 @@ def _soc_task(args):
     :func:`gpaw_mae` of the ground state (standard directions); ("soc", gpw, directions, elements) →
     :func:`gpaw_soc_record`.  Returns ("ok", result) or ("error", the WannmagError), so that the step treats a
     failure exactly as the serial code did."""
+    # local: looked up per call, the GPAW force theorem (tests put fakes in anisotropy / anisotropy.collinear)
     from ..magnetism.anisotropy import gpaw_mae
     from ..magnetism.anisotropy.collinear import gpaw_soc_record
 
@@ -316,9 +318,6 @@ def _soc_task(args):
 
 
 def step_anisotropy(ctx):
-    from ..magnetism import SpinModel
-    from ..magnetism.anisotropy import anisotropy_summary
-
     model = SpinModel.load(ctx["mapping"]["model"])
     order = ctx["mapping"]["ground_state"]
     summ = anisotropy_summary(model, order=order)
@@ -352,8 +351,6 @@ def step_anisotropy(ctx):
 def _soc_record_tasks(ctx, model):
     """([(order, task)], error or None): the force-theorem SOC tasks of every collinear order with a .gpw (same
     rectangular cell) along the directions of ``soc_directions``."""
-    from ..magnetism.anisotropy.collinear import soc_directions
-
     gpws = {r["config"]: r["gpw"] for r in ctx["dft"]["records"] if r.get("gpw") and Path(r["gpw"]).exists()}
     if len(gpws) < 2:
         return [], "force-theorem energies of at least two orders (.gpw) needed"
@@ -371,7 +368,7 @@ def _soc_exchange_fit(ctx, model, soc_tasks, results, error) -> dict:
     (NN) and XXZ λ_k (longer shells) (``fit_collinear_soc``; H = Σ_{i<j} S_i·J_ij·S_j + Σ_i S_i·A_i·S_i, |S| = S,
     J > 0 AF, meV).  Returns ``soc_records`` (raw energies, for the model step) and ``soc_fit`` (parameters), or
     ``soc_fit_error``."""
-    from ..magnetism.anisotropy.collinear import fit_soc_records
+    from ..magnetism.anisotropy.collinear import fit_soc_records  # local: looked up per call (tests put a fake there)
 
     if error is not None:
         return {"soc_fit": None, "soc_fit_error": error}
@@ -406,9 +403,6 @@ def step_model(ctx):
     the model's *labelled* dipolar part (``SpinModel.set_dipolar_single_ion``): ``single_ion`` is the total that
     Monte Carlo and spin waves use, ``single_ion_dipolar`` the dipolar share of it, so that ``wannmag anisotropy``
     and the exporters count it once.  ΔE = E_in − E_out in meV per ion (> 0: easy axis along the normal ĉ)."""
-    from ..magnetism import SpinModel
-    from ..magnetism.anisotropy.dipolar import layer_frame
-
     model = SpinModel.load(ctx["mapping"]["model"])
     an = ctx["anisotropy"]
     order = ctx["mapping"]["ground_state"]
@@ -417,7 +411,7 @@ def step_model(ctx):
     cc = np.outer(c, c)
     if an.get("soc_fit"):
         # SOC as fitted tensors (SIA + per-bond Kitaev/XXZ)
-        from ..magnetism.anisotropy.collinear import fit_soc_records
+        from ..magnetism.anisotropy.collinear import fit_soc_records  # local: looked up per call (tests put a fake)
 
         fit = fit_soc_records(an["soc_records"], ctx.params["structure"], template=model)
         model = fit.apply(model)
@@ -444,9 +438,6 @@ def step_model(ctx):
 
 
 def step_lswt(ctx):
-    from ..magnetism import SpinModel
-    from ..magnetism.anisotropy import spin_waves_for_order
-
     model = SpinModel.load(ctx["model"]["model"])
     order = ctx["mapping"]["ground_state"]
     try:
@@ -458,8 +449,6 @@ def step_lswt(ctx):
            "tc_rpa_K": float(tc.tc_classical), "tc_rpa_quantum_K": float(tc.tc_quantum), "rpa": tc.as_dict()}
     # analytic estimates beside Monte Carlo (Torelli–Olsen; quantum mapping ratio; RG ingredients), each stored
     # with its reason when it cannot be made (wannmag.magnetism.tc_estimates)
-    from ..magnetism.tc_estimates import tc_estimates
-
     try:
         est = tc_estimates(model, order=order, axis=axis)
     except WannmagError as exc:
@@ -470,21 +459,11 @@ def step_lswt(ctx):
 
 def _mc_one(args):
     model_path, size, settings, ck = args
-    from ..magnetism import SpinModel
-    from ..magnetism.montecarlo.tc import curves_of, simulate
-
     res, _ = simulate(SpinModel.load(model_path), size, settings, checkpoint=ck)
     return size, curves_of(res), res.ground_state
 
 
 def step_mc(ctx):
-    from ..magnetism import SpinModel
-    from ..magnetism.montecarlo import MCSettings, analyse_sizes, build_lattice, mermin_wagner_check
-    from ..magnetism.montecarlo.tc import checkpoint_key, next_window, refined_edge_warning
-    from ..magnetism.montecarlo.plot import plot_curves
-    from ..magnetism.montecarlo import ground_state as gs_fn
-    from ..magnetism.spinmodel import MEV_PER_K
-
     p = ctx.params
     model = SpinModel.load(ctx["model"]["model"])
     # temperature window from the classical mean-field scale k_B T_MF = S² Σ_j |J_ij| / 3
@@ -501,10 +480,6 @@ def step_mc(ctx):
     # cluster moves by default where the scheme is valid, else Metropolis with the reason; an explicit
     # mc_algorithm = cluster that the scheme cannot treat is refused before any run.  The Binder cumulant of the
     # easy-axis component for a uniaxial model (tc.binder_kind), the vector one otherwise.
-    from ..errors import WannmagError
-    from ..magnetism.montecarlo.cluster import ClusterSchemeError
-    from ..magnetism.montecarlo.tc import binder_kind, choose_algorithm
-
     try:
         algo, algo_why = choose_algorithm(lat0, gs0.pattern, [build_lattice(model, L) for L in sizes[1:]],
                                           p.get("mc_algorithm"))
@@ -565,8 +540,6 @@ def step_mc(ctx):
 def _rel(path, out) -> str:
     """``path`` relative to the run directory ``out`` (a figure of a copied or moved run directory may live
     elsewhere: then the relative path climbs out of ``out``)."""
-    import os
-
     return os.path.relpath(Path(path).resolve(), Path(out).resolve())
 
 
@@ -595,8 +568,6 @@ def _summary_lines(ctx, formula: str) -> list[str]:
     else:
         out.append(f"- {kind} temperature: **not determined** — "
                    f"{mc.get('note') or 'no Binder crossing inside the Monte Carlo window'}")
-    from .summary import nearly_isotropic_caveat, tc_estimate_lines
-
     iso = nearly_isotropic_caveat(r)
     if iso:
         out.append(f"- **Caveat:** {iso}")
@@ -683,13 +654,9 @@ def step_report(ctx):
         lines.append(f"Experiment: {what} {val:.0f} K ({ref}).")
     lines += ["", f"![Monte Carlo]({_rel(mc['figure'], ctx.out)})", ""]
     if "vacancy_mc" in r:
-        from .vacancy import report_lines
-
         lines += report_lines(ctx)
     md = "\n".join(lines)
     atomic_write_text(ctx.out / "report.md", md)
-    from .report_html import markdown_to_html
-
     page = markdown_to_html(md, ctx.out)  # tables, headings, code blocks; figures embedded (one file)
     atomic_write_text(ctx.out / "report.html", page)
     return {"report_md": str(ctx.out / "report.md"), "report_html": str(ctx.out / "report.html")}
@@ -716,8 +683,6 @@ def build_workflow(structure=None, out="wannmag_run", preset: str = "fast", U: f
     if preset not in PRESET_SETTINGS:
         raise WorkflowError(f"unknown preset {preset!r} (fast, accurate)")
     if vacancies is not None:
-        from .vacancy import VACANCY_SETTINGS
-
         vacancies = [float(x) for x in np.atleast_1d(vacancies)]
         bad = [x for x in vacancies if not 0.0 < x < 1.0]
         if not vacancies or bad:
@@ -749,16 +714,12 @@ def build_workflow(structure=None, out="wannmag_run", preset: str = "fast", U: f
               str(Path(from_dir).resolve()), "wannier_dir": wannier_dir, "dask": dask, "seed": seed, "workers": workers,
               **PRESET_SETTINGS[preset], **(settings or {})}
     if vacancies is not None:
-        from .vacancy import vacancy_charge as _check_charge
-
         _check_charge(structure, vacancy_charge)  # a bad --vacancy-charge fails now, not after the DFT steps
         params["vacancy"] = {"fractions": vacancies, "supercell": sc, "site": int(vacancy_site), "fit": vacancy_fit,
                              "n_configs": vacancy_configs, "charge": vacancy_charge}
         params["vacancy_engine"] = vacancy_engine
     # fingerprints of content, not of paths: the same structure under another name, a copied --from directory
     # or a moved run directory reuse every finished step (engine module docstring)
-    from .engine import files_fingerprint, structure_fingerprint
-
     base = {"structure": structure_fingerprint(structure)}
     from_key = None
     if from_dir is not None:
@@ -797,8 +758,6 @@ def build_workflow(structure=None, out="wannmag_run", preset: str = "fast", U: f
     report_deps = ("structure", "mapping", "tb", "mft", "superexchange", "exchange_compare", "anisotropy", "model",
                    "lswt", "mc")
     if vacancies is not None:
-        from .vacancy import vacancy_steps
-
         for st in vacancy_steps(params):
             # the vacancy study's DFT inputs by content, like the other steps
             if "structure" in st.params:
