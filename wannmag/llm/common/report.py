@@ -47,8 +47,13 @@ def new_figure(ncols: int = 1, nrows: int = 1, size: tuple[float, float] = (5.0,
     return fig, axes
 
 
-def save_figure(fig, path: str) -> str:
+def save_figure(fig, path: str | None) -> str | None:
+    """Save ``fig`` as PNG at ``path`` and close it; ``path`` None (e.g. ``python -m wannmag.llm.table``) only
+    closes it."""
     import matplotlib.pyplot as plt
+    if not path:
+        plt.close(fig)
+        return None
     d = os.path.dirname(path)
     if d:
         os.makedirs(d, exist_ok=True)

@@ -24,13 +24,14 @@ from wannmag.llm.experiments._shift import eval_sets, ft_batch, pretrained
 LR = 2e-3
 
 
-def run(seed: int = 0, tiny: bool = False, out: str = "out/llm/apex.png") -> dict:
+def run(seed: int = 0, tiny: bool = False, out: str | None = "out/llm/apex.png", n_seeds: int | None = None) -> dict:
+    """``n_seeds`` (seeds ``seed … seed+n_seeds-1``) defaults to 1 with ``tiny``, else 3; ``out`` None: no plot."""
     seed_everything(seed)
     t0 = time.time()
     task, base = pretrained(seed, 40 if tiny else 1000)
     ev_pre, ev = eval_sets(task, seed, 256 if tiny else 2048)
     steps = 12 if tiny else 150
-    seeds = [seed] if tiny else [seed + i for i in range(3)]
+    seeds = [seed + i for i in range(n_seeds or (1 if tiny else 3))]
     er_base = mean_effective_rank(base)
     n_all = sum(p.numel() for p in base.parameters())
     res: dict[str, dict[str, list]] = {}

@@ -46,14 +46,16 @@ def finetune(base, task, kind: str, r: int, seed: int, steps: int, lr: float = 3
     return model, curve, (sum(sched.n_pruned) if sched else 0)
 
 
-def run(seed: int = 0, tiny: bool = False, out: str = "out/llm/beamlora.png") -> dict:
+def run(seed: int = 0, tiny: bool = False, out: str | None = "out/llm/beamlora.png", n_seeds: int | None = None,
+        ranks: tuple[int, ...] | None = None) -> dict:
+    """``n_seeds`` defaults to 1 with ``tiny``, else 5; ``ranks`` to (2,) with ``tiny``, else (2, 4)."""
     seed_everything(seed)
     t0 = time.time()
     task, base = pretrained(seed, 40 if tiny else 1000)
     ev_pre, ev = eval_sets(task, seed, 256 if tiny else 2048)
     base_acc = answer_accuracy(base, ev)
-    seeds = [seed] if tiny else [seed + i for i in range(5)]
-    ranks = (2,) if tiny else (2, 4)
+    seeds = [seed + i for i in range(n_seeds or (1 if tiny else 5))]
+    ranks = tuple(ranks) if ranks else ((2,) if tiny else (2, 4))
     steps = 20 if tiny else 160
     res, curves = {}, {}
     for r in ranks:

@@ -30,7 +30,8 @@ def make_bias(mode, b, n_ref, ref, learned):
     return BalancedDocBias(b["doc_ids"], n_ref, mode=m, reference_entropy=ref, learned=learned)
 
 
-def run(seed: int = 0, tiny: bool = False, out: str = "out/llm/bee_rag.png") -> dict:
+def run(seed: int = 0, tiny: bool = False, out: str | None = "out/llm/bee_rag.png", ns=None) -> dict:
+    """``ns`` (document counts evaluated) defaults to [4, 8, 32] with ``tiny``, else [4, 8, 12, 16, 24, 32]."""
     g = seed_everything(seed)
     t0 = time.time()
     task = KeyValueDocsTask(n_keys=32, n_values=16, n_fillers=8, doc_len=3)
@@ -63,7 +64,7 @@ def run(seed: int = 0, tiny: bool = False, out: str = "out/llm/bee_rag.png") -> 
     train(model, lb_batch, TrainConfig(steps=20 if tiny else 150, lr=2e-2, warmup=10), params=learned.parameters(),
           loss_fn=lb_loss)
 
-    ns = [4, 8, 32] if tiny else [4, 8, 12, 16, 24, 32]
+    ns = list(ns) if ns else ([4, 8, 32] if tiny else [4, 8, 12, 16, 24, 32])
     n_eval = 128 if tiny else 512
     res = {m: {"acc": [], "ent": [], "loss": []} for m in MODES}
     with torch.no_grad():
@@ -105,17 +106,19 @@ def run(seed: int = 0, tiny: bool = False, out: str = "out/llm/bee_rag.png") -> 
     return {"n": ns, **res}
 
 
-def run_control(seed: int = 0, tiny: bool = False, n_seeds: int = 5) -> dict:
+def run_control(seed: int = 0, tiny: bool = False, n_seeds: int | None = None, ns=None) -> dict:
     """Issue-23 control: accuracy on a setting that is *not* at ceiling — 128 keys (so n up to 128 documents, 16×
     the longest training input), a shorter training run (300 steps on n ∈ [2, 8]); vanilla vs zero-shot balanced
-    attention (solve / closed form), ``n_seeds`` seeds, mean ± sample std.
+    attention (solve / closed form), ``n_seeds`` seeds (default 2 with ``tiny``, else 5), mean ± sample std;
+    ``ns`` defaults to [4, 16] with ``tiny``, else [8, 32, 64, 128].
     ``python -m wannmag.llm.experiments.bee_rag --control``."""
     import statistics
     seed_everything(seed)
     t0 = time.time()
     task = KeyValueDocsTask(n_keys=128, n_values=16, n_fillers=8, doc_len=3)
-    steps, ns, n_eval = (20, [4, 16], 32) if tiny else (300, [8, 32, 64, 128], 256)
-    seeds = [seed + i for i in range(2 if tiny else n_seeds)]
+    steps, ns0, n_eval = (20, [4, 16], 32) if tiny else (300, [8, 32, 64, 128], 256)
+    ns = list(ns) if ns else ns0
+    seeds = [seed + i for i in range(n_seeds or (2 if tiny else 5))]
     modes = MODES[:3]
     acc = {(m, n): [] for m in modes for n in ns}
     for s in seeds:

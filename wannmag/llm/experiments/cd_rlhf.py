@@ -42,11 +42,12 @@ def evaluate(model, n: int, g) -> dict:
             "d3": distinct_n(seqs, 3), "unique": len({tuple(s) for s in seqs}) / n}
 
 
-def run(seed: int = 0, tiny: bool = False, out: str = "out/llm/cd_rlhf.png") -> dict:
+def run(seed: int = 0, tiny: bool = False, out: str | None = "out/llm/cd_rlhf.png", n_seeds: int | None = None) -> dict:
+    """``n_seeds`` defaults to 1 with ``tiny``, else 3; ``out`` None: no plot."""
     seed_everything(seed)
     t0 = time.time()
     steps = 4 if tiny else 150
-    seeds = [seed] if tiny else [seed, seed + 1, seed + 2]
+    seeds = [seed + i for i in range(n_seeds or (1 if tiny else 3))]
     res, curves = {}, {}
     for name, eta in (("PPO", 0.0), ("PPO + curiosity η=0.02", 0.02), ("PPO + curiosity η=0.05", 0.05),
                       ("PPO + curiosity η=0.5", 0.5)):

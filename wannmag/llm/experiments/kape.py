@@ -27,7 +27,7 @@ def answer_rates(model, task, conflict: dict, memory: torch.Tensor, ctx: torch.T
             "margin": margin, "closed-book acc": float((cb == task.a_ids[closed["target"]]).float().mean())}
 
 
-def run(seed: int = 0, tiny: bool = False, out: str = "out/llm/kape.png", frac: float = 0.1) -> dict:
+def run(seed: int = 0, tiny: bool = False, out: str | None = "out/llm/kape.png", frac: float = 0.1) -> dict:
     g = seed_everything(seed)
     t0 = time.time()
     task = FactConflictTask(n_subjects=48, n_relations=2, n_values=12, seed=seed)

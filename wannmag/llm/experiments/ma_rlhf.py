@@ -56,11 +56,12 @@ def train_variant(kw: dict | None, s: int, steps: int, lam: float = 0.95) -> tup
     return curve, float(reward(gen.tokens).mean()), statistics.mean(mlen) if mlen else 1.0
 
 
-def run(seed: int = 0, tiny: bool = False, out: str = "out/llm/ma_rlhf.png") -> dict:
+def run(seed: int = 0, tiny: bool = False, out: str | None = "out/llm/ma_rlhf.png", n_seeds: int | None = None) -> dict:
+    """``n_seeds`` defaults to 1 with ``tiny``, else 2; ``out`` None: no plot."""
     seed_everything(seed)
     t0 = time.time()
     steps = 4 if tiny else 120
-    seeds = [seed] if tiny else [seed, seed + 1]
+    seeds = [seed + i for i in range(n_seeds or (1 if tiny else 2))]
     res, curves = {}, {}
     for name, kw in VARIANTS.items():
         for s in seeds:
@@ -93,15 +94,16 @@ def run(seed: int = 0, tiny: bool = False, out: str = "out/llm/ma_rlhf.png") -> 
 CONTROL_VARIANTS = ("token-level PPO", "macro, fixed n=4", "macro, perplexity cuts")
 
 
-def run_control(seed: int = 0, tiny: bool = False, n_seeds: int = 5, lams=(1.0, 0.95),
+def run_control(seed: int = 0, tiny: bool = False, n_seeds: int | None = None, lams=None,
                 variants=CONTROL_VARIANTS) -> dict:
     """Issue-23 control: token-level vs macro GAE at *matched* λ, ``n_seeds`` seeds; prints mean ± sample std of
-    the 512-sample reward after training.  ``python -m wannmag.llm.experiments.ma_rlhf --control``."""
+    the 512-sample reward after training.  ``python -m wannmag.llm.experiments.ma_rlhf --control``.
+    Defaults: ``n_seeds`` 2 with ``tiny``, else 5; ``lams`` (1,) with ``tiny``, else (1, 0.95)."""
     seed_everything(seed)
     t0 = time.time()
     steps = 2 if tiny else 120
-    seeds = [seed + i for i in range(2 if tiny else n_seeds)]
-    lams = lams[:1] if tiny else lams
+    seeds = [seed + i for i in range(n_seeds or (2 if tiny else 5))]
+    lams = tuple(lams) if lams else ((1.0,) if tiny else (1.0, 0.95))
     res = {}
     for lam in lams:
         for name in variants:

@@ -32,13 +32,14 @@ VARIANTS = {
 }
 
 
-def run(seed: int = 0, tiny: bool = False, out: str = "out/llm/mohd.png") -> dict:
+def run(seed: int = 0, tiny: bool = False, out: str | None = "out/llm/mohd.png", n_seeds: int | None = None) -> dict:
+    """``n_seeds`` defaults to 1 with ``tiny``, else 2; ``out`` None: no plot."""
     seed_everything(seed)
     t0 = time.time()
     task = MarkovLMTask(n_tokens=8, order=3, branching=3, seed=seed)
     ev = task.sample(128 if tiny else 1024, SEQ, make_generator(seed + 7))
     steps = 15 if tiny else 600
-    seeds = [seed] if tiny else [seed, seed + 1]
+    seeds = [seed + i for i in range(n_seeds or (1 if tiny else 2))]
     res, curves = {}, {}
     for name, (d, kw) in VARIANTS.items():
         ppl, act = [], []

@@ -99,7 +99,7 @@ def grpo(model, task, steps: int, decay: bool, g: torch.Generator, n_prompts: in
     return curve
 
 
-def run(seed: int = 0, tiny: bool = False, out: str = "out/llm/riorag.png") -> dict:
+def run(seed: int = 0, tiny: bool = False, out: str | None = "out/llm/riorag.png") -> dict:
     g = seed_everything(seed)
     t0 = time.time()
     task = NuggetQATask()
@@ -135,16 +135,16 @@ def run(seed: int = 0, tiny: bool = False, out: str = "out/llm/riorag.png") -> d
     return res
 
 
-def run_control(seed: int = 0, tiny: bool = False, n_seeds: int = 5) -> dict:
+def run_control(seed: int = 0, tiny: bool = False, n_seeds: int | None = None) -> dict:
     """Issue-23 control: GRPO on the nugget reward (with decay) vs on a plain answer-match reward, ``n_seeds``
-    seeds (each its own SFT policy); held-out metrics as mean ± sample std.
+    seeds (default 2 with ``tiny``, else 5; each its own SFT policy); held-out metrics as mean ± sample std.
     ``python -m wannmag.llm.experiments.riorag --control``."""
     import statistics
     seed_everything(seed)
     t0 = time.time()
     task = NuggetQATask()
     sft_steps, rl_steps, n_held = (10, 2, 16) if tiny else (1200, 150, 256)
-    seeds = [seed + i for i in range(2 if tiny else n_seeds)]
+    seeds = [seed + i for i in range(n_seeds or (2 if tiny else 5))]
     res: dict = {}
     for s in seeds:
         g = make_generator(s)

@@ -18,7 +18,7 @@ from wannmag.llm.common.report import experiment_main, format_table, new_figure,
 from wannmag.llm.soft_thinking import MODES, think_and_answer, top1_dependence
 
 
-def run(seed: int = 0, tiny: bool = False, out: str = "out/llm/soft_thinking.png", k: int = 8) -> dict:
+def run(seed: int = 0, tiny: bool = False, out: str | None = "out/llm/soft_thinking.png", k: int = 8) -> dict:
     g = seed_everything(seed)
     t0 = time.time()
     task = ArithmeticTask()

@@ -44,7 +44,7 @@ def split(batch: dict) -> list[dict]:
             for i in range(batch["input_ids"].shape[0])]
 
 
-def run(seed: int = 0, tiny: bool = False, out: str = "out/llm/swift_study.png") -> dict:
+def run(seed: int = 0, tiny: bool = False, out: str | None = "out/llm/swift_study.png") -> dict:
     g = seed_everything(seed)
     t0 = time.time()
     task = ArithmeticTask()

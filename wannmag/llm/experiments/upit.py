@@ -93,10 +93,12 @@ def one_seed(seed: int, n_data: int, tiny: bool) -> dict:
     return res
 
 
-def run(seed: int = 0, tiny: bool = False, out: str = "out/llm/upit.png", n_data: int = 1024) -> dict:
+def run(seed: int = 0, tiny: bool = False, out: str | None = "out/llm/upit.png", n_data: int = 1024,
+        n_seeds: int | None = None) -> dict:
+    """``n_seeds`` defaults to 1 with ``tiny``, else 2; ``out`` None: no plot."""
     seed_everything(seed)
     t0 = time.time()
-    seeds = [seed] if tiny else [seed, seed + 1]
+    seeds = [seed + i for i in range(n_seeds or (1 if tiny else 2))]
     per = [one_seed(s, n_data, tiny) for s in seeds]
     names = [k for k in per[0] if not k.startswith("_")]
     print(f"UpIT vs plain upcycling ({n_data} training sequences of {SEQ} tokens, 4 domains; seeds {seeds}; "
