@@ -128,6 +128,21 @@ def test_a_nearly_isotropic_magnet_gets_the_small_lattice_caveat():
     assert nearly_isotropic_caveat(vps3) is None
 
 
+def test_the_tc_analysis_own_warnings_are_printed():
+    """The analysis's convergence notes (stored in mc["result"]["warning"]) reach the summary, once each."""
+    from wannmag.workflows.summary import mc_warnings
+
+    r = _fake(tc=265.9)
+    note = ("the Binder crossings of the size pairs disagree (6x6/9x9: 307.9 K, 6x6/12x12: 265.9 K): the ordering "
+            "temperature is not converged on these lattices")
+    r["mc"]["result"] = {"warning": note}
+    r["mc"]["refine_warning"] = "edge"
+    assert mc_warnings(r["mc"]) == ["edge", note]
+    assert _flat("warning: " + note) in _flat(run_summary(r))
+    r["mc"]["warning"] = note  # stored twice (Mermin-Wagner reason copied into the result): printed once
+    assert mc_warnings(r["mc"]) == ["edge", note]
+
+
 def test_a_tc_that_is_not_bracketed_is_never_printed_as_a_number():
     note = "not bracketed: Binder cumulants do not cross inside [20, 80] K (crossing above tmax = 80 K)"
     text = run_summary(_fake(tc=None, note=note))

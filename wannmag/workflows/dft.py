@@ -437,7 +437,10 @@ def _log(msg: str, log) -> None:
     if log is None or log is False:
         return
     if log is True or log == "stdout":
-        print(msg, flush=True)
+        # one write per line: print() writes the text and the newline separately, so two worker processes sharing
+        # the terminal interleaved their lines ("... eV[wannmag dft] Neel ...")
+        sys.stdout.write(msg + "\n")
+        sys.stdout.flush()
     else:
         log(msg)
 

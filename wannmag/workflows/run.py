@@ -63,7 +63,7 @@ from .parallel import _client, _map
 from .readers import read_output
 from .reference_values import EXPERIMENT
 from .report_html import markdown_to_html
-from .summary import nearly_isotropic_caveat, tc_estimate_lines
+from .summary import mc_warnings, nearly_isotropic_caveat, tc_estimate_lines
 from .vacancy import VACANCY_SETTINGS, report_lines, vacancy_steps
 from .vacancy import vacancy_charge as _check_charge
 from .wannier import wannier_models
@@ -522,7 +522,7 @@ def step_mc(ctx):
     try:
         plot_curves(curves, png, tc=d.get("tc_K"), tc_error=d.get("tc_error_K"),  # title states Tc / not bracketed
                     title=f"{ctx.results['structure']['formula']}: Monte Carlo ({d.get('method')})",
-                    edge=d.get("side"))
+                    edge=d.get("side"), binder=d.get("binder") or "vector")
     except Exception as exc:  # noqa: BLE001 - a plot failure must not lose the numbers
         warnings.warn(f"MC plot failed: {exc}")
     return {"tc_K": d.get("tc_K"), "tc_error_K": d.get("tc_error_K"), "method": d.get("method"),
@@ -645,10 +645,8 @@ def step_report(ctx):
         lines.append(f"(first pass on {co['t_window_K'][0]:.1f}–{co['t_window_K'][1]:.1f} K: "
                      f"{co['tc_K']:.1f} ± {co.get('tc_error_K') or 0.0:.1f} K; the number above is from the second "
                      "pass, a ladder concentrated around it)")
-    if mc.get("refine_warning"):
-        lines.append(f"Warning: {mc['refine_warning']}")
-    if mc.get("warning"):
-        lines.append(f"Warning: {mc['warning']}")
+    for w in mc_warnings(mc):  # window edge, Mermin–Wagner, size pairs that disagree (the analysis's own notes)
+        lines.append(f"Warning: {w}")
     if formula in EXPERIMENT:
         what, val, ref = EXPERIMENT[formula]
         lines.append(f"Experiment: {what} {val:.0f} K ({ref}).")

@@ -23,7 +23,7 @@ from pathlib import Path
 from .reference_values import EXPERIMENT
 
 __all__ = ["run_summary", "summary_of_run_dir", "step_progress", "load_run_results", "tc_estimate_lines",
-           "nearly_isotropic_caveat", "ADDED_ESTIMATES_STEP", "NEARLY_ISOTROPIC_X"]
+           "nearly_isotropic_caveat", "mc_warnings", "ADDED_ESTIMATES_STEP", "NEARLY_ISOTROPIC_X"]
 
 #: the file name (``OUT/steps/<name>.json``) of Tc estimates added to a stored run afterwards, without re-running a
 #: step (``data/runs/refresh_estimates.py``); read only when the run's own lswt step did not store them
@@ -139,6 +139,20 @@ def tc_estimate_lines(results: dict, mark_added: bool = True) -> list[str]:
     return lines
 
 
+def mc_warnings(mc: dict) -> list[str]:
+    """Every warning of a stored Monte Carlo step result, once each: the second pass's window-edge warning, the
+    Mermin–Wagner reason and the Tc analysis's own convergence notes (``mc["result"]["warning"]``: size pairs whose
+    Binder crossings disagree, a specific-heat peak at the window edge, ...) — the last were stored but not printed
+    before, so a VPS3 demo T_N whose pairs crossed 42 K apart came without its warning."""
+    out = []
+    for w in (mc.get("refine_warning"), mc.get("warning"), (mc.get("result") or {}).get("warning")):
+        for part in str(w or "").split("; "):
+            part = part.strip()
+            if part and part not in out:
+                out.append(part)
+    return out
+
+
 def _anisotropy_ratio(results: dict):
     """(x, how) of the run: Torelli–Olsen's x = −A_eff/J_eff when stored, else |ΔE_aniso| / (|J1| S²) from the model
     and the mapping (ΔE per magnetic ion in meV, J1 in meV, S the spin length); (None, "") when neither is known."""
@@ -251,9 +265,8 @@ def run_summary(results: dict, params: dict | None = None, out=None) -> str:
             if not str(note).startswith("not bracketed"):
                 note = f"not bracketed: {note}"
             row(kind, f"{note} (sizes {sizes})")
-        for key in ("refine_warning", "warning"):
-            if mc.get(key):
-                row("", f"warning: {mc[key]}")
+        for text in mc_warnings(mc):
+            row("", f"warning: {text}")
     else:
         row(kind, "not computed yet (step mc)")
     lw = r.get("lswt") or {}

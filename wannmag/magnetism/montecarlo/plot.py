@@ -48,17 +48,23 @@ def _mark_edge(axes, T_lo: float, T_hi: float, edge: str) -> None:
                         color="tab:red", gid="window-edge-label", bbox=dict(fc="white", ec="none", alpha=0.85, pad=1))
 
 
-def plot_curves(curves: dict, path, tc=None, tc_error=None, title: str = "", edge: str | None = None) -> Path:
+def plot_curves(curves: dict, path, tc=None, tc_error=None, title: str = "", edge: str | None = None,
+                binder: str = "vector") -> Path:
     """2×3 panels of |M| and Q (order parameter, units of S), χ (1/meV), E (meV/site), C (k_B per site) and U4
     vs T (K); ``curves`` =
     {label: {"T": ..., name: (values, errors)}}.  The title always states the ordering temperature: ``tc`` ± ``tc_error``
     (K, drawn as a dashed line and band; pass it only for a Binder crossing bracketed inside the window) or "Tc not
     bracketed".  ``edge`` ("above tmax" / "below tmin", :attr:`TcResult.side`) marks the window edge beyond which
-    an unbracketed crossing lies."""
+    an unbracketed crossing lies.  ``binder`` ("vector" or "easy-axis", :attr:`TcResult.binder`): the cumulant and
+    susceptibility the Tc analysis used are the ones drawn — U4 and χ of the component q_n = Q·n along the easy axis
+    for "easy-axis" (the analysis crosses those; drawing the vector U4 beside an easy-axis Tc showed no crossing)."""
     plt = _plt()
     fig, axes = plt.subplots(2, 3, figsize=(14, 7.5), sharex=True)
-    panels = [("M", "magnetisation |M| (S)"), ("Q", "order parameter |Q| (S)"), ("chi", "χ of Q (1/meV)"),
-              ("energy", "E (meV per site)"), ("C", "C (k_B per site)"), ("U4", "Binder cumulant U4 of Q")]
+    axis = binder == "easy-axis" and all("U4_axis" in c and "chi_axis" in c for c in curves.values())
+    panels = [("M", "magnetisation |M| (S)"), ("Q", "order parameter |Q| (S)"),
+              ("chi_axis", "χ of q_n = Q·n, easy axis n (1/meV)") if axis else ("chi", "χ of Q (1/meV)"),
+              ("energy", "E (meV per site)"), ("C", "C (k_B per site)"),
+              ("U4_axis", "Binder cumulant U4 of q_n (easy axis)") if axis else ("U4", "Binder cumulant U4 of Q")]
     for ax, (q, lab) in zip(axes.ravel(), panels):
         for name, c in curves.items():
             v, e = c[q]
@@ -100,7 +106,7 @@ def plot_tc(tcr, path) -> Path:
 
     title = "\n".join(textwrap.wrap(title, 120))
     return plot_curves(curves, path, tcr.tc if tcr.bracketed else None, tcr.tc_error if tcr.bracketed else None,
-                       title, edge=None if tcr.bracketed else tcr.side)
+                       title, edge=None if tcr.bracketed else tcr.side, binder=tcr.binder)
 
 
 def plot_dilution(dres, path) -> Path:
