@@ -141,3 +141,30 @@ def test_next_window_is_the_one_rule_of_mc_and_the_workflow():
     mw = TcResult(tc=None, method="not bracketed", status="not bracketed", side="above tmax", peaks_chi={},
                   mermin_wagner=True, **base)
     assert next_window(mw, 5.0, 12.0) is None
+
+
+def test_an_easy_axis_crossing_at_the_isotropic_value_is_flagged():
+    """Easy-axis U4 crossing near 0.4 (order along a random direction: lattices below the anisotropy length) gets the
+    warning; one near the Ising value 0.61 does not (synthetic curves, crossing at 100 K by construction)."""
+    from wannmag.magnetism.montecarlo.tc import analyse_sizes, easy_axis_crossing_notes
+
+    T = np.linspace(80.0, 120.0, 9)
+
+    def curves(u_star):
+        out = {}
+        for n, slope in ((36, 0.002), (144, 0.006)):
+            u = u_star - slope * (T - 100.0)
+            err = np.full_like(T, 1e-4)
+            ones = (np.ones_like(T), err)
+            out[f"{int(np.sqrt(n))}x{int(np.sqrt(n))}"] = {"T": T, "n_sites": n, "C": ones, "chi": ones, "U4": (u, err),
+                                                          "U4_axis": (u, err), "chi_axis": ones}
+        return out
+
+    low = analyse_sizes(curves(0.39), binder="easy-axis")
+    assert abs(low.tc - 100.0) < 0.5
+    assert "not the easy-axis ordering transition" in low.warning and "0.39" in low.warning
+    high = analyse_sizes(curves(0.61), binder="easy-axis")
+    assert abs(high.tc - 100.0) < 0.5 and "easy-axis ordering" not in high.warning
+    vector = analyse_sizes(curves(0.39), binder="vector")  # the vector cumulant has other limits: no such note
+    assert "easy-axis ordering" not in vector.warning
+    assert easy_axis_crossing_notes(100.0, {"T": T}) == []  # no cumulant stored: nothing claimed
