@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 from ._common import EPILOG, FORMATTER
 
 
@@ -35,7 +37,7 @@ def cmd_run(args) -> int:
                          vacancies=args.vacancies,
                          vacancy_supercell=args.vacancy_supercell, vacancy_site=args.vacancy_site,
                          vacancy_fit=args.vacancy_fit, vacancy_configs=args.vacancy_configs,
-                         vacancy_charge=args.vacancy_charge)
+                         vacancy_charge=args.vacancy_charge, relax=args.relax, relax_fmax=args.relax_fmax)
     if args.status:
         from ..workflows.summary import step_progress
 
@@ -122,6 +124,11 @@ def register(sub) -> None:
     p.add_argument("--dask", metavar="ADDRESS", help="run the independent tasks of --workers on Dask ('local' for a "
                                                      "LocalCluster on this machine, or a scheduler address)")
     p.add_argument("--seed", type=int, default=0, help="Monte Carlo seed")
+    p.add_argument("--relax", action=argparse.BooleanOptionalAction, default=None,
+                   help="relax the ionic positions with GPAW DFT+U (FM) first and run every step on the relaxed "
+                        "structure (default: on for --preset accurate, off for fast and --from); an unconverged "
+                        "relaxation stops the run")
+    p.add_argument("--relax-fmax", type=float, default=0.02, help="force tolerance of --relax in eV/Å (default 0.02)")
     p.add_argument("--workers", type=int, default=1,
                    help="local processes when no Dask cluster is used (default 1): DFT configurations, the Wannier "
                         "FM/NM branches, the spin-orbit calculations and the Monte Carlo sizes run side by side")

@@ -44,6 +44,10 @@ class Step:
     depends: tuple[str, ...] = ()
     params: dict = field(default_factory=dict)  # what the step's fingerprint covers besides its dependencies
     description: str = ""
+    #: called with (ctx, result) after the step's result is known — computed now or read from an earlier run — for
+    #: what later steps need besides the result (e.g. the relax step points ``ctx.params["structure"]`` at the
+    #: relaxed file); it must not compute anything
+    after: Callable[["Context", dict], None] | None = None
 
 
 class Context:
@@ -217,6 +221,8 @@ class Engine:
                     err.unlink()
                 results[step.name] = res
                 self.log(f"[wannmag run] {step.name}: finished in {res['_seconds']:.1f} s")
+            if step.after is not None:
+                step.after(ctx, results[step.name])
             if until is not None and step.name == until:
                 break
         return results

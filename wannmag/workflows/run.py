@@ -58,6 +58,7 @@ from ..structures import analyse_structure, find_magnetic_sites, honeycomb_confi
 from ..structures.plot import plot_magnetic_lattice
 from ..tightbinding import classify_zsa, crystal_fields, read_w90
 from ..tightbinding.electronic import midgap_fermi_level, nominal_electron_count
+from . import relax as _relax  # module, not function: tests replace relax_structure with a fake
 from .engine import Engine, Step, files_fingerprint, structure_fingerprint
 from .parallel import _client, _map
 from .readers import read_output
@@ -98,6 +99,28 @@ def _formula(atoms) -> str:
 
 
 # ------------------------------------------------------------------------------------------------------ steps
+def step_relax(ctx):
+    """Relax the ionic positions (:func:`wannmag.workflows.relax.relax_structure`: GPAW DFT+U in ``relax_order``, the
+    run's preset and U, forces below ``relax_fmax`` eV/Å) in ``OUT/relax``; the later steps use the relaxed file
+    (:func:`_use_relaxed`).  A relaxation that did not converge stops the run (one line) — an unrelaxed or
+    half-relaxed geometry is never passed on as relaxed."""
+    p = ctx.params
+    rp = p["relax"]
+    res = _relax.relax_structure(p["structure"], order=rp["order"], preset=p["preset"], U=p["U"], fmax=rp["fmax"],
+                                 max_steps=rp["max_steps"], workdir=ctx.step_dir("relax"), log=ctx.log)
+    d = res.as_dict()
+    if not d.get("converged") or not d.get("relaxed_file"):
+        raise WorkflowError(f"{p['structure']}: relaxation did not converge ({d.get('status')}); re-run to continue "
+                            "it, or --no-relax to use the structure as given")
+    return {**d, "unrelaxed_structure": p["structure"]}
+
+
+def _use_relaxed(ctx, result: dict) -> None:
+    """After the relax step (computed or cached): every later step reads the relaxed structure."""
+    if result.get("converged") and result.get("relaxed_file"):
+        ctx.params["structure"] = result["relaxed_file"]
+
+
 def step_structure(ctx):
     rep = analyse_structure(ctx.params["structure"])
     png = ctx.step_dir("structure") / "lattice.png"
@@ -580,13 +603,26 @@ def _summary_lines(ctx, formula: str) -> list[str]:
     return out + [""]
 
 
+def _relax_lines(r) -> list[str]:
+    """The report's geometry section when the run relaxed the structure: M–X distances and M–X–M angles before and
+    after, forces, steps (:meth:`wannmag.workflows.relax.RelaxResult.table`); or a line saying the geometry is the
+    structure file's, unrelaxed."""
+    if "relax" not in r:
+        return ["## Geometry", "", "The structure file's geometry, not relaxed (`--relax` relaxes the ionic positions "
+                "with DFT+U first; on by default in the accurate preset).", ""]
+    res = _relax.RelaxResult.from_dict({k: v for k, v in r["relax"].items() if not k.startswith("_")
+                                        and k != "unrelaxed_structure"})
+    return ["## Geometry (relaxed by this run)", "", f"Start: `{r['relax'].get('unrelaxed_structure')}`; every step "
+            "below uses the relaxed structure.", "", "```", res.table(), "```", ""]
+
+
 def step_report(ctx):
     r = ctx.results
     formula = r["structure"]["formula"]
     mp, mft = r["mapping"], r.get("mft", {})
     lines = [f"# wannmag report: {formula}", "",
              "Conventions: H = Σ_{i<j} J_ij S_i·S_j + Σ_i S_i·A_i·S_i, each bond once, |S| = S, J > 0 AF; meV, K, Å.", "",
-             *_summary_lines(ctx, formula),
+             *_summary_lines(ctx, formula), *_relax_lines(r),
              "## Structure and exchange paths", "", "```", r["structure"]["table"], "```", "",
              f"![lattice]({_rel(r['structure']['figure'], ctx.out)})", "",
              "## DFT energies (per magnetic ion, relative to FM)", "",
@@ -664,7 +700,9 @@ def step_report(ctx):
 def build_workflow(structure=None, out="wannmag_run", preset: str = "fast", U: float = 3.0, from_dir=None,
                    dask=None, seed: int = 0, log=print, settings: dict | None = None, workers: int = 1,
                    vacancies=None, vacancy_supercell=(2, 2, 1), vacancy_site: int = 0, vacancy_fit: str = "J1",
-                   vacancy_configs: int | None = None, vacancy_engine=None, vacancy_charge="neutral") -> Engine:
+                   vacancy_configs: int | None = None, vacancy_engine=None, vacancy_charge="neutral",
+                   relax: bool | None = None, relax_fmax: float = 0.02, relax_order: str = "FM",
+                   relax_steps: int = 200) -> Engine:
     """The workflow of the module docstring as an :class:`Engine` (call ``.run()``); ``settings`` overrides entries
     of :data:`PRESET_SETTINGS` (Monte Carlo sizes/sweeps, force-theorem k-mesh); ``workers`` local processes run
     the DFT configurations, Wannier branches, spin–orbit calculations and Monte Carlo sizes side by side when no
@@ -677,7 +715,12 @@ def build_workflow(structure=None, out="wannmag_run", preset: str = "fast", U: f
     unknowns + 1; ``vacancy_charge``: "neutral", "ionic" — the removed ion's electrons given back, every remaining
     ion keeps its nominal charge — or a number, the cell charge in e), then diluted-lattice Monte Carlo T(x).  J in meV, H = Σ_{i<j} S_i·J_ij·S_j, each bond once,
     |S| = S, J > 0 AF.  ``vacancy_engine(structure, configuration, preset, U, workdir) -> dict`` replaces GPAW
-    (tests)."""
+    (tests).
+
+    ``relax`` (default: on for the accurate preset, off for fast and for energies read with ``from_dir``) adds the
+    ``relax`` step first: ionic positions relaxed with GPAW DFT+U in ``relax_order`` (forces < ``relax_fmax`` eV/Å,
+    at most ``relax_steps`` optimizer steps; :mod:`wannmag.workflows.relax`), and every later step, the DFT energies
+    included, uses the relaxed structure; the report gives the M–X distances and M–X–M angles before and after."""
     if preset not in PRESET_SETTINGS:
         raise WorkflowError(f"unknown preset {preset!r} (fast, accurate)")
     if vacancies is not None:
@@ -708,9 +751,18 @@ def build_workflow(structure=None, out="wannmag_run", preset: str = "fast", U: f
     if structure is None:
         raise WorkflowError("give a structure file or --from DIR")
     structure = str(Path(structure).resolve())
+    if relax is None:
+        relax = preset == "accurate" and from_dir is None
+    if relax and from_dir is not None:
+        raise WorkflowError(f"{from_dir}: --relax needs DFT of this package; energies read from a directory belong to "
+                            "their own geometry (use --no-relax)")
+    if relax and not (0.0 < float(relax_fmax) <= 1.0):
+        raise WorkflowError(f"relax force tolerance must lie in (0, 1] eV/Å, got {relax_fmax}")
     params = {"structure": structure, "preset": preset, "U": float(U), "from_dir": None if from_dir is None else
               str(Path(from_dir).resolve()), "wannier_dir": wannier_dir, "dask": dask, "seed": seed, "workers": workers,
               **PRESET_SETTINGS[preset], **(settings or {})}
+    if relax:
+        params["relax"] = {"fmax": float(relax_fmax), "order": str(relax_order), "max_steps": int(relax_steps)}
     if vacancies is not None:
         _check_charge(structure, vacancy_charge)  # a bad --vacancy-charge fails now, not after the DFT steps
         params["vacancy"] = {"fractions": vacancies, "supercell": sc, "site": int(vacancy_site), "fit": vacancy_fit,
@@ -726,7 +778,8 @@ def build_workflow(structure=None, out="wannmag_run", preset: str = "fast", U: f
                                                                      root=Path(wannier_dir))
     dftp = {**base, "preset": preset, "U": float(U), "from_dir": from_key, "cells": "all rectangular"}
     steps = [
-        Step("structure", step_structure, params=base, description="magnetic sublattice and exchange paths"),
+        Step("structure", step_structure, ("relax",) if relax else (), params=base,
+             description="magnetic sublattice and exchange paths"),
         Step("dft", step_dft, ("structure",), params=dftp, description="DFT energies of FM, Néel, zigzag, stripy"),
         Step("mapping", step_mapping, ("dft",), params={}, description="energy mapping J1–J3"),
         Step("wannier", step_wannier, ("structure",), params={**base, "preset": preset, "U": float(U),
@@ -753,6 +806,11 @@ def build_workflow(structure=None, out="wannmag_run", preset: str = "fast", U: f
                                                 "mc_algorithm": params.get("mc_algorithm") or "auto"},
              description="parallel-tempering Monte Carlo"),
     ]
+    if relax:  # first: every later step depends on it through "structure"
+        steps.insert(0, Step("relax", step_relax, params={**base, "preset": preset, "U": float(U),
+                                                         "fmax": float(relax_fmax), "order": str(relax_order)},
+                             description=f"relax the ionic positions (DFT+U, {relax_order}, forces < "
+                                         f"{float(relax_fmax):g} eV/Å)", after=_use_relaxed))
     report_deps = ("structure", "mapping", "tb", "mft", "superexchange", "exchange_compare", "anisotropy", "model",
                    "lswt", "mc")
     if vacancies is not None:
