@@ -143,7 +143,8 @@ def main(argv=None, engine=None):
                     vm = [float(m) for m in r.site_moments]
                     rec.update({"converged": True, "energy_eV": r.energy, "V_moments": vm,
                                 "total_moment": r.total_moment, "gap_eV": r.gap, "gaps_eV": r.gaps,
-                                "fermi_level_eV": r.fermi_level, "scf_iterations": r.extra.get("scf_iterations"),
+                                "fermi_level_eV": r.fermi_level, "fermi_levels_eV": r.extra.get("fermi_levels_eV"),
+                                "scf_iterations": r.extra.get("scf_iterations"),
                                 "wall_s": r.timings.get("total"), "warnings": r.warnings,
                                 "holes_found": locate_holes(vm, spin=1.5, spin_hole=1.0, n_holes=2),
                                 "metal": bool(r.gap is not None and r.gap < 0.05)})
@@ -179,6 +180,7 @@ def gpaw_engine(conf, U, workdir, smearing, mixer, maxiter, density_tol=None, fi
                 mixer=MIXERS[mixer], maxiter=maxiter, density_tol=density_tol, fixmagmom=fixmagmom)
     return {"energy_eV": r.energy, "V_moments": [float(m) for m in r.site_moments], "total_moment": r.total_moment,
             "gap_eV": r.gap, "gaps_eV": r.gaps, "fermi_level_eV": r.fermi_level,
+            "fermi_levels_eV": r.extra.get("fermi_levels_eV"),
             "scf_iterations": r.extra.get("scf_iterations"), "wall_s": r.timings.get("total"), "warnings": r.warnings}
 
 

@@ -179,3 +179,30 @@ def test_scf_controls_recorded_only_when_given_and_checked():
                 {"density_tol": float("nan")}, {"density_tol": True}, {"fixmagmom": 1}):
         with pytest.raises(DFTError):
             dft_parameters(conf, **bad)
+
+
+def test_fixed_moment_runs_have_two_fermi_levels():
+    """GPAW with fixmagmom refuses get_fermi_level ("There are two Fermi-levels!"): run_dft must take the two
+    per-spin levels instead of crashing after a converged SCF, and cut each channel at its own level."""
+    from wannmag.workflows.dft import band_gaps, fermi_levels
+
+    class Fixed:
+        def get_fermi_level(self):
+            raise ValueError("There are two Fermi-levels!")
+
+        def get_fermi_levels(self):
+            return np.array([0.5, -0.2])
+
+    class Free:
+        def get_fermi_level(self):
+            return 0.1
+
+    assert fermi_levels(Fixed(), True) == (None, [0.5, -0.2])
+    assert fermi_levels(Free()) == (0.1, None)
+    eigs = np.array([[[-1.0, 0.0, 1.0]], [[-1.0, -0.5, 0.3]]])  # [spin, k, band]
+    gaps, gap = band_gaps(eigs, [0.5, -0.2])
+    assert gaps == [1.0, 0.8] and gap == 0.8
+    gaps1, gap1 = band_gaps(eigs, 0.1)  # one common level: unchanged behaviour
+    assert gaps1 == [1.0, 0.8] and gap1 == 0.3
+    with pytest.raises(ValueError):
+        band_gaps(eigs, [0.1, 0.2, 0.3])

@@ -335,22 +335,44 @@ def gpaw_version() -> str:
 # analysis of a finished calculation
 # --------------------------------------------------------------------------------------------------------------
 
-def band_gaps(eigs_skn: np.ndarray, efermi: float) -> tuple[list[float], float]:
+def fermi_levels(calc, fixmagmom: bool = False) -> tuple[float | None, list[float] | None]:
+    """(E_F, per-spin Fermi levels) in eV.  With a fixed total moment (GPAW ``fixmagmom``) each spin channel has its
+    own Fermi level and GPAW's ``get_fermi_level`` refuses ("There are two Fermi-levels!"): then E_F is None and the
+    two levels are returned — the converged SCF must not be lost to that after it finished (it was, once)."""
+    try:
+        return float(calc.get_fermi_level()), None
+    except ValueError:
+        levels = [float(x) for x in np.atleast_1d(calc.get_fermi_levels())]
+        if len(levels) != 2:
+            raise
+        return None, levels
+
+
+def band_gaps(eigs_skn: np.ndarray, efermi) -> tuple[list[float], float]:
     """Band gap per spin channel and of the whole spectrum (eV) from eigenvalues [spin, k, band] and E_F.
 
     A state is occupied when it lies below E_F; a channel with bands on both sides of E_F at the same k (or with
-    valence-band maximum above the conduction-band minimum) is metallic (gap 0).
+    valence-band maximum above the conduction-band minimum) is metallic (gap 0).  ``efermi`` may be one level per
+    spin channel (fixed total moment): each channel is cut at its own level, and the whole-spectrum gap is then the
+    smaller channel gap (the system is insulating only if both channels are; occupations across channels are fixed
+    by the moment, so a cross-channel gap has no meaning).
     """
     eigs = np.asarray(eigs_skn, float)
+    per_spin = np.ndim(efermi) > 0
+    levels = list(np.atleast_1d(np.asarray(efermi, float))) if per_spin else [float(efermi)] * len(eigs)
+    if per_spin and len(levels) != len(eigs):
+        raise ValueError(f"{len(levels)} Fermi levels for {len(eigs)} spin channels")
     gaps = []
     vbm_all, cbm_all = -np.inf, np.inf
-    for e in eigs:
-        occ = e[e <= efermi]
-        emp = e[e > efermi]
+    for e, ef in zip(eigs, levels):
+        occ = e[e <= ef]
+        emp = e[e > ef]
         vbm = occ.max() if occ.size else -np.inf
         cbm = emp.min() if emp.size else np.inf
         vbm_all, cbm_all = max(vbm_all, vbm), min(cbm_all, cbm)
         gaps.append(float(max(0.0, cbm - vbm)) if np.isfinite(cbm - vbm) else 0.0)
+    if per_spin:
+        return gaps, float(min(gaps)) if gaps else 0.0
     gap = float(max(0.0, cbm_all - vbm_all)) if np.isfinite(cbm_all - vbm_all) else 0.0
     return gaps, gap
 
@@ -532,10 +554,10 @@ def run_dft(structure, config="FM", preset: str = "fast", U=3.0, workdir="wannma
     except Exception:  # noqa: BLE001 - some calculators have no local moments
         moments = np.zeros(len(atoms))
     total = float(calc.get_magnetic_moment()) if params["spinpol"] else 0.0
-    efermi = float(calc.get_fermi_level())
     nk = len(calc.get_ibz_k_points())
     eigs = np.array([[calc.get_eigenvalues(kpt=k, spin=s) for k in range(nk)] for s in range(nspins)])
-    gaps, gap = band_gaps(eigs, efermi)
+    efermi, efermis = fermi_levels(calc, fixmagmom)
+    gaps, gap = band_gaps(eigs, efermis if efermis is not None else efermi)
 
     try:
         n_iter = int(calc.get_number_of_iterations())
@@ -561,7 +583,8 @@ def run_dft(structure, config="FM", preset: str = "fast", U=3.0, workdir="wannma
         warnings=warns,
         extra={"spins": [float(s) for s in conf.sublattice.spins], "elements": conf.sublattice.elements,
                "site_indices": [int(i) for i in conf.sublattice.indices], "nbands": int(eigs.shape[-1]),
-               "n_ibz_kpoints": int(nk), "scf_iterations": n_iter, "structure": str(conf.atoms.info.get("name", conf.atoms.info.get("source", "")))},
+               "n_ibz_kpoints": int(nk), "scf_iterations": n_iter,
+               **({"fermi_levels_eV": efermis, "fixmagmom": True} if efermis is not None else {}), "structure": str(conf.atoms.info.get("name", conf.atoms.info.get("source", "")))},
     )
     rec.write(summary_path)
     _log(f"[wannmag dft] {conf.name}: E = {energy:.6f} eV ({rec.energy_per_ion:.6f} eV/ion), site moments "
