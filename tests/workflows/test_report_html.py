@@ -205,3 +205,20 @@ def test_headless_chromium_screenshot(stored_report, tmp_path):
     # stretch have that colour
     border = (np.abs(img - np.array([0xd0, 0xd7, 0xde]) / 255).max(axis=2) < 0.03)
     assert (border.sum(axis=1) > 200).sum() >= 3
+
+
+def test_a_pipe_inside_a_table_cell_stays_in_its_cell(tmp_path):
+    """The superexchange status 'out of range (max |t_pd|/Δ = …)' in the report's route table split the row into
+    extra columns; run._cell escapes it and the rendered row has exactly the table's four cells."""
+    import re
+    from html import unescape as html_unescape
+
+    from wannmag.workflows.report_html import markdown_to_html
+    from wannmag.workflows.run import _cell
+
+    status = "out of range (max |t_pd|/Δ = 0.97 > 0.5)"
+    md = f"| route | J1 | J2 | J3 |\n|---|---|---|---|\n| superexchange | no J: {_cell(status)} | | |\n"
+    html = markdown_to_html(md, tmp_path).replace("\n", "")
+    row = re.findall(r"<tr>(.*?)</tr>", html)[-1]
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row)
+    assert len(cells) == 4 and html_unescape(cells[1]) == f"no J: {status}"

@@ -591,6 +591,8 @@ def _summary_lines(ctx, formula: str) -> list[str]:
     else:
         out.append(f"- {kind} temperature: **not determined** — "
                    f"{mc.get('note') or 'no Binder crossing inside the Monte Carlo window'}")
+    for text in mc_warnings(mc):  # the analysis's own notes (pairs that disagree, ...) beside the number
+        out.append(f"- **Warning:** {text}")
     iso = nearly_isotropic_caveat(r)
     if iso:
         out.append(f"- **Caveat:** {iso}")
@@ -601,6 +603,11 @@ def _summary_lines(ctx, formula: str) -> list[str]:
         what, val, ref = EXPERIMENT[formula]
         out.append(f"- Experiment: {what} {val:.0f} K ({ref})")
     return out + [""]
+
+
+def _cell(text) -> str:
+    """Text for a Markdown table cell: '|' escaped (a status such as 'max |t_pd|/Δ' split the row into columns)."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
 
 
 def _relax_lines(r) -> list[str]:
@@ -639,7 +646,7 @@ def step_report(ctx):
     if sx.get("J1_meV") is not None:
         lines.append(f"| superexchange channels (1NN, Kanamori perturbation theory) | {sx['J1_meV']:+.3f} | | |")
     elif sx.get("status"):
-        lines.append(f"| superexchange channels (1NN, Kanamori perturbation theory) | no J: {sx['status']} | | |")
+        lines.append(f"| superexchange channels (1NN, Kanamori perturbation theory) | no J: {_cell(sx['status'])} | | |")
     if ctx.params.get("preset") == "fast" and not ctx.params.get("from_dir"):
         lines += ["", "Note: the fast preset's energies are LCAO (dzp basis). On CrI3 this basis puts E(Néel) − E(FM) "
                   "23 % above plane waves (29.6 vs 24.0 meV/Cr; tzdp 26.9; the grid is converged — "
