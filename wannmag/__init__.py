@@ -11,3 +11,25 @@ J > 0 antiferromagnetic.
 __version__ = "0.1.0"
 
 from .errors import WannmagError  # noqa: F401
+
+
+#: the public entry points, imported on first use (``import wannmag`` stays light: numba, pymatgen, GPAW and the
+#: workflow layer load only when one of these is touched)
+_LAZY = {"SpinModel": ("wannmag.magnetism", "SpinModel"),
+         "read_structure": ("wannmag.structures", "read_structure"),
+         "read_w90": ("wannmag.tightbinding.w90", "read_w90"),
+         "build_workflow": ("wannmag.workflows.run", "build_workflow"),
+         "run_workflow": ("wannmag.workflows.run", "run_workflow")}
+
+__all__ = ["WannmagError", "__version__", *_LAZY]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        mod, attr = _LAZY[name]
+        value = getattr(importlib.import_module(mod), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'wannmag' has no attribute {name!r}")

@@ -6,3 +6,13 @@ J > 0 antiferromagnetic.  GPAW is imported lazily, only when a calculation is ru
 """
 
 from .dft import DFTError, DFTRecord, kpoint_mesh, read_summary, run_dft  # noqa: F401
+
+
+def __getattr__(name):
+    """``wannmag.workflows.build_workflow`` / ``run_workflow``, imported on first use (the workflow module pulls in
+    every layer below it; ``wannmag.workflows.dft`` alone stays light)."""
+    if name in ("build_workflow", "run_workflow"):
+        from . import run
+
+        return getattr(run, name)
+    raise AttributeError(f"module 'wannmag.workflows' has no attribute {name!r}")

@@ -30,7 +30,7 @@ from .dipolar import (DIPOLAR_MEV, DipolarAnisotropy, DipolarError, add_dipolar,
 from .fourstate import (FourStateError, c3_average, decompose, extract_anisotropic_model,  # noqa: F401
                         four_state_exchange, four_state_single_ion, kitaev_frame, kitaev_parameters, kitaev_tensor,
                         model_bond_frames, model_energy_function, supercell_sites, xxz_parameters)
-from .lswt import LSWTError, SpinWaves, TcResult, spin_waves_for_order  # noqa: F401
+from .lswt import LSWTError, RPAResult, SpinWaves, TcResult, spin_waves_for_order  # noqa: F401
 from .soc import MAEResult, SOCError, gpaw_mae, read_vasp_mae, read_vasp_run, spin_direction  # noqa: F401
 
 __all__ = ["anisotropy_summary", "DIPOLAR_MEV", "dipolar_anisotropy", "lattice_sum_r3", "add_dipolar", "dipolar_bonds",

@@ -79,7 +79,8 @@ import numpy as np
 from ...errors import WannmagError
 from ..spinmodel import MEV_PER_K, MU_B_MEV_PER_T
 
-__all__ = ["LSWTError", "SpinWaves", "spin_waves_for_order", "local_frame", "honeycomb_gamma", "TcResult"]
+__all__ = ["LSWTError", "SpinWaves", "spin_waves_for_order", "local_frame", "honeycomb_gamma", "RPAResult",
+           "TcResult"]
 
 
 class LSWTError(WannmagError):
@@ -102,7 +103,7 @@ def honeycomb_gamma(kcart, bond_vectors) -> np.ndarray:
 
 
 @dataclass
-class TcResult:
+class RPAResult:
     """RPA ordering temperature (K) with the grid it converged on."""
 
     tc_quantum: float
@@ -117,6 +118,16 @@ class TcResult:
                 "mean_S_Minv_per_meV": self.mean_inverse, "nk": self.nk, "converged": self.converged,
                 "gapless": self.gapless,
                 "formula": "k_B Tc = S(S+1)/3 / <S [M(k)^-1]_ii> (quantum); S^2/3 / <...> (classical)"}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RPAResult":
+        """Inverse of :meth:`as_dict`."""
+        return cls(float(d["Tc_RPA_quantum_K"]), float(d["Tc_RPA_classical_K"]), float(d["mean_S_Minv_per_meV"]),
+                   int(d["nk"]), bool(d["converged"]), gapless=bool(d.get("gapless", False)))
+
+
+#: the former name (one TcResult per meaning: the Monte Carlo one is montecarlo.tc.TcResult); kept for old code
+TcResult = RPAResult
 
 
 class SpinWaves:
@@ -298,12 +309,12 @@ class SpinWaves:
                 "in_plane_anisotropy": float(abs(rl[0, 0] - rl[1, 1]) / max(abs(rho_plane), 1e-300)),
                 "formula": "rho_ab = -(1/N) sum_bonds J_iso s_i s_j S_i S_j r_a r_b; rho = (rho_xx + rho_yy)/2"}
 
-    def tc_rpa(self, tol: float = 1e-3, nk_start: int = 32, nk_max: int = 512) -> TcResult:
+    def tc_rpa(self, tol: float = 1e-3, nk_start: int = 32, nk_max: int = 512) -> RPAResult:
         """RPA (Tyablikov) ordering temperature (module docstring), quantum S(S+1) and classical S² forms, K."""
         Smean = float(np.mean(self.S))
         gap = self.gap()
         if gap < 1e-6:
-            return TcResult(0.0, 0.0, float("inf"), 0, True, gapless=True)
+            return RPAResult(0.0, 0.0, float("inf"), 0, True, gapless=True)
         nk, prev, val, used = nk_start, None, None, nk_start
         converged = False
         while nk <= nk_max:
@@ -315,7 +326,7 @@ class SpinWaves:
         nk = used
         tq = Smean * (Smean + 1) / 3.0 / val / MEV_PER_K
         tc = Smean ** 2 / 3.0 / val / MEV_PER_K
-        return TcResult(tq, tc, val, nk, converged)
+        return RPAResult(tq, tc, val, nk, converged)
 
 
 def spin_waves_for_order(model, order: str = "FM", axis=None, pattern=None, supercell=None, check: bool = True):
