@@ -193,8 +193,10 @@ def _run_point(args) -> dict:
         print(f"[wannmag sweep {label}] {msg}", flush=True)
 
     try:
+        # relax=False: every point keeps the fractional coordinates of the (strained) structure, as documented;
+        # the accurate preset's default relaxation of `wannmag run` is not applied per point
         res = build_workflow(structure, out=out, preset=preset, U=U, settings=settings, seed=seed, log=log,
-                             dask=None, workers=1).run(until=until)
+                             dask=None, workers=1, relax=False).run(until=until)
     except WannmagError as exc:
         return {"U": float(U), "strain": float(strain), "label": label, "out": str(out), "status": "failed",
                 "error": str(exc)}
@@ -227,7 +229,8 @@ def run_sweep(structure, U=None, strain=None, until: str = "mc", preset: str = "
         raise SweepError(f"{structure}: empty list of U or strain values")
     if preset not in PRESET_SETTINGS:
         raise SweepError(f"{structure}: unknown preset {preset!r} (fast, accurate)")
-    steps = [s.name for s in build_workflow(structure, out=Path(out) / "_steps", preset=preset, log=log).steps]
+    steps = [s.name for s in build_workflow(structure, out=Path(out) / "_steps", preset=preset, log=log,
+                                            relax=False).steps]
     _check_values(structure, U_values, strains, until, steps)
     U_values, strains = sorted(set(U_values)), sorted(set(strains))
     out = Path(out)
