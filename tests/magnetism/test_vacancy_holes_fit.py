@@ -282,3 +282,16 @@ def test_fit_mode_fixmagmom_is_passed_on_and_kept_apart(tmp_path, cell, places, 
     assert len(seen) == 2 * n and not any(f for f, _ in seen[n:])
     assert all(w.endswith("/U3_w0.05") for _, w in seen[n:])
     assert script.main(base + ["--fixmagmom"], engine=engine) == 0 and len(seen) == 2 * n  # resumed: nothing re-run
+
+
+def test_fixed_moment_constraint_warning(script):
+    """A fixed-moment configuration whose spin channels' Fermi levels differ by more than twice the smearing is
+    flagged (the measured vac_ududddd_h-near: -1.681 / -0.716 eV); a small split, a free run (no levels) and an
+    unconverged record are not."""
+    recs = [{"name": "c4", "converged": True, "fermi_levels_eV": [-1.68063, -0.71620]},
+            {"name": "near", "converged": True, "fermi_levels_eV": [-1.00, -1.05]},
+            {"name": "free", "converged": True, "fermi_level_eV": -1.0},
+            {"name": "unconv", "converged": False, "fermi_levels_eV": [0.0, 1.0]}]
+    w = script.constraint_warnings(recs, 0.1)
+    assert len(w) == 1 and w[0].startswith("c4:") and "0.96 eV" in w[0]
+    assert script.constraint_warnings(recs, 0.5) == []
