@@ -256,3 +256,16 @@ def test_run_dft_prints_scf_progress_from_the_log(tmp_path, monkeypatch, fake_gp
     assert scf and scf[-1].endswith("SCF iteration 3, E = -209.694942 eV, ΔE = -1.49e+01 eV")
     iters = [int(re.search(r"iteration (\d+)", ln).group(1)) for ln in scf]
     assert iters == sorted(set(iters))  # each iteration at most once, in order
+
+
+def test_the_quantum_mapped_number_says_it_inherits_the_warnings():
+    from wannmag.workflows.summary import tc_estimate_lines
+
+    r = _fake(tc=265.9)
+    r["lswt"] = {"estimates": {"quantum_mapping": {"ratio": 1.677, "ratio_method": "classical-spin RPA"},
+                               "torelli_olsen": {"x": 6.0e-4, "tc_K": 83.4, "S": 1.5}}}
+    line = [t for t in tc_estimate_lines(r) if t.startswith("quantum-mapped")][0]
+    assert "445.9 K" in line and "inherits its warnings" in line
+    r["lswt"]["estimates"]["torelli_olsen"]["x"] = 0.05  # anisotropic enough, no stored warning: no such clause
+    line = [t for t in tc_estimate_lines(r) if t.startswith("quantum-mapped")][0]
+    assert "inherits" not in line

@@ -132,8 +132,10 @@ def tc_estimate_lines(results: dict, mark_added: bool = True) -> list[str]:
             lines.append(f"{name}: no number — no classical Monte Carlo T_c to scale (ratio {ratio:.3f} from the "
                          f"{how}; {MAPPING_CAVEAT})")
         else:
+            inherits = "; it scales the Monte Carlo number above and inherits its warnings" \
+                if mc_warnings(mc) or nearly_isotropic_caveat(results) else ""
             lines.append(f"{name} {tc * ratio:.1f} K (classical Monte Carlo × {ratio:.3f}, the ratio from the {how} "
-                         f"of the mapped and original models; {MAPPING_CAVEAT})")
+                         f"of the mapped and original models; {MAPPING_CAVEAT}{inherits})")
     if added and mark_added and lines:
         lines[0] += added
     return lines
