@@ -285,13 +285,15 @@ def test_fit_mode_fixmagmom_is_passed_on_and_kept_apart(tmp_path, cell, places, 
 
 
 def test_fixed_moment_constraint_warning(script):
-    """A fixed-moment configuration whose spin channels' Fermi levels differ by more than twice the smearing is
-    flagged (the measured vac_ududddd_h-near: -1.681 / -0.716 eV); a small split, a free run (no levels) and an
-    unconverged record are not."""
-    recs = [{"name": "c4", "converged": True, "fermi_levels_eV": [-1.68063, -0.71620]},
-            {"name": "near", "converged": True, "fermi_levels_eV": [-1.00, -1.05]},
+    """Only an active constraint is flagged: spin channels that overlap (common gap < 0).  A large Fermi-level split
+    with a positive common gap (the measured near cell: 0.70 eV split, common gap +0.33 eV) is a free insulator; a
+    record from before the common gap was stored is named as unchecked; free and unconverged runs are skipped."""
+    recs = [{"name": "near", "converged": True, "fermi_levels_eV": [-1.564, -0.868], "common_gap_eV": 0.334},
+            {"name": "active", "converged": True, "fermi_levels_eV": [-1.0, -1.05], "common_gap_eV": -0.4},
+            {"name": "old", "converged": True, "fermi_levels_eV": [-1.681, -0.716]},
             {"name": "free", "converged": True, "fermi_level_eV": -1.0},
-            {"name": "unconv", "converged": False, "fermi_levels_eV": [0.0, 1.0]}]
+            {"name": "unconv", "converged": False, "fermi_levels_eV": [0.0, 1.0], "common_gap_eV": -1.0}]
     w = script.constraint_warnings(recs, 0.1)
-    assert len(w) == 1 and w[0].startswith("c4:") and "0.96 eV" in w[0]
-    assert script.constraint_warnings(recs, 0.5) == []
+    assert len(w) == 2 and w[0].startswith("active:") and "0.40 eV" in w[0] and w[1].startswith("old:")
+    assert "unchecked" in w[1]
+    assert [x for x in script.constraint_warnings(recs, 0.5) if x.startswith("active")] == []

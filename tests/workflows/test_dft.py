@@ -199,9 +199,15 @@ def test_fixed_moment_runs_have_two_fermi_levels():
 
     assert fermi_levels(Fixed(), True) == (None, [0.5, -0.2])
     assert fermi_levels(Free()) == (0.1, None)
+    from wannmag.workflows.dft import common_gap
+
     eigs = np.array([[[-1.0, 0.0, 1.0]], [[-1.0, -0.5, 0.3]]])  # [spin, k, band]
     gaps, gap = band_gaps(eigs, [0.5, -0.2])
-    assert gaps == [1.0, 0.8] and gap == 0.8
+    assert gaps == [1.0, 0.8] and gap == 0.3  # highest occupied 0.0 (up), lowest empty 0.3 (down)
+    assert common_gap(eigs, [0.5, -0.2]) == 0.3
+    # the up channel filled above the down channel's empty state: overlap, the constraint is active
+    assert common_gap(eigs, [1.5, -0.2]) == pytest.approx(0.3 - 1.0)
+    assert band_gaps(eigs, [1.5, -0.2])[1] == 0.0
     gaps1, gap1 = band_gaps(eigs, 0.1)  # one common level: unchanged behaviour
     assert gaps1 == [1.0, 0.8] and gap1 == 0.3
     with pytest.raises(ValueError):

@@ -353,9 +353,8 @@ def band_gaps(eigs_skn: np.ndarray, efermi) -> tuple[list[float], float]:
 
     A state is occupied when it lies below E_F; a channel with bands on both sides of E_F at the same k (or with
     valence-band maximum above the conduction-band minimum) is metallic (gap 0).  ``efermi`` may be one level per
-    spin channel (fixed total moment): each channel is cut at its own level, and the whole-spectrum gap is then the
-    smaller channel gap (the system is insulating only if both channels are; occupations across channels are fixed
-    by the moment, so a cross-channel gap has no meaning).
+    spin channel (fixed total moment): each channel is cut at its own level; the whole-spectrum gap is then the gap
+    between the highest occupied and lowest empty state of both channels (0 when they overlap: :func:`common_gap`).
     """
     eigs = np.asarray(eigs_skn, float)
     per_spin = np.ndim(efermi) > 0
@@ -371,10 +370,22 @@ def band_gaps(eigs_skn: np.ndarray, efermi) -> tuple[list[float], float]:
         cbm = emp.min() if emp.size else np.inf
         vbm_all, cbm_all = max(vbm_all, vbm), min(cbm_all, cbm)
         gaps.append(float(max(0.0, cbm - vbm)) if np.isfinite(cbm - vbm) else 0.0)
-    if per_spin:
-        return gaps, float(min(gaps)) if gaps else 0.0
     gap = float(max(0.0, cbm_all - vbm_all)) if np.isfinite(cbm_all - vbm_all) else 0.0
     return gaps, gap
+
+
+def common_gap(eigs_skn: np.ndarray, levels) -> float | None:
+    """Signed gap (eV) between the highest occupied and the lowest empty state over both spin channels, each channel
+    filled to its own Fermi level (fixed total moment).  > 0: one Fermi level could sit in both channels' gaps, so
+    the fixed-moment state is a free self-consistent insulator and the split of the two levels means nothing;
+    < 0: the constraint is active (electrons would move between channels; |value| is the overlap)."""
+    eigs = np.asarray(eigs_skn, float)
+    vbm, cbm = -np.inf, np.inf
+    for e, ef in zip(eigs, np.atleast_1d(np.asarray(levels, float))):
+        occ, emp = e[e <= ef], e[e > ef]
+        vbm = max(vbm, occ.max()) if occ.size else vbm
+        cbm = min(cbm, emp.min()) if emp.size else cbm
+    return float(cbm - vbm) if np.isfinite(cbm - vbm) else None
 
 
 def check_moments(site_moments, pattern, spins, elements=None, collapse_fraction: float = 0.3) -> list[str]:
@@ -584,7 +595,8 @@ def run_dft(structure, config="FM", preset: str = "fast", U=3.0, workdir="wannma
         extra={"spins": [float(s) for s in conf.sublattice.spins], "elements": conf.sublattice.elements,
                "site_indices": [int(i) for i in conf.sublattice.indices], "nbands": int(eigs.shape[-1]),
                "n_ibz_kpoints": int(nk), "scf_iterations": n_iter,
-               **({"fermi_levels_eV": efermis, "fixmagmom": True} if efermis is not None else {}), "structure": str(conf.atoms.info.get("name", conf.atoms.info.get("source", "")))},
+               **({"fermi_levels_eV": efermis, "fixmagmom": True, "common_gap_eV": common_gap(eigs, efermis)}
+                  if efermis is not None else {}), "structure": str(conf.atoms.info.get("name", conf.atoms.info.get("source", "")))},
     )
     rec.write(summary_path)
     _log(f"[wannmag dft] {conf.name}: E = {energy:.6f} eV ({rec.energy_per_ion:.6f} eV/ion), site moments "
