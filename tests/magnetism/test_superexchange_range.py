@@ -129,6 +129,6 @@ def test_workflow_report_line_says_out_of_range():
     from wannmag.workflows import run
 
     src = inspect.getsource(run.step_report)
-    assert "no J: {sx['status']}" in src
+    assert "no J: {_cell(sx['status'])}" in src  # '|' in the status escaped (run._cell)
     src = inspect.getsource(run.step_superexchange)
     assert '"status": s1["status"]' in src
