@@ -197,7 +197,7 @@ def test_fixed_moment_runs_have_two_fermi_levels():
         def get_fermi_level(self):
             return 0.1
 
-    assert fermi_levels(Fixed(), True) == (None, [0.5, -0.2])
+    assert fermi_levels(Fixed()) == (None, [0.5, -0.2])
     assert fermi_levels(Free()) == (0.1, None)
     from wannmag.workflows.dft import common_gap
 

@@ -335,7 +335,7 @@ def gpaw_version() -> str:
 # analysis of a finished calculation
 # --------------------------------------------------------------------------------------------------------------
 
-def fermi_levels(calc, fixmagmom: bool = False) -> tuple[float | None, list[float] | None]:
+def fermi_levels(calc) -> tuple[float | None, list[float] | None]:
     """(E_F, per-spin Fermi levels) in eV.  With a fixed total moment (GPAW ``fixmagmom``) each spin channel has its
     own Fermi level and GPAW's ``get_fermi_level`` refuses ("There are two Fermi-levels!"): then E_F is None and the
     two levels are returned — the converged SCF must not be lost to that after it finished (it was, once)."""
@@ -567,7 +567,7 @@ def run_dft(structure, config="FM", preset: str = "fast", U=3.0, workdir="wannma
     total = float(calc.get_magnetic_moment()) if params["spinpol"] else 0.0
     nk = len(calc.get_ibz_k_points())
     eigs = np.array([[calc.get_eigenvalues(kpt=k, spin=s) for k in range(nk)] for s in range(nspins)])
-    efermi, efermis = fermi_levels(calc, fixmagmom)
+    efermi, efermis = fermi_levels(calc)
     gaps, gap = band_gaps(eigs, efermis if efermis is not None else efermi)
 
     try:
