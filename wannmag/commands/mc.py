@@ -126,6 +126,8 @@ def cmd_mc(args) -> int:
     if res.mermin_wagner:
         lines.append(f"WARNING (Mermin-Wagner): {res.warning}; any number above is a finite-size crossover, "
                      "the true Tc is 0")
+    elif res.warning:  # the analysis' own doubts (lattices below the bond range, size pairs that disagree, ...)
+        lines.append(f"WARNING: {res.warning}")
     if args.dilution is not None:
         # diluted lattices start from the window that bracketed the perfect one (else from the one given)
         dres = dilution_scan(model, sorted({0.0, args.dilution}), sizes, st_final if res.bracketed else st,

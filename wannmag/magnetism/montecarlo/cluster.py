@@ -48,6 +48,7 @@ from numba import njit
 
 from .errors import MonteCarloError
 from .kernels import _quad, next_double, next_u64
+from .lattice import range_problem
 
 __all__ = ["cluster_couplings", "cluster_sweep", "wolff_cluster", "check_cluster_lattice", "ClusterSchemeError"]
 
@@ -211,25 +212,10 @@ def check_cluster_lattice(lat) -> None:
     """Refuse (one :class:`ClusterSchemeError` line) a lattice too small for the bond range of its model: a bond that
     wraps onto its own site or two bonds (or a bond and its own reverse) joining the same pair of sites.  Such a lattice is a different model (the
     images add up) — exact for Metropolis as built, but not the model meant; cluster runs need L above the range."""
-    m = lat.model
-    L = lat.size
-    reach = [max([abs(int(b.R[a])) for b in m.bonds] + [0]) for a in range(3)]
-    need = [2 * r + 1 if m.pbc[a] else 1 for a, r in enumerate(reach)]
-    # a bond onto a periodic image of its own site (folded into the single-ion term by build_lattice)
-    small = [b for b in m.bonds if b.i == b.j and all((int(b.R[a]) % L[a] == 0) if m.pbc[a] else int(b.R[a]) == 0
-                                                      for a in range(3))]
-    dup = False
-    if not small and len(lat.nbr):
-        rows = np.repeat(np.arange(lat.n_sites), np.diff(lat.ptr))
-        order = np.lexsort((lat.nbr, rows))  # the CSR is sorted already; cheap insurance
-        r, c = rows[order], lat.nbr[order]
-        dup = bool(np.any((r[1:] == r[:-1]) & (c[1:] == c[:-1])) or np.any(r == c))
-    if small or dup:
-        lbl = "x".join(map(str, L))
-        raise ClusterSchemeError(
-            f"lattice {lbl} is too small for the bond range of the model (bonds reach {max(reach)} cell(s): "
-            f"periodic images of different bonds join the same pair of sites); cluster moves need L >= "
-            f"{max(need)} — use larger sizes or --algorithm metropolis")
+    why = range_problem(lat)
+    if why is not None:
+        raise ClusterSchemeError(f"{why} (cluster moves refuse such a lattice; --algorithm metropolis runs it, "
+                                 "with this warning)")
 
 
 def cluster_couplings(lat, pattern, ising: bool = False, grow: str = "pattern", tol: float = 1e-10):

@@ -21,7 +21,8 @@ import numpy as np
 from ..spinmodel import MU_B_MEV_PER_T, SpinModel
 from .errors import MonteCarloError
 
-__all__ = ["MCLattice", "build_lattice", "bond_shells", "supercell_bonds", "random_vacancies", "MAX_SITES"]
+__all__ = ["MCLattice", "build_lattice", "bond_shells", "supercell_bonds", "random_vacancies", "MAX_SITES",
+           "range_problem", "min_size_for_range"]
 
 
 def bond_shells(model: SpinModel, tol: float = 0.05) -> np.ndarray:
@@ -150,6 +151,36 @@ def supercell_bonds(model: SpinModel, L) -> tuple[np.ndarray, np.ndarray, np.nda
     cols = np.concatenate(cols) if cols else np.zeros(0, np.int64)
     bidx = np.concatenate(bidx) if bidx else np.zeros(0, np.int64)
     return cells, rows, cols, bidx
+
+
+def min_size_for_range(model: SpinModel) -> list[int]:
+    """Smallest periodic supercell edge per direction above the bond range of ``model``: 2 r + 1 where r is the
+    largest |R_a| of a bond (1 for an open direction).  From that size on no two bonds (nor a bond and its own
+    reverse) can join the same pair of sites through periodic images."""
+    reach = [max([abs(int(b.R[a])) for b in model.bonds] + [0]) for a in range(3)]
+    return [2 * r + 1 if model.pbc[a] else 1 for a, r in enumerate(reach)]
+
+
+def range_problem(lat) -> str | None:
+    """None when the supercell ``lat`` (an :class:`MCLattice`) is above the bond range of its model, else one line
+    saying why it is not: a bond that wraps onto a periodic image of its own site, or two bonds (or a bond and its
+    reverse) joining the same pair of sites.  Such a lattice is a different model (the images add up: e.g. the
+    J2 bonds ±a1 of a 2×2 honeycomb join the same two sites, so J2 counts twice) — exact as built, not the model meant."""
+    m, L = lat.model, lat.size
+    small = [b for b in m.bonds if b.i == b.j and all((int(b.R[a]) % L[a] == 0) if m.pbc[a] else int(b.R[a]) == 0
+                                                      for a in range(3))]
+    dup = False
+    if not small and len(lat.nbr):
+        rows = np.repeat(np.arange(lat.n_sites), np.diff(lat.ptr))
+        order = np.lexsort((lat.nbr, rows))  # the CSR is sorted already; cheap insurance
+        r, c = rows[order], lat.nbr[order]
+        dup = bool(np.any((r[1:] == r[:-1]) & (c[1:] == c[:-1])) or np.any(r == c))
+    if not (small or dup):
+        return None
+    reach = max(max([abs(int(b.R[a])) for b in m.bonds] + [0]) for a in range(3))
+    return (f"lattice {'x'.join(map(str, L))} is too small for the bond range of the model (bonds reach {reach} "
+            f"cell(s): periodic images of different bonds join the same pair of sites, so it simulates a different "
+            f"model): use L >= {max(min_size_for_range(m))}")
 
 
 def random_vacancies(n_sites: int, fraction: float, key) -> list[int]:

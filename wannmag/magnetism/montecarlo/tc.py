@@ -46,12 +46,12 @@ import numpy as np
 from ..spinmodel import SpinModel
 from .errors import MerminWagnerWarning, MonteCarloError
 from .groundstate import easy_axis_of, ground_state
-from .lattice import _as_size, build_lattice
+from .lattice import _as_size, build_lattice, min_size_for_range, range_problem
 from .tempering import MCSettings, PTResult, parallel_tempering
 
 __all__ = ["continuous_symmetry", "mermin_wagner_check", "binder_kind", "find_peak", "peak_text", "binder_crossing",
            "analyse_sizes", "choose_algorithm", "refine_window", "extend_window", "next_window", "until_bracketed",
-           "refined_edge_warning", "checkpoint_key", "convergence_notes", "easy_axis_crossing_notes",
+           "refined_edge_warning", "checkpoint_key", "lattice_range_notes", "convergence_notes", "easy_axis_crossing_notes",
            "EASY_AXIS_U4_MIN", "TcResult", "ordering_temperature",
            "simulate"]
 
@@ -516,7 +516,26 @@ def ordering_temperature(model: SpinModel, sizes, settings: MCSettings, out_dir=
                         binder_kind(lat0, gs0, settings.ising))
     tcr.runs = runs
     tcr.ground_state = runs[0].ground_state
+    small = lattice_range_notes(model, sizes)
+    if small:
+        tcr.warning = "; ".join([*small, *([tcr.warning] if tcr.warning else [])])
     return tcr
+
+
+def lattice_range_notes(model: SpinModel, sizes) -> list[str]:
+    """One warning per lattice of ``sizes`` below the bond range of ``model``
+    (:func:`~.lattice.range_problem`: periodic images of different bonds join the same pair of sites, so the run
+    simulates a different model; Metropolis runs it exactly as built, cluster moves refuse it)."""
+    need = min_size_for_range(model)
+    out = []
+    for s in sizes:
+        s = _as_size(s)
+        if all(s[a] >= need[a] for a in range(3) if model.pbc[a]):
+            continue  # above the range: no two bonds can meet through images
+        why = range_problem(build_lattice(model, s))
+        if why is not None:
+            out.append(why)
+    return out
 
 
 def refine_window(tc, err, tmin, tmax):
