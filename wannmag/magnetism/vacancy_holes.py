@@ -31,6 +31,13 @@ cell the three neighbours of the vacancy are not bonded to each other; ``near`` 
 V2-V3 bonds, ``near_far`` no V2-V2_bulk bond, ``far`` one V3-V3 bond), J2 and J3 held at the perfect crystal's values
 unless fitted too.  A configuration enters the fit only if its SCF converged, its spins kept their signs and its
 holes stayed on the placed sites.
+
+The neutral cell step by step (orchestrated by ``wannmag run``, :mod:`wannmag.workflows.vacancy`): how many holes
+and of which spin (:func:`vacancy_holes_of`); one SCF per placement, each summarised as a :class:`PlacementRun`
+(energy, moments, where the holes went, gaps); the placement to fit (:func:`choose_placement`: the lowest converged
+one whose holes stayed put); the fit's design and records as above; fixed-moment SCFs whose spin channels overlap
+(:func:`constraint_warnings`); the classes and hole placement of the diluted Monte Carlo lattice
+(:func:`lattice_classes`, :func:`lattice_placement`).
 """
 
 from __future__ import annotations
@@ -45,7 +52,9 @@ from .linfit import linear_fit
 
 __all__ = ["HoleError", "HolePlacement", "hole_placements", "placement_from_atoms", "classify_bonds",
            "HOLE_CLASSES", "design_row", "HoleFit", "fit_with_holes", "locate_holes", "start_moments",
-           "hole_unknowns", "HoleDesign", "choose_hole_patterns", "check_configuration", "fit_hole_records"]
+           "hole_unknowns", "HoleDesign", "choose_hole_patterns", "check_configuration", "fit_hole_records",
+           "vacancy_holes_of", "PlacementRun", "placement_run", "PlacementChoice", "choose_placement",
+           "constraint_warnings", "lattice_classes", "lattice_placement"]
 
 #: nearest-neighbour classes in the order of the fit's unknowns
 HOLE_CLASSES = ("V2-V2_bulk", "next_to_vacancy", "V2-V3", "V3-V3")
@@ -441,3 +450,193 @@ def fit_hole_records(bonds, placement: HolePlacement, spin: float, records, unkn
                          unknowns=unknowns, fixed=fixed, names=[r.get("name") for r in used],
                          max_condition=max_condition)
     return fit, out, warn
+
+
+# ------------------------------------------------------------------------------------------------ the neutral cell
+def vacancy_holes_of(oxidation_state, spin: float) -> tuple[int, float]:
+    """How many holes a neutral vacancy leaves and the spin of a hole site: removing a neutral magnetic ion of nominal
+    oxidation state +q takes q electrons less than the ion had given to the lattice, so q holes remain (VPS3, V2+:
+    2; CrI3, Cr3+: 3).  On a magnetic site a hole removes one d electron; for a d shell at most half filled (2S = n_d:
+    V2+ d³, Cr3+ d³) S becomes S − 1/2 (V3+, d², S = 1).  Returns (n_holes, spin_hole); raises :class:`HoleError`
+    when q is not a positive integer or S − 1/2 ≤ 0 (a d¹ ion would lose its moment: not this picture)."""
+    q = float(oxidation_state)
+    if not np.isfinite(q) or q < 1 or q != round(q):
+        raise HoleError(f"oxidation state of the removed ion must be a positive integer, got {oxidation_state!r}")
+    s_hole = float(spin) - 0.5
+    if s_hole <= 0:
+        raise HoleError(f"a hole on a site of spin S = {spin:g} leaves no moment (S − 1/2 = {s_hole:g}): the "
+                        "picture of holes as lower-spin ions does not apply")
+    return int(round(q)), s_hole
+
+
+@dataclass
+class PlacementRun:
+    """One SCF of the neutral vacancy cell with its holes started at a placement (``sites`` empty: the placement
+    "none", every ion started with its full moment) in the ``pattern`` of the perfect crystal's order.  Energies eV
+    per cell; moments μ_B (signed, magnetic sites); gaps eV.  ``holes_found``: :func:`locate_holes` of the converged
+    moments (where the holes went); ``check``: :func:`check_configuration` against the placement (None for "none"
+    or an unconverged SCF); ``reason``: why the SCF gave no energy."""
+
+    name: str
+    sites: list
+    pattern: list
+    configuration: str
+    converged: bool
+    energy_eV: float | None = None
+    V_moments: list | None = None
+    total_moment: float | None = None
+    gap_eV: float | None = None
+    common_gap_eV: float | None = None
+    fermi_levels_eV: list | None = None
+    scf_iterations: int | None = None
+    holes_found: dict | None = None
+    check: dict | None = None
+    reason: str | None = None
+    warnings: list | None = None
+
+    @property
+    def usable(self) -> bool:
+        """Converged, with holes placed, spins kept and the holes on the placed sites: a placement the fit can use."""
+        return bool(self.converged and self.sites and self.check and self.check.get("ok"))
+
+    def as_dict(self) -> dict:
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        d["sites"] = [int(k) for k in self.sites]
+        d["pattern"] = [int(k) for k in self.pattern]
+        d["usable"] = self.usable
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PlacementRun":
+        return cls(**{k: d.get(k) for k in cls.__dataclass_fields__ if k in d})
+
+
+def placement_run(name: str, placement: HolePlacement | None, pattern, record: dict, spin: float,
+                  spin_hole: float, n_holes: int) -> PlacementRun:
+    """A :class:`PlacementRun` from one SCF ``record`` (dict: "name", "converged", "energy_eV", "V_moments" signed,
+    optionally "total_moment", "gap_eV", "common_gap_eV", "fermi_levels_eV", "scf_iterations", "reason",
+    "warnings"): where the ``n_holes`` holes are (:func:`locate_holes` with S = ``spin``, S_hole = ``spin_hole``) and,
+    for a placement with sites, whether the configuration stayed the one asked for (:func:`check_configuration`)."""
+    sites = [] if placement is None else [int(k) for k in placement.sites]
+    run = PlacementRun(name=str(name), sites=sites, pattern=[int(s) for s in pattern],
+                       configuration=str(record.get("name")), converged=bool(record.get("converged")),
+                       reason=record.get("reason"), warnings=list(record.get("warnings") or []))
+    if not run.converged or record.get("energy_eV") is None:
+        run.converged = False
+        run.reason = run.reason or "no energy"
+        return run
+    vm = [float(m) for m in record["V_moments"]]
+    run.energy_eV = float(record["energy_eV"])
+    run.V_moments = vm
+    for k in ("total_moment", "gap_eV", "common_gap_eV", "fermi_levels_eV", "scf_iterations"):
+        setattr(run, k, record.get(k))
+    run.holes_found = locate_holes(vm, spin=spin, spin_hole=spin_hole, n_holes=n_holes)
+    if placement is not None and placement.sites:
+        run.check = check_configuration(vm, pattern, placement, spin)
+    return run
+
+
+@dataclass
+class PlacementChoice:
+    """The placement whose exchange is fitted: the lowest-energy :attr:`PlacementRun.usable` run.  ``relative_meV``:
+    every converged run's energy above the lowest converged one (meV per cell; None: not converged); ``notes``: runs
+    below the chosen one that could not be used, and why."""
+
+    placement: str
+    sites: list
+    energy_eV: float
+    relative_meV: dict
+    notes: list
+
+    def as_dict(self) -> dict:
+        return {"placement": self.placement, "sites": [int(k) for k in self.sites], "energy_eV": self.energy_eV,
+                "relative_meV": dict(self.relative_meV), "notes": list(self.notes)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PlacementChoice":
+        return cls(placement=str(d["placement"]), sites=[int(k) for k in d["sites"]], energy_eV=float(d["energy_eV"]),
+                   relative_meV=dict(d["relative_meV"]), notes=list(d["notes"]))
+
+
+def _run_state(r: PlacementRun) -> str:
+    if not r.converged:
+        return f"not converged ({r.reason})"
+    if not r.sites:
+        hf = r.holes_found or {}
+        return ("no holes placed; " + (f"holes found on sites {hf.get('sites')}" if hf.get("localised") else
+                                       "holes not localised on V"))
+    return (r.check or {}).get("reason", "unchecked")
+
+
+def choose_placement(runs) -> PlacementChoice:
+    """The lowest-energy usable placement run (:class:`PlacementChoice`); a converged run that lies lower but cannot be
+    used — no holes placed ("none"), holes moved or delocalised, spins flipped — is named in the notes with its
+    energy difference.  Raises :class:`HoleError` (one line naming every run's state) when no run is usable."""
+    runs = list(runs)
+    conv = [r for r in runs if r.converged]
+    if not conv:
+        raise HoleError("no placement of the holes converged: " + "; ".join(f"{r.name}: {_run_state(r)}" for r in runs))
+    e_min = min(r.energy_eV for r in conv)
+    rel = {r.name: (round(1000.0 * (r.energy_eV - e_min), 3) if r.converged else None) for r in runs}
+    usable = [r for r in conv if r.usable]
+    if not usable:
+        raise HoleError("no placement with its holes on the placed sites to fit: "
+                        + "; ".join(f"{r.name}: {_run_state(r)}" for r in runs))
+    best = min(usable, key=lambda r: r.energy_eV)
+    notes = [f"{r.name} lies {1000.0 * (best.energy_eV - r.energy_eV):.1f} meV below {best.name} but is not fitted: "
+             f"{_run_state(r)}" for r in sorted(conv, key=lambda r: r.energy_eV)
+             if r.energy_eV < best.energy_eV and not r.usable]
+    return PlacementChoice(placement=best.name, sites=list(best.sites), energy_eV=best.energy_eV, relative_meV=rel,
+                           notes=notes)
+
+
+def constraint_warnings(records, smearing: float = 0.0) -> list[str]:
+    """Fixed-moment SCFs whose constraint is active: the highest occupied state of one spin channel lies above the
+    lowest empty state of the other (``common_gap_eV`` < 0, :func:`wannmag.workflows.dft.common_gap`), so the free
+    system would move electrons between the channels and the constrained energy carries the constraint's cost.  The
+    split of the two channels' Fermi levels alone means nothing for an insulator (each level sits somewhere in its
+    channel's gap: measured 0.70 and 0.96 eV splits with common gaps of +0.33 and +0.28 eV).  ``records``: dicts
+    with "name", "converged", and for a fixed-moment run "fermi_levels_eV" (two levels) and "common_gap_eV"; a
+    fixed-moment record without ``common_gap_eV`` (run before it was stored) is named as unchecked; free and
+    unconverged runs are skipped.  ``smearing`` (eV): an overlap smaller than it is not counted."""
+    out = []
+    for r in records:
+        if not r.get("converged") or not r.get("fermi_levels_eV"):
+            continue
+        g = r.get("common_gap_eV")
+        if g is None:
+            out.append(f"{r['name']}: fixed moment, common gap of the two spin channels not stored (run before it "
+                       "was recorded): whether the constraint is active is unchecked")
+        elif g < -smearing:
+            out.append(f"{r['name']}: fixed moment held with the spin channels overlapping by {-g:.2f} eV: not a free "
+                       "self-consistent state; its energy includes the constraint's cost")
+    return out
+
+
+def lattice_classes(J: dict, perfect_J1: float) -> tuple[dict, dict, list[str]]:
+    """The nearest-neighbour classes a diluted lattice with holes needs (V2-V2_bulk, next_to_vacancy, V2-V3) from a
+    fit with holes ``J`` {class: meV}.  A class the fitted cell has no bond of (in the 2×2 VPS3 cell only ``near`` has
+    a V2-V2_bulk bond; a placement with every neighbour of the vacancy a hole has no next_to_vacancy bond) is taken
+    equal to the perfect crystal's J1 (``perfect_J1``, meV), an assumption said in the notes; V2-V3 cannot be assumed
+    (:class:`HoleError`).  Returns (J with every needed class, {assumed class: meV}, notes); J > 0 AF."""
+    out = {k: float(v) for k, v in J.items() if v is not None}
+    if "V2-V3" not in out:
+        raise HoleError("the fit with holes has no V2-V3 exchange (every placement with holes has V2-V3 bonds)")
+    assumed, notes = {}, []
+    for c in ("V2-V2_bulk", "next_to_vacancy"):
+        if c not in out:
+            out[c] = assumed[c] = float(perfect_J1)
+            notes.append(f"{c}: no such bond in the fitted cell; taken equal to the perfect crystal's J1 = "
+                         f"{perfect_J1:+.3f} meV (an assumption)")
+    return out, assumed, notes
+
+
+def lattice_placement(name: str) -> tuple[str, str | None]:
+    """The hole placement of the Monte Carlo lattice (:data:`wannmag.magnetism.montecarlo.holes.PLACEMENTS`: "near",
+    "random") for the placement the DFT fit used: ``near`` → "near" (the holes on neighbours of their vacancy);
+    any other (``far``, ``near_far``, explicit sites) → "random" with a note (holes away from the vacancy, which a
+    diluted lattice cannot place per vacancy otherwise)."""
+    if name == "near":
+        return "near", None
+    return "random", (f"the fitted placement {name!r} keeps holes away from the vacancy: the Monte Carlo places "
+                      "them at random among the remaining sites (an approximation)")
