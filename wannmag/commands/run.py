@@ -37,7 +37,8 @@ def cmd_run(args) -> int:
                          vacancies=args.vacancies,
                          vacancy_supercell=args.vacancy_supercell, vacancy_site=args.vacancy_site,
                          vacancy_fit=args.vacancy_fit, vacancy_configs=args.vacancy_configs,
-                         vacancy_charge=args.vacancy_charge, relax=args.relax, relax_fmax=args.relax_fmax)
+                         vacancy_charge=args.vacancy_charge, vacancy_placements=args.vacancy_placements,
+                         relax=args.relax, relax_fmax=args.relax_fmax)
     if args.status:
         from ..workflows.summary import step_progress
 
@@ -79,7 +80,7 @@ def _check_options(args) -> None:
         for v in ([] if values is None else values if isinstance(values, list) else [values]):
             check_number(v, flag, maximum=most)
     if args.vacancies is None:
-        given = [k for k in (*_VACANCY_DEFAULTS, "vacancy_configs", "vacancy_realisations")
+        given = [k for k in (*_VACANCY_DEFAULTS, "vacancy_configs", "vacancy_realisations", "vacancy_placements")
                  if getattr(args, k) is not None]
         if given:
             raise WannmagError(f"--{given[0].replace('_', '-')} has no effect without --vacancies X [X ...]")
@@ -92,6 +93,16 @@ def _check_options(args) -> None:
     for n in args.vacancy_supercell:
         check_number(n, "--vacancy-supercell", 1, 10)
     check_number(args.vacancy_site, "--vacancy-site", 0, 999)
+    if args.vacancy_placements is not None:
+        from ..workflows.vacancy import check_placements, is_neutral
+
+        if not is_neutral(args.vacancy_charge):
+            raise WannmagError(f"--vacancy-placements applies to the neutral cell (--vacancy-charge neutral), not to "
+                               f"--vacancy-charge {args.vacancy_charge}")
+        try:
+            check_placements(args.vacancy_placements)
+        except WannmagError as exc:
+            raise WannmagError(f"--vacancy-placements: {exc}") from None
     if args.vacancy_configs is not None:
         check_number(args.vacancy_configs, "--vacancy-configs", 1, 1000)
 
@@ -107,12 +118,18 @@ def register(sub) -> None:
                     "with VASP (vasprun.xml/OUTCAR) or QE (pw.x) outputs, a structure file, and Wannier90 files "
                     "(<seed>_up_hr.dat, <seed>_dn_hr.dat, .win, optionally <seed>_nm_hr.dat) anywhere below DIR.  "
                     "--vacancies X [X ...] adds the vacancy study (e.g. V_{1-x}PS3): one magnetic ion removed from a "
-                    "2x2 supercell (neutral cell), DFT energies of collinear configurations of the remaining spins, "
-                    "the nearest-neighbour J of bonds next to the vacancy fitted separately from the bulk-like J1 "
-                    "(J in meV, H = sum_{i<j} J_ij S_i.S_j, each bond once, |S| = S, J > 0 AF), then diluted-lattice "
-                    "Monte Carlo T_N(x) at x = 0 and each X, in OUT/vacancy/ (vacancy_study.json, tn_vs_x.png) and "
-                    "in the report; with --from DIR the vacancy energies are read from DIR/vacancy/<configuration>/ "
-                    "(names and POSCARs in OUT/vacancy_dft/).",
+                    "2x2 supercell.  Neutral cell (default): the vacancy's holes (two V3+, S = 1, for VPS3) started at "
+                    "each of --vacancy-placements (one SCF each, Fermi-Dirac 0.1 eV, damped mixer, fixed total "
+                    "moment), then collinear configurations with the holes at the lowest converged placement whose "
+                    "holes stay put, and J fitted by bond class (V2-V2_bulk, next_to_vacancy, V2-V3, V3-V3; "
+                    "configurations whose holes moved, spins flipped or SCF did not converge excluded, with the "
+                    "reason); --vacancy-charge ionic: every remaining ion kept V2+, J1 next to the vacancy fitted "
+                    "separately from the bulk-like J1 (J in meV, H = sum_{i<j} J_ij S_i.S_j, each bond once, "
+                    "|S| = S, J > 0 AF).  Then diluted-lattice Monte Carlo T_N(x) at x = 0 and each X (neutral: "
+                    "dilution only and with the holes), in OUT/vacancy/ (vacancy_study.json, tn_vs_x.png) and in the "
+                    "report.  Every SCF is cached on its own and runs as one task of --workers / --dask; with --from "
+                    "DIR the vacancy energies are read from DIR/vacancy/<configuration>/ (names and POSCARs in "
+                    "OUT/vacancy_dft/).",
         epilog=EPILOG, formatter_class=FORMATTER)
     p.add_argument("structure", nargs="?", help="structure file (CIF, POSCAR, ...)")
     p.add_argument("--from", dest="from_dir", metavar="DIR", help="directory of DFT outputs instead of running GPAW")
@@ -138,14 +155,20 @@ def register(sub) -> None:
                    help="supercell of the primitive cell holding one vacancy (default 2 2: 8 -> 7 sites)")
     p.add_argument("--vacancy-site", type=int, default=None, help="index of the removed magnetic site (default 0)")
     p.add_argument("--vacancy-fit", choices=["J1", "J123"], default="J1",
-                   help="J1: fit J1 next to the vacancy and bulk-like J1, J2/J3 from the perfect lattice "
-                        "(default; 4 configurations); J123: fit J2, J3 too (6 configurations)")
+                   help="J1: J2/J3 held at the perfect lattice's (default; ionic: J1 next to the vacancy and "
+                        "bulk-like J1, 4 configurations; neutral: the nearest-neighbour J by hole class); J123: fit "
+                        "J2, J3 too")
     p.add_argument("--vacancy-charge", default=None, metavar="neutral|ionic|Q",
                    help="charge state of the vacancy cell: neutral (default; the removed ion's electrons leave holes), "
                         "ionic (they are given back: every remaining ion keeps its nominal charge, VPS3: cell charge "
                         "−2, all V2+), or the cell charge Q in e")
+    p.add_argument("--vacancy-placements", nargs="+", metavar="P",
+                   help="neutral cell: where the vacancy's holes (V3+, S = 1 for VPS3) start, each an SCF: near, far, "
+                        "near_far, none (no hole placed: a reference energy); the lowest converged placement whose "
+                        "holes stay put is fitted (default: near far)")
     p.add_argument("--vacancy-configs", type=int, metavar="N",
-                   help="number of vacancy configurations (default: unknowns + 1, one redundant for a residual)")
+                   help="number of vacancy configurations (default: unknowns + 1, one redundant for a residual; "
+                        "neutral cell: unknowns + 3)")
     p.add_argument("--mc-sizes", type=int, nargs="+", metavar="L",
                    help="Monte Carlo lattice sizes L (L×L cells) instead of the preset's "
                         "(fast 6 9 12, accurate 12 18 24)")

@@ -66,6 +66,9 @@ from .reference_values import EXPERIMENT
 from .report_html import markdown_to_html
 from .summary import mc_warnings, nearly_isotropic_caveat, tc_estimate_lines
 from .vacancy import VACANCY_SETTINGS, report_lines, vacancy_steps
+from .vacancy import check_placements as _check_placements
+from .vacancy import is_neutral as _is_neutral
+from .vacancy import neutral_settings as _neutral_settings
 from .vacancy import vacancy_charge as _check_charge
 from .wannier import wannier_models
 
@@ -708,6 +711,7 @@ def build_workflow(structure=None, out="wannmag_run", preset: str = "fast", U: f
                    dask=None, seed: int = 0, log=print, settings: dict | None = None, workers: int = 1,
                    vacancies=None, vacancy_supercell=(2, 2, 1), vacancy_site: int = 0, vacancy_fit: str = "J1",
                    vacancy_configs: int | None = None, vacancy_engine=None, vacancy_charge="neutral",
+                   vacancy_placements=None, vacancy_dft_settings: dict | None = None,
                    relax: bool | None = None, relax_fmax: float = 0.02, relax_order: str = "FM",
                    relax_steps: int = 200) -> Engine:
     """The workflow of the module docstring as an :class:`Engine` (call ``.run()``); ``settings`` overrides entries
@@ -723,6 +727,17 @@ def build_workflow(structure=None, out="wannmag_run", preset: str = "fast", U: f
     ion keeps its nominal charge — or a number, the cell charge in e), then diluted-lattice Monte Carlo T(x).  J in meV, H = Σ_{i<j} S_i·J_ij·S_j, each bond once,
     |S| = S, J > 0 AF.  ``vacancy_engine(structure, configuration, preset, U, workdir) -> dict`` replaces GPAW
     (tests).
+
+    In the neutral charge mode (the default) the vacancy's holes stay in the cell and the study is the one of
+    :mod:`wannmag.workflows.vacancy` for the neutral cell: the SCFs of the hole ``vacancy_placements`` (default
+    "near", "far"; also "near_far", and "none": no hole placed, a reference energy), then the D-optimal
+    configurations of the lowest usable placement, each SCF one task of --workers / Dask, cached per configuration;
+    the fit by bond class (V2-V2_bulk, next_to_vacancy, V2-V3, V3-V3; J2, J3 held at the mapping's unless
+    ``vacancy_fit`` "J123"); the with-holes Monte Carlo series beside the dilution-only one.  ``vacancy_dft_settings``
+    overrides :data:`~wannmag.workflows.vacancy.NEUTRAL_DFT` (smearing 0.1 eV, damped mixer, fixmagmom True,
+    density_tol 1e-4, maxiter 200); there ``vacancy_engine`` is called as ``engine(structure, configuration, preset,
+    U, workdir, smearing=, mixer=, maxiter=, density_tol=, fixmagmom=) -> DFTRecord dict`` and raises a
+    WannmagError for an SCF that did not converge.
 
     ``relax`` (default: on for the accurate preset, off for fast and for energies read with ``from_dir``) adds the
     ``relax`` step first: ionic positions relaxed with GPAW DFT+U in ``relax_order`` (forces < ``relax_fmax`` eV/Å,
@@ -774,6 +789,12 @@ def build_workflow(structure=None, out="wannmag_run", preset: str = "fast", U: f
         _check_charge(structure, vacancy_charge)  # a bad --vacancy-charge fails now, not after the DFT steps
         params["vacancy"] = {"fractions": vacancies, "supercell": sc, "site": int(vacancy_site), "fit": vacancy_fit,
                              "n_configs": vacancy_configs, "charge": vacancy_charge}
+        if _is_neutral(vacancy_charge):  # the placements and SCF settings of the neutral cell, checked now
+            params["vacancy"]["neutral"] = {"placements": _check_placements(vacancy_placements),
+                                            **_neutral_settings(vacancy_dft_settings)}
+        elif vacancy_placements is not None or vacancy_dft_settings:
+            raise WorkflowError(f"vacancy placements and the neutral cell's DFT settings apply to the neutral cell "
+                                f"only, not to vacancy charge {vacancy_charge!r}")
         params["vacancy_engine"] = vacancy_engine
     # fingerprints of content, not of paths: the same structure under another name, a copied --from directory
     # or a moved run directory reuse every finished step (engine module docstring)

@@ -377,6 +377,23 @@ def _mc_progress(mcdir: Path, params: dict) -> str | None:
     return ("second pass: " if n_keys > 1 else "") + ", ".join(parts)
 
 
+def _neutral_progress(d: Path) -> str | None:
+    """SCFs of the neutral vacancy cell (``vacancy_dft/neutral/<settings>/<configuration>/``): finished ones (a
+    record.json, converged or not) and the iteration of running ones (GPAW's log)."""
+    from .dft import scf_progress
+
+    done, running = [], []
+    for sub in sorted(x for tag in d.iterdir() if tag.is_dir() for x in tag.iterdir() if x.is_dir()):
+        if (sub / "record.json").exists():
+            done.append(sub.name)
+        elif (sub / "gpaw.txt").exists():
+            p = scf_progress(sub / "gpaw.txt")
+            running.append(f"{sub.name} SCF iteration {p['iteration']}" if p else f"{sub.name} started")
+    if not done and not running:
+        return None
+    return f"{len(done)} SCF(s) of the neutral cell done" + (f"; running: {'; '.join(running)}" if running else "")
+
+
 def step_progress(out, step: str, params: dict | None = None) -> str | None:
     """How far the unfinished ``step`` of the run directory ``out`` got, from the files it leaves behind (None when
     there is nothing to say): ``dft`` and ``vacancy_dft`` configurations done and the SCF iteration of a running one
@@ -390,6 +407,8 @@ def step_progress(out, step: str, params: dict | None = None) -> str | None:
             return _mc_progress(out / "mc", params)
         if step == "vacancy_dft":
             d = out / "vacancy_dft"
+            if (d / "neutral").is_dir():
+                return _neutral_progress(d / "neutral")
             names = sorted(p.name for p in d.iterdir() if p.is_dir()) if d.is_dir() else []
             return _dft_progress(d, names, "{name}") if names else None
         if step == "wannier":

@@ -19,13 +19,37 @@ resumable like the others, results in ``OUT/steps/<step>.json``):
                  (:func:`wannmag.workflows.dft.run_dft`, same preset and U as the main workflow), read from
                  ``--from DIR/vacancy/<configuration>/`` (VASP/QE outputs), or given by any callable engine (tests).
                  Every finished configuration is stored in ``OUT/vacancy_dft/<configuration>/record.json`` and never
-                 recomputed.  The study simulates the **neutral** cell (no extra charge): removing a neutral V atom
-                 from VPS3 leaves two holes per vacancy (V_{1−x}PS3 stoichiometry); the moments and gaps of every
-                 configuration are stored and reported so that this can be judged.
+                 recomputed.  This equal-spin procedure is the one of the **ionic** charge mode (``charge`` "ionic" or
+                 a number: the removed ion's electrons given back, every remaining ion keeps its nominal charge).
+
+                 **Neutral** charge mode (the default): removing a neutral V atom from VPS3 leaves two holes per
+                 vacancy (V_{1−x}PS3), two V3+ (d², S = 1) if they localise on V
+                 (:mod:`wannmag.magnetism.vacancy_holes`; q holes of spin S − 1/2 for an ion of oxidation state +q,
+                 :func:`~wannmag.magnetism.vacancy_holes.vacancy_holes_of`).  (1) One SCF per hole **placement**
+                 (``placements``, default ``near`` and ``far``; ``near_far``; ``none``: every ion started full, a
+                 reference energy) in the perfect crystal's order, the holes started as 2S_hole μB moments; per
+                 placement the energy, V moments, where the holes are (:func:`~wannmag.magnetism.vacancy_holes.
+                 locate_holes`), gap and common gap (:class:`~wannmag.magnetism.vacancy_holes.PlacementRun`).  (2) The
+                 lowest converged placement whose holes stayed on the placed sites
+                 (:func:`~wannmag.magnetism.vacancy_holes.choose_placement`) gets its D-optimal configurations
+                 (:func:`~wannmag.magnetism.vacancy_holes.choose_hole_patterns`, its own order first: that is the
+                 placement SCF, read back).  Every SCF uses :data:`NEUTRAL_DFT` (Fermi–Dirac 0.1 eV, damped mixer,
+                 fixed total moment, density criterion 1e-4, ≤ 200 iterations; overridable) and is one task of the
+                 parallel map (--workers / --dask); each is cached in ``OUT/vacancy_dft/neutral/<settings>/
+                 <configuration>/`` (run_dft's summary.json and a record.json holding the outcome, an unconverged SCF
+                 included: it is not retried on a re-run).
 ``vacancy_fit``  E_cell = E_0 + S² Σ_classes J_class c_class, c_class = Σ_{bonds of the class in the cell} σ_i σ_j.
                  ``fit="J1"`` (default) fits E_0, J1_bulk and J1_vac with J2 and J3 held at the perfect lattice's
                  energy-mapping values; ``fit="J123"`` fits uniform J2 and J3 as well.  The rank of the design matrix
                  is checked: too few independent configurations raise :class:`VacancyFitError` naming the unknowns.
+                 Neutral mode: :func:`~wannmag.magnetism.vacancy_holes.fit_hole_records` — E = E_0 + Σ_class J_class
+                 Σ_bonds S_i S_j σ_i σ_j with S = S_hole on the hole sites, classes V2-V2_bulk, next_to_vacancy,
+                 V2-V3, V3-V3 present in the cell (J2, J3 held at the energy mapping's unless "J123"); a configuration
+                 whose SCF did not converge, whose spins flipped or whose holes moved is excluded with its reason;
+                 classes the diluted lattice needs but the cell lacks are taken equal to the crystal's J1, said in
+                 the notes (:func:`~wannmag.magnetism.vacancy_holes.lattice_classes`); the report warns about
+                 fixed-moment SCFs whose spin channels overlap (:func:`~wannmag.magnetism.vacancy_holes.
+                 constraint_warnings`).
 ``vacancy_mc``   diluted-lattice parallel-tempering Monte Carlo (:func:`~wannmag.magnetism.montecarlo.dilution_scan`):
                  the perfect lattice's SpinModel (J1–J3 + anisotropy of the ``model`` step) with a random fraction x
                  of sites removed and every nearest-neighbour bond next to a vacancy carrying J1_vac (as its
@@ -39,9 +63,9 @@ resumable like the others, results in ``OUT/steps/<step>.json``):
                  (:func:`~wannmag.magnetism.montecarlo.holes.hole_spec_from_fit`; two V3+ with S = 1 per vacancy,
                  every nearest-neighbour bond with the J of its class), both in the result (``with_holes``), the
                  figure and the report; the algorithm is checked on a lattice with holes too
-                 (:func:`~wannmag.magnetism.montecarlo.holes.choose_hole_algorithm`).  (The vacancy_dft/vacancy_fit
-                 steps still produce the equal-spin J1_bulk/J1_vac fit; the fit with holes comes from
-                 ``data/mc/vacancy_holes_dft.py`` until those steps are wired.)
+                 (:func:`~wannmag.magnetism.montecarlo.holes.choose_hole_algorithm`); the holes go next to their
+                 vacancy when the fitted placement is ``near``, else at random
+                 (:func:`~wannmag.magnetism.vacancy_holes.lattice_placement`).
                  Results: ``OUT/vacancy/vacancy_study.json`` and the plot ``OUT/vacancy/tn_vs_x.png``.
 """
 
@@ -64,12 +88,22 @@ from .parallel import _client, _map
 
 __all__ = ["VacancyError", "VacancyFitError", "VacancyCell", "VacancyFit", "make_vacancy_cell", "choose_patterns",
            "vacancy_configuration", "fit_vacancy_exchange", "gpaw_engine", "run_vacancy_configurations",
-           "vacancy_steps", "report_lines", "VACANCY_SETTINGS", "plot_tn_vs_x", "diluted_study"]
+           "vacancy_steps", "report_lines", "VACANCY_SETTINGS", "plot_tn_vs_x", "diluted_study", "NEUTRAL_DFT",
+           "DEFAULT_PLACEMENTS", "PLACEMENT_NAMES", "check_placements", "neutral_settings", "neutral_gpaw_engine"]
 
 CLASSES = ("J1_bulk", "J1_vac", "J2", "J3")
 
 #: Monte Carlo disorder realisations per preset (sizes, sweeps and replicas are those of the main workflow)
 VACANCY_SETTINGS = {"fast": {"vac_realisations": 6}, "accurate": {"vac_realisations": 16}}
+
+#: SCF settings of the neutral cell (the metallic-looking cell with its holes; measured on VPS3 with
+#: data/mc/vacancy_holes_dft.py): Fermi–Dirac width (eV), damped full-spin mixer, total moment fixed at the start
+#: moments' sum, GPAW's density criterion (the package's 1e-5 is below the cell's floor near 4e-5), iteration limit
+NEUTRAL_DFT = {"smearing": 0.1, "mixer": {"beta": 0.02, "nmaxold": 8, "weight": 100.0}, "fixmagmom": True,
+               "density_tol": 1e-4, "maxiter": 200}
+#: hole placements of the neutral cell run by default, and every name accepted ("none": no hole placed, a reference)
+DEFAULT_PLACEMENTS = ("near", "far")
+PLACEMENT_NAMES = ("near", "far", "near_far", "none")
 
 
 class VacancyError(WannmagError):
@@ -441,6 +475,348 @@ def _write_structures(structure, cell: VacancyCell, patterns, d: Path) -> None:
     atomic_write_json(d / "magmoms.json", mags)
 
 
+# ------------------------------------------------------------------------------------------------------ neutral cell
+def is_neutral(charge) -> bool:
+    """True for the neutral charge mode (the default): the vacancy's holes stay in the cell."""
+    return charge in (None, "neutral")
+
+
+def check_placements(names=None) -> list[str]:
+    """The hole placements to run (default :data:`DEFAULT_PLACEMENTS`): names of :data:`PLACEMENT_NAMES`, none
+    repeated, at least one with holes ("none" alone is only a reference energy).  One :class:`VacancyError` line."""
+    names = list(DEFAULT_PLACEMENTS if names is None else names)
+    for n in names:
+        if n not in PLACEMENT_NAMES:
+            raise VacancyError(f"vacancy placement {n!r} is not one of {', '.join(PLACEMENT_NAMES)}")
+    if len(set(names)) != len(names):
+        raise VacancyError(f"vacancy placements repeat a name: {' '.join(names)}")
+    if not [n for n in names if n != "none"]:
+        raise VacancyError("vacancy placements need one with holes (near, far, near_far); 'none' alone is only a "
+                           "reference energy")
+    return names
+
+
+def neutral_settings(overrides: dict | None = None) -> dict:
+    """The neutral cell's SCF settings: :data:`NEUTRAL_DFT` with ``overrides`` (keys smearing eV, mixer dict,
+    fixmagmom, density_tol, maxiter; an unknown key is one :class:`VacancyError` line; values are checked by
+    :func:`wannmag.workflows.dft.dft_parameters` when the first SCF is set up)."""
+    over = dict(overrides or {})
+    bad = sorted(set(over) - set(NEUTRAL_DFT))
+    if bad:
+        raise VacancyError(f"unknown neutral-cell DFT setting(s) {', '.join(bad)} (known: {', '.join(NEUTRAL_DFT)})")
+    out = {**NEUTRAL_DFT, **over}
+    out["mixer"] = None if out["mixer"] is None else dict(out["mixer"])
+    return out
+
+
+def neutral_gpaw_engine(structure, conf, preset: str, U, workdir: str, smearing=None, mixer=None, maxiter=None,
+                        density_tol=None, fixmagmom=False) -> dict:
+    """One SCF of the neutral vacancy cell with embedded GPAW (:func:`wannmag.workflows.dft.run_dft` in
+    ``workdir/<configuration name>``, cached there by its summary.json) and the neutral cell's settings; returns the
+    DFTRecord as a dict; an SCF that does not converge raises DFTError (a WannmagError)."""
+    from .dft import run_dft
+
+    return run_dft(structure, conf, preset=preset, U=U, workdir=workdir, name=conf.name, log=True,
+                   smearing=smearing, mixer=mixer, maxiter=maxiter, density_tol=density_tol,
+                   fixmagmom=fixmagmom).as_dict()
+
+
+neutral_gpaw_engine.engine_name = "gpaw"
+
+
+class _OutputsReader:
+    """The neutral cell's SCFs read from ``DIR/vacancy/<configuration>/`` (VASP or pw.x outputs, ``--from DIR``)
+    instead of computed: energy and the moments of the magnetic sites (taken as converged); never cached."""
+
+    engine_name = "from-dir"
+    cache = False
+
+    def __init__(self, d):
+        self.d = Path(d)
+
+    def __call__(self, structure, conf, preset, U, workdir, **settings) -> dict:
+        from .readers import read_output
+
+        sub = self.d / conf.name
+        files = [f for f in sorted(sub.iterdir()) if f.is_file()]
+        vasp = any(f.name in ("vasprun.xml", "OUTCAR") for f in files)
+        rec = read_output(sub if vasp else files[0], config=conf.name).as_dict()
+        mom = rec.get("moments") or []
+        if len(mom) != len(conf.atoms):
+            raise VacancyError(f"{sub}: {len(mom)} atomic moments, the vacancy cell has {len(conf.atoms)} atoms")
+        rec["site_moments"] = [float(mom[k]) for k in conf.sublattice.indices]
+        return rec
+
+    def missing(self, names) -> list[str]:
+        return [n for n in names if not (self.d / n).is_dir() or not any(f.is_file() for f in (self.d / n).iterdir())]
+
+
+def _hole_record(rec: dict) -> dict:
+    """The fields of a DFTRecord dict that the fit with holes and the report use (energy eV per cell, signed moments
+    of the magnetic sites μ_B, gaps eV)."""
+    if rec.get("energy") is None:
+        raise VacancyError("the energy engine returned no energy")
+    ex = rec.get("extra") or {}
+    return {"converged": True, "energy_eV": float(rec["energy"]), "V_moments": [float(m) for m in rec["site_moments"]],
+            "total_moment": rec.get("total_moment"), "gap_eV": rec.get("gap"), "gaps_eV": rec.get("gaps"),
+            "fermi_level_eV": rec.get("fermi_level"), "fermi_levels_eV": ex.get("fermi_levels_eV"),
+            "common_gap_eV": ex.get("common_gap_eV"), "scf_iterations": ex.get("scf_iterations"),
+            "wall_s": (rec.get("timings") or {}).get("total"), "warnings": list(rec.get("warnings") or [])}
+
+
+def _neutral_scf(args) -> dict:
+    """One SCF of the neutral cell (a task of :func:`~wannmag.workflows.parallel._map`: in this process, a local
+    worker process or on Dask): ``engine(structure, conf, preset, U, workdir, **settings)``; a WannmagError (an SCF
+    that did not converge) is recorded as such, never as an energy.  The record is written to
+    ``workdir/<configuration>/record.json`` with its identity (cached engines) before it is returned."""
+    engine, structure, conf, preset, U, workdir, settings, ident = args
+    from ..magnetism.vacancy_holes import start_moments
+
+    t0 = time.time()
+    base = {"name": conf.name, "pattern": [int(s) for s in conf.pattern],
+            "start_moments": start_moments(conf.pattern, conf.sublattice.spins).tolist()}
+    try:
+        rec = engine(structure, conf, preset, U, workdir, **settings)
+    except WannmagError as exc:
+        out = {**base, "converged": False, "energy_eV": None, "reason": " ".join(str(exc).split())}
+    else:
+        out = {**base, **_hole_record(dict(jsonable(rec)))}
+        if len(out["V_moments"]) != conf.n_sites:
+            raise VacancyError(f"{conf.name}: {len(out['V_moments'])} site moments for {conf.n_sites} magnetic sites")
+    out["wall_s"] = out.get("wall_s") or round(time.time() - t0, 1)
+    out = dict(jsonable(out), identity=ident)
+    if getattr(engine, "cache", True):
+        atomic_write_json(Path(workdir) / conf.name / "record.json", out)
+    return out
+
+
+def _neutral_workdir(d: Path, preset: str, U, settings: dict) -> Path:
+    """``OUT/vacancy_dft/neutral/<preset>_U<U>_w<smearing>[_fixm]_<hash of every setting>``: SCFs with other settings
+    never meet each other's run directories (run_dft refuses a directory holding another calculation)."""
+    import hashlib
+
+    h = hashlib.sha256(json.dumps(jsonable(settings), sort_keys=True).encode()).hexdigest()[:8]
+    return d / "neutral" / (f"{preset}_U{float(U):g}_w{float(settings['smearing']):g}"
+                            + ("_fixm" if settings.get("fixmagmom") else "") + f"_{h}")
+
+
+class _LazyClient:
+    """One Dask client for the SCF batches of a step, started only when a batch has something to run."""
+
+    def __init__(self, dask):
+        self.dask, self.client = dask, None
+
+    def get(self):
+        if self.client is None and self.dask:
+            self.client = _client(self.dask)
+        return self.client
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+
+
+def _run_neutral_scfs(ctx, structure, cell: VacancyCell, items, engine, wd: Path, settings: dict, what: str,
+                      client: _LazyClient):
+    """The SCFs of ``items`` [(pattern, HolePlacement or None), ...]: finished ones (record.json with the same
+    identity: converged or not) read back, the others handed together to the parallel map (--workers / --dask)."""
+    p = ctx.params
+    confs = [vacancy_configuration(structure, cell, q, holes=hp) for q, hp in items]
+    if isinstance(engine, _OutputsReader):
+        missing = engine.missing([c.name for c in confs])
+        if missing:
+            _write_confs(confs, ctx.step_dir("vacancy_dft") / "structures")
+            raise VacancyError(f"{engine.d}: no outputs for the neutral vacancy cell's {what} {', '.join(missing)} "
+                               f"(their structures and initial moments are in "
+                               f"{ctx.step_dir('vacancy_dft') / 'structures'})")
+    out: list = [None] * len(confs)
+    todo = []
+    for k, conf in enumerate(confs):
+        ident = jsonable({"structure": str(structure), "supercell": cell.supercell, "site": cell.site,
+                          "pattern": [int(s) for s in conf.pattern], "spins": conf.sublattice.spins,
+                          "preset": p["preset"], "U": p["U"], "engine": _engine_name(engine), "settings": settings})
+        path = wd / conf.name / "record.json"
+        if getattr(engine, "cache", True) and path.exists():
+            try:
+                old = json.loads(path.read_text())
+            except json.JSONDecodeError:
+                old = None
+            if old and old.get("identity") == ident:
+                state = ("E = {:.6f} eV".format(old["energy_eV"]) if old.get("converged") else
+                         f"NOT converged: {old.get('reason')}")
+                ctx.log(f"[wannmag vacancy] {conf.name}: done earlier ({state}), read {path}")
+                out[k] = old
+                continue
+        todo.append((k, ident))
+    if todo:
+        ctx.log(f"[wannmag vacancy] {what}: {len(todo)} SCF(s) to run ({', '.join(confs[k].name for k, _ in todo)})")
+        res = _map(client.get(), _neutral_scf, [(engine, structure, confs[k], p["preset"], p["U"], str(wd), settings,
+                                                 ident) for k, ident in todo], workers=p.get("workers", 1))
+        for (k, _), r in zip(todo, res):
+            out[k] = r
+            ctx.log(f"[wannmag vacancy] {r['name']}: " + (f"E = {r['energy_eV']:.6f} eV, V moments "
+                                                          + ", ".join(f"{m:+.2f}" for m in r["V_moments"])
+                                                          if r.get("converged") else f"NOT converged: {r['reason']}"))
+    return out
+
+
+def _write_confs(confs, d: Path) -> None:
+    """POSCARs and initial moments (``magmoms.json``) of configurations, for runs elsewhere."""
+    import io
+
+    from ase.io import write
+
+    from .._atomic import atomic_write_text
+
+    d.mkdir(parents=True, exist_ok=True)
+    path = d / "magmoms.json"
+    mags = json.loads(path.read_text()) if path.exists() else {}
+    for conf in confs:
+        buf = io.StringIO()
+        write(buf, conf.atoms, format="vasp", direct=True, sort=False)
+        atomic_write_text(d / f"{conf.name}.vasp", buf.getvalue())
+        mags[conf.name] = [float(m) for m in conf.atoms.get_initial_magnetic_moments()]
+    atomic_write_json(path, mags)
+
+
+def _neutral_dft(ctx, structure, cell: VacancyCell) -> dict:
+    """vacancy_dft in the neutral charge mode (module docstring): the hole placements, then the fit configurations
+    of the lowest usable placement."""
+    from ..magnetism.vacancy_holes import vacancy_holes_of
+
+    p = ctx.params
+    v = p["vacancy"]
+    settings = neutral_settings({k: x for k, x in (v.get("neutral") or {}).items() if k != "placements"})
+    names = check_placements((v.get("neutral") or {}).get("placements"))
+    d = ctx.step_dir("vacancy_dft")
+    n_holes, s_hole = vacancy_holes_of(-vacancy_charge(structure, "ionic"), cell.spin)
+    places = {hp.name: hp for hp in hole_placements_of(structure, cell, n_holes=n_holes, spin_hole=s_hole)}
+    unknown = [n for n in names if n != "none" and n not in places]
+    if unknown:
+        raise VacancyError(f"hole placement {unknown[0]!r} does not exist in this vacancy cell ({n_holes} holes; "
+                           f"placements: {', '.join(sorted(places))}, none)")
+    start = _ground_state_pattern(ctx, structure, cell) or [1] * cell.n_sites
+    start = [int(s) * (1 if start[0] > 0 else -1) for s in start]
+    vdir = Path(p["from_dir"]) / "vacancy" if p.get("from_dir") else None
+    eng = p.get("vacancy_engine")
+    if eng is None:
+        eng = _OutputsReader(vdir) if vdir is not None else neutral_gpaw_engine
+    wd = _neutral_workdir(d, p["preset"], p["U"], settings)
+    client = _LazyClient(p.get("dask"))
+    try:
+        return _neutral_steps(ctx, structure, cell, names, places, start, eng, wd, settings, n_holes, s_hole, client)
+    finally:
+        client.close()
+
+
+def _neutral_steps(ctx, structure, cell, names, places, start, eng, wd, settings, n_holes, s_hole, client) -> dict:
+    from ..magnetism.vacancy_holes import (choose_hole_patterns, choose_placement, classify_bonds,
+                                           constraint_warnings, hole_unknowns, placement_run)
+
+    v = ctx.params["vacancy"]
+    d = ctx.step_dir("vacancy_dft")
+    dft_kw = {k: settings[k] for k in NEUTRAL_DFT}
+    recs = _run_neutral_scfs(ctx, structure, cell, [(start, places.get(n)) for n in names], eng, wd, dft_kw,
+                             "hole placements", client)
+    runs = [placement_run(n, places.get(n), start, r, cell.spin, s_hole, n_holes) for n, r in zip(names, recs)]
+    atomic_write_json(d / "placements.json", {"placements": [r.as_dict() for r in runs], "workdir": str(wd)})
+    choice = choose_placement(runs)
+    for n in choice.notes:
+        ctx.log(f"[wannmag vacancy] note: {n}")
+    hp = places[choice.placement]
+    bonds = classify_bonds(cell.bonds, hp.sites, cell.near_sites)
+    unknowns = hole_unknowns(bonds, fit_j23=v.get("fit") == "J123")
+    design = choose_hole_patterns(bonds, hp, cell.spin, cell.n_sites, unknowns=unknowns, n_configs=v.get("n_configs"),
+                                  start=start)
+    ctx.log(f"[wannmag vacancy] placement {hp.name} (holes on sites {hp.sites}): {len(design.patterns)} "
+            f"configurations for E0, {', '.join(design.unknowns)} (fixed: {', '.join(design.fixed) or 'none'}), "
+            f"condition number {design.condition_number:.3g}")
+    cfg = _run_neutral_scfs(ctx, structure, cell, [(q, hp) for q in design.patterns], eng, wd, dft_kw,
+                            f"fit configurations of placement {hp.name}", client)
+    keep_out = ("identity",)
+    return {"cell": cell.as_dict(), "engine": _engine_name(eng), "charge": 0.0, "mode": "holes",
+            "settings": settings, "placement_names": names, "holes_per_vacancy": n_holes, "spin_hole": s_hole,
+            "start_pattern": start, "placements": [r.as_dict() for r in runs], "choice": choice.as_dict(),
+            "placement": hp.as_dict(), "design": design.as_dict(), "workdir": str(wd),
+            "records": [{k: x for k, x in r.items() if k not in keep_out} for r in cfg],
+            "constraint_warnings": constraint_warnings(list({r["name"]: r for r in recs + cfg}.values()),
+                                                       settings["smearing"])}
+
+
+def _neutral_fit(ctx, vd: dict) -> dict:
+    """vacancy_fit in the neutral charge mode: :func:`~wannmag.magnetism.vacancy_holes.fit_hole_records` over the
+    fit configurations (excluded ones with their reasons), J2 and J3 held at the perfect crystal's energy-mapping
+    values unless fitted, the classes a diluted lattice needs completed (:func:`~wannmag.magnetism.vacancy_holes.
+    lattice_classes`) and the Monte Carlo hole placement (:func:`~wannmag.magnetism.vacancy_holes.
+    lattice_placement`)."""
+    from ..magnetism.vacancy_holes import (HoleDesign, HoleError, HolePlacement, check_configuration, classify_bonds,
+                                           fit_hole_records, lattice_classes, lattice_placement)
+
+    v = ctx.params["vacancy"]
+    cell = make_vacancy_cell(ctx.params["structure"], supercell=v["supercell"], site=v["site"])
+    hp = HolePlacement.from_dict(vd["placement"])
+    bonds = classify_bonds(cell.bonds, hp.sites, cell.near_sites)
+    design = HoleDesign.from_dict(vd["design"])
+    perfect = [float(x) for x in ctx["mapping"]["J_meV"]] + [0.0, 0.0, 0.0]
+    fixed = {c: perfect[int(c[1:]) - 1] for c in design.fixed}
+    try:
+        fit, annotated, warns = fit_hole_records(bonds, hp, cell.spin, vd["records"], design.unknowns, fixed=fixed,
+                                                 min_dof=1)
+    except HoleError as exc:
+        why = []
+        for r in vd["records"]:
+            if not r.get("converged"):
+                why.append(f"{r['name']}: SCF not converged")
+            else:
+                chk = check_configuration(r["V_moments"], r["pattern"], hp, cell.spin)
+                why += [] if chk["ok"] else [f"{r['name']}: {chk['reason']}"]
+        raise VacancyFitError(f"{exc}" + (f" (excluded: {'; '.join(why)})" if why else "")) from None
+    J, assumed, notes = lattice_classes(fit.J, perfect[0])
+    mc_placement, note = lattice_placement(hp.name)
+    notes += [note] if note else []
+    res = dict(zip(fit.configurations, fit.residuals_meV))
+    for r in annotated:
+        r["residual_meV"] = res.get(r["name"])
+    nb: dict = {}
+    for b in bonds:
+        nb[b["cls"]] = nb.get(b["cls"], 0) + 1
+    out = fit.as_dict()
+    out.update({"J_meV": J, "J_fitted_meV": {u: fit.J[u] for u in design.unknowns}, "assumed_meV": assumed,
+                "bonds_per_class": nb, "perfect_J_meV": ctx["mapping"]["J_meV"], "mc_placement": mc_placement,
+                "configurations": annotated, "excluded": [{"name": r["name"], "reason": r["excluded_because"]}
+                                                          for r in annotated if not r["used"]],
+                "residual_rms_meV": float(np.sqrt(np.mean(np.square(fit.residuals_meV)))),
+                "dof": len(fit.configurations) - design.n_unknowns, "warnings": warns, "notes": notes,
+                "cell": cell.as_dict(), "mode": "holes"})
+    out["table"] = _hole_fit_table(out, cell)
+    ctx.log(out["table"])
+    for w in warns + notes:
+        ctx.log(f"[wannmag vacancy] {w}")
+    return out
+
+
+def _hole_fit_table(fit: dict, cell: VacancyCell) -> str:
+    """The fit with holes as text (ctx.log and the report's code block)."""
+    perfect = list(fit["perfect_J_meV"]) + [None, None, None]
+    pl = fit["placement"]
+    lines = [f"neutral vacancy cell: {cell.n_sites} of {cell.n_full} magnetic sites (supercell {cell.supercell}), "
+             f"holes ({pl['name']}) on sites {pl['sites']} with S = {pl['spin_hole']:g}, S = {cell.spin:g} elsewhere; "
+             "H = Σ_{i<j} J_ij S_i·S_j, each bond once, J > 0 AF, meV",
+             f"{'class':>16s} {'bonds':>5s} {'J (meV)':>10s} {'':>9s} {'source':>24s} {'perfect J':>10s}"]
+    for c, val in fit["J_meV"].items():
+        err = (fit.get("stderr_meV") or {}).get(c)
+        src = ("fitted" if c in fit["J_fitted_meV"] else "perfect crystal (fixed)" if c in fit["fixed_meV"] else
+               "assumed = perfect J1")
+        ref = perfect[0] if c in ("V2-V2_bulk", "next_to_vacancy", "V2-V3", "V3-V3") else \
+            perfect[int(c[1:]) - 1] if c in ("J2", "J3") else None
+        lines.append(f"{c:>16s} {fit['bonds_per_class'].get(c, 0):5d} {val:+10.3f} "
+                     f"{'' if err is None else '± ' + format(err, '.3f'):>9s} {src:>24s} "
+                     f"{'' if ref is None else format(ref, '+.3f'):>10s}")
+    lines.append(f"rank {fit['rank']}, condition number {fit['condition_number']:.3g}, residuals rms "
+                 f"{fit['residual_rms_meV']:.3f} meV/cell ({fit['dof']} residual degrees of freedom)")
+    return "\n".join(lines)
+
+
 # ------------------------------------------------------------------------------------------------------ steps
 def _ground_state_pattern(ctx, structure, cell: VacancyCell):
     """The perfect lattice's ground-state order (mapping step) on the sites of the vacancy cell, if commensurate."""
@@ -459,6 +835,8 @@ def step_vacancy_dft(ctx):
     v = p["vacancy"]
     structure = p["structure"]
     cell = make_vacancy_cell(structure, supercell=v["supercell"], site=v["site"])
+    if is_neutral(v.get("charge")):
+        return _neutral_dft(ctx, structure, cell)
     patterns = choose_patterns(cell, fit=v["fit"], n_configs=v["n_configs"],
                                start=_ground_state_pattern(ctx, structure, cell))
     d = ctx.step_dir("vacancy_dft")
@@ -493,6 +871,8 @@ def step_vacancy_dft(ctx):
 def step_vacancy_fit(ctx):
     p = ctx.params
     v = p["vacancy"]
+    if ctx["vacancy_dft"].get("mode") == "holes":
+        return _neutral_fit(ctx, ctx["vacancy_dft"])
     structure = p["structure"]
     cell = make_vacancy_cell(structure, supercell=v["supercell"], site=v["site"])
     recs = ctx["vacancy_dft"]["records"]
@@ -723,7 +1103,8 @@ def _hole_spec(ctx, fit):
     charge = ctx.params["vacancy"].get("charge")
     if charge not in (None, "neutral"):
         return None, []
-    return hole_spec_from_fit(fit)
+    spec, notes = hole_spec_from_fit(fit, placement=fit.get("mc_placement") or "near")
+    return spec, (list(fit.get("notes") or []) + notes) if spec is not None else notes
 
 
 def step_vacancy_mc(ctx):
@@ -795,8 +1176,15 @@ def vacancy_steps(params: dict) -> list:
     dftp = {"structure": params["structure"], "preset": params["preset"], "U": params["U"],
             "from_dir": params.get("from_dir"), "supercell": v["supercell"], "site": v["site"], "fit": v["fit"],
             "n_configs": v["n_configs"], "engine": "gpaw" if eng is None else _engine_name(eng),
-            # the charge state defines the calculations (neutral keeps the fingerprint of earlier runs)
+            # the charge state defines the calculations
             "charge": 0 if v.get("charge") in (None, "neutral") else str(v["charge"])}
+    fitp = {"fit": v["fit"]}
+    if is_neutral(v.get("charge")):  # the neutral cell with its holes: placements, then the fit by hole class
+        ns = v.get("neutral") or {}
+        dftp["neutral"] = {"placements": check_placements(ns.get("placements")),
+                           "settings": neutral_settings({k: x for k, x in ns.items() if k != "placements"}),
+                           "procedure": "placements, lowest usable one's D-optimal configurations (holes v1)"}
+        fitp["procedure"] = "fit_hole_records, J2/J3 of the crystal unless J123, lattice classes completed (v1)"
     mcp = {k: params[k] for k in ("mc_sizes", "mc_sweeps", "mc_therm", "mc_replicas", "seed", "vac_realisations")}
     mcp["mc_algorithm"] = params.get("mc_algorithm") or "auto"  # as the mc step (whose choice it uses)
     # (the wording is part of the fingerprint: results of the former rule, which reported χ maxima as T(x), rerun)
@@ -807,9 +1195,11 @@ def vacancy_steps(params: dict) -> list:
     # (part of the fingerprint: results of the former vector-only, cumulant-averaged analysis rerun from checkpoints)
     mcp["binder"] = "tc.binder_kind; U4 from disorder-averaged moments; holes beside when the fit has hole classes"
     return [Step("vacancy_dft", step_vacancy_dft, ("structure", "mapping"), params=dftp,
-                 description="DFT energies of the vacancy supercell configurations"),
-            Step("vacancy_fit", step_vacancy_fit, ("vacancy_dft", "mapping"), params={"fit": v["fit"]},
-                 description="J1 next to the vacancy vs bulk-like J1"),
+                 description="DFT of the neutral vacancy cell: hole placements, then the fit configurations"
+                 if is_neutral(v.get("charge")) else "DFT energies of the vacancy supercell configurations"),
+            Step("vacancy_fit", step_vacancy_fit, ("vacancy_dft", "mapping"), params=fitp,
+                 description="J by hole class of the neutral cell" if is_neutral(v.get("charge")) else
+                 "J1 next to the vacancy vs bulk-like J1"),
             Step("vacancy_mc", step_vacancy_mc, ("model", "vacancy_fit", "mc"), params=mcp,
                  description="diluted-lattice Monte Carlo T(x)")]
 
@@ -818,6 +1208,84 @@ def _charge_text(q: float) -> str:
     if not q:
         return "neutral cell (no extra charge; the removed ion's electrons leave holes)"
     return f"cell charge {q:+g} e (the removed ion's electrons given back: remaining ions keep their nominal charge)"
+
+
+def _md(text) -> str:
+    """Text for a Markdown table cell ('|' escaped)."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _num(x, fmt: str) -> str:
+    return "" if x is None else format(x, fmt)
+
+
+def neutral_report_lines(vd: dict, vf: dict) -> list[str]:
+    """The neutral cell's part of the vacancy section: the placement runs (energy relative to the lowest, meV; V
+    moments; where the holes are; gap and common gap; converged), the chosen placement, warnings of an active
+    fixed-moment constraint, the fit by bond class with its residuals, and every configuration with why it was
+    excluded."""
+    s = vd["settings"]
+    rel = (vd.get("choice") or {}).get("relative_meV") or {}
+    mixer = ", ".join(f"{k} {v:g}" if isinstance(v, (int, float)) else f"{k} {v}" for k, v in (s.get("mixer") or
+                                                                                          {}).items()) or "GPAW's"
+    lines = [f"Neutral cell: {vd['holes_per_vacancy']} holes per vacancy, a hole site started as S = "
+             f"{vd['spin_hole']:g} ({2 * vd['spin_hole']:g} μ_B) at the placements below, in the perfect crystal's "
+             f"order ({''.join('+' if x > 0 else '-' for x in vd['start_pattern'])}). SCF: Fermi–Dirac "
+             f"{s['smearing']:g} eV, mixer {mixer}, "
+             + ("total moment fixed at the start moments' sum (a constraint)" if s.get("fixmagmom") else
+                "free total moment")
+             + f", density criterion {_num(s.get('density_tol'), 'g') or 'default'}, at most {s.get('maxiter')} "
+             "iterations.", "",
+             "| placement | holes placed on | E − E_min (meV) | V moments (μ_B) | holes found on | gap (eV) | "
+             "common gap (eV) | converged |", "|---|---|---|---|---|---|---|---|"]
+    for r in vd["placements"]:
+        placed = ", ".join(map(str, r["sites"])) if r["sites"] else "none (every ion started full)"
+        hf = r.get("holes_found") or {}
+        found = ""
+        if r["converged"]:
+            found = (", ".join(map(str, hf.get("sites") or [])) + (" (localised)" if hf.get("localised") else
+                                                                 " (not localised)"))
+            if r.get("check") is not None:
+                found += "; stayed" if r["check"].get("ok") else f"; not as placed: {r['check'].get('reason')}"
+        conv = (f"yes ({r['scf_iterations']} iterations)" if r["converged"] and r.get("scf_iterations") else
+                "yes" if r["converged"] else f"no: {r.get('reason')}")
+        lines.append(f"| {r['name']} | {placed} | {_num(rel.get(r['name']), '.1f')} | "
+                     f"{', '.join(f'{m:+.2f}' for m in r.get('V_moments') or [])} | {_md(found)} | "
+                     f"{_num(r.get('gap_eV'), '.3f')} | {_num(r.get('common_gap_eV'), '+.3f')} | {_md(conv)} |")
+    ch = vd["choice"]
+    lines += ["", f"Fitted placement: **{ch['placement']}** (holes on sites {ch['sites']}; the lowest converged "
+              "placement whose holes stayed on the placed sites)."]
+    lines += [f"Note: {n}." for n in ch.get("notes") or []]
+    lines += [f"Warning: {w}." for w in vd.get("constraint_warnings") or []]
+    if not vd.get("constraint_warnings") and s.get("fixmagmom"):
+        lines.append("Fixed moment: no converged SCF has its two spin channels overlapping (common gap ≥ −smearing): "
+                     "the constraint is not active.")
+    perfect = list(vf["perfect_J_meV"]) + [None, None, None]
+    lines += ["", "Exchange by bond class (H = Σ_{i<j} J_ij S_i·S_j, each bond once, S = "
+              f"{vf['placement']['spin_hole']:g} on the hole sites, {vd['cell']['spin']:g} elsewhere, J > 0 AF, "
+              "meV):", "",
+              "| class | bonds in the cell | J (meV) | ± (meV) | source | perfect crystal (meV) |",
+              "|---|---|---|---|---|---|"]
+    for c, val in vf["J_meV"].items():
+        err = (vf.get("stderr_meV") or {}).get(c)
+        src = ("fitted" if c in vf["J_fitted_meV"] else "perfect crystal (held)" if c in vf["fixed_meV"] else
+               "assumed = perfect J1 (no bond in the cell)")
+        ref = perfect[0] if not c.startswith("J") else perfect[int(c[1:]) - 1]
+        lines.append(f"| {c} | {vf['bonds_per_class'].get(c, 0)} | {val:+.3f} | {_num(err, '.3f')} | {src} | "
+                     f"{_num(ref, '+.3f')} |")
+    lines += ["", f"Fit: {len(vf['residuals_meV_per_cell'])} configurations used, residuals rms "
+              f"{vf['residual_rms_meV']:.3f} meV per cell ({vf['dof']} residual degrees of freedom), condition "
+              f"number {vf['condition_number']:.3g}.", "",
+              "| configuration | E (eV/cell) | V moments (μ_B) | used | residual (meV) | excluded because |",
+              "|---|---|---|---|---|---|"]
+    for r in vf["configurations"]:
+        lines.append(f"| {r['name']} | {_num(r.get('energy_eV'), '.6f')} | "
+                     f"{', '.join(f'{m:+.2f}' for m in r.get('V_moments') or [])} | {'yes' if r['used'] else 'no'} | "
+                     f"{_num(r.get('residual_meV'), '+.3f')} | {_md(r.get('excluded_because') or '')} |")
+    lines += [""] + [f"Note: {n}." for n in vf.get("notes") or []]
+    lines.append(f"An SCF without an energy is recorded and not retried on a re-run (delete its record.json under "
+                 f"{vd['workdir']} to run it again).")
+    return lines
 
 
 def report_lines(ctx) -> list[str]:
@@ -829,17 +1297,20 @@ def report_lines(ctx) -> list[str]:
     cell = vd["cell"]
     lines = ["## Vacancies: exchange next to a vacancy and T(x) of the diluted lattice", "",
              f"One magnetic ion removed from a {cell['n_sites_perfect']}-site supercell ({cell['n_sites']} sites "
-             f"left), {_charge_text(vd.get('charge') or 0)}, energies: {vd['engine']}.", "",
-             "| configuration | E (eV/cell) | total moment (μ_B) | gap (eV) | site moments (μ_B) |",
-             "|---|---|---|---|---|"]
-    for rec in vd["records"]:
-        mom = rec.get("site_moments") or []
-        tm = rec.get("total_moment")
-        gap = rec.get("gap")
-        lines.append(f"| {rec['name']} | {rec['energy']:.4f} | {'' if tm is None else format(tm, '+.2f')} | "
-                     f"{'' if gap is None else format(gap, '.3f')} | {', '.join(f'{m:+.2f}' for m in mom)} |")
-    if vf.get("table"):
-        lines += ["", "```", vf["table"], "```"]
+             f"left), {_charge_text(vd.get('charge') or 0)}, energies: {vd['engine']}.", ""]
+    if vd.get("mode") == "holes":
+        lines += neutral_report_lines(vd, vf)
+    else:
+        lines += ["| configuration | E (eV/cell) | total moment (μ_B) | gap (eV) | site moments (μ_B) |",
+                  "|---|---|---|---|---|"]
+        for rec in vd["records"]:
+            mom = rec.get("site_moments") or []
+            tm = rec.get("total_moment")
+            gap = rec.get("gap")
+            lines.append(f"| {rec['name']} | {rec['energy']:.4f} | {'' if tm is None else format(tm, '+.2f')} | "
+                         f"{'' if gap is None else format(gap, '.3f')} | {', '.join(f'{m:+.2f}' for m in mom)} |")
+        if vf.get("table"):
+            lines += ["", "```", vf["table"], "```"]
     wh = vm.get("with_holes")
     if wh:
         hs = wh.get("hole_spec") or {}
