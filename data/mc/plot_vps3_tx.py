@@ -12,6 +12,7 @@ crossings on L ≤ 24 are not converged (see README), the C and χ maxima are ro
 """
 
 import json
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -20,6 +21,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from wannmag._plotting import save_figure  # noqa: E402
 
 
 def main() -> None:
@@ -47,8 +51,7 @@ def main() -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7.5)
     ax.set_title(f"V$_{{1-x}}$PS$_3$ (fast preset): J1 next to a vacancy {d['J1_vac_meV']:+.1f} meV", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(ROOT / "docs" / "img" / "vps3_tn_vs_x.png", dpi=110)
+    save_figure(fig, ROOT / "docs" / "img" / "vps3_tn_vs_x.png", dpi=110, atomic=False)
 
 
 if __name__ == "__main__":

@@ -39,7 +39,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT))
 
-from wannmag._atomic import atomic_savefig, atomic_write_json, jsonable, locked_dir, read_json  # noqa: E402
+from wannmag._atomic import atomic_write_json, jsonable, locked_dir, read_json  # noqa: E402
+from wannmag._plotting import save_figure  # noqa: E402
 from wannmag.errors import WannmagError  # noqa: E402
 from wannmag.magnetism import SpinModel  # noqa: E402
 from wannmag.magnetism.vacancy_holes import HOLE_CLASSES  # noqa: E402
@@ -195,11 +196,7 @@ def plot(block: dict, path: Path, title: str) -> Path:
     fig.text(0.01, 0.01, "arrows: Binder crossing beyond the window edge (a bound); n.b.: not bracketed, side "
              "unknown", fontsize=6, color="0.4")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
-    try:
-        atomic_savefig(fig, Path(path), dpi=120)
-    finally:
-        plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path, dpi=120, tight_layout=False, close=True)
 
 
 def merge_write(path: Path, block: dict) -> None:

@@ -11,10 +11,10 @@ change) unless an existing ``ax`` is passed; they return the Figure and save it 
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 
 import numpy as np
 
+from .._plotting import save_figure
 from .spinmodel import SpinModel
 
 __all__ = ["plot_exchange_map", "plot_j_vs_r", "bond_values", "shell_distances"]
@@ -33,21 +33,6 @@ def _figure(ax, figsize):
     fig = Figure(figsize=figsize)
     FigureCanvasAgg(fig)
     return fig, fig.add_subplot(111)
-
-
-def _save(fig, path):
-    """Write the figure atomically (parent folders created); an unwritable target is one error line."""
-    if path is not None:
-        from .._atomic import atomic_savefig
-        from ..errors import WannmagError
-
-        path = Path(path)
-        if path.is_dir():
-            raise WannmagError(f"{path}: is a directory; give a PNG file name")
-        try:
-            atomic_savefig(fig, path, dpi=150, bbox_inches="tight")
-        except OSError as exc:
-            raise WannmagError(f"{path}: cannot write the figure ({exc.strerror or type(exc).__name__})") from None
 
 
 def bond_values(model: SpinModel, component="iso") -> np.ndarray:
@@ -152,7 +137,8 @@ def plot_exchange_map(model: SpinModel, path=None, ax=None, repeat=(2, 2), compo
     ax.set_xlabel("x (Å)")
     ax.set_ylabel("y (Å)")
     ax.set_title(title or f"exchange map ({n1}×{n2} cells, H = Σ S_i·J·S_j, each bond once)", fontsize=10)
-    _save(fig, path)
+    if path is not None:  # atomic; a directory or an unwritable target is one error line
+        save_figure(fig, path, dpi=150, bbox_inches="tight", tight_layout=False, user_path=True)
     return fig
 
 
@@ -233,5 +219,6 @@ def plot_j_vs_r(models, path=None, ax=None, labels=None, component="iso", tol: f
         axes[0].legend(fontsize=8)
     if title:
         fig.suptitle(title)
-    _save(fig, path)
+    if path is not None:  # atomic; a directory or an unwritable target is one error line
+        save_figure(fig, path, dpi=150, bbox_inches="tight", tight_layout=False, user_path=True)
     return fig

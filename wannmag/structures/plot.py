@@ -6,6 +6,7 @@ import itertools
 
 import numpy as np
 
+from .._plotting import save_figure
 from .analysis import StructureReport
 
 __all__ = ["plot_magnetic_lattice"]
@@ -86,6 +87,5 @@ def plot_magnetic_lattice(report: StructureReport, path=None, repeat: int = 2, a
     ax.set_title(f"{report.sublattice.atoms.get_chemical_formula()}: magnetic lattice and exchange shells")
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, framealpha=0.9)
     if path is not None:
-        fig.tight_layout()
-        fig.savefig(path, dpi=130)
+        save_figure(fig, path, dpi=130, atomic=False)
     return fig

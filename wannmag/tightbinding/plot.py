@@ -3,10 +3,9 @@ crystal-field level diagram.  Energies in eV."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
+from .._plotting import save_figure
 from .model import CollinearTBModel
 
 __all__ = ["plot_bands", "plot_pdos", "plot_crystal_field"]
@@ -96,9 +95,7 @@ def plot_bands(model, out=None, path: str | None = None, npoints: int = 300, fer
     ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0,
               framealpha=0.9)
     if out is not None:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=150, bbox_inches="tight")
-        plt.close(fig)
+        save_figure(fig, out, dpi=150, bbox_inches="tight", tight_layout=False, close=True, atomic=False)
     return fig
 
 
@@ -122,9 +119,7 @@ def plot_pdos(pdos: dict, out=None, fermi_energy: float | None = None, ax=None):
     ax.set_ylabel("DOS (states/eV/cell)" + (" (↑ up, ↓ down)" if "up" in pdos else ""))
     ax.legend(fontsize=8)
     if out is not None:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=150, bbox_inches="tight")
-        plt.close(fig)
+        save_figure(fig, out, dpi=150, bbox_inches="tight", tight_layout=False, close=True, atomic=False)
     return fig
 
 
@@ -194,7 +189,5 @@ def plot_crystal_field(levels, out=None, ax=None, degenerate_tol: float = 0.005)
                         fontsize=7, va="center", ha="left", color=g[2], gid="cf-label", annotation_clip=False,
                         arrowprops=dict(arrowstyle="-", lw=0.5, color="0.6", shrinkA=0, shrinkB=1) if moved else None)
     if out is not None:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=150, bbox_inches="tight")
-        plt.close(fig)
+        save_figure(fig, out, dpi=150, bbox_inches="tight", tight_layout=False, close=True, atomic=False)
     return fig

@@ -276,7 +276,7 @@ def plot_sweep(res: SweepResult, path, title: str | None = None) -> Path:
     symbol; failed points are left out."""
     from matplotlib.figure import Figure
 
-    from .._atomic import atomic_savefig
+    from .._plotting import save_figure
 
     pts = [p for p in res.points if p.get("status") == "done"]
     by_u = len(res.U_values) > 1 or len(res.strains) == 1
@@ -323,5 +323,4 @@ def plot_sweep(res: SweepResult, path, title: str | None = None) -> Path:
             ax.legend(fontsize=7)
     formula = next((p.get("formula") for p in pts if p.get("formula")), "")
     fig.suptitle(title or f"{formula} sweep ({res.preset} preset)")
-    fig.tight_layout()
-    return atomic_savefig(fig, path, dpi=120)
+    return save_figure(fig, path, dpi=120)

@@ -80,7 +80,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .._atomic import atomic_savefig, atomic_write_json, jsonable
+from .._atomic import atomic_write_json, jsonable
+from .._plotting import save_figure
 from ..magnetism.design import collinear_candidates, greedy_d_optimal
 from ..magnetism.linfit import linear_fit
 from ..errors import WannmagError
@@ -934,13 +935,7 @@ def plot_tn_vs_x(fractions, tn, err, path, title: str = "", perfect=None, holes=
     ax.legend(fontsize=8)
     if title:
         ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    try:
-        atomic_savefig(fig, path, dpi=110)  # never a truncated figure
-    finally:
-        plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110, close=True)  # atomic: never a truncated figure
 
 
 class NearVacancyJ:

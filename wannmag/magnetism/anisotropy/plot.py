@@ -7,25 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..._plotting import save_figure
+
 __all__ = ["plot_magnon_bands", "plot_mae"]
-
-
-def _write(fig, out) -> Path:
-    """Save ``fig`` to ``out`` atomically (parent folders created) and close it; an unwritable target is one
-    :class:`~wannmag.errors.WannmagError` line."""
-    from ..._atomic import atomic_savefig
-    from ...errors import WannmagError
-
-    out = Path(out)
-    try:
-        if out.is_dir():
-            raise WannmagError(f"{out}: is a directory; give a PNG file name")
-        atomic_savefig(fig, out, dpi=130)
-    except OSError as exc:
-        raise WannmagError(f"{out}: cannot write the figure ({exc.strerror or type(exc).__name__})") from None
-    finally:
-        _pyplot().close(fig)
-    return out
 
 
 def _pyplot():
@@ -55,8 +39,7 @@ def plot_magnon_bands(bandpath, energies, out, title: str | None = None, gap: fl
     if gap is not None:
         ax.text(0.02, 0.96, f"gap at Γ: {gap:.3f} meV", transform=ax.transAxes, va="top", fontsize=9)
     ax.set_title(title or "magnon bands (linear spin-wave theory)", fontsize=10)
-    fig.tight_layout()
-    return _write(fig, out)
+    return save_figure(fig, out, dpi=130, close=True, user_path=True)  # atomic; bad target: one error line
 
 
 def plot_mae(result, out, title: str | None = None) -> Path:
@@ -76,5 +59,4 @@ def plot_mae(result, out, title: str | None = None) -> Path:
     ax.set_ylabel("E − E_min (meV/ion)")
     ax.set_title(title or result.method, fontsize=9)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    return _write(fig, out)
+    return save_figure(fig, out, dpi=130, close=True, user_path=True)  # atomic; bad target: one error line

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..._atomic import atomic_savefig
+from ..._plotting import save_figure
 
 __all__ = ["plot_tc", "plot_dilution"]
 
@@ -83,13 +83,7 @@ def plot_curves(curves: dict, path, tc=None, tc_error=None, title: str = "", edg
         Ts = np.concatenate([np.asarray(c["T"], float) for c in curves.values()])
         _mark_edge(axes.ravel(), float(Ts.min()), float(Ts.max()), edge)
     fig.suptitle(_tc_title(title, tc, tc_error))
-    fig.tight_layout()
-    path = Path(path)
-    try:
-        atomic_savefig(fig, path, dpi=110)  # never a truncated figure (temp file + os.replace)
-    finally:
-        plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110, close=True)  # atomic: never a truncated figure
 
 
 def plot_tc(tcr, path) -> Path:
@@ -120,10 +114,4 @@ def plot_dilution(dres, path) -> Path:
     ax.set_xlabel("vacancy fraction x")
     ax.set_ylabel("T (K)")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path = Path(path)
-    try:
-        atomic_savefig(fig, path, dpi=110)  # never a truncated figure (temp file + os.replace)
-    finally:
-        plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110, close=True)  # atomic: never a truncated figure

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..._plotting import save_figure
 from .analysis import CATEGORIES
 
 __all__ = ["plot_channels"]
@@ -100,9 +101,4 @@ def plot_channels(results: dict, out, title: str | None = None) -> Path:
                  + ("\n(hatched: expansion out of range — formal perturbative terms, not exchange constants)"
                     if any_formal else ""), fontsize=10)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=130)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out, dpi=130, close=True, atomic=False)
