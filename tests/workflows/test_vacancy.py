@@ -155,7 +155,9 @@ def test_workflow_vacancy_study_json_plot_report_and_resume(from_dir, tmp_path):
     out = tmp_path / "run"
     J_vac = -1.0  # weaker ferromagnetic J1 next to the vacancy than in the bulk (J1 = -2)
     eng = ClassicalEngine(CRI3, J_TRUE, J_vac)
-    kw = dict(from_dir=from_dir, out=out, settings=VAC_SETTINGS, vacancies=[0.1, 0.25], vacancy_engine=eng)
+    # the equal-spin J1_bulk / J1_vac study is the ionic charge mode (the neutral cell's: test_vacancy_neutral.py)
+    kw = dict(from_dir=from_dir, out=out, settings=VAC_SETTINGS, vacancies=[0.1, 0.25], vacancy_engine=eng,
+              vacancy_charge="ionic")
     logs = []
     res = build_workflow(log=logs.append, **kw).run()
     fit = res["vacancy_fit"]
@@ -198,7 +200,8 @@ def test_vacancy_monte_carlo_on_dask_gives_the_serial_numbers(from_dir, tmp_path
     eng = ClassicalEngine(CRI3, J_TRUE, -1.0)
     small = {**VAC_SETTINGS, "mc_sizes": [4], "mc_sweeps": 300, "mc_therm": 100, "mc_replicas": 4,
              "vac_realisations": 2}
-    kw = dict(from_dir=from_dir, settings=small, vacancies=[0.25], vacancy_engine=eng, log=lambda m: None)
+    kw = dict(from_dir=from_dir, settings=small, vacancies=[0.25], vacancy_engine=eng, log=lambda m: None,
+              vacancy_charge="ionic")
     serial = build_workflow(out=tmp_path / "serial", **kw).run(until="vacancy_mc")["vacancy_mc"]
     dask = build_workflow(out=tmp_path / "dask", dask="local", **kw).run(until="vacancy_mc")["vacancy_mc"]
     a, b = (json.loads((tmp_path / d / "vacancy" / "vacancy_study.json").read_text()) for d in ("serial", "dask"))
