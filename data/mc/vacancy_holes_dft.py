@@ -43,8 +43,8 @@ sys.path.insert(0, str(ROOT))
 from wannmag._atomic import atomic_write_json, locked_dir  # noqa: E402
 from wannmag.errors import WannmagError  # noqa: E402
 from wannmag.magnetism.vacancy_holes import (HoleError, choose_hole_patterns, classify_bonds,  # noqa: E402
-                                             fit_hole_records, hole_unknowns, locate_holes,
-                                             start_moments)
+                                             constraint_warnings, fit_hole_records, hole_unknowns,
+                                             locate_holes, start_moments)
 from wannmag.structures import honeycomb_configuration  # noqa: E402
 from wannmag.workflows.dft import run_dft  # noqa: E402
 from wannmag.workflows.vacancy import (hole_placements_of, make_vacancy_cell,  # noqa: E402
@@ -183,28 +183,6 @@ def gpaw_engine(conf, U, workdir, smearing, mixer, maxiter, density_tol=None, fi
             "gap_eV": r.gap, "gaps_eV": r.gaps, "fermi_level_eV": r.fermi_level,
             "fermi_levels_eV": r.extra.get("fermi_levels_eV"), "common_gap_eV": r.extra.get("common_gap_eV"),
             "scf_iterations": r.extra.get("scf_iterations"), "wall_s": r.timings.get("total"), "warnings": r.warnings}
-
-
-def constraint_warnings(records, smearing: float = 0.0) -> list[str]:
-    """Fixed-moment configurations whose constraint is active: the highest occupied state of one spin channel lies
-    above the lowest empty state of the other (``common_gap_eV`` < 0, :func:`wannmag.workflows.dft.common_gap`), so
-    the free system would move electrons between channels and the constrained energy carries the constraint's cost.
-    The split of the two channels' Fermi levels alone means nothing for an insulator (each level sits somewhere in
-    its channel's gap: measured 0.70 and 0.96 eV splits with common gaps of +0.33 and +0.28 eV).  Records without
-    ``common_gap_eV`` (run before it was stored) are named as unchecked.  ``smearing`` (eV): an overlap smaller than
-    it is not counted."""
-    out = []
-    for r in records:
-        if not r.get("converged") or not r.get("fermi_levels_eV"):
-            continue
-        g = r.get("common_gap_eV")
-        if g is None:
-            out.append(f"{r['name']}: fixed moment, common gap of the two spin channels not stored (run before it "
-                       "was recorded): whether the constraint is active is unchecked")
-        elif g < -smearing:
-            out.append(f"{r['name']}: fixed moment held with the spin channels overlapping by {-g:.2f} eV: not a free "
-                       "self-consistent state; its energy includes the constraint's cost")
-    return out
 
 
 _locked = locked_dir  # one lock for both writers of data/mc/VPS3_vacancy_holes.json
