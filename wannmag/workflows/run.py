@@ -44,14 +44,13 @@ from ..magnetism.anisotropy.collinear import soc_directions
 from ..magnetism.anisotropy.dipolar import layer_frame
 from ..magnetism.energy_mapping import FitError, fit_exchange, records_from_configurations
 from ..magnetism.mft import hamiltonian_from_tb, lkag_exchange, mft_spin_model
-from ..magnetism.montecarlo import MCSettings, analyse_sizes, build_lattice, mermin_wagner_check
+from ..magnetism.montecarlo import MCSettings, build_lattice, mermin_wagner_check
 from ..magnetism.montecarlo import ground_state as gs_fn
 from ..magnetism.montecarlo.cluster import ClusterSchemeError
 from ..magnetism.montecarlo.plot import plot_curves
-from ..magnetism.montecarlo.tc import (binder_kind, checkpoint_key, choose_algorithm, curves_of, next_window,
-                                       refined_edge_warning, simulate)
+from ..magnetism.montecarlo.tc import (binder_kind, choose_algorithm, mean_field_window,
+                                       ordering_temperature_refined)
 from ..magnetism.routes import routes_from_run_steps
-from ..magnetism.spinmodel import MEV_PER_K
 from ..magnetism.superexchange import plot_channels, superexchange
 from ..magnetism.tc_estimates import tc_estimates
 from ..structures import analyse_structure, find_magnetic_sites, honeycomb_configuration, rectangular_supercell
@@ -483,20 +482,16 @@ def step_lswt(ctx):
     return out
 
 
-def _mc_one(args):
-    model_path, size, settings, ck = args
-    res, _ = simulate(SpinModel.load(model_path), size, settings, checkpoint=ck)
-    return size, curves_of(res), res.ground_state
-
-
 def step_mc(ctx):
+    """Parallel-tempering Monte Carlo of the model step's SpinModel on ``mc_sizes``: the two-pass Tc search of
+    :func:`~wannmag.magnetism.montecarlo.tc.ordering_temperature_refined` (first pass on 0.1–1.1 × the mean-field
+    scale, second on a ladder around the first estimate unless ``mc_refine`` is False), the sizes of a pass side by
+    side on the run's process pool or Dask; K."""
     p = ctx.params
     model = SpinModel.load(ctx["model"]["model"])
     # temperature window from the classical mean-field scale k_B T_MF = S² Σ_j |J_ij| / 3
-    S = model.sites[0].spin
-    zJ = sum(abs(b.J_iso) for b in model.bonds) * 2 / model.n_sites
-    t_mf = S * S * zJ / 3 / MEV_PER_K
-    settings = MCSettings(tmin=0.1 * t_mf, tmax=1.1 * t_mf, n_replicas=p["mc_replicas"], n_sweeps=p["mc_sweeps"],
+    tmin, tmax = mean_field_window(model, 0.1, 1.1)
+    settings = MCSettings(tmin=tmin, tmax=tmax, n_replicas=p["mc_replicas"], n_sweeps=p["mc_sweeps"],
                           n_therm=p["mc_therm"], seed=p["seed"], checkpoint_every=1000,
                           threads=int(p.get("mc_threads") or 1))
     out = ctx.step_dir("mc")
@@ -517,32 +512,17 @@ def step_mc(ctx):
     client = _client(p.get("dask"))
     try:
         # checkpoints are keyed by the model and the settings: a re-run after an upstream change (new model) starts
-        # fresh instead of refusing the old checkpoint, an interrupted run with the same inputs resumes
-        key = checkpoint_key(model, settings)
-        runs = _map(client, _mc_one, [(ctx["model"]["model"], L, settings, str(out / f"checkpoint_{L}_{key}.npz"))
-                                      for L in sizes], workers=p.get("workers", 1))
-        curves = {f"{L}x{L}": c for L, c, _ in runs}
-        tcr = analyse_sizes(curves, mw, binder)
-        coarse = tcr.as_dict(with_runs=False)
-        refined = None
-        # around a bracketed crossing, or beyond the window edge where an unbracketed one lies (the rule of `mc`)
-        window = next_window(tcr, settings.tmin, settings.tmax)
-        if p.get("mc_refine", True) and window is not None and not mw.get("flag"):
-            # second pass: the same sizes and sweeps on a ladder concentrated around the first estimate, so that
-            # the Binder crossings and the C/χ peaks are resolved by several replicas instead of one or two
-            fine = replace(settings, tmin=window[0], tmax=window[1], seed=settings.seed + 1)
-            key2 = checkpoint_key(model, fine)
-            runs2 = _map(client, _mc_one, [(ctx["model"]["model"], L, fine, str(out / f"checkpoint_{L}_{key2}.npz"))
-                                           for L in sizes], workers=p.get("workers", 1))
-            curves2 = {f"{L}x{L}": c for L, c, _ in runs2}
-            tcr2 = analyse_sizes(curves2, mw, binder)
-            if tcr2.tc is not None:
-                refined = {"t_window_K": list(window), "result": tcr2.as_dict(with_runs=False)}
-                refined["warning"] = refined_edge_warning(tcr2.tc, window)
-                curves, tcr = curves2, tcr2
+        # fresh instead of refusing the old checkpoint, an interrupted run with the same inputs resumes; the second
+        # pass (around a bracketed crossing, or beyond the window edge where an unbracketed one lies: the rule of
+        # `mc`) resolves the Binder crossings and the C/χ peaks by several replicas instead of one or two
+        two = ordering_temperature_refined(model, sizes, settings, refine=p.get("mc_refine", True), out_dir=out,
+                                           map_fn=lambda fn, items: _map(client, fn, items,
+                                                                         workers=p.get("workers", 1)),
+                                           mw=mw, binder=binder)
     finally:
         if client is not None:
             client.close()
+    tcr, curves, coarse = two.result, two.curves, two.first.as_dict(with_runs=False)
     png = out / "mc_curves.png"
     d = tcr.as_dict()
     try:
@@ -554,10 +534,10 @@ def step_mc(ctx):
     return {"tc_K": d.get("tc_K"), "tc_error_K": d.get("tc_error_K"), "method": d.get("method"),
             "status": d.get("status"), "note": d.get("note"),
             "mermin_wagner": bool(mw.get("flag")), "warning": mw.get("reason") if mw.get("flag") else None,
-            "sizes": sizes, "t_window_K": [settings.tmin, settings.tmax] if refined is None else refined["t_window_K"],
+            "sizes": sizes, "t_window_K": two.t_window,
             "coarse": {"t_window_K": [settings.tmin, settings.tmax], "tc_K": coarse.get("tc_K"),
                        "tc_error_K": coarse.get("tc_error_K"), "method": coarse.get("method")},
-            "refined": refined is not None, "refine_warning": (refined or {}).get("warning"), "result": d,
+            "refined": two.refined, "refine_warning": two.warning, "result": d,
             "algorithm": algo, "algorithm_reason": algo_why, "binder": tcr.binder,
             "figure": str(png)}
 

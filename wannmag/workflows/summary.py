@@ -20,10 +20,13 @@ import json
 import math
 from pathlib import Path
 
+from ..magnetism.montecarlo.tc import NEARLY_ISOTROPIC_X
+from ..magnetism.montecarlo.tc import nearly_isotropic_caveat as _nearly_isotropic_caveat
 from .reference_values import EXPERIMENT
 
 __all__ = ["run_summary", "summary_of_run_dir", "step_progress", "load_run_results", "tc_estimate_lines",
-           "nearly_isotropic_caveat", "mc_warnings", "ADDED_ESTIMATES_STEP", "NEARLY_ISOTROPIC_X"]
+           "nearly_isotropic_caveat", "mc_warnings", "ADDED_ESTIMATES_STEP", "NEARLY_ISOTROPIC_X",
+           "VPS3_DRIFT"]
 
 #: the file name (``OUT/steps/<name>.json``) of Tc estimates added to a stored run afterwards, without re-running a
 #: step (``data/runs/refresh_estimates.py``); read only when the run's own lswt step did not store them
@@ -31,11 +34,12 @@ ADDED_ESTIMATES_STEP = "tc_estimates"
 #: the one short caveat of the quantum mapping (its single-ion rule is taken from a summary of the paper)
 MAPPING_CAVEAT = "its single-ion rule is unverified"
 
-#: below this anisotropy-to-exchange ratio x (Torelli–Olsen's x = −A_eff/J_eff, else |ΔE_aniso| / (|J1| S²)) a 2D
-#: magnet counts as nearly isotropic: its anisotropy length exceeds every lattice the presets run, and the Binder
-#: crossings of small lattices drift down with L (measured on the VPS3 model, x = 6.0e-4: 279 K at L = 6/9/12, 252 K
-#: at 48/64, 236 K at 96/128, still not converged; data/mc/VPS3_TN_converged.json).  CrI3 (fast preset): x ≈ 0.05.
-NEARLY_ISOTROPIC_X = 1e-2
+#: the measured drift of a nearly isotropic magnet quoted by :func:`nearly_isotropic_caveat`: the VPS3 model
+#: (x = 6.0e-4) with cluster moves, Binder crossings of the smallest and the largest pair of data/mc/VPS3_TN_converged.json
+#: ("crossings"; 279 K at L = 6/9/12 in the fast preset), still drifting down: not converged
+VPS3_DRIFT = {"what": "VPS3 model with cluster moves", "source": "data/mc/VPS3_TN_converged.json",
+              "crossings": [{"pair": [48, 64], "T_K": 252.26994978888416},
+                            {"pair": [96, 128], "T_K": 235.58151066626996}]}
 
 #: the DFT configurations of ``wannmag run`` (the same as ``wannmag.workflows.run.CONFIGS``)
 _CONFIGS = ("FM", "Neel", "zigzag", "stripy")
@@ -172,23 +176,15 @@ def _anisotropy_ratio(results: dict):
 
 
 def nearly_isotropic_caveat(results: dict) -> str | None:
-    """The caveat of a Monte Carlo ordering temperature of a nearly isotropic 2D magnet (anisotropy-to-exchange ratio
-    below :data:`NEARLY_ISOTROPIC_X`), or None: lattices far below the anisotropy length see an almost isotropic 2D
-    Heisenberg magnet, whose Binder crossings drift down as L grows, so the crossing of small lattices is an upper
-    estimate of the model's T_N, not a converged one.  Only for a finite Monte Carlo number (an unbracketed or
-    Mermin–Wagner result already says what it is)."""
+    """The caveat of a Monte Carlo ordering temperature of a nearly isotropic 2D magnet for a run's step results
+    (:func:`wannmag.magnetism.montecarlo.tc.nearly_isotropic_caveat` with the run's anisotropy-to-exchange ratio and
+    sizes, quoting the measured VPS3 drift :data:`VPS3_DRIFT`), or None.  Only for a finite Monte Carlo number (an
+    unbracketed or Mermin–Wagner result already says what it is)."""
     mc = results.get("mc") or {}
     if not _finite(mc.get("tc_K")) or mc.get("mermin_wagner"):
         return None
     x, how = _anisotropy_ratio(results)
-    if x is None or x >= NEARLY_ISOTROPIC_X:
-        return None
-    sizes = [s for s in mc.get("sizes") or [] if isinstance(s, int)]
-    L = f"L ≤ {max(sizes)}" if sizes else "these sizes"
-    return (f"nearly isotropic magnet ({how} = {x:.1e} < {NEARLY_ISOTROPIC_X:g}): lattices of {L} lie far below the "
-            "anisotropy length, where the Binder crossings still drift down with L, so this ordering temperature is "
-            "an upper estimate of the model's, not a converged value (VPS3 model with cluster moves: 252 K at "
-            "L = 48/64, 236 K at 96/128, not converged; data/mc/VPS3_TN_converged.json)")
+    return _nearly_isotropic_caveat(x, how, mc.get("sizes") or [], measured=VPS3_DRIFT)
 
 
 def run_summary(results: dict, params: dict | None = None, out=None) -> str:

@@ -974,10 +974,8 @@ def _chi_max(a) -> dict | None:
 def _series(model, fractions, sizes, settings, realisations, ck_dir, near, holes, map_fn, refine: bool) -> dict:
     """One T(x) series of :func:`diluted_study` (``near``: NearVacancyJ or None; ``holes``: HoleSpec or None), with
     the optional second pass per x; returns the per-x results, the final analyses and the raw dilution results."""
-    from dataclasses import replace
-
     from ..magnetism.montecarlo.dilution import dilution_scan
-    from ..magnetism.montecarlo.tc import next_window, refined_edge_warning
+    from ..magnetism.montecarlo.tc import second_pass
 
     res = dilution_scan(model, fractions, [int(x) for x in sizes], settings, realisations=int(realisations),
                         near_vacancy=near, out_dir=ck_dir(settings), map_fn=map_fn, holes=holes)
@@ -991,15 +989,17 @@ def _series(model, fractions, sizes, settings, realisations, ck_dir, near, holes
     if refine and not (res.analyses and res.analyses[0].mermin_wagner):
         dilution = {"coarse": dilution, "refined": {}}
         for k, x in enumerate(fractions):
-            w = next_window(res.analyses[k], settings.tmin, settings.tmax)
-            if w is None:
+            def run(fine, x=x):  # the second pass of one x: the same sizes and realisations on the fine window
+                r2 = dilution_scan(model, [x], [int(s) for s in sizes], fine, realisations=int(realisations),
+                                   near_vacancy=near, out_dir=ck_dir(fine), map_fn=map_fn, warn=False, holes=holes)
+                dilution["refined"][f"{x:g}"] = r2.as_dict()
+                return r2.analyses[0]
+
+            two = second_pass(res.analyses[k], settings, run)  # the rule of the mc step (tc.second_pass)
+            if two.second is None:
                 continue
-            fine = replace(settings, tmin=w[0], tmax=w[1], seed=settings.seed + 1)
-            r2 = dilution_scan(model, [x], [int(s) for s in sizes], fine, realisations=int(realisations),
-                               near_vacancy=near, out_dir=ck_dir(fine), map_fn=map_fn, warn=False, holes=holes)
-            dilution["refined"][f"{x:g}"] = r2.as_dict()
-            a2 = r2.analyses[0]
-            if not a2.bracketed:
+            w, a2 = two.window, two.second
+            if not two.refined:
                 keep = (f"first pass on {settings.tmin:.4g}-{settings.tmax:.4g} K kept" if res.analyses[k].bracketed
                         else "no ordering temperature")
                 notes.append(f"x = {x:g}: the second pass on {w[0]:.4g}-{w[1]:.4g} K found no Binder crossing "
@@ -1007,9 +1007,8 @@ def _series(model, fractions, sizes, settings, realisations, ck_dir, near, holes
                 continue
             tn[k], err[k], methods[k], windows[k] = a2.tc, a2.tc_error, a2.method, list(w)
             final[k] = a2
-            edge = refined_edge_warning(a2.tc, w)
-            if edge:
-                notes.append(f"x = {x:g}: {edge}")
+            if two.warning:
+                notes.append(f"x = {x:g}: {two.warning}")
     notes += [f"x = {x:g}: {a.note}" for x, a in zip(fractions, final) if not a.bracketed and a.note]
     notes += [f"x = {x:g}: {a.warning}" for x, a in zip(fractions, final) if a.warning and not a.mermin_wagner]
     return {"tn_K": tn, "tn_error_K": err, "methods": methods, "statuses": [a.status for a in final],
@@ -1041,9 +1040,10 @@ def diluted_study(model, J_vac: float | None, fractions, sizes, settings, realis
     binder_kind`).
 
     ``refine``: a second pass for every x on :func:`~wannmag.magnetism.montecarlo.tc.next_window` of its first
-    pass (the rule shared with ``wannmag mc`` and the workflow's mc step: around a bracketed crossing, T ± max(3σ,
-    0.15 T); beyond the window edge where an unbracketed crossing lies; around an interior χ maximum), the same
-    sizes, sweeps and realisations, seed + 1.  The second pass is reported if it brackets a crossing (with a warning
+    pass (:func:`~wannmag.magnetism.montecarlo.tc.second_pass`, the rule shared with ``wannmag mc`` and the
+    workflow's mc step: around a bracketed crossing, T ± max(3σ, 0.15 T); beyond the window edge where an
+    unbracketed crossing lies; around an interior χ maximum), the same sizes, sweeps and realisations, seed + 1.
+    The second pass is reported if it brackets a crossing (with a warning
     when that lies at the edge of its window), else the first pass stays (and the notes say that the second pass
     found no crossing); the first pass is kept in ``coarse``.
 
@@ -1105,7 +1105,7 @@ def _hole_spec(ctx, fit):
 def step_vacancy_mc(ctx):
     from ..magnetism import SpinModel
     from ..magnetism.montecarlo import MCSettings
-    from ..magnetism.spinmodel import MEV_PER_K
+    from ..magnetism.montecarlo.tc import mean_field_window
 
     p = ctx.params
     v = p["vacancy"]
@@ -1114,14 +1114,12 @@ def step_vacancy_mc(ctx):
     spec, hole_notes = _hole_spec(ctx, fit)
     # with holes (neutral cell, fit by bond class): the dilution-only series beside keeps every J of the crystal
     J_vac = None if spec is not None else float(fit["J_meV"]["J1_vac"])
-    # the temperature window of the mc step: 0.1–1.1 × the classical mean-field scale S² Σ_j |J_ij| / 3
-    S = model.sites[0].spin
-    zJ = sum(abs(b.J_iso) for b in model.bonds) * 2 / model.n_sites
-    t_mf = S * S * zJ / 3 / MEV_PER_K
-    # the window of the mc step, reaching further down: dilution lowers T towards zero at the percolation threshold
+    # the window of the mc step (0.1–1.1 × the classical mean-field scale S² Σ_j |J_ij| / 3), reaching further
+    # down: dilution lowers T towards zero at the percolation threshold
+    tmin, tmax = mean_field_window(model, 0.03, 1.1)
     # the algorithm the mc step chose for this model (cluster moves where valid; tc.choose_algorithm)
     algo = (ctx.results.get("mc") or {}).get("algorithm") or "metropolis"
-    settings = MCSettings(tmin=0.03 * t_mf, tmax=1.1 * t_mf, n_replicas=p["mc_replicas"], n_sweeps=p["mc_sweeps"],
+    settings = MCSettings(tmin=tmin, tmax=tmax, n_replicas=p["mc_replicas"], n_sweeps=p["mc_sweeps"],
                           n_therm=p["mc_therm"], seed=p["seed"], checkpoint_every=1000, algorithm=algo,
                           threads=int(p.get("mc_threads") or 1))
     algo_note = None

@@ -25,6 +25,10 @@ lies — "above tmax" when the larger lattice is the more ordered one (U4_L' > U
 when it is the less ordered one, else from a χ maximum at an edge — and ``note`` says so in one line.
 :func:`next_window` gives the window of a further pass (beyond the edge where the crossing lies, or around a first
 estimate) and :func:`until_bracketed` repeats runs with it until a crossing is bracketed (a bounded number of times).
+The two-pass search of ``wannmag run`` and its vacancy study is :func:`second_pass` (one refining pass on
+:func:`next_window` of a first analysis, reported only if it brackets a crossing); :func:`ordering_temperature_refined`
+runs both passes on the perfect lattice, the sizes of a pass on a caller's ``map_fn`` (processes, Dask: this layer
+imports neither), on the window :func:`mean_field_window`.
 
 Mermin–Wagner: in d ≤ 2 a continuous symmetry cannot be broken at T > 0.  The model's continuous symmetries are
 the global rotations R with RᵀJR = J for every bond, RᵀA_iR = A_i and RᵀB = B (generators found numerically); if
@@ -43,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..spinmodel import SpinModel
+from ..spinmodel import MEV_PER_K, SpinModel
 from .errors import MerminWagnerWarning, MonteCarloError
 from .groundstate import easy_axis_of, ground_state
 from .lattice import _as_size, build_lattice, min_size_for_range, range_problem
@@ -53,7 +57,8 @@ __all__ = ["continuous_symmetry", "mermin_wagner_check", "binder_kind", "find_pe
            "analyse_sizes", "choose_algorithm", "refine_window", "extend_window", "next_window", "until_bracketed",
            "refined_edge_warning", "checkpoint_key", "lattice_range_notes", "convergence_notes", "easy_axis_crossing_notes",
            "EASY_AXIS_U4_MIN", "TcResult", "ordering_temperature",
-           "simulate"]
+           "simulate", "mean_field_temperature", "mean_field_window", "RefinedTc", "second_pass",
+           "ordering_temperature_refined", "nearly_isotropic_caveat", "NEARLY_ISOTROPIC_X"]
 
 _GEN = np.array([[[0, 0, 0], [0, 0, -1], [0, 1, 0]],
                  [[0, 0, 1], [0, 0, 0], [-1, 0, 0]],
@@ -424,6 +429,37 @@ def convergence_notes(tc, crossings: list, peaks_C: dict, labels) -> list[str]:
     return out
 
 
+#: below this anisotropy-to-exchange ratio x (Torelli–Olsen's x = −A_eff/J_eff, else |ΔE_aniso| / (|J1| S²)) a 2D
+#: magnet counts as nearly isotropic: its anisotropy length exceeds every lattice the presets of ``wannmag run`` use,
+#: and the Binder crossings of small lattices drift down with L (measured on the VPS3 model, x = 6.0e-4:
+#: data/mc/VPS3_TN_converged.json).  CrI3 (fast preset): x ≈ 0.05.
+NEARLY_ISOTROPIC_X = 1e-2
+
+
+def nearly_isotropic_caveat(x, how: str, sizes=(), measured: dict | None = None) -> str | None:
+    """The caveat of a Monte Carlo ordering temperature of a nearly isotropic 2D magnet, or None: ``x`` is its
+    anisotropy-to-exchange ratio (``how`` names it, e.g. "Torelli–Olsen x = −A_eff/J_eff"); below
+    :data:`NEARLY_ISOTROPIC_X` the lattices ``sizes`` (integers L) lie far below the anisotropy length and see an almost
+    isotropic 2D Heisenberg magnet, whose Binder crossings drift down as L grows, so the crossing of small lattices is
+    an upper estimate of the model's T_N, not a converged one.  ``measured`` (optional, the caller's data): {"what":
+    the measured model, "crossings": [{"pair": [L, L'], "T_K": K}, ...], "source": where it is stored} — quoted in
+    the text as the evidence ("252 K at L = 48/64, 236 K at 96/128, not converged"); without it the text quotes
+    nothing.  The caller decides whether there is a number to caveat (a finite, non-Mermin–Wagner Tc)."""
+    if x is None or x >= NEARLY_ISOTROPIC_X:
+        return None
+    sizes = [s for s in sizes or [] if isinstance(s, int)]
+    L = f"L ≤ {max(sizes)}" if sizes else "these sizes"
+    text = (f"nearly isotropic magnet ({how} = {x:.1e} < {NEARLY_ISOTROPIC_X:g}): lattices of {L} lie far below the "
+            "anisotropy length, where the Binder crossings still drift down with L, so this ordering temperature is "
+            "an upper estimate of the model's, not a converged value")
+    if measured and measured.get("crossings"):
+        pts = [f"{c['T_K']:.0f} K at {'L = ' if k == 0 else ''}{c['pair'][0]}/{c['pair'][1]}"
+               for k, c in enumerate(measured["crossings"])]
+        src = f"; {measured['source']}" if measured.get("source") else ""
+        text += f" ({measured.get('what') or 'measured'}: {', '.join(pts)}, not converged{src})"
+    return text
+
+
 #: the easy-axis cumulant U4 of q_n = Q·n is 2/3 for order along n, 0.4 for order along a random direction (lattices
 #: below the anisotropy length: the isotropic part orders, the anisotropy is not yet felt) and 0 for no order; at the
 #: Ising transition of a uniaxial 2D magnet it crosses near U* ≈ 0.61.  A crossing below the midpoint of 0.4 and
@@ -667,3 +703,140 @@ def checkpoint_key(model: SpinModel, settings: MCSettings, **extra) -> str:
                                 "observables": list(OBS_NAMES)}),
                       sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:10]
+
+
+# ------------------------------------------------------------------------------------------- the two-pass search
+def mean_field_temperature(model: SpinModel) -> float:
+    """The classical mean-field temperature scale (K) of ``model``: k_B T_MF = S² Σ_j |J_ij| / 3, S the spin of the
+    first site, Σ_j |J_ij| the mean over the sites of the summed |J_iso| (meV) of their bonds (each bond counted at
+    both ends); the scale of the Monte Carlo windows of ``wannmag run`` (:func:`mean_field_window`)."""
+    S = model.sites[0].spin
+    zJ = sum(abs(b.J_iso) for b in model.bonds) * 2 / model.n_sites
+    return S * S * zJ / 3 / MEV_PER_K
+
+
+def mean_field_window(model: SpinModel, lo: float = 0.1, hi: float = 1.1) -> tuple[float, float]:
+    """(lo·T_MF, hi·T_MF) in K (:func:`mean_field_temperature`): the first-pass window of the workflow's mc step
+    (0.1–1.1) and of the vacancy study (0.03–1.1: dilution lowers T towards zero at the percolation threshold)."""
+    t_mf = mean_field_temperature(model)
+    return lo * t_mf, hi * t_mf
+
+
+@dataclass
+class RefinedTc:
+    """The two-pass ordering-temperature search of :func:`second_pass` (K): ``first`` the analysis of the first pass
+    on ``first_window``; ``window`` the window of the second pass (None: none ran — refining off, Mermin–Wagner, or
+    nothing to look for) and ``second`` its analysis; ``result`` the reported analysis — the second pass's when it
+    bracketed a Binder crossing (``refined``), else the first pass's; ``warning`` the edge warning of an adopted
+    second pass (:func:`refined_edge_warning`).  ``curves`` (not serialised) the curves of the reported pass, where
+    the caller kept them (:func:`ordering_temperature_refined`)."""
+
+    first: TcResult
+    result: TcResult
+    first_window: list
+    window: tuple | None = None
+    second: TcResult | None = None
+    warning: str | None = None
+    curves: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def refined(self) -> bool:
+        return self.second is not None and self.second.bracketed
+
+    @property
+    def t_window(self) -> list:
+        """The window (K) of the reported pass."""
+        return list(self.window) if self.refined else list(self.first_window)
+
+    def as_dict(self) -> dict:
+        return {"first": self.first.as_dict(with_runs=False), "first_window_K": list(self.first_window),
+                "window_K": None if self.window is None else list(self.window),
+                "second": None if self.second is None else self.second.as_dict(with_runs=False),
+                "refined": self.refined, "warning": self.warning}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RefinedTc":
+        """Inverse of :meth:`as_dict` (the reported analysis is the second one when it bracketed a crossing)."""
+        first = TcResult.from_dict(d["first"])
+        second = None if d.get("second") is None else TcResult.from_dict(d["second"])
+        return cls(first=first, result=second if second is not None and second.bracketed else first,
+                   first_window=list(d["first_window_K"]),
+                   window=None if d.get("window_K") is None else tuple(d["window_K"]), second=second,
+                   warning=d.get("warning"))
+
+
+def second_pass(first: TcResult, settings: MCSettings, run, refine: bool = True) -> RefinedTc:
+    """The second pass of the two-pass Tc search (the rule of ``wannmag run``'s mc step and of the vacancy study):
+    ``first`` is the analysis of a first pass with ``settings`` (window [tmin, tmax] K); if ``refine`` and
+    :func:`next_window` gives a window (around a bracketed crossing T ± max(3σ, 0.15 T); beyond the edge where an
+    unbracketed one lies; around an interior χ maximum; never for a Mermin–Wagner model), ``run(fine) -> TcResult``
+    runs the same sizes and sweeps with ``fine`` = settings on that window, seed + 1.  The second analysis is
+    reported only if it brackets a Binder crossing (with :func:`refined_edge_warning`); else the first stays."""
+    from dataclasses import replace
+
+    out = RefinedTc(first=first, result=first, first_window=[settings.tmin, settings.tmax])
+    window = next_window(first, settings.tmin, settings.tmax) if refine else None
+    if window is None:
+        return out
+    fine = replace(settings, tmin=window[0], tmax=window[1], seed=settings.seed + 1)
+    out.window, out.second = window, run(fine)
+    if out.second.bracketed:
+        out.result = out.second
+        out.warning = refined_edge_warning(out.second.tc, window)
+    return out
+
+
+def _size_label(size) -> str:
+    """Curve label of a lattice size: "LxL" for an integer L (the labels of ``wannmag run``'s mc step), else
+    "LxMxN"."""
+    if isinstance(size, (int, np.integer)):
+        return f"{int(size)}x{int(size)}"
+    return _label(size)
+
+
+def _size_task(args):
+    """One lattice of a pass of :func:`ordering_temperature_refined` (a ``map_fn`` task: in this process, a spawned
+    process or a Dask worker): (model, size, settings, checkpoint path or None) → (size, curves, ground state)."""
+    model, size, settings, ck = args
+    res, _ = simulate(model, size, settings, checkpoint=ck)
+    return size, curves_of(res), res.ground_state
+
+
+def ordering_temperature_refined(model: SpinModel, sizes, settings: MCSettings, refine: bool = True, map_fn=None,
+                                 out_dir=None, mw: dict | None = None, binder=None) -> RefinedTc:
+    """The two-pass Tc search on the perfect lattice (K): parallel tempering of ``model`` on every size of ``sizes``
+    (integers L → L×L×1, curves labelled "LxL"; or 2-3 integers) with ``settings``, the Tc analysis
+    (:func:`analyse_sizes`), then :func:`second_pass`.  ``map_fn(fn, tasks) -> list`` runs the sizes of a pass
+    (in order; default: one after the other here; the workflow passes its process pool or Dask map — every task is
+    seeded by its own settings and size, so the numbers do not depend on where it runs).  With ``out_dir`` every
+    run checkpoints to ``out_dir/checkpoint_<L>_<checkpoint_key(model, settings of the pass)>.npz`` (an interrupted
+    pass resumes, a pass with other inputs starts fresh).  ``mw`` (:func:`mermin_wagner_check`) and ``binder``
+    (:func:`binder_kind`) are computed from the ground state of the first size unless given.  No warning is
+    emitted: a Mermin–Wagner model is flagged in the analyses."""
+    sizes = list(sizes)
+    if not sizes:
+        raise MonteCarloError("give at least one lattice size")
+    if mw is None or binder is None:
+        lat0 = build_lattice(model, sizes[0])
+        gs0 = ground_state(lat0, ising=settings.ising, seed=settings.seed)
+        if mw is None:
+            mw = mermin_wagner_check(model, lat0.dimension, settings.ising, gs0.spins, lat0.slen)
+        if binder is None:
+            binder = binder_kind(lat0, gs0, settings.ising)
+    if map_fn is None:
+        def map_fn(fn, tasks):
+            return [fn(t) for t in tasks]
+    passes = []
+
+    def run(st):
+        key = checkpoint_key(model, st)
+        tag = (lambda L: str(int(L)) if isinstance(L, (int, np.integer)) else "x".join(map(str, _as_size(L))))
+        runs = map_fn(_size_task, [(model, L, st, None if out_dir is None else
+                                    str(Path(out_dir) / f"checkpoint_{tag(L)}_{key}.npz")) for L in sizes])
+        curves = {_size_label(L): c for L, c, _ in runs}
+        passes.append(curves)
+        return analyse_sizes(curves, mw, binder)
+
+    out = second_pass(run(settings), settings, run, refine=refine)
+    out.curves = passes[-1] if out.refined else passes[0]
+    return out
