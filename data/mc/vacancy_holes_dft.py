@@ -91,6 +91,9 @@ def main(argv=None, engine=None):
     ap.add_argument("--configs", type=int, nargs="+", help="fit mode: run only these configurations (1-based, as "
                     "--plan lists them; two instances with disjoint sets share the work; the fit is made by the "
                     "instance that finds them all recorded)")
+    ap.add_argument("--available", action="store_true", help="fit mode: fit the configurations computed so far "
+                    "(the design's others are named as not computed in the result; the fit still needs --min-dof "
+                    "residual degrees of freedom among the usable ones)")
     ap.add_argument("--plan", action="store_true", help="fit mode: print the configurations and which are done, run "
                     "nothing")
     ap.add_argument("--out", default=str(FIT_OUT), help="fit mode: result file")
@@ -327,7 +330,9 @@ def fit_mode(a, engine=None) -> int:
     missing = [n for n in all_names if n not in old]
     recs = [old[n] for n in all_names if n in old]
     block["configurations"] = recs
-    if missing:
+    if missing and a.available:
+        print(f"[vacancy holes fit] --available: fitting without {', '.join(missing)} (not computed)", flush=True)
+    if missing and not a.available:
         block["status"] = f"incomplete: not yet computed {', '.join(missing)}"
         _merge_write(out, None, key, block)
         print(f"[vacancy holes fit] no fit yet: configurations {', '.join(missing)} not computed (another instance "
@@ -352,6 +357,8 @@ def fit_mode(a, engine=None) -> int:
     J.update({c: v for c, v in fit.J.items() if c not in J})
     notes = [f"{c}: no such bond in the 2x2 vacancy cell with holes on {hp.sites}" for c, v in J.items() if v is None]
     notes += [j23_note] if j23_note else []
+    notes += [f"configurations of the design not computed (fit of those available, --available): "
+              f"{', '.join(missing)}"] if missing else []
     res = dict(zip(fit.configurations, fit.residuals_meV))
     dof = len(fit.configurations) - design.n_unknowns
     block.update({
@@ -366,7 +373,7 @@ def fit_mode(a, engine=None) -> int:
         "residual_meV": {"per_configuration": res, "rms": float(np.sqrt(np.mean(np.square(fit.residuals_meV)))),
                          "max_abs": float(np.max(np.abs(fit.residuals_meV))), "dof": dof},
         "E0_eV": fit.E0_eV, "rank": fit.rank, "condition_number": fit.condition_number, "spins": fit.spins,
-        "configurations": annotated, "warnings": warns})
+        "configurations": annotated, "warnings": warns, "not_computed": missing})
     top = {"U_eV": U, "placement": hp.name, "cells": _cells(Path(a.cells_from), U), "J_meV": J,
            "J_stderr_meV": fit.stderr, "J_fixed_meV": fit.fixed, "J_notes": notes,
            "J_perfect_crystal_meV": block["J_perfect_crystal_meV"], "residual_meV": block["residual_meV"],

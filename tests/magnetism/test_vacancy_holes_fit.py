@@ -238,7 +238,15 @@ def test_fit_mode_split_between_two_instances(tmp_path, cell, places, script, ca
     assert script.main(base + ["--configs", "1", "3"], engine=engine) == 0
     assert len(calls) == 2 and "J_meV" not in json.loads(out.read_text())
     assert "no fit yet" in capsys.readouterr().out
-    assert script.main(base + ["--configs", "2", "4", "5"], engine=engine) == 0
+    # --available fits what is there: 2 configurations for E0 + 2 J is refused (too few), never a number
+    assert script.main(base + ["--configs", "1", "--available"], engine=engine) == 1
+    assert "fit refused" in capsys.readouterr().out and json.loads(out.read_text()).get("J_meV") is None
+    assert script.main(base + ["--configs", "2", "4", "--available"], engine=engine) == 0
+    assert len(calls) == 4
+    part = json.loads(out.read_text())
+    assert part["J_meV"]["V2-V3"] == pytest.approx(10.0, abs=1e-6) and len(part["configurations"]) == 4
+    assert "not computed (fit of those available, --available): vac_" in part["J_notes"][-1]
+    assert script.main(base + ["--configs", "5"], engine=engine) == 0
     assert len(calls) == 5
     data = json.loads(out.read_text())
     assert data["U_eV"] == 2.0 and data["J_meV"]["V2-V2_bulk"] is None and "no such bond" in data["J_notes"][0]
