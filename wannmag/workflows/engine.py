@@ -29,6 +29,7 @@ import numpy as np
 
 from .._atomic import atomic_write_json, atomic_write_text, jsonable
 from ..errors import WannmagError
+from ..structures import find_magnetic_sites, read_structure
 
 __all__ = ["Step", "StepError", "Context", "Engine", "structure_fingerprint", "files_fingerprint"]
 
@@ -51,13 +52,31 @@ class Step:
 
 
 class Context:
-    """What a step sees: the run directory, the workflow parameters and the results of earlier steps."""
+    """What a step sees: the run directory, the workflow parameters and the results of earlier steps, and the
+    structure of ``params["structure"]`` resolved once (:attr:`sublattice`, :attr:`atoms`)."""
 
     def __init__(self, out: Path, params: dict, results: dict, log: Callable[[str], None]):
         self.out = out
         self.params = params
         self.results = results
         self.log = log
+        self._resolved: tuple | None = None  # (structure path, MagneticSublattice)
+
+    @property
+    def sublattice(self):
+        """The :class:`~wannmag.structures.MagneticSublattice` of ``params["structure"]``
+        (:func:`~wannmag.structures.find_magnetic_sites` with its defaults), read and analysed once per path: the
+        relax step's ``after`` hook points ``params["structure"]`` at the relaxed file, and the next use resolves
+        that file.  Shared by every step: treat it as read-only (the structures functions copy what they change)."""
+        path = self.params["structure"]
+        if self._resolved is None or self._resolved[0] != path:
+            self._resolved = (path, find_magnetic_sites(path))
+        return self._resolved[1]
+
+    @property
+    def atoms(self):
+        """The ``ase.Atoms`` of ``params["structure"]`` (the full structure of :attr:`sublattice`; read-only)."""
+        return self.sublattice.atoms
 
     def step_dir(self, name: str) -> Path:
         d = self.out / name
@@ -75,8 +94,6 @@ def structure_fingerprint(structure, decimals: int = 4) -> str:
     The file name, its folder and its format do not enter, so a copy of a CIF under another name is the same
     structure; moving one atom by 1e-3 Å is not.  (A coordinate that lies within ~1e-9 Å of a rounding boundary
     could in principle round differently in two text formats; that only costs a recomputation.)"""
-    from ..structures import read_structure
-
     atoms = read_structure(structure)
 
     def rounded(a):

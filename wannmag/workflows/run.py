@@ -53,7 +53,7 @@ from ..magnetism.montecarlo.tc import (binder_kind, choose_algorithm, mean_field
 from ..magnetism.routes import routes_from_run_steps
 from ..magnetism.superexchange import plot_channels, superexchange
 from ..magnetism.tc_estimates import tc_estimates
-from ..structures import analyse_structure, find_magnetic_sites, honeycomb_configuration, rectangular_supercell
+from ..structures import analyse_structure, honeycomb_configuration, rectangular_supercell
 from ..structures.plot import plot_magnetic_lattice
 from ..tightbinding import classify_zsa, crystal_fields, read_w90
 from ..tightbinding.electronic import midgap_fermi_level, nominal_electron_count
@@ -92,10 +92,6 @@ class WorkflowError(WannmagError):
 
 
 # ------------------------------------------------------------------------------------------------------ helpers
-def _sublattice(ctx):
-    return find_magnetic_sites(ctx.params["structure"])
-
-
 def _formula(atoms) -> str:
     return Composition(atoms.get_chemical_formula()).reduced_formula
 
@@ -124,7 +120,7 @@ def _use_relaxed(ctx, result: dict) -> None:
 
 
 def step_structure(ctx):
-    rep = analyse_structure(ctx.params["structure"])
+    rep = analyse_structure(ctx.sublattice)
     png = ctx.step_dir("structure") / "lattice.png"
     plot_magnetic_lattice(rep, png)
     d = rep.as_dict()
@@ -133,12 +129,11 @@ def step_structure(ctx):
 
 
 def _dft_one(args):
-    structure, name, preset, U, workdir = args
+    structure, sub, name, preset, U, workdir = args  # sub: the run's MagneticSublattice of ``structure`` (ctx)
     from .dft import run_dft  # local: looked up per call, the GPAW engine (tests put a fake in dft.run_dft)
 
     # all four orders in the same rectangular 4-site cell: the same k-mesh, basis and real-space grid for every
     # configuration, so that cell-dependent errors (k sampling, LCAO egg-box) cancel in the energy differences
-    sub = find_magnetic_sites(structure)
     conf = honeycomb_configuration(sub, name, supercell=rectangular_supercell(sub.atoms))
     return run_dft(structure, conf, preset=preset, U=U, workdir=workdir, name=f"{name}_rect", log=True,
                    progress=f"configuration {CONFIGS.index(name) + 1} of {len(CONFIGS)}").as_dict()
@@ -147,20 +142,21 @@ def _dft_one(args):
 def step_dft(ctx):
     p = ctx.params
     if p.get("from_dir"):
-        return _read_energies(Path(p["from_dir"]), p["structure"])
+        return _read_energies(Path(p["from_dir"]), p["structure"], ctx.sublattice)
     workdir = str(ctx.step_dir("dft"))
     client = _client(p.get("dask"))
     try:
-        recs = _map(client, _dft_one, [(p["structure"], c, p["preset"], p["U"], workdir) for c in CONFIGS],
-                    workers=p.get("workers", 1))
+        recs = _map(client, _dft_one, [(p["structure"], ctx.sublattice, c, p["preset"], p["U"], workdir)
+                                       for c in CONFIGS], workers=p.get("workers", 1))
     finally:
         if client is not None:
             client.close()
     return {"records": recs, "engine": "gpaw"}
 
 
-def _read_energies(d: Path, structure):
-    """Energies of FM/Neel/zigzag/stripy from ``d/<config>/`` (VASP vasprun.xml/OUTCAR or QE pw.x output)."""
+def _read_energies(d: Path, structure, sublattice):
+    """Energies of FM/Neel/zigzag/stripy from ``d/<config>/`` (VASP vasprun.xml/OUTCAR or QE pw.x output);
+    ``sublattice`` the MagneticSublattice of the ``structure`` file."""
     if not d.is_dir():
         raise WorkflowError(f"{d}: not a directory")
     recs = []
@@ -170,9 +166,9 @@ def _read_energies(d: Path, structure):
             continue
         rec = read_output(_energy_source(sub), config=name)
         # the cell of the calculation: primitive or the rectangular 4-site cell
-        conf = honeycomb_configuration(structure, name)
+        conf = honeycomb_configuration(sublattice, name)
         if rec.moments and len(rec.moments) != len(conf.atoms):
-            conf = honeycomb_configuration(structure, name, supercell=rectangular_supercell(conf.atoms))
+            conf = honeycomb_configuration(sublattice, name, supercell=rectangular_supercell(conf.atoms))
         if rec.moments and len(rec.moments) != len(conf.atoms):
             raise WorkflowError(f"{sub}: {len(rec.moments)} atoms fit neither the primitive nor the rectangular "
                                 f"{name} cell of {Path(structure).name}")
@@ -216,7 +212,7 @@ def _wannier_inputs(d) -> list[Path]:
 
 
 def step_mapping(ctx):
-    sub = _sublattice(ctx)
+    sub = ctx.sublattice
     recs = ctx["dft"]["records"]
     configs = [honeycomb_configuration(sub, r["config"], supercell=r.get("supercell")) for r in recs]
     for c, r in zip(configs, recs):
@@ -381,7 +377,7 @@ def _soc_record_tasks(ctx, model):
         return [], "force-theorem energies of at least two orders (.gpw) needed"
     elements = sorted({s.element for s in model.sites})
     try:
-        dirs = soc_directions(ctx.params["structure"])
+        dirs = soc_directions(ctx.sublattice)
     except WannmagError as exc:
         return [], str(exc)
     return [(o, ("soc", g, dirs, elements)) for o, g in gpws.items()], None
@@ -403,7 +399,7 @@ def _soc_exchange_fit(ctx, model, soc_tasks, results, error) -> dict:
             return {"soc_fit": None, "soc_fit_error": str(rec)}
         records[o] = rec
     try:
-        fit = fit_soc_records(records, ctx.params["structure"], template=model)
+        fit = fit_soc_records(records, ctx.sublattice, template=model)
     except WannmagError as exc:
         return {"soc_fit": None, "soc_fit_error": str(exc)}
     return {"soc_records": records, "soc_fit": fit.as_dict(), "soc_fit_table": fit.table()}
@@ -438,7 +434,7 @@ def step_model(ctx):
         # SOC as fitted tensors (SIA + per-bond Kitaev/XXZ)
         from ..magnetism.anisotropy.collinear import fit_soc_records  # local: looked up per call (tests put a fake)
 
-        fit = fit_soc_records(an["soc_records"], ctx.params["structure"], template=model)
+        fit = fit_soc_records(an["soc_records"], ctx.sublattice, template=model)
         model = fit.apply(model)
         soc = fit.mae(order)["total"] if order in fit.design.orders else float(an["soc_meV"] or 0.0)
         method = ("energy mapping J + SOC anisotropy fitted to force-theorem energies of the collinear orders "

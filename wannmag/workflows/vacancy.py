@@ -396,13 +396,14 @@ def _engine_name(engine) -> str:
 
 
 def run_vacancy_configurations(structure, cell: VacancyCell, patterns, engine, workdir, preset: str = "fast", U=3.0,
-                               log=print, charge: float = 0.0) -> list[dict]:
+                               log=print, charge: float = 0.0, sublattice=None) -> list[dict]:
     """Energies of the vacancy configurations, one after the other; every finished configuration is stored in
-    ``workdir/<name>/record.json`` (with the identity of the calculation) and read back instead of recomputed."""
+    ``workdir/<name>/record.json`` (with the identity of the calculation) and read back instead of recomputed.
+    ``sublattice``: the MagneticSublattice of the ``structure`` file when the caller has it (else read here)."""
     workdir = Path(workdir)
     out = []
     for k, p in enumerate(patterns):
-        conf = vacancy_configuration(structure, cell, p)
+        conf = vacancy_configuration(structure if sublattice is None else sublattice, cell, p)
         ident = {"structure": str(structure), "supercell": cell.supercell, "site": cell.site, "pattern": list(p),
                  "preset": preset, "U": U, "engine": _engine_name(engine), "charge": charge}
         path = workdir / conf.name / "record.json"
@@ -430,6 +431,8 @@ def run_vacancy_configurations(structure, cell: VacancyCell, patterns, engine, w
 
 
 def _read_vacancy_dir(d: Path, structure, cell: VacancyCell, patterns) -> list[dict]:
+    """The records of the vacancy configurations from ``d/<name>/``; ``structure``: a file or its
+    MagneticSublattice."""
     from .readers import read_output
 
     out, missing = [], []
@@ -458,7 +461,7 @@ def _read_vacancy_dir(d: Path, structure, cell: VacancyCell, patterns) -> list[d
 
 def _write_structures(structure, cell: VacancyCell, patterns, d: Path) -> None:
     """POSCAR files of the vacancy configurations and their initial moments (``magmoms.json``: name → MAGMOM per
-    atom in POSCAR order, μ_B), for runs elsewhere."""
+    atom in POSCAR order, μ_B), for runs elsewhere; ``structure``: a file or its MagneticSublattice."""
     import io
 
     from ase.io import write
@@ -622,7 +625,7 @@ def _run_neutral_scfs(ctx, structure, cell: VacancyCell, items, engine, wd: Path
     """The SCFs of ``items`` [(pattern, HolePlacement or None), ...]: finished ones (record.json with the same
     identity: converged or not) read back, the others handed together to the parallel map (--workers / --dask)."""
     p = ctx.params
-    confs = [vacancy_configuration(structure, cell, q, holes=hp) for q, hp in items]
+    confs = [vacancy_configuration(ctx.sublattice, cell, q, holes=hp) for q, hp in items]
     if isinstance(engine, _OutputsReader):
         missing = engine.missing([c.name for c in confs])
         if missing:
@@ -690,13 +693,13 @@ def _neutral_dft(ctx, structure, cell: VacancyCell) -> dict:
     settings = neutral_settings({k: x for k, x in (v.get("neutral") or {}).items() if k != "placements"})
     names = check_placements((v.get("neutral") or {}).get("placements"))
     d = ctx.step_dir("vacancy_dft")
-    n_holes, s_hole = vacancy_holes_of(-vacancy_charge(structure, "ionic"), cell.spin)
-    places = {hp.name: hp for hp in hole_placements_of(structure, cell, n_holes=n_holes, spin_hole=s_hole)}
+    n_holes, s_hole = vacancy_holes_of(-vacancy_charge(ctx.sublattice, "ionic"), cell.spin)
+    places = {hp.name: hp for hp in hole_placements_of(ctx.sublattice, cell, n_holes=n_holes, spin_hole=s_hole)}
     unknown = [n for n in names if n != "none" and n not in places]
     if unknown:
         raise VacancyError(f"hole placement {unknown[0]!r} does not exist in this vacancy cell ({n_holes} holes; "
                            f"placements: {', '.join(sorted(places))}, none)")
-    start = _ground_state_pattern(ctx, structure, cell) or [1] * cell.n_sites
+    start = _ground_state_pattern(ctx, cell) or [1] * cell.n_sites
     start = [int(s) * (1 if start[0] > 0 else -1) for s in start]
     vdir = Path(p["from_dir"]) / "vacancy" if p.get("from_dir") else None
     eng = p.get("vacancy_engine")
@@ -754,7 +757,7 @@ def _neutral_fit(ctx, vd: dict) -> dict:
                                            fit_hole_records, lattice_classes, lattice_placement)
 
     v = ctx.params["vacancy"]
-    cell = make_vacancy_cell(ctx.params["structure"], supercell=v["supercell"], site=v["site"])
+    cell = make_vacancy_cell(ctx.sublattice, supercell=v["supercell"], site=v["site"])
     hp = HolePlacement.from_dict(vd["placement"])
     bonds = classify_bonds(cell.bonds, hp.sites, cell.near_sites)
     design = HoleDesign.from_dict(vd["design"])
@@ -819,13 +822,13 @@ def _hole_fit_table(fit: dict, cell: VacancyCell) -> str:
 
 
 # ------------------------------------------------------------------------------------------------------ steps
-def _ground_state_pattern(ctx, structure, cell: VacancyCell):
+def _ground_state_pattern(ctx, cell: VacancyCell):
     """The perfect lattice's ground-state order (mapping step) on the sites of the vacancy cell, if commensurate."""
     from ..structures import honeycomb_configuration
 
     order = ctx.results.get("mapping", {}).get("ground_state", "Neel")
     try:
-        full = honeycomb_configuration(_sublattice(structure), order, supercell=cell.supercell)
+        full = honeycomb_configuration(ctx.sublattice, order, supercell=cell.supercell)
     except WannmagError:
         return None
     return np.delete(full.pattern, cell.site).tolist()
@@ -834,14 +837,13 @@ def _ground_state_pattern(ctx, structure, cell: VacancyCell):
 def step_vacancy_dft(ctx):
     p = ctx.params
     v = p["vacancy"]
-    structure = p["structure"]
-    cell = make_vacancy_cell(structure, supercell=v["supercell"], site=v["site"])
+    structure, sub = p["structure"], ctx.sublattice  # the file (engines, identities) and its sublattice
+    cell = make_vacancy_cell(sub, supercell=v["supercell"], site=v["site"])
     if is_neutral(v.get("charge")):
         return _neutral_dft(ctx, structure, cell)
-    patterns = choose_patterns(cell, fit=v["fit"], n_configs=v["n_configs"],
-                               start=_ground_state_pattern(ctx, structure, cell))
+    patterns = choose_patterns(cell, fit=v["fit"], n_configs=v["n_configs"], start=_ground_state_pattern(ctx, cell))
     d = ctx.step_dir("vacancy_dft")
-    _write_structures(structure, cell, patterns, d / "structures")
+    _write_structures(sub, cell, patterns, d / "structures")
     atomic_write_json(d / "plan.json", {"cell": cell.as_dict(), "patterns": patterns,
                                         "names": [_pattern_name(q) for q in patterns]})
     vdir = Path(p["from_dir"]) / "vacancy" if p.get("from_dir") else None
@@ -851,17 +853,17 @@ def step_vacancy_dft(ctx):
             raise VacancyError(f"{vdir}: no such directory; put the outputs of the vacancy configurations "
                                f"{', '.join(_pattern_name(q) for q in patterns)} in {vdir}/<configuration>/ (their "
                                f"structures and initial moments are in {d / 'structures'})")
-        recs = _read_vacancy_dir(vdir, structure, cell, patterns)
+        recs = _read_vacancy_dir(vdir, sub, cell, patterns)
         engine = "from-dir"
     else:
-        q = vacancy_charge(structure, v.get("charge"))
+        q = vacancy_charge(sub, v.get("charge"))
         eng = p.get("vacancy_engine")
         if eng is None:
             eng = functools.partial(gpaw_engine, charge=q)
             eng.engine_name = "gpaw"
         wd = d if q == 0 else d / f"charge{q:+g}"  # charged cells get their own run directories
         recs = run_vacancy_configurations(structure, cell, patterns, eng, wd, preset=p["preset"], U=p["U"],
-                                          log=ctx.log, charge=q)
+                                          log=ctx.log, charge=q, sublattice=sub)
         engine = _engine_name(eng)
     keep = ("name", "pattern", "energy", "site_moments", "moments", "total_moment", "gap", "gaps", "fermi_level",
             "warnings", "timings", "wall_s", "gpw", "formula", "kpts")
@@ -874,8 +876,7 @@ def step_vacancy_fit(ctx):
     v = p["vacancy"]
     if ctx["vacancy_dft"].get("mode") == "holes":
         return _neutral_fit(ctx, ctx["vacancy_dft"])
-    structure = p["structure"]
-    cell = make_vacancy_cell(structure, supercell=v["supercell"], site=v["site"])
+    cell = make_vacancy_cell(ctx.sublattice, supercell=v["supercell"], site=v["site"])
     recs = ctx["vacancy_dft"]["records"]
     mapJ = list(ctx["mapping"]["J_meV"]) + [0.0, 0.0, 0.0]
     fixed = {"J2": float(mapJ[1]), "J3": float(mapJ[2])} if v["fit"] == "J1" else {}
