@@ -40,7 +40,7 @@ from .._atomic import atomic_write_json, atomic_write_text
 from ..errors import WannmagError
 from ..magnetism import SpinModel
 from ..magnetism.anisotropy import anisotropy_summary, spin_waves_for_order
-from ..magnetism.anisotropy.collinear import soc_directions
+from ..magnetism.anisotropy.collinear import CollinearSOCFit, soc_directions
 from ..magnetism.anisotropy.dipolar import layer_frame
 from ..magnetism.energy_mapping import FitError, fit_exchange, records_from_configurations
 from ..magnetism.mft import hamiltonian_from_tb, lkag_exchange, mft_spin_model
@@ -412,6 +412,17 @@ def _ground_state_gpw(ctx, order):
     return None
 
 
+def _soc_fit_of(ctx, an: dict, model):
+    """The anisotropy step's collinear SOC fit: :meth:`CollinearSOCFit.from_dict` of its stored ``soc_fit`` (no
+    refit, no structure read); a result stored without the fit's design (an anisotropy step of an earlier version)
+    is fitted again from its ``soc_records``, as the model step did before (same numbers)."""
+    from ..magnetism.anisotropy.collinear import fit_soc_records  # local: looked up per call (tests put a fake)
+
+    if isinstance(an["soc_fit"], dict) and "design" in an["soc_fit"]:
+        return CollinearSOCFit.from_dict(an["soc_fit"])
+    return fit_soc_records(an["soc_records"], ctx.sublattice, template=model)
+
+
 def step_model(ctx):
     """Energy-mapping J1–J3 (H = Σ_{i<j} S_i·J_ij·S_j + Σ_i S_i·A_i·S_i, |S| = S, J > 0 AF, meV) + anisotropy.
 
@@ -431,10 +442,8 @@ def step_model(ctx):
     c = layer_frame(model.cell)[2]
     cc = np.outer(c, c)
     if an.get("soc_fit"):
-        # SOC as fitted tensors (SIA + per-bond Kitaev/XXZ)
-        from ..magnetism.anisotropy.collinear import fit_soc_records  # local: looked up per call (tests put a fake)
-
-        fit = fit_soc_records(an["soc_records"], ctx.sublattice, template=model)
+        # SOC as fitted tensors (SIA + per-bond Kitaev/XXZ): the anisotropy step's fit, rebuilt from its result
+        fit = _soc_fit_of(ctx, an, model)
         model = fit.apply(model)
         soc = fit.mae(order)["total"] if order in fit.design.orders else float(an["soc_meV"] or 0.0)
         method = ("energy mapping J + SOC anisotropy fitted to force-theorem energies of the collinear orders "

@@ -142,6 +142,10 @@ def _order_state(template, name, spec):
 
     if isinstance(spec, Configuration):
         P, pattern, positions = np.asarray(spec.supercell, int), np.asarray(spec.pattern, int), spec.sublattice.positions
+    elif isinstance(spec, dict) and spec.get("resolved"):
+        # already in the site order of template.supercell(P) (CollinearDesign.as_dict): taken as it is
+        P, pat = np.asarray(spec["supercell"], int), np.asarray(spec["pattern"], int)
+        return P, pat, len(pat)
     elif isinstance(spec, dict):
         if "supercell" not in spec or "pattern" not in spec:
             raise CollinearFitError(f"order {name}: give 'supercell' and 'pattern' (and optionally 'positions')")
@@ -204,7 +208,7 @@ class CollinearDesign:
     rank analysis for given direction sets."""
 
     def __init__(self, template, structure, orders: dict, nn: str = "kitaev", n_shells: int | None = None,
-                 single_ion: bool = True, tol: float = 0.05):
+                 single_ion: bool = True, tol: float = 0.05, frames: list | None = None):
         if nn not in ("kitaev", "xxz"):
             raise CollinearFitError(f"nn must be 'kitaev' or 'xxz', got {nn!r}")
         if not orders:
@@ -219,7 +223,10 @@ class CollinearDesign:
         bonds = self.template.bonds
         self.nn_bonds = [k for k, b in enumerate(bonds) if b.shell == 1]
         self.frames = {}
-        if nn == "kitaev" and self.nn_bonds:
+        self.tol = tol
+        if nn == "kitaev" and self.nn_bonds and frames is not None:  # given (from_dict): the NN bonds' cubic frames
+            self.frames = dict(zip(self.nn_bonds, [np.asarray(F, float) for F in frames]))
+        elif nn == "kitaev" and self.nn_bonds:
             if structure is None:
                 raise CollinearFitError("the Kitaev terms need the structure (ligands) for the cubic frames")
             try:
@@ -249,6 +256,23 @@ class CollinearDesign:
             for p in self.params:
                 o.M[p] = self._matrix(P, pat, p)
             self.orders[name] = o
+
+    def as_dict(self) -> dict:
+        """What rebuilds this design without the structure (:meth:`from_dict`): the template SpinModel, the cubic
+        frames of its NN bonds, the orders (supercell, pattern in the site order of ``template.supercell(P)``)
+        and the options."""
+        return {"template": self.template.as_dict(), "nn": self.nn, "n_shells": self.n_shells,
+                "single_ion": "A" in self.basis, "tol": self.tol,
+                "frames": [np.asarray(self.frames[k]).tolist() for k in self.nn_bonds] if self.frames else None,
+                "orders": {n: {"supercell": np.asarray(o.supercell).tolist(), "pattern": np.asarray(o.pattern).tolist(),
+                               "resolved": True} for n, o in self.orders.items()}}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CollinearDesign":
+        from ..spinmodel import SpinModel
+
+        return cls(SpinModel.from_dict(d["template"]), None, d["orders"], nn=d["nn"], n_shells=d["n_shells"],
+                   single_ion=d["single_ion"], tol=d["tol"], frames=d.get("frames"))
 
     def _matrix(self, P, pattern, p):
         """M_{o,p}: n·M·n = classical energy per supercell of the collinear state σ n for unit parameter p."""
@@ -443,7 +467,26 @@ class CollinearSOCFit:
                 "n_data": self.n_data, "rms_residual_meV_per_ion": self.rms_meV_per_ion,
                 "residuals_meV_per_cell": {k: v.tolist() for k, v in self.residuals.items()},
                 "mae_meV_per_ion": {o: self.mae(o) for o in self.design.orders},
-                "easy_axis": {o: self.easy_axis(o) for o in self.design.orders}}
+                "easy_axis": {o: self.easy_axis(o) for o in self.design.orders},
+                # what from_dict needs besides the numbers above
+                "constants_meV_per_cell": dict(self.constants),
+                "directions": {o: np.asarray(v).tolist() for o, v in self.directions.items()},
+                "singular_values": np.asarray(self.singular_values).tolist(), "design": self.design.as_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CollinearSOCFit":
+        """Inverse of :meth:`as_dict` (the design rebuilt from its template, frames and orders: no structure file,
+        no refit); raises :class:`CollinearFitError` for a dict without the design (written before it was
+        stored)."""
+        if not isinstance(d, dict) or "design" not in d:
+            raise CollinearFitError("this collinear SOC fit was stored without its design; fit it again")
+        return cls(params=dict(d["params_meV"]), stderr=None if d.get("stderr_meV") is None else dict(d["stderr_meV"]),
+                   derived=dict(d["derived_meV"]), constants=dict(d["constants_meV_per_cell"]),
+                   residuals={k: np.asarray(v, float) for k, v in d["residuals_meV_per_cell"].items()},
+                   directions={k: np.asarray(v, float) for k, v in d["directions"].items()}, rank=int(d["rank"]),
+                   n_unknowns=int(d["n_unknowns"]), n_data=int(d["n_data"]),
+                   singular_values=np.asarray(d["singular_values"], float),
+                   design=CollinearDesign.from_dict(d["design"]))
 
     def table(self) -> str:
         head = (f"  rank {self.rank} of {self.n_unknowns} unknowns, {self.n_data} energies, rms residual "
