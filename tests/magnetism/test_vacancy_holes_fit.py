@@ -143,8 +143,9 @@ def test_fit_mode_with_fake_engine(tmp_path, cell, places, script, capsys):
             raise DFTError(f"{workdir}/{conf.name}/gpaw.txt: SCF not converged in {maxiter} iterations")
         holes = [4, 6] if p == moved else hp.sites
         mag = np.array([1.8 if k in holes else 2.5 for k in range(cell.n_sites)])
-        return {"energy_eV": _energy(bonds, spins, p, J), "V_moments": (np.array(p) * mag).tolist(), "gap_eV": 0.0,
-                "scf_iterations": 41}
+        # the configuration whose holes moved lies 50 meV below the localised-hole model (what the fit reports)
+        e = _energy(bonds, spins, p, J) - (0.050 if p == moved else 0.0)
+        return {"energy_eV": e, "V_moments": (np.array(p) * mag).tolist(), "gap_eV": 0.0, "scf_iterations": 41}
 
     out = tmp_path / "holes.json"
     out.write_text(json.dumps({"TN_vs_x": {"dilution_only": {"0.05": [200.0, 5.0]}}, "other": 1}))
@@ -173,6 +174,9 @@ def test_fit_mode_with_fake_engine(tmp_path, cell, places, script, capsys):
     assert conf[tuple(moved)]["converged"] and not conf[tuple(moved)]["used"]
     assert "holes moved from sites [0, 2] to [4, 6]" in conf[tuple(moved)]["excluded_because"]
     assert sum(r["used"] for r in data["configurations"]) == 6
+    assert conf[tuple(moved)]["beyond_heisenberg_meV"] == pytest.approx(-50.0, abs=1e-6)
+    assert list(data["beyond_heisenberg_meV"]["per_configuration"].values()) == [
+        pytest.approx(-50.0, abs=1e-6)]  # only the converged, excluded one (the unconverged one has no energy)
     c = {(x["placement"]): x for x in data["cells"]}
     assert set(c) == {"near", "far"} and c["near"]["energy_eV"] == -197.71 and c["far"]["converged"] is False
     assert c["far"]["energy_eV"] is None

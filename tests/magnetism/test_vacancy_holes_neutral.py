@@ -101,3 +101,26 @@ def test_lattice_classes_and_placement():
     assert lattice_placement("near") == ("near", None)
     pl, note = lattice_placement("far")
     assert pl == "random" and "'far'" in note
+
+
+def test_predict_energy_is_the_fitted_model():
+    """predict_energy of the fitted configurations = DFT energy + residual (residual = model − DFT); of a flipped
+    site = the exchange of its bonds."""
+    from wannmag.magnetism.vacancy_holes import (HolePlacement, classify_bonds, design_row, fit_with_holes,
+                                                 predict_energy)
+
+    bonds = [{"i": 0, "j": 1, "shell": 1}, {"i": 1, "j": 2, "shell": 1}, {"i": 2, "j": 3, "shell": 1},
+             {"i": 3, "j": 0, "shell": 1}, {"i": 0, "j": 2, "shell": 2}]
+    hp = HolePlacement(name="one", sites=[0], spin_hole=1.0)
+    cb = classify_bonds(bonds, hp.sites, near_sites=[1])
+    rng = np.random.default_rng(3)
+    pats = [[1, s1, s2, s3] for s1 in (1, -1) for s2 in (1, -1) for s3 in (1, -1)]
+    spins = hp.spins(4, 1.5)
+    true = {"V2-V3": 7.0, "next_to_vacancy": 11.0, "V2-V2_bulk": 13.0, "J2": 0.5}
+    E = [(-5.0 + design_row(cb, p, spins, list(true))[1:] @ np.array(list(true.values())) / 1000)
+         + rng.normal(0, 1e-4) for p in pats]
+    fit = fit_with_holes(cb, hp, 1.5, pats, E, unknowns=["V2-V3", "next_to_vacancy", "V2-V2_bulk"], fixed={"J2": 0.5})
+    for p, e, r in zip(pats, E, fit.residuals_meV):
+        assert predict_energy(cb, fit, p) == pytest.approx(e + r / 1000.0, abs=1e-12)
+    assert predict_energy(cb, fit, [1, 1, 1, 1]) - predict_energy(cb, fit, [1, -1, 1, 1]) == pytest.approx(
+        2 * 1.5 * (1.0 * fit.J["V2-V3"] + 1.5 * fit.J["next_to_vacancy"]) / 1000.0, abs=1e-12)

@@ -53,6 +53,7 @@ from .linfit import linear_fit
 __all__ = ["HoleError", "HolePlacement", "hole_placements", "placement_from_atoms", "classify_bonds",
            "HOLE_CLASSES", "design_row", "HoleFit", "fit_with_holes", "locate_holes", "start_moments",
            "hole_unknowns", "HoleDesign", "choose_hole_patterns", "check_configuration", "fit_hole_records",
+           "predict_energy",
            "vacancy_holes_of", "PlacementRun", "placement_run", "PlacementChoice", "choose_placement",
            "constraint_warnings", "lattice_classes", "lattice_placement"]
 
@@ -414,6 +415,17 @@ def check_configuration(site_moments, pattern, placement: HolePlacement, spin: f
         why.append(f"holes moved from sites {sorted(placement.sites)} to {found['sites']} ({found['reason']})")
     return {"ok": bool(kept and stayed), "pattern_kept": kept, "holes_stayed": stayed, "holes": found,
             "reason": "; ".join(why) if why else f"pattern kept, holes on {found['sites']} ({found['reason']})"}
+
+
+def predict_energy(bonds, fit: HoleFit, pattern) -> float:
+    """The fitted model's energy (eV per cell) of a collinear ``pattern`` with the holes where the fit had them:
+    E_0 + Σ_class J_class Σ_bonds S_i S_j σ_i σ_j (``bonds`` from :func:`classify_bonds`, spins ``fit.spins``, J in meV,
+    J > 0 AF, fixed classes included).  For a configuration whose holes left their sites (delocalised between parallel
+    spins), DFT − prediction measures what the Heisenberg model with localised holes misses — e.g. the kinetic
+    (double-exchange-like) energy the mobile holes gain."""
+    classes = [c for c, v in fit.J.items() if v is not None]
+    row = design_row(bonds, pattern, fit.spins, classes)
+    return float(fit.E0_eV + row[1:] @ np.array([fit.J[c] for c in classes], float) / 1000.0)
 
 
 def fit_hole_records(bonds, placement: HolePlacement, spin: float, records, unknowns, fixed: dict | None = None,
