@@ -47,3 +47,15 @@ def test_cli_mc_prints_the_analysis_warnings(tmp_path, capsys):
     assert "4x4x1 is too small" not in out
     res = json.loads((tmp_path / "o" / "mc_result.json").read_text())  # stored with the result too
     assert "lattice 2x2x1 is too small for the bond range" in res["warning"]
+
+
+def test_refined_search_warns_about_a_lattice_below_the_range():
+    """The two-pass search of wannmag run (tc.ordering_temperature_refined) says it too."""
+    from wannmag.magnetism.montecarlo import MCSettings
+    from wannmag.magnetism.montecarlo.tc import ordering_temperature_refined
+
+    m = honeycomb(1.0, J2=0.3, S=1.0, A=np.diag([0.0, 0.0, -0.5]))
+    st = MCSettings(tmin=2.0, tmax=20.0, n_replicas=4, n_sweeps=60, n_therm=20, seed=1, algorithm="metropolis",
+                    progress=False)
+    res = ordering_temperature_refined(m, [2, 4], st, refine=False)
+    assert res.result.warning.startswith("lattice 2x2x1 is too small for the bond range")

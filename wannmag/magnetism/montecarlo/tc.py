@@ -835,8 +835,12 @@ def ordering_temperature_refined(model: SpinModel, sizes, settings: MCSettings, 
                                     str(Path(out_dir) / f"checkpoint_{tag(L)}_{key}.npz")) for L in sizes])
         curves = {_size_label(L): c for L, c, _ in runs}
         passes.append(curves)
-        return analyse_sizes(curves, mw, binder)
+        tcr = analyse_sizes(curves, mw, binder)
+        if small:  # lattices below the bond range: said in every pass's analysis (as ordering_temperature does)
+            tcr.warning = "; ".join([*small, *([tcr.warning] if tcr.warning else [])])
+        return tcr
 
+    small = lattice_range_notes(model, sizes)
     out = second_pass(run(settings), settings, run, refine=refine)
     out.curves = passes[-1] if out.refined else passes[0]
     return out
