@@ -91,6 +91,11 @@ def main(argv=None, engine=None):
     ap.add_argument("--configs", type=int, nargs="+", help="fit mode: run only these configurations (1-based, as "
                     "--plan lists them; two instances with disjoint sets share the work; the fit is made by the "
                     "instance that finds them all recorded)")
+    ap.add_argument("--keep-moved", action="store_true", help="fit mode: use converged configurations whose holes "
+                    "left the placed sites too (spin signs kept): effective couplings of the holes' actual states; "
+                    "the residuals say how far from fixed-hole Heisenberg the energies are")
+    ap.add_argument("--absorb-constant", action="store_true", help="fit mode: a class with the same sum in every "
+                    "configuration used (not determined by them) goes into E0 (J null, said) instead of refusing")
     ap.add_argument("--available", action="store_true", help="fit mode: fit the configurations computed so far "
                     "(the design's others are named as not computed in the result; the fit still needs --min-dof "
                     "residual degrees of freedom among the usable ones)")
@@ -275,7 +280,7 @@ def fit_mode(a, engine=None) -> int:
     design = choose_hole_patterns(bonds, hp, cell.spin, cell.n_sites, unknowns=unknowns,
                                   n_configs=a.n_configs, start=neel)
     key = (f"U{U:g}/{hp.name}/w{width:g}/{a.mixer}/n{len(design.patterns)}" + ("/J23" if a.fit_J23 else "")
-           + ("/fixm" if a.fixmagmom else ""))
+           + ("/fixm" if a.fixmagmom else "") + ("/moved" if a.keep_moved else "") + ("/abs" if a.absorb_constant else ""))
     old = _old_records(out, U, hp.name, width, a.mixer, a.fixmagmom)
     wd = _workdir(a.work, U, width, a.mixer, a.density, a.fixmagmom)
     block = {"U_eV": U, "placement": hp.name, "hole_sites": hp.sites, "smearing_eV": width, "mixer": a.mixer, "density_tol": a.density,
@@ -340,7 +345,8 @@ def fit_mode(a, engine=None) -> int:
         return 0
     top = None
     try:
-        fit, annotated, warns = fit_hole_records(bonds, hp, cell.spin, recs, unknowns, fixed=fixed, min_dof=a.min_dof)
+        fit, annotated, warns = fit_hole_records(bonds, hp, cell.spin, recs, unknowns, fixed=fixed, min_dof=a.min_dof,
+                                                 keep_moved=a.keep_moved, absorb_constant=a.absorb_constant)
     except HoleError as exc:
         annotated = [dict(r, used=False) for r in recs]
         block.update({"status": f"fit refused: {exc}", "configurations": annotated, "J_meV": None})
@@ -355,6 +361,8 @@ def fit_mode(a, engine=None) -> int:
     # localised-hole Heisenberg model misses there (DFT − model, meV per cell; < 0: the mobile holes gain energy)
     beyond = {}
     for r in annotated:
+        if fit.absorbed:  # the model's E0 holds the absorbed classes' constant sum: no prediction elsewhere
+            break
         if not r["used"] and r.get("converged") and r.get("energy_eV") is not None:
             d = 1000.0 * (float(r["energy_eV"]) - predict_energy(bonds, fit, r["pattern"]))
             r["beyond_heisenberg_meV"] = d
@@ -365,12 +373,16 @@ def fit_mode(a, engine=None) -> int:
         print(f"[vacancy holes fit] warning: {w}", flush=True)
     J = {c: fit.J.get(c) for c in ("V2-V2_bulk", "next_to_vacancy", "V2-V3")}
     J.update({c: v for c, v in fit.J.items() if c not in J})
-    notes = [f"{c}: no such bond in the 2x2 vacancy cell with holes on {hp.sites}" for c, v in J.items() if v is None]
+    notes = [f"{c}: no such bond in the 2x2 vacancy cell with holes on {hp.sites}" for c, v in J.items()
+             if v is None and c not in fit.absorbed]
+    notes += [f"{c}: not determined: the same sum in every configuration used (absorbed into E0)" for c in fit.absorbed]
+    notes += ["effective couplings: configurations whose holes left the placed sites are used (--keep-moved): "
+              + ", ".join(r["name"] for r in annotated if r.get("holes_moved"))] if a.keep_moved else []
     notes += [j23_note] if j23_note else []
     notes += [f"configurations of the design not computed (fit of those available, --available): "
               f"{', '.join(missing)}"] if missing else []
     res = dict(zip(fit.configurations, fit.residuals_meV))
-    dof = len(fit.configurations) - design.n_unknowns
+    dof = len(fit.configurations) - design.n_unknowns + len(fit.absorbed)
     block.update({
         "status": "fitted",
         "convention": "H = sum_{i<j} S_i.J_ij.S_j, each bond once, |S_i| = 1 on the hole (V3+) sites, 3/2 on V2+; "

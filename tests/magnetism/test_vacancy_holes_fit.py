@@ -12,7 +12,7 @@ import pytest
 
 from wannmag.magnetism.vacancy_holes import (HoleDesign, HoleError, HolePlacement, check_configuration,
                                              choose_hole_patterns, classify_bonds, design_row, fit_hole_records,
-                                             hole_unknowns)
+                                             hole_unknowns, HoleFit)
 
 ROOT = Path(__file__).resolve().parents[2]
 VPS3 = str(ROOT / "data/structures/VPS3_monolayer.cif")
@@ -309,3 +309,42 @@ def test_fixed_moment_constraint_warning(script):
     assert len(w) == 2 and w[0].startswith("active:") and "0.40 eV" in w[0] and w[1].startswith("old:")
     assert "unchecked" in w[1]
     assert [x for x in script.constraint_warnings(recs, 0.5) if x.startswith("active")] == []
+
+
+def test_absorb_constant_and_keep_moved(cell, places):
+    """VPS3 near placement: the four configurations with the B sublattice antiparallel to the holes (the ones whose
+    holes stay localised in DFT) cannot determine V2-V3 (its Σ S S σσ is the same in all four): absorbed into E0 with
+    the other classes exact and one residual degree of freedom; configurations whose holes moved enter with
+    keep_moved (effective couplings) and then determine V2-V3 too."""
+    hp = places["near"]
+    bonds = classify_bonds(cell.bonds, hp.sites, cell.near_sites)
+    perfect = json.loads((ROOT / "data/mc/VPS3_fast_spin_model.json").read_text())["meta"]["J_meV"]
+    J = {"V2-V2_bulk": 26.4, "next_to_vacancy": 21.0, "V2-V3": 12.5, "J2": perfect[1], "J3": perfect[2]}
+    spins = hp.spins(cell.n_sites, 1.5)
+    fixed = {"J2": perfect[1], "J3": perfect[2]}
+    unknowns = ["V2-V2_bulk", "next_to_vacancy", "V2-V3"]
+
+    def rec(name, p, holes_localised=True):
+        mag = np.array([1.95 if (k in hp.sites and holes_localised) else 2.45 for k in range(cell.n_sites)])
+        return {"name": name, "pattern": p, "converged": True, "energy_eV": _energy(bonds, spins, p, J),
+                "V_moments": (np.array(p) * mag).tolist()}
+
+    bdown = [[1, -1, 1, -1, s4, -1, s6] for s4 in (1, -1) for s6 in (1, -1)]
+    recs = [rec(f"b{k}", p) for k, p in enumerate(bdown)]
+    with pytest.raises(HoleError, match="refused"):  # V2-V3 counted as an unknown: 4 configurations are too few
+        fit_hole_records(bonds, hp, 1.5, recs, unknowns, fixed=fixed)
+    fit, ann, warns = fit_hole_records(bonds, hp, 1.5, recs, unknowns, fixed=fixed, absorb_constant=True)
+    assert fit.absorbed == ["V2-V3"] and fit.J["V2-V3"] is None
+    assert fit.J["V2-V2_bulk"] == pytest.approx(26.4, abs=1e-6) and fit.J["next_to_vacancy"] == pytest.approx(21.0, abs=1e-6)
+    assert any("V2-V3: the same" in w for w in warns) and len(fit.residuals_meV) == 4
+    assert HoleFit.from_dict(fit.as_dict()).absorbed == ["V2-V3"]
+    # two FM-like configurations whose holes spread: excluded by default, used (effective) with keep_moved
+    moved = [rec("fm", [1] * 7, holes_localised=False), rec("fm6", [1, 1, 1, 1, 1, 1, -1], holes_localised=False)]
+    fit2, ann2, _ = fit_hole_records(bonds, hp, 1.5, recs + moved, unknowns, fixed=fixed, absorb_constant=True)
+    assert fit2.J["V2-V3"] is None  # the moved ones excluded: the same fit as above
+    assert fit2.absorbed == ["V2-V3"] and not any(r["used"] for r in ann2 if r["name"].startswith("fm"))
+    fit3, ann3, warns3 = fit_hole_records(bonds, hp, 1.5, recs + moved, unknowns, fixed=fixed, keep_moved=True)
+    assert all(r["used"] and r.get("holes_moved") for r in ann3 if r["name"].startswith("fm"))
+    for c in unknowns:
+        assert fit3.J[c] == pytest.approx(J[c], abs=1e-6)
+    assert sum("effective couplings" in w for w in warns3) == 2

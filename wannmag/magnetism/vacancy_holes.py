@@ -42,7 +42,7 @@ one whose holes stayed put); the fit's design and records as above; fixed-moment
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -211,28 +211,34 @@ class HoleFit:
     stderr: dict | None
     configurations: list
     spins: list
+    absorbed: list = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {"convention": "H = sum_{i<j} S_i.J_ij.S_j (each bond once, |S_i| = S_i, J > 0 AF), meV",
                 "placement": self.placement, "J_meV": self.J, "fixed_meV": self.fixed, "E0_eV_per_cell": self.E0_eV,
                 "residuals_meV_per_cell": self.residuals_meV, "rank": self.rank,
                 "condition_number": self.condition_number, "stderr_meV": self.stderr,
-                "configurations": self.configurations, "spins": self.spins}
+                "configurations": self.configurations, "spins": self.spins, "absorbed": list(self.absorbed)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "HoleFit":
         return cls(placement=d["placement"], J=dict(d["J_meV"]), fixed=dict(d["fixed_meV"]), E0_eV=d["E0_eV_per_cell"],
                    residuals_meV=list(d["residuals_meV_per_cell"]), rank=int(d["rank"]),
                    condition_number=float(d["condition_number"]), stderr=d.get("stderr_meV"),
-                   configurations=list(d["configurations"]), spins=list(d["spins"]))
+                   configurations=list(d["configurations"]), spins=list(d["spins"]),
+                   absorbed=list(d.get("absorbed", [])))
 
 
 def fit_with_holes(bonds, placement: HolePlacement, spin: float, patterns, energies_eV, unknowns=None,
-                   fixed: dict | None = None, names=None, max_condition: float = 1e4) -> HoleFit:
+                   fixed: dict | None = None, names=None, max_condition: float = 1e4,
+                   absorb_constant: bool = False) -> HoleFit:
     """Least squares E_cell = E_0 + Σ_class J_class Σ_bonds S_i S_j σ_i σ_j (module docstring) to total energies
     (eV per cell) of collinear ``patterns``.  ``bonds``: output of :func:`classify_bonds`; ``unknowns``: classes to
     fit (default: the nearest-neighbour classes present); ``fixed``: {class: meV} for the others (J2, J3 from the
-    perfect lattice).  Underdetermined or ill-conditioned sets raise :class:`HoleError` naming the unknowns."""
+    perfect lattice).  Underdetermined or ill-conditioned sets raise :class:`HoleError` naming the unknowns.
+    ``absorb_constant``: an unknown class whose Σ S_i S_j σ_i σ_j is the same in every configuration (e.g. V2-V3 when
+    every configuration keeps the holes antiparallel to their neighbours) is not determined by the data; instead of
+    refusing, it is dropped into E_0 (J None, listed in ``absorbed``) and the other unknowns are fitted."""
     n = len(patterns[0]) if len(patterns) else 0
     spins = placement.spins(n, spin)
     present = [c for c in HOLE_CLASSES if any(b["cls"] == c for b in bonds)]
@@ -244,6 +250,11 @@ def fit_with_holes(bonds, placement: HolePlacement, spin: float, patterns, energ
     if len(patterns) != len(energies_eV) or not len(patterns):
         raise HoleError(f"{len(patterns)} configurations but {len(energies_eV)} energies")
     names = list(names) if names is not None else [f"c{k}" for k in range(len(patterns))]
+    absorbed = []
+    if absorb_constant and len(patterns) > 1:
+        A0 = np.array([design_row(bonds, p, spins, unknowns) for p in patterns])
+        absorbed = [u for k, u in enumerate(unknowns) if np.ptp(A0[:, k + 1]) < 1e-9]
+        unknowns = [u for u in unknowns if u not in absorbed]
     A = np.array([design_row(bonds, p, spins, unknowns) for p in patterns])
     Fx = np.array([design_row(bonds, p, spins, list(fixed))[1:] for p in patterns]) if fixed else None
     y = np.asarray(energies_eV, float) * 1000.0
@@ -257,11 +268,12 @@ def fit_with_holes(bonds, placement: HolePlacement, spin: float, patterns, energ
         raise HoleError(f"ill-conditioned fit with holes ({placement.name}): condition number "
                         f"{lf.condition_number:.3g} > {max_condition:g}")
     J = {u: float(v) for u, v in zip(unknowns, lf.x[1:])}
+    J.update({u: None for u in absorbed})
     J.update(fixed)
     stderr = None if lf.stderr is None else {u: float(e) for u, e in zip(unknowns, lf.stderr[1:])}
     return HoleFit(placement=placement.as_dict(), J=J, fixed=fixed, E0_eV=float(lf.x[0]) / 1000.0,
                    residuals_meV=lf.residuals.tolist(), rank=lf.rank, condition_number=lf.condition_number,
-                   stderr=stderr, configurations=names, spins=spins.tolist())
+                   stderr=stderr, configurations=names, spins=spins.tolist(), absorbed=absorbed)
 
 
 def locate_holes(site_moments, spin: float = 1.5, spin_hole: float = 1.0, n_holes: int | None = None) -> dict:
@@ -429,13 +441,19 @@ def predict_energy(bonds, fit: HoleFit, pattern) -> float:
 
 
 def fit_hole_records(bonds, placement: HolePlacement, spin: float, records, unknowns, fixed: dict | None = None,
-                     min_dof: int = 1, max_condition: float = 1e4) -> tuple[HoleFit, list[dict], list[str]]:
+                     min_dof: int = 1, max_condition: float = 1e4, keep_moved: bool = False,
+                     absorb_constant: bool = False) -> tuple[HoleFit, list[dict], list[str]]:
     """The fit with holes over DFT ``records`` (dicts with "name", "pattern", "converged", "energy_eV" per cell and
     "V_moments", signed μ_B): a record enters only if its SCF converged and :func:`check_configuration` passes;
     every other record is excluded with its reason (returned as warnings, one line each).  Refused
     (:class:`HoleError`) when fewer than unknowns + 1 + ``min_dof`` records remain, or by :func:`fit_with_holes`
     (rank, condition number).  Returns the fit, the records annotated with "used" and "excluded_because", and the
-    warnings."""
+    warnings.
+
+    ``keep_moved``: a converged configuration that kept its spin signs but whose holes left the placed sites is used
+    too (annotated "holes_moved"), so that the J are *effective* couplings of the holes' actual states (e.g. mobile
+    between parallel spins), not those of localised holes; the residuals then say how far from a Heisenberg model of
+    fixed holes the energies are.  ``absorb_constant``: see :func:`fit_with_holes`."""
     out, warn = [], []
     for r in records:
         r = dict(r)
@@ -445,7 +463,11 @@ def fit_hole_records(bonds, placement: HolePlacement, spin: float, records, unkn
         else:
             chk = check_configuration(r["V_moments"], r["pattern"], placement, spin)
             r["check"] = chk
-            if not chk["ok"]:
+            if not chk["ok"] and keep_moved and chk["pattern_kept"]:
+                r["holes_moved"] = True
+                warn.append(f"{r.get('name')}: used although its holes left the placed sites ({chk['reason']}): "
+                            "effective couplings")
+            elif not chk["ok"]:
                 why = chk["reason"]
         r["used"] = why is None
         r["excluded_because"] = why
@@ -453,14 +475,21 @@ def fit_hole_records(bonds, placement: HolePlacement, spin: float, records, unkn
             warn.append(f"{r.get('name')}: excluded from the fit: {why}")
         out.append(r)
     used = [r for r in out if r["used"]]
-    need = len(unknowns) + 1 + int(min_dof)
+    n_unk = len(unknowns)
+    if absorb_constant and len(used) > 1:  # classes the used configurations cannot determine are not counted
+        spins = placement.spins(len(used[0]["pattern"]), spin)
+        A0 = np.array([design_row(bonds, r["pattern"], spins, list(unknowns)) for r in used])
+        n_unk -= int(sum(np.ptp(A0[:, k + 1]) < 1e-9 for k in range(len(unknowns))))
+    need = n_unk + 1 + int(min_dof)
     if len(used) < need:
         raise HoleError(f"fit with holes ({placement.name}) refused: {len(used)} usable configuration(s) of "
                         f"{len(out)}, {need} needed for E0, {', '.join(unknowns)} with {min_dof} residual degree(s) "
                         f"of freedom")
     fit = fit_with_holes(bonds, placement, spin, [r["pattern"] for r in used], [r["energy_eV"] for r in used],
                          unknowns=unknowns, fixed=fixed, names=[r.get("name") for r in used],
-                         max_condition=max_condition)
+                         max_condition=max_condition, absorb_constant=absorb_constant)
+    warn += [f"{c}: the same Σ S_i S_j σ_i σ_j in every configuration used: not determined by these data "
+             "(absorbed into E0)" for c in fit.absorbed]
     return fit, out, warn
 
 
