@@ -118,8 +118,9 @@ def test_fit_refused_when_too_few_remain(cell, places):
     assert fit.J["next_to_vacancy"] == pytest.approx(20.0, abs=1e-8) and fit.J["V2-V3"] == pytest.approx(11.0, abs=1e-8)
     assert [r["used"] for r in out] == [True, False, True, True, True] and len(warn) == 1 and "c1" in warn[0]
     recs[2]["converged"] = False
-    with pytest.raises(HoleError, match="refused: 3 usable configuration.*4 needed"):
+    with pytest.raises(HoleError, match="refused: 3 usable configuration.*4 needed") as err:
         fit_hole_records(bonds, hp, 1.5, recs, unk, fixed={"J2": 0.4, "J3": 0.6})
+    assert "(excluded: c1: SCF not converged" in str(err.value) and "; c2: SCF not converged" in str(err.value)
 
 
 def test_fit_mode_with_fake_engine(tmp_path, cell, places, script, capsys):

@@ -482,9 +482,10 @@ def fit_hole_records(bonds, placement: HolePlacement, spin: float, records, unkn
         n_unk -= int(sum(np.ptp(A0[:, k + 1]) < 1e-9 for k in range(len(unknowns))))
     need = n_unk + 1 + int(min_dof)
     if len(used) < need:
+        why = "; ".join(f"{r.get('name')}: {r['excluded_because']}" for r in out if not r["used"])
         raise HoleError(f"fit with holes ({placement.name}) refused: {len(used)} usable configuration(s) of "
                         f"{len(out)}, {need} needed for E0, {', '.join(unknowns)} with {min_dof} residual degree(s) "
-                        f"of freedom")
+                        f"of freedom" + (f" (excluded: {why})" if why else ""))
     fit = fit_with_holes(bonds, placement, spin, [r["pattern"] for r in used], [r["energy_eV"] for r in used],
                          unknowns=unknowns, fixed=fixed, names=[r.get("name") for r in used],
                          max_condition=max_condition, absorb_constant=absorb_constant)

@@ -753,8 +753,8 @@ def _neutral_fit(ctx, vd: dict) -> dict:
     values unless fitted, the classes a diluted lattice needs completed (:func:`~wannmag.magnetism.vacancy_holes.
     lattice_classes`) and the Monte Carlo hole placement (:func:`~wannmag.magnetism.vacancy_holes.
     lattice_placement`)."""
-    from ..magnetism.vacancy_holes import (HoleDesign, HoleError, HolePlacement, check_configuration, classify_bonds,
-                                           fit_hole_records, lattice_classes, lattice_placement)
+    from ..magnetism.vacancy_holes import (HoleDesign, HoleError, HolePlacement, classify_bonds, fit_hole_records,
+                                           lattice_classes, lattice_placement)
 
     v = ctx.params["vacancy"]
     cell = make_vacancy_cell(ctx.sublattice, supercell=v["supercell"], site=v["site"])
@@ -766,15 +766,8 @@ def _neutral_fit(ctx, vd: dict) -> dict:
     try:
         fit, annotated, warns = fit_hole_records(bonds, hp, cell.spin, vd["records"], design.unknowns, fixed=fixed,
                                                  min_dof=1)
-    except HoleError as exc:
-        why = []
-        for r in vd["records"]:
-            if not r.get("converged"):
-                why.append(f"{r['name']}: SCF not converged")
-            else:
-                chk = check_configuration(r["V_moments"], r["pattern"], hp, cell.spin)
-                why += [] if chk["ok"] else [f"{r['name']}: {chk['reason']}"]
-        raise VacancyFitError(f"{exc}" + (f" (excluded: {'; '.join(why)})" if why else "")) from None
+    except HoleError as exc:  # its line names every excluded configuration with the reason
+        raise VacancyFitError(str(exc)) from None
     J, assumed, notes = lattice_classes(fit.J, perfect[0])
     mc_placement, note = lattice_placement(hp.name)
     notes += [note] if note else []
