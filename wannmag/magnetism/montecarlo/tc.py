@@ -307,11 +307,12 @@ class TcResult:
         return Path(path)
 
 
-def analyse_sizes(curves: dict, mw: dict | None = None, binder: str | dict = "vector") -> TcResult:
+def analyse_sizes(curves: dict, mw: dict | None = None, binder: str | dict = "vector", notes=()) -> TcResult:
     """Tc analysis of ``curves`` = {label: {"T": temperatures (K), "n_sites": N, name: (values, errors)}} for
     name in C, chi, U4 (and U4_axis, chi_axis; labels sorted by n_sites).  ``binder``: "vector" (U4, chi) or
     "easy-axis" (U4_axis, chi_axis), or a :func:`binder_kind` dict; "easy-axis" falls back to "vector" (saying
-    so) when a curve lacks U4_axis."""
+    so) when a curve lacks U4_axis.  ``notes``: the caller's warnings about the runs themselves (e.g.
+    :func:`lattice_range_notes`), first in ``warning``."""
     why = ""
     if isinstance(binder, dict):
         binder, why = binder.get("binder", "vector"), binder.get("reason", "")
@@ -354,7 +355,7 @@ def analyse_sizes(curves: dict, mw: dict | None = None, binder: str | dict = "ve
         side = _crossing_side(curves, labels, peaks_chi, ukey=ukey)
         note = _not_bracketed_note(window, side, labels, peaks_chi)
     mw = mw or {}
-    notes = [mw["reason"]] if mw.get("reason") else []
+    notes = [*notes, *([mw["reason"]] if mw.get("reason") else [])]
     notes += convergence_notes(tc, crossings, peaks_C, labels) if not mw.get("flag") else []
     if tc is not None and binder == "easy-axis" and not mw.get("flag"):
         notes += easy_axis_crossing_notes(tc, curves[main["sizes"][1]] if main["sizes"][1] in curves
@@ -549,12 +550,9 @@ def ordering_temperature(model: SpinModel, sizes, settings: MCSettings, out_dir=
         res, _ = simulate(model, s, settings, checkpoint=ck)
         runs.append(res)
     tcr = analyse_sizes({_label(r.size): curves_of(r) for r in runs}, mw,
-                        binder_kind(lat0, gs0, settings.ising))
+                        binder_kind(lat0, gs0, settings.ising), notes=lattice_range_notes(model, sizes))
     tcr.runs = runs
     tcr.ground_state = runs[0].ground_state
-    small = lattice_range_notes(model, sizes)
-    if small:
-        tcr.warning = "; ".join([*small, *([tcr.warning] if tcr.warning else [])])
     return tcr
 
 
@@ -835,10 +833,7 @@ def ordering_temperature_refined(model: SpinModel, sizes, settings: MCSettings, 
                                     str(Path(out_dir) / f"checkpoint_{tag(L)}_{key}.npz")) for L in sizes])
         curves = {_size_label(L): c for L, c, _ in runs}
         passes.append(curves)
-        tcr = analyse_sizes(curves, mw, binder)
-        if small:  # lattices below the bond range: said in every pass's analysis (as ordering_temperature does)
-            tcr.warning = "; ".join([*small, *([tcr.warning] if tcr.warning else [])])
-        return tcr
+        return analyse_sizes(curves, mw, binder, notes=small)  # lattices below the bond range: every pass says so
 
     small = lattice_range_notes(model, sizes)
     out = second_pass(run(settings), settings, run, refine=refine)
