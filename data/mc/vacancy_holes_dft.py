@@ -384,7 +384,8 @@ def fit_mode(a, engine=None) -> int:
     res = dict(zip(fit.configurations, fit.residuals_meV))
     dof = len(fit.configurations) - design.n_unknowns + len(fit.absorbed)
     block.update({
-        "status": "fitted",
+        "status": "fitted (effective: holes moved in " + ", ".join(r["name"] for r in annotated if r.get("holes_moved"))
+                  + ")" if any(r.get("holes_moved") for r in annotated) else "fitted",
         "convention": "H = sum_{i<j} S_i.J_ij.S_j, each bond once, |S_i| = 1 on the hole (V3+) sites, 3/2 on V2+; "
                       "J > 0 AF; meV; energies eV per 39-atom cell",
         "J_meV": J, "J_stderr_meV": fit.stderr, "J_fixed_meV": fit.fixed, "J_notes": notes,
@@ -403,11 +404,14 @@ def fit_mode(a, engine=None) -> int:
     top = {"U_eV": U, "placement": hp.name, "cells": _cells(Path(a.cells_from), U), "J_meV": J,
            "J_stderr_meV": fit.stderr, "J_fixed_meV": fit.fixed, "J_notes": notes,
            "J_perfect_crystal_meV": block["J_perfect_crystal_meV"], "residual_meV": block["residual_meV"],
-           "configurations": annotated, "fit_key": key, "status": "fitted",
+           "configurations": annotated, "fit_key": key, "status": block["status"],
            "beyond_heisenberg_meV": block["beyond_heisenberg_meV"],
            "top_level": "the most recent successful fit; every fit (also refused ones) under 'fits'"}
     _merge_write(out, top, key, block)
-    print(f"[vacancy holes fit] J (meV): {json.dumps(J)}; residuals rms {block['residual_meV']['rms']:.3f} meV "
+    moved = [r["name"] for r in annotated if r.get("holes_moved")]
+    kind = (f"EFFECTIVE couplings ({len(moved)} configuration(s) with moved holes used: not a fixed-hole Heisenberg "
+            "fit)" if moved else "J (meV)")
+    print(f"[vacancy holes fit] {kind}: {json.dumps(J)}; residuals rms {block['residual_meV']['rms']:.3f} meV "
           f"(dof {dof}); written {out}", flush=True)
     return 0
 

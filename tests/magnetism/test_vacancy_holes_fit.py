@@ -196,6 +196,11 @@ def test_fit_mode_with_fake_engine(tmp_path, cell, places, script, capsys):
     # --retry-unconverged runs the unconverged one again (and only it)
     script.main(args + ["--retry-unconverged"], engine=engine)
     assert calls == [bad_scf]
+    # --keep-moved: the configuration whose holes moved enters; the result says it is effective, in words
+    assert script.main(args + ["--keep-moved"], engine=engine) == 0
+    eff = json.loads(out.read_text())
+    assert eff["status"].startswith("fitted (effective: holes moved in ") and eff["fit_key"].endswith("/moved")
+    assert "EFFECTIVE couplings (1 configuration(s) with moved holes used" in capsys.readouterr().out
 
 
 def _writer(args):
