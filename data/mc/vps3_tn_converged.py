@@ -178,11 +178,15 @@ def main(argv=None) -> dict:
     ap.add_argument("--seed", type=int, default=19)
     ap.add_argument("--quick", action="store_true", help="sizes 6 8 10, few sweeps: a < 1 min test of the machinery")
     ap.add_argument("--out", default=str(OUT))
-    ap.add_argument("--from-result", metavar="MC_RESULT_JSON",
-                    help="no Monte Carlo: state the verdict from the result file of a finished `wannmag mc` run "
-                         "(its Binder crossings, sizes, cumulant) — e.g. a run made by hand on a narrow window")
-    ap.add_argument("--mc-command", default=None, help="with --from-result: the command that produced it (provenance)")
-    ap.add_argument("--mc-cpu-s", type=float, default=None, help="with --from-result: its CPU seconds (provenance)")
+    ap.add_argument("--from-result", metavar="MC_RESULT_JSON", nargs="+",
+                    help="no Monte Carlo: state the verdict from the result file(s) of finished `wannmag mc` runs — "
+                         "e.g. runs made by hand on narrow windows; several files (each size in one file only) are "
+                         "merged and their curves analysed together by tc.analyse_sizes (different temperature "
+                         "ladders: interpolated on the larger size's grid inside the overlap)")
+    ap.add_argument("--mc-command", action="append", default=None,
+                    help="with --from-result: the command that produced it (provenance; once per file)")
+    ap.add_argument("--mc-cpu-s", type=float, action="append", default=None,
+                    help="with --from-result: its CPU seconds (provenance; once per file)")
     a = ap.parse_args(argv)
     if a.from_result:
         return from_result(a, argv)
@@ -287,43 +291,81 @@ def write_verdict(path, out: dict, rows, verdict: dict, est: dict) -> dict:
     return out
 
 
+def _curves_of_run(r: dict) -> dict:
+    """Curves (tc.analyse_sizes layout) of one stored run (PTResult.as_dict)."""
+    return {"T": np.asarray(r["temperatures_K"], float), "n_sites": int(r["n_sites"]),
+            **{k: (np.asarray(v["value"], float), np.asarray(v["error"], float))
+               for k, v in r["observables"].items()}}
+
+
+def merge_results(paths) -> tuple[dict, list, str, dict]:
+    """Curves of every run in the ``wannmag mc`` result files ``paths`` (one size in one file only), the runs, the
+    Binder cumulant they agree on and the Mermin–Wagner entry; one error line for anything else."""
+    curves, runs, binders, mw, reason = {}, [], set(), {}, ""
+    for path in paths:
+        try:
+            res = json.loads(Path(path).read_text())
+            file_runs = res["runs"]
+            file_curves = {label(int(r["size"][0])): _curves_of_run(r) for r in file_runs}
+            binders.add(res["binder"])
+            reason = reason or res.get("binder_reason", "")
+        except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+            _fail(f"wannmag: error: {path}: not a wannmag mc result with stored runs ({exc})")
+        if not file_runs:
+            _fail(f"wannmag: error: {path}: no runs stored")
+        twice = sorted(set(curves) & set(file_curves))
+        if twice:
+            _fail(f"wannmag: error: {path}: size(s) {', '.join(twice)} already given by an earlier file")
+        curves.update(file_curves)
+        runs += [{**r, "file": os.path.relpath(path, ROOT) if os.path.isabs(path) else path} for r in file_runs]
+        if res.get("mermin_wagner"):
+            mw = {"flag": True, "reason": res.get("warning", ""), "symmetry": res.get("continuous_symmetry", "")}
+    if len(binders) != 1:
+        _fail(f"wannmag: error: {paths[-1]}: the files used different Binder cumulants ({sorted(binders)})")
+    return curves, runs, {"binder": binders.pop(), "reason": reason}, mw
+
+
 def from_result(a, argv) -> dict:
-    """The verdict of the module docstring from a finished ``wannmag mc`` result (no new Monte Carlo)."""
-    try:
-        res = json.loads(Path(a.from_result).read_text())
-        sizes = sorted(int(s.split("x")[0]) for s in res["sizes"])
-        crossings = res["binder_crossings"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        _fail(f"wannmag: error: {a.from_result}: not a wannmag mc result with Binder crossings ({exc})")
-    rows = []
-    for c in crossings:
-        pa, pb = (int(s.split("x")[0]) for s in c["sizes"])
-        rows.append({"pair": [pa, pb], "T_K": c["T"], "err_K": c["error"], "significance": c.get("significance")})
+    """The verdict of the module docstring from finished ``wannmag mc`` results (no new Monte Carlo): the curves of
+    every file are analysed together (the crossings are recomputed, not copied)."""
+    paths = list(a.from_result)
+    curves, runs, binder, mw = merge_results(paths)
+    tcr = analyse_sizes(curves, mw, binder)
+    sizes = sorted(int(k.split("x")[0]) for k in curves)
+    rows = crossing_rows(tcr)
     verdict = tn_verdict(sizes, rows)
     est = side_estimates(SpinModel.load(a.model))
-    runs = res.get("runs") or []
-    st = (runs[0].get("settings") if runs else None) or {}
+
+    def algo(r):
+        st = r.get("settings") or {}
+        return (f"L = {r['size'][0]}: {st.get('algorithm', '?')} + parallel tempering ({st.get('ladder', '?')} "
+                f"ladder, {st.get('n_replicas', '?')} replicas on {st.get('tmin', '?')}-{st.get('tmax', '?')} K, "
+                f"{st.get('n_sweeps', '?')} + {st.get('n_therm', '?')} sweeps, seed {st.get('seed', '?')}; "
+                f"{r['file']})")
+
+    one = len(paths) == 1
     out = {"what": "VPS3 (fast-preset spin model) Neel temperature: finite-size analysis with cluster moves + "
-                   "parallel tempering, Binder crossings of the " + str(res.get("binder", "?")) + " cumulant",
+                   "parallel tempering, Binder crossings of the " + binder["binder"] + " cumulant",
            "quick": False, "model": os.path.relpath(a.model, ROOT),
            "command": "python data/mc/vps3_tn_converged.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-           "mc_command": a.mc_command, "mc_cpu_s": a.mc_cpu_s,
+           "result_files": [os.path.relpath(p, ROOT) if os.path.isabs(p) else p for p in paths],
+           "mc_command": (a.mc_command or [None])[0] if one else a.mc_command,
+           "mc_cpu_s": (a.mc_cpu_s or [None])[0] if one else a.mc_cpu_s,
            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
            "convention": "H = sum_{i<j} S_i.J_ij.S_j + sum_i S_i.A_i.S_i, each bond once, |S| = 3/2, J > 0 AF; "
                          "meV, K",
            "sizes": sizes, "crossings": rows, **verdict,
            "torelli_olsen_K": est["torelli_olsen_K"], "rg_estimate_K": est["rg_estimate_K"],
-           "algorithm": f"{st.get('algorithm', '?')} + parallel tempering ({st.get('ladder', '?')} ladder, "
-                        f"{st.get('n_replicas', '?')} replicas on {st.get('tmin', '?')}-{st.get('tmax', '?')} K, "
-                        f"{st.get('n_sweeps', '?')} + {st.get('n_therm', '?')} sweeps)",
-           "binder": res.get("binder"), "binder_reason": res.get("binder_reason"),
+           "algorithm": "; ".join(algo(r) for r in runs),
+           "binder": tcr.binder, "binder_reason": tcr.binder_reason,
            "swap_acceptance_min": {str(r["size"][0]): float(min(r["swap_acceptance"])) for r in runs
                                    if r.get("swap_acceptance")},
-           "peaks_chi_axis": res.get("peaks_chi"), "peaks_C": res.get("peaks_C"), "warning": res.get("warning"),
+           "peaks_chi_axis": tcr.peaks_chi, "peaks_C": tcr.peaks_C, "warning": tcr.warning,
            "torelli_olsen": est["torelli_olsen"], "rg_estimate": est["rg_estimate"],
-           "max_size_reason": "L = 256 not reached: a cluster sweep costs 150 ms per replica at L = 256 (≈ 38 CPU-h "
-                              "for the default schedule up to 256 on this 2-core machine); largest size run: "
-                              f"{sizes[-1]}"}
+           "max_size_reason": (None if sizes[-1] >= 256 else
+                               "L = 256 not reached: a cluster sweep costs 150 ms per replica at L = 256 (≈ 38 CPU-h "
+                               "for the default schedule up to 256 on this 2-core machine); largest size run: "
+                               f"{sizes[-1]}")}
     return write_verdict(a.out, out, rows, verdict, est)
 
 

@@ -63,8 +63,8 @@ def test_replica_rule_against_the_calibration_runs(script):
 
 
 def test_from_result_states_the_verdict_of_a_stored_run(script, tmp_path, capsys):
-    """--from-result: the verdict from a finished `wannmag mc` run (the stored easy-axis run L = 24–64) — the three
-    largest consecutive pairs are read from its crossings, not recomputed; the rule gives T_N only within 5 %."""
+    """--from-result: the verdict from a finished `wannmag mc` run (the stored easy-axis run L = 24–64) — the curves
+    re-analysed by tc.analyse_sizes give the run's own crossings; the rule gives T_N only within 5 %."""
     src = ROOT / "data" / "mc" / "VPS3_cluster_fss_64_axis.json"
     stored = json.loads(src.read_text())
     out = script.main(["--from-result", str(src), "--out", str(tmp_path / "tn.json")])
@@ -85,3 +85,29 @@ def test_from_result_states_the_verdict_of_a_stored_run(script, tmp_path, capsys
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("wannmag: error: ") and "bad.json" in err[0]
+
+
+def test_from_result_merges_files_by_size(script, tmp_path, capsys):
+    """Several result files: their runs are analysed together.  Splitting the stored L = 48–128 run into two files
+    (48, 64 | 96, 128) gives the crossings of the whole file exactly; a size given twice is one error line."""
+    src = ROOT / "data" / "mc" / "VPS3_cluster_fss_128_axis.json"
+    stored = json.loads(src.read_text())
+    whole = script.main(["--from-result", str(src), "--out", str(tmp_path / "whole.json")])
+    got = {tuple(r["pair"]): r["T_K"] for r in whole["crossings"]}
+    for c in stored["binder_crossings"]:
+        assert got[tuple(int(x.split("x")[0]) for x in c["sizes"])] == pytest.approx(c["T"], abs=1e-9)
+    parts = []
+    for k, keep in enumerate(([48, 64], [96, 128])):
+        d = dict(stored, runs=[r for r in stored["runs"] if r["size"][0] in keep])
+        parts.append(tmp_path / f"part{k}.json")
+        parts[-1].write_text(json.dumps(d))
+    merged = script.main(["--from-result", *map(str, parts), "--out", str(tmp_path / "merged.json")])
+    assert merged["sizes"] == [48, 64, 96, 128]
+    assert [(r["pair"], r["T_K"]) for r in merged["crossings"]] == [(r["pair"], r["T_K"]) for r in whole["crossings"]]
+    assert merged["TN_reason"] == whole["TN_reason"] and merged["binder"] == "easy-axis"
+    assert len(merged["result_files"]) == 2 and "seed 12" in merged["algorithm"]
+    with pytest.raises(SystemExit) as exc:
+        script.main(["--from-result", str(parts[0]), str(src), "--out", str(tmp_path / "x.json")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "48x48x1" in err[0] and "already given" in err[0]
