@@ -124,3 +124,57 @@ def test_predict_energy_is_the_fitted_model():
         assert predict_energy(cb, fit, p) == pytest.approx(e + r / 1000.0, abs=1e-12)
     assert predict_energy(cb, fit, [1, 1, 1, 1]) - predict_energy(cb, fit, [1, -1, 1, 1]) == pytest.approx(
         2 * 1.5 * (1.0 * fit.J["V2-V3"] + 1.5 * fit.J["next_to_vacancy"]) / 1000.0, abs=1e-12)
+
+
+def test_fit_cell_kinds_round_trip_and_beyond_heisenberg():
+    """fit_cell (the one fit flow of wannmag run and data/mc/vacancy_holes_dft.py) on the VPS3 near placement: a
+    moved configuration excluded by default with E_DFT − E_model given; with keep_moved the status and kind say
+    EFFECTIVE; with absorb_constant the absorbed class is named and no prediction is made; as_dict round trip."""
+    from wannmag.magnetism.vacancy_holes import CellFit, HolePlacement, fit_cell, fit_design
+    from wannmag.workflows.vacancy import make_vacancy_cell
+
+    cell = make_vacancy_cell(str(ROOT / "data/structures/VPS3_monolayer.cif"))
+    hp = HolePlacement("near", [0, 2])
+    neel = [1, -1, 1, -1, 1, -1, 1]
+    bonds, unknowns, design = fit_design(cell.bonds, cell.near_sites, hp, 1.5, cell.n_sites, start=neel, n_configs=8)
+    assert unknowns == ["V2-V2_bulk", "next_to_vacancy", "V2-V3"] and design.patterns[0] == neel
+    J = {"V2-V2_bulk": 26.0, "next_to_vacancy": 22.0, "V2-V3": 14.0, "J2": 0.4, "J3": 0.6}
+    spins = hp.spins(cell.n_sites, 1.5)
+
+    def energy(p):  # direct sum, eV
+        s = np.asarray(p, float) * spins
+        return -197.0 + sum(J[b["cls"]] * s[b["i"]] * s[b["j"]] for b in bonds) / 1000.0
+
+    recs = []
+    for k, p in enumerate(design.patterns):
+        holes = [5, 6] if k == 4 else [0, 2]
+        m = np.array(p) * np.array([1.9 if i in holes else 2.5 for i in range(cell.n_sites)])
+        recs.append({"name": f"c{k}", "pattern": p, "converged": True, "V_moments": m.tolist(),
+                     "energy_eV": energy(p) - (0.030 if k == 4 else 0.0)})  # the moved one 30 meV lower
+    fixed = {"J2": 0.4, "J3": 0.6}
+    cf = fit_cell(bonds, hp, 1.5, recs, unknowns, fixed=fixed)
+    assert cf.status == "fitted" and not cf.effective and cf.moved == [] and cf.dof == 7 - 4
+    assert cf.kind.startswith("fixed-hole Heisenberg fit")
+    for c in unknowns:
+        assert cf.fit.J[c] == pytest.approx(J[c], abs=1e-6)
+    assert cf.beyond_heisenberg_meV == {"c4": pytest.approx(-30.0, abs=1e-6)}
+    assert cf.records[4]["beyond_heisenberg_meV"] == pytest.approx(-30.0, abs=1e-6) and not cf.records[4]["used"]
+    assert cf.rms_meV < 1e-6 and set(cf.residuals_meV) == {f"c{k}" for k in range(8) if k != 4}
+    assert cf.notes() == []
+    eff = fit_cell(bonds, hp, 1.5, recs, unknowns, fixed=fixed, keep_moved=True)
+    assert eff.moved == ["c4"] and eff.status == "fitted (effective: holes moved in c4)" and eff.effective
+    assert eff.kind == ("EFFECTIVE couplings (1 configuration(s) with moved holes used: not a fixed-hole Heisenberg "
+                        "fit)")
+    assert eff.dof == 4 and eff.rms_meV == pytest.approx(np.sqrt(np.mean(np.square(eff.fit.residuals_meV))))
+    assert eff.rms_meV > 1.0 and eff.beyond_heisenberg_meV == {}  # the 30 meV shows up in the residuals
+    assert eff.notes("--x") == ["effective couplings: configurations whose holes left the placed sites are used "
+                                "(--x): c4"]
+    back = CellFit.from_dict(json.loads(json.dumps(eff.as_dict())))
+    assert back.as_dict() == eff.as_dict() and back.status == eff.status
+    # only the 4 configurations with the B sublattice antiparallel to the holes: V2-V3 absorbed, named
+    only = [r for r in recs if r["pattern"][1] == -1 and r["pattern"][3] == -1]
+    ab = fit_cell(bonds, hp, 1.5, only, unknowns, fixed=fixed, absorb_constant=True)
+    assert ab.fit.absorbed == ["V2-V3"] and ab.dof == 1 and ab.beyond_heisenberg_meV == {}
+    assert ab.notes() == ["V2-V3: not determined: the same sum in every configuration used (absorbed into E0)"]
+    with pytest.raises(HoleError, match="refused: 4 usable configuration"):
+        fit_cell(bonds, hp, 1.5, only, unknowns, fixed=fixed)

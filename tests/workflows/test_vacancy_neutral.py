@@ -7,6 +7,7 @@ Convention: H = Σ_{i<j} S_i·J_ij·S_j, each bond once, S = 3/2 on V2+ and 1 on
 energies eV per 39-atom cell.
 """
 
+import json
 import sys
 from pathlib import Path
 
@@ -299,3 +300,210 @@ def _conf(design, name):
     pat, place = name[4:].split("_h-")
     return vacancy_configuration(design["cif"], design["cell"], [1 if c == "u" else -1 for c in pat],
                                  holes=design["places"][place])
+
+
+def test_fit_options_refuse_absorb_keep_moved_and_rerun_only_the_fit(vps3, design, tmp_path):
+    """The real VPS3 U = 3 eV situation on fake-engine data: of the 8 configurations of the near placement the 2nd,
+    3rd and 5th keep their spins but their holes move, the 6th does not converge; the 4 left keep the holes
+    antiparallel to all their neighbours, so V2-V3 has the same sum in all of them.  Without an option the fit is
+    refused (naming every excluded configuration and the options that would fit); --vacancy-absorb-constant fits
+    V2-V2_bulk and next_to_vacancy with V2-V3 absorbed into E0 (named, no with-holes Monte Carlo); with
+    --vacancy-keep-moved the moved ones enter and the result is labelled EFFECTIVE.  Changing the option re-runs the
+    fit only: no SCF, the vacancy_dft result untouched."""
+    from wannmag.workflows.engine import Context
+    from wannmag.workflows.run import build_workflow
+    from wannmag.workflows.vacancy import _hole_spec
+
+    names = design["names"]
+    moved, bad = [names[1], names[2], names[4]], names[5]
+    assert moved == ["vac_uuuuuud_h-near", "vac_uuuuduu_h-near", "vac_uuuuuuu_h-near"]  # as in the DFT data
+    (tmp_path / "log").mkdir()
+    eng = HoleEngine(design["cif"], J, tmp_path / "log", moved=moved, unconverged=[bad])
+    out = tmp_path / "run"
+    with pytest.raises(StepError) as err:
+        build_workflow(**_kw(vps3, eng, out)).run(until="vacancy_fit")
+    msg = str(err.value)
+    assert "fit with holes (near) refused: 4 usable configuration(s) of 8, 5 needed" in msg
+    for n in moved + [bad]:
+        assert f"{n}: " in msg  # every excluded configuration named with its reason
+    assert f"{bad}: SCF not converged" in msg and "holes not localised" not in msg  # the fake's holes move cleanly
+    assert "holes moved from sites [0, 2] to" in msg
+    assert "--vacancy-absorb-constant would fit" in msg and "--vacancy-keep-moved would fit" in msg
+    assert len(eng.calls()) == 9
+    dft_json = out / "steps" / "vacancy_dft.json"
+    t_dft = dft_json.stat().st_mtime_ns
+
+    # absorbed constant: V2-V3 into E0, the other classes exact from the 4 localised configurations
+    vf = build_workflow(**_kw(vps3, eng, out, vacancy_absorb_constant=True)).run(until="vacancy_fit")["vacancy_fit"]
+    assert len(eng.calls()) == 9 and dft_json.stat().st_mtime_ns == t_dft  # no SCF, vacancy_dft read back
+    assert vf["absorbed"] == ["V2-V3"] and vf["J_meV"]["V2-V3"] is None and vf["J_fitted_meV"]["V2-V3"] is None
+    for c in ("V2-V2_bulk", "next_to_vacancy"):
+        assert vf["J_meV"][c] == pytest.approx(J[c], abs=1e-6)
+    assert vf["dof"] == 1 and vf["residual_rms_meV"] < 1e-6 and vf["status"] == "fitted" and not vf["effective"]
+    assert [r["name"] for r in vf["configurations"] if r["used"]] == [names[k] for k in (0, 3, 6, 7)]
+    assert vf["options"] == {"keep_moved": False, "absorb_constant": True, "min_dof": 1}
+    assert any(n.startswith("V2-V3: not determined") and "absorbed into E0" in n for n in vf["notes"])
+    assert any("no with-holes Monte Carlo series, dilution only" in n for n in vf["notes"])
+    assert vf["beyond_heisenberg_meV"] == {}  # E0 holds V2-V3's constant: no absolute prediction elsewhere
+    spec, notes = _hole_spec(Context(out, {"vacancy": {"charge": "neutral"}}, {}, log=None), vf)
+    assert spec is None and notes == ["with holes: not run: V2-V3 not determined by the fit (absorbed into E0); "
+                                      "dilution only"]
+    md = _report(out, vf)
+    assert "| V2-V3 | 4 |  |  | absorbed into E0 | +26.400 |" in md
+    assert "Which fit: fixed-hole Heisenberg" in md and "Absorbed into E0" in md and ": V2-V3." in md
+    assert "Fit options: --vacancy-absorb-constant (status: fitted)." in md
+    fit_json = out / "steps" / "vacancy_fit.json"
+    fp_absorb = _fingerprint(fit_json)
+
+    # keep_moved: the moved configurations used, exact J (the fake's energies are those of the placed holes),
+    # the stored status and the report say EFFECTIVE
+    vf = build_workflow(**_kw(vps3, eng, out, vacancy_keep_moved=True)).run(until="vacancy_fit")["vacancy_fit"]
+    assert len(eng.calls()) == 9 and dft_json.stat().st_mtime_ns == t_dft
+    assert _fingerprint(fit_json) != fp_absorb
+    assert vf["status"] == f"fitted (effective: holes moved in {', '.join(moved)})" and vf["effective"]
+    assert vf["moved"] == moved and vf["absorbed"] == [] and vf["dof"] == 3
+    for c in ("V2-V2_bulk", "next_to_vacancy", "V2-V3"):
+        assert vf["J_meV"][c] == pytest.approx(J[c], abs=1e-6)
+    assert vf["kind"].startswith("EFFECTIVE couplings (3 configuration(s) with moved holes used")
+    assert vf["table"].splitlines()[1] == vf["kind"]
+    assert ("effective couplings: configurations whose holes left the placed sites are used (--vacancy-keep-moved): "
+            + ", ".join(moved)) in vf["notes"]
+    md = _report(out, vf)
+    assert "Which fit: **EFFECTIVE couplings** — 3 configuration(s) whose holes left the placed sites are used" in md
+    assert "| V2-V3 | 4 | +12.500 |" in md and "| fitted (effective) |" in md
+    assert f"Fit options: --vacancy-keep-moved (status: fitted (effective: holes moved in {moved[0]}," in md
+    t_fit = fit_json.stat().st_mtime_ns
+    build_workflow(**_kw(vps3, eng, out, vacancy_keep_moved=True)).run(until="vacancy_fit")
+    assert fit_json.stat().st_mtime_ns == t_fit and len(eng.calls()) == 9  # the same options: nothing re-run
+
+
+def _fingerprint(path):
+    return json.loads(path.read_text())["_fingerprint"]
+
+
+def _report(out, vf):
+    from wannmag.workflows.engine import Context
+    from wannmag.workflows.vacancy import report_lines
+
+    vd = json.loads((out / "steps" / "vacancy_dft.json").read_text())
+    vm = {"fractions": [0.0, 0.1], "tn_K": [60.0, None], "tn_error_K": [1.0, None],
+          "methods": ["Binder crossing 6x6x1/9x9x1", "not bracketed"], "realisations": 2, "sizes": [6, 9],
+          "figure": str(out / "vacancy" / "tn_vs_x.png"), "warnings": []}
+    return "\n".join(report_lines(Context(out, {}, {"vacancy_dft": vd, "vacancy_fit": vf, "vacancy_mc": vm},
+                                          log=None)))
+
+
+def test_fit_options_on_the_command_line(tmp_path, capsys, monkeypatch):
+    """--vacancy-keep-moved, --vacancy-absorb-constant, --vacancy-min-dof and the SCF settings of the neutral cell
+    reach build_workflow; without --vacancies or with an ionic cell they are one error line; bad numbers too."""
+    import wannmag.workflows.run as wr
+    from wannmag.cli import main
+    from wannmag.workflows.vacancy import NEUTRAL_MIXERS
+
+    cif = str(REPO / "data" / "structures" / "VPS3_monolayer.cif")
+    base = ["run", cif, "--out", str(tmp_path / "run")]
+    seen = {}
+
+    class Fake:
+        def status(self):
+            return []
+
+    def fake_build(*a, **kw):
+        seen.clear()
+        seen.update(kw)
+        return Fake()
+
+    monkeypatch.setattr(wr, "build_workflow", fake_build)
+    assert main(base + ["--vacancies", "0.1", "--status"]) == 0
+    assert seen["vacancy_keep_moved"] is False and seen["vacancy_absorb_constant"] is False
+    assert seen["vacancy_min_dof"] == 1 and seen["vacancy_dft_settings"] is None
+    assert main(base + ["--vacancies", "0.1", "--vacancy-keep-moved", "--vacancy-absorb-constant",
+                        "--vacancy-min-dof", "2", "--vacancy-smearing", "0.05", "--vacancy-mixer", "dif",
+                        "--vacancy-density", "2e-4", "--vacancy-maxiter", "300", "--no-vacancy-fixmagmom",
+                        "--status"]) == 0
+    assert seen["vacancy_keep_moved"] is True and seen["vacancy_absorb_constant"] is True
+    assert seen["vacancy_min_dof"] == 2
+    assert seen["vacancy_dft_settings"] == {"smearing": 0.05, "mixer": NEUTRAL_MIXERS["dif"], "density_tol": 2e-4,
+                                            "maxiter": 300, "fixmagmom": False}
+    capsys.readouterr()
+    cases = [(["--vacancy-keep-moved"], "--vacancy-keep-moved has no effect without --vacancies"),
+             (["--vacancies", "0.1", "--vacancy-charge", "ionic", "--vacancy-absorb-constant"],
+              "--vacancy-absorb-constant applies to the neutral cell"),
+             (["--vacancies", "0.1", "--vacancy-charge", "ionic", "--vacancy-mixer", "dif"],
+              "--vacancy-mixer applies to the neutral cell"),
+             (["--vacancies", "0.1", "--vacancy-smearing", "0"], "--vacancy-smearing (eV) must be"),
+             (["--vacancies", "0.1", "--vacancy-min-dof", "-1"], "--vacancy-min-dof must be")]
+    for args, msg in cases:
+        assert main(base + args) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("wannmag: error: ") and msg in err[0], err
+
+
+def test_fit_options_checked_and_keyed_only_when_not_default(tmp_path):
+    """The fit options enter vacancy_fit's parameters only when they differ from the defaults (a run with the
+    defaults keeps its cached fit), never vacancy_dft's; bad values and the ionic cell are refused."""
+    from wannmag.workflows.run import WorkflowError, build_workflow
+    from wannmag.workflows.vacancy import VacancyError
+
+    cif = REPO / "data" / "structures" / "VPS3_monolayer.cif"
+
+    def steps(**kw):
+        return {s.name: s for s in build_workflow(cif, out=tmp_path, vacancies=[0.1], log=lambda m: None,
+                                                  **kw).steps}
+
+    plain, moved = steps(), steps(vacancy_keep_moved=True, vacancy_min_dof=2)
+    assert plain["vacancy_dft"].params == moved["vacancy_dft"].params
+    assert set(moved["vacancy_fit"].params) - set(plain["vacancy_fit"].params) == {"keep_moved", "min_dof"}
+    assert moved["vacancy_fit"].params["keep_moved"] is True and moved["vacancy_fit"].params["min_dof"] == 2
+    assert "keep_moved" not in plain["vacancy_fit"].params and "absorb_constant" not in plain["vacancy_fit"].params
+    with pytest.raises(VacancyError, match="min_dof must be an integer >= 0"):
+        steps(vacancy_min_dof=-1)
+    with pytest.raises(VacancyError, match="keep_moved must be true or false"):
+        steps(vacancy_keep_moved="yes")
+    with pytest.raises(WorkflowError, match="neutral cell only"):
+        build_workflow(cif, out=tmp_path, vacancies=[0.1], vacancy_charge="ionic", vacancy_absorb_constant=True)
+
+
+def test_vacancy_mc_step_runs_dilution_only_when_the_fit_absorbed_v2_v3(tmp_path):
+    """A neutral fit with V2-V3 absorbed into E0 (--vacancy-absorb-constant) cannot give the holes' lattice its
+    V2-V3 bonds: the vacancy_mc step runs the dilution-only series (every J of the crystal; identical to a direct
+    dilution_scan), no with-holes series, and says why in the result and the report."""
+    from wannmag.magnetism import SpinModel
+    from wannmag.magnetism.montecarlo import MCSettings
+    from wannmag.magnetism.montecarlo.dilution import dilution_scan
+    from wannmag.magnetism.spinmodel import MEV_PER_K
+    from wannmag.structures import find_magnetic_sites, neighbour_shells
+    from wannmag.workflows.engine import Context
+    from wannmag.workflows.vacancy import report_lines, step_vacancy_mc
+
+    sub = find_magnetic_sites(str(REPO / "data" / "structures" / "VPS3_monolayer.cif"))
+    model = SpinModel.from_sublattice(sub)
+    for Jn, sh in zip((2.0, 0.1, 0.0), neighbour_shells(sub, 3)):
+        for b in sh.bonds:
+            model.add_bond(b.i, b.j, b.R, Jn)
+    model.save(tmp_path / "model.json")
+    fit = {"mode": "holes", "J_meV": {"V2-V2_bulk": 2.0, "next_to_vacancy": 1.5, "V2-V3": None, "J2": 0.1, "J3": 0.0},
+           "absorbed": ["V2-V3"], "fixed_meV": {"J2": 0.1, "J3": 0.0}, "rank": 3, "perfect_J_meV": [2.0, 0.1, 0.0],
+           "placement": {"name": "near", "sites": [0, 2], "spin_hole": 1.0}}
+    params = {"vacancy": {"fractions": [0.1], "charge": "neutral"}, "mc_sizes": [4], "mc_sweeps": 200,
+              "mc_therm": 50, "mc_replicas": 4, "seed": 3, "vac_realisations": 2, "mc_refine": False, "workers": 1}
+    results = {"model": {"model": str(tmp_path / "model.json")}, "vacancy_fit": fit,
+               "mc": {"algorithm": "metropolis", "tc_K": 30.0, "tc_error_K": 1.0}, "structure": {"formula": "VPS3"},
+               "vacancy_dft": {"cell": {"n_sites_perfect": 8, "n_sites": 7}, "engine": "fake", "charge": 0.0,
+                               "records": []}}
+    ctx = Context(tmp_path / "run", params, results, log=lambda m: None)
+    vm = step_vacancy_mc(ctx)
+    assert "with_holes" not in vm and vm["J1_vac_meV"] is None
+    assert vm["hole_notes"] == ["with holes: not run: V2-V3 not determined by the fit (absorbed into E0); "
+                                "dilution only"]
+    t_mf = 1.5 ** 2 * sum(abs(b.J_iso) for b in model.bonds) * 2 / model.n_sites / 3 / MEV_PER_K
+    st = MCSettings(tmin=0.03 * t_mf, tmax=1.1 * t_mf, n_replicas=4, n_sweeps=200, n_therm=50, seed=3,
+                    checkpoint_every=1000, algorithm="metropolis")
+    plain = dilution_scan(model, [0.0, 0.1], [4], st, realisations=2, warn=False)
+    saved = json.loads((tmp_path / "run" / "vacancy" / "vacancy_study.json").read_text())
+    assert saved["dilution"]["averaged_curves"][1]["4x4x1"]["energy"] == \
+        [plain.curves[1]["4x4x1"]["energy"][0].tolist(), plain.curves[1]["4x4x1"]["energy"][1].tolist()]
+    results["vacancy_mc"] = vm
+    md = "\n".join(report_lines(ctx))
+    assert "Note: with holes: not run: V2-V3 not determined by the fit (absorbed into E0); dilution only." in md
+    assert "With holes:" not in md

@@ -38,6 +38,10 @@ def cmd_run(args) -> int:
                          vacancy_supercell=args.vacancy_supercell, vacancy_site=args.vacancy_site,
                          vacancy_fit=args.vacancy_fit, vacancy_configs=args.vacancy_configs,
                          vacancy_charge=args.vacancy_charge, vacancy_placements=args.vacancy_placements,
+                         vacancy_dft_settings=_neutral_dft_settings(args),
+                         vacancy_keep_moved=bool(args.vacancy_keep_moved),
+                         vacancy_absorb_constant=bool(args.vacancy_absorb_constant),
+                         vacancy_min_dof=1 if args.vacancy_min_dof is None else args.vacancy_min_dof,
                          relax=args.relax, relax_fmax=args.relax_fmax)
     if args.status:
         from ..workflows.summary import step_progress
@@ -61,6 +65,20 @@ def cmd_run(args) -> int:
 
 #: options that only mean something with --vacancies, and their defaults
 _VACANCY_DEFAULTS = {"vacancy_supercell": [2, 2], "vacancy_site": 0, "vacancy_charge": "neutral"}
+#: options of the neutral vacancy cell only (SCF settings, then the fit's options): option -> NEUTRAL_DFT key
+_NEUTRAL_DFT_OPTIONS = {"vacancy_smearing": "smearing", "vacancy_mixer": "mixer", "vacancy_density": "density_tol",
+                        "vacancy_maxiter": "maxiter", "vacancy_fixmagmom": "fixmagmom"}
+_NEUTRAL_FIT_OPTIONS = ("vacancy_keep_moved", "vacancy_absorb_constant", "vacancy_min_dof")
+
+
+def _neutral_dft_settings(args) -> dict | None:
+    """The neutral cell's SCF settings given on the command line (overrides of NEUTRAL_DFT; a mixer by name)."""
+    from ..workflows.vacancy import NEUTRAL_MIXERS
+
+    out = {key: getattr(args, opt) for opt, key in _NEUTRAL_DFT_OPTIONS.items() if getattr(args, opt) is not None}
+    if "mixer" in out:
+        out["mixer"] = dict(NEUTRAL_MIXERS[out["mixer"]])
+    return out or None
 
 
 def _check_options(args) -> None:
@@ -79,8 +97,9 @@ def _check_options(args) -> None:
                                ("--vacancy-realisations", args.vacancy_realisations, 10000)):
         for v in ([] if values is None else values if isinstance(values, list) else [values]):
             check_number(v, flag, maximum=most)
+    neutral_only = ("vacancy_placements", *_NEUTRAL_DFT_OPTIONS, *_NEUTRAL_FIT_OPTIONS)
     if args.vacancies is None:
-        given = [k for k in (*_VACANCY_DEFAULTS, "vacancy_configs", "vacancy_realisations", "vacancy_placements")
+        given = [k for k in (*_VACANCY_DEFAULTS, "vacancy_configs", "vacancy_realisations", *neutral_only)
                  if getattr(args, k) is not None]
         if given:
             raise WannmagError(f"--{given[0].replace('_', '-')} has no effect without --vacancies X [X ...]")
@@ -93,12 +112,20 @@ def _check_options(args) -> None:
     for n in args.vacancy_supercell:
         check_number(n, "--vacancy-supercell", 1, 10)
     check_number(args.vacancy_site, "--vacancy-site", 0, 999)
-    if args.vacancy_placements is not None:
-        from ..workflows.vacancy import check_placements, is_neutral
+    from ..workflows.vacancy import check_placements, is_neutral
 
-        if not is_neutral(args.vacancy_charge):
-            raise WannmagError(f"--vacancy-placements applies to the neutral cell (--vacancy-charge neutral), not to "
-                               f"--vacancy-charge {args.vacancy_charge}")
+    for k in neutral_only:
+        if getattr(args, k) is not None and not is_neutral(args.vacancy_charge):
+            raise WannmagError(f"--{k.replace('_', '-')} applies to the neutral cell (--vacancy-charge neutral), not "
+                               f"to --vacancy-charge {args.vacancy_charge}")
+    for opt, value, least, most, strict, integer in (
+            ("--vacancy-smearing (eV)", args.vacancy_smearing, 0, 2, True, False),
+            ("--vacancy-density", args.vacancy_density, 0, 0.1, True, False),
+            ("--vacancy-maxiter", args.vacancy_maxiter, 1, 100000, False, True),
+            ("--vacancy-min-dof", args.vacancy_min_dof, 0, 100, False, True)):
+        if value is not None:
+            check_number(value, opt, least, most, strict=strict, integer=integer)
+    if args.vacancy_placements is not None:
         try:
             check_placements(args.vacancy_placements)
         except WannmagError as exc:
@@ -123,7 +150,9 @@ def register(sub) -> None:
                     "moment), then collinear configurations with the holes at the lowest converged placement whose "
                     "holes stay put, and J fitted by bond class (V2-V2_bulk, next_to_vacancy, V2-V3, V3-V3; "
                     "configurations whose holes moved, spins flipped or SCF did not converge excluded, with the "
-                    "reason); --vacancy-charge ionic: every remaining ion kept V2+, J1 next to the vacancy fitted "
+                    "reason; --vacancy-keep-moved uses the moved ones too — effective couplings, said so — and "
+                    "--vacancy-absorb-constant puts a class the configurations cannot determine into E0; changing "
+                    "either re-runs only the fit); --vacancy-charge ionic: every remaining ion kept V2+, J1 next to the vacancy fitted "
                     "separately from the bulk-like J1 (J in meV, H = sum_{i<j} J_ij S_i.S_j, each bond once, "
                     "|S| = S, J > 0 AF).  Then diluted-lattice Monte Carlo T_N(x) at x = 0 and each X (neutral: "
                     "dilution only and with the holes), in OUT/vacancy/ (vacancy_study.json, tn_vs_x.png) and in the "
@@ -169,6 +198,28 @@ def register(sub) -> None:
     p.add_argument("--vacancy-configs", type=int, metavar="N",
                    help="number of vacancy configurations (default: unknowns + 1, one redundant for a residual; "
                         "neutral cell: unknowns + 3)")
+    p.add_argument("--vacancy-keep-moved", action="store_true", default=None,
+                   help="neutral cell: fit with the converged configurations whose holes left the placed sites too "
+                        "(spin signs kept): EFFECTIVE couplings of the holes' actual states, not a fixed-hole "
+                        "Heisenberg fit (said in the fit's status and the report); re-runs only the fit")
+    p.add_argument("--vacancy-absorb-constant", action="store_true", default=None,
+                   help="neutral cell: a bond class with the same sum in every configuration used (not determined "
+                        "by them) goes into E0 (its J not given, named) instead of refusing the fit; re-runs only "
+                        "the fit")
+    p.add_argument("--vacancy-min-dof", type=int, metavar="N",
+                   help="neutral cell: residual degrees of freedom the fit needs after exclusions (default 1)")
+    p.add_argument("--vacancy-smearing", type=float, metavar="EV",
+                   help="neutral cell: Fermi-Dirac width of its SCFs in eV (default 0.1)")
+    p.add_argument("--vacancy-mixer", choices=["damped", "default", "dif"],
+                   help="neutral cell: GPAW mixer of its SCFs: damped (default; beta 0.02, 8 old densities, weight "
+                        "100), default (GPAW's), dif (density and magnetisation mixed separately, Pulay)")
+    p.add_argument("--vacancy-density", type=float, metavar="TOL",
+                   help="neutral cell: SCF density criterion (default 1e-4, GPAW's)")
+    p.add_argument("--vacancy-maxiter", type=int, metavar="N",
+                   help="neutral cell: SCF iteration limit (default 200)")
+    p.add_argument("--vacancy-fixmagmom", action=argparse.BooleanOptionalAction, default=None,
+                   help="neutral cell: hold each SCF's total moment at the sum of its start moments (default on; "
+                        "a constraint, checked afterwards)")
     p.add_argument("--mc-sizes", type=int, nargs="+", metavar="L",
                    help="Monte Carlo lattice sizes L (L×L cells) instead of the preset's "
                         "(fast 6 9 12, accurate 12 18 24)")

@@ -37,7 +37,10 @@ and of which spin (:func:`vacancy_holes_of`); one SCF per placement, each summar
 (energy, moments, where the holes went, gaps); the placement to fit (:func:`choose_placement`: the lowest converged
 one whose holes stayed put); the fit's design and records as above; fixed-moment SCFs whose spin channels overlap
 (:func:`constraint_warnings`); the classes and hole placement of the diluted Monte Carlo lattice
-(:func:`lattice_classes`, :func:`lattice_placement`).
+(:func:`lattice_classes`, :func:`lattice_placement`).  The fit of one placement is set up by :func:`fit_design` and
+made by :func:`fit_cell` (a :class:`CellFit`: which configurations were used and why not the others, the residuals,
+whether the couplings are *effective* because configurations whose holes moved were used, the classes absorbed into
+E_0, and E_DFT − E_model of the excluded ones) — the one fit flow of ``wannmag run`` and data/mc/vacancy_holes_dft.py.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ from .linfit import linear_fit
 __all__ = ["HoleError", "HolePlacement", "hole_placements", "placement_from_atoms", "classify_bonds",
            "HOLE_CLASSES", "design_row", "HoleFit", "fit_with_holes", "locate_holes", "start_moments",
            "hole_unknowns", "HoleDesign", "choose_hole_patterns", "check_configuration", "fit_hole_records",
-           "predict_energy",
+           "predict_energy", "fit_design", "CellFit", "fit_cell",
            "vacancy_holes_of", "PlacementRun", "placement_run", "PlacementChoice", "choose_placement",
            "constraint_warnings", "lattice_classes", "lattice_placement"]
 
@@ -492,6 +495,119 @@ def fit_hole_records(bonds, placement: HolePlacement, spin: float, records, unkn
     warn += [f"{c}: the same Σ S_i S_j σ_i σ_j in every configuration used: not determined by these data "
              "(absorbed into E0)" for c in fit.absorbed]
     return fit, out, warn
+
+
+def fit_design(cell_bonds, near_sites, placement: HolePlacement, spin: float, n_sites: int, start=None,
+               fit_j23: bool = False, n_configs: int | None = None) -> tuple[list[dict], list[str], HoleDesign]:
+    """The fit of one hole placement, set up: the bonds of the vacancy cell (dicts i, j, shell) classified for
+    ``placement`` (:func:`classify_bonds`), the classes to fit (:func:`hole_unknowns`: the nearest-neighbour classes
+    present, J2 and J3 too when ``fit_j23``) and their D-optimal configurations (:func:`choose_hole_patterns`,
+    ``start`` first).  Returns (bonds, unknowns, design); the :class:`HoleError` lines of those functions."""
+    bonds = classify_bonds(cell_bonds, placement.sites, near_sites)
+    unknowns = hole_unknowns(bonds, fit_j23=fit_j23)
+    design = choose_hole_patterns(bonds, placement, spin, n_sites, unknowns=unknowns, n_configs=n_configs,
+                                  start=start)
+    return bonds, unknowns, design
+
+
+@dataclass
+class CellFit:
+    """The fit with holes of one vacancy cell over its DFT records, as both ``wannmag run`` (vacancy_fit) and
+    data/mc/vacancy_holes_dft.py report it (:func:`fit_cell`).
+
+    ``fit``: the :class:`HoleFit` (J in meV, J > 0 AF, H = Σ_{i<j} S_i·J_ij·S_j, each bond once; E_0 eV per cell);
+    ``records``: every record annotated by :func:`fit_hole_records` ("used", "excluded_because", "check",
+    "holes_moved"), a converged excluded one also with "beyond_heisenberg_meV" when the model can predict it;
+    ``warnings``: one line per exclusion, use of a moved configuration or absorbed class; ``moved``: configurations
+    used although their holes left the placed sites (``keep_moved``) — when any, the J are **effective** couplings
+    of the holes' actual states, not a fixed-hole Heisenberg fit; ``beyond_heisenberg_meV``: {configuration: E_DFT −
+    E_model} (meV per cell) of the converged configurations excluded because their holes moved or spins flipped,
+    the model being this fit with the holes held on the placed sites (none when a class was absorbed into E_0:
+    the model then has no absolute energy for them); ``residuals_meV``: {configuration used: model − DFT} (meV per
+    cell); ``dof``: configurations used − fitted unknowns − 1."""
+
+    fit: HoleFit
+    records: list
+    warnings: list
+    moved: list
+    beyond_heisenberg_meV: dict
+    residuals_meV: dict
+    dof: int
+    rms_meV: float
+    max_abs_meV: float
+    keep_moved: bool = False
+    absorb_constant: bool = False
+
+    @property
+    def effective(self) -> bool:
+        """True when configurations whose holes moved were used: effective couplings."""
+        return bool(self.moved)
+
+    @property
+    def status(self) -> str:
+        """"fitted", or "fitted (effective: holes moved in <configurations>)"."""
+        return f"fitted (effective: holes moved in {', '.join(self.moved)})" if self.moved else "fitted"
+
+    @property
+    def kind(self) -> str:
+        """What the J are, in words (for printed and reported text)."""
+        if self.moved:
+            return (f"EFFECTIVE couplings ({len(self.moved)} configuration(s) with moved holes used: not a fixed-hole "
+                    "Heisenberg fit)")
+        return "fixed-hole Heisenberg fit (every configuration used kept its holes on the placed sites)"
+
+    def notes(self, keep_moved_option: str = "--keep-moved") -> list[str]:
+        """The absorbed classes and, with ``keep_moved``, the configurations whose holes moved (one line each;
+        ``keep_moved_option``: how the caller's user asked for it)."""
+        out = [f"{c}: not determined: the same sum in every configuration used (absorbed into E0)"
+               for c in self.fit.absorbed]
+        if self.keep_moved:
+            out.append(f"effective couplings: configurations whose holes left the placed sites are used "
+                       f"({keep_moved_option}): " + ", ".join(self.moved))
+        return out
+
+    def as_dict(self) -> dict:
+        return {"fit": self.fit.as_dict(), "records": list(self.records), "warnings": list(self.warnings),
+                "moved": list(self.moved), "beyond_heisenberg_meV": dict(self.beyond_heisenberg_meV),
+                "residuals_meV": dict(self.residuals_meV), "dof": int(self.dof), "rms_meV": float(self.rms_meV),
+                "max_abs_meV": float(self.max_abs_meV), "keep_moved": bool(self.keep_moved),
+                "absorb_constant": bool(self.absorb_constant), "status": self.status}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CellFit":
+        return cls(fit=HoleFit.from_dict(d["fit"]), records=list(d["records"]), warnings=list(d["warnings"]),
+                   moved=list(d["moved"]), beyond_heisenberg_meV=dict(d["beyond_heisenberg_meV"]),
+                   residuals_meV=dict(d["residuals_meV"]), dof=int(d["dof"]), rms_meV=float(d["rms_meV"]),
+                   max_abs_meV=float(d["max_abs_meV"]), keep_moved=bool(d.get("keep_moved", False)),
+                   absorb_constant=bool(d.get("absorb_constant", False)))
+
+
+def fit_cell(bonds, placement: HolePlacement, spin: float, records, unknowns, fixed: dict | None = None,
+             min_dof: int = 1, keep_moved: bool = False, absorb_constant: bool = False,
+             max_condition: float = 1e4) -> CellFit:
+    """The fit with holes of one vacancy cell (:class:`CellFit`): :func:`fit_hole_records` over ``records`` (which
+    configurations enter and why the others do not; ``keep_moved``, ``absorb_constant``, ``min_dof`` as there; its
+    :class:`HoleError` when refused, naming every excluded configuration), then the residuals per configuration, the
+    residual degrees of freedom (an absorbed class is not counted as fitted), the configurations used although
+    their holes moved, and — when no class was absorbed — what the fixed-hole model misses in the converged
+    configurations it could not use (:func:`predict_energy`; < 0: the mobile holes gain energy)."""
+    fit, annotated, warns = fit_hole_records(bonds, placement, spin, records, unknowns, fixed=fixed,
+                                             min_dof=min_dof, max_condition=max_condition, keep_moved=keep_moved,
+                                             absorb_constant=absorb_constant)
+    beyond = {}
+    if not fit.absorbed:  # E0 holds an absorbed class's constant sum: no absolute prediction elsewhere
+        for r in annotated:
+            if not r["used"] and r.get("converged") and r.get("energy_eV") is not None:
+                d = 1000.0 * (float(r["energy_eV"]) - predict_energy(bonds, fit, r["pattern"]))
+                r["beyond_heisenberg_meV"] = d
+                beyond[r["name"]] = d
+    res = np.asarray(fit.residuals_meV, float)
+    return CellFit(fit=fit, records=annotated, warnings=list(warns),
+                   moved=[r["name"] for r in annotated if r.get("holes_moved")], beyond_heisenberg_meV=beyond,
+                   residuals_meV=dict(zip(fit.configurations, fit.residuals_meV)),
+                   dof=len(fit.configurations) - 1 - (len(unknowns) - len(fit.absorbed)),
+                   rms_meV=float(np.sqrt(np.mean(np.square(res)))), max_abs_meV=float(np.max(np.abs(res))),
+                   keep_moved=bool(keep_moved), absorb_constant=bool(absorb_constant))
 
 
 # ------------------------------------------------------------------------------------------------ the neutral cell

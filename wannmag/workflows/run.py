@@ -67,6 +67,7 @@ from .summary import mc_warnings, nearly_isotropic_caveat, tc_estimate_lines
 from .vacancy import VACANCY_SETTINGS, report_lines, vacancy_steps
 from .vacancy import check_placements as _check_placements
 from .vacancy import is_neutral as _is_neutral
+from .vacancy import neutral_fit_options as _neutral_fit_options
 from .vacancy import neutral_settings as _neutral_settings
 from .vacancy import vacancy_charge as _check_charge
 from .wannier import wannier_models
@@ -697,6 +698,7 @@ def build_workflow(structure=None, out="wannmag_run", preset: str = "fast", U: f
                    vacancies=None, vacancy_supercell=(2, 2, 1), vacancy_site: int = 0, vacancy_fit: str = "J1",
                    vacancy_configs: int | None = None, vacancy_engine=None, vacancy_charge="neutral",
                    vacancy_placements=None, vacancy_dft_settings: dict | None = None,
+                   vacancy_keep_moved: bool = False, vacancy_absorb_constant: bool = False, vacancy_min_dof: int = 1,
                    relax: bool | None = None, relax_fmax: float = 0.02, relax_order: str = "FM",
                    relax_steps: int = 200) -> Engine:
     """The workflow of the module docstring as an :class:`Engine` (call ``.run()``); ``settings`` overrides entries
@@ -722,7 +724,12 @@ def build_workflow(structure=None, out="wannmag_run", preset: str = "fast", U: f
     overrides :data:`~wannmag.workflows.vacancy.NEUTRAL_DFT` (smearing 0.1 eV, damped mixer, fixmagmom True,
     density_tol 1e-4, maxiter 200); there ``vacancy_engine`` is called as ``engine(structure, configuration, preset,
     U, workdir, smearing=, mixer=, maxiter=, density_tol=, fixmagmom=) -> DFTRecord dict`` and raises a
-    WannmagError for an SCF that did not converge.
+    WannmagError for an SCF that did not converge.  The neutral fit's options (:data:`~wannmag.workflows.vacancy.
+    NEUTRAL_FIT`; changing one re-runs the fit and what follows it, never an SCF): ``vacancy_keep_moved`` uses
+    converged configurations whose holes left the placed sites (spin signs kept) — *effective* couplings, said so in
+    the fit's status and the report; ``vacancy_absorb_constant`` puts a class with the same Σ S_i S_j σ_i σ_j in
+    every configuration used into E0 (its J not determined, named) instead of refusing; ``vacancy_min_dof`` residual
+    degrees of freedom the fit needs after exclusions (default 1).
 
     ``relax`` (default: on for the accurate preset, off for fast and for energies read with ``from_dir``) adds the
     ``relax`` step first: ionic positions relaxed with GPAW DFT+U in ``relax_order`` (forces < ``relax_fmax`` eV/Å,
@@ -774,12 +781,15 @@ def build_workflow(structure=None, out="wannmag_run", preset: str = "fast", U: f
         _check_charge(structure, vacancy_charge)  # a bad --vacancy-charge fails now, not after the DFT steps
         params["vacancy"] = {"fractions": vacancies, "supercell": sc, "site": int(vacancy_site), "fit": vacancy_fit,
                              "n_configs": vacancy_configs, "charge": vacancy_charge}
-        if _is_neutral(vacancy_charge):  # the placements and SCF settings of the neutral cell, checked now
+        fit_opts = {"keep_moved": vacancy_keep_moved, "absorb_constant": vacancy_absorb_constant,
+                    "min_dof": vacancy_min_dof}
+        if _is_neutral(vacancy_charge):  # the placements, SCF settings and fit options of the neutral cell, checked now
             params["vacancy"]["neutral"] = {"placements": _check_placements(vacancy_placements),
                                             **_neutral_settings(vacancy_dft_settings)}
-        elif vacancy_placements is not None or vacancy_dft_settings:
-            raise WorkflowError(f"vacancy placements and the neutral cell's DFT settings apply to the neutral cell "
-                                f"only, not to vacancy charge {vacancy_charge!r}")
+            params["vacancy"]["neutral_fit"] = _neutral_fit_options(fit_opts)
+        elif vacancy_placements is not None or vacancy_dft_settings or fit_opts != _neutral_fit_options():
+            raise WorkflowError(f"vacancy placements and the neutral cell's DFT settings and fit options apply to the "
+                                f"neutral cell only, not to vacancy charge {vacancy_charge!r}")
         params["vacancy_engine"] = vacancy_engine
     # fingerprints of content, not of paths: the same structure under another name, a copied --from directory
     # or a moved run directory reuse every finished step (engine module docstring)

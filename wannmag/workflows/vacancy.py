@@ -49,7 +49,15 @@ resumable like the others, results in ``OUT/steps/<step>.json``):
                  classes the diluted lattice needs but the cell lacks are taken equal to the crystal's J1, said in
                  the notes (:func:`~wannmag.magnetism.vacancy_holes.lattice_classes`); the report warns about
                  fixed-moment SCFs whose spin channels overlap (:func:`~wannmag.magnetism.vacancy_holes.
-                 constraint_warnings`).
+                 constraint_warnings`).  The fit's options (:data:`NEUTRAL_FIT`, ``--vacancy-keep-moved``,
+                 ``--vacancy-absorb-constant``, ``--vacancy-min-dof``; :func:`~wannmag.magnetism.vacancy_holes.
+                 fit_cell`, shared with data/mc/vacancy_holes_dft.py) are part of this step's fingerprint only, so
+                 changing one re-runs the fit and the Monte Carlo after it, never an SCF: ``keep_moved`` uses the
+                 converged configurations whose holes left the placed sites too — *effective* couplings, status
+                 "fitted (effective: holes moved in ...)" and said in the report; ``absorb_constant`` puts a class
+                 with the same Σ S_i S_j σ_i σ_j in every configuration used into E_0 (its J None, named); a class
+                 the diluted lattice needs that was absorbed leaves the Monte Carlo without its with-holes series
+                 (said).  A refused fit names every excluded configuration and which option would fit.
 ``vacancy_mc``   diluted-lattice parallel-tempering Monte Carlo (:func:`~wannmag.magnetism.montecarlo.dilution_scan`):
                  the perfect lattice's SpinModel (J1–J3 + anisotropy of the ``model`` step) with a random fraction x
                  of sites removed and every nearest-neighbour bond next to a vacancy carrying J1_vac (as its
@@ -90,7 +98,9 @@ from .parallel import _client, _map
 __all__ = ["VacancyError", "VacancyFitError", "VacancyCell", "VacancyFit", "make_vacancy_cell", "choose_patterns",
            "vacancy_configuration", "fit_vacancy_exchange", "gpaw_engine", "run_vacancy_configurations",
            "vacancy_steps", "report_lines", "VACANCY_SETTINGS", "plot_tn_vs_x", "diluted_study", "NEUTRAL_DFT",
-           "DEFAULT_PLACEMENTS", "PLACEMENT_NAMES", "check_placements", "neutral_settings", "neutral_gpaw_engine"]
+           "DEFAULT_PLACEMENTS", "PLACEMENT_NAMES", "check_placements", "neutral_settings", "neutral_gpaw_engine",
+           "NEUTRAL_MIXERS", "NEUTRAL_FIT", "neutral_fit_options", "neutral_record", "neutral_scf_record",
+           "start_pattern"]
 
 CLASSES = ("J1_bulk", "J1_vac", "J2", "J3")
 
@@ -102,6 +112,20 @@ VACANCY_SETTINGS = {"fast": {"vac_realisations": 6}, "accurate": {"vac_realisati
 #: moments' sum, GPAW's density criterion (the package's 1e-5 is below the cell's floor near 4e-5), iteration limit
 NEUTRAL_DFT = {"smearing": 0.1, "mixer": {"beta": 0.02, "nmaxold": 8, "weight": 100.0}, "fixmagmom": True,
                "density_tol": 1e-4, "maxiter": 200}
+#: named GPAW mixers for the neutral cell (``--vacancy-mixer``; data/mc/vacancy_holes_dft.py ``--mixer``)
+NEUTRAL_MIXERS = {
+    # damped full-spin mixer (the default of NEUTRAL_DFT; with FD 0.05 eV the density stalled at 10^-4.4)
+    "damped": {"beta": 0.02, "nmaxold": 8, "weight": 100.0},
+    # GPAW's own defaults for a periodic spin-polarised cell (MSR1, full spin), written out
+    "default": {"beta": 0.05, "nmaxold": 5, "weight": 50.0},
+    # density and magnetisation mixed separately (GPAW MixerDif), Pulay
+    "dif": {"beta": 0.05, "nmaxold": 5, "weight": 50.0, "method": "difference", "backend": "pulay"},
+}
+#: options of the neutral cell's fit (vacancy_fit; part of its fingerprint only when not these defaults):
+#: keep_moved — use configurations whose holes left the placed sites (effective couplings); absorb_constant — a
+#: class with the same sum in every configuration used goes into E0 instead of refusing; min_dof — residual
+#: degrees of freedom the fit needs after exclusions
+NEUTRAL_FIT = {"keep_moved": False, "absorb_constant": False, "min_dof": 1}
 #: hole placements of the neutral cell run by default, and every name accepted ("none": no hole placed, a reference)
 DEFAULT_PLACEMENTS = ("near", "far")
 PLACEMENT_NAMES = ("near", "far", "near_far", "none")
@@ -513,6 +537,25 @@ def neutral_settings(overrides: dict | None = None) -> dict:
     return out
 
 
+def neutral_fit_options(overrides: dict | None = None) -> dict:
+    """The neutral cell's fit options: :data:`NEUTRAL_FIT` with ``overrides`` (keep_moved, absorb_constant booleans;
+    min_dof an integer ≥ 0); an unknown key or a bad value is one :class:`VacancyError` line."""
+    over = dict(overrides or {})
+    bad = sorted(set(over) - set(NEUTRAL_FIT))
+    if bad:
+        raise VacancyError(f"unknown neutral-cell fit option(s) {', '.join(bad)} (known: {', '.join(NEUTRAL_FIT)})")
+    out = {**NEUTRAL_FIT, **over}
+    for k in ("keep_moved", "absorb_constant"):
+        if not isinstance(out[k], (bool, np.bool_)):
+            raise VacancyError(f"neutral-cell fit option {k} must be true or false, got {out[k]!r}")
+        out[k] = bool(out[k])
+    m = out["min_dof"]
+    if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 0:
+        raise VacancyError(f"neutral-cell fit option min_dof must be an integer >= 0, got {m!r}")
+    out["min_dof"] = int(m)
+    return out
+
+
 def neutral_gpaw_engine(structure, conf, preset: str, U, workdir: str, smearing=None, mixer=None, maxiter=None,
                         density_tol=None, fixmagmom=False) -> dict:
     """One SCF of the neutral vacancy cell with embedded GPAW (:func:`wannmag.workflows.dft.run_dft` in
@@ -555,7 +598,7 @@ class _OutputsReader:
         return [n for n in names if not (self.d / n).is_dir() or not any(f.is_file() for f in (self.d / n).iterdir())]
 
 
-def _hole_record(rec: dict) -> dict:
+def neutral_record(rec: dict) -> dict:
     """The fields of a DFTRecord dict that the fit with holes and the report use (energy eV per cell, signed moments
     of the magnetic sites μ_B, gaps eV)."""
     if rec.get("energy") is None:
@@ -568,27 +611,39 @@ def _hole_record(rec: dict) -> dict:
             "wall_s": (rec.get("timings") or {}).get("total"), "warnings": list(rec.get("warnings") or [])}
 
 
-def _neutral_scf(args) -> dict:
-    """One SCF of the neutral cell (a task of :func:`~wannmag.workflows.parallel._map`: in this process, a local
-    worker process or on Dask): ``engine(structure, conf, preset, U, workdir, **settings)``; a WannmagError (an SCF
-    that did not converge) is recorded as such, never as an energy.  The record is written to
-    ``workdir/<configuration>/record.json`` with its identity (cached engines) before it is returned."""
-    engine, structure, conf, preset, U, workdir, settings, ident = args
+def neutral_scf_record(conf, call, convert=None) -> dict:
+    """One SCF of the neutral cell as a record: ``call()`` runs it and returns what ``convert`` (default: nothing to
+    convert) turns into the fields of a converged SCF (those of :func:`neutral_record`, which converts a DFTRecord
+    dict); a WannmagError raised by ``call`` (an SCF that did not converge) becomes a record with ``converged``
+    False, no energy and the reason — never an energy; one raised by ``convert`` (a result without an energy) stops.  The record carries the configuration's name,
+    pattern and start moments (μ_B) and the wall time (s).  Used by the workflow's SCF tasks and by
+    data/mc/vacancy_holes_dft.py."""
     from ..magnetism.vacancy_holes import start_moments
 
     t0 = time.time()
     base = {"name": conf.name, "pattern": [int(s) for s in conf.pattern],
             "start_moments": start_moments(conf.pattern, conf.sublattice.spins).tolist()}
     try:
-        rec = engine(structure, conf, preset, U, workdir, **settings)
+        rec = call()
     except WannmagError as exc:
         out = {**base, "converged": False, "energy_eV": None, "reason": " ".join(str(exc).split())}
     else:
-        out = {**base, **_hole_record(dict(jsonable(rec)))}
+        out = {**base, **dict(jsonable(rec if convert is None else convert(dict(jsonable(rec))))), "converged": True}
         if len(out["V_moments"]) != conf.n_sites:
             raise VacancyError(f"{conf.name}: {len(out['V_moments'])} site moments for {conf.n_sites} magnetic sites")
     out["wall_s"] = out.get("wall_s") or round(time.time() - t0, 1)
-    out = dict(jsonable(out), identity=ident)
+    return dict(jsonable(out))
+
+
+def _neutral_scf(args) -> dict:
+    """One SCF of the neutral cell (a task of :func:`~wannmag.workflows.parallel._map`: in this process, a local
+    worker process or on Dask): ``engine(structure, conf, preset, U, workdir, **settings)``; a WannmagError (an SCF
+    that did not converge) is recorded as such, never as an energy.  The record is written to
+    ``workdir/<configuration>/record.json`` with its identity (cached engines) before it is returned."""
+    engine, structure, conf, preset, U, workdir, settings, ident = args
+    out = neutral_scf_record(conf, lambda: engine(structure, conf, preset, U, workdir, **settings),
+                             convert=neutral_record)
+    out = dict(out, identity=ident)
     if getattr(engine, "cache", True):
         atomic_write_json(Path(workdir) / conf.name / "record.json", out)
     return out
@@ -714,8 +769,7 @@ def _neutral_dft(ctx, structure, cell: VacancyCell) -> dict:
 
 
 def _neutral_steps(ctx, structure, cell, names, places, start, eng, wd, settings, n_holes, s_hole, client) -> dict:
-    from ..magnetism.vacancy_holes import (choose_hole_patterns, choose_placement, classify_bonds,
-                                           constraint_warnings, hole_unknowns, placement_run)
+    from ..magnetism.vacancy_holes import choose_placement, constraint_warnings, fit_design, placement_run
 
     v = ctx.params["vacancy"]
     d = ctx.step_dir("vacancy_dft")
@@ -728,10 +782,8 @@ def _neutral_steps(ctx, structure, cell, names, places, start, eng, wd, settings
     for n in choice.notes:
         ctx.log(f"[wannmag vacancy] note: {n}")
     hp = places[choice.placement]
-    bonds = classify_bonds(cell.bonds, hp.sites, cell.near_sites)
-    unknowns = hole_unknowns(bonds, fit_j23=v.get("fit") == "J123")
-    design = choose_hole_patterns(bonds, hp, cell.spin, cell.n_sites, unknowns=unknowns, n_configs=v.get("n_configs"),
-                                  start=start)
+    _, _, design = fit_design(cell.bonds, cell.near_sites, hp, cell.spin, cell.n_sites, start=start,
+                              fit_j23=v.get("fit") == "J123", n_configs=v.get("n_configs"))
     ctx.log(f"[wannmag vacancy] placement {hp.name} (holes on sites {hp.sites}): {len(design.patterns)} "
             f"configurations for E0, {', '.join(design.unknowns)} (fixed: {', '.join(design.fixed) or 'none'}), "
             f"condition number {design.condition_number:.3g}")
@@ -748,15 +800,19 @@ def _neutral_steps(ctx, structure, cell, names, places, start, eng, wd, settings
 
 
 def _neutral_fit(ctx, vd: dict) -> dict:
-    """vacancy_fit in the neutral charge mode: :func:`~wannmag.magnetism.vacancy_holes.fit_hole_records` over the
-    fit configurations (excluded ones with their reasons), J2 and J3 held at the perfect crystal's energy-mapping
-    values unless fitted, the classes a diluted lattice needs completed (:func:`~wannmag.magnetism.vacancy_holes.
-    lattice_classes`) and the Monte Carlo hole placement (:func:`~wannmag.magnetism.vacancy_holes.
-    lattice_placement`)."""
-    from ..magnetism.vacancy_holes import (HoleDesign, HoleError, HolePlacement, classify_bonds, fit_hole_records,
+    """vacancy_fit in the neutral charge mode: :func:`~wannmag.magnetism.vacancy_holes.fit_cell` over the fit
+    configurations (excluded ones with their reasons; the options of :data:`NEUTRAL_FIT`: ``keep_moved`` —
+    effective couplings with configurations whose holes moved, said in ``status`` and ``kind``; ``absorb_constant``
+    — a class the configurations used cannot determine goes into E0, named in ``absorbed`` and the notes;
+    ``min_dof``), J2 and J3 held at the perfect crystal's energy-mapping values unless fitted, the classes a diluted
+    lattice needs completed (:func:`~wannmag.magnetism.vacancy_holes.lattice_classes`; not possible when one of
+    them was absorbed: then no with-holes Monte Carlo, said in the notes) and the Monte Carlo hole placement
+    (:func:`~wannmag.magnetism.vacancy_holes.lattice_placement`)."""
+    from ..magnetism.vacancy_holes import (HoleDesign, HoleError, HolePlacement, classify_bonds, fit_cell,
                                            lattice_classes, lattice_placement)
 
     v = ctx.params["vacancy"]
+    opts = neutral_fit_options(v.get("neutral_fit"))
     cell = make_vacancy_cell(ctx.sublattice, supercell=v["supercell"], site=v["site"])
     hp = HolePlacement.from_dict(vd["placement"])
     bonds = classify_bonds(cell.bonds, hp.sites, cell.near_sites)
@@ -764,30 +820,49 @@ def _neutral_fit(ctx, vd: dict) -> dict:
     perfect = [float(x) for x in ctx["mapping"]["J_meV"]] + [0.0, 0.0, 0.0]
     fixed = {c: perfect[int(c[1:]) - 1] for c in design.fixed}
     try:
-        fit, annotated, warns = fit_hole_records(bonds, hp, cell.spin, vd["records"], design.unknowns, fixed=fixed,
-                                                 min_dof=1)
+        cf = fit_cell(bonds, hp, cell.spin, vd["records"], design.unknowns, fixed=fixed, **opts)
     except HoleError as exc:  # its line names every excluded configuration with the reason
-        raise VacancyFitError(str(exc)) from None
-    J, assumed, notes = lattice_classes(fit.J, perfect[0])
+        hint = []
+        for k, text in (("absorb_constant", "--vacancy-absorb-constant would fit the classes these configurations "
+                                            "determine"),
+                        ("keep_moved", "--vacancy-keep-moved would fit effective couplings with the configurations "
+                                       "whose holes moved")):
+            if not opts[k]:
+                try:
+                    fit_cell(bonds, hp, cell.spin, vd["records"], design.unknowns, fixed=fixed, **{**opts, k: True})
+                except HoleError:
+                    continue
+                hint.append(text)
+        raise VacancyFitError(str(exc) + (f" ({'; '.join(hint)})" if hint else "")) from None
+    fit = cf.fit
+    needed = [c for c in ("V2-V2_bulk", "next_to_vacancy", "V2-V3") if c in fit.absorbed]
     mc_placement, note = lattice_placement(hp.name)
-    notes += [note] if note else []
-    res = dict(zip(fit.configurations, fit.residuals_meV))
-    for r in annotated:
-        r["residual_meV"] = res.get(r["name"])
+    if needed:  # the diluted lattice needs this class: no with-holes series
+        J, assumed = dict(fit.J), {}
+        notes = [f"{', '.join(needed)} not determined by the configurations used (absorbed into E0): no "
+                 "with-holes Monte Carlo series, dilution only (--vacancy-keep-moved fits effective couplings "
+                 "that include the configurations whose holes moved)"]
+    else:
+        J, assumed, notes = lattice_classes(fit.J, perfect[0])
+        J.update({c: None for c in fit.absorbed})
+    notes = cf.notes("--vacancy-keep-moved") + notes + ([note] if note else [])
+    for r in cf.records:
+        r["residual_meV"] = cf.residuals_meV.get(r["name"])
     nb: dict = {}
     for b in bonds:
         nb[b["cls"]] = nb.get(b["cls"], 0) + 1
     out = fit.as_dict()
     out.update({"J_meV": J, "J_fitted_meV": {u: fit.J[u] for u in design.unknowns}, "assumed_meV": assumed,
                 "bonds_per_class": nb, "perfect_J_meV": ctx["mapping"]["J_meV"], "mc_placement": mc_placement,
-                "configurations": annotated, "excluded": [{"name": r["name"], "reason": r["excluded_because"]}
-                                                          for r in annotated if not r["used"]],
-                "residual_rms_meV": float(np.sqrt(np.mean(np.square(fit.residuals_meV)))),
-                "dof": len(fit.configurations) - design.n_unknowns, "warnings": warns, "notes": notes,
-                "cell": cell.as_dict(), "mode": "holes"})
+                "configurations": cf.records, "excluded": [{"name": r["name"], "reason": r["excluded_because"]}
+                                                           for r in cf.records if not r["used"]],
+                "residual_rms_meV": cf.rms_meV, "dof": cf.dof, "warnings": cf.warnings, "notes": notes,
+                "cell": cell.as_dict(), "mode": "holes", "status": cf.status, "kind": cf.kind,
+                "effective": cf.effective, "moved": cf.moved, "options": opts,
+                "beyond_heisenberg_meV": cf.beyond_heisenberg_meV})
     out["table"] = _hole_fit_table(out, cell)
     ctx.log(out["table"])
-    for w in warns + notes:
+    for w in cf.warnings + notes:
         ctx.log(f"[wannmag vacancy] {w}")
     return out
 
@@ -798,15 +873,16 @@ def _hole_fit_table(fit: dict, cell: VacancyCell) -> str:
     pl = fit["placement"]
     lines = [f"neutral vacancy cell: {cell.n_sites} of {cell.n_full} magnetic sites (supercell {cell.supercell}), "
              f"holes ({pl['name']}) on sites {pl['sites']} with S = {pl['spin_hole']:g}, S = {cell.spin:g} elsewhere; "
-             "H = Σ_{i<j} J_ij S_i·S_j, each bond once, J > 0 AF, meV",
-             f"{'class':>16s} {'bonds':>5s} {'J (meV)':>10s} {'':>9s} {'source':>24s} {'perfect J':>10s}"]
+             "H = Σ_{i<j} J_ij S_i·S_j, each bond once, J > 0 AF, meV"]
+    if fit.get("kind"):
+        lines.append(f"{fit['kind']}")
+    lines.append(f"{'class':>16s} {'bonds':>5s} {'J (meV)':>10s} {'':>9s} {'source':>24s} {'perfect J':>10s}")
     for c, val in fit["J_meV"].items():
         err = (fit.get("stderr_meV") or {}).get(c)
-        src = ("fitted" if c in fit["J_fitted_meV"] else "perfect crystal (fixed)" if c in fit["fixed_meV"] else
-               "assumed = perfect J1")
+        src = _hole_source(fit, c)
         ref = perfect[0] if c in ("V2-V2_bulk", "next_to_vacancy", "V2-V3", "V3-V3") else \
             perfect[int(c[1:]) - 1] if c in ("J2", "J3") else None
-        lines.append(f"{c:>16s} {fit['bonds_per_class'].get(c, 0):5d} {val:+10.3f} "
+        lines.append(f"{c:>16s} {fit['bonds_per_class'].get(c, 0):5d} {_num(val, '+10.3f'):>10s} "
                      f"{'' if err is None else '± ' + format(err, '.3f'):>9s} {src:>24s} "
                      f"{'' if ref is None else format(ref, '+.3f'):>10s}")
     lines.append(f"rank {fit['rank']}, condition number {fit['condition_number']:.3g}, residuals rms "
@@ -814,17 +890,34 @@ def _hole_fit_table(fit: dict, cell: VacancyCell) -> str:
     return "\n".join(lines)
 
 
+def _hole_source(fit: dict, c: str) -> str:
+    """Where the J of class ``c`` of a neutral-cell fit comes from (the tables' source column)."""
+    if c in (fit.get("absorbed") or []):
+        return "absorbed into E0"
+    if c in fit["J_fitted_meV"]:
+        return "fitted (effective)" if fit.get("effective") else "fitted"
+    if c in fit["fixed_meV"]:
+        return "perfect crystal (held)"
+    return "assumed = perfect J1"
+
+
 # ------------------------------------------------------------------------------------------------------ steps
-def _ground_state_pattern(ctx, cell: VacancyCell):
-    """The perfect lattice's ground-state order (mapping step) on the sites of the vacancy cell, if commensurate."""
+def start_pattern(structure, cell: VacancyCell, order: str = "Neel"):
+    """The perfect lattice's collinear ``order`` on the remaining sites of the vacancy cell, site 0 up (a list of
+    ±1), or None when the order is not commensurate with the cell's supercell."""
     from ..structures import honeycomb_configuration
 
-    order = ctx.results.get("mapping", {}).get("ground_state", "Neel")
     try:
-        full = honeycomb_configuration(ctx.sublattice, order, supercell=cell.supercell)
+        full = honeycomb_configuration(structure, order, supercell=cell.supercell)
     except WannmagError:
         return None
-    return np.delete(full.pattern, cell.site).tolist()
+    p = np.delete(full.pattern, cell.site).astype(int)
+    return (p * (1 if p[0] > 0 else -1)).tolist()
+
+
+def _ground_state_pattern(ctx, cell: VacancyCell):
+    """The perfect lattice's ground-state order (mapping step) on the sites of the vacancy cell, if commensurate."""
+    return start_pattern(ctx.sublattice, cell, ctx.results.get("mapping", {}).get("ground_state", "Neel"))
 
 
 def step_vacancy_dft(ctx):
@@ -1092,6 +1185,10 @@ def _hole_spec(ctx, fit):
     charge = ctx.params["vacancy"].get("charge")
     if charge not in (None, "neutral"):
         return None, []
+    lacking = [c for c in ("V2-V2_bulk", "next_to_vacancy", "V2-V3") if c in (fit.get("absorbed") or [])]
+    if lacking:  # a class the diluted lattice needs was absorbed into E0 (--vacancy-absorb-constant): no series
+        return None, [f"with holes: not run: {', '.join(lacking)} not determined by the fit (absorbed into E0); "
+                      "dilution only"]
     spec, notes = hole_spec_from_fit(fit, placement=fit.get("mc_placement") or "near")
     return spec, (list(fit.get("notes") or []) + notes) if spec is not None else notes
 
@@ -1107,7 +1204,8 @@ def step_vacancy_mc(ctx):
     fit = ctx["vacancy_fit"]
     spec, hole_notes = _hole_spec(ctx, fit)
     # with holes (neutral cell, fit by bond class): the dilution-only series beside keeps every J of the crystal
-    J_vac = None if spec is not None else float(fit["J_meV"]["J1_vac"])
+    # (also when the fit cannot give the holes' series: a class it needs absorbed into E0)
+    J_vac = None if spec is not None or fit.get("mode") == "holes" else float(fit["J_meV"]["J1_vac"])
     # the window of the mc step (0.1–1.1 × the classical mean-field scale S² Σ_j |J_ij| / 3), reaching further
     # down: dilution lowers T towards zero at the percolation threshold
     tmin, tmax = mean_field_window(model, 0.03, 1.1)
@@ -1127,7 +1225,9 @@ def step_vacancy_mc(ctx):
         settings = replace(settings, algorithm=algo)
     perfect = (ctx["mc"].get("tc_K"), ctx["mc"].get("tc_error_K")) if "mc" in ctx.results else None
     formula = ctx.results.get("structure", {}).get("formula", "")
-    if spec is None:
+    if spec is None and J_vac is None:
+        title = f"{formula}: dilution only (every J of the crystal)"
+    elif spec is None:
         title = (f"{formula}: J1 next to a vacancy {J_vac:+.2f} meV "
                  f"(perfect {fit['perfect_J_meV'][0]:+.2f} meV)")
     else:
@@ -1142,7 +1242,8 @@ def step_vacancy_mc(ctx):
                               extra={"fit": {k: fit[k] for k in ("J_meV", "fixed_meV", "rank") if k in fit},
                                      "algorithm": settings.algorithm,
                                      **({"algorithm_reason": algo_note, "hole_notes": hole_notes}
-                                        if spec is not None else {})},
+                                        if spec is not None else {"hole_notes": hole_notes} if hole_notes
+                                        else {})},
                               map_fn=lambda fn, items: _map(client, fn, items, workers=p.get("workers", 1)),
                               refine=p.get("mc_refine", True), holes=spec)
     finally:
@@ -1172,6 +1273,10 @@ def vacancy_steps(params: dict) -> list:
                            "settings": neutral_settings({k: x for k, x in ns.items() if k != "placements"}),
                            "procedure": "placements, lowest usable one's D-optimal configurations (holes v1)"}
         fitp["procedure"] = "fit_hole_records, J2/J3 of the crystal unless J123, lattice classes completed (v1)"
+        # the fit's options: only those that differ from the defaults enter the fingerprint (a run with the
+        # defaults keeps its cached fit); changing one re-runs the fit and what follows it, never the SCFs
+        opts = neutral_fit_options(v.get("neutral_fit"))
+        fitp.update({k: x for k, x in opts.items() if x != NEUTRAL_FIT[k]})
     mcp = {k: params[k] for k in ("mc_sizes", "mc_sweeps", "mc_therm", "mc_replicas", "seed", "vac_realisations")}
     mcp["mc_algorithm"] = params.get("mc_algorithm") or "auto"  # as the mc step (whose choice it uses)
     # (the wording is part of the fingerprint: results of the former rule, which reported χ maxima as T(x), rerun)
@@ -1255,14 +1360,16 @@ def neutral_report_lines(vd: dict, vf: dict) -> list[str]:
               "|---|---|---|---|---|---|"]
     for c, val in vf["J_meV"].items():
         err = (vf.get("stderr_meV") or {}).get(c)
-        src = ("fitted" if c in vf["J_fitted_meV"] else "perfect crystal (held)" if c in vf["fixed_meV"] else
-               "assumed = perfect J1 (no bond in the cell)")
+        src = _hole_source(vf, c)
+        src = src + " (no bond in the cell)" if src.startswith("assumed") else src
         ref = perfect[0] if not c.startswith("J") else perfect[int(c[1:]) - 1]
-        lines.append(f"| {c} | {vf['bonds_per_class'].get(c, 0)} | {val:+.3f} | {_num(err, '.3f')} | {src} | "
-                     f"{_num(ref, '+.3f')} |")
+        lines.append(f"| {c} | {vf['bonds_per_class'].get(c, 0)} | {_num(val, '+.3f')} | {_num(err, '.3f')} | "
+                     f"{src} | {_num(ref, '+.3f')} |")
     lines += ["", f"Fit: {len(vf['residuals_meV_per_cell'])} configurations used, residuals rms "
               f"{vf['residual_rms_meV']:.3f} meV per cell ({vf['dof']} residual degrees of freedom), condition "
-              f"number {vf['condition_number']:.3g}.", "",
+              f"number {vf['condition_number']:.3g}."]
+    lines += _fit_kind_lines(vf)
+    lines += ["",
               "| configuration | E (eV/cell) | V moments (μ_B) | used | residual (meV) | excluded because |",
               "|---|---|---|---|---|---|"]
     for r in vf["configurations"]:
@@ -1273,6 +1380,28 @@ def neutral_report_lines(vd: dict, vf: dict) -> list[str]:
     lines.append(f"An SCF without an energy is recorded and not retried on a re-run (delete its record.json under "
                  f"{vd['workdir']} to run it again).")
     return lines
+
+
+def _fit_kind_lines(vf: dict) -> list[str]:
+    """Which fit of the neutral cell this is (report): fixed-hole Heisenberg or effective couplings (configurations
+    whose holes moved used, ``--vacancy-keep-moved``), and the classes absorbed into E0 (``--vacancy-absorb-
+    constant``).  A fit stored before these options existed is a fixed-hole fit with the defaults."""
+    opts = {**NEUTRAL_FIT, **(vf.get("options") or {})}
+    given = [f"--vacancy-{k.replace('_', '-')}" + ("" if isinstance(NEUTRAL_FIT[k], bool) else f" {opts[k]}")
+             for k in NEUTRAL_FIT if opts[k] != NEUTRAL_FIT[k]]
+    moved = vf.get("moved") or []
+    if moved:
+        out = [f"Which fit: **EFFECTIVE couplings** — {len(moved)} configuration(s) whose holes left the placed "
+               f"sites are used ({', '.join(moved)}): not a fixed-hole Heisenberg fit; the residuals say how far "
+               "from one the energies are."]
+    else:
+        out = ["Which fit: fixed-hole Heisenberg (every configuration used kept its spins and its holes on the "
+               "placed sites)."]
+    if vf.get("absorbed"):
+        out.append(f"Absorbed into E0 (the same Σ S_i S_j σ_i σ_j in every configuration used, not determined by "
+                   f"them): {', '.join(vf['absorbed'])}.")
+    out.append(f"Fit options: {', '.join(given) if given else 'defaults'} (status: {vf.get('status', 'fitted')}).")
+    return out
 
 
 def report_lines(ctx) -> list[str]:
@@ -1308,6 +1437,8 @@ def report_lines(ctx) -> list[str]:
                   "meV (J > 0 AF).",
                   f"Algorithm: {vm.get('algorithm', '')} ({vm.get('algorithm_reason') or ''})."]
         lines += [f"Note: {n}." for n in vm.get("hole_notes") or []]
+    elif vm.get("hole_notes"):
+        lines += [""] + [f"Note: {n}." for n in vm["hole_notes"]]
     lines += ["", "| x | T (K) | estimator | χ maximum of the largest lattice (K) |", "|---|---|---|---|"]
     chis = vm.get("chi_max_K") or [None] * len(vm["fractions"])
     for x, t, e, m, c in zip(vm["fractions"], vm["tn_K"], vm["tn_error_K"], vm["methods"], chis):
