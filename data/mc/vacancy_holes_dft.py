@@ -2,6 +2,14 @@
 holes placed on chosen V sites by their start moments (V3+, d², 2 μB instead of 3 μB), converged with Fermi–Dirac
 smearing and a damped density mixer; several placements and U values, all reported.
 
+A thin caller of the package (the same steps as ``wannmag run --vacancies X --vacancy-charge neutral``, kept for its
+resumable files and work directories): one SCF and its record by :func:`wannmag.workflows.vacancy.neutral_scf_record`
+(GPAW through :func:`~wannmag.workflows.vacancy.neutral_gpaw_engine`), where the holes went by
+:func:`wannmag.magnetism.vacancy_holes.placement_run`, the fit's design by :func:`~wannmag.magnetism.vacancy_holes.
+fit_design` and the fit itself by :func:`~wannmag.magnetism.vacancy_holes.fit_cell` (exclusions, --keep-moved,
+--absorb-constant, residuals, E_DFT − E_model of the excluded configurations).  This file only keeps its own files:
+which settings, U and configurations to run, the result files and their merging between instances.
+
 Resumable: every finished SCF is cached by wannmag.workflows.dft.run_dft in WORK/<U>/<name>/summary.json; an SCF that
 did not converge is recorded as such (never as an energy).  Results: data/mc/VPS3_vacancy_holes_dft.json.
 
@@ -31,10 +39,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
-
-import numpy as np
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -42,12 +47,10 @@ sys.path.insert(0, str(ROOT))
 
 from wannmag._atomic import atomic_write_json, locked_dir  # noqa: E402
 from wannmag.errors import WannmagError  # noqa: E402
-from wannmag.magnetism.vacancy_holes import (HoleError, choose_hole_patterns, classify_bonds,  # noqa: E402
-                                             constraint_warnings, fit_hole_records, hole_unknowns,
-                                             locate_holes, predict_energy, start_moments)
-from wannmag.structures import honeycomb_configuration  # noqa: E402
-from wannmag.workflows.dft import run_dft  # noqa: E402
-from wannmag.workflows.vacancy import (hole_placements_of, make_vacancy_cell,  # noqa: E402
+from wannmag.magnetism.vacancy_holes import (HoleError, constraint_warnings, fit_cell, fit_design,  # noqa: E402
+                                             locate_holes, placement_run, start_moments)
+from wannmag.workflows.vacancy import (NEUTRAL_MIXERS, hole_placements_of, make_vacancy_cell,  # noqa: E402
+                                       neutral_gpaw_engine, neutral_record, neutral_scf_record, start_pattern,
                                        vacancy_configuration)
 
 STRUCTURE = str(ROOT / "data/structures/VPS3_monolayer.cif")
@@ -55,14 +58,8 @@ OUT = HERE / "VPS3_vacancy_holes_dft.json"
 FIT_OUT = HERE / "VPS3_vacancy_holes.json"
 SPIN_MODEL = HERE / "VPS3_fast_spin_model.json"  # perfect crystal, energy mapping J1, J2, J3 (fast preset, U = 3 eV)
 SPIN_MODEL_U = 3.0  # eV (README: VPS3 energy mapping, PBE+U 3 eV on V d)
-MIXERS = {
-    # damped full-spin mixer (session 6's first attempt: the energy converged, the density stalled at 10^-4.4)
-    "damped": {"beta": 0.02, "nmaxold": 8, "weight": 100.0},
-    # GPAW's own defaults for a periodic spin-polarised cell (MSR1, full spin), written out
-    "default": {"beta": 0.05, "nmaxold": 5, "weight": 50.0},
-    # density and magnetisation mixed separately (GPAW MixerDif), Pulay
-    "dif": {"beta": 0.05, "nmaxold": 5, "weight": 50.0, "method": "difference", "backend": "pulay"},
-}
+#: the package's named mixers of the neutral cell (damped: session 6's; default: GPAW's MSR1; dif: MixerDif, Pulay)
+MIXERS = NEUTRAL_MIXERS
 
 
 def main(argv=None, engine=None):
@@ -111,15 +108,14 @@ def main(argv=None, engine=None):
             print(f"wannmag: error: {exc}", file=sys.stderr)
             return 2
 
+    engine = engine or gpaw_engine
     cell = make_vacancy_cell(STRUCTURE)
-    full = honeycomb_configuration(STRUCTURE, "Neel", supercell=cell.supercell)
-    pattern = np.delete(full.pattern, cell.site).astype(int)
-    pattern = pattern * (1 if pattern[0] > 0 else -1)
+    pattern = start_pattern(STRUCTURE, cell, "Neel")
     places = {p.name: p for p in hole_placements_of(STRUCTURE, cell)}
     places["none"] = None  # every V starts as V2+ (3 μB): where do the holes go by themselves?
     data = json.loads(OUT.read_text()) if OUT.exists() else {"cells": []}
     data.update({"structure": "data/structures/VPS3_monolayer.cif", "supercell": cell.supercell,
-                 "vacancy_site": cell.site, "near_sites": cell.near_sites, "pattern": pattern.tolist(),
+                 "vacancy_site": cell.site, "near_sites": cell.near_sites, "pattern": pattern,
                  "placements": {k: (v.as_dict() if v else None) for k, v in places.items()},
                  "settings": {"preset": "fast (LCAO dzp)", "xc": "PBE", "mixers": MIXERS, "maxiter": a.maxiter},
                  "convention": "moments: PAW-sphere, μB; energies eV per 39-atom cell"})
@@ -132,31 +128,15 @@ def main(argv=None, engine=None):
                     continue
                 hp = places[name]
                 conf = vacancy_configuration(STRUCTURE, cell, pattern, holes=hp)
-                t0 = time.time()
-                rec = {"U_eV": U, "placement": name, "smearing_eV": width, "mixer": a.mixer, "density_tol": a.density,
-                       "fixmagmom": a.fixmagmom, "name": conf.name,
-                       "hole_sites": hp.sites if hp else [],
-                       "start_moments": [float(m) for m in conf.atoms.get_initial_magnetic_moments()[
-                           conf.sublattice.indices]]}
                 print(f"[vacancy holes] U = {U} eV, smearing {width} eV, placement {name}: {conf.name}", flush=True)
-                try:
-                    r = run_dft(None, conf, preset="fast", U=U, workdir=_workdir(a.work, U, width, a.mixer, a.density,
-                                                                           a.fixmagmom),
-                                name=conf.name, smearing=width, mixer=MIXERS[a.mixer], maxiter=a.maxiter,
-                                density_tol=a.density, fixmagmom=a.fixmagmom)
-                except WannmagError as exc:
-                    rec.update({"converged": False, "reason": str(exc), "energy_eV": None, "wall_s":
-                                round(time.time() - t0, 1)})
-                else:
-                    vm = [float(m) for m in r.site_moments]
-                    rec.update({"converged": True, "energy_eV": r.energy, "V_moments": vm,
-                                "total_moment": r.total_moment, "gap_eV": r.gap, "gaps_eV": r.gaps,
-                                "fermi_level_eV": r.fermi_level, "fermi_levels_eV": r.extra.get("fermi_levels_eV"),
-                                "common_gap_eV": r.extra.get("common_gap_eV"),
-                                "scf_iterations": r.extra.get("scf_iterations"),
-                                "wall_s": r.timings.get("total"), "warnings": r.warnings,
-                                "holes_found": locate_holes(vm, spin=1.5, spin_hole=1.0, n_holes=2),
-                                "metal": bool(r.gap is not None and r.gap < 0.05)})
+                r = _scf(engine, conf, U, _workdir(a.work, U, width, a.mixer, a.density, a.fixmagmom), width, a)
+                run = placement_run(name, hp, pattern, r, cell.spin, 1.0, 2)  # where the two holes went
+                rec = {"U_eV": U, "placement": name, "smearing_eV": width, "mixer": a.mixer, "density_tol": a.density,
+                       "fixmagmom": a.fixmagmom, "name": conf.name, "hole_sites": hp.sites if hp else [],
+                       **{k: v for k, v in r.items() if k not in ("name", "pattern")}}
+                if run.converged:
+                    rec.update({"holes_found": run.holes_found,
+                                "metal": bool(r.get("gap_eV") is not None and r["gap_eV"] < 0.05)})
                 print(f"[vacancy holes] -> {json.dumps({k: rec.get(k) for k in ('converged', 'energy_eV', 'V_moments', 'gap_eV', 'scf_iterations', 'wall_s')})}",
                       flush=True)
                 if OUT.exists():  # another instance (other mixer / U) may have written meanwhile: merge
@@ -172,7 +152,6 @@ def main(argv=None, engine=None):
     atomic_write_json(OUT, data)
 
 
-
 # ------------------------------------------------------------------------------------------------------ fit mode
 def _workdir(work: str, U: float, width: float, mixer: str, density=None, fixmagmom: bool = False) -> str:
     """The run directory of the placement mode (the same for the fit mode), so that the Néel configuration of a
@@ -182,15 +161,22 @@ def _workdir(work: str, U: float, width: float, mixer: str, density=None, fixmag
 
 
 def gpaw_engine(conf, U, workdir, smearing, mixer, maxiter, density_tol=None, fixmagmom=False) -> dict:
-    """One configuration with the placement mode's settings; an unconverged SCF raises DFTError (a WannmagError).
-    ``fixmagmom``: the configuration's total moment is held at the sum of its start moments (3 μB per V2+ and 2 μB
-    per hole, with the configuration's signs) — the integer moment of localised V moments; a constraint, recorded."""
-    r = run_dft(None, conf, preset="fast", U=U, workdir=workdir, name=conf.name, smearing=smearing,
-                mixer=MIXERS[mixer], maxiter=maxiter, density_tol=density_tol, fixmagmom=fixmagmom)
-    return {"energy_eV": r.energy, "V_moments": [float(m) for m in r.site_moments], "total_moment": r.total_moment,
-            "gap_eV": r.gap, "gaps_eV": r.gaps, "fermi_level_eV": r.fermi_level,
-            "fermi_levels_eV": r.extra.get("fermi_levels_eV"), "common_gap_eV": r.extra.get("common_gap_eV"),
-            "scf_iterations": r.extra.get("scf_iterations"), "wall_s": r.timings.get("total"), "warnings": r.warnings}
+    """One configuration with the placement mode's settings (the package's neutral-cell GPAW engine and record,
+    :func:`~wannmag.workflows.vacancy.neutral_gpaw_engine`, ``mixer`` a name of :data:`MIXERS`); an unconverged SCF
+    raises DFTError (a WannmagError).  ``fixmagmom``: the configuration's total moment is held at the sum of its
+    start moments (3 μB per V2+ and 2 μB per hole, with the configuration's signs) — the integer moment of localised
+    V moments; a constraint, recorded."""
+    return neutral_record(neutral_gpaw_engine(None, conf, "fast", U, workdir, smearing=smearing, mixer=MIXERS[mixer],
+                                              maxiter=maxiter, density_tol=density_tol, fixmagmom=fixmagmom))
+
+
+def _scf(engine, conf, U, workdir, width, a) -> dict:
+    """The record of one SCF (:func:`~wannmag.workflows.vacancy.neutral_scf_record`: converged or not, never an
+    energy of an unconverged one); ``engine(conf, U, workdir, smearing, mixer name, maxiter[, density_tol=]
+    [, fixmagmom=])`` as :func:`gpaw_engine`."""
+    return neutral_scf_record(conf, lambda: engine(conf, U, workdir, width, a.mixer, a.maxiter,
+                                                   **({"density_tol": a.density} if a.density is not None else {}),
+                                                   **({"fixmagmom": True} if a.fixmagmom else {})))
 
 
 _locked = locked_dir  # one lock for both writers of data/mc/VPS3_vacancy_holes.json
@@ -259,15 +245,11 @@ def fit_mode(a, engine=None) -> int:
         raise WannmagError(f"{Path(__file__).name}: --fit runs one U and one smearing width at a time")
     U, width = float(a.U[0]), float(a.smearing[0])
     cell = make_vacancy_cell(STRUCTURE)
-    full = honeycomb_configuration(STRUCTURE, "Neel", supercell=cell.supercell)
-    neel = np.delete(full.pattern, cell.site).astype(int)
-    neel = neel * (1 if neel[0] > 0 else -1)
     places = {p.name: p for p in hole_placements_of(STRUCTURE, cell)}
     if a.fit not in places:
         raise WannmagError(f"{Path(__file__).name}: --fit {a.fit}: not a hole placement of the vacancy cell "
                            f"(one of {', '.join(sorted(places))})")
     hp = places[a.fit]
-    bonds = classify_bonds(cell.bonds, hp.sites, cell.near_sites)
     meta = json.loads(SPIN_MODEL.read_text())["meta"]
     perfect = [float(v) for v in meta["J_meV"]]
     fixed = {} if a.fit_J23 else {"J2": perfect[1], "J3": perfect[2]}
@@ -276,9 +258,9 @@ def fit_mode(a, engine=None) -> int:
         j23_note = (f"J2, J3 held at the perfect crystal's values at U = {SPIN_MODEL_U:g} eV, not at U = {U:g} eV "
                     "(an approximation; --fit-J23 fits them in this cell)")
         print(f"[vacancy holes fit] warning: {j23_note}", flush=True)
-    unknowns = hole_unknowns(bonds, fit_j23=a.fit_J23)
-    design = choose_hole_patterns(bonds, hp, cell.spin, cell.n_sites, unknowns=unknowns,
-                                  n_configs=a.n_configs, start=neel)
+    bonds, unknowns, design = fit_design(cell.bonds, cell.near_sites, hp, cell.spin, cell.n_sites,
+                                         start=start_pattern(STRUCTURE, cell, "Neel"), fit_j23=a.fit_J23,
+                                         n_configs=a.n_configs)
     key = (f"U{U:g}/{hp.name}/w{width:g}/{a.mixer}/n{len(design.patterns)}" + ("/J23" if a.fit_J23 else "")
            + ("/fixm" if a.fixmagmom else "") + ("/moved" if a.keep_moved else "") + ("/abs" if a.absorb_constant else ""))
     old = _old_records(out, U, hp.name, width, a.mixer, a.fixmagmom)
@@ -289,9 +271,9 @@ def fit_mode(a, engine=None) -> int:
     print(f"[vacancy holes fit] U = {U:g} eV, placement {hp.name} (holes on {hp.sites}): unknowns E0, "
           f"{', '.join(unknowns)}; fixed {fixed or 'none'}; {len(design.patterns)} configurations, condition number "
           f"{design.condition_number:.3g}, {design.dof} residual degrees of freedom", flush=True)
+    confs = [vacancy_configuration(STRUCTURE, cell, p, holes=hp) for p in design.patterns]
     if a.plan:
-        for k, p in enumerate(design.patterns):
-            conf = vacancy_configuration(STRUCTURE, cell, p, holes=hp)
+        for k, (p, conf) in enumerate(zip(design.patterns, confs)):
             prev = old.get(conf.name) or {}
             state = ("converged (recorded)" if prev.get("converged") else "NOT converged (recorded)" if prev else
                      "converged (run_dft summary)" if Path(wd, conf.name, "summary.json").exists() else "to run")
@@ -304,34 +286,24 @@ def fit_mode(a, engine=None) -> int:
         raise WannmagError(f"{Path(__file__).name}: --configs {bad}: the fit has configurations "
                            f"1..{len(design.patterns)}")
     for k in todo:
-        p = design.patterns[k]
-        conf = vacancy_configuration(STRUCTURE, cell, p, holes=hp)
+        conf = confs[k]
         prev = _old_records(out, U, hp.name, width, a.mixer, a.fixmagmom).get(conf.name)  # another instance may have run it
         if prev and (prev.get("converged") or (not a.retry_unconverged and (prev.get("maxiter") or 0) >= a.maxiter)):
             print(f"[vacancy holes fit] {conf.name} ({k + 1}/{len(design.patterns)}): recorded earlier "
                   f"({'converged' if prev.get('converged') else 'NOT converged'})", flush=True)
             continue
         print(f"[vacancy holes fit] {conf.name} ({k + 1}/{len(design.patterns)}): running", flush=True)
-        rec = {"name": conf.name, "pattern": [int(x) for x in p], "maxiter": a.maxiter,
-               "start_moments": [float(m) for m in conf.atoms.get_initial_magnetic_moments()[conf.sublattice.indices]]}
-        t0 = time.time()
-        try:
-            r = engine(conf, U, wd, width, a.mixer, a.maxiter,
-                       **({"density_tol": a.density} if a.density is not None else {}),
-                       **({"fixmagmom": True} if a.fixmagmom else {}))
-        except WannmagError as exc:
-            rec.update({"converged": False, "energy_eV": None, "reason": str(exc),
-                        "wall_s": round(time.time() - t0, 1)})
-            print(f"[vacancy holes fit] {conf.name}: NOT converged: {exc}", flush=True)
-        else:
-            rec.update({"converged": True, **r})
+        rec = dict(_scf(engine, conf, U, wd, width, a), maxiter=a.maxiter)
+        if rec["converged"]:
             rec["holes_found"] = locate_holes(rec["V_moments"], spin=cell.spin, spin_hole=hp.spin_hole,
                                               n_holes=len(hp.sites))
             print(f"[vacancy holes fit] {conf.name}: E = {rec['energy_eV']:.6f} eV, V moments "
                   f"{', '.join(f'{m:+.2f}' for m in rec['V_moments'])}", flush=True)
+        else:
+            print(f"[vacancy holes fit] {conf.name}: NOT converged: {rec['reason']}", flush=True)
         _merge_write(out, None, key, dict(block, configurations=[rec]))
     old = _old_records(out, U, hp.name, width, a.mixer, a.fixmagmom)
-    all_names = [vacancy_configuration(STRUCTURE, cell, p, holes=hp).name for p in design.patterns]
+    all_names = [c.name for c in confs]
     missing = [n for n in all_names if n not in old]
     recs = [old[n] for n in all_names if n in old]
     block["configurations"] = recs
@@ -343,49 +315,39 @@ def fit_mode(a, engine=None) -> int:
         print(f"[vacancy holes fit] no fit yet: configurations {', '.join(missing)} not computed (another instance "
               "with --configs?)", flush=True)
         return 0
-    top = None
-    try:
-        fit, annotated, warns = fit_hole_records(bonds, hp, cell.spin, recs, unknowns, fixed=fixed, min_dof=a.min_dof,
-                                                 keep_moved=a.keep_moved, absorb_constant=a.absorb_constant)
+    try:  # the package's fit flow (the one of wannmag run's vacancy_fit)
+        cf = fit_cell(bonds, hp, cell.spin, recs, unknowns, fixed=fixed, min_dof=a.min_dof, keep_moved=a.keep_moved,
+                      absorb_constant=a.absorb_constant)
     except HoleError as exc:
-        annotated = [dict(r, used=False) for r in recs]
-        block.update({"status": f"fit refused: {exc}", "configurations": annotated, "J_meV": None})
+        block.update({"status": f"fit refused: {exc}", "configurations": [dict(r, used=False) for r in recs],
+                      "J_meV": None})
         print(f"[vacancy holes fit] fit refused: {exc}", flush=True)
         data = _merge_write(out, None, key, block)
         if "J_meV" not in data:  # no fit at all yet: the top level says so
             _merge_write(out, {"U_eV": U, "cells": _cells(Path(a.cells_from), U), "J_meV": None,
                                "status": f"no fit: {key}: {exc}"}, key, block)
         return 1
-    warns = list(warns) + constraint_warnings(recs, width)
+    fit, annotated = cf.fit, cf.records
+    warns = cf.warnings + constraint_warnings(recs, width)
     # converged configurations the fit could not use because their holes left the placed sites: what the
     # localised-hole Heisenberg model misses there (DFT − model, meV per cell; < 0: the mobile holes gain energy)
-    beyond = {}
     for r in annotated:
-        if fit.absorbed:  # the model's E0 holds the absorbed classes' constant sum: no prediction elsewhere
-            break
-        if not r["used"] and r.get("converged") and r.get("energy_eV") is not None:
-            d = 1000.0 * (float(r["energy_eV"]) - predict_energy(bonds, fit, r["pattern"]))
-            r["beyond_heisenberg_meV"] = d
-            beyond[r["name"]] = d
+        if r["name"] in cf.beyond_heisenberg_meV:
             print(f"[vacancy holes fit] {r['name']} (excluded: {r['excluded_because']}): DFT − localised-hole model "
-                  f"= {d:+.1f} meV per cell", flush=True)
+                  f"= {cf.beyond_heisenberg_meV[r['name']]:+.1f} meV per cell", flush=True)
     for w in warns:
         print(f"[vacancy holes fit] warning: {w}", flush=True)
     J = {c: fit.J.get(c) for c in ("V2-V2_bulk", "next_to_vacancy", "V2-V3")}
     J.update({c: v for c, v in fit.J.items() if c not in J})
     notes = [f"{c}: no such bond in the 2x2 vacancy cell with holes on {hp.sites}" for c, v in J.items()
              if v is None and c not in fit.absorbed]
-    notes += [f"{c}: not determined: the same sum in every configuration used (absorbed into E0)" for c in fit.absorbed]
-    notes += ["effective couplings: configurations whose holes left the placed sites are used (--keep-moved): "
-              + ", ".join(r["name"] for r in annotated if r.get("holes_moved"))] if a.keep_moved else []
+    notes += cf.notes("--keep-moved")
     notes += [j23_note] if j23_note else []
     notes += [f"configurations of the design not computed (fit of those available, --available): "
               f"{', '.join(missing)}"] if missing else []
-    res = dict(zip(fit.configurations, fit.residuals_meV))
-    dof = len(fit.configurations) - design.n_unknowns + len(fit.absorbed)
+    residual = {"per_configuration": cf.residuals_meV, "rms": cf.rms_meV, "max_abs": cf.max_abs_meV, "dof": cf.dof}
     block.update({
-        "status": "fitted (effective: holes moved in " + ", ".join(r["name"] for r in annotated if r.get("holes_moved"))
-                  + ")" if any(r.get("holes_moved") for r in annotated) else "fitted",
+        "status": cf.status,
         "convention": "H = sum_{i<j} S_i.J_ij.S_j, each bond once, |S_i| = 1 on the hole (V3+) sites, 3/2 on V2+; "
                       "J > 0 AF; meV; energies eV per 39-atom cell",
         "J_meV": J, "J_stderr_meV": fit.stderr, "J_fixed_meV": fit.fixed, "J_notes": notes,
@@ -393,26 +355,23 @@ def fit_mode(a, engine=None) -> int:
                                   "source": "data/mc/VPS3_fast_spin_model.json meta (energy mapping, fast preset)"},
         "J_over_perfect_J1": {c: (None if v is None else v / perfect[0]) for c, v in J.items()
                               if c in ("V2-V2_bulk", "next_to_vacancy", "V2-V3", "V3-V3")},
-        "residual_meV": {"per_configuration": res, "rms": float(np.sqrt(np.mean(np.square(fit.residuals_meV)))),
-                         "max_abs": float(np.max(np.abs(fit.residuals_meV))), "dof": dof},
+        "residual_meV": residual,
         "E0_eV": fit.E0_eV, "rank": fit.rank, "condition_number": fit.condition_number, "spins": fit.spins,
         "configurations": annotated, "warnings": warns, "not_computed": missing,
-        "beyond_heisenberg_meV": {"per_configuration": beyond,
+        "beyond_heisenberg_meV": {"per_configuration": cf.beyond_heisenberg_meV,
                                   "meaning": "E_DFT - E_model of converged configurations excluded from the fit "
                                              "(holes not on the placed sites), the model being this fit with the "
                                              "holes held on the placed sites; meV per 39-atom cell"}})
     top = {"U_eV": U, "placement": hp.name, "cells": _cells(Path(a.cells_from), U), "J_meV": J,
            "J_stderr_meV": fit.stderr, "J_fixed_meV": fit.fixed, "J_notes": notes,
-           "J_perfect_crystal_meV": block["J_perfect_crystal_meV"], "residual_meV": block["residual_meV"],
+           "J_perfect_crystal_meV": block["J_perfect_crystal_meV"], "residual_meV": residual,
            "configurations": annotated, "fit_key": key, "status": block["status"],
            "beyond_heisenberg_meV": block["beyond_heisenberg_meV"],
            "top_level": "the most recent successful fit; every fit (also refused ones) under 'fits'"}
     _merge_write(out, top, key, block)
-    moved = [r["name"] for r in annotated if r.get("holes_moved")]
-    kind = (f"EFFECTIVE couplings ({len(moved)} configuration(s) with moved holes used: not a fixed-hole Heisenberg "
-            "fit)" if moved else "J (meV)")
-    print(f"[vacancy holes fit] {kind}: {json.dumps(J)}; residuals rms {block['residual_meV']['rms']:.3f} meV "
-          f"(dof {dof}); written {out}", flush=True)
+    kind = cf.kind if cf.effective else "J (meV)"
+    print(f"[vacancy holes fit] {kind}: {json.dumps(J)}; residuals rms {cf.rms_meV:.3f} meV "
+          f"(dof {cf.dof}); written {out}", flush=True)
     return 0
 
 

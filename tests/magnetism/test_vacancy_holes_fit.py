@@ -354,3 +354,46 @@ def test_absorb_constant_and_keep_moved(cell, places):
     for c in unknowns:
         assert fit3.J[c] == pytest.approx(J[c], abs=1e-6)
     assert sum("effective couplings" in w for w in warns3) == 2
+
+
+def test_placement_mode_is_the_package_record_and_placement_run(tmp_path, cell, places, script, monkeypatch):
+    """The placement mode (no --fit) on a fake engine: one record per placement in data/mc/VPS3_vacancy_holes_dft.json's
+    schema (here a temporary file), made by the package (neutral_scf_record, placement_run: where the holes went),
+    an unconverged SCF recorded without an energy, a done placement not run again; the fit flow is the package's."""
+    import wannmag.magnetism.vacancy_holes as vh
+    from wannmag.workflows.dft import DFTError
+
+    assert script.fit_cell is vh.fit_cell and script.fit_design is vh.fit_design  # no copy of the fit flow
+    monkeypatch.setattr(script, "OUT", tmp_path / "cells.json")
+    calls = []
+
+    def engine(conf, U, workdir, smearing, mixer, maxiter, density_tol=None, fixmagmom=False):
+        calls.append((conf.name, workdir, density_tol, fixmagmom))
+        if conf.name.endswith("h-far"):
+            raise DFTError(f"{workdir}/{conf.name}/gpaw.txt: GPAW calculation failed (KohnShamConvergenceError)")
+        m0 = conf.atoms.get_initial_magnetic_moments()[conf.sublattice.indices]
+        holes = [0, 2] if "_h-" not in conf.name else [k for k in range(len(m0)) if abs(m0[k]) < 2.5]
+        mag = np.sign(m0) * np.array([1.9 if k in holes else 2.5 for k in range(len(m0))])
+        return {"energy_eV": -197.7 + 0.01 * len(calls), "V_moments": mag.tolist(), "gap_eV": 0.02,
+                "scf_iterations": 40}
+
+    args = ["--U", "3", "--placements", "near", "far", "none", "--smearing", "0.1", "--fixmagmom", "--density",
+            "1e-4", "--work", str(tmp_path / "work")]
+    assert script.main(args, engine=engine) is None
+    assert [c[0] for c in calls] == ["vac_udududu_h-near", "vac_udududu_h-far", "vac_udududu"]
+    assert all(w.endswith("/U3_w0.1_d0.0001_fixm") and d == 1e-4 and f for _, w, d, f in calls)
+    data = json.loads((tmp_path / "cells.json").read_text())
+    c = {x["placement"]: x for x in data["cells"]}
+    assert c["near"]["converged"] and c["near"]["hole_sites"] == places["near"].sites
+    assert c["near"]["start_moments"] == [2.0, -3.0, 2.0, -3.0, 3.0, -3.0, 3.0]
+    assert c["near"]["holes_found"]["sites"] == [0, 2] and c["near"]["holes_found"]["localised"]
+    assert c["near"]["metal"] is True and c["near"]["energy_eV"] == pytest.approx(-197.69)
+    assert "pattern" not in c["near"] and c["near"]["fixmagmom"] is True and c["near"]["density_tol"] == 1e-4
+    assert c["far"]["converged"] is False and c["far"]["energy_eV"] is None and "KohnSham" in c["far"]["reason"]
+    assert "holes_found" not in c["far"]
+    assert c["none"]["hole_sites"] == [] and c["none"]["holes_found"]["sites"] == [0, 2]
+    assert data["lowest"]["3"] == {"placement": "near", "energy_eV": pytest.approx(-197.69),
+                                   "relative_meV": {"near": 0.0, "none": 20.0}}
+    assert data["pattern"] == NEEL and data["settings"]["mixers"]["damped"] == {"beta": 0.02, "nmaxold": 8,
+                                                                                "weight": 100.0}
+    assert script.main(args, engine=engine) is None and len(calls) == 3  # every placement done: nothing re-run
