@@ -93,7 +93,7 @@ def main(argv=None, engine=None):
                     "the residuals say how far from fixed-hole Heisenberg the energies are")
     ap.add_argument("--absorb-constant", action="store_true", help="fit mode: a class with the same sum in every "
                     "configuration used (not determined by them) goes into E0 (J null, said) instead of refusing")
-    ap.add_argument("--available", action="store_true", help="fit mode: fit the configurations computed so far "
+    ap.add_argument("--available", action="store_true", help="fit mode: fit the configurations computed so far, starting no SCF (with --configs: run those first) "
                     "(the design's others are named as not computed in the result; the fit still needs --min-dof "
                     "residual degrees of freedom among the usable ones)")
     ap.add_argument("--plan", action="store_true", help="fit mode: print the configurations and which are done, run "
@@ -280,7 +280,9 @@ def fit_mode(a, engine=None) -> int:
             sm = " ".join(f"{m:+g}" for m in start_moments(p, conf.sublattice.spins))
             print(f"  {k + 1}. {conf.name}  start moments {sm}  [{state}]")
         return 0
-    todo = range(len(design.patterns)) if not a.configs else [k - 1 for k in a.configs]
+    # --available without --configs fits what is recorded and starts no SCF (another instance may be running the
+    # missing ones in the same work directories: a second GPAW there would overwrite its files)
+    todo = [k - 1 for k in a.configs] if a.configs else ([] if a.available else range(len(design.patterns)))
     bad = [k + 1 for k in todo if not 0 <= k < len(design.patterns)]
     if bad:
         raise WannmagError(f"{Path(__file__).name}: --configs {bad}: the fit has configurations "

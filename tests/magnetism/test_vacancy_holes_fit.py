@@ -256,6 +256,9 @@ def test_fit_mode_split_between_two_instances(tmp_path, cell, places, script, ca
     part = json.loads(out.read_text())
     assert part["J_meV"]["V2-V3"] == pytest.approx(10.0, abs=1e-6) and len(part["configurations"]) == 4
     assert "not computed (fit of those available, --available): vac_" in part["J_notes"][-1]
+    # --available alone starts no SCF (another instance may be running the missing ones in the same directories)
+    assert script.main(base + ["--available"], engine=engine) == 0
+    assert len(calls) == 4
     assert script.main(base + ["--configs", "5"], engine=engine) == 0
     assert len(calls) == 5
     data = json.loads(out.read_text())
