@@ -13,7 +13,10 @@ import wannmag.magnetism.anisotropy.collinear as collinear
 from wannmag.magnetism.anisotropy.collinear import (CollinearFitError, CollinearSOCFit, fit_soc_records,
                                                     template_model)
 from wannmag.workflows.engine import Context
+from wannmag.workflows.results import AnisotropyStep
 from wannmag.workflows.run import step_model
+
+from .step_results import mapping_result
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,9 +46,10 @@ def test_collinear_soc_fit_round_trip(material):
 
 
 def _ctx(tmp_path, soc_fit, records, cif, mapping_model):
-    an = {"soc_fit": soc_fit, "soc_records": records, "dipolar_meV": 0.0361, "soc_meV": 0.93}
-    return Context(tmp_path, {"structure": str(cif)}, {"mapping": {"model": str(mapping_model), "ground_state": "FM"},
-                                                        "anisotropy": an}, lambda m: None)
+    an = AnisotropyStep(order="FM", summary={}, dipolar_meV=0.0361, soc_meV=0.93, soc_method="test", soc_records=records,
+                        soc_fit=soc_fit, soc_fit_table="").as_dict()
+    return Context(tmp_path, {"structure": str(cif)}, {"mapping": mapping_result(mapping_model), "anisotropy": an},
+                   lambda m: None)
 
 
 def test_model_step_rebuilds_the_stored_fit_and_gives_the_refit_model(tmp_path, monkeypatch):
@@ -68,6 +72,6 @@ def test_model_step_rebuilds_the_stored_fit_and_gives_the_refit_model(tmp_path, 
     old_dict = {k: v for k, v in fit.as_dict().items() if k != "design"}
     old = step_model(_ctx(tmp_path / "old", old_dict, records, cif, path))
     assert calls == [1]  # the fallback refits once
-    assert Path(new["model"]).read_bytes() == Path(old["model"]).read_bytes()
-    assert new["anisotropy_meV_per_ion"] == old["anisotropy_meV_per_ion"] == pytest.approx(0.0361 + fit.mae("FM")
+    assert Path(new.model_path).read_bytes() == Path(old.model_path).read_bytes()
+    assert new.anisotropy_meV_per_ion == old.anisotropy_meV_per_ion == pytest.approx(0.0361 + fit.mae("FM")
                                                                                            ["total"], abs=1e-12)

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from wannmag.workflows.dft import DFTRecord
 from wannmag.workflows.engine import Context
 
 from . import fake_parallel
+from .step_results import mapping_result
 
 ROOT = Path(__file__).resolve().parents[2]
 CIF = ROOT / "data" / "structures" / "CrI3_monolayer.cif"
@@ -107,9 +109,9 @@ def _wannier_ctx(out: Path, dask=None, workers=1):
 def test_wannier_step_on_a_dask_pool_equals_serial(fakes, tmp_path, monkeypatch, threaded_dask):
     from wannmag.workflows.run import step_wannier
 
-    serial = step_wannier(_wannier_ctx(tmp_path / "s"))
+    serial = step_wannier(_wannier_ctx(tmp_path / "s")).as_dict()
     monkeypatch.setenv("FAKE_PAR_MEET", "2")
-    par = step_wannier(_wannier_ctx(tmp_path / "p", dask=threaded_dask))
+    par = step_wannier(_wannier_ctx(tmp_path / "p", dask=threaded_dask)).as_dict()
     assert json.loads(json.dumps(par).replace(str(tmp_path / "p"), "R")) == \
         json.loads(json.dumps(serial).replace(str(tmp_path / "s"), "R"))
     assert list(par["channels"]) == ["up", "dn", "nm"]
@@ -122,9 +124,9 @@ def _anisotropy_ctx(out: Path, dask=None, workers=1):
         d = out / "dft" / f"{order}_rect"
         d.mkdir(parents=True, exist_ok=True)
         (d / f"{order}.gpw").write_text(f"fake gpw {order} {k}\n")
-        records.append({"config": order, "gpw": str(d / f"{order}.gpw")})
+        records.append(DFTRecord(source="gpaw", formula="CrI3", config=order, gpw=str(d / f"{order}.gpw")).as_dict())
     params = {"structure": str(CIF), "preset": "fast", "U": 3.0, "dask": dask, "workers": workers}
-    results = {"mapping": {"model": str(MODEL), "ground_state": "FM"}, "dft": {"records": records}}
+    results = {"mapping": mapping_result(MODEL), "dft": {"records": records, "engine": "gpaw"}}
     return Context(out, params, results, log=lambda m: None)
 
 
@@ -135,13 +137,13 @@ def _same_run(a: dict, b: dict, da: Path, db: Path) -> bool:
 def test_anisotropy_orders_on_a_dask_pool_equal_serial(fakes, tmp_path, monkeypatch, threaded_dask):
     from wannmag.workflows.run import step_anisotropy
 
-    serial = step_anisotropy(_anisotropy_ctx(tmp_path / "s"))
+    serial = step_anisotropy(_anisotropy_ctx(tmp_path / "s")).as_dict()
     assert serial["soc_method"] == "fake force theorem" and serial["soc_fit"]["orders"] == \
         ["FM", "Neel", "zigzag", "stripy"]
     assert sorted(_calls(fakes)) == sorted(["gpaw_mae FM_rect"] + [f"gpaw_soc_record {o}" for o in
                                                                   ("FM", "Neel", "zigzag", "stripy")])
     monkeypatch.setenv("FAKE_PAR_MEET", "2")
-    par = step_anisotropy(_anisotropy_ctx(tmp_path / "p", dask=threaded_dask))
+    par = step_anisotropy(_anisotropy_ctx(tmp_path / "p", dask=threaded_dask)).as_dict()
     assert _same_run(par, serial, tmp_path / "p", tmp_path / "s")
     assert list(par["soc_records"]) == ["FM", "Neel", "zigzag", "stripy"]
     # an independent evaluation of the stored number: (E_in − E_out) per ion from the fake energies
@@ -157,8 +159,8 @@ def test_anisotropy_failure_of_an_order_is_reported_as_in_the_serial_loop(fakes,
     from wannmag.workflows.run import step_anisotropy
 
     monkeypatch.setenv("FAKE_PAR_FAIL", "stripy,zigzag")
-    serial = step_anisotropy(_anisotropy_ctx(tmp_path / "s"))
-    par = step_anisotropy(_anisotropy_ctx(tmp_path / "p", dask=threaded_dask))
+    serial = step_anisotropy(_anisotropy_ctx(tmp_path / "s")).as_dict()
+    par = step_anisotropy(_anisotropy_ctx(tmp_path / "p", dask=threaded_dask)).as_dict()
     # the first failing order in the DFT records' order (zigzag before stripy), no fit, the MAE kept
     assert serial["soc_fit"] is None and "fake failure of zigzag" in serial["soc_fit_error"]
     assert _same_run(par, serial, tmp_path / "p", tmp_path / "s")

@@ -95,6 +95,33 @@ def test_dask_local_cluster_gives_the_serial_numbers(from_dir, tmp_path):
     assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)  # bit-identical Monte Carlo
 
 
+def test_steps_hand_on_their_models_in_memory(from_dir, tmp_path, monkeypatch):
+    """Issue 22: a fresh run reads none of the spin models it wrote (the mapping's and the Monte Carlo's are handed
+    on as objects) and the collinear Wannier model once for tb, mft and superexchange; a re-run that recomputes
+    only the Monte Carlo reads model.json once, and the model read from the file is the one the first run used
+    (the same checkpoint keys, the same Monte Carlo numbers)."""
+    import wannmag.workflows.results as results
+    import wannmag.workflows.run as run
+    from wannmag.magnetism import SpinModel
+
+    loads, w90 = [], []
+    real_load, real_w90 = SpinModel.load.__func__, run.read_w90
+    monkeypatch.setattr(SpinModel, "load", classmethod(lambda cls, p: loads.append(Path(p).name) or real_load(cls, p)))
+    spy = lambda *a, **k: w90.append(k.get("kind")) or real_w90(*a, **k)  # noqa: E731
+    monkeypatch.setattr(run, "read_w90", spy)
+    monkeypatch.setattr(results, "read_w90", spy)
+    small = {**FAST, "mc_sizes": [4, 6], "mc_sweeps": 300, "mc_therm": 100, "mc_replicas": 6}
+    out = tmp_path / "run"
+    first = run.build_workflow(from_dir=from_dir, out=out, settings=small, log=lambda m: None).run()
+    assert loads == [] and sorted(w90) == ["collinear", "single"]  # the NM Wannierisation: superexchange's own
+    cks = sorted(f.name for f in (out / "mc").glob("checkpoint_*.npz"))
+    loads.clear(), w90.clear()
+    again = run.build_workflow(from_dir=from_dir, out=out, settings=small, log=lambda m: None).run(force=("mc",))
+    assert loads == ["model.json"] and w90 == []
+    assert sorted(f.name for f in (out / "mc").glob("checkpoint_*.npz")) == cks  # same model, same keys
+    assert again["mc"]["result"] == first["mc"]["result"] and again["lswt"] == first["lswt"]
+
+
 def test_mc_refine_window_brackets_the_first_estimate():
     from wannmag.magnetism.montecarlo.tc import refine_window
 
@@ -128,7 +155,9 @@ def test_mc_step_refines_around_the_first_estimate(tmp_path):
     path = tmp_path / "model.json"
     m.save(path)
     params = {"mc_sizes": [4, 6], "mc_sweeps": 1500, "mc_therm": 500, "mc_replicas": 8, "seed": 3}
-    ctx = Context(tmp_path, params, {"model": {"model": str(path)}, "structure": {"formula": "X"}}, lambda m: None)
+    from .step_results import model_result, structure_result
+
+    ctx = Context(tmp_path, params, {"model": model_result(path), "structure": structure_result("X")}, lambda m: None)
     res = step_mc(ctx)
     assert res["refined"] and not res["mermin_wagner"]
     co = res["coarse"]

@@ -21,9 +21,12 @@ from wannmag.magnetism import SpinModel
 from wannmag.magnetism.anisotropy import spin_waves_for_order
 from wannmag.magnetism.tc_estimates import quantum_mapped_model, torelli_olsen_tc
 from wannmag.structures import cri3_monolayer, find_magnetic_sites, neighbour_shells
+from wannmag.workflows.engine import Context
 from wannmag.workflows.report_html import markdown_to_html
 from wannmag.workflows.run import _summary_lines, step_lswt
 from wannmag.workflows.summary import run_summary, summary_of_run_dir, tc_estimate_lines
+
+from .step_results import mapping_result, model_result
 
 REPO = Path(__file__).resolve().parents[2]
 STORED = REPO / "data" / "runs" / "CrI3_accurate"
@@ -63,7 +66,8 @@ def fake_run(tmp_path_factory):
     model = _nn_model()
     path = tmp_path_factory.mktemp("model") / "model.json"
     model.save(path)
-    lswt = step_lswt({"model": {"model": str(path)}, "mapping": {"ground_state": "FM"}})
+    lswt = step_lswt(Context(path.parent, {}, {"model": model_result(path), "mapping": mapping_result(path)},
+                             lambda m: None))
     results = {"structure": {"formula": "CrI3"},
                "dft": {"engine": "gpaw", "records": [{"preset": "fast", "U": {"Cr": 3.0}}]},
                "mapping": {"J_meV": [J1, 0.0, 0.0], "spin": S, "ground_state": "FM",

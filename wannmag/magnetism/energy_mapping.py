@@ -66,7 +66,10 @@ class EnergyRecord:
 
 @dataclass
 class ExchangeFit:
-    """Result of :func:`fit_exchange`: J_n in meV (internal convention), E_0 in meV per magnetic ion."""
+    """Result of :func:`fit_exchange`: J_n in meV (internal convention), E_0 in meV per magnetic ion.
+
+    ``records`` are the fitted energy records (in memory only: :meth:`as_dict` keeps their names, ``configurations``,
+    so a fit rebuilt by :meth:`from_dict` has ``configurations`` and no ``records``)."""
 
     J: np.ndarray
     E0: float
@@ -76,17 +79,22 @@ class ExchangeFit:
     condition_number: float
     stderr: np.ndarray | None
     records: list[EnergyRecord] = field(default_factory=list)
+    configurations: list[str] | None = None  # names of the fitted configurations (default: those of ``records``)
+
+    def __post_init__(self):
+        if self.configurations is None:
+            self.configurations = [r.name for r in self.records]
 
     def table(self) -> str:
-        lines = [f"energy mapping: {len(self.records)} configurations, S = {self.spin:g}, "
+        lines = [f"energy mapping: {len(self.configurations)} configurations, S = {self.spin:g}, "
                  f"condition number {self.condition_number:.3g}",
                  "  H = Σ_{i<j} J_ij S_i·S_j (each bond once, |S| = S, J > 0 AF), J in meV"]
         for n, J in enumerate(self.J, start=1):
             err = "" if self.stderr is None else f" ± {self.stderr[n - 1]:.3f}"
             dist = f" ({self.distances[n - 1]:.3f} Å)" if len(self.distances) >= n else ""
             lines.append(f"  J{n}{dist} = {J:+.3f}{err} meV  ({'AF' if J > 0 else 'FM'})")
-        for r, res in zip(self.records, self.residuals):
-            lines.append(f"  {r.name:>12s}: residual {res:+.3f} meV/ion")
+        for name, res in zip(self.configurations, self.residuals):
+            lines.append(f"  {name:>12s}: residual {res:+.3f} meV/ion")
         return "\n".join(lines)
 
     def as_dict(self) -> dict:
@@ -95,7 +103,21 @@ class ExchangeFit:
                 "distances": self.distances, "residuals_meV_per_ion": self.residuals.tolist(),
                 "condition_number": self.condition_number,
                 "stderr_meV": None if self.stderr is None else self.stderr.tolist(),
-                "configurations": [r.name for r in self.records]}
+                "configurations": list(self.configurations)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ExchangeFit":
+        """Inverse of :meth:`as_dict` (extra keys, e.g. those of the workflow's mapping step, are ignored); the fit
+        has the configurations' names, not their records."""
+        try:
+            stderr = d["stderr_meV"]
+            return cls(J=np.asarray(d["J_meV"], float), E0=d["E0_meV_per_ion"], spin=d["spin"],
+                       distances=list(d["distances"]), residuals=np.asarray(d["residuals_meV_per_ion"], float),
+                       condition_number=d["condition_number"],
+                       stderr=None if stderr is None else np.asarray(stderr, float),
+                       configurations=[str(x) for x in d["configurations"]])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise FitError(f"not an energy-mapping fit ({type(exc).__name__}: {exc})") from None
 
     def to_spin_model(self, sublattice, tol: float = 0.05) -> SpinModel:
         """Isotropic SpinModel with J_n on every bond of shell n of ``sublattice`` (structures layer)."""

@@ -115,6 +115,16 @@ class ZSAClassification:
                 "band_regime": self.band_regime, "consistent": self.consistent,
                 "ligand_elements": self.ligand_elements}
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "ZSAClassification":
+        """Inverse of :meth:`as_dict` (energies as stored, rounded to 1e-6 eV; ``consistent`` follows from the
+        regimes)."""
+        return cls(regime=d["regime"], delta=d["delta"], U=d["U"], eps_d=d["eps_d"], eps_p=d["eps_p"],
+                   edges=None if d.get("edges") is None else BandEdges.from_dict(d["edges"]),
+                   vbm_character=dict(d.get("vbm_character") or {}), cbm_character=dict(d.get("cbm_character") or {}),
+                   band_regime=d.get("band_regime"), ligand_elements=list(d.get("ligand_elements") or []),
+                   delta_by_spin=dict(d.get("delta_by_spin") or {}))
+
 
 def classify_zsa(model, U: float = 3.0, n_electrons=None, fermi_energy: float | None = None, k=None, nk=None,
                  window: float = 0.1, edges: bool = True, metals=None) -> ZSAClassification:

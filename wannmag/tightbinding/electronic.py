@@ -107,6 +107,15 @@ class BandEdges:
                 "k_cbm": None if self.k_cbm is None else np.round(self.k_cbm, 5).tolist(),
                 "spin_vbm": self.spin_vbm, "spin_cbm": self.spin_cbm, "fermi_source": self.source}
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "BandEdges":
+        """Inverse of :meth:`as_dict` (the stored values: energies rounded to 1e-6 eV, k points to 1e-5)."""
+        k = lambda x: None if x is None else np.asarray(x, float)  # noqa: E731
+        return cls(fermi_energy=d["fermi_energy"], vbm=d["vbm"], cbm=d["cbm"], gap=d["gap"],
+                   insulating=d["insulating"], n_electrons=d.get("n_electrons"), k_vbm=k(d.get("k_vbm")),
+                   k_cbm=k(d.get("k_cbm")), spin_vbm=d.get("spin_vbm"), spin_cbm=d.get("spin_cbm"),
+                   source=d.get("fermi_source", ""))
+
 
 def midgap_fermi_level(model) -> tuple[float, str]:
     """(E_F in eV, how it was found) for an insulating Wannier model without a given electron count: the occupation

@@ -1,6 +1,8 @@
 """A small engine for named, cached, resumable workflow steps.
 
-Every step has a name, a function ``fn(ctx) -> dict`` (JSON-able result) and the names of the steps it depends on.
+Every step has a name, a function ``fn(ctx)`` and the names of the steps it depends on; the function returns a
+JSON-able dict or a typed result (an object with ``as_dict``, e.g. :mod:`wannmag.workflows.results`), which the engine
+stores as its ``as_dict`` and keeps for the later steps (:meth:`Context.typed`).
 Its result is written atomically to ``<out>/steps/<name>.json`` together with a fingerprint of its parameters and of
 its dependencies' results; a re-run skips every step whose stored fingerprint matches (so nothing finished is ever
 recomputed, and a changed parameter recomputes exactly the steps downstream of it).  A failing step raises
@@ -41,7 +43,7 @@ class StepError(WannmagError):
 @dataclass
 class Step:
     name: str
-    fn: Callable[["Context"], dict]
+    fn: Callable[["Context"], Any]  # returns a dict or a typed result with as_dict
     depends: tuple[str, ...] = ()
     params: dict = field(default_factory=dict)  # what the step's fingerprint covers besides its dependencies
     description: str = ""
@@ -52,8 +54,9 @@ class Step:
 
 
 class Context:
-    """What a step sees: the run directory, the workflow parameters and the results of earlier steps, and the
-    structure of ``params["structure"]`` resolved once (:attr:`sublattice`, :attr:`atoms`)."""
+    """What a step sees: the run directory, the workflow parameters and the results of earlier steps (``results``:
+    the stored dicts; :meth:`typed`: the typed results), and the structure of ``params["structure"]`` resolved once
+    (:attr:`sublattice`, :attr:`atoms`)."""
 
     def __init__(self, out: Path, params: dict, results: dict, log: Callable[[str], None]):
         self.out = out
@@ -61,6 +64,23 @@ class Context:
         self.results = results
         self.log = log
         self._resolved: tuple | None = None  # (structure path, MagneticSublattice)
+        self._typed: dict[str, Any] = {}  # step name -> its typed result (computed in this run, or from_dict once)
+
+    def typed(self, step: str, cls):
+        """The result of ``step`` as a ``cls`` (a typed result class with ``from_dict``): the object the step
+        returned in this run, else ``cls.from_dict`` of its stored dict, made once and kept."""
+        obj = self._typed.get(step)
+        if not isinstance(obj, cls):
+            obj = cls.from_dict(self.results[step])
+            self._typed[step] = obj
+        return obj
+
+    def keep(self, step: str, obj) -> None:
+        """Remember ``obj`` as the typed result of ``step`` (the engine, after the step returned it); None forgets."""
+        if obj is None:
+            self._typed.pop(step, None)
+        else:
+            self._typed[step] = obj
 
     @property
     def sublattice(self):
@@ -228,6 +248,9 @@ class Engine:
                     self._record_failure(step, exc)
                     raise StepError(f"step '{step.name}' failed with {type(exc).__name__}: {exc} "
                                     f"(details in {self.out / 'steps' / (step.name + '.error.txt')})") from exc
+                typed = None
+                if res is not None and not isinstance(res, dict) and hasattr(res, "as_dict"):
+                    typed, res = res, res.as_dict()
                 res = dict(jsonable(res or {}))
                 res["_fingerprint"] = fp
                 res["_seconds"] = round(time.perf_counter() - t0, 2)
@@ -237,6 +260,7 @@ class Engine:
                 if err.exists():
                     err.unlink()
                 results[step.name] = res
+                ctx.keep(step.name, typed)
                 self.log(f"[wannmag run] {step.name}: finished in {res['_seconds']:.1f} s")
             if step.after is not None:
                 step.after(ctx, results[step.name])

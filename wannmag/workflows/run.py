@@ -38,7 +38,6 @@ from pymatgen.core import Composition
 
 from .._atomic import atomic_write_json, atomic_write_text
 from ..errors import WannmagError
-from ..magnetism import SpinModel
 from ..magnetism.anisotropy import anisotropy_summary, spin_waves_for_order
 from ..magnetism.anisotropy.collinear import CollinearSOCFit, soc_directions
 from ..magnetism.anisotropy.dipolar import layer_frame
@@ -63,6 +62,8 @@ from .parallel import _client, _map
 from .readers import read_output
 from .reference_values import EXPERIMENT
 from .report_html import markdown_to_html
+from .results import (AnisotropyStep, DFTStep, MappingStep, MFTStep, ModelStep, StructureStep, TBStep,
+                      WannierStep)
 from .summary import mc_warnings, nearly_isotropic_caveat, tc_estimate_lines
 from .vacancy import VACANCY_SETTINGS, report_lines, vacancy_steps
 from .vacancy import check_placements as _check_placements
@@ -125,8 +126,12 @@ def step_structure(ctx):
     png = ctx.step_dir("structure") / "lattice.png"
     plot_magnetic_lattice(rep, png)
     d = rep.as_dict()
-    return {"formula": _formula(rep.sublattice.atoms), "table": rep.table(), "shells": d["shells"],
-            "paths": d["paths"], "magnetic_sites": d["magnetic_sites"], "figure": str(png)}
+    return StructureStep(formula=_formula(rep.sublattice.atoms), table=rep.table(), shells=d["shells"],
+                         paths=d["paths"], magnetic_sites=d["magnetic_sites"], figure=str(png))
+
+
+def _formula_of_run(ctx) -> str:
+    return ctx.typed("structure", StructureStep).formula
 
 
 def _dft_one(args):
@@ -137,7 +142,7 @@ def _dft_one(args):
     # configuration, so that cell-dependent errors (k sampling, LCAO egg-box) cancel in the energy differences
     conf = honeycomb_configuration(sub, name, supercell=rectangular_supercell(sub.atoms))
     return run_dft(structure, conf, preset=preset, U=U, workdir=workdir, name=f"{name}_rect", log=True,
-                   progress=f"configuration {CONFIGS.index(name) + 1} of {len(CONFIGS)}").as_dict()
+                   progress=f"configuration {CONFIGS.index(name) + 1} of {len(CONFIGS)}")
 
 
 def step_dft(ctx):
@@ -152,7 +157,7 @@ def step_dft(ctx):
     finally:
         if client is not None:
             client.close()
-    return {"records": recs, "engine": "gpaw"}
+    return DFTStep(records=recs, engine="gpaw")
 
 
 def _read_energies(d: Path, structure, sublattice):
@@ -175,11 +180,11 @@ def _read_energies(d: Path, structure, sublattice):
                                 f"{name} cell of {Path(structure).name}")
         rec.supercell = conf.supercell.tolist()
         rec.n_sites = conf.n_sites
-        recs.append(rec.as_dict())
+        recs.append(rec)
     if len(recs) < 2:
         raise WorkflowError(f"{d}: energies of at least two of {', '.join(CONFIGS)} needed (sub-directories "
                             "FM/, Neel/, zigzag/, stripy/ with vasprun.xml/OUTCAR or a pw.x output)")
-    return {"records": recs, "engine": "from-dir", "dir": str(d)}
+    return DFTStep(records=recs, engine="from-dir", dir=str(d))
 
 
 def _energy_source(sub: Path) -> Path:
@@ -214,13 +219,13 @@ def _wannier_inputs(d) -> list[Path]:
 
 def step_mapping(ctx):
     sub = ctx.sublattice
-    recs = ctx["dft"]["records"]
-    configs = [honeycomb_configuration(sub, r["config"], supercell=r.get("supercell")) for r in recs]
+    recs = ctx.typed("dft", DFTStep).records
+    configs = [honeycomb_configuration(sub, r.config, supercell=r.supercell) for r in recs]
     for c, r in zip(configs, recs):
-        if r.get("n_sites") and r["n_sites"] != c.n_sites:
-            raise WorkflowError(f"configuration {c.name}: {r['n_sites']} magnetic sites in the DFT record, "
+        if r.n_sites and r.n_sites != c.n_sites:
+            raise WorkflowError(f"configuration {c.name}: {r.n_sites} magnetic sites in the DFT record, "
                                 f"{c.n_sites} in the structure's {c.name} cell")
-    records, distances = records_from_configurations(sub, configs, [r["energy"] for r in recs])
+    records, distances = records_from_configurations(sub, configs, [r.energy for r in recs])
     S = float(sub.spins[0])
     n = min(3, len(records) - 1)
     try:
@@ -229,17 +234,17 @@ def step_mapping(ctx):
         fit = fit_exchange(records, n_shells=max(1, n - 1), spin=S, distances=distances)
     model = fit.to_spin_model(sub)
     path = model.save(ctx.step_dir("mapping") / "model_energy_mapping.json")
-    e_fm = {r["config"]: r["energy_per_ion"] for r in recs}
+    e_fm = {r.config: r.energy_per_ion for r in recs}
     rel = {k: (v - e_fm.get("FM", min(e_fm.values()))) * 1000 for k, v in e_fm.items()}
-    moments = {r["config"]: r.get("site_moments") for r in recs}
-    return {**fit.as_dict(), "table": fit.table(), "E_minus_EFM_meV_per_ion": rel, "site_moments": moments,
-            "ground_state": min(rel, key=rel.get), "model": str(path)}
+    moments = {r.config: r.site_moments for r in recs}
+    return MappingStep(fit=fit, table=fit.table(), energies_meV=rel, site_moments=moments,
+                       ground_state=min(rel, key=rel.get), model_path=str(path), model=model)
 
 
 def step_wannier(ctx):
     p = ctx.params
     if p.get("wannier_dir"):
-        return {"dir": str(p["wannier_dir"]), "source": "given"}
+        return WannierStep(dir=str(p["wannier_dir"]), source="given")
     out = ctx.step_dir("wannier")
     # the FM and NM branches (SCF + Wannierisation each) side by side on the pool of the DFT step; a finished branch
     # is skipped on a re-run (wannier_models)
@@ -250,11 +255,12 @@ def step_wannier(ctx):
     finally:
         if client is not None:
             client.close()
-    return {"dir": str(out), "source": "gpaw", "channels": {k: v.as_dict() for k, v in res.items()}}
+    return WannierStep(dir=str(out), source="gpaw", channels=dict(res))
 
 
 def _collinear(ctx):
-    return read_w90(ctx["wannier"]["dir"], kind="collinear")
+    """The Wannier step's spin-up/down tight-binding model, read once per run (tb, mft, superexchange)."""
+    return ctx.typed("wannier", WannierStep).collinear()
 
 
 def step_tb(ctx):
@@ -262,8 +268,7 @@ def step_tb(ctx):
     avg = model.spin_averaged()
     cls = classify_zsa(model, U=ctx.params["U"])
     cf = [c.as_dict() for c in crystal_fields(avg)]
-    return {"classification": cls.as_dict(), "text": cls.text(), "regime": cls.as_dict().get("regime"),
-            "crystal_field": cf, "num_wann": model.num_wann}
+    return TBStep(classification=cls, text=cls.text(), crystal_field=cf, num_wann=model.num_wann)
 
 
 def step_mft(ctx):
@@ -280,24 +285,25 @@ def step_mft(ctx):
     res = lkag_exchange(ham, kmesh=tuple(ctx.params["kmesh_mft"]), rcut=9.0, **kw)
     sm = mft_spin_model(ham, res)
     path = sm.save(ctx.step_dir("mft") / "model_mft.json")
-    shells = sm.shell_summary()
-    return {"table": res.table(), "shells": shells, "efermi": res.efermi, "efermi_source": note, "model": str(path)}
+    return MFTStep(table=res.table(), shells=sm.shell_summary(), efermi=res.efermi, efermi_source=note,
+                   model_path=str(path))
 
 
 def step_superexchange(ctx):
-    d = Path(ctx["wannier"]["dir"])
+    d = Path(ctx.typed("wannier", WannierStep).dir)
     nm = sorted(d.glob("*_nm_hr.dat"))
     # the spin-averaged model: the non-spin-polarised Wannierisation if present, else (H↑ + H↓)/2
     model = read_w90(str(nm[0])[: -len("_hr.dat")], kind="single") if nm else _collinear(ctx).spin_averaged()
-    comparisons = {1: {"energy mapping": ctx["mapping"]["J_meV"][0]}}
-    if ctx.results.get("mft", {}).get("shells"):
-        comparisons[1]["force theorem"] = ctx["mft"]["shells"][0]["J"]
+    comparisons = {1: {"energy mapping": ctx.typed("mapping", MappingStep).J_meV[0]}}
+    mft_shells = ctx.typed("mft", MFTStep).shells
+    if mft_shells:
+        comparisons[1]["force theorem"] = mft_shells[0]["J"]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         res = superexchange(model, shells=(1,), U=ctx.params["U"], comparisons=comparisons)
     png = ctx.step_dir("superexchange") / "channels.png"
     try:
-        plot_channels({ctx.results["structure"]["formula"]: res.bonds[0]}, png)
+        plot_channels({_formula_of_run(ctx): res.bonds[0]}, png)
     except Exception as exc:  # noqa: BLE001 - the numbers matter more than the figure
         warnings.warn(f"channel plot failed: {exc}")
     out = res.as_dict()
@@ -315,7 +321,7 @@ def step_superexchange(ctx):
 def step_exchange_compare(ctx):
     """Every exchange route of this run side by side (:mod:`wannmag.magnetism.routes`; meV, H = Σ_{i<j} J S_i·S_j,
     each bond once, |S| = S, J > 0 AF) → ``OUT/exchange_routes.json`` (read by ``wannmag exchange compare OUT``)."""
-    comp = routes_from_run_steps(ctx.results, ctx.results["structure"]["formula"])
+    comp = routes_from_run_steps(ctx.results, _formula_of_run(ctx))
     path = atomic_write_json(ctx.out / "exchange_routes.json", comp.as_dict())
     return {**comp.as_dict(), "table": comp.table(), "file": str(path)}
 
@@ -340,8 +346,8 @@ def _soc_task(args):
 
 
 def step_anisotropy(ctx):
-    model = SpinModel.load(ctx["mapping"]["model"])
-    order = ctx["mapping"]["ground_state"]
+    mapping = ctx.typed("mapping", MappingStep)
+    model, order = mapping.spin_model(), mapping.ground_state
     summ = anisotropy_summary(model, order=order)
     out = {"order": order, "summary": summ, "dipolar_meV": summ["dipolar"]["delta_meV"]}
     gpw = _ground_state_gpw(ctx, order)
@@ -367,13 +373,13 @@ def step_anisotropy(ctx):
         out["soc_meV"] = None
         out["soc_method"] = "not available (no wave functions of the ground state, or DFT energies from a directory)"
     out.update(_soc_exchange_fit(ctx, model, soc_tasks, results, soc_error))
-    return out
+    return AnisotropyStep(**out)
 
 
 def _soc_record_tasks(ctx, model):
     """([(order, task)], error or None): the force-theorem SOC tasks of every collinear order with a .gpw (same
     rectangular cell) along the directions of ``soc_directions``."""
-    gpws = {r["config"]: r["gpw"] for r in ctx["dft"]["records"] if r.get("gpw") and Path(r["gpw"]).exists()}
+    gpws = {r.config: r.gpw for r in ctx.typed("dft", DFTStep).records if r.gpw and Path(r.gpw).exists()}
     if len(gpws) < 2:
         return [], "force-theorem energies of at least two orders (.gpw) needed"
     elements = sorted({s.element for s in model.sites})
@@ -388,8 +394,8 @@ def _soc_exchange_fit(ctx, model, soc_tasks, results, error) -> dict:
     """Force-theorem SOC energies of every collinear order with a .gpw (same rectangular cell) along the directions
     of ``soc_directions`` (``results`` of ``soc_tasks``, in order) and the fit of the single-ion A, Kitaev K, Γ, Γ′
     (NN) and XXZ λ_k (longer shells) (``fit_collinear_soc``; H = Σ_{i<j} S_i·J_ij·S_j + Σ_i S_i·A_i·S_i, |S| = S,
-    J > 0 AF, meV).  Returns ``soc_records`` (raw energies, for the model step) and ``soc_fit`` (parameters), or
-    ``soc_fit_error``."""
+    J > 0 AF, meV).  Returns ``soc_records`` (raw energies), ``soc_fit`` (parameters, with the design) and ``fit``
+    (the fit itself, handed to the model step), or ``soc_fit_error``."""
     from ..magnetism.anisotropy.collinear import fit_soc_records  # local: looked up per call (tests put a fake there)
 
     if error is not None:
@@ -403,25 +409,24 @@ def _soc_exchange_fit(ctx, model, soc_tasks, results, error) -> dict:
         fit = fit_soc_records(records, ctx.sublattice, template=model)
     except WannmagError as exc:
         return {"soc_fit": None, "soc_fit_error": str(exc)}
-    return {"soc_records": records, "soc_fit": fit.as_dict(), "soc_fit_table": fit.table()}
+    return {"soc_records": records, "soc_fit": fit.as_dict(), "soc_fit_table": fit.table(),
+            "fit": fit if isinstance(fit, CollinearSOCFit) else None}
 
 
 def _ground_state_gpw(ctx, order):
-    for r in ctx["dft"]["records"]:
-        if r["config"] == order and r.get("gpw") and Path(r["gpw"]).exists():
-            return r["gpw"]
-    return None
+    r = ctx.typed("dft", DFTStep).record(order)
+    return r.gpw if r is not None and r.gpw and Path(r.gpw).exists() else None
 
 
-def _soc_fit_of(ctx, an: dict, model):
-    """The anisotropy step's collinear SOC fit: :meth:`CollinearSOCFit.from_dict` of its stored ``soc_fit`` (no
-    refit, no structure read); a result stored without the fit's design (an anisotropy step of an earlier version)
-    is fitted again from its ``soc_records``, as the model step did before (same numbers)."""
+def _soc_fit_of(ctx, an: AnisotropyStep, model):
+    """The anisotropy step's collinear SOC fit: the step's own object, or :meth:`CollinearSOCFit.from_dict` of its
+    stored ``soc_fit`` (no refit, no structure read); a result stored without the fit's design (an anisotropy step
+    of an earlier version) is fitted again from its ``soc_records``, as the model step did before (same numbers)."""
     from ..magnetism.anisotropy.collinear import fit_soc_records  # local: looked up per call (tests put a fake)
 
-    if isinstance(an["soc_fit"], dict) and "design" in an["soc_fit"]:
-        return CollinearSOCFit.from_dict(an["soc_fit"])
-    return fit_soc_records(an["soc_records"], ctx.sublattice, template=model)
+    if an.fit is not None:
+        return an.fit
+    return fit_soc_records(an.soc_records, ctx.sublattice, template=model)
 
 
 def step_model(ctx):
@@ -436,22 +441,22 @@ def step_model(ctx):
     the model's *labelled* dipolar part (``SpinModel.set_dipolar_single_ion``): ``single_ion`` is the total that
     Monte Carlo and spin waves use, ``single_ion_dipolar`` the dipolar share of it, so that ``wannmag anisotropy``
     and the exporters count it once.  ΔE = E_in − E_out in meV per ion (> 0: easy axis along the normal ĉ)."""
-    model = SpinModel.load(ctx["mapping"]["model"])
-    an = ctx["anisotropy"]
-    order = ctx["mapping"]["ground_state"]
-    dip = float(an["dipolar_meV"])
+    mapping = ctx.typed("mapping", MappingStep)
+    an = ctx.typed("anisotropy", AnisotropyStep)
+    model, order = mapping.spin_model(), mapping.ground_state  # a copy: changed below
+    dip = float(an.dipolar_meV)
     c = layer_frame(model.cell)[2]
     cc = np.outer(c, c)
-    if an.get("soc_fit"):
-        # SOC as fitted tensors (SIA + per-bond Kitaev/XXZ): the anisotropy step's fit, rebuilt from its result
+    if an.soc_fit:
+        # SOC as fitted tensors (SIA + per-bond Kitaev/XXZ): the anisotropy step's fit (its object, or rebuilt)
         fit = _soc_fit_of(ctx, an, model)
         model = fit.apply(model)
-        soc = fit.mae(order)["total"] if order in fit.design.orders else float(an["soc_meV"] or 0.0)
+        soc = fit.mae(order)["total"] if order in fit.design.orders else float(an.soc_meV or 0.0)
         method = ("energy mapping J + SOC anisotropy fitted to force-theorem energies of the collinear orders "
                   "(single-ion A, NN Kitaev K/Gamma/Gamma', XXZ lambda_k) + dipolar as a labelled effective uniaxial "
                   "single-ion part (single_ion_dipolar)")
     else:
-        soc = float(an["soc_meV"] or 0.0)
+        soc = float(an.soc_meV or 0.0)
         for k, s in enumerate(model.sites):
             model.single_ion[k] = -soc / s.spin**2 * cc
         method = ("energy mapping J + effective uniaxial SOC single-ion term + dipolar as a labelled effective "
@@ -464,13 +469,13 @@ def step_model(ctx):
     model.meta.update({"method": method, "anisotropy_meV_per_ion": total, "dipolar_meV_per_ion": dip,
                        "soc_meV_per_ion": soc})
     path = model.save(ctx.step_dir("model") / "model.json")
-    return {"model": str(path), "anisotropy_meV_per_ion": total, "J_meV": [b.J_iso for b in model.bonds],
-            "method": method}
+    return ModelStep(model_path=str(path), anisotropy_meV_per_ion=total, J_meV=[b.J_iso for b in model.bonds],
+                     method=method, model=model)
 
 
 def step_lswt(ctx):
-    model = SpinModel.load(ctx["model"]["model"])
-    order = ctx["mapping"]["ground_state"]
+    model = ctx.typed("model", ModelStep).spin_model()
+    order = ctx.typed("mapping", MappingStep).ground_state
     try:
         sw, axis = spin_waves_for_order(model, order=order)
     except WannmagError as exc:
@@ -494,7 +499,8 @@ def step_mc(ctx):
     scale, second on a ladder around the first estimate unless ``mc_refine`` is False), the sizes of a pass side by
     side on the run's process pool or Dask; K."""
     p = ctx.params
-    model = SpinModel.load(ctx["model"]["model"])
+    ms = ctx.typed("model", ModelStep)
+    model = ms.spin_model()
     # temperature window from the classical mean-field scale k_B T_MF = S² Σ_j |J_ij| / 3
     tmin, tmax = mean_field_window(model, 0.1, 1.1)
     settings = MCSettings(tmin=tmin, tmax=tmax, n_replicas=p["mc_replicas"], n_sweeps=p["mc_sweeps"],
@@ -511,7 +517,7 @@ def step_mc(ctx):
         algo, algo_why = choose_algorithm(lat0, gs0.pattern, [build_lattice(model, L) for L in sizes[1:]],
                                           p.get("mc_algorithm"))
     except ClusterSchemeError as exc:
-        raise WannmagError(f"{ctx['model']['model']}: {exc}") from None
+        raise WannmagError(f"{ms.model_path}: {exc}") from None
     settings = replace(settings, algorithm=algo)
     binder = binder_kind(lat0, gs0)
     mw = mermin_wagner_check(model, lat0.dimension, False, gs0.spins, lat0.slen)
@@ -533,7 +539,7 @@ def step_mc(ctx):
     d = tcr.as_dict()
     try:
         plot_curves(curves, png, tc=d.get("tc_K"), tc_error=d.get("tc_error_K"),  # title states Tc / not bracketed
-                    title=f"{ctx.results['structure']['formula']}: Monte Carlo ({d.get('method')})",
+                    title=f"{_formula_of_run(ctx)}: Monte Carlo ({d.get('method')})",
                     edge=d.get("side"), binder=d.get("binder") or "vector")
     except Exception as exc:  # noqa: BLE001 - a plot failure must not lose the numbers
         warnings.warn(f"MC plot failed: {exc}")

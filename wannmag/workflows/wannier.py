@@ -353,6 +353,14 @@ class WannierChannel:
     def as_dict(self):
         return _jsonable(self.__dict__)
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "WannierChannel":
+        """Inverse of :meth:`as_dict` (every field is stored as it is)."""
+        missing = [k for k in cls.__dataclass_fields__ if k not in d]
+        if missing:
+            raise WannierError(f"not a Wannier channel result: {', '.join(missing)} missing")
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__})
+
 
 def _load_calc(source):
     """(calc, run_dir, summary or None) from a run directory, a .gpw file or a live calculator."""

@@ -150,6 +150,16 @@ class MAEResult:
             pass
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict, angle_tol: float = 1.0) -> "MAEResult":
+        """Inverse of :meth:`as_dict` (the MAE and the relative energies follow from the directions' energies;
+        ``angle_tol`` is not stored: give the one the result was made with if it was not the default)."""
+        dirs = d["directions"]
+        return cls(theta=np.array([x["theta"] for x in dirs], float), phi=np.array([x["phi"] for x in dirs], float),
+                   energy=np.array([x["E_meV_per_cell"] for x in dirs], float), n_magnetic=d["n_magnetic"],
+                   method=d["method"], sources=list(d.get("sources", [])), warnings=list(d.get("warnings", [])),
+                   angle_tol=angle_tol)
+
     def table(self) -> str:
         lines = [f"spin-orbit anisotropy ({self.method}), {self.n_magnetic} magnetic ions per cell",
                  "  θ (deg)  φ (deg)   E − E_min (meV/ion)"]

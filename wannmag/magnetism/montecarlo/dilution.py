@@ -34,8 +34,8 @@ from ..spinmodel import SpinModel
 from .errors import MerminWagnerWarning, MonteCarloError
 from .groundstate import ground_state
 from .lattice import _as_size, build_lattice, random_vacancies
-from .tc import (_label, analyse_sizes, binder_kind, check_memory, curves_of, mermin_wagner_check, simulate,
-                 until_bracketed)
+from .tc import (TcResult, _label, analyse_sizes, binder_kind, check_memory, curves_of, mermin_wagner_check,
+                 simulate, until_bracketed)
 from .tempering import MCSettings, temperature_ladder
 
 __all__ = ["random_vacancies", "DilutionResult", "dilution_scan", "moments_of", "MAX_REALISATIONS",
@@ -144,6 +144,31 @@ class DilutionResult:
                 "averaged_curves": [{lab: clean(c) for lab, c in cs.items()} for cs in self.curves],
                 **({"holes": self.holes, "hole_counts": self.hole_counts} if self.holes is not None else {}),
                 "convention": "H = sum_{i<j} S_i.J_ij.S_j + sum_i S_i.A_i.S_i - g muB B.S_i; J > 0 AF; meV; T in K"}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DilutionResult":
+        """Inverse of :meth:`as_dict`: the analyses as :class:`~.tc.TcResult` (without runs), the averaged curves
+        with numpy arrays again ("T", (values, errors) pairs, the moments)."""
+        def curve(c):
+            out = {}
+            for k, v in c.items():
+                if k == "T":
+                    out[k] = np.asarray(v, float)
+                elif isinstance(v, dict):
+                    out[k] = {q: np.asarray(x, float) for q, x in v.items()}
+                elif isinstance(v, list) and len(v) == 2 and all(isinstance(x, list) for x in v):
+                    out[k] = (np.asarray(v[0], float), np.asarray(v[1], float))
+                else:
+                    out[k] = v
+            return out
+
+        return cls(fractions=list(d["fractions"]), tc=list(d["tc_K"]), tc_error=list(d["tc_error_K"]),
+                   methods=list(d["methods"]), realisations=d["realisations"],
+                   analyses=[TcResult.from_dict(a) for a in d.get("analyses", [])],
+                   curves=[{lab: curve(c) for lab, c in cs.items()} for cs in d.get("averaged_curves", [])],
+                   statuses=list(d.get("statuses", [])), notes=list(d.get("notes", [])),
+                   windows=list(d.get("t_windows_K", [])), holes=d.get("holes"),
+                   hole_counts=list(d.get("hole_counts", [])))
 
     def save(self, path) -> Path:
         from ..._atomic import atomic_write_text as _atomic_write

@@ -1,0 +1,26 @@
+"""Stored step results of ``wannmag run`` (the dicts of OUT/steps/<step>.json) for tests that call one step with a
+hand-made Context: made with the typed result classes of :mod:`wannmag.workflows.results`, so that they hold every
+key the later steps read.  J in meV (H = Σ_{i<j} S_i·J_ij·S_j, each bond once, |S| = S, J > 0 AF)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from wannmag.magnetism.energy_mapping import ExchangeFit
+from wannmag.workflows.results import MappingStep, ModelStep, StructureStep
+
+
+def structure_result(formula: str = "X") -> dict:
+    return StructureStep(formula=formula, table="", shells=[], paths=[], magnetic_sites=[], figure="").as_dict()
+
+
+def mapping_result(model_path, ground_state: str = "FM", J=(-2.0, -0.3, 0.1), spin: float = 1.5) -> dict:
+    """A mapping step of the spin model file ``model_path`` (its J as the fit's, no residuals)."""
+    fit = ExchangeFit(J=np.asarray(J, float), E0=0.0, spin=spin, distances=[], residuals=np.zeros(0),
+                      condition_number=1.0, stderr=None)
+    return MappingStep(fit=fit, table=fit.table(), energies_meV={ground_state: 0.0}, site_moments={},
+                       ground_state=ground_state, model_path=str(model_path)).as_dict()
+
+
+def model_result(model_path, anisotropy: float = 0.0) -> dict:
+    return ModelStep(model_path=str(model_path), anisotropy_meV_per_ion=anisotropy, J_meV=[], method="test").as_dict()
