@@ -21,7 +21,9 @@ from wannmag.cli import main
 from wannmag.magnetism import SpinModel
 from wannmag.magnetism.anisotropy import anisotropy_summary
 from wannmag.magnetism.anisotropy.collinear import fit_soc_records
+from wannmag.magnetism.energy_mapping import ExchangeFit
 from wannmag.workflows.engine import Context
+from wannmag.workflows.results import AnisotropyStep, MappingStep
 from wannmag.workflows.run import step_mapping, step_model
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,9 +43,9 @@ def _cri3_model(tmp_path):
     dft = json.loads((RUN / "steps" / "dft.json").read_text())
     an = json.loads((RUN / "steps" / "anisotropy.json").read_text())
     ctx = Context(tmp_path, {"structure": structure}, {"dft": dft}, lambda m: None)
-    ctx.results["mapping"] = step_mapping(ctx)
+    ctx.results["mapping"] = step_mapping(ctx).as_dict()
     ctx.results["anisotropy"] = an
-    res = step_model(ctx)
+    res = step_model(ctx).as_dict()
     return SpinModel.load(res["model"]), res, an
 
 
@@ -86,11 +88,15 @@ def test_vps3_dipolar_larger_than_soc_counted_once(tmp_path):
     dip = anisotropy_summary(mapping, "Neel")["dipolar"]["delta_meV"]     # what the anisotropy step computes
     soc = fit_soc_records(records, structure, template=mapping).mae("Neel")["total"]
     assert dip == pytest.approx(0.0219, abs=1e-4) and 0 < soc < dip
-    ctx = Context(tmp_path, {"structure": structure},
-                  {"mapping": {"model": str(path), "ground_state": "Neel"},
-                   "anisotropy": {"soc_fit": {"stored": True}, "soc_records": records, "dipolar_meV": dip,
-                                  "soc_meV": None}}, lambda m: None)
-    model = SpinModel.load(step_model(ctx)["model"])
+    fit = ExchangeFit(J=np.asarray(stored.meta["J_meV"], float), E0=0.0, spin=1.0, distances=[],
+                      residuals=np.zeros(0), condition_number=1.0, stderr=None)
+    mp = MappingStep(fit=fit, table="", energies_meV={"Neel": 0.0}, site_moments={}, ground_state="Neel",
+                     model_path=str(path))
+    an = AnisotropyStep(order="Neel", summary={}, dipolar_meV=dip, soc_meV=None, soc_method="test",
+                        soc_records=records, soc_fit={"stored": True}, soc_fit_table="")  # without design: refit
+    ctx = Context(tmp_path, {"structure": structure}, {"mapping": mp.as_dict(), "anisotropy": an.as_dict()},
+                  lambda m: None)
+    model = SpinModel.load(step_model(ctx).model_path)
     s = anisotropy_summary(model, "Neel")
     single = fit_soc_records(records, structure, template=mapping).mae("Neel")["single_ion"]
     assert s["single_ion"]["delta_meV"] == pytest.approx(single, abs=1e-9)   # SOC SIA only (was + dipolar)

@@ -342,13 +342,15 @@ def test_cli_mc_cluster_bad_settings_one_line(tmp_path, capsys):
 def test_run_mc_step_refuses_a_model_the_cluster_scheme_cannot_treat(tmp_path):
     from wannmag.errors import WannmagError
     from wannmag.workflows.engine import Context
+    from wannmag.workflows.results import ModelStep
     from wannmag.workflows.run import step_mc
 
     path = tmp_path / "kit.json"
     honeycomb(np.diag([0.1, 0.1, -2.0]), S=1.0).save(path)
     params = {"mc_sizes": [4, 6], "mc_sweeps": 100, "mc_therm": 10, "mc_replicas": 4, "seed": 0,
               "mc_algorithm": "cluster"}
-    ctx = Context(tmp_path, params, {"model": {"model": str(path)}, "structure": {"formula": "X"}}, lambda m: None)
+    model = ModelStep(model_path=str(path), anisotropy_meV_per_ion=0.0, J_meV=[], method="test").as_dict()
+    ctx = Context(tmp_path, params, {"model": model}, lambda m: None)  # refused before the structure's formula
     with pytest.raises(WannmagError, match=f"^{path}: cluster moves: .*anisotropic/antisymmetric part"):
         step_mc(ctx)
     assert not list((tmp_path / "mc").glob("checkpoint_*"))  # refused before any run

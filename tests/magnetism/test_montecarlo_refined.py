@@ -1,6 +1,7 @@
-"""The two-pass Tc search in the Monte Carlo layer (issue 22 item 3): ``tc.second_pass`` (the rule shared by ``wannmag
-run``'s mc step and the vacancy study), ``tc.ordering_temperature_refined`` (the perfect-lattice search, sizes on a
-caller's ``map_fn``), the mean-field window and the nearly-isotropic caveat.
+"""The multi-pass Tc search in the Monte Carlo layer (issue 22 item 3): ``tc.search_passes`` (the one rule of further
+passes: ``wannmag mc``'s extensions, ``tc.second_pass`` of ``wannmag run``'s mc step and the vacancy study),
+``tc.ordering_temperature_refined`` (the perfect-lattice search of both commands, sizes on a caller's ``map_fn``), the
+mean-field window and the nearly-isotropic caveat.
 
 Convention: H = Σ_{i<j} S_i·J_ij·S_j + Σ_i S_i·A_i·S_i, each bond once, classical spins of length S, J > 0
 antiferromagnetic, meV; temperatures in K.
@@ -187,3 +188,104 @@ def test_summary_caveat_text_is_unchanged_and_its_numbers_are_the_data_files():
     pairs = data["largest_pairs"]
     assert [tuple(c["pair"]) for c in VPS3_DRIFT["crossings"]] == [tuple(pairs[0]), tuple(pairs[-1])]
     assert all(c["T_K"] == by_pair[tuple(c["pair"])] for c in VPS3_DRIFT["crossings"])
+
+
+# ------------------------------------------------------------------ one rule for wannmag mc and wannmag run (issue 22)
+def _chain(results):
+    """A fake ``run(settings)`` returning ``results`` in turn, recording the settings of every call."""
+    calls, it = [], iter(results)
+
+    def run(st):
+        calls.append(st)
+        return next(it)
+    return run, calls
+
+
+def test_search_passes_extends_until_bracketed_as_wannmag_mc_did():
+    """refine=False, keep="last": beyond the edge while not bracketed (seed + k for pass k), stop at the first
+    bracketed pass; the windows chain through next_window; the passes listed as until_bracketed listed them."""
+    from wannmag.magnetism.montecarlo.tc import extend_window, search_passes
+
+    st = MCSettings(tmin=5.0, tmax=12.0, seed=7)
+    above = _tc(side="above tmax")
+    run, calls = _chain([_tc(side="above tmax"), _tc(30.0, 1.0), _tc(99.0, 1.0)])
+    logs = []
+    two = search_passes(above, st, run, passes=4, refine=False, keep="last", log=logs.append)
+    w1 = extend_window("above tmax", 5.0, 12.0)
+    w2 = extend_window("above tmax", *w1)
+    assert [(c.tmin, c.tmax, c.seed) for c in calls] == [(*w1, 8), (*w2, 9)]  # stopped at the bracketed pass 3
+    assert two.result.tc == 30.0 and two.reported == 2 and two.settings is calls[1] and two.refined
+    assert [p["status"] for p in two.passes] == ["not bracketed", "not bracketed", "bracketed"]
+    assert two.passes[0]["t_window_K"] == [5.0, 12.0] and two.t_window == pytest.approx(list(w2))
+    assert len(logs) == 2 and logs[0].startswith("window 5-12 K: ") and "; pass 2 on " in logs[0]
+    # nothing bracketed: the last pass is reported (keep="last"), or the first (keep="first", wannmag run)
+    for keep in ("last", "first"):
+        later = [_tc(side="above tmax"), _tc(side="above tmax")]
+        run, calls = _chain(later)
+        two = search_passes(above, st, run, passes=3, refine=False, keep=keep)
+        assert len(calls) == 2 and two.result is (later[-1] if keep == "last" else above)
+        assert two.reported == (2 if keep == "last" else 0) and two.warning is None  # no crossing: no edge warning
+
+
+def test_search_passes_stops_after_one_refining_pass_and_after_a_chi_maximum_pass():
+    from wannmag.magnetism.montecarlo.tc import search_passes
+
+    st = MCSettings(tmin=5.0, tmax=100.0, seed=0)
+    run, calls = _chain([_tc(side="above tmax")])  # the refining pass finds no crossing: the first one stays
+    two = search_passes(_tc(40.0, 2.0), st, run, passes=5, refine=True)
+    assert len(calls) == 1 and two.result.tc == 40.0 and not two.refined
+    # an interior chi maximum (side unknown) is tried once
+    chi = {"6x6": {"T": 50.0, "error": 1.0, "at_edge": False}}
+    run, calls = _chain([_tc(side=None, peaks_chi=chi), _tc(side=None, peaks_chi=chi)])
+    two = search_passes(_tc(side=None, peaks_chi=chi), st, run, passes=5, refine=False, keep="last")
+    assert len(calls) == 1 and two.reported == 1
+    # explicit temperatures: the window cannot move
+    run, calls = _chain([])
+    two = search_passes(_tc(side="above tmax"), replace(st, ladder=[10.0, 20.0, 30.0]), run, passes=3)
+    assert calls == [] and two.second is None
+    with pytest.raises(Exception, match="keep must be"):
+        search_passes(_tc(), st, run, keep="best")
+
+
+def test_until_bracketed_is_the_search_of_wannmag_mc(tmp_path):
+    """A caller's own run(settings, k) through until_bracketed and the perfect-lattice search of wannmag mc
+    (ordering_temperature_refined with passes = 1 + extensions, no refining pass, the last pass kept) give the same
+    analysis, passes and final window on an Ising honeycomb whose window 5–12 K lies below Tc ≈ 17.6 K."""
+    from wannmag.magnetism.montecarlo import ordering_temperature
+    from wannmag.magnetism.montecarlo.tc import until_bracketed
+
+    cell = np.array([[1.0, 0.0, 0.0], [-0.5, math.sqrt(3) / 2, 0.0], [0.0, 0.0, 10.0]])
+    m = SpinModel(cell=cell, sites=[Site(np.array(f) @ cell, "X", 1.0) for f in ((2 / 3, 1 / 3, 0), (1 / 3, 2 / 3, 0))],
+                  pbc=(True, True, False))
+    for R in [(0, 0, 0), (1, 0, 0), (0, -1, 0)]:
+        m.add_bond(0, 1, R, -1.0)
+    st = MCSettings(tmin=5.0, tmax=12.0, n_replicas=6, n_sweeps=300, n_therm=100, seed=1, ising=True)
+    sizes = [(4, 4, 1), (6, 6, 1)]
+    old, st_old = until_bracketed(lambda s, k: ordering_temperature(m, sizes, s, warn=False), st, 2)
+    new = ordering_temperature_refined(m, sizes, st, passes=3, refine_crossing=False, keep="last", with_runs=True)
+    assert len(old.passes) == len(new.passes) >= 2 and old.passes == new.passes
+    assert json.dumps(new.result.as_dict()) == json.dumps({**old.as_dict(), "passes": []})  # runs included
+    assert new.settings == st_old and new.result.ground_state == old.ground_state
+
+
+def test_wannmag_mc_runs_the_search_of_wannmag_run(tmp_path, monkeypatch, capsys):
+    """The command calls tc.ordering_temperature_refined (one implementation) with its extension rule, and a 2D
+    isotropic model still gets its one Mermin–Wagner line on stderr."""
+    import wannmag.magnetism.montecarlo.tc as tc
+    from wannmag.cli import main
+
+    seen = []
+    real = tc.ordering_temperature_refined
+    monkeypatch.setattr(tc, "ordering_temperature_refined", lambda *a, **k: seen.append(k) or real(*a, **k))
+    m = ising_like_fm(A=0.0)
+    m.save(tmp_path / "heis.json")
+    rc = main(["mc", str(tmp_path / "heis.json"), "--sizes", "3", "4", "--tmin", "5", "--tmax", "80", "--replicas",
+               "4", "--sweeps", "100", "--therm", "20", "--quiet", "--max-extensions", "2", "--out",
+               str(tmp_path / "o")])
+    cap = capsys.readouterr()
+    assert rc == 0 and len(seen) == 1
+    assert (seen[0]["passes"], seen[0]["refine_crossing"], seen[0]["keep"]) == (3, False, "last")
+    warned = [ln for ln in cap.err.splitlines() if ln.startswith("wannmag: warning:")]
+    assert len(warned) == 1 and "Mermin-Wagner" in warned[0] and "WARNING (Mermin-Wagner)" in cap.out
+    data = json.loads((tmp_path / "o" / "mc_result.json").read_text())
+    assert data["mermin_wagner"] and len(data["runs"]) == 2 and len(data["passes"]) == 1  # MW: no further pass

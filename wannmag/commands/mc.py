@@ -2,9 +2,11 @@
 crossings over several sizes (C and χ maxima alongside), optional site dilution, checkpoint/resume, JSON + plots.
 
 An ordering temperature is printed only when a Binder crossing is bracketed inside the temperature window; otherwise
-the window is extended beyond the edge where the crossing lies (``--max-extensions`` passes,
-:func:`wannmag.magnetism.montecarlo.tc.until_bracketed`) and, if that fails or is disabled, the output, the plot
-title and the JSON say "not bracketed" and where the crossing lies.  A C/χ maximum at the window edge is printed as
+the window is extended beyond the edge where the crossing lies (``--max-extensions`` passes: the multi-pass search
+of ``wannmag run``, :func:`wannmag.magnetism.montecarlo.tc.ordering_temperature_refined` /
+:func:`~wannmag.magnetism.montecarlo.tc.search_passes`, without its refining pass around a bracketed crossing) and,
+if that fails or is disabled, the output, the plot title and the JSON say "not bracketed" and where the crossing
+lies.  A C/χ maximum at the window edge is printed as
 a bound (≥ tmax / ≤ tmin), not as a value.
 
 Spin model convention: H = Σ_{i<j} S_i·J_ij·S_j + Σ_i S_i·A_i·S_i − gμ_B B·S_i, each bond once, classical spins of
@@ -70,10 +72,9 @@ def _peak_cols(pc: dict, px: dict) -> str:
 
 def cmd_mc(args) -> int:
     _check(args)
-    from ..magnetism.montecarlo import (MCSettings, MerminWagnerWarning, dilution_scan, ordering_temperature,
-                                        plot_dilution, plot_tc)
+    from ..magnetism.montecarlo import MCSettings, dilution_scan, plot_dilution, plot_tc
     from ..magnetism.montecarlo.cluster import ClusterSchemeError
-    from ..magnetism.montecarlo.tc import checkpoint_key, until_bracketed
+    from ..magnetism.montecarlo.tc import _label, checkpoint_key, ordering_temperature_refined
     from ..magnetism.spinmodel import SpinModel
 
     model = SpinModel.load(args.model)
@@ -87,18 +88,23 @@ def cmd_mc(args) -> int:
     out = output_dir(args.out)
     sizes = [(s, s, 1) if not model.pbc[2] else (s, s, s) for s in args.sizes]
     ext_log: list[str] = []
-
-    def run(settings, k):
+    # the search of wannmag run's mc step (tc.ordering_temperature_refined): up to --max-extensions further passes
+    # beyond the edge where an unbracketed crossing lies, none around a bracketed one, the last pass reported when
+    # none brackets a crossing
+    def checkpoint(settings, k, size):
         # pass 0 checkpoints in OUT (resumable as before); further windows in their own keyed directories
         d = out if k == 0 else out / f"window_{settings.tmin:.6g}-{settings.tmax:.6g}K_{checkpoint_key(model, settings)}"
-        return ordering_temperature(model, sizes, settings, out_dir=d, warn=(k == 0))
+        return d / f"checkpoint_{_label(size)}.npz"
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", MerminWagnerWarning)
+    with warnings.catch_warnings(record=True):  # the runs' warnings are not printed (Mermin-Wagner: below)
         try:
-            res, st_final = until_bracketed(run, st, args.max_extensions, log=ext_log.append)
+            search = ordering_temperature_refined(model, sizes, st, passes=args.max_extensions + 1,
+                                                  refine_crossing=False, keep="last", log=ext_log.append,
+                                                  with_runs=True, checkpoint_path=checkpoint)
         except ClusterSchemeError as exc:
             raise WannmagError(f"{args.model}: {exc}") from None
+    res, st_final = search.result, search.settings
+    res.passes = search.passes
     res.save(out / "mc_result.json")
     plot_tc(res, out / "mc_curves.png")
     lines = [f"{args.model}: {model.n_sites} site(s)/cell, {'Ising' if args.ising else 'Heisenberg'}, "
@@ -142,7 +148,7 @@ def cmd_mc(args) -> int:
         print(json.dumps(res.as_dict(with_runs=False), indent=1))
     else:
         print("\n".join(lines))
-    if res.mermin_wagner and caught:
+    if res.mermin_wagner:
         print(f"wannmag: warning: {res.warning}", file=sys.stderr)
     return 0
 

@@ -24,11 +24,12 @@ Without one (or with one size) ``tc`` is None, ``status`` is "not bracketed", ``
 lies — "above tmax" when the larger lattice is the more ordered one (U4_L' > U4_L) over the window, "below tmin"
 when it is the less ordered one, else from a χ maximum at an edge — and ``note`` says so in one line.
 :func:`next_window` gives the window of a further pass (beyond the edge where the crossing lies, or around a first
-estimate) and :func:`until_bracketed` repeats runs with it until a crossing is bracketed (a bounded number of times).
-The two-pass search of ``wannmag run`` and its vacancy study is :func:`second_pass` (one refining pass on
-:func:`next_window` of a first analysis, reported only if it brackets a crossing); :func:`ordering_temperature_refined`
-runs both passes on the perfect lattice, the sizes of a pass on a caller's ``map_fn`` (processes, Dask: this layer
-imports neither), on the window :func:`mean_field_window`.
+estimate) and :func:`search_passes` is the one rule of the further passes: ``wannmag mc`` repeats passes until a
+crossing is bracketed (a bounded number of times; :func:`until_bracketed` for a caller's own runs), the two-pass
+search of ``wannmag run`` and its vacancy study is :func:`second_pass` (one refining pass on :func:`next_window` of a
+first analysis, reported only if it brackets a crossing).  :func:`ordering_temperature_refined` runs the passes on
+the perfect lattice for both commands, the sizes of a pass on a caller's ``map_fn`` (processes, Dask: this layer
+imports neither); ``wannmag run`` on the window :func:`mean_field_window`.
 
 Mermin–Wagner: in d ≤ 2 a continuous symmetry cannot be broken at T > 0.  The model's continuous symmetries are
 the global rotations R with RᵀJR = J for every bond, RᵀA_iR = A_i and RᵀB = B (generators found numerically); if
@@ -57,7 +58,7 @@ __all__ = ["continuous_symmetry", "mermin_wagner_check", "binder_kind", "find_pe
            "analyse_sizes", "choose_algorithm", "refine_window", "extend_window", "next_window", "until_bracketed",
            "refined_edge_warning", "checkpoint_key", "lattice_range_notes", "convergence_notes", "easy_axis_crossing_notes",
            "EASY_AXIS_U4_MIN", "TcResult", "ordering_temperature",
-           "simulate", "mean_field_temperature", "mean_field_window", "RefinedTc", "second_pass",
+           "simulate", "mean_field_temperature", "mean_field_window", "RefinedTc", "second_pass", "search_passes",
            "ordering_temperature_refined", "nearly_isotropic_caveat", "NEARLY_ISOTROPIC_X"]
 
 _GEN = np.array([[[0, 0, 0], [0, 0, -1], [0, 1, 0]],
@@ -649,27 +650,16 @@ def choose_algorithm(lat0, pattern, other_lattices=(), requested: str | None = N
 def until_bracketed(run, settings: MCSettings, max_extensions: int = 3, log=None) -> tuple[TcResult, MCSettings]:
     """``run(settings, k) -> TcResult`` for pass k = 0, 1, ...; while the Binder crossing is not bracketed, the next
     pass runs on :func:`next_window` (seed + k, the other settings unchanged), at most ``max_extensions`` times
-    (0: one pass); a window around an interior χ maximum (crossing side unknown) is tried only once.  Returns the first bracketed result (else the last one) with its settings; ``passes`` of the
-    result lists every window tried with its status, ``log(str)`` is told about each extension."""
-    from dataclasses import replace
-
-    passes, st = [], settings
-    for k in range(int(max_extensions) + 1):
-        tcr = run(st, k)
-        passes.append({"t_window_K": [float(st.tmin), float(st.tmax)], "status": tcr.status, "side": tcr.side,
-                       "tc_K": tcr.tc, "tc_error_K": tcr.tc_error, "method": tcr.method})
-        if tcr.bracketed or k == int(max_extensions) or not isinstance(st.ladder, str):
-            break
-        if tcr.side is None and k > 0:
-            break  # a second pass around the χ maximum did not resolve a crossing: a third one would not either
-        w = next_window(tcr, st.tmin, st.tmax)
-        if w is None:
-            break
-        if log is not None:
-            log(f"window {st.tmin:.4g}-{st.tmax:.4g} K: {tcr.note}; pass {k + 2} on {w[0]:.4g}-{w[1]:.4g} K")
-        st = replace(st, tmin=w[0], tmax=w[1], seed=settings.seed + k + 1)
-    tcr.passes = passes
-    return tcr, st
+    (0: one pass); a window around an interior χ maximum (crossing side unknown) is tried only once.  Returns the
+    first bracketed result (else the last one) with its settings; ``passes`` of the result lists every window tried
+    with its status, ``log(str)`` is told about each extension.  The rule is :func:`search_passes` (no refining
+    pass around a bracketed crossing, the last pass kept when none brackets one)."""
+    k = iter(range(1, int(max_extensions) + 1))
+    two = search_passes(run(settings, 0), settings, lambda st: run(st, next(k)), passes=int(max_extensions) + 1,
+                        refine=False, keep="last", log=log)
+    tcr = two.result
+    tcr.passes = two.passes
+    return tcr, two.settings
 
 
 def refined_edge_warning(tc, window) -> str | None:
@@ -720,14 +710,21 @@ def mean_field_window(model: SpinModel, lo: float = 0.1, hi: float = 1.1) -> tup
     return lo * t_mf, hi * t_mf
 
 
+def _pass_entry(settings: MCSettings, tcr: TcResult) -> dict:
+    return {"t_window_K": [float(settings.tmin), float(settings.tmax)], "status": tcr.status, "side": tcr.side,
+            "tc_K": tcr.tc, "tc_error_K": tcr.tc_error, "method": tcr.method}
+
+
 @dataclass
 class RefinedTc:
-    """The two-pass ordering-temperature search of :func:`second_pass` (K): ``first`` the analysis of the first pass
-    on ``first_window``; ``window`` the window of the second pass (None: none ran — refining off, Mermin–Wagner, or
-    nothing to look for) and ``second`` its analysis; ``result`` the reported analysis — the second pass's when it
-    bracketed a Binder crossing (``refined``), else the first pass's; ``warning`` the edge warning of an adopted
-    second pass (:func:`refined_edge_warning`).  ``curves`` (not serialised) the curves of the reported pass, where
-    the caller kept them (:func:`ordering_temperature_refined`)."""
+    """The multi-pass ordering-temperature search of :func:`search_passes` (K): ``first`` the analysis of the first
+    pass on ``first_window``; ``window`` the window of the last further pass (None: none ran — refining off,
+    Mermin–Wagner, or nothing to look for) and ``second`` its analysis; ``result`` the reported analysis (the last
+    one that bracketed a Binder crossing, else the first or the last pass's: ``keep``), ``reported`` its pass
+    (0 = the first); ``warning`` the edge warning of a reported further pass (:func:`refined_edge_warning`);
+    ``passes`` one line per pass run (window, status, side, Tc).  ``curves`` (not serialised) the curves of the
+    reported pass, where the caller kept them (:func:`ordering_temperature_refined`); ``settings`` (not
+    serialised) the Monte Carlo settings of the reported pass."""
 
     first: TcResult
     result: TcResult
@@ -736,52 +733,101 @@ class RefinedTc:
     second: TcResult | None = None
     warning: str | None = None
     curves: dict = field(default_factory=dict, repr=False)
+    passes: list = field(default_factory=list)
+    reported: int = 0
+    settings: MCSettings | None = field(default=None, repr=False)
 
     @property
     def refined(self) -> bool:
-        return self.second is not None and self.second.bracketed
+        """The reported analysis is a further pass's (for the two-pass search: the second pass bracketed a
+        crossing)."""
+        return self.reported > 0
 
     @property
     def t_window(self) -> list:
         """The window (K) of the reported pass."""
-        return list(self.window) if self.refined else list(self.first_window)
+        return list(self.passes[self.reported]["t_window_K"]) if self.passes else list(self.first_window)
 
     def as_dict(self) -> dict:
         return {"first": self.first.as_dict(with_runs=False), "first_window_K": list(self.first_window),
                 "window_K": None if self.window is None else list(self.window),
                 "second": None if self.second is None else self.second.as_dict(with_runs=False),
-                "refined": self.refined, "warning": self.warning}
+                "refined": self.refined, "warning": self.warning, "passes": self.passes, "reported": self.reported}
 
     @classmethod
     def from_dict(cls, d: dict) -> "RefinedTc":
-        """Inverse of :meth:`as_dict` (the reported analysis is the second one when it bracketed a crossing)."""
+        """Inverse of :meth:`as_dict` (the reported analysis is the first pass's or the last further pass's; an
+        intermediate pass of a longer search keeps its line in ``passes`` only)."""
         first = TcResult.from_dict(d["first"])
         second = None if d.get("second") is None else TcResult.from_dict(d["second"])
-        return cls(first=first, result=second if second is not None and second.bracketed else first,
+        passes = list(d.get("passes") or [])
+        reported = d.get("reported")
+        if reported is None:  # stored before the passes were: the second pass is reported when it bracketed
+            reported = 1 if second is not None and second.bracketed else 0
+        return cls(first=first, result=second if reported > 0 and second is not None else first,
                    first_window=list(d["first_window_K"]),
                    window=None if d.get("window_K") is None else tuple(d["window_K"]), second=second,
-                   warning=d.get("warning"))
+                   warning=d.get("warning"), passes=passes, reported=int(reported))
+
+
+def search_passes(first: TcResult, settings: MCSettings, run, passes: int = 2, refine: bool = True,
+                  keep: str = "first", log=None) -> RefinedTc:
+    """Further Monte Carlo passes after a first one — the one rule of ``wannmag mc``, ``wannmag run``'s mc step and
+    the vacancy study.  ``first`` is the analysis of a pass with ``settings`` (window [tmin, tmax] K); at most
+    ``passes`` passes in all (the first included), each further one ``run(st) -> TcResult`` with ``st`` = settings
+    on the window :func:`next_window` of the pass before (around a bracketed crossing T ± max(3σ, 0.15 T); beyond
+    the edge where an unbracketed one lies; around an interior χ maximum, tried once; never for a Mermin–Wagner
+    model) and seed + k for pass k.  A pass that brackets a crossing ends the search, except that with ``refine``
+    the first such pass gets one refining pass around it.  Without a string ladder (explicit temperatures) the
+    window cannot move: no further pass.
+
+    Reported (``result``): the last pass that bracketed a crossing (with :func:`refined_edge_warning` if it is not
+    the first pass); if none did, the first pass (``keep`` "first": the two-pass search of ``wannmag run``) or the
+    last one (``keep`` "last": ``wannmag mc``, whose note then says where the crossing lies beyond the last
+    window).  ``log(str)`` is told about each further pass."""
+    from dataclasses import replace
+
+    if keep not in ("first", "last"):
+        raise MonteCarloError(f"keep must be 'first' or 'last', got {keep!r}")
+    runs = [(settings, first)]
+    st, cur = settings, first
+    for k in range(int(passes) - 1):
+        if not isinstance(st.ladder, str):
+            break
+        if cur.bracketed and not (refine and k == 0):
+            break  # a bracketed crossing ends the search (refined once if it is the first pass's)
+        if not cur.bracketed and cur.side is None and k > 0:
+            break  # a pass around the χ maximum did not resolve a crossing: another one would not either
+        w = next_window(cur, st.tmin, st.tmax)
+        if w is None:
+            break
+        if log is not None:
+            log(f"window {st.tmin:.4g}-{st.tmax:.4g} K: {cur.headline('T') if cur.bracketed else cur.note}; "
+                f"pass {k + 2} on {w[0]:.4g}-{w[1]:.4g} K")
+        refining = cur.bracketed
+        st = replace(settings, tmin=w[0], tmax=w[1], seed=settings.seed + k + 1)
+        cur = run(st)
+        runs.append((st, cur))
+        if cur.bracketed or refining:
+            break  # bracketed now, or the refining pass found none: the first pass's crossing stays
+    hit = [k for k, (_, a) in enumerate(runs) if a.bracketed]
+    rep = hit[-1] if hit else (0 if keep == "first" else len(runs) - 1)
+    out = RefinedTc(first=first, result=runs[rep][1], first_window=[settings.tmin, settings.tmax],
+                    passes=[_pass_entry(s_, a) for s_, a in runs], reported=rep, settings=runs[rep][0])
+    if len(runs) > 1:
+        out.window, out.second = (runs[-1][0].tmin, runs[-1][0].tmax), runs[-1][1]
+    if rep > 0 and out.result.bracketed:
+        out.warning = refined_edge_warning(out.result.tc, (runs[rep][0].tmin, runs[rep][0].tmax))
+    return out
 
 
 def second_pass(first: TcResult, settings: MCSettings, run, refine: bool = True) -> RefinedTc:
-    """The second pass of the two-pass Tc search (the rule of ``wannmag run``'s mc step and of the vacancy study):
-    ``first`` is the analysis of a first pass with ``settings`` (window [tmin, tmax] K); if ``refine`` and
-    :func:`next_window` gives a window (around a bracketed crossing T ± max(3σ, 0.15 T); beyond the edge where an
-    unbracketed one lies; around an interior χ maximum; never for a Mermin–Wagner model), ``run(fine) -> TcResult``
-    runs the same sizes and sweeps with ``fine`` = settings on that window, seed + 1.  The second analysis is
-    reported only if it brackets a Binder crossing (with :func:`refined_edge_warning`); else the first stays."""
-    from dataclasses import replace
-
-    out = RefinedTc(first=first, result=first, first_window=[settings.tmin, settings.tmax])
-    window = next_window(first, settings.tmin, settings.tmax) if refine else None
-    if window is None:
-        return out
-    fine = replace(settings, tmin=window[0], tmax=window[1], seed=settings.seed + 1)
-    out.window, out.second = window, run(fine)
-    if out.second.bracketed:
-        out.result = out.second
-        out.warning = refined_edge_warning(out.second.tc, window)
-    return out
+    """The two-pass Tc search of ``wannmag run``'s mc step and of the vacancy study: :func:`search_passes` with at
+    most one further pass (none unless ``refine``) — on :func:`next_window` of ``first`` (around a bracketed
+    crossing, or beyond the edge where an unbracketed one lies, or around an interior χ maximum), ``run(fine) ->
+    TcResult`` with the same sizes and sweeps, seed + 1; the second analysis is reported only if it brackets a
+    Binder crossing (with :func:`refined_edge_warning`), else the first stays."""
+    return search_passes(first, settings, run, passes=2 if refine else 1, refine=True, keep="first")
 
 
 def _size_label(size) -> str:
@@ -794,26 +840,42 @@ def _size_label(size) -> str:
 
 def _size_task(args):
     """One lattice of a pass of :func:`ordering_temperature_refined` (a ``map_fn`` task: in this process, a spawned
-    process or a Dask worker): (model, size, settings, checkpoint path or None) → (size, curves, ground state)."""
-    model, size, settings, ck = args
+    process or a Dask worker): (model, size, settings, checkpoint path or None[, keep the run]) → (size, curves,
+    ground state[, the PTResult])."""
+    model, size, settings, ck, *keep = args
     res, _ = simulate(model, size, settings, checkpoint=ck)
-    return size, curves_of(res), res.ground_state
+    return (size, curves_of(res), res.ground_state) + ((res,) if keep and keep[0] else ())
 
 
 def ordering_temperature_refined(model: SpinModel, sizes, settings: MCSettings, refine: bool = True, map_fn=None,
-                                 out_dir=None, mw: dict | None = None, binder=None) -> RefinedTc:
-    """The two-pass Tc search on the perfect lattice (K): parallel tempering of ``model`` on every size of ``sizes``
-    (integers L → L×L×1, curves labelled "LxL"; or 2-3 integers) with ``settings``, the Tc analysis
-    (:func:`analyse_sizes`), then :func:`second_pass`.  ``map_fn(fn, tasks) -> list`` runs the sizes of a pass
-    (in order; default: one after the other here; the workflow passes its process pool or Dask map — every task is
-    seeded by its own settings and size, so the numbers do not depend on where it runs).  With ``out_dir`` every
-    run checkpoints to ``out_dir/checkpoint_<L>_<checkpoint_key(model, settings of the pass)>.npz`` (an interrupted
-    pass resumes, a pass with other inputs starts fresh).  ``mw`` (:func:`mermin_wagner_check`) and ``binder``
-    (:func:`binder_kind`) are computed from the ground state of the first size unless given.  No warning is
-    emitted: a Mermin–Wagner model is flagged in the analyses."""
+                                 out_dir=None, mw: dict | None = None, binder=None, passes: int | None = None,
+                                 refine_crossing: bool = True, keep: str = "first", log=None,
+                                 with_runs: bool = False, checkpoint_path=None) -> RefinedTc:
+    """The multi-pass Tc search on the perfect lattice (K): parallel tempering of ``model`` on every size of
+    ``sizes`` (integers L → L×L×1, curves labelled "LxL"; or 2-3 integers) with ``settings``, the Tc analysis
+    (:func:`analyse_sizes`), then :func:`search_passes` — by default the two-pass search of ``wannmag run``
+    (:func:`second_pass`: at most ``passes`` = 2 passes, 1 without ``refine``; the reported analysis the second
+    one only if it brackets a crossing); ``wannmag mc`` asks for ``passes`` = 1 + its extensions,
+    ``refine_crossing`` False (a bracketed crossing ends the search) and ``keep`` "last".  ``map_fn(fn, tasks) ->
+    list`` runs the sizes of a pass (in order; default: one after the other here; the workflow passes its process
+    pool or Dask map — every task is seeded by its own settings and size, so the numbers do not depend on where it
+    runs).  With ``out_dir`` every run checkpoints to ``out_dir/checkpoint_<L>_<checkpoint_key(model, settings of
+    the pass)>.npz`` (an interrupted pass resumes, a pass with other inputs starts fresh), or where
+    ``checkpoint_path(settings, k, size)`` says for pass k (``wannmag mc``'s own layout).  ``mw``
+    (:func:`mermin_wagner_check`) and ``binder`` (:func:`binder_kind`) are computed from the ground state of the
+    first size unless given.  ``with_runs``: every analysis keeps its :class:`~.tempering.PTResult` runs and the
+    ground state of the first size's run (as :func:`ordering_temperature`).  ``log(str)``: told about each further
+    pass.  No warning is emitted: a Mermin–Wagner model is flagged in the analyses."""
     sizes = list(sizes)
     if not sizes:
         raise MonteCarloError("give at least one lattice size")
+    full = [_as_size(s) for s in sizes]
+    for s in full:
+        for a in range(3):
+            if model.pbc[a] and s[a] < 2 and any(x[a] >= 2 for x in full):
+                raise MonteCarloError(f"lattice size {list(s)}: periodic sizes must be at least 2")
+    settings.validate()
+    check_memory(model, full, settings)
     if mw is None or binder is None:
         lat0 = build_lattice(model, sizes[0])
         gs0 = ground_state(lat0, ising=settings.ising, seed=settings.seed)
@@ -824,18 +886,28 @@ def ordering_temperature_refined(model: SpinModel, sizes, settings: MCSettings, 
     if map_fn is None:
         def map_fn(fn, tasks):
             return [fn(t) for t in tasks]
-    passes = []
+    done = []
 
     def run(st):
         key = checkpoint_key(model, st)
         tag = (lambda L: str(int(L)) if isinstance(L, (int, np.integer)) else "x".join(map(str, _as_size(L))))
-        runs = map_fn(_size_task, [(model, L, st, None if out_dir is None else
-                                    str(Path(out_dir) / f"checkpoint_{tag(L)}_{key}.npz")) for L in sizes])
-        curves = {_size_label(L): c for L, c, _ in runs}
-        passes.append(curves)
-        return analyse_sizes(curves, mw, binder, notes=small)  # lattices below the bond range: every pass says so
+        if checkpoint_path is not None:
+            cks = [str(checkpoint_path(st, len(done), L)) for L in sizes]
+        else:
+            cks = [None if out_dir is None else str(Path(out_dir) / f"checkpoint_{tag(L)}_{key}.npz") for L in sizes]
+        tasks = [(model, L, st, ck) + ((True,) if with_runs else ()) for L, ck in zip(sizes, cks)]
+        runs = map_fn(_size_task, tasks)
+        curves = {_size_label(r[0]): r[1] for r in runs}
+        done.append(curves)
+        tcr = analyse_sizes(curves, mw, binder, notes=small)  # lattices below the bond range: every pass says so
+        if with_runs:
+            tcr.runs = [r[3] for r in runs]
+            tcr.ground_state = runs[0][3].ground_state
+        return tcr
 
     small = lattice_range_notes(model, sizes)
-    out = second_pass(run(settings), settings, run, refine=refine)
-    out.curves = passes[-1] if out.refined else passes[0]
+    n = (2 if refine else 1) if passes is None else int(passes)
+    out = search_passes(run(settings), settings, run, passes=n, refine=refine_crossing, keep=keep, log=log)
+    out.curves = done[out.reported]
     return out
+
