@@ -458,7 +458,7 @@ def nearly_isotropic_caveat(x, how: str, sizes=(), measured: dict | None = None)
         pts = [f"{c['T_K']:.0f} K at {'L = ' if k == 0 else ''}{c['pair'][0]}/{c['pair'][1]}"
                for k, c in enumerate(measured["crossings"])]
         src = f"; {measured['source']}" if measured.get("source") else ""
-        text += f" ({measured.get('what') or 'measured'}: {', '.join(pts)}, not converged{src})"
+        text += f" ({measured.get('what') or 'measured'}: {', '.join(pts)}, {measured.get('verdict', 'not converged')}{src})"
     return text
 
 
@@ -526,20 +526,27 @@ def check_memory(model: SpinModel, sizes, settings: MCSettings) -> None:
                                   "run holds in memory; use fewer replicas or smaller sizes")
 
 
+def check_sizes(model: SpinModel, sizes, settings: MCSettings) -> list:
+    """The lattice sizes as 3-tuples after the checks every Tc search makes before anything runs: at least one size,
+    periodic sizes ≥ 2, valid settings, memory (:func:`check_memory`); one :class:`MonteCarloError` line otherwise."""
+    full = [_as_size(s) for s in sizes]
+    if not full:
+        raise MonteCarloError("give at least one lattice size")
+    for s in full:
+        for a in range(3):
+            if model.pbc[a] and s[a] < 2 and any(x[a] >= 2 for x in full):
+                raise MonteCarloError(f"lattice size {list(s)}: periodic sizes must be at least 2")
+    settings.validate()
+    check_memory(model, full, settings)
+    return full
+
+
 def ordering_temperature(model: SpinModel, sizes, settings: MCSettings, out_dir=None, warn: bool = True) -> TcResult:
     """Parallel tempering on every size in ``sizes`` (each an integer L → L×L×1, or 2-3 integers) and the Tc
     analysis (module docstring).  With ``out_dir``, each size checkpoints to ``out_dir/checkpoint_<L>.npz``
     (resumed if present).  Emits :class:`MerminWagnerWarning` (and sets ``mermin_wagner``) for 2D models with an
     unbroken continuous symmetry."""
-    sizes = [_as_size(s) for s in sizes]
-    if not sizes:
-        raise MonteCarloError("give at least one lattice size")
-    for s in sizes:
-        for a in range(3):
-            if model.pbc[a] and s[a] < 2 and any(x[a] >= 2 for x in sizes):
-                raise MonteCarloError(f"lattice size {list(s)}: periodic sizes must be at least 2")
-    settings.validate()
-    check_memory(model, sizes, settings)
+    sizes = check_sizes(model, sizes, settings)
     lat0 = build_lattice(model, sizes[0])
     gs0 = ground_state(lat0, ising=settings.ising, seed=settings.seed)
     mw = mermin_wagner_check(model, lat0.dimension, settings.ising, gs0.spins, lat0.slen)
@@ -867,15 +874,7 @@ def ordering_temperature_refined(model: SpinModel, sizes, settings: MCSettings, 
     ground state of the first size's run (as :func:`ordering_temperature`).  ``log(str)``: told about each further
     pass.  No warning is emitted: a Mermin–Wagner model is flagged in the analyses."""
     sizes = list(sizes)
-    if not sizes:
-        raise MonteCarloError("give at least one lattice size")
-    full = [_as_size(s) for s in sizes]
-    for s in full:
-        for a in range(3):
-            if model.pbc[a] and s[a] < 2 and any(x[a] >= 2 for x in full):
-                raise MonteCarloError(f"lattice size {list(s)}: periodic sizes must be at least 2")
-    settings.validate()
-    check_memory(model, full, settings)
+    check_sizes(model, sizes, settings)
     if mw is None or binder is None:
         lat0 = build_lattice(model, sizes[0])
         gs0 = ground_state(lat0, ising=settings.ising, seed=settings.seed)
