@@ -184,9 +184,11 @@ def main(argv=None) -> dict:
                          "merged and their curves analysed together by tc.analyse_sizes (different temperature "
                          "ladders: interpolated on the larger size's grid inside the overlap)")
     ap.add_argument("--mc-command", action="append", default=None,
-                    help="with --from-result: the command that produced it (provenance; once per file)")
-    ap.add_argument("--mc-cpu-s", type=float, action="append", default=None,
-                    help="with --from-result: its CPU seconds (provenance; once per file)")
+                    help="with --from-result: the command that produced each file (provenance; once per file, in "
+                         "the files' order)")
+    ap.add_argument("--mc-cpu-s", type=_cpu_seconds, action="append", default=None,
+                    help="with --from-result: each file's CPU seconds, or 'unknown' (provenance; once per file, in "
+                         "the files' order)")
     a = ap.parse_args(argv)
     if a.from_result:
         return from_result(a, argv)
@@ -291,6 +293,22 @@ def write_verdict(path, out: dict, rows, verdict: dict, est: dict) -> dict:
     return out
 
 
+def _cpu_seconds(text: str):
+    """--mc-cpu-s value: seconds, or None for 'unknown'."""
+    return None if text.lower() == "unknown" else float(text)
+
+
+def _per_file(values, paths, option: str) -> list:
+    """One provenance value per result file (None where not given at all); a count that does not match the files
+    is one error line rather than values silently attached to the wrong file."""
+    if values is None:
+        return [None] * len(paths)
+    if len(values) != len(paths):
+        _fail(f"wannmag: error: {option}: given {len(values)} time(s) for {len(paths)} result file(s); give it once "
+              "per file, in the files' order ('unknown' for a CPU time not measured)")
+    return list(values)
+
+
 def _curves_of_run(r: dict) -> dict:
     """Curves (tc.analyse_sizes layout) of one stored run (PTResult.as_dict)."""
     return {"T": np.asarray(r["temperatures_K"], float), "n_sites": int(r["n_sites"]),
@@ -329,6 +347,8 @@ def from_result(a, argv) -> dict:
     """The verdict of the module docstring from finished ``wannmag mc`` results (no new Monte Carlo): the curves of
     every file are analysed together (the crossings are recomputed, not copied)."""
     paths = list(a.from_result)
+    commands = _per_file(a.mc_command, paths, "--mc-command")
+    cpu = _per_file(a.mc_cpu_s, paths, "--mc-cpu-s")
     curves, runs, binder, mw = merge_results(paths)
     tcr = analyse_sizes(curves, mw, binder)
     sizes = sorted(int(k.split("x")[0]) for k in curves)
@@ -349,8 +369,8 @@ def from_result(a, argv) -> dict:
            "quick": False, "model": os.path.relpath(a.model, ROOT),
            "command": "python data/mc/vps3_tn_converged.py " + " ".join(argv if argv is not None else sys.argv[1:]),
            "result_files": [os.path.relpath(p, ROOT) if os.path.isabs(p) else p for p in paths],
-           "mc_command": (a.mc_command or [None])[0] if one else a.mc_command,
-           "mc_cpu_s": (a.mc_cpu_s or [None])[0] if one else a.mc_cpu_s,
+           "mc_command": commands[0] if one else commands,
+           "mc_cpu_s": cpu[0] if one else cpu,
            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
            "convention": "H = sum_{i<j} S_i.J_ij.S_j + sum_i S_i.A_i.S_i, each bond once, |S| = 3/2, J > 0 AF; "
                          "meV, K",

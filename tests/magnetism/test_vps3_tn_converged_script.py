@@ -106,6 +106,16 @@ def test_from_result_merges_files_by_size(script, tmp_path, capsys):
     assert [(r["pair"], r["T_K"]) for r in merged["crossings"]] == [(r["pair"], r["T_K"]) for r in whole["crossings"]]
     assert merged["TN_reason"] == whole["TN_reason"] and merged["binder"] == "easy-axis"
     assert len(merged["result_files"]) == 2 and "seed 12" in merged["algorithm"]
+    assert merged["mc_cpu_s"] == [None, None] and merged["mc_command"] == [None, None]
+    # provenance given once per file, in the files' order ('unknown' for a CPU time not measured)
+    tagged = script.main(["--from-result", *map(str, parts), "--mc-cpu-s", "unknown", "--mc-cpu-s", "12.5",
+                          "--out", str(tmp_path / "tagged.json")])
+    assert tagged["mc_cpu_s"] == [None, 12.5]
+    with pytest.raises(SystemExit) as exc:  # one value for two files: refused, not attached to the wrong file
+        script.main(["--from-result", *map(str, parts), "--mc-cpu-s", "12.5", "--out", str(tmp_path / "x.json")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--mc-cpu-s" in err[0] and "2 result file(s)" in err[0]
     with pytest.raises(SystemExit) as exc:
         script.main(["--from-result", str(parts[0]), str(src), "--out", str(tmp_path / "x.json")])
     assert exc.value.code == 2
