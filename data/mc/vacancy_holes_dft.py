@@ -355,8 +355,11 @@ def fit_mode(a, engine=None) -> int:
         "J_meV": J, "J_stderr_meV": fit.stderr, "J_fixed_meV": fit.fixed, "J_notes": notes,
         "J_perfect_crystal_meV": {"J1": perfect[0], "J2": perfect[1], "J3": perfect[2], "U_eV": SPIN_MODEL_U,
                                   "source": "data/mc/VPS3_fast_spin_model.json meta (energy mapping, fast preset)"},
-        "J_over_perfect_J1": {c: (None if v is None else v / perfect[0]) for c, v in J.items()
-                              if c in ("V2-V2_bulk", "next_to_vacancy", "V2-V3", "V3-V3")},
+        # a ratio to the crystal's J1 only at the crystal's U (at another U it would mix a U change into it)
+        "J_over_perfect_J1": ({c: (None if v is None else v / perfect[0]) for c, v in J.items()
+                               if c in ("V2-V2_bulk", "next_to_vacancy", "V2-V3", "V3-V3")} if U == SPIN_MODEL_U
+                              else f"not given: the perfect crystal's J1 is known at U = {SPIN_MODEL_U:g} eV only, "
+                                   f"not at U = {U:g} eV"),
         "residual_meV": residual,
         "E0_eV": fit.E0_eV, "rank": fit.rank, "condition_number": fit.condition_number, "spins": fit.spins,
         "configurations": annotated, "warnings": warns, "not_computed": missing,
