@@ -93,6 +93,13 @@ class BondOrbit:
                 "distance": round(self.distance, 6), "multiplicity": self.multiplicity,
                 "members": [{"i": a, "j": b, "R": list(c)} for a, b, c in self.members]}
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "BondOrbit":
+        """Inverse of :meth:`as_dict` (distance as stored, to 1e-6 Å)."""
+        key = lambda x: (int(x["i"]), int(x["j"]), tuple(int(r) for r in x["R"]))  # noqa: E731
+        return cls(index=int(d["orbit"]), representative=key(d["representative"]), distance=d["distance"],
+                   members=[key(x) for x in d["members"]])
+
 
 def _as_atoms(atoms):
     try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .io import source_name
 from .magnetic import MagneticSublattice, find_magnetic_sites
@@ -14,36 +14,55 @@ __all__ = ["StructureReport", "analyse_structure"]
 
 @dataclass
 class StructureReport:
-    """Magnetic sublattice, shells and exchange paths of one structure (lengths Å, angles degrees)."""
+    """Magnetic sublattice, shells and exchange paths of one structure (lengths Å, angles degrees).
 
-    sublattice: MagneticSublattice
+    A report rebuilt by :meth:`from_dict` without the structure has ``sublattice`` None: its source, formula, cell
+    and site table are the stored ones (:meth:`as_dict`, :meth:`table` work; code that needs the atoms does not)."""
+
+    sublattice: MagneticSublattice | None
     shells: list[Shell]
     paths: list[ExchangePaths]
+    _stored: dict | None = field(default=None, init=False, repr=False, compare=False)  # from_dict: see there
 
     @property
     def name(self) -> str:
-        return source_name(self.sublattice.atoms)
+        return self._header()["source"]
+
+    def _header(self) -> dict:
+        """Source, formula, cell, slab flag, oxidation states and site table: of the sublattice, or as stored."""
+        sub = self.sublattice
+        if sub is None:
+            return self._stored
+        return {"source": source_name(sub.atoms), "formula": sub.atoms.get_chemical_formula(),
+                "cell": sub.atoms.cell.array.round(6).tolist(), "two_dimensional": sub.two_dimensional,
+                "oxidation_states": sub.oxidation_states, "magnetic_sites": sub.site_table()}
 
     def as_dict(self) -> dict:
-        sub = self.sublattice
-        return {
-            "source": self.name,
-            "formula": sub.atoms.get_chemical_formula(),
-            "cell": sub.atoms.cell.array.round(6).tolist(),
-            "two_dimensional": sub.two_dimensional,
-            "oxidation_states": sub.oxidation_states,
-            "magnetic_sites": sub.site_table(),
-            "shells": [s.as_dict() for s in self.shells],
-            "paths": [p.as_dict() for p in self.paths],
-        }
+        return {**self._header(), "shells": [s.as_dict() for s in self.shells],
+                "paths": [p.as_dict() for p in self.paths]}
+
+    @classmethod
+    def from_dict(cls, d: dict, sublattice: MagneticSublattice | None = None) -> "StructureReport":
+        """Inverse of :meth:`as_dict`.  The dict holds the magnetic sites, not the whole structure: give the
+        ``sublattice`` of the same structure to have it back (then the header is computed from it, as before),
+        or leave it None (the stored header is used).  Shells count their sites' neighbours again from the bonds
+        (:meth:`Shell.from_dict`); the paths share the shells' bonds."""
+        n = len(d["magnetic_sites"]) if sublattice is None else sublattice.n_sites
+        shells = [Shell.from_dict(x, n_sites=n) for x in d["shells"]]
+        bonds = {(b.i, b.j, b.R): b for sh in shells for b in sh.bonds}
+        rep = cls(sublattice=sublattice, shells=shells, paths=[ExchangePaths.from_dict(x, bonds) for x in d["paths"]])
+        if sublattice is None:
+            rep._stored = {k: d[k] for k in ("source", "formula", "cell", "two_dimensional", "oxidation_states",
+                                             "magnetic_sites")}
+        return rep
 
     def table(self) -> str:
         """Human-readable table of sites, shells and paths."""
-        sub = self.sublattice
-        lines = [f"{self.name}: {sub.atoms.get_chemical_formula()}, {sub.n_sites} magnetic site(s) per cell"
-                 f"{' (2D slab)' if sub.two_dimensional else ''}"]
-        for row in sub.site_table():
-            ox = sub.oxidation_states.get(row["element"])
+        h = self._header()
+        lines = [f"{h['source']}: {h['formula']}, {len(h['magnetic_sites'])} magnetic site(s) per cell"
+                 f"{' (2D slab)' if h['two_dimensional'] else ''}"]
+        for row in h["magnetic_sites"]:
+            ox = h["oxidation_states"].get(row["element"])
             ion = f"{row['element']}{'' if ox is None else f'{ox:+d}'}"
             lines.append(f"  site {row['site']}: {ion:6s} S = {row['spin']:.1f}  at "
                          + " ".join(f"{x:8.4f}" for x in row["position"]))

@@ -35,6 +35,10 @@ class Ligand:
     def as_dict(self) -> dict:
         return {"index": self.index, "element": self.element, "R": list(self.R)}
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "Ligand":
+        return cls(int(d["index"]), d["element"], tuple(int(x) for x in d["R"]))
+
 
 @dataclass
 class BridgePath:
@@ -48,6 +52,11 @@ class BridgePath:
     def as_dict(self) -> dict:
         return {"ligand": self.ligand.as_dict(), "d_MX": [round(self.d_ix, 4), round(self.d_jx, 4)],
                 "angle": round(self.angle, 3)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "BridgePath":
+        """Inverse of :meth:`as_dict` (distances to 1e-4 Å, angle to 1e-3°, as stored)."""
+        return cls(Ligand.from_dict(d["ligand"]), d["d_MX"][0], d["d_MX"][1], d["angle"])
 
 
 @dataclass
@@ -65,6 +74,13 @@ class LongPath:
         return {"ligands": [self.ligand_i.as_dict(), self.ligand_j.as_dict()],
                 "distances": [round(self.d_ix, 4), round(self.d_xx, 4), round(self.d_jx, 4)],
                 "angles": [round(a, 3) for a in self.angles]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "LongPath":
+        """Inverse of :meth:`as_dict` (distances to 1e-4 Å, angles to 1e-3°, as stored)."""
+        li, lj = (Ligand.from_dict(x) for x in d["ligands"])
+        d_ix, d_xx, d_jx = d["distances"]
+        return cls(li, lj, d_ix, d_xx, d_jx, tuple(d["angles"]))
 
 
 @dataclass
@@ -86,6 +102,15 @@ class ExchangePaths:
                 "bridging_ligands": [b.as_dict() for b in self.bridges],
                 "angles": [round(b.angle, 3) for b in self.bridges],
                 "mxxm_paths": [p.as_dict() for p in self.long_paths]}
+
+    @classmethod
+    def from_dict(cls, d: dict, bonds: dict | None = None) -> "ExchangePaths":
+        """Inverse of :meth:`as_dict`.  The bond is ``bonds[(i, j, R)]`` when given (the shells' :class:`Bond`
+        objects, with their vectors), else rebuilt from the stored (i, j, R, distance) without its vector."""
+        key = (int(d["i"]), int(d["j"]), tuple(int(x) for x in d["R"]))
+        bond = (bonds or {}).get(key) or Bond(*key, d["distance"], None)
+        return cls(shell=int(d["shell"]), bond=bond, bridges=[BridgePath.from_dict(b) for b in d["bridging_ligands"]],
+                   long_paths=[LongPath.from_dict(p) for p in d["mxxm_paths"]])
 
 
 def _angle(a: np.ndarray, b: np.ndarray) -> float:

@@ -36,6 +36,14 @@ class Bond:
         return {"i": self.i, "j": self.j, "R": list(self.R), "distance": round(self.distance, 6),
                 "vector": [round(v, 6) for v in self.vector]}
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "Bond":
+        """Inverse of :meth:`as_dict` (length and vector as stored, to 1e-6 Å; a dict without ``vector``, such as a
+        bond of :meth:`ExchangePaths.as_dict`, gives ``vector`` None)."""
+        vec = d.get("vector")
+        return cls(int(d["i"]), int(d["j"]), tuple(int(x) for x in d["R"]), d["distance"],
+                   None if vec is None else tuple(float(v) for v in vec))
+
 
 @dataclass
 class Shell:
@@ -54,6 +62,22 @@ class Shell:
     def as_dict(self) -> dict:
         return {"shell": self.index, "distance": round(self.distance, 6), "multiplicity": self.multiplicity,
                 "n_bonds": len(self.bonds), "bonds": [b.as_dict() for b in self.bonds]}
+
+    @classmethod
+    def from_dict(cls, d: dict, n_sites: int | None = None) -> "Shell":
+        """Inverse of :meth:`as_dict`.  The neighbours of each site are counted again from the bonds (each bond
+        once: one neighbour of each of its two ends) over ``n_sites`` magnetic sites (default: the sites the bonds
+        name); a count whose mean is not the stored multiplicity (sites the bonds do not reach, not counted) is
+        replaced by the stored mean alone (one entry)."""
+        bonds = [Bond.from_dict(b) for b in d["bonds"]]
+        n = n_sites if n_sites is not None else 1 + max((max(b.i, b.j) for b in bonds), default=-1)
+        coord = np.zeros(max(n, 1), dtype=int)
+        for b in bonds:
+            coord[b.i] += 1
+            coord[b.j] += 1
+        if float(np.mean(coord)) != d["multiplicity"]:
+            coord = np.array([d["multiplicity"]], dtype=float)
+        return cls(index=int(d["shell"]), distance=d["distance"], bonds=bonds, coordination=coord)
 
 
 def canonical_bond(i: int, j: int, R) -> tuple[int, int, tuple[int, int, int]]:

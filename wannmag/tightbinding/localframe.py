@@ -56,15 +56,20 @@ class LocalFrame:
     ligand_vectors: np.ndarray = None
     pairs: list = field(default_factory=list)
     raw_axes: np.ndarray = None
+    _stored: dict | None = field(default=None, init=False, repr=False, compare=False)  # from_dict: see there
 
     @property
     def max_deviation(self) -> float:
         """Largest angle (degrees) between a raw pair direction and the corresponding frame axis."""
+        if self._stored is not None:
+            return self._stored["max_axis_deviation_deg"]
         c = np.clip(np.sum(self.raw_axes * self.axes, axis=1), -1, 1)
         return float(np.degrees(np.arccos(c)).max())
 
     @property
     def bond_lengths(self) -> np.ndarray:
+        if self._stored is not None:
+            return np.asarray(self._stored["bond_lengths"], float)
         return np.linalg.norm(self.ligand_vectors, axis=1)
 
     @property
@@ -86,12 +91,38 @@ class LocalFrame:
         return frame_matrix(l, self.axes)
 
     def as_dict(self) -> dict:
-        return {"atom": self.atom, "element": self.element, "axes": np.round(self.axes, 6).tolist(),
+        axes = self._stored["axes"] if self._stored is not None else np.round(self.axes, 6).tolist()
+        return {"atom": self.atom, "element": self.element, "axes": axes,
                 "ligands": [{"atom": int(a), "R": [int(x) for x in R], "vector": np.round(v, 5).tolist()}
                             for (a, R), v in zip(self.ligands, self.ligand_vectors)],
                 "bond_lengths": np.round(self.bond_lengths, 5).tolist(),
-                "cis_angle_range": [round(float(self.cis_angles.min()), 3), round(float(self.cis_angles.max()), 3)],
+                "cis_angle_range": (list(self._stored["cis_angle_range"]) if self._stored is not None else
+                                    [round(float(self.cis_angles.min()), 3), round(float(self.cis_angles.max()), 3)]),
                 "max_axis_deviation_deg": round(self.max_deviation, 4)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "LocalFrame":
+        """Inverse of :meth:`as_dict`: M→X vectors as stored (to 1e-5 Å), axes the orthonormal matrix closest to
+        the stored ones (rounded to 1e-6: no longer orthonormal to the 1e-8 the orbital rotations check); the trans
+        pairs are found again (per axis the ligands with the largest and smallest projection, as
+        :func:`octahedral_frame` orders them) and the raw pair directions recomputed from the stored vectors.  The
+        stored axes, bond lengths, cis-angle range and largest axis deviation are what :meth:`as_dict` gives back."""
+        axes = _closest_orthonormal(np.asarray(d["axes"], float))
+        ligs = d["ligands"]
+        vecs = np.asarray([x["vector"] for x in ligs], float).reshape(-1, 3)
+        pairs, raw = [], []
+        if len(vecs) == 6:
+            proj = vecs @ axes.T
+            for k in range(3):
+                a, b = int(np.argmax(proj[:, k])), int(np.argmin(proj[:, k]))
+                u = vecs[a] / np.linalg.norm(vecs[a]) - vecs[b] / np.linalg.norm(vecs[b])
+                pairs.append((a, b))
+                raw.append(u / np.linalg.norm(u))
+        fr = cls(atom=d["atom"], element=d["element"], axes=axes,
+                 ligands=[(int(x["atom"]), tuple(int(r) for r in x["R"])) for x in ligs], ligand_vectors=vecs,
+                 pairs=pairs, raw_axes=np.asarray(raw) if raw else None)
+        fr._stored = {k: d[k] for k in ("axes", "bond_lengths", "cis_angle_range", "max_axis_deviation_deg")}
+        return fr
 
 
 def find_ligands(atoms: Atoms, index: int, candidates=None, n: int = 6, max_cutoff: float = 6.0,
@@ -256,7 +287,7 @@ class CrystalFieldLevels:
     atom: int
     element: str
     frame: LocalFrame
-    h_local: np.ndarray                  # 5×5 on-site d block in the local frame (W90 order)
+    h_local: np.ndarray | None           # 5×5 on-site d block in the local frame (W90 order)
     eps_t2g: float
     eps_eg: float
     eps_a1g: float
@@ -268,30 +299,39 @@ class CrystalFieldLevels:
     cluster_levels: np.ndarray | None = None   # the five antibonding d-like MX6 cluster levels
     cluster_eg_weight: np.ndarray | None = None
     ten_dq_cluster: float | None = None
+    _stored: dict | None = field(default=None, init=False, repr=False, compare=False)  # from_dict: see there
+
+    def _derived(self, key: str, value):
+        """The stored value ``key`` of levels rebuilt by :meth:`from_dict` (its inputs were rounded), else
+        ``value()``."""
+        if self._stored is not None:
+            return self._stored[key]
+        return value()
 
     @property
     def ten_dq(self) -> float:
         """10Dq = ε_eg − ε_t2g of the on-site Wannier d levels (eV)."""
-        return self.eps_eg - self.eps_t2g
+        return self._derived("ten_dq", lambda: self.eps_eg - self.eps_t2g)
 
     @property
     def trigonal_splitting(self) -> float:
         """ε_a1g − ε_eg' (eV)."""
-        return self.eps_a1g - self.eps_egp
+        return self._derived("trigonal_splitting", lambda: self.eps_a1g - self.eps_egp)
 
     @property
     def eps_d(self) -> float:
-        return float(np.trace(self.h_local) / 5.0)
+        return self._derived("eps_d", lambda: float(np.trace(self.h_local) / 5.0))
 
     @property
     def delta(self) -> float | None:
         """Charge-transfer energy Δ = ε_d − ε_p (eV), None if the model has no ligand p orbitals."""
-        return None if self.eps_p is None else self.eps_d - self.eps_p
+        return self._derived("delta", lambda: None if self.eps_p is None else self.eps_d - self.eps_p)
 
     def as_dict(self) -> dict:
         r = lambda x: None if x is None else round(float(x), 6)  # noqa: E731
+        diag = self._stored["local_levels"].values() if self.h_local is None else np.diag(self.h_local)
         return {"atom": self.atom, "element": self.element,
-                "local_levels": {n: r(e) for n, e in zip(ORBITAL_NAMES[2], np.diag(self.h_local))},
+                "local_levels": {n: r(e) for n, e in zip(ORBITAL_NAMES[2], diag)},
                 "eps_t2g": r(self.eps_t2g), "eps_eg": r(self.eps_eg), "ten_dq": r(self.ten_dq),
                 "eps_a1g": r(self.eps_a1g), "eps_egp": r(self.eps_egp),
                 "trigonal_splitting": r(self.trigonal_splitting),
@@ -300,6 +340,21 @@ class CrystalFieldLevels:
                 "delta": r(self.delta), "ten_dq_cluster": r(self.ten_dq_cluster),
                 "cluster_levels": None if self.cluster_levels is None else np.round(self.cluster_levels, 6).tolist(),
                 "frame": self.frame.as_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CrystalFieldLevels":
+        """Inverse of :meth:`as_dict` (eV, as stored: rounded to 1e-6).  Only the diagonal of the local d block is
+        stored: ``h_local`` is None (``local_levels`` keeps the diagonal) and the cluster's eg weights are None;
+        10Dq, the trigonal splitting, ε_d and Δ are the stored values (their inputs were rounded)."""
+        arr = lambda x: None if x is None else np.asarray(x, float)  # noqa: E731
+        cf = cls(atom=d["atom"], element=d["element"], frame=LocalFrame.from_dict(d["frame"]), h_local=None,
+                 eps_t2g=d["eps_t2g"], eps_eg=d["eps_eg"], eps_a1g=d["eps_a1g"], eps_egp=d["eps_egp"],
+                 t2g_levels=arr(d["t2g_levels"]), eg_levels=arr(d["eg_levels"]), t2g_eg_mixing=d["t2g_eg_mixing"],
+                 eps_p=d.get("eps_p"), cluster_levels=arr(d.get("cluster_levels")),
+                 ten_dq_cluster=d.get("ten_dq_cluster"))
+        cf._stored = {k: d.get(k) for k in ("ten_dq", "trigonal_splitting", "eps_d", "delta")}
+        cf._stored["local_levels"] = dict(d["local_levels"])
+        return cf
 
 
 def _cluster(model: TBModel, frame: LocalFrame):

@@ -425,28 +425,36 @@ class DipolarAnisotropy:
     ``tensor`` D (3×3, Cartesian, meV per ion): E(n) = n·D·n for the moments along ±n.  ``E_out`` = E(layer
     normal), ``E_x``/``E_y`` along the in-plane frame vectors (x ∥ a1), ``E_in`` their mean, ``E_in_min``/
     ``E_in_max`` the in-plane extremes, ``delta`` = E_in − E_out (> 0: out-of-plane preferred).
+    A result rebuilt by :meth:`from_dict` has no ``normal``/``frame`` (not stored): its energies are the stored ones.
     """
 
     order: str
     n_sites: int
     tensor: np.ndarray
-    normal: np.ndarray
+    normal: np.ndarray | None
     method: str
     moments: np.ndarray
     pattern: np.ndarray
-    frame: np.ndarray
+    frame: np.ndarray | None
+    _stored: dict | None = field(default=None, init=False, repr=False, compare=False)  # from_dict: see there
+
+    def _energy(self, key: str, value):
+        """The stored energy ``key`` of a result without its frame (from_dict), else ``value()``."""
+        if self.frame is None and self._stored is not None:
+            return self._stored[key]
+        return value()
 
     @property
     def E_out(self) -> float:
-        return float(self.normal @ self.tensor @ self.normal)
+        return self._energy("E_out_meV", lambda: float(self.normal @ self.tensor @ self.normal))
 
     @property
     def E_x(self) -> float:
-        return float(self.frame[0] @ self.tensor @ self.frame[0])
+        return self._energy("E_x_meV", lambda: float(self.frame[0] @ self.tensor @ self.frame[0]))
 
     @property
     def E_y(self) -> float:
-        return float(self.frame[1] @ self.tensor @ self.frame[1])
+        return self._energy("E_y_meV", lambda: float(self.frame[1] @ self.tensor @ self.frame[1]))
 
     @property
     def in_plane(self) -> np.ndarray:
@@ -454,15 +462,15 @@ class DipolarAnisotropy:
 
     @property
     def E_in(self) -> float:
-        return float(np.trace(self.in_plane) / 2.0)
+        return self._energy("E_in_meV", lambda: float(np.trace(self.in_plane) / 2.0))
 
     @property
     def E_in_min(self) -> float:
-        return float(np.linalg.eigvalsh(self.in_plane)[0])
+        return self._energy("E_in_min_meV", lambda: float(np.linalg.eigvalsh(self.in_plane)[0]))
 
     @property
     def E_in_max(self) -> float:
-        return float(np.linalg.eigvalsh(self.in_plane)[1])
+        return self._energy("E_in_max_meV", lambda: float(np.linalg.eigvalsh(self.in_plane)[1]))
 
     @property
     def delta(self) -> float:
@@ -482,6 +490,18 @@ class DipolarAnisotropy:
                 "E_in_min_meV": self.E_in_min, "E_in_max_meV": self.E_in_max, "delta_meV": self.delta,
                 "tensor_meV": self.tensor.tolist(), "moments_muB": self.moments.tolist(),
                 "pattern": [int(s) for s in self.pattern]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DipolarAnisotropy":
+        """Inverse of :meth:`as_dict`.  The layer frame is not stored (``normal``, ``frame`` None): the energies
+        along the normal and the in-plane axes are the stored ones (``delta`` = E_in − E_out as before); the tensor,
+        moments (μ_B) and pattern are whole."""
+        res = cls(order=d["order"], n_sites=d["n_sites"], tensor=np.asarray(d["tensor_meV"], float), normal=None,
+                  method=d["method"], moments=np.asarray(d["moments_muB"], float),
+                  pattern=np.asarray(d["pattern"], int), frame=None)
+        res._stored = {k: d[k] for k in ("E_out_meV", "E_x_meV", "E_y_meV", "E_in_meV", "E_in_min_meV",
+                                         "E_in_max_meV")}
+        return res
 
 
 def dipolar_anisotropy(source, order: str | None = "FM", pattern=None, supercell=None, g: float | None = None,

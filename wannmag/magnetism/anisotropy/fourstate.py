@@ -273,6 +273,15 @@ class BondAnisotropy:
         return {"bond": list(self.bond) if self.bond else None, "J_tensor_meV": self.J_tensor.tolist(),
                 "J_iso_meV": self.J_iso, "D_meV": self.dmi.tolist(), "xxz": self.xxz, "kitaev": self.kitaev}
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "BondAnisotropy":
+        """Inverse of :meth:`as_dict` (meV); ``extra`` is not stored (empty)."""
+        bond = d.get("bond")
+        if bond is not None:
+            bond = tuple(tuple(x) if isinstance(x, list) else x for x in bond)
+        return cls(J_tensor=np.asarray(d["J_tensor_meV"], float), J_iso=d["J_iso_meV"],
+                   dmi=np.asarray(d["D_meV"], float), xxz=d["xxz"], kitaev=d.get("kitaev"), bond=bond)
+
 
 def kitaev_parameters(J, frame) -> dict:
     """J, K, Γ, Γ′ (meV) of tensor ``J`` (Cartesian) in the cubic ``frame`` (rows α̂, β̂, γ̂), plus the DMI vector

@@ -21,7 +21,7 @@ the flat orientation landscape.)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -37,17 +37,35 @@ class GroundState:
     """Annealed ground state on ``lattice``: spins (N × 3), σ pattern, energy per site (meV), the periodic block
     (m1, m2, m3) it was found on, principal axis and collinearity ⟨|ŝ_i·n|⟩."""
 
-    spins: np.ndarray
-    pattern: np.ndarray
+    spins: np.ndarray | None
+    pattern: np.ndarray | None
     energy_per_site: float
     period: tuple[int, int, int]
     axis: np.ndarray
     collinearity: float
+    _stored: dict | None = field(default=None, init=False, repr=False, compare=False)  # from_dict: see there
+
+    @property
+    def ferromagnetic(self) -> bool:
+        """All σ equal (|mean σ| > 0.999); for a ground state rebuilt by :meth:`from_dict` the stored flag."""
+        if self.pattern is None and self._stored is not None:
+            return bool(self._stored["ferromagnetic"])
+        return bool(abs(self.pattern.mean()) > 0.999)
 
     def as_dict(self) -> dict:
         return {"energy_per_site_meV": self.energy_per_site, "period": list(self.period),
                 "axis": self.axis.tolist(), "collinearity": self.collinearity,
-                "ferromagnetic": bool(abs(self.pattern.mean()) > 0.999)}
+                "ferromagnetic": self.ferromagnetic}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "GroundState":
+        """Inverse of :meth:`as_dict`.  The spins and the σ pattern are not stored: they are None, and
+        :attr:`ferromagnetic` is the stored flag (tile a ground state again with :func:`ground_state` to get them)."""
+        gs = cls(spins=None, pattern=None, energy_per_site=d["energy_per_site_meV"],
+                 period=tuple(int(x) for x in d["period"]), axis=np.asarray(d["axis"], float),
+                 collinearity=d["collinearity"])
+        gs._stored = {"ferromagnetic": bool(d["ferromagnetic"])}
+        return gs
 
 
 def exchange_scale(model: SpinModel) -> float:

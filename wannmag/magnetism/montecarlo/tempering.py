@@ -202,9 +202,33 @@ class PTResult:
     sweeps_done: int = 0
     cluster: dict = field(default_factory=dict)
     order_axis: list | None = None
+    _stored: dict | None = field(default=None, init=False, repr=False, compare=False)  # from_dict: see there
 
     def curve(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         return self.observables[name]
+
+    @property
+    def n_bins(self) -> int:
+        """Bins of the measured series (the stored count for a result rebuilt by :meth:`from_dict`)."""
+        if self.bins is None and self._stored is not None:
+            return int(self._stored["n_bins"])
+        return int(self.bins.shape[1])
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PTResult":
+        """Inverse of :meth:`as_dict`.  The raw binned series are not stored: ``bins`` is None and :attr:`n_bins`
+        the stored count; ``settings`` are the physics settings (checkpointing, progress and threads at their
+        defaults: they do not change a result)."""
+        arr = lambda x: np.asarray(x, float)  # noqa: E731
+        res = cls(size=tuple(d["size"]), n_sites=d["n_sites"], temperatures=arr(d["temperatures_K"]),
+                  observables={k: (arr(v["value"]), arr(v["error"])) for k, v in d["observables"].items()},
+                  swap_acceptance=arr(d["swap_acceptance"]), cone_angle=arr(d["cone_half_angle_rad"]),
+                  tau_int_E=arr(d["tau_int_E"]), binning_converged=np.asarray(d["binning_converged"], bool),
+                  bins=None, bin_size=d["bin_size"], settings=MCSettings(**d["settings"]),
+                  ground_state=d.get("ground_state", {}), sweeps_done=d.get("sweeps", 0),
+                  cluster=d.get("cluster", {}), order_axis=d.get("order_axis"))
+        res._stored = {"n_bins": int(d["n_bins"])}
+        return res
 
     def as_dict(self) -> dict:
         return {"size": list(self.size), "n_sites": self.n_sites, "temperatures_K": self.temperatures.tolist(),
@@ -213,7 +237,7 @@ class PTResult:
                 "swap_acceptance": self.swap_acceptance.tolist(),
                 "cone_half_angle_rad": self.cone_angle.tolist(), "tau_int_E": self.tau_int_E.tolist(),
                 "binning_converged": self.binning_converged.tolist(), "bin_size": self.bin_size,
-                "n_bins": int(self.bins.shape[1]), "settings": self.settings.physics_dict(),
+                "n_bins": self.n_bins, "settings": self.settings.physics_dict(),
                 "ground_state": self.ground_state, "sweeps": self.sweeps_done,
                 **({"cluster": self.cluster} if self.cluster else {}),
                 **({"order_axis": self.order_axis} if self.order_axis is not None else {}),

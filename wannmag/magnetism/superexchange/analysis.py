@@ -46,7 +46,7 @@ from .formulas import (
     ct_exchange,
     mh_exchange,
 )
-from .paths import D_NAMES, BondHoppings, NoLigandWarning, bond_hoppings, path_terms
+from .paths import D_NAMES, BondHoppings, NoLigandWarning, PathTerm, bond_hoppings, path_terms
 
 __all__ = [
     "CATEGORIES",
@@ -88,10 +88,13 @@ class Channel:
     t_incoherent: float
     J: float
     J_incoherent: float
+    _stored: dict | None = field(default=None, init=False, repr=False, compare=False)  # from_dict: see there
 
     @property
     def antiphase(self) -> bool:
         """Coherent and incoherent values differ by more than a factor of 2 (hopping or J)."""
+        if self._stored is not None and "antiphase" in self._stored:
+            return self._stored["antiphase"]
         t_flag = self.t_incoherent > 1e-4 and abs(self.t_eff) * 2 < self.t_incoherent
         big = max(abs(self.J), abs(self.J_incoherent))
         j_flag = big > 1e-3 and (abs(self.J) * 2 < abs(self.J_incoherent) or abs(self.J_incoherent) * 2 < abs(self.J)
@@ -100,6 +103,8 @@ class Channel:
 
     @property
     def character(self) -> str:
+        if self._stored is not None and "character" in self._stored:
+            return self._stored["character"]
         return "AF" if self.J > 0 else "FM"
 
     def as_dict(self) -> dict:
@@ -108,6 +113,19 @@ class Channel:
                 "t_incoherent_eV": round(self.t_incoherent, 7), "J_meV": round(self.J, 6),
                 "J_incoherent_meV": round(self.J_incoherent, 6), "character": self.character,
                 "antiphase": self.antiphase}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Channel":
+        """Inverse of :meth:`as_dict`, also of a channel of an out-of-range bond (``formal_term_meV``; see
+        :meth:`BondAnalysis.as_dict`).  Values as stored (t to 1e-7 eV, J to 1e-6 meV); ``character`` and
+        ``antiphase`` are the stored flags (made from the unrounded values)."""
+        J = d["J_meV"] if "J_meV" in d else d["formal_term_meV"]
+        J_inc = d["J_incoherent_meV"] if "J_incoherent_meV" in d else d["formal_term_incoherent_meV"]
+        c = cls(category=d["category"], orbitals=tuple(d["orbitals"]), direction=d["direction"],
+                paths=[PathTerm.from_dict(q) for q in d["paths"]], t_eff=d["t_eff_eV"],
+                t_incoherent=d["t_incoherent_eV"], J=J, J_incoherent=J_inc)
+        c._stored = {k: d[k] for k in ("character", "antiphase") if k in d}
+        return c
 
 
 @dataclass
@@ -125,6 +143,7 @@ class BondAnalysis:
     shell: int | None = None
     expansion: float | None = None       # max |t_pd| / Δ of the bond (validity of the expansion)
     expansion_dd: float | None = None    # max |t_dd| / E_MH (smallest Mott–Hubbard excitation energy)
+    _stored: dict | None = field(default=None, init=False, repr=False, compare=False)  # from_dict: see there
 
     @property
     def expansion_max(self) -> float:
@@ -133,11 +152,15 @@ class BondAnalysis:
     @property
     def in_range(self) -> bool:
         """The expansion parameter is inside :data:`EXPANSION_LIMIT` (the channel sum is an exchange estimate)."""
+        if self._stored is not None:
+            return self._stored["in_range"]
         return self.expansion_max <= EXPANSION_LIMIT
 
     @property
     def status(self) -> str:
         """'ok (…)' or 'out of range (max |t_pd|/Δ = …)' — which parameter is the larger one is named."""
+        if self._stored is not None:
+            return self._stored["status"]
         if (self.expansion or 0.0) >= (self.expansion_dd or 0.0):
             txt = f"max |t_pd|/Δ = {self.expansion or 0.0:.2f}"
         else:
@@ -151,6 +174,8 @@ class BondAnalysis:
         """Sum of the channels (meV) — None where the expansion is out of range (:attr:`status`)."""
         if not self.in_range:
             return None
+        if self._stored is not None:
+            return self._stored["J"]
         return float(sum(self.summary.values()))
 
     @property
@@ -163,7 +188,9 @@ class BondAnalysis:
         return {"bond": {"i": h.i, "j": h.j, "R": list(h.R), "atoms": list(h.atoms), "elements": list(h.elements),
                          "distance": round(h.distance, 5), "shell": self.shell, "sharing": h.sharing,
                          "bridging_ligands": sorted(set(l.split(":")[0] for l in h.lig_labels)),
-                         "angles": [round(a, 3) for a in h.angles], "n_mxxm_paths": len(h.long_paths)},
+                         "angles": [round(a, 3) for a in h.angles],
+                         "n_mxxm_paths": (self._stored["n_mxxm_paths"] if self._stored is not None
+                                          else len(h.long_paths))},
                 "parameters_eV": self.params.as_dict(), "parameter_source": self.provenance,
                 "J_meV": None if self.J is None else round(self.J, 6), "status": self.status,
                 ("channels_by_category_meV" if self.in_range else "formal_terms_by_category_meV"):
@@ -174,6 +201,28 @@ class BondAnalysis:
                 "expansion_t_dd_over_E_MH": None if self.expansion_dd is None else round(self.expansion_dd, 4),
                 "expansion_limit": EXPANSION_LIMIT,
                 "channels": [self._channel_dict(c) for c in self.channels]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "BondAnalysis":
+        """Inverse of :meth:`as_dict` (meV, eV, Å, degrees as stored).  The hopping matrices are not stored: the
+        bond's :class:`~.paths.BondHoppings` holds its sites, elements, distance, sharing, M–X–M angles and the
+        names of the bridging ligands (as ``lig_labels``), with None for the matrices and levels and no M–X–X–M
+        path blocks; J, the status and whether the expansion is in range are the stored values (made from the
+        unrounded channels and expansion parameters)."""
+        b = d["bond"]
+        hb = BondHoppings(i=int(b["i"]), j=int(b["j"]), R=tuple(int(x) for x in b["R"]), atoms=tuple(b["atoms"]),
+                          elements=tuple(b["elements"]), distance=b["distance"], t_dd=None, eps_i=None, eps_j=None,
+                          lig_labels=list(b["bridging_ligands"]), angles=list(b["angles"]), sharing=b["sharing"])
+        in_range = "channels_by_category_meV" in d
+        res = cls(hoppings=hb, params=KanamoriParameters.from_dict(d["parameters_eV"]),
+                  provenance=dict(d["parameter_source"]), channels=[Channel.from_dict(c) for c in d["channels"]],
+                  summary=dict(d["channels_by_category_meV" if in_range else "formal_terms_by_category_meV"]),
+                  direct_only=dict(d["direct_path_only_meV"]), comparisons=dict(d["comparison_meV"]),
+                  notes=list(d["notes"]), shell=b["shell"], expansion=d["expansion_t_over_delta"],
+                  expansion_dd=d["expansion_t_dd_over_E_MH"])
+        res._stored = {"in_range": in_range, "status": d["status"], "J": d["J_meV"],
+                       "n_mxxm_paths": int(b["n_mxxm_paths"])}
+        return res
 
     def _channel_dict(self, c) -> dict:
         d = c.as_dict()
@@ -462,9 +511,13 @@ class SuperexchangeResult:
     report: object
     bonds: list
     warnings: list = field(default_factory=list)
+    _stored: dict | None = field(default=None, init=False, repr=False, compare=False)  # from_dict: see there
 
     def shell_summary(self) -> list[dict]:
-        """Per shell: number of bonds analysed, mean J and mean channel contributions (meV)."""
+        """Per shell: number of bonds analysed, mean J and mean channel contributions (meV); the stored summary
+        for a result rebuilt by :meth:`from_dict` (means of the unrounded bond values)."""
+        if self._stored is not None:
+            return [dict(x) for x in self._stored["shells"]]
         out = []
         for s in sorted({b.shell for b in self.bonds}):
             bs = [b for b in self.bonds if b.shell == s]
@@ -485,6 +538,9 @@ class SuperexchangeResult:
         if bad:
             raise SuperexchangeError(f"{self.name}: no spin model from the perturbative channels: bond "
                                      f"{bad[0].hoppings.i}-{bad[0].hoppings.j} (shell {bad[0].shell}) is {bad[0].status}")
+        if self.report is None or getattr(self.report, "sublattice", None) is None:
+            raise SuperexchangeError(f"{self.name}: no spin model without the structure (a result rebuilt by "
+                                     "from_dict needs report=, the StructureReport with its sublattice)")
         sub = self.report.sublattice
         sites = [Site(np.array(pos), el, float(s), label=f"{el}{k}")
                  for k, (pos, el, s) in enumerate(zip(sub.positions, sub.elements, sub.spins))]
@@ -499,6 +555,16 @@ class SuperexchangeResult:
     def as_dict(self) -> dict:
         return {"source": self.name, "convention": "H = sum_{i<j} J S_i.S_j, each bond once, |S| = 3/2, J > 0 AF, meV",
                 "shells": self.shell_summary(), "bonds": [b.as_dict() for b in self.bonds], "warnings": self.warnings}
+
+    @classmethod
+    def from_dict(cls, d: dict, report=None) -> "SuperexchangeResult":
+        """Inverse of :meth:`as_dict`: the bonds by :meth:`BondAnalysis.from_dict`, the shell summary as stored.
+        The structure report is not stored: give it as ``report`` (a
+        :class:`~wannmag.structures.StructureReport`) for :meth:`to_spin_model`."""
+        res = cls(name=d["source"], report=report, bonds=[BondAnalysis.from_dict(b) for b in d["bonds"]],
+                  warnings=list(d.get("warnings", [])))
+        res._stored = {"shells": [dict(x) for x in d["shells"]]}
+        return res
 
     def table(self) -> str:
         out = [f"superexchange of {self.name}"]

@@ -269,6 +269,14 @@ class SpinLadder:
                 "J_steps_meV": {str(k): v for k, v in self.J_steps.items()}, "J_meV": self.J,
                 "deviation": self.deviation, "residual_meV": self.residual, "sector_dims": self.dims}
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "SpinLadder":
+        """Inverse of :meth:`as_dict` (eV, meV; the total spins back as numbers)."""
+        num = lambda k: int(k) if str(k).lstrip("-").isdigit() else float(k)  # noqa: E731
+        return cls(energies={num(k): v for k, v in d["energies_eV"].items()},
+                   J_steps={num(k): v for k, v in d["J_steps_meV"].items()}, J=d["J_meV"], deviation=d["deviation"],
+                   residual=d["residual_meV"], dims=dict(d["sector_dims"]))
+
 
 def build_s2(states: np.ndarray, n_orb: int) -> sp.csr_matrix:
     """Total spin S² = S_z² + ½(S_+S_− + S_−S_+) on the basis ``states`` (one sector of fixed N_↑, N_↓)."""

@@ -115,6 +115,11 @@ class KanamoriParameters:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "KanamoriParameters":
+        """Inverse of :meth:`as_dict` (eV; checked as on construction)."""
+        return cls(**d)
+
 
 def orbital_type(m: int) -> str:
     return "t2g" if m in T2G else "eg"

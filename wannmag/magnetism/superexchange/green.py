@@ -42,6 +42,12 @@ class GreenChannels:
         return {"i": self.i, "j": self.j, "R": list(self.R), "distance": self.distance, "J_meV": self.J,
                 "channels_meV": dict(self.channels)}
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "GreenChannels":
+        """Inverse of :meth:`as_dict` (Å, meV)."""
+        return cls(i=int(d["i"]), j=int(d["j"]), R=tuple(int(x) for x in d["R"]), distance=d["distance"],
+                   J=d["J_meV"], channels=dict(d["channels_meV"]))
+
 
 def green_channels(model, shells=(1,), kmesh=(9, 9, 1), efermi: float | None = None,
                    n_electrons: float | None = None, n_energy: int = 120, magnetic=None) -> list[GreenChannels]:

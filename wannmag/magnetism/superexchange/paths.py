@@ -54,6 +54,11 @@ class PathTerm:
         return {"kind": self.kind, "via": self.via, "amplitude_eV": round(float(self.amplitude), 7),
                 "hops_eV": [round(float(h), 6) for h in self.hops]}
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "PathTerm":
+        """Inverse of :meth:`as_dict` (eV, as stored: amplitude to 1e-7, hops to 1e-6)."""
+        return cls(kind=d["kind"], via=d["via"], amplitude=d["amplitude_eV"], hops=tuple(d["hops_eV"]))
+
 
 @dataclass
 class BondHoppings:
