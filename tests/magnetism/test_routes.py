@@ -220,3 +220,18 @@ def test_energy_file_without_fm_is_refused(tmp_path):
 def test_build_routes_needs_the_energy_mapping():
     with pytest.raises(RoutesError, match="no energy-mapping route"):
         build_routes("CrI3", S, [Route("force theorem (FM reference)", J1=-1.0, reference="FM")])
+
+
+def test_cluster_ed_channels_row_is_not_a_route_j():
+    """The shipped M2X2 cluster-ED J1 is stored in <m>_channels.json but is not established (top spin step only):
+    the compare row has no J1 and says why, with the stored number in the reason, never in a J column."""
+    from wannmag.magnetism.routes import read_route_file
+
+    for m in ("CrI3", "VPS3"):
+        stored = json.loads((EXCHANGE / f"{m}_channels.json").read_text())
+        (row,) = read_route_file(EXCHANGE / f"{m}_channels.json", m, S, kind="channels")
+        assert row.J1 is None and row.status == "not computed"
+        assert "not established" in row.reason and f"{stored['J1_cluster_ed']:+.2f}" in row.reason
+        shipped = json.loads((EXCHANGE / f"{m}_routes.json").read_text())
+        r = next(r for r in shipped["routes"] if r["name"] == "channels, non-perturbative")
+        assert r["J1"] is None and r["reason"] == row.reason
