@@ -122,13 +122,28 @@ def test_plot_labels_formal_terms(tmp_path):
     assert seen["n_bars"] == 6                          # the six channel categories, no total bar
 
 
-def test_workflow_report_line_says_out_of_range():
-    """The report's route table: no number for an out-of-range superexchange J1 (step_report's own code path)."""
-    import inspect
+def test_workflow_report_line_says_out_of_range(tmp_path):
+    """The report's route table: no number for an out-of-range superexchange J1 (step_report itself, on the stored
+    accurate CrI3 run with the superexchange step of the CrI3-like model, whose 1NN is out of range)."""
+    import warnings
 
-    from wannmag.workflows import run
+    from wannmag.workflows.engine import Context
+    from wannmag.workflows.results import SuperexchangeStep
+    from wannmag.workflows.run import step_report
 
-    src = inspect.getsource(run.step_report)
-    assert "no J: {_cell(sx['status'])}" in src  # '|' in the status escaped (run._cell)
-    src = inspect.getsource(run.step_superexchange)
-    assert '"status": s1["status"]' in src
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = superexchange(cri3_like_model(), shells=(1,))
+    s1 = res.shell_summary()[0]
+    sx = SuperexchangeStep(result=res, table=res.table(), J1_meV=s1["J_meV"], status=s1["status"],
+                           terms_meV=s1["formal_terms_meV"], model_source="test", figure="").as_dict()
+    assert sx["J1_meV"] is None and "formal_terms_meV" in sx and "channels_meV" not in sx
+    run = Path(__file__).resolve().parents[2] / "data" / "runs" / "CrI3_accurate" / "steps"
+    results = {f.stem: json.loads(f.read_text()) for f in run.glob("*.json")}
+    (tmp_path / "run").mkdir()
+    step_report(Context(tmp_path / "run", {"preset": "accurate"}, {**results, "superexchange": sx}, lambda m: None))
+    md = (tmp_path / "run" / "report.md").read_text()
+    row = [x for x in md.splitlines() if x.startswith("| superexchange channels")]
+    assert row == [f"| superexchange channels (1NN, Kanamori perturbation theory) | no J: "
+                   f"{s1['status'].replace('|', chr(92) + '|')} | | |"]  # '|' in the status escaped (run._cell)
+    assert "out of range (max \\|t_pd\\|/Δ = 0.53 > 0.5)" in row[0]

@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 from wannmag.magnetism.energy_mapping import ExchangeFit
-from wannmag.workflows.results import MappingStep, ModelStep, StructureStep
+from wannmag.magnetism.montecarlo.tc import TcResult
+from wannmag.workflows.results import MappingStep, MCStep, ModelStep, StructureStep
 
 
 def structure_result(formula: str = "X") -> dict:
@@ -24,3 +25,13 @@ def mapping_result(model_path, ground_state: str = "FM", J=(-2.0, -0.3, 0.1), sp
 
 def model_result(model_path, anisotropy: float = 0.0) -> dict:
     return ModelStep(model_path=str(model_path), anisotropy_meV_per_ion=anisotropy, J_meV=[], method="test").as_dict()
+
+
+def mc_result(tc_K, tc_error_K, method: str, sizes, t_window_K, mermin_wagner: bool = False) -> dict:
+    """A Monte Carlo step (K) whose reported pass brackets ``tc_K`` in ``t_window_K`` (one pass, no runs stored)."""
+    res = TcResult(sizes=list(sizes), tc=tc_K, tc_error=tc_error_K, method=method, peaks_C={}, peaks_chi={},
+                   crossings=[], mermin_wagner=mermin_wagner, t_window=list(t_window_K))
+    return MCStep(result=res, mermin_wagner=mermin_wagner, warning=None, sizes=list(sizes), t_window_K=list(t_window_K),
+                  coarse={"t_window_K": list(t_window_K), "tc_K": tc_K, "tc_error_K": tc_error_K, "method": method},
+                  refined=False, refine_warning=None, algorithm="metropolis", algorithm_reason="test",
+                  figure="").as_dict()

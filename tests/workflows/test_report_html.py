@@ -171,7 +171,7 @@ def test_step_report_writes_the_rendered_page(tmp_path):
     out.mkdir()
     res = step_report(Context(out, {"preset": "accurate"}, results, lambda m: None))
     p = _Page()
-    p.feed(Path(res["report_html"]).read_text())
+    p.feed(Path(res.report_html).read_text())
     assert len(p.tables) >= 2 and ["energy mapping", "-3.553", "-0.588", "-0.007"] in p.tables[1]
     assert len(p.images) == 2 and all(i["src"].startswith("data:image/png;base64,") for i in p.images)
 

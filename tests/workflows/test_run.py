@@ -159,11 +159,11 @@ def test_mc_step_refines_around_the_first_estimate(tmp_path):
 
     ctx = Context(tmp_path, params, {"model": model_result(path), "structure": structure_result("X")}, lambda m: None)
     res = step_mc(ctx)
-    assert res["refined"] and not res["mermin_wagner"]
-    co = res["coarse"]
-    lo, hi = res["t_window_K"]
+    assert res.refined and not res.mermin_wagner
+    co = res.coarse
+    lo, hi = res.t_window_K
     assert lo < co["tc_K"] < hi and (hi - lo) < 0.5 * (co["t_window_K"][1] - co["t_window_K"][0])
-    assert lo < res["tc_K"] < hi
+    assert lo < res.tc_K < hi and res.tc_K == res.result.tc
     assert len(list((tmp_path / "mc").glob("checkpoint_6_*.npz"))) == 2  # both passes, keyed by model + settings
     again = step_mc(ctx)  # resumes from the checkpoints: identical numbers
-    assert again["tc_K"] == res["tc_K"] and again["coarse"] == res["coarse"]
+    assert again.tc_K == res.tc_K and again.coarse == res.coarse

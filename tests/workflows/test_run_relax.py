@@ -85,10 +85,12 @@ def test_an_unconverged_relaxation_stops_the_run(tmp_path, monkeypatch):
 
 
 def test_report_geometry_section(tmp_path, monkeypatch):
+    from wannmag.workflows.engine import Context
     from wannmag.workflows.run import _relax_lines
 
-    assert "not relaxed" in " ".join(_relax_lines({}))
+    ctx = lambda results: Context(tmp_path, {}, results, lambda m: None)  # noqa: E731
+    assert "not relaxed" in " ".join(_relax_lines(ctx({})))
     calls = []
     res = _fake(calls)(CIF, workdir=tmp_path).as_dict()
-    lines = "\n".join(_relax_lines({"relax": {**res, "_fingerprint": "x", "unrelaxed_structure": str(CIF)}}))
+    lines = "\n".join(_relax_lines(ctx({"relax": {**res, "_fingerprint": "x", "unrelaxed_structure": str(CIF)}})))
     assert "Geometry (relaxed by this run)" in lines and str(CIF) in lines and "relaxed.cif" in lines

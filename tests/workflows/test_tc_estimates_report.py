@@ -12,7 +12,6 @@ import json
 import re
 import shutil
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -26,7 +25,7 @@ from wannmag.workflows.report_html import markdown_to_html
 from wannmag.workflows.run import _summary_lines, step_lswt
 from wannmag.workflows.summary import run_summary, summary_of_run_dir, tc_estimate_lines
 
-from .step_results import mapping_result, model_result
+from .step_results import mapping_result, mc_result, model_result, structure_result
 
 REPO = Path(__file__).resolve().parents[2]
 STORED = REPO / "data" / "runs" / "CrI3_accurate"
@@ -67,7 +66,7 @@ def fake_run(tmp_path_factory):
     path = tmp_path_factory.mktemp("model") / "model.json"
     model.save(path)
     lswt = step_lswt(Context(path.parent, {}, {"model": model_result(path), "mapping": mapping_result(path)},
-                             lambda m: None))
+                             lambda m: None)).as_dict()  # as the engine stores it
     results = {"structure": {"formula": "CrI3"},
                "dft": {"engine": "gpaw", "records": [{"preset": "fast", "U": {"Cr": 3.0}}]},
                "mapping": {"J_meV": [J1, 0.0, 0.0], "spin": S, "ground_state": "FM",
@@ -134,10 +133,15 @@ def test_estimates_that_were_not_made_are_named_with_the_reason(fake_run):
     assert tc_estimate_lines({"mc": results["mc"]}) == []                 # nothing stored, nothing said
 
 
-def test_report_summary_section_has_the_estimates(fake_run):
+def test_report_summary_section_has_the_estimates(fake_run, tmp_path):
     model, results = fake_run
     to, rpa0, ratio = _independent(model)
-    md = "\n".join(_summary_lines(SimpleNamespace(results=results, params={"preset": "fast"}), "CrI3"))
+    # the report reads typed step results: the same numbers as whole step dicts (wannmag.workflows.results)
+    path = tmp_path / "model.json"
+    typed = {**results, "structure": structure_result("CrI3"), "mapping": mapping_result(path, J=(J1, 0.0, 0.0)),
+             "model": model_result(path, anisotropy=-A_AXIS * S ** 2),
+             "mc": mc_result(81.5, 1.5, "Binder crossing 9x9/12x12", [6, 9, 12], [40.0, 120.0])}
+    md = "\n".join(_summary_lines(Context(tmp_path, {"preset": "fast"}, typed, lambda m: None), "CrI3"))
     assert "Curie temperature (classical Monte Carlo): **81.5 ± 1.5 K**" in md
     assert f"    - Torelli–Olsen {to:.1f} K" in md
     assert f"    - quantum-mapped (El Mendili–Zhitomirsky, S² → S(S+1)) {81.5 * ratio:.1f} K" in md

@@ -20,13 +20,19 @@ from typing import Any
 from ..errors import WannmagError
 from ..magnetism import SpinModel
 from ..magnetism.anisotropy.collinear import CollinearSOCFit
+from ..magnetism.anisotropy.lswt import RPAResult
 from ..magnetism.energy_mapping import ExchangeFit
+from ..magnetism.montecarlo.tc import TcResult
+from ..magnetism.routes import ExchangeRoutes
+from ..magnetism.superexchange import SuperexchangeResult
 from ..tightbinding import ZSAClassification, read_w90
 from .dft import DFTRecord
+from .relax import RelaxResult
 from .wannier import WannierChannel
 
-__all__ = ["StepResultError", "StructureStep", "DFTStep", "MappingStep", "WannierStep", "TBStep", "MFTStep",
-           "AnisotropyStep", "ModelStep"]
+__all__ = ["StepResultError", "RelaxStep", "StructureStep", "DFTStep", "MappingStep", "WannierStep", "TBStep",
+           "MFTStep", "SuperexchangeStep", "ExchangeCompareStep", "AnisotropyStep", "ModelStep", "LSWTStep", "MCStep",
+           "ReportStep"]
 
 
 class StepResultError(WannmagError):
@@ -37,6 +43,28 @@ def _need(d: dict, what: str, *keys):
     missing = [k for k in keys if k not in d]
     if missing:
         raise StepResultError(f"{what} step result without {', '.join(missing)}")
+
+
+def _plain(d: dict) -> dict:
+    """A stored step dict without the engine's own keys (_fingerprint, _seconds, _out)."""
+    return {k: v for k, v in d.items() if not k.startswith("_")}
+
+
+@dataclass
+class RelaxStep:
+    """The ``relax`` step: the :class:`~wannmag.workflows.relax.RelaxResult` (eV, eV/Å, Å, degrees) and the
+    structure file it started from (later steps use ``result.relaxed_file``)."""
+
+    result: RelaxResult
+    unrelaxed_structure: str
+
+    def as_dict(self) -> dict:
+        return {**self.result.as_dict(), "unrelaxed_structure": self.unrelaxed_structure}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RelaxStep":
+        _need(d, "relax", "structure", "converged", "status", "fmax")
+        return cls(result=RelaxResult.from_dict(_plain(d)), unrelaxed_structure=d.get("unrelaxed_structure"))
 
 
 @dataclass
@@ -202,6 +230,60 @@ class MFTStep:
 
 
 @dataclass
+class SuperexchangeStep:
+    """The ``superexchange`` step: the channel analysis of the 1NN bonds
+    (:class:`~wannmag.magnetism.superexchange.SuperexchangeResult`; meV, J > 0 AF), its table, the shell's J1 (None
+    where the t/Δ expansion is out of range: ``status`` says why, and ``terms_meV`` are then formal perturbative
+    terms, stored as ``formal_terms_meV``, not ``channels_meV``), the model it used, the channel figure and every
+    warning (the analysis's and those raised while it ran)."""
+
+    result: SuperexchangeResult
+    table: str
+    J1_meV: float | None
+    status: str
+    terms_meV: dict | None
+    model_source: str
+    figure: str
+    warnings: list = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        d = self.result.as_dict()
+        d["warnings"] = list(self.warnings)
+        d.update({"table": self.table, "J1_meV": self.J1_meV, "status": self.status,
+                  "channels_meV" if self.J1_meV is not None else "formal_terms_meV": self.terms_meV,
+                  "model_source": self.model_source, "figure": self.figure})
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SuperexchangeStep":
+        _need(d, "superexchange", "source", "shells", "bonds", "table", "J1_meV", "status", "model_source", "figure")
+        terms = d["channels_meV"] if d["J1_meV"] is not None else d.get("formal_terms_meV")
+        return cls(result=SuperexchangeResult.from_dict(_plain(d)), table=d["table"], J1_meV=d["J1_meV"],
+                   status=d["status"], terms_meV=terms, model_source=d["model_source"], figure=d["figure"],
+                   warnings=list(d.get("warnings", [])))
+
+
+@dataclass
+class ExchangeCompareStep:
+    """The ``exchange_compare`` step: every exchange route of the run (:class:`~wannmag.magnetism.routes.
+    ExchangeRoutes`, meV), its table and the file it was written to (``OUT/exchange_routes.json``)."""
+
+    routes: ExchangeRoutes
+    table: str
+    file: str
+
+    def as_dict(self) -> dict:
+        return {**self.routes.as_dict(), "table": self.table, "file": self.file}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ExchangeCompareStep":
+        _need(d, "exchange_compare", "material", "routes", "table", "file")
+        plain = {k: v for k, v in _plain(d).items() if k not in ("table", "file")}
+        return cls(routes=ExchangeRoutes.from_dict(plain, where="exchange_compare step"), table=d["table"],
+                   file=d["file"])
+
+
+@dataclass
 class AnisotropyStep:
     """The ``anisotropy`` step (ΔE = E_in − E_out in meV per ion, > 0: out of plane): the ground-state order, the
     anisotropy summary, the dipolar and spin–orbit ΔE, how the latter was made, and the collinear SOC fit — ``fit``
@@ -265,3 +347,118 @@ class ModelStep:
         _need(d, "model", "model", "anisotropy_meV_per_ion", "J_meV", "method")
         return cls(model_path=d["model"], anisotropy_meV_per_ion=d["anisotropy_meV_per_ion"], J_meV=d["J_meV"],
                    method=d["method"])
+
+
+@dataclass
+class LSWTStep:
+    """The ``lswt`` step: linear spin waves about the ground state ``order`` (spins along ``axis``): the magnon gap
+    (meV), the RPA (Tyablikov) ordering temperature for classical and quantum spins (K;
+    :class:`~wannmag.magnetism.anisotropy.lswt.RPAResult`) and the analytic estimates beside Monte Carlo
+    (:func:`~wannmag.magnetism.tc_estimates.tc_estimates` dicts; None in a step stored before they were made).  Or
+    ``skipped``: why no spin waves were computed (then nothing else)."""
+
+    order: str | None = None
+    axis: list | None = None
+    gap_meV: float | None = None
+    tc_rpa_K: float | None = None
+    tc_rpa_quantum_K: float | None = None
+    rpa: RPAResult | None = None
+    estimates: dict | None = None
+    skipped: str | None = None
+
+    def as_dict(self) -> dict:
+        if self.skipped is not None:
+            return {"skipped": self.skipped}
+        d = {"order": self.order, "axis": self.axis, "gap_meV": self.gap_meV, "tc_rpa_K": self.tc_rpa_K,
+             "tc_rpa_quantum_K": self.tc_rpa_quantum_K, "rpa": self.rpa.as_dict()}
+        if self.estimates is not None:
+            d["estimates"] = self.estimates
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "LSWTStep":
+        if "skipped" in d:
+            return cls(skipped=d["skipped"])
+        _need(d, "lswt", "order", "axis", "gap_meV", "tc_rpa_K", "tc_rpa_quantum_K", "rpa")
+        return cls(order=d["order"], axis=d["axis"], gap_meV=d["gap_meV"], tc_rpa_K=d["tc_rpa_K"],
+                   tc_rpa_quantum_K=d["tc_rpa_quantum_K"], rpa=RPAResult.from_dict(d["rpa"]),
+                   estimates=d.get("estimates"))
+
+
+@dataclass
+class MCStep:
+    """The ``mc`` step (K): the reported pass of the Tc search (``result``, a Monte Carlo
+    :class:`~wannmag.magnetism.montecarlo.tc.TcResult`; Tc, its error, method, status, note and Binder cumulant
+    are its own), the Mermin–Wagner flag and reason, the sizes, the temperature window of the reported pass, the
+    first pass (``coarse``: its window, Tc, error, method), whether a second pass ran and why not, the algorithm and
+    why, and the figure."""
+
+    result: TcResult
+    mermin_wagner: bool
+    warning: str | None
+    sizes: list
+    t_window_K: list
+    coarse: dict
+    refined: bool
+    refine_warning: str | None
+    algorithm: str | None
+    algorithm_reason: str | None
+    figure: str
+
+    @property
+    def tc_K(self) -> float | None:
+        return self.result.tc
+
+    @property
+    def tc_error_K(self) -> float | None:
+        return self.result.tc_error
+
+    @property
+    def method(self) -> str:
+        return self.result.method
+
+    @property
+    def status(self) -> str:
+        return self.result.status
+
+    @property
+    def note(self) -> str:
+        return self.result.note
+
+    @property
+    def binder(self) -> str:
+        return self.result.binder
+
+    def as_dict(self) -> dict:
+        return {"tc_K": self.tc_K, "tc_error_K": self.tc_error_K, "method": self.method, "status": self.status,
+                "note": self.note, "mermin_wagner": self.mermin_wagner, "warning": self.warning, "sizes": self.sizes,
+                "t_window_K": self.t_window_K, "coarse": self.coarse, "refined": self.refined,
+                "refine_warning": self.refine_warning, "result": self.result.as_dict(), "algorithm": self.algorithm,
+                "algorithm_reason": self.algorithm_reason, "binder": self.binder, "figure": self.figure}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "MCStep":
+        """Inverse of :meth:`as_dict`; a step stored before the algorithm, status and note were (no ``algorithm``,
+        ``status``, ``note``, ``binder``) reads with None for the algorithm and the result's own defaults, and writes
+        back the current layout."""
+        _need(d, "mc", "result", "mermin_wagner", "sizes", "t_window_K", "coarse", "refined", "figure")
+        return cls(result=TcResult.from_dict(d["result"]), mermin_wagner=bool(d["mermin_wagner"]),
+                   warning=d.get("warning"), sizes=d["sizes"], t_window_K=d["t_window_K"], coarse=d["coarse"],
+                   refined=d["refined"], refine_warning=d.get("refine_warning"), algorithm=d.get("algorithm"),
+                   algorithm_reason=d.get("algorithm_reason"), figure=d["figure"])
+
+
+@dataclass
+class ReportStep:
+    """The ``report`` step: the files it wrote (report.md and the self-contained report.html)."""
+
+    report_md: str
+    report_html: str
+
+    def as_dict(self) -> dict:
+        return {"report_md": self.report_md, "report_html": self.report_html}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ReportStep":
+        _need(d, "report", "report_md", "report_html")
+        return cls(report_md=d["report_md"], report_html=d["report_html"])

@@ -62,8 +62,8 @@ from .parallel import _client, _map
 from .readers import read_output
 from .reference_values import EXPERIMENT
 from .report_html import markdown_to_html
-from .results import (AnisotropyStep, DFTStep, MappingStep, MFTStep, ModelStep, StructureStep, TBStep,
-                      WannierStep)
+from .results import (AnisotropyStep, DFTStep, ExchangeCompareStep, LSWTStep, MappingStep, MCStep, MFTStep,
+                      ModelStep, RelaxStep, ReportStep, StructureStep, SuperexchangeStep, TBStep, WannierStep)
 from .summary import mc_warnings, nearly_isotropic_caveat, tc_estimate_lines
 from .vacancy import VACANCY_SETTINGS, report_lines, vacancy_steps
 from .vacancy import check_placements as _check_placements
@@ -108,17 +108,17 @@ def step_relax(ctx):
     rp = p["relax"]
     res = _relax.relax_structure(p["structure"], order=rp["order"], preset=p["preset"], U=p["U"], fmax=rp["fmax"],
                                  max_steps=rp["max_steps"], workdir=ctx.step_dir("relax"), log=ctx.log)
-    d = res.as_dict()
-    if not d.get("converged") or not d.get("relaxed_file"):
-        raise WorkflowError(f"{p['structure']}: relaxation did not converge ({d.get('status')}); re-run to continue "
+    if not res.converged or not res.relaxed_file:
+        raise WorkflowError(f"{p['structure']}: relaxation did not converge ({res.status}); re-run to continue "
                             "it, or --no-relax to use the structure as given")
-    return {**d, "unrelaxed_structure": p["structure"]}
+    return RelaxStep(result=res, unrelaxed_structure=p["structure"])
 
 
 def _use_relaxed(ctx, result: dict) -> None:
     """After the relax step (computed or cached): every later step reads the relaxed structure."""
-    if result.get("converged") and result.get("relaxed_file"):
-        ctx.params["structure"] = result["relaxed_file"]
+    rel = ctx.typed("relax", RelaxStep).result
+    if rel.converged and rel.relaxed_file:
+        ctx.params["structure"] = rel.relaxed_file
 
 
 def step_structure(ctx):
@@ -306,24 +306,23 @@ def step_superexchange(ctx):
         plot_channels({_formula_of_run(ctx): res.bonds[0]}, png)
     except Exception as exc:  # noqa: BLE001 - the numbers matter more than the figure
         warnings.warn(f"channel plot failed: {exc}")
-    out = res.as_dict()
     s1 = res.shell_summary()[0]
     # J1_meV is None where the t/Δ expansion is out of range (status says why); the channel values are then formal
     # perturbative terms, never an exchange estimate
-    out.update({"table": res.table(), "J1_meV": s1["J_meV"], "status": s1["status"],
-                "channels_meV" if s1["J_meV"] is not None else "formal_terms_meV":
-                    s1.get("channels_meV", s1.get("formal_terms_meV")),
-                "model_source": str(nm[0]) if nm else "spin average of the collinear pair",
-                "figure": str(png), "warnings": out["warnings"] + [str(w.message) for w in caught]})
-    return out
+    return SuperexchangeStep(result=res, table=res.table(), J1_meV=s1["J_meV"], status=s1["status"],
+                             terms_meV=s1.get("channels_meV", s1.get("formal_terms_meV")),
+                             model_source=str(nm[0]) if nm else "spin average of the collinear pair",
+                             figure=str(png), warnings=res.warnings + [str(w.message) for w in caught])
 
 
 def step_exchange_compare(ctx):
     """Every exchange route of this run side by side (:mod:`wannmag.magnetism.routes`; meV, H = Σ_{i<j} J S_i·S_j,
     each bond once, |S| = S, J > 0 AF) → ``OUT/exchange_routes.json`` (read by ``wannmag exchange compare OUT``)."""
+    # the stored step dicts, not the typed results: each route carries its step's wall time (the engine's
+    # _seconds), and `wannmag exchange compare OUT` builds the same comparison from the stored files
     comp = routes_from_run_steps(ctx.results, _formula_of_run(ctx))
     path = atomic_write_json(ctx.out / "exchange_routes.json", comp.as_dict())
-    return {**comp.as_dict(), "table": comp.table(), "file": str(path)}
+    return ExchangeCompareStep(routes=comp, table=comp.table(), file=str(path))
 
 
 def _soc_task(args):
@@ -479,18 +478,17 @@ def step_lswt(ctx):
     try:
         sw, axis = spin_waves_for_order(model, order=order)
     except WannmagError as exc:
-        return {"skipped": str(exc)}
+        return LSWTStep(skipped=str(exc))
     tc = sw.tc_rpa()
-    out = {"order": order, "axis": np.asarray(axis).tolist(), "gap_meV": float(sw.gap()),
-           "tc_rpa_K": float(tc.tc_classical), "tc_rpa_quantum_K": float(tc.tc_quantum), "rpa": tc.as_dict()}
     # analytic estimates beside Monte Carlo (Torelli–Olsen; quantum mapping ratio; RG ingredients), each stored
     # with its reason when it cannot be made (wannmag.magnetism.tc_estimates)
     try:
         est = tc_estimates(model, order=order, axis=axis)
     except WannmagError as exc:
         est = {"skipped": str(exc)}
-    out["estimates"] = {k: v for k, v in est.items() if k not in ("order", "axis", "rpa")}
-    return out
+    return LSWTStep(order=order, axis=np.asarray(axis).tolist(), gap_meV=float(sw.gap()),
+                    tc_rpa_K=float(tc.tc_classical), tc_rpa_quantum_K=float(tc.tc_quantum), rpa=tc,
+                    estimates={k: v for k, v in est.items() if k not in ("order", "axis", "rpa")})
 
 
 def step_mc(ctx):
@@ -534,24 +532,20 @@ def step_mc(ctx):
     finally:
         if client is not None:
             client.close()
-    tcr, curves, coarse = two.result, two.curves, two.first.as_dict(with_runs=False)
+    tcr, curves, first = two.result, two.curves, two.first
     png = out / "mc_curves.png"
-    d = tcr.as_dict()
     try:
-        plot_curves(curves, png, tc=d.get("tc_K"), tc_error=d.get("tc_error_K"),  # title states Tc / not bracketed
-                    title=f"{_formula_of_run(ctx)}: Monte Carlo ({d.get('method')})",
-                    edge=d.get("side"), binder=d.get("binder") or "vector")
+        plot_curves(curves, png, tc=tcr.tc, tc_error=tcr.tc_error,  # title states Tc / not bracketed
+                    title=f"{_formula_of_run(ctx)}: Monte Carlo ({tcr.method})",
+                    edge=tcr.side, binder=tcr.binder or "vector")
     except Exception as exc:  # noqa: BLE001 - a plot failure must not lose the numbers
         warnings.warn(f"MC plot failed: {exc}")
-    return {"tc_K": d.get("tc_K"), "tc_error_K": d.get("tc_error_K"), "method": d.get("method"),
-            "status": d.get("status"), "note": d.get("note"),
-            "mermin_wagner": bool(mw.get("flag")), "warning": mw.get("reason") if mw.get("flag") else None,
-            "sizes": sizes, "t_window_K": two.t_window,
-            "coarse": {"t_window_K": [settings.tmin, settings.tmax], "tc_K": coarse.get("tc_K"),
-                       "tc_error_K": coarse.get("tc_error_K"), "method": coarse.get("method")},
-            "refined": two.refined, "refine_warning": two.warning, "result": d,
-            "algorithm": algo, "algorithm_reason": algo_why, "binder": tcr.binder,
-            "figure": str(png)}
+    return MCStep(result=tcr, mermin_wagner=bool(mw.get("flag")),
+                  warning=mw.get("reason") if mw.get("flag") else None, sizes=sizes, t_window_K=two.t_window,
+                  coarse={"t_window_K": [settings.tmin, settings.tmax], "tc_K": first.tc,
+                          "tc_error_K": first.tc_error, "method": first.method},
+                  refined=two.refined, refine_warning=two.warning, algorithm=algo, algorithm_reason=algo_why,
+                  figure=str(png))
 
 
 # ------------------------------------------------------------------------------------------------------ report
@@ -561,37 +555,43 @@ def _rel(path, out) -> str:
     return os.path.relpath(Path(path).resolve(), Path(out).resolve())
 
 
+def _typed_if_done(ctx, step: str, cls):
+    """The typed result of ``step`` if the run has one (:meth:`Context.typed`), else None."""
+    return ctx.typed(step, cls) if step in ctx.results else None
+
+
 def _summary_lines(ctx, formula: str) -> list[str]:
     """The report's first section: ground state, easy axis, ordering temperature with the estimates beside it
     (summary.tc_estimate_lines) and the experiment, where known."""
-    r = ctx.results
-    mp, mc = r["mapping"], r["mc"]
-    dE = r["model"].get("anisotropy_meV_per_ion")
-    kind = "Curie" if mp["ground_state"] == "FM" else "Néel"
-    out = ["## Summary", "", f"- Ground state: **{mp['ground_state']}** (energy mapping, J1–J3 = "
-           + ", ".join(f"{j:+.3f}" for j in mp["J_meV"]) + " meV)"]
-    ec = r.get("exchange_compare") or {}
-    if ec.get("mc"):
-        out.append(f"- Exchange of the Monte Carlo: **{ec['mc']['route']}** — {ec['mc']['reason']} (all routes: "
+    mp, mc = ctx.typed("mapping", MappingStep), ctx.typed("mc", MCStep)
+    dE = ctx.typed("model", ModelStep).anisotropy_meV_per_ion
+    kind = "Curie" if mp.ground_state == "FM" else "Néel"
+    out = ["## Summary", "", f"- Ground state: **{mp.ground_state}** (energy mapping, J1–J3 = "
+           + ", ".join(f"{j:+.3f}" for j in mp.J_meV) + " meV)"]
+    ec = _typed_if_done(ctx, "exchange_compare", ExchangeCompareStep)
+    choice = ec.routes.mc if ec is not None else {}
+    if choice:
+        out.append(f"- Exchange of the Monte Carlo: **{choice['route']}** — {choice['reason']} (all routes: "
                    "section 'Exchange routes side by side')")
     if dE is not None:
         axis = "out of plane" if dE > 0 else ("in plane" if dE < 0 else "none (isotropic)")
         out.append(f"- Easy axis: **{axis}** (E_in − E_out = {dE:+.4f} meV per ion)")
-    if mc.get("tc_K") is not None and not mc.get("mermin_wagner"):
-        out.append(f"- {kind} temperature (classical Monte Carlo): **{mc['tc_K']:.1f} ± "
-                   f"{mc.get('tc_error_K') or 0:.1f} K** ({mc.get('method')}; sizes {mc['sizes']}, "
+    if mc.tc_K is not None and not mc.mermin_wagner:
+        out.append(f"- {kind} temperature (classical Monte Carlo): **{mc.tc_K:.1f} ± "
+                   f"{mc.tc_error_K or 0:.1f} K** ({mc.method}; sizes {mc.sizes}, "
                    f"preset {ctx.params.get('preset')})")
-    elif mc.get("mermin_wagner"):
+    elif mc.mermin_wagner:
         out.append(f"- {kind} temperature: **none** — no finite-temperature order of this 2D model (Mermin–Wagner)")
     else:
         out.append(f"- {kind} temperature: **not determined** — "
-                   f"{mc.get('note') or 'no Binder crossing inside the Monte Carlo window'}")
-    for text in mc_warnings(mc):  # the analysis's own notes (pairs that disagree, ...) beside the number
+                   f"{mc.note or 'no Binder crossing inside the Monte Carlo window'}")
+    # the summary helpers read the stored step dicts (they also summarise a run directory: wannmag.workflows.summary)
+    for text in mc_warnings(ctx.results["mc"]):  # the analysis's own notes (pairs that disagree, ...) beside the number
         out.append(f"- **Warning:** {text}")
-    iso = nearly_isotropic_caveat(r)
+    iso = nearly_isotropic_caveat(ctx.results)
     if iso:
         out.append(f"- **Caveat:** {iso}")
-    est = tc_estimate_lines(r)  # beside the classical number, never replacing it
+    est = tc_estimate_lines(ctx.results)  # beside the classical number, never replacing it
     if est:
         out += ["- Estimates beside it (not replacing it):", *(f"    - {t}" for t in est)]
     if formula in EXPERIMENT:
@@ -605,97 +605,98 @@ def _cell(text) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def _relax_lines(r) -> list[str]:
+def _relax_lines(ctx) -> list[str]:
     """The report's geometry section when the run relaxed the structure: M–X distances and M–X–M angles before and
     after, forces, steps (:meth:`wannmag.workflows.relax.RelaxResult.table`); or a line saying the geometry is the
     structure file's, unrelaxed."""
-    if "relax" not in r:
+    rel = _typed_if_done(ctx, "relax", RelaxStep)
+    if rel is None:
         return ["## Geometry", "", "The structure file's geometry, not relaxed (`--relax` relaxes the ionic positions "
                 "with DFT+U first; on by default in the accurate preset).", ""]
-    res = _relax.RelaxResult.from_dict({k: v for k, v in r["relax"].items() if not k.startswith("_")
-                                        and k != "unrelaxed_structure"})
-    return ["## Geometry (relaxed by this run)", "", f"Start: `{r['relax'].get('unrelaxed_structure')}`; every step "
-            "below uses the relaxed structure.", "", "```", res.table(), "```", ""]
+    return ["## Geometry (relaxed by this run)", "", f"Start: `{rel.unrelaxed_structure}`; every step "
+            "below uses the relaxed structure.", "", "```", rel.result.table(), "```", ""]
 
 
 def step_report(ctx):
-    r = ctx.results
-    formula = r["structure"]["formula"]
-    mp, mft = r["mapping"], r.get("mft", {})
+    st = ctx.typed("structure", StructureStep)
+    formula = st.formula
+    mp, mft = ctx.typed("mapping", MappingStep), _typed_if_done(ctx, "mft", MFTStep)
     lines = [f"# wannmag report: {formula}", "",
              "Conventions: H = Σ_{i<j} J_ij S_i·S_j + Σ_i S_i·A_i·S_i, each bond once, |S| = S, J > 0 AF; meV, K, Å.", "",
-             *_summary_lines(ctx, formula), *_relax_lines(r),
-             "## Structure and exchange paths", "", "```", r["structure"]["table"], "```", "",
-             f"![lattice]({_rel(r['structure']['figure'], ctx.out)})", "",
+             *_summary_lines(ctx, formula), *_relax_lines(ctx),
+             "## Structure and exchange paths", "", "```", st.table, "```", "",
+             f"![lattice]({_rel(st.figure, ctx.out)})", "",
              "## DFT energies (per magnetic ion, relative to FM)", "",
              "| configuration | E − E_FM (meV/ion) | site moments (μ_B) |", "|---|---|---|"]
-    for k, v in mp["E_minus_EFM_meV_per_ion"].items():
-        mom = mp["site_moments"].get(k) or []
+    for k, v in mp.energies_meV.items():
+        mom = mp.site_moments.get(k) or []
         lines.append(f"| {k} | {v:+.2f} | {', '.join(f'{m:+.2f}' for m in mom)} |")
-    lines += ["", f"Ground state: **{mp['ground_state']}**", "", "## Exchange constants: three routes", "",
+    lines += ["", f"Ground state: **{mp.ground_state}**", "", "## Exchange constants: three routes", "",
               "| route | J1 | J2 | J3 |", "|---|---|---|---|",
-              "| energy mapping | " + " | ".join(f"{j:+.3f}" for j in mp["J_meV"]) + " |"]
-    if mft.get("shells"):
-        lines.append("| force theorem (LKAG) | " + " | ".join(f"{s['J']:+.3f}" for s in mft["shells"][:3]) + " |")
-    sx = r.get("superexchange", {})
-    if sx.get("J1_meV") is not None:
-        lines.append(f"| superexchange channels (1NN, Kanamori perturbation theory) | {sx['J1_meV']:+.3f} | | |")
-    elif sx.get("status"):
-        lines.append(f"| superexchange channels (1NN, Kanamori perturbation theory) | no J: {_cell(sx['status'])} | | |")
+              "| energy mapping | " + " | ".join(f"{j:+.3f}" for j in mp.J_meV) + " |"]
+    if mft is not None and mft.shells:
+        lines.append("| force theorem (LKAG) | " + " | ".join(f"{s['J']:+.3f}" for s in mft.shells[:3]) + " |")
+    sx = _typed_if_done(ctx, "superexchange", SuperexchangeStep)
+    if sx is not None and sx.J1_meV is not None:
+        lines.append(f"| superexchange channels (1NN, Kanamori perturbation theory) | {sx.J1_meV:+.3f} | | |")
+    elif sx is not None and sx.status:
+        lines.append(f"| superexchange channels (1NN, Kanamori perturbation theory) | no J: {_cell(sx.status)} | | |")
     if ctx.params.get("preset") == "fast" and not ctx.params.get("from_dir"):
         lines += ["", "Note: the fast preset's energies are LCAO (dzp basis). On CrI3 this basis puts E(Néel) − E(FM) "
                   "23 % above plane waves (29.6 vs 24.0 meV/Cr; tzdp 26.9; the grid is converged — "
                   "data/dft/CrI3_basis_study.json in the wannmag repository), so the energy-mapping J and the "
                   "Monte Carlo Tc of this preset are upper estimates; `--preset accurate` (plane waves) for "
                   "quantitative values."]
-    if (r.get("exchange_compare") or {}).get("table"):
-        lines += ["", "## Exchange routes side by side", "", "```", r["exchange_compare"]["table"], "```"]
-    lines += ["", "## Tight-binding analysis", "", "```", str(r.get("tb", {}).get("text")), "```", ""]
-    if sx.get("table"):
-        lines += ["## Superexchange channels (1NN)", "", "```", sx["table"], "```", ""]
-        if sx.get("figure") and Path(sx["figure"]).exists():
-            lines += [f"![channels]({_rel(sx['figure'], ctx.out)})", ""]
-    an = r["anisotropy"]
+    ec = _typed_if_done(ctx, "exchange_compare", ExchangeCompareStep)
+    if ec is not None and ec.table:
+        lines += ["", "## Exchange routes side by side", "", "```", ec.table, "```"]
+    tb = _typed_if_done(ctx, "tb", TBStep)
+    lines += ["", "## Tight-binding analysis", "", "```", str(None if tb is None else tb.text), "```", ""]
+    if sx is not None and sx.table:
+        lines += ["## Superexchange channels (1NN)", "", "```", sx.table, "```", ""]
+        if sx.figure and Path(sx.figure).exists():
+            lines += [f"![channels]({_rel(sx.figure, ctx.out)})", ""]
+    an = ctx.typed("anisotropy", AnisotropyStep)
     lines += ["## Anisotropy (E_in − E_out, meV per ion; > 0: out of plane)", "",
-              f"- dipolar (2D Ewald): {an['dipolar_meV']:+.4f}",
-              f"- spin–orbit (force theorem): {'n/a' if an['soc_meV'] is None else format(an['soc_meV'], '+.4f')}",
-              f"- total: {r['model']['anisotropy_meV_per_ion']:+.4f}", ""]
-    if an.get("soc_fit_table"):
+              f"- dipolar (2D Ewald): {an.dipolar_meV:+.4f}",
+              f"- spin–orbit (force theorem): {'n/a' if an.soc_meV is None else format(an.soc_meV, '+.4f')}",
+              f"- total: {ctx.typed('model', ModelStep).anisotropy_meV_per_ion:+.4f}", ""]
+    if an.soc_fit_table:
         head = ("SOC terms separated with the force-theorem energies of the collinear orders (single-ion A, Kitaev "
                 "K, Γ, Γ′ of the NN bonds, XXZ λ_k; all in the spin model):")
-        lines += [head, "", "```", an["soc_fit_table"], "```", ""]
+        lines += [head, "", "```", an.soc_fit_table, "```", ""]
     else:
         lines += ["The total is used as an effective single-ion term"
-                  + (f" ({an['soc_fit_error']})" if an.get("soc_fit_error") else "") + ".", ""]
-    lw = r.get("lswt", {})
-    if "gap_meV" in lw:
-        rpa = lw["tc_rpa_K"]
+                  + (f" ({an.soc_fit_error})" if an.soc_fit_error else "") + ".", ""]
+    lw = _typed_if_done(ctx, "lswt", LSWTStep)
+    if lw is not None and lw.skipped is None:
+        rpa = lw.tc_rpa_K
         rpa_txt = ("zero (no gap: Mermin–Wagner)" if not np.isfinite(rpa) or rpa == 0 else
-                   f"{rpa:.1f} K for classical spins ({lw.get('tc_rpa_quantum_K', float('nan')):.1f} K quantum)")
-        lines += [f"Spin waves: gap {lw['gap_meV']:.3f} meV, RPA (Tyablikov) ordering temperature {rpa_txt}.", ""]
-    mc = r["mc"]
-    tc, err = mc.get("tc_K"), mc.get("tc_error_K") or 0.0
-    tc_txt = (mc.get("note") or "n/a") if tc is None else f"{tc:.1f} ± {err:.1f} K"
-    lines += ["## Monte Carlo", "", f"Sizes {mc['sizes']}, T window {mc['t_window_K'][0]:.1f}–{mc['t_window_K'][1]:.1f} K.",
-              f"Ordering temperature: **{tc_txt}** ({mc.get('method')})"]
-    co = mc.get("coarse") or {}
-    if mc.get("refined") and co.get("tc_K") is not None:
+                   f"{rpa:.1f} K for classical spins ({lw.tc_rpa_quantum_K:.1f} K quantum)")
+        lines += [f"Spin waves: gap {lw.gap_meV:.3f} meV, RPA (Tyablikov) ordering temperature {rpa_txt}.", ""]
+    mc = ctx.typed("mc", MCStep)
+    tc, err = mc.tc_K, mc.tc_error_K or 0.0
+    tc_txt = (mc.note or "n/a") if tc is None else f"{tc:.1f} ± {err:.1f} K"
+    lines += ["## Monte Carlo", "", f"Sizes {mc.sizes}, T window {mc.t_window_K[0]:.1f}–{mc.t_window_K[1]:.1f} K.",
+              f"Ordering temperature: **{tc_txt}** ({mc.method})"]
+    co = mc.coarse or {}
+    if mc.refined and co.get("tc_K") is not None:
         lines.append(f"(first pass on {co['t_window_K'][0]:.1f}–{co['t_window_K'][1]:.1f} K: "
                      f"{co['tc_K']:.1f} ± {co.get('tc_error_K') or 0.0:.1f} K; the number above is from the second "
                      "pass, a ladder concentrated around it)")
-    for w in mc_warnings(mc):  # window edge, Mermin–Wagner, size pairs that disagree (the analysis's own notes)
+    for w in mc_warnings(ctx.results["mc"]):  # window edge, Mermin–Wagner, size pairs that disagree (its own notes)
         lines.append(f"Warning: {w}")
     if formula in EXPERIMENT:
         what, val, ref = EXPERIMENT[formula]
         lines.append(f"Experiment: {what} {val:.0f} K ({ref}).")
-    lines += ["", f"![Monte Carlo]({_rel(mc['figure'], ctx.out)})", ""]
-    if "vacancy_mc" in r:
+    lines += ["", f"![Monte Carlo]({_rel(mc.figure, ctx.out)})", ""]
+    if "vacancy_mc" in ctx.results:
         lines += report_lines(ctx)
     md = "\n".join(lines)
     atomic_write_text(ctx.out / "report.md", md)
     page = markdown_to_html(md, ctx.out)  # tables, headings, code blocks; figures embedded (one file)
     atomic_write_text(ctx.out / "report.html", page)
-    return {"report_md": str(ctx.out / "report.md"), "report_html": str(ctx.out / "report.html")}
+    return ReportStep(report_md=str(ctx.out / "report.md"), report_html=str(ctx.out / "report.html"))
 
 
 # ------------------------------------------------------------------------------------------------------ API

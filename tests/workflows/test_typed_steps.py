@@ -1,0 +1,124 @@
+"""Issue 22 item 2 (the rest of the steps): relax, superexchange, exchange_compare, lswt, mc and report return typed
+results too (wannmag.workflows.results), stored key for key as the former dicts, and the report reads the typed
+results: the objects of this run in memory, the steps of an earlier run rebuilt once each with from_dict.  Units: eV,
+meV (H = Σ_{i<j} S_i·J_ij·S_j + Σ_i S_i·A_i·S_i, each bond once, |S| = S, J > 0 AF), K, Å."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+import wannmag.workflows.results as results
+from wannmag.workflows.relax import RelaxResult
+from wannmag.workflows.results import (AnisotropyStep, DFTStep, ExchangeCompareStep, LSWTStep, MappingStep, MCStep,
+                                       MFTStep, ModelStep, RelaxStep, ReportStep, StepResultError, StructureStep,
+                                       SuperexchangeStep, TBStep, WannierStep)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from make_synthetic import energy_outputs  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+ACCURATE = ROOT / "data" / "runs" / "CrI3_accurate" / "steps"
+TYPES = {"structure": StructureStep, "dft": DFTStep, "mapping": MappingStep, "wannier": WannierStep, "tb": TBStep,
+         "mft": MFTStep, "superexchange": SuperexchangeStep, "anisotropy": AnisotropyStep,
+         "exchange_compare": ExchangeCompareStep, "model": ModelStep, "lswt": LSWTStep, "mc": MCStep,
+         "report": ReportStep}
+TINY = {"mc_sizes": [4, 6], "mc_sweeps": 300, "mc_therm": 100, "mc_replicas": 6, "kmesh_mft": [6, 6, 1]}
+
+
+def _plain(d: dict) -> dict:
+    return {k: v for k, v in d.items() if not k.startswith("_")}
+
+
+@pytest.fixture(scope="module")
+def from_dir(tmp_path_factory):
+    """Synthetic VASP energies of J = (−2.0, −0.3, 0.1) meV and Slater–Koster Wannier files of CrI3 (test_run.py)."""
+    from wannmag.structures import cri3_monolayer
+    from wannmag.tightbinding import slater_koster_model, write_w90_model
+
+    d = energy_outputs(tmp_path_factory.mktemp("outputs"), (-2.0, -0.3, 0.1), ROOT)
+    (d / "wannier").mkdir()
+    kw = dict(d_atoms=["Cr"], p_atoms=["I"], params=dict(pds=-0.6, pdp=0.3, dds=-0.05, ddp=0.025, pps=0.25,
+                                                          ppp=-0.075), eps_p=-2.5, crystal_field=(-0.3, 0.6))
+    for ch, eps in (("up", -1.5), ("dn", 1.5), ("nm", 0.0)):
+        spin = {"up": "up", "dn": "down", "nm": None}[ch]
+        write_w90_model(slater_koster_model(cri3_monolayer(), eps_d=eps, spin=spin, **kw), d / "wannier" / f"CrI3_{ch}",
+                        mp_grid=(6, 6, 1))
+    return d
+
+
+def _spy_from_dict(monkeypatch) -> list:
+    calls = []
+    for cls in TYPES.values():
+        real = cls.from_dict.__func__
+        monkeypatch.setattr(cls, "from_dict",
+                            classmethod(lambda c, d, _real=real: calls.append(c.__name__) or _real(c, d)))
+    return calls
+
+
+def test_a_run_hands_typed_results_on_and_the_report_reads_them(from_dir, tmp_path, monkeypatch):
+    """A fresh run rebuilds no step from its JSON (every later step and the report get the objects); each stored
+    step is its typed result key for key; a report made again from the stored steps (each rebuilt once) is the same
+    file, and its numbers are the typed results' (J1 of the superexchange, Tc of the Monte Carlo)."""
+    from wannmag.workflows.run import build_workflow
+
+    calls = _spy_from_dict(monkeypatch)
+    out = tmp_path / "run"
+    res = build_workflow(from_dir=from_dir, out=out, settings=TINY, log=lambda m: None).run()
+    assert calls == []
+    for step, cls in TYPES.items():
+        stored = json.loads((out / "steps" / f"{step}.json").read_text())
+        assert json.dumps(cls.from_dict(_plain(stored)).as_dict()) == json.dumps(_plain(stored)), step
+    calls.clear()
+    md = (out / "report.md").read_text()
+    build_workflow(from_dir=from_dir, out=out, settings=TINY, log=lambda m: None).run(force=("report",))
+    assert (out / "report.md").read_text() == md
+    read = ["StructureStep", "MappingStep", "MFTStep", "SuperexchangeStep", "ExchangeCompareStep", "TBStep",
+            "AnisotropyStep", "ModelStep", "LSWTStep", "MCStep"]
+    assert sorted(calls) == sorted(read)  # once each, even where the report reads a step twice (mapping, mc, ...)
+    sx = SuperexchangeStep.from_dict(res["superexchange"])
+    assert sx.J1_meV == res["superexchange"]["J1_meV"] < 0 and sx.result.bonds[0].in_range  # FM-like 1NN
+    assert f"| superexchange channels (1NN, Kanamori perturbation theory) | {sx.J1_meV:+.3f} | | |" in md
+    mc = MCStep.from_dict(res["mc"])
+    assert mc.tc_K == res["mc"]["result"]["tc_K"] and mc.mermin_wagner  # easy-plane 2D model: Mermin-Wagner flag
+    assert "Curie temperature: **none**" in md
+    ec = ExchangeCompareStep.from_dict(res["exchange_compare"])
+    assert ec.routes.route("energy mapping").J1 == pytest.approx(-2.0, abs=1e-4)
+    assert json.loads((out / "exchange_routes.json").read_text()) == ec.routes.as_dict()
+
+
+def test_stored_lswt_and_report_of_the_accurate_run_key_for_key():
+    """lswt.json of the accurate run was stored before the analytic estimates were: it reads and writes back
+    without them; the report step's files."""
+    for step, cls in (("lswt", LSWTStep), ("report", ReportStep)):
+        stored = _plain(json.loads((ACCURATE / f"{step}.json").read_text()))
+        obj = cls.from_dict(stored)
+        assert json.dumps(obj.as_dict()) == json.dumps(stored)
+    lw = LSWTStep.from_dict(json.loads((ACCURATE / "lswt.json").read_text()))
+    assert lw.estimates is None and lw.gap_meV > 0 and lw.rpa.tc_classical == lw.tc_rpa_K  # easy axis: gapped
+    assert LSWTStep.from_dict({"skipped": "no ground state"}).as_dict() == {"skipped": "no ground state"}
+
+
+def test_mc_step_of_an_earlier_layout_reads_and_writes_the_current_one():
+    """The accurate run's mc.json has no status, note, algorithm or binder (stored before them): it reads, the
+    numbers it has are kept, and it writes the current layout (the result's own status and Binder cumulant)."""
+    stored = _plain(json.loads((ACCURATE / "mc.json").read_text()))
+    mc = MCStep.from_dict(stored)
+    d = mc.as_dict()
+    assert all(d[k] == v for k, v in stored.items() if k != "result")
+    assert mc.tc_K == stored["tc_K"] == stored["result"]["tc_K"] == pytest.approx(69.6, abs=0.1)
+    assert mc.coarse["tc_K"] == pytest.approx(65.9, abs=0.1) and mc.refined and mc.algorithm is None
+    assert list(d)[:5] == ["tc_K", "tc_error_K", "method", "status", "note"] and d["binder"] == "vector"
+    with pytest.raises(StepResultError, match="mc step result without result"):
+        MCStep.from_dict({k: v for k, v in stored.items() if k != "result"})
+
+
+def test_relax_step_round_trip():
+    res = RelaxResult(structure="/x/CrI3.cif", converged=True, status="forces below 0.02 eV/Å", fmax=0.02,
+                      max_force=0.011, steps=7, max_steps=200, energy_eV=-29.3, relaxed_file="/x/relax/relaxed.cif",
+                      geometry_before={"M-X": [2.78]}, geometry_after={"M-X": [2.74]})
+    step = RelaxStep(result=res, unrelaxed_structure="/x/CrI3.cif")
+    back = RelaxStep.from_dict(json.loads(json.dumps(step.as_dict())))
+    assert back.as_dict() == step.as_dict() and back.result.table() == res.table()
+    assert list(step.as_dict())[-1] == "unrelaxed_structure" and results.RelaxStep is RelaxStep
