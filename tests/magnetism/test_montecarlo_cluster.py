@@ -291,6 +291,7 @@ def test_run_mc_step_with_cluster_algorithm_and_threads(tmp_path):
     """The workflow's mc step with mc_algorithm = cluster (and 2 threads): the runs use cluster moves, the Tc of an
     Ising-like FM honeycomb is bracketed and equals the one of the same step with Metropolis within errors."""
     from wannmag.workflows.engine import Context
+    from wannmag.workflows.results import ModelStep, StructureStep
     from wannmag.workflows.run import step_mc
 
     m = honeycomb(-2.0, S=1.5, A=np.diag([0.0, 0.0, -1.0]))
@@ -302,10 +303,11 @@ def test_run_mc_step_with_cluster_algorithm_and_threads(tmp_path):
                   "mc_algorithm": algo, "mc_threads": 2, "mc_refine": False}
         d = tmp_path / algo
         d.mkdir()
-        ctx = Context(d, params, {"model": {"model": str(path)}, "structure": {"formula": "X"}}, lambda m: None)
-        out[algo] = step_mc(ctx)
+        steps = {"model": ModelStep(model_path=str(path), anisotropy_meV_per_ion=0.0, J_meV=[], method="t").as_dict(),
+                 "structure": StructureStep("X", "", [], [], [], "").as_dict()}
+        out[algo] = step_mc(Context(d, params, steps, lambda m: None)).as_dict()
     a, b = out["metropolis"], out["cluster"]
-    assert a["tc_K"] is not None and b["tc_K"] is not None
+    assert a["tc_K"] is not None and b["tc_K"] is not None and (a["algorithm"], b["algorithm"]) == tuple(out)
     for algo in out:  # the checkpoints hold the cluster statistics only for the cluster runs
         ck = list((tmp_path / algo / "mc").glob("checkpoint_6_*.npz"))
         assert len(ck) == 1 and ("cl_stats" in np.load(ck[0]).files) == (algo == "cluster")
