@@ -482,7 +482,8 @@ def run_dft(structure, config="FM", preset: str = "fast", U=3.0, workdir="wannma
             kdensity=None, ecut=None, nbands=None, converge_bands=None, write_wavefunctions: bool = False,
             name: str | None = None, log=True, return_calc: bool = False, charge: float = 0.0,
             smearing: float = SMEARING_EV, mixer: dict | None = None, maxiter: int | None = None,
-            progress: str | None = None, density_tol: float | None = None, fixmagmom: bool = False, **site_kw):
+            progress: str | None = None, density_tol: float | None = None, fixmagmom: bool = False,
+            xc: str = "PBE", **site_kw):
     """Total energy, moments, Fermi level and gaps of one collinear magnetic configuration with GPAW.
 
     Parameters
@@ -499,6 +500,8 @@ def run_dft(structure, config="FM", preset: str = "fast", U=3.0, workdir="wannma
         density (points per Å⁻¹, see :func:`kpoint_mesh`); ``ecut`` the plane-wave cutoff (eV, accurate only).
     nbands, converge_bands : GPAW band settings (more, converged empty bands for Wannierisation).
     write_wavefunctions : store the wave functions in the .gpw (needed by ``wannierise``; large file).
+    xc : exchange-correlation functional (default PBE; "LDA" for the LDA+U comparisons with GPAW's non-collinear
+        spin spirals and its Heisenberg force-theorem calculator, which accept LDA-type functionals only).
     log : True to print progress lines (the path of the GPAW log to follow, and every ≈ 10 s the SCF iteration and
         its energy change read from that log), a callable, or None.
     progress : label of this run among others, e.g. "2 of 4", shown in the progress lines.
@@ -518,7 +521,7 @@ def run_dft(structure, config="FM", preset: str = "fast", U=3.0, workdir="wannma
     params = dft_parameters(conf, preset=preset, U=U, kpts=kpts, kdensity=kdensity, ecut=ecut, nbands=nbands,
                             converge_bands=converge_bands, write_wavefunctions=write_wavefunctions, charge=charge,
                             smearing=smearing, mixer=mixer, maxiter=maxiter, density_tol=density_tol,
-                            fixmagmom=fixmagmom)
+                            fixmagmom=fixmagmom, xc=xc)
     run_dir = Path(workdir) / (name or conf.name)
     summary_path = run_dir / SUMMARY
     if summary_path.exists():
