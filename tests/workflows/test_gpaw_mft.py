@@ -16,7 +16,7 @@ import pytest
 
 from wannmag.magnetism.spinmodel import INTERNAL, Site, SpinModel
 from wannmag.workflows.gpaw_mft import (GPAW_MFT, GpawMFTResult, bonds_within, half_mesh, plateau, q_mesh,
-                                        real_space_exchange, xc_support)
+                                        real_space_exchange, valid_plateaus, xc_support)
 
 S = 1.5
 
@@ -222,3 +222,37 @@ def test_fourier_phase_on_two_site_bcc_fe(tmp_path, monkeypatch):
     assert vals.max() < -50 and (vals.max() - vals.min()) < 0.05 * abs(vals.mean())
     assert res.max_imag_meV < 1e-6
     assert res.site_moments[0] > 0 and res.site_moments[1] > 0
+
+
+def test_plateau_only_inside_gpaw_valid_radius_range():
+    # CrI3 LDA+U shape: J1 rises to a maximum at the edge of the valid range (1.62 A) and a plateau would extend
+    # into 1.8 A, where the site sphere overlaps the I augmentation spheres
+    radii = [0.8, 1.0, 1.2, 1.4, 1.6, 1.8, 2.0]
+    shells = [[-1.12, -0.48], [-1.54, -0.55], [-2.02, -0.59], [-2.31, -0.598], [-2.40, -0.595], [-2.40, -0.59],
+              [-2.23, -0.57]]
+    everywhere = valid_plateaus(radii, shells)
+    assert everywhere["J1"][:2] == (1.4, 1.8)
+    valid = valid_plateaus(radii, shells, [0.12, 1.616])
+    assert valid["J1"][:2] == (1.4, 1.6) and valid["J1"][2] == pytest.approx((-2.31 - 2.40) / 2)
+    assert valid["J2"][:2] == (1.0, 1.6)
+    assert valid_plateaus(radii, shells, [0.12, 0.9]) == {"J1": None, "J2": None}
+
+
+def test_shipped_gpaw_mft_route_uses_only_valid_radii():
+    """data/exchange/CrI3_gpaw_mft.json (LDA+U, HeisenbergExchangeCalculator): the route's J1-J3 are the means over
+    the J1 plateau found among GPAW's valid radii, and the radii beyond the valid range (1.8, 2.0 A overlap the I
+    augmentation spheres) are not in it."""
+    from pathlib import Path
+
+    d = json.loads((Path(__file__).resolve().parents[2] / "data" / "exchange" / "CrI3_gpaw_mft.json").read_text())
+    assert d["status"] == "computed" and d["settings"]["xc"] == "LDA"
+    lo, hi = d["valid_radii_A"]
+    radii = sorted(float(r) for r in d["by_radius"])
+    shells = [[d["by_radius"][f"{r:.1f}"][k] for k in ("J1", "J2", "J3")] for r in radii]
+    pl = valid_plateaus(radii, shells, [lo, hi])
+    assert pl["J1"][0] >= lo and pl["J1"][1] <= hi
+    assert d["radius_A"] == [pl["J1"][0], pl["J1"][1]]
+    use = [n for n, r in enumerate(radii) if pl["J1"][0] <= r <= pl["J1"][1]]
+    for k in range(3):
+        assert d[f"J{k + 1}"] == pytest.approx(np.mean([shells[n][k] for n in use]), abs=1e-12)
+    assert max(radii) > hi  # the run did include radii GPAW calls invalid; they are excluded above

@@ -59,7 +59,7 @@ ROUTE_KINDS = {
                    "LKAG with ligand sites as magnetic sites, ligand spins downfolded to an effective metal–metal J",
                    "module wannmag.magnetism.mft_ligand; route file not written yet"),
     "gpaw_mft": ("GPAW plane-wave force theorem",
-                 "gpaw.response.mft.IsotropicExchangeCalculator (site-based, Wannier-free)",
+                 "gpaw.response.mft Heisenberg/IsotropicExchangeCalculator (site-based, Wannier-free)",
                  "needs GPAW response calculations on the ground state"),
     "channels": ("channels, non-perturbative",
                  "orbital-resolved Green's-function split / exact diagonalisation of the M2X2 cluster",
