@@ -92,6 +92,14 @@ def read_J(path: Path) -> dict:
     return out
 
 
+def _rel(path) -> str:
+    """A path inside the repository as it is written in the results (repository-relative), else as given."""
+    try:
+        return str(Path(path).resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
 def complete_J(J: dict, source: str) -> tuple[dict, list]:
     """The classes every diluted lattice with holes needs; V3-V3 = V2-V3 when absent (said in the notes)."""
     notes = []
@@ -253,7 +261,7 @@ def run(a, argv) -> int:
     if a.J:
         J, source = parse_J(a.J), "--J"
     else:
-        J, source = read_J(json_path), str(json_path)
+        J, source = read_J(json_path), _rel(json_path)
     J, notes = complete_J(J, source)
     model = SpinModel.load(a.model)
     spec = HoleSpec(J=J, placement=a.placement)
@@ -294,7 +302,7 @@ def run(a, argv) -> int:
         **out,
         "convention": "H = sum_{i<j} S_i.J_ij.S_j + sum_i S_i.A_i.S_i, each bond once, |S_i| = 3/2 (V2+) or 1 (V3+), "
                       "J > 0 AF; meV, K; [T, err] = Binder crossing bracketed inside its window, else a status",
-        "J_meV_used": J, "J_source": source, "model": str(a.model), "placement": a.placement,
+        "J_meV_used": J, "J_source": source, "model": _rel(a.model), "placement": a.placement,
         "hole_counts": {f"{x:g}": c for x, c in zip(fractions, hr.hole_counts)},
         "sizes": list(a.sizes), "realisations": a.realisations,
         "settings": {"tmin_K": st.tmin, "tmax_K": st.tmax, "replicas": st.n_replicas, "sweeps": st.n_sweeps,

@@ -64,3 +64,18 @@ def test_bad_input_one_error_line(tmp_path, capsys, args, words):
     err = capsys.readouterr().err.strip()
     assert rc == 2 and err.startswith("wannmag: error: ") and "\n" not in err and words in err, err
     assert json.loads(out.read_text()) == {"U_eV": 3.0}
+
+
+def test_shipped_tn_series_uses_the_shipped_fixed_hole_fit():
+    """The shipped T_N(x) with holes was run with the file's own top-level J (the fixed-hole fit), every x is a
+    bracketed Binder crossing, and the with-holes series lies on the crystal-J control within 2 combined errors
+    (what the README concludes: the extra drop beyond dilution is the V3+ spin length)."""
+    d = json.loads((ROOT / "data" / "mc" / "VPS3_vacancy_holes.json").read_text())
+    tv = d["TN_vs_x"]
+    for k in ("V2-V2_bulk", "next_to_vacancy", "V2-V3"):
+        assert tv["J_meV_used"][k] == pytest.approx(d["J_meV"][k], abs=1e-9)
+    assert not Path(tv["J_source"]).is_absolute() and not Path(tv["model"]).is_absolute()
+    for x in ("0.05", "0.1", "0.15"):
+        (t, e), (tc, ec), (td, ed) = tv["with_holes"][x], tv["control_holes_crystal_J"][x], tv["dilution_only"][x]
+        assert abs(t - tc) < 2 * (e * e + ec * ec) ** 0.5
+        assert t < td
