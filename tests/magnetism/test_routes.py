@@ -171,6 +171,49 @@ def test_a_route_file_with_several_rows_and_a_failed_one(tmp_path, capsys):
     assert json.loads(out)["gap"]["contributions"] == {"ligand spins (ligand A)": -0.3}
 
 
+def _chain_route(fm_J1, em_J1, mid=(-1.0, -2.0)):
+    ends = [fm_J1, *mid, em_J1]
+    links = [{"name": f"step {k}", "from": f"a{k}", "to": f"a{k + 1}", "from_J1": a, "to_J1": b}
+             for k, (a, b) in enumerate(zip(ends, ends[1:]))]
+    return Route("chain route", J1=mid[0], reference="FM", source="test", settings={"gap_chain": links})
+
+
+def test_a_gap_chain_is_summed_alone_and_the_reference_state_is_not_counted_twice():
+    J, B = -2.0, 0.3
+    base, J_fm, J_neel, J_map = _routes_of(_classical(J, B))
+    rows = [r for r in base.routes if r.status != "derived" and r.status != "not computed"]
+    comp = build_routes("X", S, rows + [_chain_route(J_fm, J_map)], dE_neel_meV=None)
+    g = comp.gap
+    assert g["decomposition"] == "chain"
+    assert list(g["contributions"]) == [f"step {k} (chain route)" for k in range(3)]
+    assert g["sum"] == pytest.approx(g["gap"], abs=1e-12) and abs(g["remainder"]) < 1e-12
+    (name, v), = g["not_summed"].items()  # the reference-state entry is listed, not added to the chain
+    assert "reference state" in name and v == pytest.approx(0.5 * (J_neel - J_fm))
+    assert "not summed" in g["notes"][0]
+    # a chain that does not end at the energy mapping's J1 is not used as the decomposition
+    comp2 = build_routes("X", S, rows + [_chain_route(J_fm, J_map + 0.5)], dE_neel_meV=None)
+    assert "decomposition" not in comp2.gap and len(comp2.gap["contributions"]) == 1
+
+
+def test_shipped_cri3_gap_chain_links_computed_routes():
+    """data/exchange/CrI3_lda_wannier_mft.json: each link's ends are J1 values of shipped routes (FM force theorem,
+    the file's own LDA+U MLWF row, GPAW plane-wave force theorem, spin spiral, energy mapping) and the links sum to
+    the gap of CrI3_routes.json."""
+    d = json.loads((EXCHANGE / "CrI3_lda_wannier_mft.json").read_text())
+    comp = ExchangeRoutes.from_dict(json.loads((EXCHANGE / "CrI3_routes.json").read_text()))
+    J1 = {r.name: r.J1 for r in comp.routes if r.J1 is not None}
+    chain = d["settings"]["gap_chain"]
+    assert chain[0]["from_J1"] == pytest.approx(J1["force theorem (FM reference)"], abs=1e-3)
+    assert chain[-1]["to_J1"] == pytest.approx(J1["energy mapping"], abs=1e-3)
+    inner = [x["to_J1"] for x in chain[:-1]]
+    assert inner[0] == pytest.approx(d["J1"], abs=1e-12)
+    gp = json.loads((EXCHANGE / "CrI3_gpaw_mft.json").read_text())["J1"]
+    sp = json.loads((EXCHANGE / "CrI3_spiral.json").read_text())["J1"]
+    assert inner[1:] == pytest.approx([gp, sp], abs=1e-9)
+    assert sum(x["to_J1"] - x["from_J1"] for x in chain) == pytest.approx(comp.gap["gap"], abs=1e-3)
+    assert comp.gap.get("decomposition") == "chain"
+
+
 # ------------------------------------------------------------------------------------------ bad input
 def test_missing_directory(capsys):
     assert "no such directory" in _error_line(capsys, ROOT / "no_such_dir")

@@ -378,7 +378,9 @@ def read_route_file(path, material: str, spin: float, kind: str | None = None) -
     'routes' of such objects.  The file's 'material' must be ``material`` and its spin length (key 'spin', where
     given) ``spin``; else one RoutesError line naming the file.  A row whose settings hold
     ``gap_contributions`` {name: meV} (its own split of the J1 gap between energy mapping and the FM force theorem,
-    internal convention) has those entries listed in the gap analysis under its name."""
+    internal convention) has those entries listed in the gap analysis under its name; a row whose settings hold a
+    ``gap_chain`` (links from the FM force theorem's J1 to the energy mapping's, see :func:`_gap_chain`) replaces the
+    summed entries by its links (the others are kept under "not_summed": no term is counted twice)."""
     path = Path(path)
     data = read_routes_json(path)
     m = data.get("material")
@@ -477,16 +479,46 @@ def build_routes(material: str, spin: float, routes: list[Route], dE_neel_meV: f
                 for k, v in c.items():
                     if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
                         contributions[f"{k} ({r.name})"] = float(v)
+        chain = next((c for c in (_gap_chain(r, fm.J1, em.J1) for r in routes) if c), None)
+        if chain is not None:  # one route file splits the whole gap: its links alone are summed (no overlap)
+            other = contributions
+            contributions = {f"{k} ({chain[1]})": v for k, v in chain[0].items()}
         total = float(sum(contributions.values()))
         gap = {"J1_energy_mapping": em.J1, "J1_force_theorem": fm.J1, "gap": em.J1 - fm.J1,
                "contributions": contributions, "sum": total, "remainder": em.J1 - fm.J1 - total,
                "notes": ["contributions of different routes were computed independently and may overlap; their sum "
                          "is a decomposition only where one route splits the gap itself"]}
+        if chain is not None:
+            gap["decomposition"] = "chain"
+            gap["not_summed"] = other
+            gap["notes"] = ["the contributions are the links of one chain of computed routes from the FM force "
+                            "theorem to energy mapping, each link the J1 difference of two routes that differ in the "
+                            "named step: they sum to the gap by construction, and what each link holds is what its "
+                            "two routes differ in; other estimates (not summed, they overlap the links): "
+                            + ("; ".join(f"{k} {v:+.3f} meV" for k, v in other.items()) or "none")]
     else:
         notes.append("no FM-reference force theorem: no gap analysis")
     return ExchangeRoutes(material=material, spin=float(spin), routes=out, gap=gap,
                           mc={"route": MC_CHOICE[0], "reason": MC_CHOICE[1],
                               "J_meV": [em.J1, em.J2, em.J3]}, notes=notes)
+
+
+def _gap_chain(r: Route, fm_J1: float, em_J1: float, tol: float = 1e-3):
+    """({link name: ΔJ1}, route name) when the row's settings hold a ``gap_chain``: a list of links {"name", "from",
+    "to", "from_J1", "to_J1"} (meV, internal convention) that starts at the FM force theorem's J1 and ends at the
+    energy mapping's J1 (within ``tol`` meV), each link starting where the previous one ended; else None (a chain
+    that does not connect the two is not used: one RoutesError-free None, the table then sums the other entries)."""
+    links = r.settings.get("gap_chain") if isinstance(r.settings, dict) else None
+    if not isinstance(links, list) or not links or not all(isinstance(x, dict) for x in links):
+        return None
+    try:
+        ends = [(float(x["from_J1"]), float(x["to_J1"])) for x in links]
+    except (KeyError, TypeError, ValueError):
+        return None
+    if abs(ends[0][0] - fm_J1) > tol or abs(ends[-1][1] - em_J1) > tol or any(
+            abs(a[1] - b[0]) > tol for a, b in zip(ends, ends[1:])):
+        return None
+    return {str(x["name"]): t - f for x, (f, t) in zip(links, ends)}, r.name
 
 
 def collect_route_files(directory, material: str, spin: float, distances=None, skip=()) -> list[Route]:
