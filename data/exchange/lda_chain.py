@@ -18,7 +18,9 @@ WORKDIR/<material>/<config>_LDA).  Steps:
    GPAW's atomic sphere, same ground state] → GPAW plane-wave force theorem (data/exchange/<m>_gpaw_mft.json) →
    [beyond the force theorem: self-consistent rotation, same functional and settings] → self-consistent spin
    spirals (data/exchange/<m>_spiral.json) → [functional and collinear energies vs spiral fit] → energy mapping
-   (PBE+U, data/dft/<m>_energies.json).  The links sum to the gap by construction; what each link holds is what its
+   (PBE+U, data/dft/<m>_energies.json).  Where the LDA+U energy mapping exists (data/exchange/<m>_lda_mapping.json,
+   data/exchange/lda_mapping.py: the same code path and settings as the spirals) the last step is split in two:
+   [method: spirals → collinear energy mapping, LDA+U] and [functional LDA+U → PBE+U, energy mapping].  The links sum to the gap by construction; what each link holds is what its
    two routes differ in.  Where the LDA+U ground state is Néel (VPS3) the first step is split through the shipped
    Néel-reference force theorem (data/exchange/<m>_neel_mft.json): reference state (PBE+U), then functional (Néel).
 
@@ -112,8 +114,16 @@ def run(m: str, s: dict, work: Path) -> int:
                       "GPAW plane-wave force theorem", gp["J1"]))
     chain.append(link("beyond the force theorem: self-consistent spirals (LDA+U, same settings)",
                       "GPAW plane-wave force theorem", gp["J1"], "spin spiral (self-consistent)", sp["J1"]))
-    chain.append(link("functional and method: LDA+U spirals -> PBE+U collinear energy mapping",
-                      "spin spiral (self-consistent)", sp["J1"], "energy mapping", em.J1))
+    lda_map = HERE / f"{m}_lda_mapping.json"
+    lm = read_routes_json(lda_map) if lda_map.exists() else {}
+    if lm.get("J1") is not None:  # the LDA+U energy mapping (data/exchange/lda_mapping.py) splits the last step
+        chain.append(link("method: spirals -> collinear energy mapping (LDA+U, same settings)",
+                          "spin spiral (self-consistent)", sp["J1"], "energy mapping, LDA+U", lm["J1"]))
+        chain.append(link("functional LDA+U -> PBE+U (collinear energy mapping)", "energy mapping, LDA+U",
+                          lm["J1"], "energy mapping", em.J1))
+    else:
+        chain.append(link("functional and method: LDA+U spirals -> PBE+U collinear energy mapping",
+                          "spin spiral (self-consistent)", sp["J1"], "energy mapping", em.J1))
     for x in chain:
         x["J1"] = x["to_J1"] - x["from_J1"]
     gap = em.J1 - fm.J1
