@@ -121,6 +121,25 @@ class Site:
         return {"position": [float(x) for x in self.position], "element": self.element, "spin": self.spin,
                 "g": self.g, "label": self.label}
 
+    @classmethod
+    def from_dict(cls, d: dict, source: str = "site", what: str = "site") -> "Site":
+        """Inverse of :meth:`as_dict` (position Å, spin, g: exact, floats through JSON are).  Every field is
+        type-checked: a problem is one :class:`SpinModelError` line naming ``source`` and ``what`` (e.g. "site 3");
+        ``g`` defaults to 2 and a missing or null ``label`` is ""."""
+        if not isinstance(d, dict):
+            raise SpinModelError(f"{source}: {what} must be an object with position, element, spin")
+        for key in ("position", "element", "spin"):
+            if key not in d:
+                raise SpinModelError(f"{source}: {what} lacks '{key}'")
+        element, label = d["element"], d.get("label", "")
+        if not isinstance(element, str) or not element.strip():
+            raise SpinModelError(f"{source}: {what}: element must be a name, got {_short(element)}")
+        if label is not None and not isinstance(label, str):
+            raise SpinModelError(f"{source}: {what}: label must be a string, got {_short(label)}")
+        return cls(_numbers(d["position"], [(3,)], f"{what} position", source), element,
+                   float(_numbers(d["spin"], [()], f"{what} spin", source)),
+                   float(_numbers(d.get("g", 2.0), [()], f"{what} g", source)), label or "")
+
 
 def _tensor(J) -> np.ndarray:
     J = np.asarray(J, dtype=float)
@@ -160,6 +179,25 @@ class Bond:
 
     def as_dict(self) -> dict:
         return {"i": self.i, "j": self.j, "R": list(self.R), "J": self.J.tolist(), "shell": self.shell}
+
+    @classmethod
+    def from_dict(cls, d: dict, source: str = "bond", what: str = "bond") -> "Bond":
+        """Inverse of :meth:`as_dict`: the bond exactly as stored (i, j, R, the 3×3 J in meV — exact, floats through
+        JSON are — and the shell), not re-oriented (:meth:`SpinModel.add_bond` makes a bond canonical; a bond
+        alone has no sites to check i, j against).  A scalar J is the isotropic tensor J·1.  Every field is
+        type-checked: a problem is one :class:`SpinModelError` line naming ``source`` and ``what`` (e.g. "bond 3")."""
+        if not isinstance(d, dict) or any(key not in d for key in ("i", "j", "R", "J")):
+            raise SpinModelError(f"{source}: {what} must be an object with i, j, R, J")
+        i, j, shell = d["i"], d["j"], d.get("shell")
+        if not (_is_integer(i) and _is_integer(j)):
+            raise SpinModelError(f"{source}: {what}: site indices i, j must be integers, got {_short(i)}, {_short(j)}")
+        if shell is not None and not _is_integer(shell):
+            raise SpinModelError(f"{source}: {what}: shell must be an integer or null, got {_short(shell)}")
+        R = _numbers(d["R"], [(3,)], f"{what} R (3 integers)", source)
+        if np.any(R != np.round(R)):
+            raise SpinModelError(f"{source}: {what}: R must be 3 integers, got {_short(d['R'])}")
+        J = _numbers(d["J"], [(3, 3), ()], f"{what} J", source)
+        return cls(int(i), int(j), tuple(int(x) for x in R), _tensor(J), None if shell is None else int(shell))
 
 
 def _canonical(i, j, R, J):
@@ -470,21 +508,7 @@ class SpinModel:
         raw_sites = d.get("sites")
         if not isinstance(raw_sites, list) or not raw_sites:
             bad("'sites' must be a non-empty list")
-        sites = []
-        for k, s in enumerate(raw_sites):
-            if not isinstance(s, dict):
-                bad(f"site {k} must be an object with position, element, spin")
-            for key in ("position", "element", "spin"):
-                if key not in s:
-                    bad(f"site {k} lacks '{key}'")
-            element, label = s["element"], s.get("label", "")
-            if not isinstance(element, str) or not element.strip():
-                bad(f"site {k}: element must be a name, got {_short(element)}")
-            if label is not None and not isinstance(label, str):
-                bad(f"site {k}: label must be a string, got {_short(label)}")
-            sites.append(Site(_numbers(s["position"], [(3,)], f"site {k} position", source), element,
-                              float(_numbers(s["spin"], [()], f"site {k} spin", source)),
-                              float(_numbers(s.get("g", 2.0), [()], f"site {k} g", source)), label or ""))
+        sites = [Site.from_dict(s, source, f"site {k}") for k, s in enumerate(raw_sites)]
         n = len(sites)
         cell = _numbers(d.get("cell"), [(3, 3)], "cell (3 lattice vectors)", source)
         pbc = d.get("pbc", (1, 1, 0))
@@ -513,19 +537,9 @@ class SpinModel:
         if not isinstance(raw_bonds, list):
             bad("'bonds' must be a list")
         for k, b in enumerate(raw_bonds):
-            if not isinstance(b, dict) or any(key not in b for key in ("i", "j", "R", "J")):
-                bad(f"bond {k} must be an object with i, j, R, J")
-            i, j, shell = b["i"], b["j"], b.get("shell")
-            if not (_is_integer(i) and _is_integer(j)):
-                bad(f"bond {k}: site indices i, j must be integers, got {_short(i)}, {_short(j)}")
-            if shell is not None and not _is_integer(shell):
-                bad(f"bond {k}: shell must be an integer or null, got {_short(shell)}")
-            R = _numbers(b["R"], [(3,)], f"bond {k} R (3 integers)", source)
-            if np.any(R != np.round(R)):
-                bad(f"bond {k}: R must be 3 integers, got {_short(b['R'])}")
-            J = _numbers(b["J"], [(3, 3), ()], f"bond {k} J", source)
+            bond = Bond.from_dict(b, source, f"bond {k}")
             try:
-                model.add_bond(int(i), int(j), R.astype(int), J, shell=None if shell is None else int(shell))
+                model.add_bond(bond.i, bond.j, bond.R, bond.J, shell=bond.shell)
             except SpinModelError as exc:
                 bad(f"bond {k}: {exc}")
         model.validate(source)

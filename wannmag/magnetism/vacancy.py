@@ -55,9 +55,10 @@ def pattern_name(pattern) -> str:
 class VacancyCell:
     """A supercell with one magnetic site removed and its bonds sorted into classes (module docstring).
 
-    ``bonds``: dicts {i, j, R, shell, cls} in the site numbering of the vacancy configuration (every bond once);
-    ``near_sites``: the sites that are nearest neighbours of the vacancy; ``distances``: shells 1–3 of the
-    perfect lattice (Å); ``spin``: S of the magnetic ions.
+    ``bonds``: dicts {i, j, R, shell, cls} in the site numbering of the vacancy configuration (every bond once;
+    None for a cell rebuilt by :meth:`from_dict` without its structure: then :meth:`n_bonds` is the stored count
+    and what needs the bonds raises); ``near_sites``: the sites that are nearest neighbours of the vacancy;
+    ``distances``: shells 1–3 of the perfect lattice (Å); ``spin``: S of the magnetic ions.
     """
 
     supercell: list
@@ -67,19 +68,28 @@ class VacancyCell:
     spin: float
     distances: list
     near_sites: list
-    bonds: list = field(default_factory=list)
+    bonds: list | None = field(default_factory=list)
+    _stored: dict | None = field(default=None, init=False, repr=False, compare=False)  # from_dict: see there
+
+    def _bonds(self, what: str) -> list:
+        if self.bonds is None:
+            raise VacancyError(f"vacancy cell (site {self.site} of supercell {self.supercell}) was rebuilt from a dict "
+                               f"without its bonds, so {what} needs them: give structure= to VacancyCell.from_dict")
+        return self.bonds
 
     def counts(self, pattern) -> dict:
         """c_class = Σ_{bonds of the class} σ_i σ_j per vacancy cell (module docstring)."""
         s = np.asarray(pattern, int)
         out = {c: 0.0 for c in CLASSES}
-        for b in self.bonds:
+        for b in self._bonds("the bond counts of a pattern"):
             out[b["cls"]] += float(s[b["i"]] * s[b["j"]])
         return out
 
     def n_bonds(self) -> dict:
+        if self.bonds is None and self._stored is not None:
+            return dict(self._stored["bonds_per_class"])
         out = {c: 0 for c in CLASSES}
-        for b in self.bonds:
+        for b in self._bonds("the number of bonds per class"):
             out[b["cls"]] += 1
         return out
 
@@ -87,6 +97,35 @@ class VacancyCell:
         return {"supercell": self.supercell, "vacancy_site": self.site, "n_sites_perfect": self.n_full,
                 "n_sites": self.n_sites, "spin": self.spin, "distances_A": self.distances,
                 "near_sites": self.near_sites, "bonds_per_class": self.n_bonds()}
+
+    @classmethod
+    def from_dict(cls, d: dict, structure=None, tol: float = 0.05) -> "VacancyCell":
+        """Inverse of :meth:`as_dict`.  The dict holds the cell's geometry and its bond count per class, not the
+        bonds: give the primitive ``structure`` (file, Atoms or MagneticSublattice) to have them back —
+        :func:`make_vacancy_cell` of it with the stored supercell and site (``tol`` as there), checked against
+        every stored field (:class:`VacancyError` if they differ) — or leave it None: ``bonds`` is None,
+        :meth:`n_bonds` is the stored count, and :meth:`counts` (so the fit and the pattern choice) and
+        :func:`hole_placements_of` raise."""
+        try:
+            kw = dict(supercell=[[int(x) for x in row] for row in d["supercell"]], site=int(d["vacancy_site"]),
+                      n_full=int(d["n_sites_perfect"]), n_sites=int(d["n_sites"]), spin=float(d["spin"]),
+                      distances=[float(x) for x in d["distances_A"]], near_sites=[int(x) for x in d["near_sites"]])
+            per_class = {c: int(d["bonds_per_class"][c]) for c in CLASSES}
+        except (KeyError, TypeError, ValueError) as exc:
+            raise VacancyError(f"not a stored vacancy cell ({type(exc).__name__}: {exc})") from None
+        if structure is None:
+            cell = cls(**kw, bonds=None)
+            cell._stored = {"bonds_per_class": per_class}
+            return cell
+        cell = make_vacancy_cell(structure, supercell=kw["supercell"], site=kw["site"], tol=tol)
+        stored = {**kw, "bonds_per_class": per_class}
+        rebuilt = {k: getattr(cell, k) for k in kw} | {"bonds_per_class": cell.n_bonds()}
+        diff = [k for k in stored if stored[k] != rebuilt[k]]
+        if diff:
+            raise VacancyError(f"stored vacancy cell is not the one of this structure: {', '.join(diff)} differ "
+                               f"(stored {', '.join(f'{k}={stored[k]}' for k in diff)}; "
+                               f"rebuilt {', '.join(f'{k}={rebuilt[k]}' for k in diff)})")
+        return cell
 
 
 def _sublattice(structure):
@@ -188,7 +227,7 @@ def hole_placements_of(structure, cell: VacancyCell, n_holes: int = 2, spin_hole
     """The named hole placements (near / near_far / far, + ``extra``) of this vacancy cell."""
     from .vacancy_holes import hole_placements
 
-    nn = [(b["i"], b["j"]) for b in cell.bonds if b["shell"] == 1]
+    nn = [(b["i"], b["j"]) for b in cell._bonds("its hole placements") if b["shell"] == 1]
     return hole_placements(cell.n_sites, cell.near_sites, vacancy_site_distances(structure, cell), bonds=nn,
                            n_holes=n_holes, spin_hole=spin_hole, extra=extra)
 

@@ -45,24 +45,32 @@ class Configuration:
     Attributes
     ----------
     name : e.g. "FM", "Neel", "zigzag", "stripy", "custom", "Neel+vac".
-    sublattice : magnetic sublattice of the supercell (its ``atoms`` carry initial magnetic moments σ·2S μ_B).
+    sublattice : magnetic sublattice of the supercell (its ``atoms`` carry initial magnetic moments σ·2S μ_B);
+        None for a configuration rebuilt by :meth:`from_dict` without its structure (then ``n_sites`` and the
+        formula are the stored ones and :attr:`atoms` raises).
     pattern : σ_i = ±1 for each magnetic site of the supercell.
     supercell : 3×3 integer matrix P, supercell cell = P @ primitive cell.
     vacancies : indices (in the full supercell, before removal) of magnetic sites removed.
     """
 
     name: str
-    sublattice: MagneticSublattice
+    sublattice: MagneticSublattice | None
     pattern: np.ndarray
     supercell: np.ndarray
     vacancies: list[int] = field(default_factory=list)
+    _stored: dict | None = field(default=None, init=False, repr=False, compare=False)  # from_dict: see there
 
     @property
     def atoms(self) -> Atoms:
+        if self.sublattice is None:
+            raise ConfigurationError(f"configuration {self.name} was rebuilt from a dict without its structure (the "
+                                     "supercell's atoms are not stored): give structure= to Configuration.from_dict")
         return self.sublattice.atoms
 
     @property
     def n_sites(self) -> int:
+        if self.sublattice is None:
+            return self._stored["n_sites"] if self._stored is not None else len(self.pattern)
         return self.sublattice.n_sites
 
     @property
@@ -71,9 +79,49 @@ class Configuration:
         return float(np.mean(self.pattern))
 
     def as_dict(self) -> dict:
+        formula = self._stored["formula"] if self.sublattice is None and self._stored is not None else \
+            self.atoms.get_chemical_formula()
         return {"name": self.name, "supercell": self.supercell.tolist(), "n_sites": self.n_sites,
                 "pattern": [int(s) for s in self.pattern], "vacancies": list(self.vacancies),
-                "formula": self.atoms.get_chemical_formula()}
+                "formula": formula}
+
+    @classmethod
+    def from_dict(cls, d: dict, structure=None, **site_kw) -> "Configuration":
+        """Inverse of :meth:`as_dict`.  The dict holds the name, supercell matrix, pattern and removed sites, not
+        the atoms: give the primitive ``structure`` (file, Atoms or MagneticSublattice; ``site_kw`` go to
+        :func:`find_magnetic_sites`) to have the supercell's sublattice back — built as the configurations are (the
+        supercell P of it, the ``vacancies`` removed, initial moments σ·2S μ_B) and checked against the stored site
+        count and formula (:class:`ConfigurationError` if they differ) — or leave it None: ``sublattice`` is None,
+        ``n_sites`` and the formula are the stored ones, and :attr:`atoms` raises.  Not stored, so not rebuilt:
+        per-site spins set after construction (e.g. the S = 1 hole sites of a vacancy configuration: the rebuilt
+        sublattice has the structure's spins) and moments that are not σ·2S μ_B."""
+        try:
+            name, P = str(d["name"]), np.asarray(d["supercell"], dtype=int)
+            pattern = np.asarray(d["pattern"], dtype=int)
+            vacancies = [int(v) for v in d.get("vacancies") or []]
+            n_sites, formula = int(d["n_sites"]), str(d["formula"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigurationError(f"not a stored configuration ({type(exc).__name__}: {exc})") from None
+        if P.shape != (3, 3) or pattern.shape != (n_sites,) or not np.all(np.abs(pattern) == 1):
+            raise ConfigurationError(f"stored configuration {name}: needs a 3×3 supercell and {n_sites} values ±1, got "
+                                     f"{P.tolist()} and {pattern.tolist()}")
+        if structure is None:
+            conf = cls(name=name, sublattice=None, pattern=pattern, supercell=P, vacancies=vacancies)
+            conf._stored = {"n_sites": n_sites, "formula": formula}
+            return conf
+        sub0 = structure if isinstance(structure, MagneticSublattice) else find_magnetic_sites(structure, **site_kw)
+        sub = _build_supercell(sub0, _as_matrix(P))
+        if vacancies:
+            if min(vacancies) < 0 or max(vacancies) >= sub.n_sites or len(set(vacancies)) != len(vacancies):
+                raise ConfigurationError(f"stored configuration {name}: vacancy sites {vacancies} are not distinct "
+                                         f"sites of the {sub.n_sites}-site supercell of {source_name(sub0.atoms)}")
+            sub = _remove_sites(sub, vacancies)
+        if (sub.n_sites, sub.atoms.get_chemical_formula()) != (n_sites, formula):
+            raise ConfigurationError(f"stored configuration {name} ({n_sites} sites, {formula}) is not one of "
+                                     f"{source_name(sub0.atoms)} ({sub.n_sites} sites, "
+                                     f"{sub.atoms.get_chemical_formula()} in supercell {P.tolist()})")
+        _set_moments(sub, pattern)
+        return cls(name=name, sublattice=sub, pattern=pattern, supercell=P, vacancies=vacancies)
 
 
 def rectangular_supercell(atoms: Atoms, max_index: int = 4) -> np.ndarray:
@@ -117,6 +165,18 @@ def _build_supercell(sub: MagneticSublattice, P: np.ndarray) -> MagneticSublatti
     big.set_array("wm_magnetic", None)
     big.set_array("wm_spin", None)
     return MagneticSublattice(atoms=big, indices=idx, spins=spins, oxidation_states=dict(sub.oxidation_states),
+                              two_dimensional=sub.two_dimensional)
+
+
+def _remove_sites(sub: MagneticSublattice, sites) -> MagneticSublattice:
+    """The sublattice without its magnetic sites ``sites`` (indices of magnetic sites; their atoms are removed)."""
+    removed_atoms = set(int(sub.indices[s]) for s in sites)
+    keep = [a for a in range(len(sub.atoms)) if a not in removed_atoms]
+    keep_sites = [s for s in range(sub.n_sites) if s not in set(sites)]
+    old_to_new = {old: new for new, old in enumerate(keep)}
+    return MagneticSublattice(atoms=sub.atoms[keep],
+                              indices=np.array([old_to_new[int(sub.indices[s])] for s in keep_sites]),
+                              spins=sub.spins[keep_sites], oxidation_states=dict(sub.oxidation_states),
                               two_dimensional=sub.two_dimensional)
 
 
@@ -259,16 +319,8 @@ def vacancy_supercell(structure, supercell=(2, 2, 1), fraction: float | None = N
         raise ConfigurationError(f"vacancy sites must be distinct indices in 0..{n - 1}, got {sites}")
     if len(sites) == n:
         raise ConfigurationError("cannot remove every magnetic site")
-    sub = base.sublattice
-    removed_atoms = set(int(sub.indices[s]) for s in sites)
-    keep = [a for a in range(len(sub.atoms)) if a not in removed_atoms]
-    keep_sites = [s for s in range(n) if s not in set(sites)]
-    atoms = sub.atoms[keep]
-    old_to_new = {old: new for new, old in enumerate(keep)}
-    new_sub = MagneticSublattice(atoms=atoms, indices=np.array([old_to_new[int(sub.indices[s])] for s in keep_sites]),
-                                 spins=sub.spins[keep_sites], oxidation_states=dict(sub.oxidation_states),
-                                 two_dimensional=sub.two_dimensional)
-    pattern = base.pattern[keep_sites]
+    new_sub = _remove_sites(base.sublattice, sites)
+    pattern = base.pattern[[s for s in range(n) if s not in set(sites)]]
     _set_moments(new_sub, pattern)
     return Configuration(name=f"{base.name}+vac", sublattice=new_sub, pattern=pattern, supercell=base.supercell,
                          vacancies=sites)

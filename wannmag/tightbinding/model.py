@@ -79,6 +79,22 @@ class Orbital:
         return {"atom": self.atom, "element": self.element, "l": self.l, "name": self.name, "spin": self.spin,
                 "cell": list(self.cell)}
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "Orbital":
+        """Inverse of :meth:`as_dict` (everything is stored; ``spin`` and ``cell`` default to None and (0, 0, 0)).
+        A dict that is not an orbital's is one :class:`TBError` line."""
+        try:
+            spin = d.get("spin")
+            if spin not in (None, "up", "down"):
+                raise ValueError(f"spin must be null, 'up' or 'down', got {spin!r}")
+            cell = tuple(int(x) for x in d.get("cell", (0, 0, 0)))
+            if len(cell) != 3:
+                raise ValueError(f"cell must be 3 integers, got {d['cell']!r}")
+            return cls(atom=int(d["atom"]), element=str(d["element"]), l=int(d["l"]), name=str(d["name"]), spin=spin,
+                       cell=cell)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise TBError(f"not a stored orbital ({type(exc).__name__}: {exc})") from None
+
 
 def make_orbitals(spec: list[tuple[int, str, str]], spinor: bool = False) -> list[Orbital]:
     """Orbitals from ``[(atom, element, "d"|"p"|"s"|name), ...]`` in Wannier90 order (spin innermost if spinor)."""

@@ -5,6 +5,7 @@ levels (10Dq, trigonal splitting), Δ = ε_d − ε_p, the ZSA classification an
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -56,24 +57,44 @@ def _largest(block: np.ndarray, rows, cols, n: int = 3) -> list[dict]:
 
 @dataclass
 class TBReport:
-    """Everything ``wannmag tb`` reports about one model."""
+    """Everything ``wannmag tb`` reports about one model.
 
-    model: TBModel | CollinearTBModel
+    A report rebuilt by :meth:`from_dict` without its model has ``model`` None: its source, name, kind, orbital
+    table and on-site levels are the stored ones (:meth:`as_dict`, :attr:`kind`, :meth:`orbital_table`,
+    :meth:`onsite_levels` work); what needs H(R) — :meth:`table` (the number of R vectors) — raises a one-line
+    :class:`TBError`."""
+
+    model: TBModel | CollinearTBModel | None
     crystal_fields: list[CrystalFieldLevels] = field(default_factory=list)
     classification: ZSAClassification | None = None
     bonds: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    _stored: dict | None = field(default=None, init=False, repr=False, compare=False)  # from_dict: see there
 
     @property
     def kind(self) -> str:
+        if self.model is None:
+            return self._stored_header("kind")["kind"]
         if isinstance(self.model, CollinearTBModel):
             return "collinear"
         return "spinor" if self.model.spinor else "spinless"
 
-    def _base(self) -> TBModel:
+    def _stored_header(self, what: str) -> dict:
+        """The stored header of a report rebuilt without its model; a report with neither cannot give ``what``."""
+        if self._stored is None:
+            raise TBError(f"TBReport without a model or a stored header: {what} needs the model")
+        return self._stored
+
+    def _base(self, what: str = "this") -> TBModel:
+        if self.model is None:
+            name = self._stored["name"] if self._stored is not None else "TBReport"
+            raise TBError(f"{name}: the report was rebuilt from a dict without its Wannier model (H(R) is not stored), "
+                          f"so {what} needs it: give model= to TBReport.from_dict")
         return self.model.up if isinstance(self.model, CollinearTBModel) else self.model
 
     def orbital_table(self) -> list[dict]:
+        if self.model is None:
+            return copy.deepcopy(self._stored_header("the orbital table")["orbitals"])
         m = self._base()
         rows: dict[int, dict] = {}
         for i, o in enumerate(m.orbitals):
@@ -85,6 +106,8 @@ class TBReport:
 
     def onsite_levels(self) -> list[dict]:
         """Mean on-site energy per atom and shell (per spin channel for a collinear model)."""
+        if self.model is None:
+            return copy.deepcopy(self._stored_header("the on-site levels")["onsite"])
         chans = ([("up", self.model.up), ("down", self.model.down)] if isinstance(self.model, CollinearTBModel)
                  else [(None, self.model)])
         out = []
@@ -102,18 +125,51 @@ class TBReport:
                 out.append(row)
         return out
 
-    def as_dict(self) -> dict:
+    _HEADER = ("source", "name", "kind", "num_wann", "lattice", "mdrs_applied", "orbitals", "onsite")
+
+    def _header(self) -> dict:
+        """Source, name, kind, size, lattice, MDRS flag, orbital table and on-site levels: of the model, or as
+        stored."""
+        if self.model is None:
+            return copy.deepcopy(self._stored_header("as_dict"))
         m = self._base()
         return {"source": m.source, "name": self.model.name, "kind": self.kind, "num_wann": m.num_wann,
                 "lattice": np.round(m.lattice, 6).tolist(), "mdrs_applied": bool(getattr(m, "mdrs_applied", False)),
-                "orbitals": self.orbital_table(), "onsite": self.onsite_levels(),
+                "orbitals": self.orbital_table(), "onsite": self.onsite_levels()}
+
+    def as_dict(self) -> dict:
+        return {**self._header(),
                 "crystal_field": [c.as_dict() for c in self.crystal_fields],
                 "classification": None if self.classification is None else self.classification.as_dict(),
                 "bonds": self.bonds, "warnings": self.warnings,
                 "units": {"energy": "eV", "length": "Å"}}
 
+    @classmethod
+    def from_dict(cls, d: dict, model: TBModel | CollinearTBModel | None = None) -> "TBReport":
+        """Inverse of :meth:`as_dict`.  The dict holds the report's numbers (rounded to 1e-6 eV), not the
+        Hamiltonian: give the ``model`` it was made of to have it back (then the header — source, orbital table,
+        on-site levels — is computed from it, as before; a model of another size or kind raises :class:`TBError`),
+        or leave it None (the stored header is used; :meth:`table` then raises).  The crystal fields and the ZSA
+        classification are rebuilt by their own ``from_dict`` (the full local d blocks are not stored: the table
+        prints the stored diagonal, rounded to 1e-6 eV); the bonds' largest hoppings and the warnings are the
+        stored ones."""
+        try:
+            header = {k: d[k] for k in cls._HEADER}
+            cf = [CrystalFieldLevels.from_dict(x) for x in d["crystal_field"]]
+            zsa = None if d["classification"] is None else ZSAClassification.from_dict(d["classification"])
+            bonds, warnings = copy.deepcopy(list(d["bonds"])), [str(w) for w in d["warnings"]]
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise TBError(f"not a stored TBReport ({type(exc).__name__}: {exc})") from None
+        rep = cls(model=model, crystal_fields=cf, classification=zsa, bonds=bonds, warnings=warnings)
+        if model is None:
+            rep._stored = copy.deepcopy(header)
+        elif (rep.kind, rep._base().num_wann) != (header["kind"], header["num_wann"]):
+            raise TBError(f"model {model.name} ({rep.kind}, {rep._base().num_wann} orbitals) is not the one of the "
+                          f"stored report {header['name']} ({header['kind']}, {header['num_wann']} orbitals)")
+        return rep
+
     def table(self) -> str:
-        m = self._base()
+        m = self._base("its table (the number of R vectors)")
         L = [f"{self.model.name}: {self.kind} Wannier model, {m.num_wann} orbitals per spin channel, "
              f"{m.nR} R vectors{' (MDRS applied)' if getattr(m, 'mdrs_applied', False) else ''}  [{m.source}]"]
         L.append("orbitals (Wannier90 order; d = dz2 dxz dyz dx2-y2 dxy, p = pz px py):")
@@ -131,7 +187,9 @@ class TBReport:
             L.append("")
             L.append("crystal field, local octahedral frames (spin-averaged, eV):")
             for c in self.crystal_fields:
-                lv = " ".join(f"{n} {e:.3f}" for n, e in zip(ORBITAL_NAMES[2], np.diag(c.h_local)))
+                # levels rebuilt by CrystalFieldLevels.from_dict keep only the stored diagonal (rounded to 1e-6 eV)
+                diag = np.diag(c.h_local) if c.h_local is not None else list(c.as_dict()["local_levels"].values())
+                lv = " ".join(f"{n} {e:.3f}" for n, e in zip(ORBITAL_NAMES[2], diag))
                 L.append(f"  {c.element}{c.atom}: {lv}")
                 L.append(f"      ε_t2g {c.eps_t2g:.3f}  ε_eg {c.eps_eg:.3f}  10Dq (on-site) {c.ten_dq:.3f}"
                          + (f"  10Dq (MX6 cluster) {c.ten_dq_cluster:.3f}" if c.ten_dq_cluster is not None else "")
