@@ -209,7 +209,10 @@ def test_shipped_cri3_gap_chain_links_computed_routes():
     assert inner[0] == pytest.approx(d["J1"], abs=1e-12)
     gp = json.loads((EXCHANGE / "CrI3_gpaw_mft.json").read_text())["J1"]
     sp = json.loads((EXCHANGE / "CrI3_spiral.json").read_text())["J1"]
-    assert inner[1:] == pytest.approx([gp, sp], abs=1e-9)
+    expect = [gp, sp]
+    if (EXCHANGE / "CrI3_lda_mapping.json").exists():  # the LDA+U energy mapping splits the last step
+        expect.append(json.loads((EXCHANGE / "CrI3_lda_mapping.json").read_text())["J1"])
+    assert inner[1:] == pytest.approx(expect, abs=1e-9)
     assert sum(x["to_J1"] - x["from_J1"] for x in chain) == pytest.approx(comp.gap["gap"], abs=1e-3)
     assert comp.gap.get("decomposition") == "chain"
 
