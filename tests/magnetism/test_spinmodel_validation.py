@@ -50,6 +50,7 @@ CASES = {
     "boolean site index": (_set(["bonds", 0, "i"], True), "integers"),
     "site index out of range": (_set(["bonds", 0, "i"], 7), "outside"),
     "fractional R": (_set(["bonds", 0, "R"], [0.5, 0, 0]), "integers"),
+    "R beyond int64 (fuzz c0360)": (_set(["bonds", 0, "R", 2], 10 ** 30), "beyond"),
     "coincident sites": (lambda d: d["sites"][1].__setitem__("position", d["sites"][0]["position"]), "coincide"),
     "singular cell": (_set(["cell"], [[1, 0, 0], [2, 0, 0], [0, 0, 1]]), "singular"),
     "duplicate bond": (lambda d: d["bonds"].append(copy.deepcopy(d["bonds"][0])), "already"),
@@ -72,7 +73,8 @@ def test_bad_models_are_refused_in_one_place(tmp_path, name):
     assert str(exc.value).count(str(path)) == 1
 
 
-@pytest.mark.parametrize("name", ["spin 0", "NaN J", "J = 1e308", "2x2 cell", "NaN field"])
+@pytest.mark.parametrize("name", ["spin 0", "NaN J", "J = 1e308", "2x2 cell", "NaN field",
+                                  "R beyond int64 (fuzz c0360)"])
 def test_every_sub_command_gives_one_error_line(tmp_path, capsys, name):
     change, _ = CASES[name]
     d = copy.deepcopy(BASE)

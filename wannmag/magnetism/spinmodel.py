@@ -150,6 +150,9 @@ def _tensor(J) -> np.ndarray:
     return J.copy()
 
 
+_MAX_CELL_INDEX = 1_000_000  # |R| of a bond beyond this is corrupt input, not physics (int64 overflow guard)
+
+
 @dataclass
 class Bond:
     """Exchange bond (i, j, R) with its 3×3 tensor J (meV, internal convention: S_i·J·S_j, J > 0 AF)."""
@@ -196,6 +199,9 @@ class Bond:
         R = _numbers(d["R"], [(3,)], f"{what} R (3 integers)", source)
         if np.any(R != np.round(R)):
             raise SpinModelError(f"{source}: {what}: R must be 3 integers, got {_short(d['R'])}")
+        if np.any(np.abs(R) > _MAX_CELL_INDEX):
+            raise SpinModelError(f"{source}: {what}: R = {_short(d['R'])} is beyond ±{_MAX_CELL_INDEX} cells "
+                                 "(not a lattice translation of an exchange bond)")
         J = _numbers(d["J"], [(3, 3), ()], f"{what} J", source)
         return cls(int(i), int(j), tuple(int(x) for x in R), _tensor(J), None if shell is None else int(shell))
 
