@@ -17,7 +17,8 @@ warm-up run).  Efficiency = 1/(τ_int × CPU s per sweep); the table prints both
 ``--threads-test L`` times one size with 1 and 2 Numba threads (replicas in parallel) for both algorithms and checks
 that the measurements are bit-identical; the load average is printed, since the machine may be shared.
 
-Usage: python benchmarks/bench_cluster.py [--sizes 32 64 128 256] [--sweeps 20000 ...] [--json out.json]
+Usage: python benchmarks/bench_cluster.py [--sizes 32 64 128 256] [--sweeps 20000 ...] [--cluster-sweeps 8000 ...]
+                                         [--json out.json]
        python benchmarks/bench_cluster.py --sizes --threads-test 64
 """
 
@@ -69,6 +70,8 @@ def integrated_time(x: np.ndarray, c: float = 5.0) -> tuple[float, bool]:
 def run(model, L, algorithm, args, threads=1, sweeps=None, therm=None):
     lat = build_lattice(model, L)
     gs = ground_state(lat, seed=0)
+    if sweeps is None and algorithm == "cluster" and args.cluster_sweeps_of:
+        sweeps = args.cluster_sweeps_of[L]
     sweeps = sweeps or args.sweeps_of[L]
     therm = therm if therm is not None else sweeps // 5
     st = MCSettings(tmin=args.tmin, tmax=args.tmax, n_replicas=args.replicas, n_sweeps=sweeps, n_therm=therm,
@@ -150,6 +153,9 @@ def main(argv=None):
     p.add_argument("--sizes", type=int, nargs="*", default=[32, 64, 128, 256])
     p.add_argument("--sweeps", type=int, nargs="*", default=None,
                    help="measurement sweeps per size (default 20000 for every size)")
+    p.add_argument("--cluster-sweeps", type=int, nargs="*", default=None,
+                   help="measurement sweeps per size for the cluster runs (default: as --sweeps); each algorithm "
+                        "needs >= 50 tau of its own, and Metropolis tau_Q is ~50x the cluster one at L >= 64")
     p.add_argument("--replicas", type=int, default=6)
     p.add_argument("--tmin", type=float, default=200.0)
     p.add_argument("--tmax", type=float, default=280.0)
@@ -169,6 +175,10 @@ def main(argv=None):
     if len(sw) == 1:
         sw = sw * len(args.sizes)
     args.sweeps_of = dict(zip(args.sizes, sw))
+    csw = args.cluster_sweeps
+    if csw and len(csw) == 1:
+        csw = csw * len(args.sizes)
+    args.cluster_sweeps_of = dict(zip(args.sizes, csw)) if csw else {}
     model = SpinModel.load(MODEL)
     if args.chunksize is not None:
         from wannmag.magnetism.montecarlo import tempering

@@ -4,6 +4,7 @@ two slow live GPAW checks (the API works; GPAW's spiral frame co-rotates with q�
 
 import json
 import math
+import sys
 import warnings
 
 import numpy as np
@@ -229,3 +230,40 @@ def test_live_driver_one_point(tmp_path):
     assert p.converged and math.isfinite(p.energy) and p.iterations > 1
     assert 1.5 < np.linalg.norm(p.moments[0]) < 3.5
     assert (tmp_path / sp.point_filename("FM", [0.1, 0, 0])).exists()
+
+
+@pytest.mark.parametrize("pattern,J", [("FM", J_TRUE), ("Neel", (3.0, 0.4, 1.2))])
+def test_stiffness_set_recovers_the_model_stiffness(tmp_path, fake, monkeypatch, pattern, J):
+    """The stiffness set (Γ, q = 0.1, 0.15, 0.05 along Γ–M at the tight criterion) of a classical model: D of the
+    fit equals the exact q² coefficient of that model (stiffness_tensor) to the O(q⁶) truncation, also on the Néel
+    pattern of an antiferromagnet; the routes' D are computed from their J; too few points give no number."""
+    from wannmag.magnetism.spiral import stiffness_tensor
+
+    monkeypatch.setattr(sys.modules[__name__], "J_TRUE", J)
+    calls, state = fake
+    state["fail_q"] = []
+    conf = honeycomb_configuration(read_structure(CIF), pattern)
+    tight = {"energy": 2e-7, "density": 1e-5, "eigenstates": 1e-6}
+    for x in (0.0, 0.1):
+        sp.spiral_energies(conf, [(x, 0, 0)], U=3.0, ecut=250, kpts=(3, 3, 1), workdir=tmp_path, log=None,
+                           convergence=tight)
+    few = sp.stiffness_from_points(CIF, tmp_path, pattern)
+    assert few["D"] is None and few["status"] == "not computed" and "2 converged points" in few["reason"]
+    for x in (0.15, 0.05):
+        sp.spiral_energies(conf, [(x, 0, 0)], U=3.0, ecut=250, kpts=(3, 3, 1), workdir=tmp_path, log=None,
+                           convergence=tight)
+    out = tmp_path / "stiff.json"
+    doc = sp.stiffness_from_points(CIF, tmp_path, pattern, out=out, material="CrI3",
+                                   reference={"truth": dict(zip(("J1", "J2", "J3"), J)),
+                                              "half": {"J1": J[0] / 2, "J2": J[1] / 2, "J3": J[2] / 2}})
+    model = true_model()
+    u = np.asarray(doc["direction"])
+    D_exact = float(u @ stiffness_tensor(model, conf.pattern, frame="bond") @ u)
+    assert doc["status"] == "fitted" and doc["n_points"] == 3 and D_exact > 0
+    assert doc["D"] == pytest.approx(D_exact, rel=2e-3)
+    assert doc["exact_from_two_points"]["D"] == pytest.approx(D_exact, rel=2e-3)
+    assert doc["D_from_routes"]["truth"]["D"] == pytest.approx(D_exact, rel=1e-12)
+    assert doc["D_from_routes"]["half"]["D"] == pytest.approx(D_exact / 2, rel=1e-12)
+    assert all(max(abs(x) for x in p["deviation_from_corotating_deg"]) < 1e-6 for p in doc["phase_deviation"])
+    assert json.loads(out.read_text())["D"] == pytest.approx(doc["D"])
+    assert doc["settings"]["convergence"] == tight

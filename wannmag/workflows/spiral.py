@@ -447,3 +447,85 @@ def _relative_energies(model, points, main_pattern, reference):
             row["predicted"][name] = float(spiral_energy(m, [p.q], ph)[0] - spiral_energy(m, [g[0].q], ph0)[0])
         rows.append(row)
     return rows
+
+
+def _model_with_J(model, J):
+    """``model``'s bonds with J1..J3 (meV) by shell (further shells 0)."""
+    m = model.__class__(cell=model.cell, sites=model.sites, pbc=model.pbc)
+    for b in model.bonds:
+        m.add_bond(b.i, b.j, b.R, J[b.shell - 1] if b.shell <= len(J) else 0.0, shell=b.shell)
+    return m
+
+
+def stiffness_from_points(structure, workdir, main_pattern: str, out=None, material: str | None = None,
+                          reference: dict | None = None, q_max_reduced: float = 0.16, n_shells: int = 3) -> dict:
+    """The small-q spin stiffness on its own (issue 17 item 1), from a set of spiral points computed for it (Γ and
+    small q on one line through Γ, one SCF criterion; :func:`spiral_energies` into its own ``workdir``).
+
+    D and B of E(q) − E(Γ) = D|q|² + B|q|⁴ (meV Å² per cell, |q| in Å⁻¹ incl. 2π, GPAW's co-rotating frame) by
+    :func:`wannmag.magnetism.spiral.fit_stiffness`: exactly determined by Γ and two small-q points, with a residual
+    from the third.  Beside it, for each route in ``reference`` ({name: {"J1", "J2", "J3"}}, meV, internal
+    convention H = Σ_{i<j} J_ij S_i·S_j, J > 0 AF), the D its J imply (:func:`stiffness_tensor`, co-rotating frame,
+    the pattern's σ) — the stiffness is one combination of J (honeycomb: Σ_n J_n z_n d_n² weighted by the pattern's
+    signs), so it checks the routes without fitting three J.  The realised sublattice angle of every point is stored:
+    the formula assumes the co-rotating pattern (relaxation of the angle lowers E by O(q⁴) on the honeycomb, checked
+    against the per-point angles).  Unconverged points are excluded with their reason; too few points → ``"D": None``
+    with the reason, never a number."""
+    from ..magnetism.spiral import SpiralFitError, corotating_phases, fit_stiffness, stiffness_tensor
+
+    model = spiral_model(structure, n_shells)
+    points = [p for p in load_points(workdir) if p.pattern == main_pattern]
+    good = converged_points(points, warn=False)
+    excluded = [{"q": p.q, "reason": p.error or "SCF not converged"} for p in points if p not in good]
+    doc = {"material": material, "what": "small-q spin stiffness from self-consistent spirals (GPAW qspiral, "
+                                         "LDA+U), fitted on its own",
+           "convention": "E(q) - E(Gamma) = D|q|^2 + B|q|^4 per cell, meV, |q| in 1/Angstrom incl. 2 pi, "
+                         "co-rotating frame; J: H = sum_{i<j} J_ij S_i.S_j, each bond once, J > 0 AF, meV",
+           "main_pattern": main_pattern, "excluded": excluded, "D": None, "B": None,
+           "points": [{"q": p.q, "energy_eV": p.energy, "converged": p.converged, "iterations": p.iterations,
+                       "seconds": p.seconds, "angles_deg": p.angles_deg} for p in points]}
+    if points:
+        p0 = points[0].parameters
+        doc["settings"] = {k: p0.get(k) for k in ("ecut", "kpts", "xc", "U", "nbands", "smearing", "convergence",
+                                                  "maxiter")}
+    b1 = np.linalg.norm(2 * np.pi * np.linalg.inv(model.cell).T[0])
+    try:
+        if len(good) < 3:
+            raise SpiralFitError(f"{len(good)} converged points; D and B need Γ and two small-q points")
+        q = np.array([p.q for p in good], float)
+        E = np.array([p.energy for p in good]) * 1000.0
+        st = fit_stiffness(model, q, E, q_max=q_max_reduced * b1 + 1e-9)
+        if st["n_points"] < 2:
+            raise SpiralFitError("fewer than two small-q points inside q_max")
+        doc.update({k: st[k] for k in ("D", "B", "direction", "q_max", "n_points", "quartic_fraction",
+                                       "residuals", "validity")})
+        g = next(p for p in good if np.allclose(p.q, 0.0))
+        dev = []
+        for p in good:   # realised − co-rotating phases, common rotation removed, wrapped to (−180, 180]
+            d = realised_phases(model, p) - corotating_phases(model, [p.q], p.sigma)[0]
+            d = np.degrees(d - d[0])
+            dev.append({"q": p.q, "deviation_from_corotating_deg": (-((-d + 180.0) % 360.0) + 180.0).round(2).tolist()})
+        doc["phase_deviation"] = dev
+        if len(good) > 3:   # exactly determined by Γ and the two largest q; the others check it
+            big = sorted(range(len(good)), key=lambda k: -np.linalg.norm(good[k].q))[:2]
+            sub = [k for k in range(len(good)) if np.allclose(good[k].q, 0.0)][:1] + big
+            st3 = fit_stiffness(model, q[sub], E[sub], q_max=q_max_reduced * b1 + 1e-9)
+            doc["exact_from_two_points"] = {"D": st3["D"], "B": st3["B"],
+                                           "q_used": [good[k].q for k in sub]}
+        u = np.asarray(st["direction"], float)
+        sigma = np.asarray(g.sigma, float)
+        doc["D_from_routes"] = {}
+        for name, J in (reference or {}).items():
+            if all(J.get(k) is not None for k in ("J1", "J2", "J3")):
+                m = _model_with_J(model, [J["J1"], J["J2"], J["J3"]])
+                doc["D_from_routes"][name] = {
+                    "J": [J["J1"], J["J2"], J["J3"]],
+                    "D": float(u @ stiffness_tensor(m, sigma, frame="bond") @ u)}
+        doc["status"] = "fitted"
+    except SpiralFitError as exc:
+        doc["status"] = "not computed"
+        doc["reason"] = str(exc)
+    doc["seconds"] = round(sum(p.seconds or 0.0 for p in points), 1)
+    if out is not None:
+        write_json_atomic(out, jsonable(doc))
+    return doc
