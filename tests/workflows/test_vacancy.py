@@ -79,6 +79,22 @@ class ClassicalEngine:
                 "gap": 0.0}
 
 
+def run_steps_for_vacancy_mc(model_path, algorithm: str, tc: float, tc_error: float) -> dict:
+    """The stored results of the run's structure, model and mc steps that vacancy_mc reads (typed: StructureStep,
+    ModelStep, MCStep), for a formula "VPS3", the spin model file ``model_path`` and an mc step that chose
+    ``algorithm`` and found Tc = ``tc`` ± ``tc_error`` K."""
+    from wannmag.magnetism.montecarlo.tc import TcResult
+    from wannmag.workflows.results import MCStep, ModelStep, StructureStep
+
+    tcr = TcResult(sizes=["4x4x1"], tc=tc, tc_error=tc_error, method="Binder crossing", peaks_C={}, peaks_chi={},
+                   crossings=[], mermin_wagner=False, status="bracketed")
+    mc = MCStep(result=tcr, mermin_wagner=False, warning=None, sizes=[4], t_window_K=[1.0, 60.0], coarse={},
+                refined=False, refine_warning=None, algorithm=algorithm, algorithm_reason="test", figure="")
+    model = ModelStep(model_path=str(model_path), anisotropy_meV_per_ion=0.0, J_meV=[], method="test")
+    return {"structure": StructureStep("VPS3", "", [], [], [], "").as_dict(), "model": model.as_dict(),
+            "mc": mc.as_dict()}
+
+
 J_VPS3 = (2.0, 0.1, 0.3)  # meV, VPS3-like AF J1
 
 
@@ -373,8 +389,7 @@ def test_vacancy_mc_step_runs_holes_beside_dilution_for_a_neutral_fit_with_hole_
                                                                           "spin_hole": 1.0}}
     params = {"vacancy": {"fractions": [0.1], "charge": "neutral"}, "mc_sizes": [4, 6], "mc_sweeps": 200,
               "mc_therm": 50, "mc_replicas": 4, "seed": 3, "vac_realisations": 2, "mc_refine": False, "workers": 1}
-    results = {"model": {"model": str(tmp_path / "model.json")}, "vacancy_fit": fit,
-               "mc": {"algorithm": "cluster", "tc_K": 30.0, "tc_error_K": 1.0}, "structure": {"formula": "VPS3"},
+    results = {**run_steps_for_vacancy_mc(tmp_path / "model.json", "cluster", 30.0, 1.0), "vacancy_fit": fit,
                "vacancy_dft": {"cell": {"n_sites_perfect": 8, "n_sites": 7}, "engine": "fake", "charge": 0.0,
                                "records": []}}
     ctx = Context(tmp_path / "run", params, results, log=lambda m: None)

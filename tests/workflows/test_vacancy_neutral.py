@@ -16,6 +16,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fake_vacancy_holes import HoleEngine, vps3_from_dir  # noqa: E402
+from test_vacancy import run_steps_for_vacancy_mc  # noqa: E402
 
 from wannmag.magnetism.vacancy_holes import choose_hole_patterns, classify_bonds  # noqa: E402
 from wannmag.workflows.engine import StepError  # noqa: E402
@@ -487,8 +488,7 @@ def test_vacancy_mc_step_runs_dilution_only_when_the_fit_absorbed_v2_v3(tmp_path
            "placement": {"name": "near", "sites": [0, 2], "spin_hole": 1.0}}
     params = {"vacancy": {"fractions": [0.1], "charge": "neutral"}, "mc_sizes": [4], "mc_sweeps": 200,
               "mc_therm": 50, "mc_replicas": 4, "seed": 3, "vac_realisations": 2, "mc_refine": False, "workers": 1}
-    results = {"model": {"model": str(tmp_path / "model.json")}, "vacancy_fit": fit,
-               "mc": {"algorithm": "metropolis", "tc_K": 30.0, "tc_error_K": 1.0}, "structure": {"formula": "VPS3"},
+    results = {**run_steps_for_vacancy_mc(tmp_path / "model.json", "metropolis", 30.0, 1.0), "vacancy_fit": fit,
                "vacancy_dft": {"cell": {"n_sites_perfect": 8, "n_sites": 7}, "engine": "fake", "charge": 0.0,
                                "records": []}}
     ctx = Context(tmp_path / "run", params, results, log=lambda m: None)

@@ -84,15 +84,23 @@ resumable like the others, results in ``OUT/steps/<step>.json``):
 from __future__ import annotations
 
 import functools
+import hashlib
+import io
 import json
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from ase.io import write
 
-from .._atomic import atomic_write_json, jsonable
+from .._atomic import atomic_write_json, atomic_write_text, jsonable
 from ..errors import WannmagError
+from ..magnetism.montecarlo import MCSettings
+from ..magnetism.montecarlo.dilution import dilution_scan
+from ..magnetism.montecarlo.holes import choose_hole_algorithm, hole_spec_from_fit
+from ..magnetism.montecarlo.tc import checkpoint_key, mean_field_window, peak_text, second_pass
 # the vacancy cell's physics lives in the magnetism layer; imported here so that every former name keeps working
 from ..magnetism.vacancy import (CLASSES, NearVacancyJ, VacancyCell, VacancyError, VacancyFit,  # noqa: F401
                                  VacancyFitError, choose_patterns, fit_vacancy_exchange, hole_placements_of,
@@ -100,7 +108,13 @@ from ..magnetism.vacancy import (CLASSES, NearVacancyJ, VacancyCell, VacancyErro
                                  vacancy_site_distances)
 from ..magnetism.vacancy import _sublattice
 from ..magnetism.vacancy import pattern_name as _pattern_name
+from ..magnetism.vacancy_holes import (HoleDesign, HoleError, HolePlacement, choose_placement, classify_bonds,
+                                       constraint_warnings, fit_cell, fit_design, lattice_classes, lattice_placement,
+                                       placement_run, start_moments, vacancy_holes_of)
+from .engine import Step
 from .parallel import _client, _map
+from .readers import read_output
+from .results import MappingStep, MCStep, ModelStep, StructureStep
 
 __all__ = ["VacancyError", "VacancyFitError", "VacancyCell", "VacancyFit", "make_vacancy_cell", "choose_patterns",
            "vacancy_configuration", "fit_vacancy_exchange", "gpaw_engine", "run_vacancy_configurations",
@@ -141,7 +155,7 @@ PLACEMENT_NAMES = ("near", "far", "near_far", "none")
 def gpaw_engine(structure, conf, preset: str, U, workdir: str, charge: float = 0.0) -> dict:
     """Embedded GPAW through :func:`wannmag.workflows.dft.run_dft` (cell charge ``charge`` in e, 0 = neutral);
     returns its DFTRecord as a dict (energy eV per cell, moments μ_B, gaps eV)."""
-    from .dft import run_dft
+    from .dft import run_dft  # local: looked up per call, the GPAW engine (tests put a fake in dft.run_dft)
 
     return run_dft(structure, conf, preset=preset, U=U, workdir=workdir, name=conf.name, log=True,
                    charge=charge).as_dict()
@@ -211,8 +225,6 @@ def run_vacancy_configurations(structure, cell: VacancyCell, patterns, engine, w
 def _read_vacancy_dir(d: Path, structure, cell: VacancyCell, patterns) -> list[dict]:
     """The records of the vacancy configurations from ``d/<name>/``; ``structure``: a file or its
     MagneticSublattice."""
-    from .readers import read_output
-
     out, missing = [], []
     for p in patterns:
         name = _pattern_name(p)
@@ -240,12 +252,6 @@ def _read_vacancy_dir(d: Path, structure, cell: VacancyCell, patterns) -> list[d
 def _write_structures(structure, cell: VacancyCell, patterns, d: Path) -> None:
     """POSCAR files of the vacancy configurations and their initial moments (``magmoms.json``: name → MAGMOM per
     atom in POSCAR order, μ_B), for runs elsewhere; ``structure``: a file or its MagneticSublattice."""
-    import io
-
-    from ase.io import write
-
-    from .._atomic import atomic_write_text
-
     d.mkdir(parents=True, exist_ok=True)
     mags = {}
     for p in patterns:
@@ -315,7 +321,7 @@ def neutral_gpaw_engine(structure, conf, preset: str, U, workdir: str, smearing=
     """One SCF of the neutral vacancy cell with embedded GPAW (:func:`wannmag.workflows.dft.run_dft` in
     ``workdir/<configuration name>``, cached there by its summary.json) and the neutral cell's settings; returns the
     DFTRecord as a dict; an SCF that does not converge raises DFTError (a WannmagError)."""
-    from .dft import run_dft
+    from .dft import run_dft  # local: looked up per call, the GPAW engine (tests put a fake in dft.run_dft)
 
     return run_dft(structure, conf, preset=preset, U=U, workdir=workdir, name=conf.name, log=True,
                    smearing=smearing, mixer=mixer, maxiter=maxiter, density_tol=density_tol,
@@ -336,8 +342,6 @@ class _OutputsReader:
         self.d = Path(d)
 
     def __call__(self, structure, conf, preset, U, workdir, **settings) -> dict:
-        from .readers import read_output
-
         sub = self.d / conf.name
         files = [f for f in sorted(sub.iterdir()) if f.is_file()]
         vasp = any(f.name in ("vasprun.xml", "OUTCAR") for f in files)
@@ -372,8 +376,6 @@ def neutral_scf_record(conf, call, convert=None) -> dict:
     False, no energy and the reason — never an energy; one raised by ``convert`` (a result without an energy) stops.  The record carries the configuration's name,
     pattern and start moments (μ_B) and the wall time (s).  Used by the workflow's SCF tasks and by
     data/mc/vacancy_holes_dft.py."""
-    from ..magnetism.vacancy_holes import start_moments
-
     t0 = time.time()
     base = {"name": conf.name, "pattern": [int(s) for s in conf.pattern],
             "start_moments": start_moments(conf.pattern, conf.sublattice.spins).tolist()}
@@ -406,8 +408,6 @@ def _neutral_scf(args) -> dict:
 def _neutral_workdir(d: Path, preset: str, U, settings: dict) -> Path:
     """``OUT/vacancy_dft/neutral/<preset>_U<U>_w<smearing>[_fixm]_<hash of every setting>``: SCFs with other settings
     never meet each other's run directories (run_dft refuses a directory holding another calculation)."""
-    import hashlib
-
     h = hashlib.sha256(json.dumps(jsonable(settings), sort_keys=True).encode()).hexdigest()[:8]
     return d / "neutral" / (f"{preset}_U{float(U):g}_w{float(settings['smearing']):g}"
                             + ("_fixm" if settings.get("fixmagmom") else "") + f"_{h}")
@@ -475,12 +475,6 @@ def _run_neutral_scfs(ctx, structure, cell: VacancyCell, items, engine, wd: Path
 
 def _write_confs(confs, d: Path) -> None:
     """POSCARs and initial moments (``magmoms.json``) of configurations, for runs elsewhere."""
-    import io
-
-    from ase.io import write
-
-    from .._atomic import atomic_write_text
-
     d.mkdir(parents=True, exist_ok=True)
     path = d / "magmoms.json"
     mags = json.loads(path.read_text()) if path.exists() else {}
@@ -495,8 +489,6 @@ def _write_confs(confs, d: Path) -> None:
 def _neutral_dft(ctx, structure, cell: VacancyCell) -> dict:
     """vacancy_dft in the neutral charge mode (module docstring): the hole placements, then the fit configurations
     of the lowest usable placement."""
-    from ..magnetism.vacancy_holes import vacancy_holes_of
-
     p = ctx.params
     v = p["vacancy"]
     settings = neutral_settings({k: x for k, x in (v.get("neutral") or {}).items() if k != "placements"})
@@ -523,8 +515,6 @@ def _neutral_dft(ctx, structure, cell: VacancyCell) -> dict:
 
 
 def _neutral_steps(ctx, structure, cell, names, places, start, eng, wd, settings, n_holes, s_hole, client) -> dict:
-    from ..magnetism.vacancy_holes import choose_placement, constraint_warnings, fit_design, placement_run
-
     v = ctx.params["vacancy"]
     d = ctx.step_dir("vacancy_dft")
     dft_kw = {k: settings[k] for k in NEUTRAL_DFT}
@@ -562,16 +552,14 @@ def _neutral_fit(ctx, vd: dict) -> dict:
     lattice needs completed (:func:`~wannmag.magnetism.vacancy_holes.lattice_classes`; not possible when one of
     them was absorbed: then no with-holes Monte Carlo, said in the notes) and the Monte Carlo hole placement
     (:func:`~wannmag.magnetism.vacancy_holes.lattice_placement`)."""
-    from ..magnetism.vacancy_holes import (HoleDesign, HoleError, HolePlacement, classify_bonds, fit_cell,
-                                           lattice_classes, lattice_placement)
-
     v = ctx.params["vacancy"]
     opts = neutral_fit_options(v.get("neutral_fit"))
     cell = make_vacancy_cell(ctx.sublattice, supercell=v["supercell"], site=v["site"])
     hp = HolePlacement.from_dict(vd["placement"])
     bonds = classify_bonds(cell.bonds, hp.sites, cell.near_sites)
     design = HoleDesign.from_dict(vd["design"])
-    perfect = [float(x) for x in ctx["mapping"]["J_meV"]] + [0.0, 0.0, 0.0]
+    perfect_J = ctx.typed("mapping", MappingStep).J_meV
+    perfect = perfect_J + [0.0, 0.0, 0.0]
     fixed = {c: perfect[int(c[1:]) - 1] for c in design.fixed}
     try:
         cf = fit_cell(bonds, hp, cell.spin, vd["records"], design.unknowns, fixed=fixed, **opts)
@@ -607,7 +595,7 @@ def _neutral_fit(ctx, vd: dict) -> dict:
         nb[b["cls"]] = nb.get(b["cls"], 0) + 1
     out = fit.as_dict()
     out.update({"J_meV": J, "J_fitted_meV": {u: fit.J[u] for u in design.unknowns}, "assumed_meV": assumed,
-                "bonds_per_class": nb, "perfect_J_meV": ctx["mapping"]["J_meV"], "mc_placement": mc_placement,
+                "bonds_per_class": nb, "perfect_J_meV": perfect_J, "mc_placement": mc_placement,
                 "configurations": cf.records, "excluded": [{"name": r["name"], "reason": r["excluded_because"]}
                                                            for r in cf.records if not r["used"]],
                 "residual_rms_meV": cf.rms_meV, "dof": cf.dof, "warnings": cf.warnings, "notes": notes,
@@ -658,7 +646,8 @@ def _hole_source(fit: dict, c: str) -> str:
 # ------------------------------------------------------------------------------------------------------ steps
 def _ground_state_pattern(ctx, cell: VacancyCell):
     """The perfect lattice's ground-state order (mapping step) on the sites of the vacancy cell, if commensurate."""
-    return start_pattern(ctx.sublattice, cell, ctx.results.get("mapping", {}).get("ground_state", "Neel"))
+    order = ctx.typed("mapping", MappingStep).ground_state if "mapping" in ctx.results else "Neel"
+    return start_pattern(ctx.sublattice, cell, order)
 
 
 def step_vacancy_dft(ctx):
@@ -705,13 +694,14 @@ def step_vacancy_fit(ctx):
         return _neutral_fit(ctx, ctx["vacancy_dft"])
     cell = make_vacancy_cell(ctx.sublattice, supercell=v["supercell"], site=v["site"])
     recs = ctx["vacancy_dft"]["records"]
-    mapJ = list(ctx["mapping"]["J_meV"]) + [0.0, 0.0, 0.0]
+    perfect_J = ctx.typed("mapping", MappingStep).J_meV
+    mapJ = perfect_J + [0.0, 0.0, 0.0]
     fixed = {"J2": float(mapJ[1]), "J3": float(mapJ[2])} if v["fit"] == "J1" else {}
     fit = fit_vacancy_exchange(cell, [r["pattern"] for r in recs], [r["energy"] for r in recs], fit=v["fit"],
                                fixed=fixed, names=[r["name"] for r in recs])
     out = fit.as_dict()
-    out["perfect_J_meV"] = ctx["mapping"]["J_meV"]
-    out["table"] = _fit_table(cell, fit, ctx["mapping"]["J_meV"])
+    out["perfect_J_meV"] = perfect_J
+    out["table"] = _fit_table(cell, fit, perfect_J)
     out["cell"] = cell.as_dict()
     ctx.log(out["table"])
     return out
@@ -737,8 +727,6 @@ def _fit_table(cell: VacancyCell, fit: VacancyFit, perfect) -> str:
 def _chi_max(a) -> dict | None:
     """χ maximum (K) of the largest lattice of a Tc analysis, labelled: {"T", "error", "lattice", "estimator"} with
     estimator "chi maximum" or, at a window edge, "edge: chi maximum >= T" / "edge: chi maximum <= T"."""
-    from ..magnetism.montecarlo.tc import peak_text
-
     if not a.sizes:
         return None
     lab = a.sizes[-1]
@@ -751,9 +739,6 @@ def _chi_max(a) -> dict | None:
 def _series(model, fractions, sizes, settings, realisations, ck_dir, near, holes, map_fn, refine: bool) -> dict:
     """One T(x) series of :func:`diluted_study` (``near``: NearVacancyJ or None; ``holes``: HoleSpec or None), with
     the optional second pass per x; returns the per-x results, the final analyses and the raw dilution results."""
-    from ..magnetism.montecarlo.dilution import dilution_scan
-    from ..magnetism.montecarlo.tc import second_pass
-
     res = dilution_scan(model, fractions, [int(x) for x in sizes], settings, realisations=int(realisations),
                         near_vacancy=near, out_dir=ck_dir(settings), map_fn=map_fn, holes=holes)
     tn, err, methods = list(res.tc), list(res.tc_error), list(res.methods)
@@ -829,9 +814,6 @@ def diluted_study(model, J_vac: float | None, fractions, sizes, settings, realis
     ``spin_hole``, ``per_vacancy`` per vacancy) and every nearest-neighbour bond given the J of its class
     (:mod:`wannmag.magnetism.montecarlo.holes`), stored under ``with_holes`` (same keys as the dilution series,
     plus ``hole_spec`` and ``hole_counts``) and drawn beside the dilution curve."""
-    from .._atomic import atomic_write_text
-    from ..magnetism.montecarlo.tc import checkpoint_key
-
     out = Path(out_dir)
 
     def ck_dir(spec):
@@ -870,8 +852,6 @@ def diluted_study(model, J_vac: float | None, fractions, sizes, settings, realis
 
 def _hole_spec(ctx, fit):
     """(HoleSpec, notes) when the charge mode is neutral and the vacancy fit carries hole classes, else (None, [])."""
-    from ..magnetism.montecarlo.holes import hole_spec_from_fit
-
     charge = ctx.params["vacancy"].get("charge")
     if charge not in (None, "neutral"):
         return None, []
@@ -884,13 +864,12 @@ def _hole_spec(ctx, fit):
 
 
 def step_vacancy_mc(ctx):
-    from ..magnetism import SpinModel
-    from ..magnetism.montecarlo import MCSettings
-    from ..magnetism.montecarlo.tc import mean_field_window
-
     p = ctx.params
     v = p["vacancy"]
-    model = SpinModel.load(ctx["model"]["model"])
+    # the model step's SpinModel (in memory in a fresh run, else its file read once; shared with the mc step: read
+    # only) and the mc step's typed result, when the run has one
+    model = ctx.typed("model", ModelStep).spin_model()
+    mc = ctx.typed("mc", MCStep) if "mc" in ctx.results else None
     fit = ctx["vacancy_fit"]
     spec, hole_notes = _hole_spec(ctx, fit)
     # with holes (neutral cell, fit by bond class): the dilution-only series beside keeps every J of the crystal
@@ -900,21 +879,17 @@ def step_vacancy_mc(ctx):
     # down: dilution lowers T towards zero at the percolation threshold
     tmin, tmax = mean_field_window(model, 0.03, 1.1)
     # the algorithm the mc step chose for this model (cluster moves where valid; tc.choose_algorithm)
-    algo = (ctx.results.get("mc") or {}).get("algorithm") or "metropolis"
+    algo = (mc.algorithm if mc is not None else None) or "metropolis"
     settings = MCSettings(tmin=tmin, tmax=tmax, n_replicas=p["mc_replicas"], n_sweeps=p["mc_sweeps"],
                           n_therm=p["mc_therm"], seed=p["seed"], checkpoint_every=1000, algorithm=algo,
                           threads=int(p.get("mc_threads") or 1))
     algo_note = None
     if spec is not None:  # the one rule (tc.choose_algorithm), also on a lattice with holes
-        from dataclasses import replace
-
-        from ..magnetism.montecarlo.holes import choose_hole_algorithm
-
         algo, algo_note = choose_hole_algorithm(model, p["mc_sizes"], settings, spec, max(v["fractions"]),
                                                 requested=None if algo == "cluster" else "metropolis")
         settings = replace(settings, algorithm=algo)
-    perfect = (ctx["mc"].get("tc_K"), ctx["mc"].get("tc_error_K")) if "mc" in ctx.results else None
-    formula = ctx.results.get("structure", {}).get("formula", "")
+    perfect = (mc.tc_K, mc.tc_error_K) if mc is not None else None
+    formula = ctx.typed("structure", StructureStep).formula if "structure" in ctx.results else ""
     if spec is None and J_vac is None:
         title = f"{formula}: dilution only (every J of the crystal)"
     elif spec is None:
@@ -947,8 +922,6 @@ def step_vacancy_mc(ctx):
 
 def vacancy_steps(params: dict) -> list:
     """The three steps of the study for :func:`wannmag.workflows.run.build_workflow` (module docstring)."""
-    from .engine import Step
-
     v = params["vacancy"]
     eng = params.get("vacancy_engine")
     dftp = {"structure": params["structure"], "preset": params["preset"], "U": params["U"],
