@@ -700,6 +700,85 @@ def step_report(ctx):
 
 
 # ------------------------------------------------------------------------------------------------------ API
+def _resolve_inputs(structure, from_dir) -> tuple[str, str | None]:
+    """The structure file (given, else the first *.cif / POSCAR* / *.vasp of ``from_dir``) as an absolute path, and
+    the directory of the Wannier90 files inside ``from_dir`` (the first ``*_up_hr.dat`` found), if any."""
+    wannier_dir = None
+    if from_dir is not None:
+        d = Path(from_dir)
+        if not d.is_dir():
+            raise WorkflowError(f"{d}: no such directory")
+        if structure is None:
+            cands = sorted(d.glob("*.cif")) + sorted(d.glob("POSCAR*")) + sorted(d.glob("*.vasp"))
+            if not cands:
+                raise WorkflowError(f"{d}: no structure file (*.cif, POSCAR) to start from")
+            structure = cands[0]
+        w = [x for x in d.rglob("*_up_hr.dat")]
+        wannier_dir = str(w[0].parent) if w else None
+    if structure is None:
+        raise WorkflowError("give a structure file or --from DIR")
+    return str(Path(structure).resolve()), wannier_dir
+
+
+def _core_steps(params: dict, base: dict, from_key, wannier_key, relax: dict | None) -> list[Step]:
+    """The steps of every run, relax (``relax``: its fmax/order, None = no relax step) to mc, keyed by ``base`` (the
+    structure's content fingerprint), the fingerprints of the ``--from`` energies and Wannier files and the
+    parameters they use."""
+    preset, U = params["preset"], params["U"]
+    dftp = {**base, "preset": preset, "U": float(U), "from_dir": from_key, "cells": "all rectangular"}
+    steps = [
+        Step("structure", step_structure, ("relax",) if relax else (), params=base,
+             description="magnetic sublattice and exchange paths"),
+        Step("dft", step_dft, ("structure",), params=dftp, description="DFT energies of FM, Néel, zigzag, stripy"),
+        Step("mapping", step_mapping, ("dft",), params={}, description="energy mapping J1–J3"),
+        Step("wannier", step_wannier, ("structure",), params={**base, "preset": preset, "U": float(U),
+                                                             "from_dir": wannier_key is not None,
+                                                             "wannier_dir": wannier_key},
+             description="Wannier functions (metal d + ligand p)"),
+        Step("tb", step_tb, ("wannier",), params={"U": float(U)}, description="crystal field and classification"),
+        Step("mft", step_mft, ("wannier",), params={"kmesh_mft": params["kmesh_mft"]},
+             description="magnetic force theorem"),
+        Step("superexchange", step_superexchange, ("wannier", "mapping", "mft"), params={"U": float(U)},
+             description="superexchange channels"),
+        Step("anisotropy", step_anisotropy, ("mapping", "dft"), params={"soc_fit": "collinear orders v1"},
+             description="dipolar + spin–orbit"),
+        Step("exchange_compare", step_exchange_compare, ("structure", "dft", "mapping", "mft", "superexchange"),
+             params={"routes": "v1"}, description="every exchange route side by side"),
+        Step("model", step_model, ("mapping", "anisotropy"), params={}, description="spin model for Monte Carlo"),
+        Step("lswt", step_lswt, ("model",), params={}, description="spin waves and RPA Tc"),
+        Step("mc", step_mc, ("model",), params={**{k: params.get(k, True) for k in ("mc_sizes", "mc_sweeps", "mc_therm",
+                                                                                 "mc_replicas", "seed", "mc_refine")},
+                                                # the algorithm is part of the step's key ("auto": cluster moves
+                                                # where valid, and the easy-axis Binder cumulant for uniaxial models —
+                                                # results of the former Metropolis/vector default rerun); threads do
+                                                # not change the result
+                                                "mc_algorithm": params.get("mc_algorithm") or "auto"},
+             description="parallel-tempering Monte Carlo"),
+    ]
+    if relax:  # first: every later step depends on it through "structure"
+        steps.insert(0, Step("relax", step_relax, params={**base, "preset": preset, "U": float(U),
+                                                         "fmax": relax["fmax"], "order": relax["order"]},
+                             description=f"relax the ionic positions (DFT+U, {relax['order']}, forces < "
+                                         f"{relax['fmax']:g} eV/Å)", after=_use_relaxed))
+    return steps
+
+
+def _vacancy_steps(params: dict, base: dict, from_dir) -> list[Step]:
+    """The vacancy study's steps (:func:`~wannmag.workflows.vacancy.vacancy_steps`) with their DFT inputs keyed by
+    content, like the other steps: the structure's fingerprint ``base``, the files of ``from_dir``/vacancy."""
+    steps = []
+    for st in vacancy_steps(params):
+        # the vacancy study's DFT inputs by content, like the other steps
+        if "structure" in st.params:
+            st.params = {**st.params, "structure": base["structure"]}
+        if st.params.get("from_dir"):
+            vac = Path(from_dir) / "vacancy"
+            st.params = {**st.params, "from_dir": files_fingerprint(_energy_inputs(vac), root=vac)
+                         if vac.is_dir() else "no vacancy directory"}
+        steps.append(st)
+    return steps
+
+
 def build_workflow(structure=None, out="wannmag_run", preset: str = "fast", U: float = 3.0, from_dir=None,
                    dask=None, seed: int = 0, log=print, settings: dict | None = None, workers: int = 1,
                    vacancies=None, vacancy_supercell=(2, 2, 1), vacancy_site: int = 0, vacancy_fit: str = "J1",
@@ -757,21 +836,7 @@ def build_workflow(structure=None, out="wannmag_run", preset: str = "fast", U: f
         if len(sc) != 3 or min(sc) < 1:
             raise WorkflowError(f"vacancy supercell must be 2 or 3 positive integers, got {vacancy_supercell}")
         settings = {**VACANCY_SETTINGS[preset], **(settings or {})}
-    wannier_dir = None
-    if from_dir is not None:
-        d = Path(from_dir)
-        if not d.is_dir():
-            raise WorkflowError(f"{d}: no such directory")
-        if structure is None:
-            cands = sorted(d.glob("*.cif")) + sorted(d.glob("POSCAR*")) + sorted(d.glob("*.vasp"))
-            if not cands:
-                raise WorkflowError(f"{d}: no structure file (*.cif, POSCAR) to start from")
-            structure = cands[0]
-        w = [x for x in d.rglob("*_up_hr.dat")]
-        wannier_dir = str(w[0].parent) if w else None
-    if structure is None:
-        raise WorkflowError("give a structure file or --from DIR")
-    structure = str(Path(structure).resolve())
+    structure, wannier_dir = _resolve_inputs(structure, from_dir)
     if relax is None:
         relax = preset == "accurate" and from_dir is None
     if relax and from_dir is not None:
@@ -806,53 +871,11 @@ def build_workflow(structure=None, out="wannmag_run", preset: str = "fast", U: f
         from_key = files_fingerprint(_energy_inputs(Path(from_dir), CONFIGS), root=Path(from_dir))
     wannier_key = None if wannier_dir is None else files_fingerprint(_wannier_inputs(wannier_dir),
                                                                      root=Path(wannier_dir))
-    dftp = {**base, "preset": preset, "U": float(U), "from_dir": from_key, "cells": "all rectangular"}
-    steps = [
-        Step("structure", step_structure, ("relax",) if relax else (), params=base,
-             description="magnetic sublattice and exchange paths"),
-        Step("dft", step_dft, ("structure",), params=dftp, description="DFT energies of FM, Néel, zigzag, stripy"),
-        Step("mapping", step_mapping, ("dft",), params={}, description="energy mapping J1–J3"),
-        Step("wannier", step_wannier, ("structure",), params={**base, "preset": preset, "U": float(U),
-                                                             "from_dir": wannier_key is not None,
-                                                             "wannier_dir": wannier_key},
-             description="Wannier functions (metal d + ligand p)"),
-        Step("tb", step_tb, ("wannier",), params={"U": float(U)}, description="crystal field and classification"),
-        Step("mft", step_mft, ("wannier",), params={"kmesh_mft": params["kmesh_mft"]},
-             description="magnetic force theorem"),
-        Step("superexchange", step_superexchange, ("wannier", "mapping", "mft"), params={"U": float(U)},
-             description="superexchange channels"),
-        Step("anisotropy", step_anisotropy, ("mapping", "dft"), params={"soc_fit": "collinear orders v1"},
-             description="dipolar + spin–orbit"),
-        Step("exchange_compare", step_exchange_compare, ("structure", "dft", "mapping", "mft", "superexchange"),
-             params={"routes": "v1"}, description="every exchange route side by side"),
-        Step("model", step_model, ("mapping", "anisotropy"), params={}, description="spin model for Monte Carlo"),
-        Step("lswt", step_lswt, ("model",), params={}, description="spin waves and RPA Tc"),
-        Step("mc", step_mc, ("model",), params={**{k: params.get(k, True) for k in ("mc_sizes", "mc_sweeps", "mc_therm",
-                                                                                 "mc_replicas", "seed", "mc_refine")},
-                                                # the algorithm is part of the step's key ("auto": cluster moves
-                                                # where valid, and the easy-axis Binder cumulant for uniaxial models —
-                                                # results of the former Metropolis/vector default rerun); threads do
-                                                # not change the result
-                                                "mc_algorithm": params.get("mc_algorithm") or "auto"},
-             description="parallel-tempering Monte Carlo"),
-    ]
-    if relax:  # first: every later step depends on it through "structure"
-        steps.insert(0, Step("relax", step_relax, params={**base, "preset": preset, "U": float(U),
-                                                         "fmax": float(relax_fmax), "order": str(relax_order)},
-                             description=f"relax the ionic positions (DFT+U, {relax_order}, forces < "
-                                         f"{float(relax_fmax):g} eV/Å)", after=_use_relaxed))
+    steps = _core_steps(params, base, from_key, wannier_key, params["relax"] if relax else None)
     report_deps = ("structure", "mapping", "tb", "mft", "superexchange", "exchange_compare", "anisotropy", "model",
                    "lswt", "mc")
     if vacancies is not None:
-        for st in vacancy_steps(params):
-            # the vacancy study's DFT inputs by content, like the other steps
-            if "structure" in st.params:
-                st.params = {**st.params, "structure": base["structure"]}
-            if st.params.get("from_dir"):
-                vac = Path(from_dir) / "vacancy"
-                st.params = {**st.params, "from_dir": files_fingerprint(_energy_inputs(vac), root=vac)
-                             if vac.is_dir() else "no vacancy directory"}
-            steps.append(st)
+        steps += _vacancy_steps(params, base, from_dir)
         report_deps += ("vacancy_dft", "vacancy_fit", "vacancy_mc")
     steps.append(Step("report", step_report, report_deps, params={}, description="report.md / report.html"))
     return Engine(out, steps, params=params, log=log)
