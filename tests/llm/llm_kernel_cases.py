@@ -29,6 +29,11 @@ def tiny_model(arch: str = "tiny", seed: int = 0):
     raise ValueError(arch)
 
 
+def fdtype(model) -> torch.dtype:
+    """The model's floating dtype: the float inputs a case makes itself follow it (a float64 model gets float64)."""
+    return next(p.dtype for p in model.parameters() if p.is_floating_point())
+
+
 def lm_batch(dev, b: int = 2, t: int = T, seed: int = 0) -> dict:
     g = torch.Generator().manual_seed(seed)
     ids = torch.randint(3, V, (b, t), generator=g)
@@ -45,9 +50,10 @@ def bee_rag_dev(model, dev):
     seg = doc_ids[0]
     am = ((seg[:, None] == seg[None, :]) | (seg[:, None] < 0)).to(dev)
     ad = as_adapter(model)
+    dt = fdtype(model)
     outs = []
-    for mode, kw in (("solve", {"reference_entropy": torch.full((L, H), 0.5, device=dev)}), ("closed_form", {}),
-                     ("learned", {"learned": LearnedBalance(L, H).to(dev)})):
+    for mode, kw in (("solve", {"reference_entropy": torch.full((L, H), 0.5, device=dev, dtype=dt)}),
+                     ("closed_form", {}), ("learned", {"learned": LearnedBalance(L, H).to(dev, dt)})):
         bias = BalancedDocBias(doc_ids, n_ref=2, mode=mode, **kw)
         outs.append(ad.forward(ids, position_ids=pos, attn_mask=am, attn_bias=bias).logits)
     return outs
@@ -82,7 +88,7 @@ def riorag_dev(model, dev):
     from wannmag.llm.common.rl import clipped_policy_loss, group_advantages
     b = lm_batch(dev)["input_ids"]
     lp = sequence_logprobs(model, b[:, :4], b[:, 4:])
-    adv = group_advantages(torch.rand(1, 2).to(dev)).reshape(-1)
+    adv = group_advantages(torch.rand(1, 2).to(dev, fdtype(model))).reshape(-1)
     loss = clipped_policy_loss(lp, lp.detach(), adv, torch.ones_like(lp, dtype=torch.bool))
     return [lp, adv, loss]
 
@@ -135,10 +141,10 @@ def upit_dev(model, dev):
 def cd_rlhf_dev(model, dev):
     from wannmag.llm.cd_rlhf import CuriosityModule, intrinsic_rewards, topk_gate
     from wannmag.llm.common.ppo import ActorCritic
-    ac = ActorCritic(model).to(dev)
+    ac = ActorCritic(model)                  # no .to(): the value head must follow the model by itself
     seq = lm_batch(dev)["input_ids"]
     logits, values, h = ac(seq)
-    icm = CuriosityModule(D, V).to(dev)
+    icm = CuriosityModule(D, V).to(dev, fdtype(model))
     err = icm.errors(h, seq[:, 1:])
     gate = topk_gate(logits[:, :-1], seq[:, 1:])
     return [values, err, gate, intrinsic_rewards(err, gate, torch.ones_like(gate))]
@@ -150,7 +156,7 @@ def ma_rlhf_dev(model, dev):
     lp = torch.log_softmax(as_adapter(model).forward(lm_batch(dev)["input_ids"]).logits, -1)[..., 3]
     outs = [macro_ids(mask, "fixed", n=2), macro_ids(mask, "random", generator=torch.Generator().manual_seed(0)),
             macro_ids(mask, "ppl", logprobs=lp, threshold=5.0)]
-    r, v = torch.rand(2, T).to(dev), torch.rand(2, T).to(dev)
+    r, v = torch.rand(2, T).to(dev, fdtype(model)), torch.rand(2, T).to(dev, fdtype(model))
     for mid in outs:
         outs = outs + list(macro_gae(r, v, mid))
     return outs
@@ -181,7 +187,7 @@ def soft_thinking_host(model, dev):
     outs = [think_and_answer(model, prompt, 2, 3, m, generator=g) for m in ("sample", "gumbel")]
     ans, w, pre = think_and_answer(model, prompt, 2, 3, "soft", top_k=None, return_trace=True)
     top1_dependence(model, pre[1], w[1])
-    return outs + [ans]
+    return outs + [ans] + list(w)          # w: the soft tokens (floating, the model's dtype)
 
 
 def swift_study_host(model, dev):
@@ -190,7 +196,7 @@ def swift_study_host(model, dev):
     n = sum(p.numel() for p in model.parameters())
     sc = checkpoint_influence(model, [(state, 0.1)], {"a": [lm_batch(dev, 1)]}, {"e": [lm_batch(dev, 1, seed=2)]},
                               RandomProjector(n, 8))
-    return [torch.tensor(list(sc.values()))]
+    return [torch.tensor(list(sc.values()), dtype=fdtype(model))]
 
 
 def riorag_host(model, dev):
@@ -231,7 +237,7 @@ def apex_host(model, dev):
     m = copy.deepcopy(model)
     res = apex_finetune(m, lambda s: lm_batch(dev, seed=abs(s)), steps=2, stages=2, frac=0.25, random=True)
     mean_effective_rank(m)
-    return [torch.tensor(res["loss"])]
+    return [torch.tensor(res["loss"], dtype=fdtype(model))]
 
 
 def itt_host(model, dev):
@@ -267,17 +273,17 @@ def upit_host(model, dev):
 
 def _ppo(model, dev, **kw):
     from wannmag.llm.common.ppo import ActorCritic, PPOConfig, ppo_train
-    ac = ActorCritic(copy.deepcopy(model)).to(dev)
+    ac = ActorCritic(copy.deepcopy(model))   # head follows the model
     prompt = lm_batch(dev, 4)["input_ids"][:, :2]
     cfg = PPOConfig(steps=1, max_new=4, epochs=1, eos_id=None)
     hist = ppo_train(ac, lambda s: prompt, lambda ro: (ro.tokens == 5).float().mean(1), cfg,
                      generator=torch.Generator(device=dev).manual_seed(0), **kw)
-    return [torch.tensor([h["reward"] for h in hist])]
+    return [torch.tensor([h["reward"] for h in hist], dtype=fdtype(model)), ac.value_head.weight]
 
 
 def cd_rlhf_host(model, dev):
     from wannmag.llm.cd_rlhf import CuriosityModule, curiosity_shaping
-    return _ppo(model, dev, shaping_fn=curiosity_shaping(CuriosityModule(D, V).to(dev), eta=0.1))
+    return _ppo(model, dev, shaping_fn=curiosity_shaping(CuriosityModule(D, V).to(dev, fdtype(model)), eta=0.1))
 
 
 def ma_rlhf_host(model, dev):

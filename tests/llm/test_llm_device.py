@@ -11,6 +11,9 @@ Two checks:
   output is on that device; ``meta`` tensors refuse to mix with CPU tensors, so a CPU-only tensor in the
   computation raises.  Functions that read data on the host (``int(x)``, ``nonzero``) cannot run on ``meta``;
   they are covered by the factory audit and, on a CUDA machine, by the ``cuda`` run.
+* ``test_kernels_keep_the_model_dtype`` runs every case (meta-able and host-reading) on a float64 copy of both
+  architectures and checks every floating output is float64: a parameter, buffer or tensor made in the default
+  float32, or a ``.float()`` cast, either raises (dtype mismatch in a matmul) or shows up as a float32 output.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import pytest
 torch = pytest.importorskip("torch")
 from torch.overrides import TorchFunctionMode  # noqa: E402
 
-from llm_kernel_cases import DEVICE_CASES, HOST_CASES, tiny_model  # noqa: E402
+from llm_kernel_cases import ARCHS, DEVICE_CASES, HOST_CASES, tiny_model  # noqa: E402
 
 FACTORIES = {torch.zeros, torch.ones, torch.randn, torch.rand, torch.randint, torch.randperm, torch.arange,
              torch.tensor, torch.empty, torch.full, torch.eye, torch.linspace}
@@ -85,3 +88,26 @@ def test_kernels_on_device(name, device):
     if device == "cuda":  # the host-reading parts run on a real device too
         if name in HOST_CASES:
             HOST_CASES[name](model, dev)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("name", sorted(set(HOST_CASES) | set(DEVICE_CASES)))
+def test_kernels_keep_the_model_dtype(name, arch):
+    cpu = torch.device("cpu")
+    outs = []
+    for case in (DEVICE_CASES.get(name), HOST_CASES.get(name)):
+        if case is not None:
+            outs += case(tiny_model(arch).to(torch.float64), cpu)
+    floats = [o for o in outs if o.is_floating_point()]
+    assert floats, name
+    assert [o.dtype for o in floats] == [torch.float64] * len(floats), name
+
+
+def test_upcast_only_raises_half_precision():
+    from wannmag.llm.common.device import upcast
+    for dt, want in ((torch.bfloat16, torch.float32), (torch.float16, torch.float32), (torch.float32, torch.float32),
+                     (torch.float64, torch.float64), (torch.int64, torch.int64)):
+        x = torch.arange(3).to(dt)
+        assert upcast(x).dtype == want and torch.equal(upcast(x).double(), x.double())
+    y = torch.ones(2)
+    assert upcast(y) is y                       # float32 is returned as is (the experiments' numbers unchanged)

@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from .common.adapter import as_adapter
-from .common.device import module_device
+from .common.device import module_device, upcast
 
 __all__ = ["ITTBlock", "make_itt", "flops_per_token", "selected_fractions"]
 
@@ -65,7 +65,7 @@ class ITTBlock(nn.Module):
         if self.rho >= 1.0:
             return s.new_tensor(-1.0)
         if self.training:
-            q = torch.quantile(s.detach().reshape(-1).float(), 1.0 - self.rho)
+            q = torch.quantile(upcast(s.detach().reshape(-1)), 1.0 - self.rho)
             with torch.no_grad():
                 if not bool(self.tau_init[t]):
                     self.tau[t] = q

@@ -34,7 +34,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .common.adapter import as_adapter
-from .common.device import multinomial_gen, rand_like_gen
+from .common.device import multinomial_gen, rand_like_gen, upcast
 from .common.metrics import entropy
 
 MODES = ("greedy", "sample", "soft", "dirichlet", "gumbel")
@@ -104,7 +104,7 @@ def think_and_answer(model: nn.Module, prompt: torch.Tensor, n_think: int, answe
     emb = ad.embed(prompt)
     weights, prefixes = [], []
     for _ in range(n_think):
-        probs = torch.softmax(ad.forward(inputs_embeds=emb).logits[:, -1].float(), -1)
+        probs = torch.softmax(upcast(ad.forward(inputs_embeds=emb).logits[:, -1]), -1)
         w = step_weights(probs, mode, top_k=top_k, alpha=alpha, tau=tau, generator=generator)
         if return_trace:
             prefixes.append(emb)
@@ -113,7 +113,7 @@ def think_and_answer(model: nn.Module, prompt: torch.Tensor, n_think: int, answe
     marker = ad.embed(torch.full((prompt.shape[0], 1), answer_marker, dtype=prompt.dtype,
                                            device=prompt.device))
     emb = torch.cat([emb, marker], 1)
-    probs = torch.softmax(ad.forward(inputs_embeds=emb).logits[:, -1].float(), -1)
+    probs = torch.softmax(upcast(ad.forward(inputs_embeds=emb).logits[:, -1]), -1)
     ans = multinomial_gen(probs, 1, generator).squeeze(1) if mode == "sample" else probs.argmax(-1)
     return (ans, weights, prefixes) if return_trace else ans
 
@@ -145,7 +145,7 @@ def top1_dependence(model: nn.Module, prefix: torch.Tensor, weights: torch.Tenso
 
     def nxt(w):
         emb = torch.cat([prefix, ad.soft_embed(w)[:, None]], 1)
-        return torch.softmax(ad.forward(inputs_embeds=emb).logits[:, -1].float(), -1)
+        return torch.softmax(upcast(ad.forward(inputs_embeds=emb).logits[:, -1]), -1)
 
     p_soft, p_top1, p_rest = nxt(weights), nxt(onehot), nxt(rest)
     return {"n": int(keep.sum()),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["rand_like_gen", "randn_gen", "multinomial_gen", "module_device"]
+__all__ = ["rand_like_gen", "randn_gen", "multinomial_gen", "module_device", "upcast"]
 
 
 def _draw_device(generator: torch.Generator | None, device: torch.device) -> torch.device:
@@ -39,6 +39,12 @@ def multinomial_gen(probs: torch.Tensor, num_samples: int = 1,
     if generator is None or generator.device == probs.device:
         return torch.multinomial(probs, num_samples, generator=generator)
     return torch.multinomial(probs.to(generator.device), num_samples, generator=generator).to(probs.device)
+
+
+def upcast(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in at least single precision for a softmax/log-softmax/quantile: half-precision (float16, bfloat16)
+    goes to float32, float32 and float64 stay as they are (``x.float()`` would drop a float64 model to float32)."""
+    return x.float() if x.is_floating_point() and torch.finfo(x.dtype).bits < 32 else x
 
 
 def module_device(module: torch.nn.Module) -> tuple[torch.device, torch.dtype]:

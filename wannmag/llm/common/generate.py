@@ -9,7 +9,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .adapter import as_adapter
-from .device import multinomial_gen
+from .device import multinomial_gen, upcast
 
 
 @dataclass
@@ -40,11 +40,11 @@ def generate(model: nn.Module, prompt: torch.Tensor, max_new: int, *, greedy: bo
     alive = []
     for _ in range(max_new):
         logits = fwd(seq, **forward_kwargs).logits[:, -1]
-        logp = F.log_softmax(logits.float(), -1)
+        logp = F.log_softmax(upcast(logits), -1)
         if greedy:
             nxt = logits.argmax(-1)
         else:
-            probs = torch.softmax(logits.float() / temperature, -1)
+            probs = torch.softmax(upcast(logits) / temperature, -1)
             nxt = multinomial_gen(probs, 1, generator).squeeze(1)
         nxt = torch.where(done, torch.full_like(nxt, pad_id), nxt)
         alive.append(~done)
@@ -64,4 +64,4 @@ def sequence_logprobs(model: nn.Module, prompt: torch.Tensor, response: torch.Te
     """Per-token log-probs (B,L) of ``response`` given ``prompt`` (differentiable)."""
     seq = torch.cat([prompt, response], 1)
     logits = as_adapter(model).forward(seq, **forward_kwargs).logits[:, prompt.shape[1] - 1: -1]
-    return F.log_softmax(logits.float(), -1).gather(2, response[..., None]).squeeze(2)
+    return F.log_softmax(upcast(logits), -1).gather(2, response[..., None]).squeeze(2)

@@ -23,6 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .adapter import as_adapter
+from .device import module_device, upcast
 from .generate import generate
 from .rl import gae, masked_whiten, ppo_token_loss, value_loss
 
@@ -52,7 +53,8 @@ class ActorCritic(nn.Module):
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
-        self.value_head = nn.Linear(as_adapter(model).d_model, 1)
+        dev, dtype = module_device(model)   # the head lives where the model does (device and dtype)
+        self.value_head = nn.Linear(as_adapter(model).d_model, 1, device=dev, dtype=dtype)
         nn.init.zeros_(self.value_head.weight)
         nn.init.zeros_(self.value_head.bias)
 
@@ -80,7 +82,7 @@ class Rollout:
 
 
 def token_logprobs(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-    return F.log_softmax(logits.float(), -1).gather(-1, tokens[..., None]).squeeze(-1)
+    return F.log_softmax(upcast(logits), -1).gather(-1, tokens[..., None]).squeeze(-1)
 
 
 @torch.no_grad()
