@@ -16,6 +16,9 @@ from wannmag.structures import cri3_monolayer, find_magnetic_sites, neighbour_sh
 
 J_TRUE = (-3.55, -0.59, 0.21)  # meV, internal convention (a CrI3-like set with an AF J3 to make it non-trivial)
 G, M, K = (0, 0, 0), (0.5, 0, 0), (1 / 3, 1 / 3, 0)
+#: J1–J8 (meV): J_TRUE and couplings beyond J3 of the kind the MLWF force theorem gives for CrI3 (AF J5 and J8 at
+#: 12.1 and 16.2 Å, data/exchange/CrI3_ft_stiffness.json), enlarged so that every shell moves the stiffness visibly
+J_LONG = J_TRUE + (-0.05, 0.12, 0.04, -0.03, 0.07)
 ZONE = [G, M, K, (0.25, 0, 0), (5 / 12, 1 / 6, 0), (1 / 6, 1 / 6, 0)]
 
 
@@ -134,9 +137,10 @@ def test_underdetermined_sets_raise_one_clear_error():
         fit_spiral(model, ZONE, [0, 1, 2, np.nan, 4, 5])
 
 
+@pytest.mark.parametrize("Js", [J_TRUE, J_LONG], ids=["J1-J3", "J1-J8"])
 @pytest.mark.parametrize("frame", ["lattice", "bond"])
-def test_stiffness_matches_analytic_tensor(frame):
-    model = honeycomb()
+def test_stiffness_matches_analytic_tensor(frame, Js):
+    model = honeycomb(Js=Js)
     q = np.array([[0, 0, 0], [0.004, 0, 0], [0.008, 0, 0], [0.012, 0, 0]])
     for sigma in ((1, 1), (1, -1)):
         ph = pattern_phases(sigma) if frame == "lattice" else corotating_phases(model, q, sigma)
@@ -165,6 +169,86 @@ def test_stiffness_tensor_analytic():
         stiffness_tensor(model, (0.0, 1.0))
     with pytest.raises(SpiralFitError, match="one line"):
         fit_stiffness(model, [G, (0.01, 0, 0), (0, 0.01, 0)], [0, 1, 2], q_max=0.1)
+
+
+def curvature(model, phases_of, h):
+    """The q² coefficient tensor of E(q) − E(0) in the plane (2×2, meV Å² per cell): half the Hessian of
+    spiral_energy at q = 0 by central differences in Cartesian q (Å⁻¹), Richardson-extrapolated from steps h, h/2
+    (error O(h⁴ d⁴)).  ``phases_of(q_reduced)`` gives the home-cell angles of the spiral."""
+    to_reduced = model.cell.T / (2 * np.pi)   # q_red = q_cart @ cell.T / 2π  (q_cart = q_red @ 2π cell⁻ᵀ)
+
+    def E(qc):
+        q = np.array([[qc[0], qc[1], 0.0]]) @ to_reduced
+        return spiral_energy(model, q, phases_of(q))[0]
+
+    def hessian(h):
+        e = np.eye(2) * h
+        return np.array([[(E(e[a] + e[b]) - E(e[a] - e[b]) - E(-e[a] + e[b]) + E(-e[a] - e[b])) / (4 * h * h)
+                          for b in range(2)] for a in range(2)])
+
+    return 0.5 * (4 * hessian(h / 2) - hessian(h)) / 3
+
+
+@pytest.mark.parametrize("frame", ["lattice", "bond"])
+@pytest.mark.parametrize("sigma", [(1, 1), (1, -1)], ids=["FM", "Neel"])
+@pytest.mark.parametrize("builder", [cri3_monolayer, vps3_monolayer])
+def test_stiffness_tensor_is_curvature_of_spiral_energy_beyond_J3(builder, sigma, frame):
+    """stiffness_tensor = the small-q curvature of the spiral energy (1), with J1–J8 differing bond by bond (a
+    C3-breaking Wannier gauge), both patterns and both frames; the couplings beyond J3 change it."""
+    model = honeycomb(builder, J_LONG)
+    rng = np.random.default_rng(11)
+    for b in model.bonds:
+        b.J = b.J * (1 + 0.3 * rng.standard_normal())
+    assert max(model.bond_length(b) for b in model.bonds) > 2.3 * np.linalg.norm(model.cell[0])   # shell 8: 4a/√3
+    if frame == "bond":
+        def phases_of(q):
+            return corotating_phases(model, q, sigma)
+    else:
+        def phases_of(q):
+            return pattern_phases(sigma)
+    D = stiffness_tensor(model, sigma, frame=frame)
+    num = curvature(model, phases_of, h=1e-3)
+    assert np.allclose(D[:2, :2], num, rtol=1e-7, atol=1e-7)
+    assert np.allclose(D[2], 0.0) and np.allclose(D[:, 2], 0.0)
+    short = SpinModel(cell=model.cell, sites=model.sites, pbc=model.pbc)
+    for b in model.bonds:
+        if b.shell <= 3:
+            short.add_bond(b.i, b.j, b.R, b.J, shell=b.shell)
+    D3 = stiffness_tensor(short, sigma, frame=frame)[:2, :2]
+    assert np.max(np.abs(D3 - num)) > 1e-2 * np.max(np.abs(num))
+
+
+@pytest.mark.parametrize("sigma", [(1, 1), (1, -1)], ids=["FM", "Neel"])
+def test_stiffness_shell_formula_beyond_J3(sigma):
+    """Co-rotating frame, J constant on each shell: every honeycomb shell is C3-symmetric, so D is isotropic in the
+    plane, D = −¼ S² Σ_n σ_n J_n z_n d_n² (z_n bonds per cell of length d_n, σ_n = σ_i σ_j on them).  With J differing
+    bond by bond, ½ Tr_plane D equals that formula with the shell means (what data/exchange/ft_stiffness.py reports)."""
+    model = honeycomb(Js=J_LONG)
+    S = 1.5
+    z = [sum(1 for b in model.bonds if b.shell == n) for n in range(1, 9)]
+    assert z == [3, 6, 3, 6, 6, 6, 6, 3]
+
+    def formula(Js):
+        total = 0.0
+        for n, Jn in enumerate(Js, start=1):
+            bs = [b for b in model.bonds if b.shell == n]
+            sgn = {sigma[b.i] * sigma[b.j] for b in bs}
+            d = np.array([model.bond_length(b) for b in bs])
+            assert len(sgn) == 1 and np.ptp(d) < 1e-8
+            total += -0.25 * S**2 * sgn.pop() * Jn * len(bs) * np.mean(d**2)
+        return total
+
+    # the builders' positions are C3-symmetric to ~1e-10 Å, hence rel=1e-9 for the isotropy, 1e-12 for the trace
+    D = stiffness_tensor(model, sigma)
+    assert 0.5 * (D[0, 0] + D[1, 1]) == pytest.approx(formula(J_LONG), rel=1e-12)
+    assert D[0, 0] == pytest.approx(D[1, 1], rel=1e-9) and abs(D[0, 1]) < 1e-9 * abs(D[0, 0])
+    rng = np.random.default_rng(5)
+    for b in model.bonds:
+        b.J = b.J * (1 + 0.3 * rng.standard_normal())
+    means = [np.mean([b.J_iso for b in model.bonds if b.shell == n]) for n in range(1, 9)]
+    D = stiffness_tensor(model, sigma)
+    assert 0.5 * (D[0, 0] + D[1, 1]) == pytest.approx(formula(means), rel=1e-12)
+    assert abs(D[0, 0] - D[1, 1]) > 1e-3 * abs(D[0, 0])   # the bond-resolved tensor is no longer isotropic
 
 
 @pytest.mark.parametrize("frame", ["lattice", "bond"])
