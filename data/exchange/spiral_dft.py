@@ -117,8 +117,17 @@ def all_routes(name):
         rows = json.loads((ROOT / "data" / "exchange" / f"{name}_routes.json").read_text())["routes"]
     except (OSError, ValueError, KeyError):
         return {}
-    return {r["name"]: {k: r[k] for k in ("J1", "J2", "J3")} for r in rows
-            if all(isinstance(r.get(k), (int, float)) for k in ("J1", "J2", "J3"))}
+    out = {r["name"]: {k: r[k] for k in ("J1", "J2", "J3")} for r in rows
+           if all(isinstance(r.get(k), (int, float)) for k in ("J1", "J2", "J3"))}
+    # the MLWF force theorem with every J(R) up to 30 Å (data/exchange/ft_stiffness.py): its D is given, not J1–J3's
+    ft = ROOT / "data" / "exchange" / f"{name}_ft_stiffness.json"
+    try:
+        for k, v in json.loads(ft.read_text())["suggested_D_from_routes"].items():
+            out[k] = {"J1": v["J"][0], "J2": v["J"][1], "J3": v["J"][2], "D": v["D"],
+                      "source": str(ft.relative_to(ROOT))}
+    except (OSError, ValueError, KeyError):
+        pass
+    return out
 
 
 def fit_stiffness_only(name):

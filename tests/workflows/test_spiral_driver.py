@@ -255,7 +255,9 @@ def test_stiffness_set_recovers_the_model_stiffness(tmp_path, fake, monkeypatch,
     out = tmp_path / "stiff.json"
     doc = sp.stiffness_from_points(CIF, tmp_path, pattern, out=out, material="CrI3",
                                    reference={"truth": dict(zip(("J1", "J2", "J3"), J)),
-                                              "half": {"J1": J[0] / 2, "J2": J[1] / 2, "J3": J[2] / 2}})
+                                              "half": {"J1": J[0] / 2, "J2": J[1] / 2, "J3": J[2] / 2},
+                                              "given": {"J1": J[0], "J2": J[1], "J3": J[2], "D": 123.4,
+                                                        "source": "x.json"}})
     model = true_model()
     u = np.asarray(doc["direction"])
     D_exact = float(u @ stiffness_tensor(model, conf.pattern, frame="bond") @ u)
@@ -264,6 +266,9 @@ def test_stiffness_set_recovers_the_model_stiffness(tmp_path, fake, monkeypatch,
     assert doc["exact_from_two_points"]["D"] == pytest.approx(D_exact, rel=2e-3)
     assert doc["D_from_routes"]["truth"]["D"] == pytest.approx(D_exact, rel=1e-12)
     assert doc["D_from_routes"]["half"]["D"] == pytest.approx(D_exact / 2, rel=1e-12)
+    # a route that summed all its J(R) gives its D; its J1–J3 D is kept beside it
+    assert doc["D_from_routes"]["given"]["D"] == 123.4
+    assert doc["D_from_routes"]["given"]["D_J1_J3"] == pytest.approx(D_exact, rel=1e-12)
     assert all(max(abs(x) for x in p["deviation_from_corotating_deg"]) < 1e-6 for p in doc["phase_deviation"])
     assert json.loads(out.read_text())["D"] == pytest.approx(doc["D"])
     assert doc["settings"]["convergence"] == tight

@@ -518,9 +518,12 @@ def stiffness_from_points(structure, workdir, main_pattern: str, out=None, mater
         for name, J in (reference or {}).items():
             if all(J.get(k) is not None for k in ("J1", "J2", "J3")):
                 m = _model_with_J(model, [J["J1"], J["J2"], J["J3"]])
-                doc["D_from_routes"][name] = {
-                    "J": [J["J1"], J["J2"], J["J3"]],
-                    "D": float(u @ stiffness_tensor(m, sigma, frame="bond") @ u)}
+                D13 = float(u @ stiffness_tensor(m, sigma, frame="bond") @ u)
+                if J.get("D") is not None:   # a route that summed all its J(R) (given D, J1–J3 for display)
+                    doc["D_from_routes"][name] = {"J": [J["J1"], J["J2"], J["J3"]], "D": float(J["D"]),
+                                                  "D_J1_J3": D13, "source": J.get("source")}
+                else:
+                    doc["D_from_routes"][name] = {"J": [J["J1"], J["J2"], J["J3"]], "D": D13}
         doc["status"] = "fitted"
     except SpiralFitError as exc:
         doc["status"] = "not computed"
