@@ -281,3 +281,48 @@ def test_cluster_ed_channels_row_is_not_a_route_j():
         shipped = json.loads((EXCHANGE / f"{m}_routes.json").read_text())
         r = next(r for r in shipped["routes"] if r["name"] == "channels, non-perturbative")
         assert r["J1"] is None and r["reason"] == row.reason
+
+
+# ------------------------------------------------------------------------------------------ small-q spin stiffness
+def test_compare_shows_the_spirals_stiffness_beside_every_route(capsys):
+    """The shipped CrI3 stiffness file: the spirals' D and each route's D with its ratio; the JSON holds the same
+    numbers as the stiffness file and round-trips through ExchangeRoutes."""
+    st = json.loads((EXCHANGE / "CrI3_spiral_stiffness.json").read_text())
+    rc, out, err = _compare(capsys, EXCHANGE)
+    assert rc == 0, err
+    block = out[out.index("spin stiffness along Γ–M"):]
+    assert f"D = {st['D']:.1f}" in block and "Γ + 3 small-q points" in block
+    em = st["D_from_routes"]["energy mapping"]["D"]
+    assert f"{em:8.1f}  ×{em / st['D']:.2f}" in block
+    # a route that summed all its J(R) shows its J1–J3-only D beside it
+    ft = st["D_from_routes"]["force theorem (FM reference), all J(R) up to 30 A"]
+    assert f"(J1–J3 only: {ft['D_J1_J3']:.1f})" in block
+    rc, out, _ = _compare(capsys, EXCHANGE, json_out=True)
+    by = {d["material"]: d for d in json.loads(out)}
+    s = by["CrI3"]["stiffness"]
+    assert s["status"] == "fitted" and s["D"] == st["D"] and s["routes"]["energy mapping"]["D"] == em
+    again = ExchangeRoutes.from_dict(by["CrI3"])
+    assert again.stiffness == s and again.as_dict() == by["CrI3"]
+
+
+def test_stiffness_not_computed_is_said_with_its_reason(tmp_path, capsys):
+    _base_copy(tmp_path)
+    (tmp_path / "CrI3_spiral_stiffness.json").write_text(json.dumps(
+        {"status": "not computed", "reason": "2 converged points", "main_pattern": "FM"}))
+    rc, out, err = _compare(capsys, tmp_path)
+    assert rc == 0, err
+    assert "self-consistent small-q spirals: not computed (2 converged points)" in out
+    assert "D =" not in out[out.index("spin stiffness"):]
+
+
+@pytest.mark.parametrize("doc, expect", [
+    ({"status": "fitted", "D": None}, "no finite D"),
+    ({"status": "fitted", "D": "big"}, "D must be a finite number"),
+    ({"status": "fitted", "D": 1.0, "D_from_routes": {"x": {"D": "big"}}}, "D of x must be a finite number"),
+    ({"status": "fitted", "D": 1.0, "D_from_routes": {"x": {"D": "nan"}}}, "non-finite number"),
+])
+def test_bad_stiffness_file_is_one_error_line(tmp_path, capsys, doc, expect):
+    _base_copy(tmp_path)
+    (tmp_path / "CrI3_spiral_stiffness.json").write_text(json.dumps(doc))
+    line = _error_line(capsys, tmp_path)
+    assert "CrI3_spiral_stiffness.json" in line and expect in line

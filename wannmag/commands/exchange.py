@@ -236,7 +236,7 @@ def load_comparisons(directory: Path) -> list:
     (``<material>_routes.json`` of data/exchange/make_routes.py, completed by any ``<material>_<kind>.json`` route
     file that appeared since)."""
     from ..magnetism.routes import ExchangeRoutes, RoutesError, build_routes, collect_route_files, is_automatic, \
-        read_routes_json, routes_from_run_steps
+        read_routes_json, routes_from_run_steps, stiffness_summary
 
     if not directory.exists():
         raise WannmagError(f"{directory}: no such directory")
@@ -274,9 +274,13 @@ def load_comparisons(directory: Path) -> list:
         extra = collect_route_files(directory, material, base.spin, distances=distances,
                                     skip={r.name for r in base.routes if not is_automatic(r, material)})
         try:
-            out.append(build_routes(base.material, base.spin, base.routes + extra, notes=base.notes))
+            comp = build_routes(base.material, base.spin, base.routes + extra, notes=base.notes)
         except RoutesError as exc:
             raise RoutesError(f"{f}: {exc}") from None
+        sf = directory / f"{material}_spiral_stiffness.json"
+        if sf.is_file():
+            comp.stiffness = stiffness_summary(read_routes_json(sf), str(sf))
+        out.append(comp)
     return out
 
 

@@ -168,7 +168,10 @@ class ExchangeRoutes:
     theorem (meV, internal convention).
 
     gap = {"J1_energy_mapping", "J1_force_theorem", "gap", "contributions": {name: meV}, "sum", "remainder",
-    "notes"}; mc = {"route", "reason"}: which J the Monte Carlo uses and why."""
+    "notes"}; mc = {"route", "reason"}: which J the Monte Carlo uses and why.  stiffness: the small-q spin stiffness
+    of the self-consistent spirals beside the D each route implies (:func:`stiffness_summary` of
+    ``<material>_spiral_stiffness.json``; empty when there is none): E(q) − E(Γ) = D|q|² + B|q|⁴ per primitive cell,
+    meV Å², |q| in 1/Å including 2π, along Γ–M, in the frame of the ground-state pattern."""
 
     material: str
     spin: float
@@ -176,6 +179,7 @@ class ExchangeRoutes:
     gap: dict = field(default_factory=dict)
     mc: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    stiffness: dict = field(default_factory=dict)
 
     def route(self, name: str) -> Route | None:
         return next((r for r in self.routes if r.name == name), None)
@@ -185,7 +189,7 @@ class ExchangeRoutes:
 
         return jsonable({"material": self.material, "spin": self.spin, "convention": CONVENTION,
                          "routes": [r.as_dict() for r in self.routes], "gap": self.gap, "mc": self.mc,
-                         "notes": list(self.notes)})
+                         "notes": list(self.notes), **({"stiffness": self.stiffness} if self.stiffness else {})})
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "routes") -> "ExchangeRoutes":
@@ -197,8 +201,9 @@ class ExchangeRoutes:
         routes = [Route.from_dict(r, where) for r in d["routes"]]
         gap = d.get("gap") if isinstance(d.get("gap"), dict) else {}
         mc = d.get("mc") if isinstance(d.get("mc"), dict) else {}
+        stiff = d.get("stiffness") if isinstance(d.get("stiffness"), dict) else {}
         return cls(material=d["material"], spin=float(spin), routes=routes, gap=gap, mc=mc,
-                   notes=[str(x) for x in d.get("notes") or []])
+                   notes=[str(x) for x in d.get("notes") or []], stiffness=stiff)
 
     def table(self) -> str:
         """Every route (J1–J3 in both conventions, method, settings, wall time), the gap analysis and the Monte
@@ -244,11 +249,57 @@ class ExchangeRoutes:
             else:
                 lines.append("  no contribution computed yet (needs the Néel-reference or ligand-downfolded routes)")
             lines.extend(f"  note: {n}" for n in g.get("notes") or [])
+        if self.stiffness:
+            lines.append("")
+            lines.extend(stiffness_lines(self.stiffness))
         if self.mc:
             lines.append("")
             lines.append(f"Monte Carlo uses: {self.mc.get('route')} — {self.mc.get('reason')}")
         lines.extend(f"note: {n}" for n in self.notes)
         return "\n".join(lines)
+
+
+def stiffness_summary(doc: dict, where: str = "stiffness") -> dict:
+    """The part of a small-q stiffness file (``workflows.spiral.stiffness_from_points``) that the route comparison
+    shows: {"status", "D", "B", "n_points", "q_max", "pattern", "reason", "routes": {name: {"D", "D_J1_J3"?}},
+    "source"}; D in meV Å² per primitive cell (E(q) − E(Γ) = D|q|² + B|q|⁴, |q| in 1/Å incl. 2π, along Γ–M)."""
+    if not isinstance(doc, dict):
+        raise RoutesError(f"{where}: not a JSON object")
+    out = {"status": str(doc.get("status") or "not computed"), "pattern": doc.get("main_pattern"),
+           "source": where}
+    if out["status"] == "fitted":
+        D = _finite_or_none(doc.get("D"), where, "D")
+        if D is None:
+            raise RoutesError(f"{where}: status 'fitted' but no finite D")
+        out.update(D=D, B=_finite_or_none(doc.get("B"), where, "B"), n_points=doc.get("n_points"),
+                   q_max=_finite_or_none(doc.get("q_max"), where, "q_max"))
+    else:
+        out["reason"] = str(doc.get("reason") or "no small-q points converged yet")
+    routes = {}
+    for name, r in (doc.get("D_from_routes") or {}).items():
+        if isinstance(r, dict) and _finite_or_none(r.get("D"), where, f"D of {name}") is not None:
+            routes[str(name)] = {"D": float(r["D"])}
+            if r.get("D_J1_J3") is not None:
+                routes[str(name)]["D_J1_J3"] = float(r["D_J1_J3"])
+    out["routes"] = routes
+    return out
+
+
+def stiffness_lines(st: dict) -> list[str]:
+    """Text of :func:`stiffness_summary`: the spirals' D, then every route's D and its ratio to it."""
+    head = ("spin stiffness along Γ–M (E(q) − E(Γ) = D|q|² + B|q|⁴ per cell, meV Å², |q| in 1/Å incl. 2π, "
+            f"{st.get('pattern') or 'ground-state'} pattern)")
+    if st.get("status") != "fitted":
+        return [head, f"  self-consistent small-q spirals: not computed ({st.get('reason')})"]
+    D = st["D"]
+    lines = [head, f"  self-consistent small-q spirals: D = {D:.1f} (B = {st.get('B') or 0:.1f}, "
+                   f"Γ + {st.get('n_points')} small-q points, |q| ≤ {st.get('q_max') or 0:.3f} Å⁻¹) ({st.get('source')})",
+             "  D implied by each route (from its J1–J3 unless 'all J(R)' is named; ratio to the spirals' D):"]
+    w = max([10] + [len(k) for k in st.get("routes", {})])
+    for name, r in st.get("routes", {}).items():
+        extra = f"   (J1–J3 only: {r['D_J1_J3']:.1f})" if "D_J1_J3" in r else ""
+        lines.append(f"    {name:<{w}} {r['D']:8.1f}  ×{r['D'] / D:.2f}{extra}")
+    return lines
 
 
 def _short(v, n: int = 60) -> str:
