@@ -1,10 +1,10 @@
-"""Exchange map and J(r) plots: assertions on the plotted data."""
+"""Exchange map, J(r) and U/strain sweep plots: assertions on the plotted data."""
 
 import numpy as np
 import pytest
 
 from wannmag.magnetism import SpinModel
-from wannmag.magnetism.plot import bond_values, plot_exchange_map, plot_j_vs_r, shell_distances
+from wannmag.magnetism.plot import bond_values, plot_exchange_map, plot_j_vs_r, plot_sweep, shell_distances
 from wannmag.structures import cri3_monolayer, find_magnetic_sites, neighbour_shells
 
 JS = (-2.1, -0.35, 0.12)  # meV, internal (J > 0 AF): FM J1, J2; AF J3
@@ -115,3 +115,54 @@ def test_j_vs_r_shell_labels_per_model_when_lattices_differ():
     assert sorted(t.get_text() for t in texts) == ["J1", "J1", "J2", "J2", "J3"]
     j1 = sorted(t.get_position()[0] for t in texts if t.get_text() == "J1")
     assert j1 == pytest.approx([6.8 / np.sqrt(3), 7.0 / np.sqrt(3)])
+
+
+def _sweep_point(U, strain, J, dE, tc, status="done"):
+    return {"U": U, "strain": strain, "status": status, "J_meV": J, "anisotropy": {"total_meV_per_ion": dE},
+            "tc": tc, "formula": "CrI3"}
+
+
+def _drawn(monkeypatch):
+    """The Figure plot_sweep hands to save_figure (saved as usual)."""
+    import wannmag.magnetism.plot as mp
+
+    seen, real = [], mp.save_figure
+    monkeypatch.setattr(mp, "save_figure", lambda fig, path, **kw: seen.append(fig) or real(fig, path, **kw))
+    return seen
+
+
+def test_sweep_plot_against_U_one_line_per_strain(tmp_path, monkeypatch):
+    """J (meV, J > 0 AF), ΔE (meV/ion) and T_c (K) against U, one line per strain; a failed point is left out, a
+    point without T_c (Mermin–Wagner) is an open marker at 0."""
+    seen = _drawn(monkeypatch)
+    pts = [_sweep_point(2.0, 0.0, [-1.8, -0.35, 0.1], 0.45, {"tc_K": None, "mermin_wagner": True}),
+           _sweep_point(1.0, 0.0, [-2.1, -0.3, 0.1], 0.5, {"tc_K": 45.2, "tc_error_K": 1.5}),
+           _sweep_point(1.0, 0.02, [-2.3, -0.31, 0.12], 0.55, {"tc_K": 47.0, "tc_error_K": 2.0}),
+           _sweep_point(2.0, 0.02, None, None, None, status="failed")]
+    path = plot_sweep(pts, tmp_path / "sweep.png", U_values=[1.0, 2.0], strains=[0.0, 0.02], preset="fast")
+    assert path == tmp_path / "sweep.png" and path.stat().st_size > 5000
+    (fig,) = seen
+    axJ, axA, axT = fig.axes
+    assert fig._suptitle.get_text() == "CrI3 sweep (fast preset)" and axJ.get_xlabel() == "U (eV)"
+    J = {ln.get_label(): (list(ln.get_xdata()), list(ln.get_ydata())) for ln in axJ.get_lines()
+         if ln.get_label()[0] == "J"}
+    assert J["J1, strain +0.0 %"] == ([1.0, 2.0], [-2.1, -1.8]) and J["J3, strain +2.0 %"] == ([1.0], [0.12])
+    assert len(J) == 6  # J1-J3 for each strain; the failed point adds nothing
+    dE = {ln.get_label(): list(ln.get_ydata()) for ln in axA.get_lines() if ln.get_label().startswith("ΔE")}
+    assert dE == {"ΔE = E_in − E_out, strain +0.0 %": [0.5, 0.45], "ΔE = E_in − E_out, strain +2.0 %": [0.55]}
+    (miss,) = [ln for ln in axT.get_lines() if ln.get_label().startswith("no T")]
+    assert list(miss.get_xdata()) == [2.0] and list(miss.get_ydata()) == [0.0] and miss.get_markerfacecolor() == "none"
+
+
+def test_sweep_plot_against_strain_when_only_the_strain_varies(tmp_path, monkeypatch):
+    seen = _drawn(monkeypatch)
+    pts = [_sweep_point(3.0, e, [-1.5 + e, -0.4, 0.1], 0.4, {"tc_K": 40.0 + 100 * e, "tc_error_K": 1.0})
+           for e in (0.02, -0.02, 0.0)]
+    plot_sweep(pts, tmp_path / "s.png", U_values=[3.0], strains=[-0.02, 0.0, 0.02], title="given")
+    (fig,) = seen
+    axJ, _, axT = fig.axes
+    assert fig._suptitle.get_text() == "given" and axJ.get_xlabel() == "biaxial strain (%)"
+    (j1,) = [ln for ln in axJ.get_lines() if ln.get_label() == "J1"]  # one series: no tag
+    assert np.allclose(j1.get_xdata(), [-2.0, 0.0, 2.0]) and np.allclose(j1.get_ydata(), [-1.52, -1.5, -1.48])
+    (tc,) = [c for c in axT.containers]  # the error bars of T_c (K)
+    assert np.allclose(tc.lines[0].get_ydata(), [38.0, 40.0, 42.0])

@@ -1,23 +1,26 @@
-"""Plots of exchange constants: the exchange map (bonds of the magnetic lattice coloured by J) and J(r).
+"""Plots of exchange constants: the exchange map (bonds of the magnetic lattice coloured by J), J(r), and J1–J3, the
+anisotropy and T_c of a U/strain sweep against U or strain (:func:`plot_sweep`, the figure of ``wannmag sweep``).
 
 Convention of the plotted numbers: the internal SpinModel convention, H = Σ_{bonds (i,j,R), each once}
 S_i·J_ij·S_j with spins of length S, J in meV, **J > 0 antiferromagnetic**, J < 0 ferromagnetic.  By default the
 isotropic part J = Tr(J)/3 of each bond tensor is shown.
 
-Both functions draw on matplotlib ``Figure`` objects with the Agg canvas (no pyplot, no display, no global backend
-change) unless an existing ``ax`` is passed; they return the Figure and save it when ``path`` is given.
+The exchange map and J(r) draw on matplotlib ``Figure`` objects with the Agg canvas (no pyplot, no display, no global
+backend change) unless an existing ``ax`` is passed; they return the Figure and save it when ``path`` is given.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
+from pathlib import Path
 
 import numpy as np
 
 from .._plotting import save_figure
 from .spinmodel import SpinModel
 
-__all__ = ["plot_exchange_map", "plot_j_vs_r", "bond_values", "shell_distances"]
+__all__ = ["plot_exchange_map", "plot_j_vs_r", "bond_values", "shell_distances", "plot_sweep"]
 
 AF_STYLE = "solid"
 FM_STYLE = (0, (2.0, 1.3))  # dashed (pattern in units of the line width): readable without colour
@@ -222,3 +225,69 @@ def plot_j_vs_r(models, path=None, ax=None, labels=None, component="iso", tol: f
     if path is not None:  # atomic; a directory or an unwritable target is one error line
         save_figure(fig, path, dpi=150, bbox_inches="tight", tight_layout=False, user_path=True)
     return fig
+
+
+# ------------------------------------------------------------------------------------------------- U/strain sweep
+def _finite(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def plot_sweep(points, path, *, U_values, strains, preset: str | None = None, title: str | None = None) -> Path:
+    """J1–J3, the anisotropy (ΔE and, where fitted, A and K) and T_c against U (one line per strain) or against the
+    strain (one line per U, when only the strain varies, i.e. one U in ``U_values`` and several ``strains``); saved
+    at ``path`` (PNG, 120 dpi), which is returned.
+
+    ``points``: one dict per (U, strain) point as :func:`wannmag.workflows.sweep.point_summary` makes them — "U"
+    (eV), "strain" (fraction), "status" ("done" is drawn; failed points are left out), "J_meV" [J1, J2, J3] (meV,
+    H = Σ_{i<j} J_ij S_i·S_j, each bond once, J > 0 AF; missing entries are not drawn), "anisotropy" (meV per ion:
+    "total_meV_per_ion" = E_in − E_out, > 0 out of plane; "single_ion_A_meV", "K_meV"), "tc" ("tc_K",
+    "tc_error_K" in K; a point with a ``tc`` dict but no finite T_c is marked on the axis with an open symbol) and
+    "formula".  The default title is "<formula> sweep (<preset> preset)"."""
+    from matplotlib.figure import Figure
+
+    pts = [p for p in points if p.get("status") == "done"]
+    by_u = len(U_values) > 1 or len(strains) == 1
+    skey = "strain" if by_u else "U"
+    xlabel = "U (eV)" if by_u else "biaxial strain (%)"
+    xs = (lambda p: p["U"]) if by_u else (lambda p: 100.0 * p["strain"])
+    series = sorted({p[skey] for p in pts})
+    fig = Figure(figsize=(12, 3.8))
+    axJ, axA, axT = fig.subplots(1, 3)
+    markers = "osd^v<>"
+    for k, s in enumerate(series):
+        sp = sorted((p for p in pts if p[skey] == s), key=xs)
+        x = np.array([xs(p) for p in sp])
+        tag = "" if len(series) == 1 else (f", strain {100 * s:+.1f} %" if by_u else f", U {s:g} eV")
+        mk = markers[k % len(markers)]
+        for n, (c, name) in enumerate(zip(("C0", "C1", "C2"), ("J1", "J2", "J3"))):
+            y = np.array([(p.get("J_meV") or [None] * 3)[n] if len(p.get("J_meV") or []) > n else None for p in sp],
+                         dtype=float)
+            if np.isfinite(y).any():
+                axJ.plot(x, y, marker=mk, color=c, label=name + tag, ls="-" if k == 0 else "--")
+        an = [p.get("anisotropy") or {} for p in sp]
+        for key, c, name in (("total_meV_per_ion", "k", "ΔE = E_in − E_out"), ("single_ion_A_meV", "C3", "A (single-ion)"),
+                             ("K_meV", "C4", "K (Kitaev, NN)")):
+            y = np.array([a.get(key) if _finite(a.get(key)) else np.nan for a in an], dtype=float)
+            if np.isfinite(y).any():
+                axA.plot(x, y, marker=mk, color=c, label=name + tag, ls="-" if k == 0 else "--")
+        tc = [p.get("tc") or {} for p in sp]
+        y = np.array([t.get("tc_K") if _finite(t.get("tc_K")) else np.nan for t in tc], dtype=float)
+        err = np.array([t.get("tc_error_K") or 0.0 for t in tc], dtype=float)
+        if np.isfinite(y).any():
+            axT.errorbar(x, y, yerr=err, marker=mk, color="C0", capsize=3, label=("T_c / T_N" + tag).lstrip(", "),
+                         ls="-" if k == 0 else "--")
+        miss = ~np.isfinite(y) & np.array([bool(t) for t in tc])
+        if miss.any():
+            axT.plot(x[miss], np.zeros(miss.sum()), marker=mk, mfc="none", color="C3", ls="none",
+                     label="no T (not bracketed / Mermin–Wagner)" + tag)
+    axJ.axhline(0, color="0.6", lw=0.8)
+    axA.axhline(0, color="0.6", lw=0.8)
+    axJ.set(xlabel=xlabel, ylabel="J (meV; > 0 AF)", title="exchange (energy mapping)")
+    axA.set(xlabel=xlabel, ylabel="meV per ion", title="anisotropy (> 0: out of plane)")
+    axT.set(xlabel=xlabel, ylabel="T (K)", title="ordering temperature (Monte Carlo)")
+    for ax in (axJ, axA, axT):
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+    formula = next((p.get("formula") for p in pts if p.get("formula")), "")
+    fig.suptitle(title or (f"{formula} sweep ({preset} preset)" if preset is not None else f"{formula} sweep"))
+    return save_figure(fig, path, dpi=120)

@@ -18,7 +18,7 @@ E_out in meV per magnetic ion, > 0: easy axis out of plane; its dipolar and spin
 Kitaev K, Γ, Γ′ of the collinear spin–orbit fit where the run made one); the ordering temperature (K) with its method,
 or none with the reason (not bracketed, Mermin–Wagner — never an unconverged number); and whether the DFT
 configurations kept their requested moments.  Result: ``OUT/sweep.json`` (:class:`SweepResult`, written atomically)
-and ``OUT/sweep.png`` (J1–J3, anisotropy and T_c against U or strain).
+and ``OUT/sweep.png`` (J1–J3, anisotropy and T_c against U or strain; :func:`wannmag.magnetism.plot.plot_sweep`).
 """
 
 from __future__ import annotations
@@ -31,10 +31,11 @@ import numpy as np
 
 from .._atomic import atomic_write_json, jsonable
 from ..errors import WannmagError
+from ..magnetism.plot import plot_sweep
 from .parallel import _client, _map
 
-__all__ = ["SweepError", "SweepResult", "run_sweep", "strained_atoms", "point_label", "point_summary", "plot_sweep",
-           "MAX_STRAIN", "MAX_U"]
+__all__ = ["SweepError", "SweepResult", "run_sweep", "strained_atoms", "point_label", "point_summary", "MAX_STRAIN",
+           "MAX_U"]
 
 MAX_STRAIN = 0.2
 MAX_U = 20.0  # eV, as `wannmag dft --U`
@@ -261,66 +262,9 @@ def run_sweep(structure, U=None, strain=None, until: str = "mc", preset: str = "
     atomic_write_json(out / "sweep.json", res.as_dict())
     if plot and any(p.get("status") == "done" for p in points):
         try:
-            plot_sweep(res, out / "sweep.png")
+            plot_sweep(res.points, out / "sweep.png", U_values=res.U_values, strains=res.strains, preset=res.preset)
         except Exception as exc:  # noqa: BLE001 - the numbers matter more than the figure
             import warnings
 
             warnings.warn(f"sweep plot failed: {exc}")
     return res
-
-
-# ------------------------------------------------------------------------------------------------- figure
-def plot_sweep(res: SweepResult, path, title: str | None = None) -> Path:
-    """J1–J3, the anisotropy (ΔE and, where fitted, A and K) and T_c against U (one line per strain) or against the
-    strain (one line per U, when only the strain varies).  Points without T_c are marked on the axis with an open
-    symbol; failed points are left out."""
-    from matplotlib.figure import Figure
-
-    from .._plotting import save_figure
-
-    pts = [p for p in res.points if p.get("status") == "done"]
-    by_u = len(res.U_values) > 1 or len(res.strains) == 1
-    xkey, skey = ("U", "strain") if by_u else ("strain", "U")
-    xlabel = "U (eV)" if by_u else "biaxial strain (%)"
-    xs = (lambda p: p["U"]) if by_u else (lambda p: 100.0 * p["strain"])
-    series = sorted({p[skey] for p in pts})
-    fig = Figure(figsize=(12, 3.8))
-    axJ, axA, axT = fig.subplots(1, 3)
-    markers = "osd^v<>"
-    for k, s in enumerate(series):
-        sp = sorted((p for p in pts if p[skey] == s), key=xs)
-        x = np.array([xs(p) for p in sp])
-        tag = "" if len(series) == 1 else (f", strain {100 * s:+.1f} %" if by_u else f", U {s:g} eV")
-        mk = markers[k % len(markers)]
-        for n, (c, name) in enumerate(zip(("C0", "C1", "C2"), ("J1", "J2", "J3"))):
-            y = np.array([(p.get("J_meV") or [None] * 3)[n] if len(p.get("J_meV") or []) > n else None for p in sp],
-                         dtype=float)
-            if np.isfinite(y).any():
-                axJ.plot(x, y, marker=mk, color=c, label=name + tag, ls="-" if k == 0 else "--")
-        an = [p.get("anisotropy") or {} for p in sp]
-        for key, c, name in (("total_meV_per_ion", "k", "ΔE = E_in − E_out"), ("single_ion_A_meV", "C3", "A (single-ion)"),
-                             ("K_meV", "C4", "K (Kitaev, NN)")):
-            y = np.array([a.get(key) if _finite(a.get(key)) else np.nan for a in an], dtype=float)
-            if np.isfinite(y).any():
-                axA.plot(x, y, marker=mk, color=c, label=name + tag, ls="-" if k == 0 else "--")
-        tc = [p.get("tc") or {} for p in sp]
-        y = np.array([t.get("tc_K") if _finite(t.get("tc_K")) else np.nan for t in tc], dtype=float)
-        err = np.array([t.get("tc_error_K") or 0.0 for t in tc], dtype=float)
-        if np.isfinite(y).any():
-            axT.errorbar(x, y, yerr=err, marker=mk, color="C0", capsize=3, label=("T_c / T_N" + tag).lstrip(", "),
-                         ls="-" if k == 0 else "--")
-        miss = ~np.isfinite(y) & np.array([bool(t) for t in tc])
-        if miss.any():
-            axT.plot(x[miss], np.zeros(miss.sum()), marker=mk, mfc="none", color="C3", ls="none",
-                     label="no T (not bracketed / Mermin–Wagner)" + tag)
-    axJ.axhline(0, color="0.6", lw=0.8)
-    axA.axhline(0, color="0.6", lw=0.8)
-    axJ.set(xlabel=xlabel, ylabel="J (meV; > 0 AF)", title="exchange (energy mapping)")
-    axA.set(xlabel=xlabel, ylabel="meV per ion", title="anisotropy (> 0: out of plane)")
-    axT.set(xlabel=xlabel, ylabel="T (K)", title="ordering temperature (Monte Carlo)")
-    for ax in (axJ, axA, axT):
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7)
-    formula = next((p.get("formula") for p in pts if p.get("formula")), "")
-    fig.suptitle(title or f"{formula} sweep ({res.preset} preset)")
-    return save_figure(fig, path, dpi=120)
