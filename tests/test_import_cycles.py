@@ -1,14 +1,12 @@
-"""No import cycle inside ``wannmag`` (issue 22), apart from one in the optional ``wannmag.llm.common`` package.
+"""No import cycle inside ``wannmag`` (issue 22), the optional ``wannmag.llm`` included; ``wannmag.llm`` and the
+physics side do not import each other.
 
 Every ``import`` of a wannmag module counts — module level and inside functions, where a cycle hides from
 ``python -X importtime``.  The cycles ``workflows.run`` ↔ ``summary`` ↔ ``vacancy`` (the measured reference values
-now in ``workflows.reference_values``, ``_client``/``_map`` in ``workflows.parallel``) and
-``magnetism.montecarlo.dilution`` ↔ ``holes`` (``random_vacancies`` now in ``montecarlo.lattice``) are gone.
-Left out: ``wannmag.llm.common`` (``lora`` ↔ ``model`` ↔ ``adapter``: ``lora.target_layers``, and with it
-``add_lora``, resolves role names through ``adapter``, which builds on ``lora.LoRALinear`` and ``model``); removing
-it moves public functions of the torch companion, which is not part of this refactor.  Only a cycle whose modules all
-lie in an exempt package is allowed; :func:`test_exempt_cycle_still_exists` fails once it is removed, so that the
-exemption is dropped then."""
+now in ``workflows.reference_values``, ``_client``/``_map`` in ``workflows.parallel``),
+``magnetism.montecarlo.dilution`` ↔ ``holes`` (``random_vacancies`` now in ``montecarlo.lattice``) and
+``llm.common.lora`` ↔ ``model`` ↔ ``adapter`` (``add_lora``/``target_layers``, which resolve role names through the
+adapter, now in ``llm.common.lora_targets``) are gone."""
 
 import ast
 from pathlib import Path
@@ -17,9 +15,7 @@ import pytest
 
 import wannmag
 
-CHECKED = ["wannmag"]
-#: packages whose internal cycles are tolerated (module docstring)
-EXEMPT = ["wannmag.llm.common"]
+CHECKED = ["wannmag", "wannmag.llm"]
 
 
 def import_graph(root: Path) -> dict[str, set[str]]:
@@ -109,12 +105,13 @@ def _under(module: str, prefix: str) -> bool:
 def test_no_import_cycle(prefix):
     graph = import_graph(Path(wannmag.__file__).parent)
     assert any(m.startswith(prefix) for m in graph)
-    inside = [c for c in cycles(graph) if any(_under(m, prefix) for m in c)
-              and not any(all(_under(m, ex) for m in c) for ex in EXEMPT)]
+    inside = [c for c in cycles(graph) if any(_under(m, prefix) for m in c)]
     assert inside == []
 
 
-def test_exempt_cycle_still_exists():
+def test_llm_and_the_physics_side_do_not_import_each_other():
     graph = import_graph(Path(wannmag.__file__).parent)
-    for ex in EXEMPT:
-        assert any(all(_under(m, ex) for m in c) for c in cycles(graph)), f"{ex} has no cycle now: drop it from EXEMPT"
+    assert any(_under(m, "wannmag.llm") for m in graph)
+    across = sorted((m, d) for m, deps in graph.items() for d in deps
+                    if _under(m, "wannmag.llm") != _under(d, "wannmag.llm"))
+    assert across == []

@@ -8,7 +8,8 @@ Shared pieces (reused by every kernel) live in :mod:`wannmag.llm.common`:
 
 * ``common.model``    – ``TinyTransformer`` (decoder-only; attention-logit bias hooks, attention masks, position ids,
   soft-token ``inputs_embeds``, MLP activation capture / neuron masks / hooks, LoRA-able linear layers)
-* ``common.lora``     – ``LoRALinear`` and ``add_lora`` / ``lora_parameters`` / ``merge_lora``
+* ``common.lora``     – ``LoRALinear`` and ``lora_parameters`` / ``merge_lora``; ``common.lora_targets``: ``add_lora``
+  (``target_layers``: role names through ``common.adapter``)
 * ``common.tasks``    – ``Vocab`` and the synthetic tasks (arithmetic chains with/without chain-of-thought,
   key→value lookup among documents, memorised facts with conflicting context, multi-source nugget QA, random
   Markov language sources with a known optimum)

@@ -8,7 +8,7 @@ What is implemented
 * :class:`BeamLoRAAdapter` (a :class:`~wannmag.llm.common.lora.LoRAAdapter`):
   ``y = W0 x + (α/r) B [(softmax(g/T)·r) ⊙ A x]`` with a gate vector g (zeros at start, so the gate weights are all
   one and the adapter is plain LoRA), temperature T (0.05 as in the authors' code); ``rank_mask`` still applies.
-  :func:`add_beamlora` attaches it by name (like ``common.lora.add_lora``).
+  :func:`add_beamlora` attaches it by name (like ``common.lora_targets.add_lora``).
 * Importance = the softmax gate values ``softmax(g/T)``; :func:`prune_set` keeps the smallest set of ranks whose
   cumulative importance reaches p (**dynamic top-p**) and prunes the rest, at most ``max_prune_frac·r``;
   :func:`top_p_schedule` anneals p from ``p_min`` (0.95) to 1 with a cosine, so pruning fades out.
@@ -37,7 +37,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .common.lora import LoRAAdapter, LoRALinear, lora_layers, target_layers
+from .common.lora import LoRAAdapter, LoRALinear, lora_layers
+from .common.lora_targets import target_layers
 
 __all__ = ["BeamLoRAAdapter", "add_beamlora", "beamlora_modules", "prune_set", "top_p_schedule", "prune_and_expand",
            "BeamLoRAScheduler"]

@@ -1,7 +1,8 @@
 """Shared pieces of :mod:`wannmag.llm` (need torch): model, LoRA, tasks, training, generation, RL, metrics, seeding."""
 
 from .generate import Generation, generate, sequence_logprobs
-from .lora import LoRALinear, add_lora, lora_parameters, merge_lora
+from .lora import LoRALinear, lora_parameters, merge_lora
+from .lora_targets import add_lora
 from .metrics import entropy, pass_at_k, spearman
 from .model import ModelOutput, TinyConfig, TinyTransformer
 from .rl import clipped_policy_loss, group_advantages

@@ -4,6 +4,9 @@
 ``W x + (alpha/r) B A x`` (A: r×in, Gaussian/√in; B: out×r, zeros, so the output is unchanged at attach time).
 Several named adapters can be attached (part 2's BeamLoRA needs per-rank control): ``adapter`` selects one and
 ``active`` switches them on/off; ``rank_mask`` (length r, default ones) gates individual ranks of an adapter.
+Attaching adapters to a model by target (role names through the model adapter) is
+:mod:`~wannmag.llm.common.lora_targets` (``add_lora``, ``target_layers``; kept apart so that this module, which the
+model and the adapter build on, imports neither of them).
 """
 
 from __future__ import annotations
@@ -76,40 +79,6 @@ def lora_layers(model: nn.Module, targets: Iterable[str] | None = None) -> Itera
     for name, mod in model.named_modules():
         if isinstance(mod, LoRALinear) and (tset is None or name.rsplit(".", 1)[-1] in tset):
             yield name, mod
-
-
-def target_layers(model: nn.Module, targets: Iterable[str] | None) -> list[tuple[str, LoRALinear]]:
-    """The ``LoRALinear`` layers for ``targets``: role names (``q k v o fc_in fc_out``) go through the model's
-    :mod:`~wannmag.llm.common.adapter` (plain ``nn.Linear`` layers of a foreign model are wrapped in place); other
-    names (or a model without adapter) select ``LoRALinear`` modules by their last name component."""
-    from .adapter import ROLES, as_adapter
-    if targets is not None and set(targets) <= set(ROLES):
-        try:
-            ad = as_adapter(model)
-        except TypeError:
-            ad = None
-        if ad is not None:
-            return ad.lora_layers([r for r in ROLES if r in set(targets)])
-    return list(lora_layers(model, targets))
-
-
-def add_lora(model: nn.Module, r: int, alpha: float | None = None, targets: Iterable[str] | None = ("q", "v"),
-             name: str = "default", seed: int = 0, freeze_base: bool = True) -> list[nn.Parameter]:
-    """Attach a rank-r adapter to the targeted layers (default: attention q and v); return the new parameters.
-
-    With ``freeze_base`` every other parameter of ``model`` gets ``requires_grad=False``.
-    """
-    g = torch.Generator().manual_seed(seed)
-    if freeze_base:
-        for p in model.parameters():
-            p.requires_grad_(False)
-    params: list[nn.Parameter] = []
-    for _, layer in target_layers(model, targets):
-        ad = layer.add_lora(r, alpha, name=name, generator=g)
-        params += [ad.A, ad.B]
-    if not params:
-        raise ValueError(f"no LoRALinear layer matches targets {targets}")
-    return params
 
 
 def lora_parameters(model: nn.Module, name: str | None = None) -> list[nn.Parameter]:
