@@ -8,7 +8,9 @@ import numpy as np
 
 from wannmag.magnetism.energy_mapping import ExchangeFit
 from wannmag.magnetism.montecarlo.tc import TcResult
-from wannmag.workflows.results import MappingStep, MCStep, ModelStep, StructureStep
+from wannmag.magnetism.vacancy import make_vacancy_cell
+from wannmag.magnetism.vacancy_holes import HolePlacement
+from wannmag.workflows.results import MappingStep, MCStep, ModelStep, StructureStep, VacancyFitStep
 
 
 def structure_result(formula: str = "X") -> dict:
@@ -35,3 +37,19 @@ def mc_result(tc_K, tc_error_K, method: str, sizes, t_window_K, mermin_wagner: b
                   coarse={"t_window_K": list(t_window_K), "tc_K": tc_K, "tc_error_K": tc_error_K, "method": method},
                   refined=False, refine_warning=None, algorithm="metropolis", algorithm_reason="test",
                   figure="").as_dict()
+
+
+def hole_fit_result(structure, J_meV: dict, fixed_meV: dict, rank: int, placement: dict, perfect_J_meV,
+                    absorbed=()) -> dict:
+    """A vacancy_fit step of the neutral cell with its holes (mode "holes") of the vacancy cell of ``structure``
+    (default 2×2, site 0): ``J_meV`` by class (meV, J > 0 AF; None: absorbed into E0), the classes held at
+    ``fixed_meV``, ``placement`` {name, sites, spin_hole}, the perfect crystal's J1–J3; the Monte Carlo holes
+    "near", no configurations, residuals or notes (what vacancy_mc reads)."""
+    return VacancyFitStep(
+        convention="H = sum_{i<j} S_i.J_ij.S_j (each bond once, |S_i| = S_i, J > 0 AF), meV", J_meV=dict(J_meV),
+        fixed_meV=dict(fixed_meV), E0_eV_per_cell=0.0, residuals_meV_per_cell=[], rank=rank, condition_number=1.0,
+        stderr_meV=None, configurations=[], perfect_J_meV=list(perfect_J_meV), table="",
+        cell=make_vacancy_cell(structure), mode="holes", placement=HolePlacement.from_dict(placement), spins=[],
+        J_fitted_meV={k: v for k, v in J_meV.items() if k not in fixed_meV}, assumed_meV={}, bonds_per_class={},
+        mc_placement="near", excluded=[], residual_rms_meV=0.0, dof=0, warnings=[], notes=[],
+        absorbed=list(absorbed)).as_dict()

@@ -1,7 +1,9 @@
 """Issue 22 item 2 (the rest of the steps): relax, superexchange, exchange_compare, lswt, mc and report return typed
 results too (wannmag.workflows.results), stored key for key as the former dicts, and the report reads the typed
-results: the objects of this run in memory, the steps of an earlier run rebuilt once each with from_dict.  Units: eV,
-meV (H = Σ_{i<j} S_i·J_ij·S_j + Σ_i S_i·A_i·S_i, each bond once, |S| = S, J > 0 AF), K, Å."""
+results: the objects of this run in memory, the steps of an earlier run rebuilt once each with from_dict.  The
+vacancy study's own steps vacancy_dft and vacancy_fit likewise (VacancyDFTStep, VacancyFitStep; both layouts: the
+equal-spin cell and the neutral cell with its holes).  Units: eV, meV (H = Σ_{i<j} S_i·J_ij·S_j + Σ_i S_i·A_i·S_i,
+each bond once, |S| = S, J > 0 AF), K, Å."""
 
 import json
 import sys
@@ -11,12 +13,15 @@ import pytest
 
 import wannmag.workflows.results as results
 from wannmag.workflows.relax import RelaxResult
+from wannmag.magnetism.vacancy import VacancyFit
+from wannmag.magnetism.vacancy_holes import HoleDesign, PlacementChoice, PlacementRun
 from wannmag.workflows.results import (AnisotropyStep, DFTStep, ExchangeCompareStep, LSWTStep, MappingStep, MCStep,
                                        MFTStep, ModelStep, RelaxStep, ReportStep, StepResultError, StructureStep,
-                                       SuperexchangeStep, TBStep, WannierStep)
+                                       SuperexchangeStep, TBStep, VacancyDFTStep, VacancyFitStep, WannierStep)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_synthetic import energy_outputs  # noqa: E402
+from step_results import hole_fit_result  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCURATE = ROOT / "data" / "runs" / "CrI3_accurate" / "steps"
@@ -48,9 +53,9 @@ def from_dir(tmp_path_factory):
     return d
 
 
-def _spy_from_dict(monkeypatch) -> list:
+def _spy_from_dict(monkeypatch, types=TYPES.values()) -> list:
     calls = []
-    for cls in TYPES.values():
+    for cls in types:
         real = cls.from_dict.__func__
         monkeypatch.setattr(cls, "from_dict",
                             classmethod(lambda c, d, _real=real: calls.append(c.__name__) or _real(c, d)))
@@ -122,3 +127,101 @@ def test_relax_step_round_trip():
     back = RelaxStep.from_dict(json.loads(json.dumps(step.as_dict())))
     assert back.as_dict() == step.as_dict() and back.result.table() == res.table()
     assert list(step.as_dict())[-1] == "unrelaxed_structure" and results.RelaxStep is RelaxStep
+
+
+# ------------------------------------------------------------------------------------------ the vacancy study
+VACANCY = {"vacancy_dft": VacancyDFTStep, "vacancy_fit": VacancyFitStep}
+
+
+def _stored(out, step) -> dict:
+    return _plain(json.loads((out / "steps" / f"{step}.json").read_text()))
+
+
+def _vacancy_round_trip(out, build, calls) -> tuple[VacancyDFTStep, VacancyFitStep]:
+    """A fresh run to vacancy_fit hands the DFT step's object to the fit (no from_dict); both stored steps are their
+    typed results key for key (order included); the fit made again from the stored DFT step (rebuilt once) is the
+    same stored fit."""
+    build().run(until="vacancy_fit")
+    assert calls == []
+    for step, cls in VACANCY.items():
+        stored = _stored(out, step)
+        assert json.dumps(cls.from_dict(stored).as_dict()) == json.dumps(stored), step
+    fit = _stored(out, "vacancy_fit")
+    calls.clear()
+    build().run(until="vacancy_fit", force=("vacancy_fit",))
+    assert calls == ["VacancyDFTStep"] and json.dumps(_stored(out, "vacancy_fit")) == json.dumps(fit)
+    return VacancyDFTStep.from_dict(_stored(out, "vacancy_dft")), VacancyFitStep.from_dict(fit)
+
+
+def test_vacancy_steps_of_the_equal_spin_cell_are_typed_and_round_trip(from_dir, tmp_path, monkeypatch):
+    """Ionic charge mode (every Cr3+ keeps S = 3/2): J1_bulk and J1_vac of a classical fake engine with J1 = −2.0,
+    J1 next to the vacancy −1.0 meV (J2, J3 held at the mapping's −0.3, 0.1) come back exactly from the typed fit."""
+    from test_vacancy import CRI3, ClassicalEngine
+
+    from wannmag.workflows.run import build_workflow
+
+    calls = _spy_from_dict(monkeypatch, VACANCY.values())
+    out = tmp_path / "run"
+    eng = ClassicalEngine(CRI3, (-2.0, -0.3, 0.1), -1.0)
+    vd, vf = _vacancy_round_trip(out, lambda: build_workflow(from_dir=from_dir, out=out, vacancies=[0.1],
+                                                             vacancy_engine=eng, vacancy_charge="ionic",
+                                                             log=lambda m: None), calls)
+    assert vd.mode is None and vd.engine == "classical-test" and vd.charge == -3.0
+    assert (vd.cell.n_full, vd.cell.n_sites, vd.cell.bonds) == (8, 7, None)  # rebuilt without its bonds
+    assert vd.cell.n_bonds() == vf.cell.n_bonds() and sum(vd.cell.n_bonds().values()) > 0
+    assert vf.mode is None and vf.configurations == [r["name"] for r in vd.records]
+    assert vf.J_meV["J1_bulk"] == pytest.approx(-2.0, abs=1e-6) and vf.J_meV["J1_vac"] == pytest.approx(-1.0, abs=1e-6)
+    assert vf.fixed_meV == pytest.approx({"J2": -0.3, "J3": 0.1}, abs=1e-9) and vf.perfect_J_meV[:2] == \
+        pytest.approx([-2.0, -0.3], abs=1e-6)
+    assert isinstance(vf.fit, VacancyFit) and vf.fit.J == vf.J_meV and vf.n_unknowns == vf.fit.n_unknowns == 3
+    assert vf.placement is None and vf.J_fitted_meV is None and "J1_vac" in vf.table
+
+
+def test_vacancy_steps_of_the_neutral_cell_are_typed_and_round_trip(tmp_path, monkeypatch):
+    """Neutral charge mode (two S = 1 holes per vacancy, fake engine of known class couplings, meV): the placements,
+    the choice, the design and the fit by hole class are typed objects and come back from the stored steps."""
+    from fake_vacancy_holes import HoleEngine, vps3_from_dir
+
+    from wannmag.workflows.run import build_workflow
+
+    J123 = (26.4, 0.37, 0.6)
+    J = {"V2-V2_bulk": 26.1, "next_to_vacancy": 21.0, "V2-V3": 12.5, "V3-V3": 8.0, "J2": J123[1], "J3": J123[2]}
+    vps3 = vps3_from_dir(tmp_path / "from", J123, ROOT)
+    (tmp_path / "log").mkdir()
+    eng = HoleEngine(str(vps3 / "VPS3_monolayer.cif"), J, tmp_path / "log")
+    calls = _spy_from_dict(monkeypatch, VACANCY.values())
+    out = tmp_path / "run"
+    vd, vf = _vacancy_round_trip(out, lambda: build_workflow(from_dir=vps3, out=out, vacancies=[0.1],
+                                                             vacancy_engine=eng, vacancy_configs=8,
+                                                             log=lambda m: None), calls)
+    assert vd.mode == vf.mode == "holes" and vd.charge == 0.0 and vd.holes_per_vacancy == 2 and vd.spin_hole == 1.0
+    assert all(isinstance(r, PlacementRun) for r in vd.placements) and [r.name for r in vd.placements] == \
+        vd.placement_names == ["near", "far"]
+    assert isinstance(vd.choice, PlacementChoice) and vd.choice.placement == vd.placement.name == "near"
+    assert isinstance(vd.design, HoleDesign) and len(vd.design.patterns) == len(vd.records) == 8
+    assert vf.placement == vd.placement and vf.mc_placement == "near" and vf.fit is None
+    for c in ("V2-V2_bulk", "next_to_vacancy", "V2-V3"):
+        assert vf.J_meV[c] == pytest.approx(J[c], abs=1e-6) and vf.J_fitted_meV[c] == vf.J_meV[c]
+    assert vf.fixed_meV == pytest.approx({"J2": J123[1], "J3": J123[2]}, abs=1e-6)
+    assert vf.absorbed == [] and vf.status == "fitted" and vf.effective is False and vf.moved == []
+    assert [r["name"] for r in vf.configurations] == [r["name"] for r in vd.records]
+    assert vf.residual_rms_meV < 1e-6 and vf.dof == 8 - 1 - len(vf.J_fitted_meV)
+
+
+def test_neutral_vacancy_fit_stored_before_the_fit_options_round_trips_without_them():
+    """A neutral-cell fit stored before the fit options existed has no absorbed, status, kind, effective, moved,
+    options, beyond_heisenberg_meV: it reads (None) and writes back without them; a required key missing is one
+    StepResultError line naming it."""
+    cif = ROOT / "data" / "structures" / "VPS3_monolayer.cif"
+    now = hole_fit_result(cif, {"V2-V2_bulk": 2.0, "next_to_vacancy": 1.5, "V2-V3": 0.8, "J2": 0.1, "J3": 0.0},
+                          {"J2": 0.1, "J3": 0.0}, 4, {"name": "near", "sites": [1, 3], "spin_hole": 1.0},
+                          perfect_J_meV=[2.0, 0.1, 0.0])
+    later = ("absorbed", "status", "kind", "effective", "moved", "options", "beyond_heisenberg_meV")
+    old = {k: v for k, v in json.loads(json.dumps(now)).items() if k not in later}
+    fit = VacancyFitStep.from_dict(old)
+    assert all(getattr(fit, k) is None for k in later) and json.dumps(fit.as_dict()) == json.dumps(old)
+    assert list(now).index("absorbed") == list(now).index("spins") + 1 and list(now)[-1] == "table"
+    with pytest.raises(StepResultError, match="vacancy_fit \\(neutral cell\\) step result without mc_placement"):
+        VacancyFitStep.from_dict({k: v for k, v in old.items() if k != "mc_placement"})
+    with pytest.raises(StepResultError, match="vacancy_dft step result without records"):
+        VacancyDFTStep.from_dict({"cell": now["cell"], "engine": "x", "charge": 0.0})

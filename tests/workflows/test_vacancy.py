@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from step_results import hole_fit_result  # noqa: E402
 from test_run import FAST, J_TRUE, from_dir  # noqa: E402,F401  (module-scoped synthetic CrI3 directory)
 
 from wannmag.magnetism import SpinModel  # noqa: E402
@@ -384,9 +385,9 @@ def test_vacancy_mc_step_runs_holes_beside_dilution_for_a_neutral_fit_with_hole_
     _, model = perfect_model(VPS3, (2.0, 0.1, 0.0))
     model.single_ion = [np.diag([0.0, 0.0, -0.05])] * model.n_sites  # easy axis z
     model.save(tmp_path / "model.json")
-    fit = {"J_meV": {"V2-V2_bulk": 2.0, "next_to_vacancy": 1.5, "V2-V3": 0.8, "J2": 0.1, "J3": 0.0},
-           "fixed_meV": {"J2": 0.1, "J3": 0.0}, "rank": 4, "placement": {"name": "near", "sites": [1, 3],
-                                                                          "spin_hole": 1.0}}
+    fit = hole_fit_result(VPS3, {"V2-V2_bulk": 2.0, "next_to_vacancy": 1.5, "V2-V3": 0.8, "J2": 0.1, "J3": 0.0},
+                          {"J2": 0.1, "J3": 0.0}, 4, {"name": "near", "sites": [1, 3], "spin_hole": 1.0},
+                          perfect_J_meV=[2.0, 0.1, 0.0])
     params = {"vacancy": {"fractions": [0.1], "charge": "neutral"}, "mc_sizes": [4, 6], "mc_sweeps": 200,
               "mc_therm": 50, "mc_replicas": 4, "seed": 3, "vac_realisations": 2, "mc_refine": False, "workers": 1}
     results = {**run_steps_for_vacancy_mc(tmp_path / "model.json", "cluster", 30.0, 1.0), "vacancy_fit": fit,

@@ -16,10 +16,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fake_vacancy_holes import HoleEngine, vps3_from_dir  # noqa: E402
+from step_results import hole_fit_result  # noqa: E402
 from test_vacancy import run_steps_for_vacancy_mc  # noqa: E402
 
 from wannmag.magnetism.vacancy_holes import choose_hole_patterns, classify_bonds  # noqa: E402
 from wannmag.workflows.engine import StepError  # noqa: E402
+from wannmag.workflows.results import VacancyFitStep  # noqa: E402
 from wannmag.workflows.vacancy import (hole_placements_of, make_vacancy_cell,  # noqa: E402
                                        vacancy_configuration)
 
@@ -107,7 +109,8 @@ def test_neutral_study_recovers_the_classes_excludes_and_resumes(vps3, design, t
     from wannmag.workflows.engine import Context
     from wannmag.workflows.vacancy import _hole_spec
 
-    spec, notes = _hole_spec(Context(out, {"vacancy": {"charge": "neutral"}}, {}, log=None), vf)
+    spec, notes = _hole_spec(Context(out, {"vacancy": {"charge": "neutral"}}, {}, log=None),
+                             VacancyFitStep.from_dict(vf))
     assert spec == HoleSpec(J={"V2-V2_bulk": vf["J_meV"]["V2-V2_bulk"], "next_to_vacancy":
                                vf["J_meV"]["next_to_vacancy"], "V2-V3": vf["J_meV"]["V2-V3"],
                                "V3-V3": vf["J_meV"]["V2-V3"]}, placement="near", per_vacancy=2, spin_hole=1.0)
@@ -346,7 +349,8 @@ def test_fit_options_refuse_absorb_keep_moved_and_rerun_only_the_fit(vps3, desig
     assert any(n.startswith("V2-V3: not determined") and "absorbed into E0" in n for n in vf["notes"])
     assert any("no with-holes Monte Carlo series, dilution only" in n for n in vf["notes"])
     assert vf["beyond_heisenberg_meV"] == {}  # E0 holds V2-V3's constant: no absolute prediction elsewhere
-    spec, notes = _hole_spec(Context(out, {"vacancy": {"charge": "neutral"}}, {}, log=None), vf)
+    spec, notes = _hole_spec(Context(out, {"vacancy": {"charge": "neutral"}}, {}, log=None),
+                             VacancyFitStep.from_dict(vf))
     assert spec is None and notes == ["with holes: not run: V2-V3 not determined by the fit (absorbed into E0); "
                                       "dilution only"]
     md = _report(out, vf)
@@ -483,9 +487,10 @@ def test_vacancy_mc_step_runs_dilution_only_when_the_fit_absorbed_v2_v3(tmp_path
         for b in sh.bonds:
             model.add_bond(b.i, b.j, b.R, Jn)
     model.save(tmp_path / "model.json")
-    fit = {"mode": "holes", "J_meV": {"V2-V2_bulk": 2.0, "next_to_vacancy": 1.5, "V2-V3": None, "J2": 0.1, "J3": 0.0},
-           "absorbed": ["V2-V3"], "fixed_meV": {"J2": 0.1, "J3": 0.0}, "rank": 3, "perfect_J_meV": [2.0, 0.1, 0.0],
-           "placement": {"name": "near", "sites": [0, 2], "spin_hole": 1.0}}
+    fit = hole_fit_result(REPO / "data" / "structures" / "VPS3_monolayer.cif",
+                          {"V2-V2_bulk": 2.0, "next_to_vacancy": 1.5, "V2-V3": None, "J2": 0.1, "J3": 0.0},
+                          {"J2": 0.1, "J3": 0.0}, 3, {"name": "near", "sites": [0, 2], "spin_hole": 1.0},
+                          perfect_J_meV=[2.0, 0.1, 0.0], absorbed=["V2-V3"])
     params = {"vacancy": {"fractions": [0.1], "charge": "neutral"}, "mc_sizes": [4], "mc_sweeps": 200,
               "mc_therm": 50, "mc_replicas": 4, "seed": 3, "vac_realisations": 2, "mc_refine": False, "workers": 1}
     results = {**run_steps_for_vacancy_mc(tmp_path / "model.json", "metropolis", 30.0, 1.0), "vacancy_fit": fit,

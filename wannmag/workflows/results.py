@@ -25,6 +25,8 @@ from ..magnetism.energy_mapping import ExchangeFit
 from ..magnetism.montecarlo.tc import TcResult
 from ..magnetism.routes import ExchangeRoutes
 from ..magnetism.superexchange import SuperexchangeResult
+from ..magnetism.vacancy import VacancyCell, VacancyFit
+from ..magnetism.vacancy_holes import HoleDesign, HolePlacement, PlacementChoice, PlacementRun
 from ..tightbinding import ZSAClassification, read_w90
 from .dft import DFTRecord
 from .relax import RelaxResult
@@ -32,7 +34,7 @@ from .wannier import WannierChannel
 
 __all__ = ["StepResultError", "RelaxStep", "StructureStep", "DFTStep", "MappingStep", "WannierStep", "TBStep",
            "MFTStep", "SuperexchangeStep", "ExchangeCompareStep", "AnisotropyStep", "ModelStep", "LSWTStep", "MCStep",
-           "ReportStep"]
+           "ReportStep", "VacancyDFTStep", "VacancyFitStep"]
 
 
 class StepResultError(WannmagError):
@@ -462,3 +464,180 @@ class ReportStep:
     def from_dict(cls, d: dict) -> "ReportStep":
         _need(d, "report", "report_md", "report_html")
         return cls(report_md=d["report_md"], report_html=d["report_html"])
+
+
+# ------------------------------------------------------------------------------------------ the vacancy study
+@dataclass
+class VacancyDFTStep:
+    """The ``vacancy_dft`` step of the vacancy study (:mod:`wannmag.workflows.vacancy`): the vacancy cell
+    (:class:`~wannmag.magnetism.vacancy.VacancyCell`; rebuilt from a stored step without its bonds), the energy
+    engine, the cell's extra charge (e) and one record per configuration SCF (dicts: name, pattern σ_i, energy eV per
+    cell, moments μ_B, gaps eV, ...).  The neutral cell with its holes (``mode`` "holes") also has the SCF
+    ``settings``, the hole placements asked for, holes per vacancy and their S, the start pattern (the perfect
+    crystal's order, σ_i = ±1), one :class:`~wannmag.magnetism.vacancy_holes.PlacementRun` per placement, the
+    :class:`~wannmag.magnetism.vacancy_holes.PlacementChoice`, the fitted
+    :class:`~wannmag.magnetism.vacancy_holes.HolePlacement`, the
+    :class:`~wannmag.magnetism.vacancy_holes.HoleDesign` of its fit configurations, the SCF directory and the
+    warnings of an active fixed-moment constraint; the equal-spin cell (ionic or given charge) has none of these."""
+
+    cell: VacancyCell
+    engine: str
+    charge: float
+    records: list
+    mode: str | None = None
+    settings: dict | None = None
+    placement_names: list | None = None
+    holes_per_vacancy: int | None = None
+    spin_hole: float | None = None
+    start_pattern: list | None = None
+    placements: list[PlacementRun] | None = None
+    choice: PlacementChoice | None = None
+    placement: HolePlacement | None = None
+    design: HoleDesign | None = None
+    workdir: str | None = None
+    constraint_warnings: list | None = None
+
+    def as_dict(self) -> dict:
+        d = {"cell": self.cell.as_dict(), "engine": self.engine, "charge": self.charge}
+        if self.mode is None:
+            d["records"] = self.records
+            return d
+        d.update({"mode": self.mode, "settings": self.settings, "placement_names": self.placement_names,
+                  "holes_per_vacancy": self.holes_per_vacancy, "spin_hole": self.spin_hole,
+                  "start_pattern": self.start_pattern, "placements": [r.as_dict() for r in self.placements],
+                  "choice": self.choice.as_dict(), "placement": self.placement.as_dict(),
+                  "design": self.design.as_dict(), "workdir": self.workdir, "records": self.records,
+                  "constraint_warnings": self.constraint_warnings})
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "VacancyDFTStep":
+        _need(d, "vacancy_dft", "cell", "engine", "charge", "records")
+        kw = {}
+        if d.get("mode") is not None:
+            _need(d, "vacancy_dft (neutral cell)", "settings", "placement_names", "holes_per_vacancy", "spin_hole",
+                  "start_pattern", "placements", "choice", "placement", "design", "workdir", "constraint_warnings")
+            kw = dict(mode=d["mode"], settings=d["settings"], placement_names=d["placement_names"],
+                      holes_per_vacancy=d["holes_per_vacancy"], spin_hole=d["spin_hole"],
+                      start_pattern=d["start_pattern"], placements=[PlacementRun.from_dict(r) for r in d["placements"]],
+                      choice=PlacementChoice.from_dict(d["choice"]), placement=HolePlacement.from_dict(d["placement"]),
+                      design=HoleDesign.from_dict(d["design"]), workdir=d["workdir"],
+                      constraint_warnings=d["constraint_warnings"])
+        return cls(cell=VacancyCell.from_dict(d["cell"]), engine=d["engine"], charge=d["charge"], records=d["records"],
+                   **kw)
+
+
+#: keys of a neutral-cell (holes) ``vacancy_fit`` written since its fit options exist; a fit stored before them
+#: lacks them (None here, and left out of :meth:`VacancyFitStep.as_dict` again)
+_LATER_HOLE_KEYS = ("absorbed", "status", "kind", "effective", "moved", "options", "beyond_heisenberg_meV")
+
+
+@dataclass
+class VacancyFitStep:
+    """The ``vacancy_fit`` step of the vacancy study (J in meV, H = Σ_{i<j} S_i·J_ij·S_j, each bond once, |S_i| =
+    S_i, J > 0 AF; E_0 in eV per cell; residuals in meV per cell): ``J_meV`` by bond class, the classes held fixed
+    (``fixed_meV``), E_0, the residuals, rank, condition number, standard errors, the configurations, the perfect
+    crystal's J1–J3 (mapping step), the fit's table and the vacancy cell
+    (:class:`~wannmag.magnetism.vacancy.VacancyCell`; rebuilt from a stored step without its bonds).
+
+    Equal-spin cell (``mode`` None; ionic or given charge): the :class:`~wannmag.magnetism.vacancy.VacancyFit` of
+    J1_bulk, J1_vac, J2, J3 (:attr:`fit`; ``configurations`` are the names used, ``n_unknowns`` its unknowns).
+    Neutral cell with its holes (``mode`` "holes"): the fit by hole class of
+    :func:`~wannmag.magnetism.vacancy_holes.fit_cell` with ``J_meV`` the classes a diluted lattice needs (fitted,
+    held at the perfect crystal's or ``assumed_meV``; None: absorbed into E_0), ``J_fitted_meV`` the fitted ones,
+    the fitted :class:`~wannmag.magnetism.vacancy_holes.HolePlacement`, S per site (``spins``), bonds per class,
+    the Monte Carlo hole placement, every configuration record annotated (used / excluded and why, residual),
+    the excluded ones, the rms residual, the residual degrees of freedom, warnings and notes, and — in a fit stored
+    since the fit options exist — the absorbed classes, status, kind (fixed-hole or effective), the configurations
+    whose holes moved, the options and the beyond-Heisenberg energies of the excluded converged configurations
+    (meV per cell)."""
+
+    convention: str
+    J_meV: dict
+    fixed_meV: dict
+    E0_eV_per_cell: float
+    residuals_meV_per_cell: list
+    rank: int
+    condition_number: float
+    stderr_meV: dict | None
+    configurations: list
+    perfect_J_meV: list
+    table: str
+    cell: VacancyCell
+    n_unknowns: int | None = None
+    mode: str | None = None
+    placement: HolePlacement | None = None
+    spins: list | None = None
+    J_fitted_meV: dict | None = None
+    assumed_meV: dict | None = None
+    bonds_per_class: dict | None = None
+    mc_placement: str | None = None
+    excluded: list | None = None
+    residual_rms_meV: float | None = None
+    dof: int | None = None
+    warnings: list | None = None
+    notes: list | None = None
+    absorbed: list | None = None
+    status: str | None = None
+    kind: str | None = None
+    effective: bool | None = None
+    moved: list | None = None
+    options: dict | None = None
+    beyond_heisenberg_meV: dict | None = None
+
+    @classmethod
+    def equal_spin(cls, fit: VacancyFit, perfect_J_meV: list, table: str, cell: VacancyCell) -> "VacancyFitStep":
+        """The step result of the equal-spin cell's :class:`~wannmag.magnetism.vacancy.VacancyFit`."""
+        return cls(convention=fit.as_dict()["convention"], J_meV=fit.J, fixed_meV=fit.fixed, E0_eV_per_cell=fit.E0_eV,
+                   residuals_meV_per_cell=fit.residuals_meV, rank=fit.rank, condition_number=fit.condition_number,
+                   stderr_meV=fit.stderr, configurations=fit.configurations, perfect_J_meV=perfect_J_meV, table=table,
+                   cell=cell, n_unknowns=fit.n_unknowns)
+
+    @property
+    def fit(self) -> VacancyFit | None:
+        """The equal-spin cell's :class:`~wannmag.magnetism.vacancy.VacancyFit` (None for the neutral cell)."""
+        if self.mode is not None:
+            return None
+        return VacancyFit(J=self.J_meV, fixed=self.fixed_meV, E0_eV=self.E0_eV_per_cell,
+                          residuals_meV=self.residuals_meV_per_cell, rank=self.rank, n_unknowns=self.n_unknowns,
+                          condition_number=self.condition_number, stderr=self.stderr_meV,
+                          configurations=self.configurations)
+
+    def as_dict(self) -> dict:
+        if self.mode is None:
+            return {"convention": self.convention, "J_meV": self.J_meV, "fixed_meV": self.fixed_meV,
+                    "E0_eV_per_cell": self.E0_eV_per_cell, "residuals_meV_per_cell": self.residuals_meV_per_cell,
+                    "rank": self.rank, "n_unknowns": self.n_unknowns, "condition_number": self.condition_number,
+                    "stderr_meV": self.stderr_meV, "configurations": self.configurations,
+                    "perfect_J_meV": self.perfect_J_meV, "table": self.table, "cell": self.cell.as_dict()}
+        d = {"convention": self.convention, "placement": self.placement.as_dict(), "J_meV": self.J_meV,
+             "fixed_meV": self.fixed_meV, "E0_eV_per_cell": self.E0_eV_per_cell,
+             "residuals_meV_per_cell": self.residuals_meV_per_cell, "rank": self.rank,
+             "condition_number": self.condition_number, "stderr_meV": self.stderr_meV,
+             "configurations": self.configurations, "spins": self.spins}
+        if self.absorbed is not None:
+            d["absorbed"] = self.absorbed
+        d.update({"J_fitted_meV": self.J_fitted_meV, "assumed_meV": self.assumed_meV,
+                  "bonds_per_class": self.bonds_per_class, "perfect_J_meV": self.perfect_J_meV,
+                  "mc_placement": self.mc_placement, "excluded": self.excluded,
+                  "residual_rms_meV": self.residual_rms_meV, "dof": self.dof, "warnings": self.warnings,
+                  "notes": self.notes, "cell": self.cell.as_dict(), "mode": self.mode})
+        d.update({k: getattr(self, k) for k in _LATER_HOLE_KEYS[1:] if getattr(self, k) is not None})
+        d["table"] = self.table
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "VacancyFitStep":
+        _need(d, "vacancy_fit", "convention", "J_meV", "fixed_meV", "E0_eV_per_cell", "residuals_meV_per_cell", "rank",
+              "condition_number", "stderr_meV", "configurations", "perfect_J_meV", "table", "cell")
+        kw = {k: d[k] for k in ("convention", "J_meV", "fixed_meV", "E0_eV_per_cell", "residuals_meV_per_cell", "rank",
+                                "condition_number", "stderr_meV", "configurations", "perfect_J_meV", "table")}
+        kw["cell"] = VacancyCell.from_dict(d["cell"])
+        if d.get("mode") is None:
+            _need(d, "vacancy_fit (equal-spin cell)", "n_unknowns")
+            return cls(**kw, n_unknowns=d["n_unknowns"])
+        holes = ("spins", "J_fitted_meV", "assumed_meV", "bonds_per_class", "mc_placement", "excluded",
+                 "residual_rms_meV", "dof", "warnings", "notes")
+        _need(d, "vacancy_fit (neutral cell)", "placement", *holes)
+        return cls(**kw, mode=d["mode"], placement=HolePlacement.from_dict(d["placement"]),
+                   **{k: d[k] for k in holes}, **{k: d.get(k) for k in _LATER_HOLE_KEYS})

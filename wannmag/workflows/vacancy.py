@@ -108,13 +108,13 @@ from ..magnetism.vacancy import (CLASSES, NearVacancyJ, VacancyCell, VacancyErro
                                  vacancy_site_distances)
 from ..magnetism.vacancy import _sublattice
 from ..magnetism.vacancy import pattern_name as _pattern_name
-from ..magnetism.vacancy_holes import (HoleDesign, HoleError, HolePlacement, choose_placement, classify_bonds,
-                                       constraint_warnings, fit_cell, fit_design, lattice_classes, lattice_placement,
-                                       placement_run, start_moments, vacancy_holes_of)
+from ..magnetism.vacancy_holes import (HoleError, HolePlacement, choose_placement, classify_bonds, constraint_warnings,
+                                       fit_cell, fit_design, lattice_classes, lattice_placement, placement_run,
+                                       start_moments, vacancy_holes_of)
 from .engine import Step
 from .parallel import _client, _map
 from .readers import read_output
-from .results import MappingStep, MCStep, ModelStep, StructureStep
+from .results import MappingStep, MCStep, ModelStep, StructureStep, VacancyDFTStep, VacancyFitStep
 
 __all__ = ["VacancyError", "VacancyFitError", "VacancyCell", "VacancyFit", "make_vacancy_cell", "choose_patterns",
            "vacancy_configuration", "fit_vacancy_exchange", "gpaw_engine", "run_vacancy_configurations",
@@ -486,7 +486,7 @@ def _write_confs(confs, d: Path) -> None:
     atomic_write_json(path, mags)
 
 
-def _neutral_dft(ctx, structure, cell: VacancyCell) -> dict:
+def _neutral_dft(ctx, structure, cell: VacancyCell) -> VacancyDFTStep:
     """vacancy_dft in the neutral charge mode (module docstring): the hole placements, then the fit configurations
     of the lowest usable placement."""
     p = ctx.params
@@ -514,7 +514,8 @@ def _neutral_dft(ctx, structure, cell: VacancyCell) -> dict:
         client.close()
 
 
-def _neutral_steps(ctx, structure, cell, names, places, start, eng, wd, settings, n_holes, s_hole, client) -> dict:
+def _neutral_steps(ctx, structure, cell, names, places, start, eng, wd, settings, n_holes, s_hole,
+                   client) -> VacancyDFTStep:
     v = ctx.params["vacancy"]
     d = ctx.step_dir("vacancy_dft")
     dft_kw = {k: settings[k] for k in NEUTRAL_DFT}
@@ -534,16 +535,16 @@ def _neutral_steps(ctx, structure, cell, names, places, start, eng, wd, settings
     cfg = _run_neutral_scfs(ctx, structure, cell, [(q, hp) for q in design.patterns], eng, wd, dft_kw,
                             f"fit configurations of placement {hp.name}", client)
     keep_out = ("identity",)
-    return {"cell": cell.as_dict(), "engine": _engine_name(eng), "charge": 0.0, "mode": "holes",
-            "settings": settings, "placement_names": names, "holes_per_vacancy": n_holes, "spin_hole": s_hole,
-            "start_pattern": start, "placements": [r.as_dict() for r in runs], "choice": choice.as_dict(),
-            "placement": hp.as_dict(), "design": design.as_dict(), "workdir": str(wd),
-            "records": [{k: x for k, x in r.items() if k not in keep_out} for r in cfg],
-            "constraint_warnings": constraint_warnings(list({r["name"]: r for r in recs + cfg}.values()),
-                                                       settings["smearing"])}
+    # the records as stored (JSON types): what the fit reads, in this run or from the stored step
+    return VacancyDFTStep(cell=cell, engine=_engine_name(eng), charge=0.0, mode="holes", settings=settings,
+                          placement_names=names, holes_per_vacancy=n_holes, spin_hole=s_hole, start_pattern=start,
+                          placements=runs, choice=choice, placement=hp, design=design, workdir=str(wd),
+                          records=jsonable([{k: x for k, x in r.items() if k not in keep_out} for r in cfg]),
+                          constraint_warnings=constraint_warnings(list({r["name"]: r for r in recs + cfg}.values()),
+                                                                  settings["smearing"]))
 
 
-def _neutral_fit(ctx, vd: dict) -> dict:
+def _neutral_fit(ctx, vd: VacancyDFTStep) -> VacancyFitStep:
     """vacancy_fit in the neutral charge mode: :func:`~wannmag.magnetism.vacancy_holes.fit_cell` over the fit
     configurations (excluded ones with their reasons; the options of :data:`NEUTRAL_FIT`: ``keep_moved`` —
     effective couplings with configurations whose holes moved, said in ``status`` and ``kind``; ``absorb_constant``
@@ -555,14 +556,13 @@ def _neutral_fit(ctx, vd: dict) -> dict:
     v = ctx.params["vacancy"]
     opts = neutral_fit_options(v.get("neutral_fit"))
     cell = make_vacancy_cell(ctx.sublattice, supercell=v["supercell"], site=v["site"])
-    hp = HolePlacement.from_dict(vd["placement"])
+    hp, design = vd.placement, vd.design
     bonds = classify_bonds(cell.bonds, hp.sites, cell.near_sites)
-    design = HoleDesign.from_dict(vd["design"])
     perfect_J = ctx.typed("mapping", MappingStep).J_meV
     perfect = perfect_J + [0.0, 0.0, 0.0]
     fixed = {c: perfect[int(c[1:]) - 1] for c in design.fixed}
     try:
-        cf = fit_cell(bonds, hp, cell.spin, vd["records"], design.unknowns, fixed=fixed, **opts)
+        cf = fit_cell(bonds, hp, cell.spin, vd.records, design.unknowns, fixed=fixed, **opts)
     except HoleError as exc:  # its line names every excluded configuration with the reason
         hint = []
         for k, text in (("absorb_constant", "--vacancy-absorb-constant would fit the classes these configurations "
@@ -571,7 +571,7 @@ def _neutral_fit(ctx, vd: dict) -> dict:
                                        "whose holes moved")):
             if not opts[k]:
                 try:
-                    fit_cell(bonds, hp, cell.spin, vd["records"], design.unknowns, fixed=fixed, **{**opts, k: True})
+                    fit_cell(bonds, hp, cell.spin, vd.records, design.unknowns, fixed=fixed, **{**opts, k: True})
                 except HoleError:
                     continue
                 hint.append(text)
@@ -593,17 +593,20 @@ def _neutral_fit(ctx, vd: dict) -> dict:
     nb: dict = {}
     for b in bonds:
         nb[b["cls"]] = nb.get(b["cls"], 0) + 1
-    out = fit.as_dict()
-    out.update({"J_meV": J, "J_fitted_meV": {u: fit.J[u] for u in design.unknowns}, "assumed_meV": assumed,
-                "bonds_per_class": nb, "perfect_J_meV": perfect_J, "mc_placement": mc_placement,
-                "configurations": cf.records, "excluded": [{"name": r["name"], "reason": r["excluded_because"]}
-                                                           for r in cf.records if not r["used"]],
-                "residual_rms_meV": cf.rms_meV, "dof": cf.dof, "warnings": cf.warnings, "notes": notes,
-                "cell": cell.as_dict(), "mode": "holes", "status": cf.status, "kind": cf.kind,
-                "effective": cf.effective, "moved": cf.moved, "options": opts,
-                "beyond_heisenberg_meV": cf.beyond_heisenberg_meV})
-    out["table"] = _hole_fit_table(out, cell)
-    ctx.log(out["table"])
+    out = VacancyFitStep(convention=fit.as_dict()["convention"], J_meV=J, fixed_meV=fit.fixed, E0_eV_per_cell=fit.E0_eV,
+                         residuals_meV_per_cell=fit.residuals_meV, rank=fit.rank,
+                         condition_number=fit.condition_number, stderr_meV=fit.stderr, configurations=cf.records,
+                         perfect_J_meV=perfect_J, table="", cell=cell, mode="holes",
+                         placement=HolePlacement.from_dict(fit.placement), spins=fit.spins,
+                         J_fitted_meV={u: fit.J[u] for u in design.unknowns}, assumed_meV=assumed, bonds_per_class=nb,
+                         mc_placement=mc_placement,
+                         excluded=[{"name": r["name"], "reason": r["excluded_because"]} for r in cf.records
+                                   if not r["used"]],
+                         residual_rms_meV=cf.rms_meV, dof=cf.dof, warnings=cf.warnings, notes=notes,
+                         absorbed=list(fit.absorbed), status=cf.status, kind=cf.kind, effective=cf.effective,
+                         moved=cf.moved, options=opts, beyond_heisenberg_meV=cf.beyond_heisenberg_meV)
+    out.table = _hole_fit_table(out.as_dict(), cell)
+    ctx.log(out.table)
     for w in cf.warnings + notes:
         ctx.log(f"[wannmag vacancy] {w}")
     return out
@@ -683,27 +686,26 @@ def step_vacancy_dft(ctx):
         engine = _engine_name(eng)
     keep = ("name", "pattern", "energy", "site_moments", "moments", "total_moment", "gap", "gaps", "fermi_level",
             "warnings", "timings", "wall_s", "gpw", "formula", "kpts")
-    return {"cell": cell.as_dict(), "engine": engine, "charge": q,
-            "records": [{k: r.get(k) for k in keep} for r in recs]}
+    # the records as stored (JSON types): what the fit reads, in this run or from the stored step
+    return VacancyDFTStep(cell=cell, engine=engine, charge=q, records=jsonable([{k: r.get(k) for k in keep}
+                                                                                for r in recs]))
 
 
 def step_vacancy_fit(ctx):
     p = ctx.params
     v = p["vacancy"]
-    if ctx["vacancy_dft"].get("mode") == "holes":
-        return _neutral_fit(ctx, ctx["vacancy_dft"])
+    vd = ctx.typed("vacancy_dft", VacancyDFTStep)
+    if vd.mode == "holes":
+        return _neutral_fit(ctx, vd)
     cell = make_vacancy_cell(ctx.sublattice, supercell=v["supercell"], site=v["site"])
-    recs = ctx["vacancy_dft"]["records"]
+    recs = vd.records
     perfect_J = ctx.typed("mapping", MappingStep).J_meV
     mapJ = perfect_J + [0.0, 0.0, 0.0]
     fixed = {"J2": float(mapJ[1]), "J3": float(mapJ[2])} if v["fit"] == "J1" else {}
     fit = fit_vacancy_exchange(cell, [r["pattern"] for r in recs], [r["energy"] for r in recs], fit=v["fit"],
                                fixed=fixed, names=[r["name"] for r in recs])
-    out = fit.as_dict()
-    out["perfect_J_meV"] = perfect_J
-    out["table"] = _fit_table(cell, fit, perfect_J)
-    out["cell"] = cell.as_dict()
-    ctx.log(out["table"])
+    out = VacancyFitStep.equal_spin(fit, perfect_J, _fit_table(cell, fit, perfect_J), cell)
+    ctx.log(out.table)
     return out
 
 
@@ -850,17 +852,17 @@ def diluted_study(model, J_vac: float | None, fractions, sizes, settings, realis
     return study
 
 
-def _hole_spec(ctx, fit):
+def _hole_spec(ctx, fit: VacancyFitStep):
     """(HoleSpec, notes) when the charge mode is neutral and the vacancy fit carries hole classes, else (None, [])."""
     charge = ctx.params["vacancy"].get("charge")
     if charge not in (None, "neutral"):
         return None, []
-    lacking = [c for c in ("V2-V2_bulk", "next_to_vacancy", "V2-V3") if c in (fit.get("absorbed") or [])]
+    lacking = [c for c in ("V2-V2_bulk", "next_to_vacancy", "V2-V3") if c in (fit.absorbed or [])]
     if lacking:  # a class the diluted lattice needs was absorbed into E0 (--vacancy-absorb-constant): no series
         return None, [f"with holes: not run: {', '.join(lacking)} not determined by the fit (absorbed into E0); "
                       "dilution only"]
-    spec, notes = hole_spec_from_fit(fit, placement=fit.get("mc_placement") or "near")
-    return spec, (list(fit.get("notes") or []) + notes) if spec is not None else notes
+    spec, notes = hole_spec_from_fit(fit.as_dict(), placement=fit.mc_placement or "near")
+    return spec, (list(fit.notes or []) + notes) if spec is not None else notes
 
 
 def step_vacancy_mc(ctx):
@@ -870,11 +872,11 @@ def step_vacancy_mc(ctx):
     # only) and the mc step's typed result, when the run has one
     model = ctx.typed("model", ModelStep).spin_model()
     mc = ctx.typed("mc", MCStep) if "mc" in ctx.results else None
-    fit = ctx["vacancy_fit"]
+    fit = ctx.typed("vacancy_fit", VacancyFitStep)
     spec, hole_notes = _hole_spec(ctx, fit)
     # with holes (neutral cell, fit by bond class): the dilution-only series beside keeps every J of the crystal
     # (also when the fit cannot give the holes' series: a class it needs absorbed into E0)
-    J_vac = None if spec is not None or fit.get("mode") == "holes" else float(fit["J_meV"]["J1_vac"])
+    J_vac = None if spec is not None or fit.mode == "holes" else float(fit.J_meV["J1_vac"])
     # the window of the mc step (0.1–1.1 × the classical mean-field scale S² Σ_j |J_ij| / 3), reaching further
     # down: dilution lowers T towards zero at the percolation threshold
     tmin, tmax = mean_field_window(model, 0.03, 1.1)
@@ -894,7 +896,7 @@ def step_vacancy_mc(ctx):
         title = f"{formula}: dilution only (every J of the crystal)"
     elif spec is None:
         title = (f"{formula}: J1 next to a vacancy {J_vac:+.2f} meV "
-                 f"(perfect {fit['perfect_J_meV'][0]:+.2f} meV)")
+                 f"(perfect {fit.perfect_J_meV[0]:+.2f} meV)")
     else:
         title = (f"{formula}: dilution only vs with holes (" + ", ".join(f"{k} {val:+.1f}" for k, val in
                                                                        spec.J.items()) + " meV)")
@@ -904,7 +906,7 @@ def step_vacancy_mc(ctx):
         # local processes they give the serial numbers
         study = diluted_study(model, J_vac, v["fractions"], p["mc_sizes"], settings, p["vac_realisations"],
                               ctx.step_dir("vacancy"), perfect=perfect, title=title,
-                              extra={"fit": {k: fit[k] for k in ("J_meV", "fixed_meV", "rank") if k in fit},
+                              extra={"fit": {"J_meV": fit.J_meV, "fixed_meV": fit.fixed_meV, "rank": fit.rank},
                                      "algorithm": settings.algorithm,
                                      **({"algorithm_reason": algo_note, "hole_notes": hole_notes}
                                         if spec is not None else {"hole_notes": hole_notes} if hole_notes
