@@ -261,35 +261,32 @@ def _single_threaded_blas():
     return threadpool_limits(limits=1, user_api="blas")
 
 
-def lkag_exchange(ham: CollinearHamiltonian, bonds=None, kmesh=(12, 12, 1), efermi: float | None = None,
-                  n_electrons: float | None = None, n_energy: int = 120, rcut: float | None = None,
-                  emin: float | None = None, chunk: int = 16, progress: bool = False,
-                  rotations: dict | None = None) -> MFTResult:
-    """J_ij(R) of ``bonds`` [(i, j, R), ...] (indices into ``ham.magnetic``) or of all magnetic pairs within
-    ``rcut`` Å; E_F given or from ``n_electrons`` per cell.  See the module docstring for formula and conventions.
-
-    ``rotations``: optional {magnetic index: orthogonal matrix O} rotating that atom's orbitals (new = O @ old),
-    e.g. into its local octahedral frame, so that the orbital-resolved J refers to t2g/eg orbitals.  The total J is
-    invariant under such rotations.
-    """
-    kmesh, n_energy = check_grid(kmesh, n_energy)
+def _check_arguments(rcut, efermi, n_electrons) -> None:
+    """Refuse a cutoff, Fermi level or electron count that is not a finite positive (Fermi level: finite) number."""
     if rcut is not None and not (np.isfinite(rcut) and rcut > 0):
         raise MFTError(f"the cutoff radius must be a positive number of Å, got {rcut}")
     if efermi is not None and not np.isfinite(efermi):
         raise MFTError(f"the Fermi level must be a finite number of eV, got {efermi}")
     if n_electrons is not None and not (np.isfinite(n_electrons) and n_electrons > 0):
         raise MFTError(f"the number of electrons per cell must be a positive number, got {n_electrons}")
-    signs = ham.moment_signs()
+
+
+def _energy_batch(ham: CollinearHamiltonian, kmesh, n_energy: int, chunk: int) -> int:
+    """Energy points per batch, so that the batched product's operand (chunk, nk, nsel, nw) stays below
+    CHUNK_MEMORY; refuses a k-mesh whose eigenvectors and Green's functions need more than MAX_MEMORY."""
     nk = int(np.prod(kmesh))
     nsel = int(sum(np.count_nonzero(ham.orbital_atom == a) for a in ham.magnetic))
-    # energy points per batch: the batched product's operand (chunk, nk, nsel, nw) stays below CHUNK_MEMORY
     chunk = max(1, min(int(chunk), int(CHUNK_MEMORY // (16.0 * nk * nsel * ham.nw))))
     need = 16.0 * nk * (2 * ham.nw * ham.nw + 2 * ham.nw + 6 * min(chunk, n_energy) * nsel * nsel
                         + min(chunk, n_energy) * nsel * ham.nw)
     if need > MAX_MEMORY:
         raise MFTError(f"a {'×'.join(map(str, kmesh))} k-mesh with {ham.nw} orbitals needs ≈ {need / 1e9:.1f} GB for the "
                        f"eigenvectors and Green's functions (limit {MAX_MEMORY / 1e9:.0f} GB); use a smaller k-mesh")
-    kpts = kmesh_points(kmesh)
+    return chunk
+
+
+def _spin_bands(ham: CollinearHamiltonian, kpts: np.ndarray):
+    """Eigenvalues (2, nk, nw) and eigenvectors [↑, ↓] of H(k) on ``kpts``; a non-Hermitian H(k) is refused."""
     eig, vec = [], []
     for s in (0, 1):
         Hk = ham.hk(kpts, s)
@@ -300,7 +297,11 @@ def lkag_exchange(ham: CollinearHamiltonian, bonds=None, kmesh=(12, 12, 1), efer
         e, v = np.linalg.eigh(Hk)
         eig.append(e)
         vec.append(v)
-    eig = np.array(eig)
+    return np.array(eig), vec
+
+
+def _fermi_level_inside(ham: CollinearHamiltonian, eig: np.ndarray, efermi, n_electrons) -> float:
+    """E_F given or from ``n_electrons``; refused unless it lies inside the bands (otherwise no exchange)."""
     if efermi is None:
         if n_electrons is None:
             raise MFTError("give the Fermi level or the number of electrons per cell")
@@ -310,9 +311,12 @@ def lkag_exchange(ham: CollinearHamiltonian, bonds=None, kmesh=(12, 12, 1), efer
         raise MFTError(f"{ham.source}: the Fermi level {efermi:.4f} eV lies {where} all bands ({eig.min():.4f} … "
                        f"{eig.max():.4f} eV): {'no occupied states' if where == 'below' else 'a full manifold'}, "
                        "no exchange; check the Fermi level or electron count")
-    emin = float(eig.min()) - 1.0 if emin is None else emin
-    z, w = energy_contour(emin, efermi, n_energy)
+    return efermi
 
+
+def _magnetic_orbitals(ham: CollinearHamiltonian, rotations):
+    """Orbitals of every magnetic atom (``orb``), all of them in order (``sel``) with the block ``offsets``, the
+    splittings Δ_i and the block-diagonal rotation O (new = O @ old) of ``rotations``, with Δ_i rotated by it."""
     mag = list(ham.magnetic)
     orb = [np.nonzero(ham.orbital_atom == a)[0] for a in mag]
     sel = np.concatenate(orb)
@@ -326,7 +330,13 @@ def lkag_exchange(ham: CollinearHamiltonian, bonds=None, kmesh=(12, 12, 1), efer
         blk = slice(sum(len(o) for o in orb[:a]), sum(len(o) for o in orb[:a + 1]))
         O[blk, blk] = rot
         deltas[a] = rot @ deltas[a] @ rot.conj().T
+    return orb, sel, offsets, deltas, O
 
+
+def _requested_bonds(ham: CollinearHamiltonian, bonds, kmesh, rcut) -> list:
+    """``bonds`` as [(a, b, R), ...] of ints, or every magnetic pair (a < b, or a = b and R > 0) within ``rcut`` Å
+    whose R lies in the k-mesh supercell; a bond whose R does not fit into it is refused."""
+    mag = list(ham.magnetic)
     pos = np.asarray(ham.positions)
     if bonds is None:
         if rcut is None:
@@ -349,12 +359,19 @@ def lkag_exchange(ham: CollinearHamiltonian, bonds=None, kmesh=(12, 12, 1), efer
             if abs(R[k]) > (m - 1) // 2:
                 raise MFTError(f"bond R = {list(R)} does not fit into the {list(kmesh)} k-mesh supercell "
                                f"(|R_{k + 1}| must be ≤ {(m - 1) // 2}); use a larger k-mesh")
+    return bonds
 
-    # Green's function blocks on the magnetic orbitals at the bonds' R (G↑ at R, G↓ at −R); accumulate the integrand
-    # bond by bond.  G(k, z)_ab = Σ_n U_an(k) U*_bn(k) / (z − ε_n(k)) as one batched matrix product on BLAS
-    # (np.matmul over the stacked (z, k) axes, ≈ 4× faster than the equivalent einsum), and
-    # G(R) = (1/N) Σ_k e^{−2πi k·R} G(k) as a second one over k for the few R the bonds need (cheaper than an FFT
-    # to all R when, as here, they are fewer than ≈ 2 log2 N_k; same numbers to rounding)
+
+def _contour_integrals(eig, vec, kpts, z, w, bonds, orb, sel, offsets, deltas, O, chunk: int, progress: bool):
+    """Σ_z w Tr[Δ_a G↑_ab(R, z) Δ_b G↓_ba(−R, z)] of every bond (the LKAG integral before its imaginary part and
+    prefactor), in total and orbital-resolved (the trace terms X_mn Y_nm), on the contour points ``z``, weights ``w``.
+
+    Green's function blocks on the magnetic orbitals at the bonds' R (G↑ at R, G↓ at −R); accumulate the integrand
+    bond by bond.  G(k, z)_ab = Σ_n U_an(k) U*_bn(k) / (z − ε_n(k)) as one batched matrix product on BLAS
+    (np.matmul over the stacked (z, k) axes, ≈ 4× faster than the equivalent einsum), and
+    G(R) = (1/N) Σ_k e^{−2πi k·R} G(k) as a second one over k for the few R the bonds need (cheaper than an FFT
+    to all R when, as here, they are fewer than ≈ 2 log2 N_k; same numbers to rounding)."""
+    nk = len(kpts)
     nsel = len(sel)
     U = [O @ v[:, sel, :] for v in vec]  # (nk, nsel, nw), in the rotated orbital basis
     Uh = [np.ascontiguousarray(np.conj(np.transpose(u, (0, 2, 1)))) for u in U]  # (nk, nw, nsel)
@@ -389,6 +406,32 @@ def lkag_exchange(ham: CollinearHamiltonian, bonds=None, kmesh=(12, 12, 1), efer
                 orb_mat = X * np.transpose(Y, (0, 2, 1))  # orbital-resolved trace terms X_mn Y_nm
                 acc_orb[n] += np.tensordot(wc, orb_mat, axes=1)
                 acc[n] += np.sum(wc * orb_mat.sum(axis=(1, 2)))
+    return acc, acc_orb
+
+
+def lkag_exchange(ham: CollinearHamiltonian, bonds=None, kmesh=(12, 12, 1), efermi: float | None = None,
+                  n_electrons: float | None = None, n_energy: int = 120, rcut: float | None = None,
+                  emin: float | None = None, chunk: int = 16, progress: bool = False,
+                  rotations: dict | None = None) -> MFTResult:
+    """J_ij(R) of ``bonds`` [(i, j, R), ...] (indices into ``ham.magnetic``) or of all magnetic pairs within
+    ``rcut`` Å; E_F given or from ``n_electrons`` per cell.  See the module docstring for formula and conventions.
+
+    ``rotations``: optional {magnetic index: orthogonal matrix O} rotating that atom's orbitals (new = O @ old),
+    e.g. into its local octahedral frame, so that the orbital-resolved J refers to t2g/eg orbitals.  The total J is
+    invariant under such rotations.
+    """
+    kmesh, n_energy = check_grid(kmesh, n_energy)
+    _check_arguments(rcut, efermi, n_electrons)
+    signs = ham.moment_signs()
+    chunk = _energy_batch(ham, kmesh, n_energy, chunk)
+    kpts = kmesh_points(kmesh)
+    eig, vec = _spin_bands(ham, kpts)
+    efermi = _fermi_level_inside(ham, eig, efermi, n_electrons)
+    emin = float(eig.min()) - 1.0 if emin is None else emin
+    z, w = energy_contour(emin, efermi, n_energy)
+    orb, sel, offsets, deltas, O = _magnetic_orbitals(ham, rotations)
+    bonds = _requested_bonds(ham, bonds, kmesh, rcut)
+    acc, acc_orb = _contour_integrals(eig, vec, kpts, z, w, bonds, orb, sel, offsets, deltas, O, chunk, progress)
     # divide by sign(m_i·m_j) of the reference state (module docstring): antiparallel pairs change sign
     pair = np.array([signs[a] * signs[b] for a, b, _ in bonds], dtype=float)
     J_lkag = np.imag(acc) / (4 * np.pi) * 1000.0 * pair  # eV → meV
@@ -396,6 +439,8 @@ def lkag_exchange(ham: CollinearHamiltonian, bonds=None, kmesh=(12, 12, 1), efer
     if not (np.all(np.isfinite(J_lkag)) and all(np.all(np.isfinite(x)) for x in orbital)):
         raise MFTError(f"{ham.source}: the energy integral gave non-finite exchange (NaN/inf); check the model")
     spins = ham.spins
+    mag = list(ham.magnetic)
+    pos = np.asarray(ham.positions)
     J_int = np.array([float(TB2J.to_internal(j, spins[a], spins[b])) for j, (a, b, _) in zip(J_lkag, bonds)])
     dist = np.array([np.linalg.norm(pos[mag[b]] + np.array(R) @ ham.cell - pos[mag[a]]) for a, b, R in bonds])
     order = np.argsort(dist, kind="stable")
