@@ -27,7 +27,7 @@ bit n_orb + k = orbital k spin down); fermion signs from the number of occupied 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from itertools import combinations
+from itertools import combinations, product
 
 import numpy as np
 import scipy.sparse as sp
@@ -451,6 +451,198 @@ class PTResult:
         return self.J2 + self.J3 + self.J4
 
 
+def _ground_multiplets(spaces, N0, tol: float):
+    """Indices of each site's ground-multiplet eigenstates (within ``tol`` of its lowest level, N0 electrons) and
+    E0, the sum of the sites' lowest levels."""
+    gsel, gE = [], []
+    for k, sp_ in enumerate(spaces):
+        e = sp_.E[N0[k]]
+        e0 = e.min()
+        gsel.append(np.nonzero(e < e0 + tol)[0])
+        gE.append(e0)
+    return gsel, float(sum(gE))
+
+
+def _chosen_ground_states(spin_ops, Svals, gsel, mag, full: bool, all_sectors: bool) -> list:
+    """Product ground states (one ground-multiplet index per site) to propagate: with ``full`` those of total S_z = 0
+    (all of them with ``all_sectors``), otherwise |S, S> and |S, −S> of the two ``mag`` sites."""
+    ns = len(gsel)
+    grids = [list(range(len(g))) for g in gsel]
+    all_prod = list(product(*grids))
+    if full:
+        szs = [np.diag(spin_ops[k][0]) for k in range(ns)]
+        return all_prod if all_sectors else [q for q in all_prod if abs(sum(szs[k][q[k]] for k in range(ns))) < 1e-9]
+    a, b = mag
+    szs = [np.diag(spin_ops[k][0]) for k in range(ns)]
+    pick = []
+    for target in (+1, -1):
+        want = {a: Svals[a], b: target * Svals[b]}
+        for p in all_prod:
+            if all(abs(szs[k][p[k]] - want[k]) < 1e-9 for k in (a, b)) and \
+                    all(len(gsel[k]) == 1 for k in range(ns) if k not in (a, b)):
+                pick.append(p)
+                break
+    if len(pick) != 2:
+        raise EDError("could not find the |S,S> and |S,-S> ground states (non-magnetic sites must be singlets)")
+    return pick
+
+
+def _product_vectors(spaces, N0, gsel, chosen) -> dict:
+    """The chosen product states as {N0: tensor (g, d_1, …, d_ns)} in the site eigenbases."""
+    ns = len(spaces)
+    dims0 = tuple(len(spaces[k].E[N0[k]]) for k in range(ns))
+    psi0 = np.zeros((len(chosen),) + dims0)
+    for n, p in enumerate(chosen):
+        psi0[(n,) + tuple(gsel[k][p[k]] for k in range(ns))] = 1.0
+    return {N0: psi0}
+
+
+def _hopping_blocks(cluster: Cluster) -> list:
+    """V = Σ_{(a,b)} Σ_σ Σ_{m,m'} T_ab[m,m'] c†_{a m σ} c_{b m' σ}: (a, b, T_ab), both orders of every non-zero block."""
+    blocks = []
+    for (a, b), blk in cluster.hopping.items():
+        blk = np.asarray(blk, float)
+        if np.any(blk):
+            blocks.append((a, b, blk))
+            blocks.append((b, a, blk.T))
+    return blocks
+
+
+class _Propagation:
+    """The operators of Takahashi's expansion on states stored as {electron numbers per site: tensor (g, d_1, …)}
+    in the site eigenbases: the hopping V, the resolvent R = Q (E0 − H0)^{-1} Q and the overlap of two states."""
+
+    def __init__(self, spaces, blocks, E0: float, N0, gsel, g: int):
+        self.spaces, self.blocks, self.E0, self.N0, self.gsel, self.g = spaces, blocks, E0, N0, gsel, g
+        self.ns = len(spaces)
+
+    def stacked_annihilators(self, site, N, spin):
+        """(n_orb, d_{N-1}, d_N) stack of c_{m σ} in the eigenbasis."""
+        sp_ = self.spaces[site]
+        return np.stack([sp_.annihilator(N, m + spin * sp_.n) for m in range(sp_.n)])
+
+    def apply_V(self, state):
+        spaces = self.spaces
+        res = {}
+        for a, b, T in self.blocks:
+            for spin in (0, 1):
+                for key, psi in state.items():
+                    Nb = key[b]
+                    if Nb - 1 not in spaces[b].states or Nb not in spaces[b].states:
+                        continue
+                    Cb = self.stacked_annihilators(b, Nb, spin)                 # (n_b, d', d)
+                    sign_b = -1.0 if sum(key[:b]) % 2 else 1.0
+                    phi = np.tensordot(Cb, psi, axes=(2, b + 1))                 # (n_b, d', g, …without b…)
+                    phi = np.moveaxis(phi, 1, b + 2) * sign_b                    # (n_b, g, …, d' at b, …)
+                    k1 = key[:b] + (Nb - 1,) + key[b + 1:]
+                    Na = k1[a]
+                    if Na + 1 not in spaces[a].states:
+                        continue
+                    X = np.tensordot(T, phi, axes=(1, 0))                         # (n_a, g, …)
+                    Ca = self.stacked_annihilators(a, Na + 1, spin)               # (n_a, d_{Na}, d_{Na+1})
+                    sign_a = -1.0 if sum(k1[:a]) % 2 else 1.0
+                    # Σ_m c†_m X_m: c† = C^T  → contract over (m, d_{Na})
+                    Y = np.tensordot(Ca, X, axes=([0, 1], [0, a + 2]))           # (d_{Na+1}, g, … without a …)
+                    Y = np.moveaxis(Y, 0, a + 1) * sign_a
+                    k2 = k1[:a] + (Na + 1,) + k1[a + 1:]
+                    res[k2] = res[k2] + Y if k2 in res else Y
+        return res
+
+    def energies(self, key):
+        ns = self.ns
+        E = np.zeros(tuple(len(self.spaces[k].E[key[k]]) for k in range(ns)))
+        for k in range(ns):
+            shape = [1] * ns
+            shape[k] = -1
+            E = E + self.spaces[k].E[key[k]].reshape(shape)
+        return E
+
+    def apply_R(self, state):
+        ns = self.ns
+        out = {}
+        for key, psi in state.items():
+            den = self.E0 - self.energies(key)
+            inv = np.zeros_like(den)
+            if key == self.N0:
+                mask = np.ones_like(den, dtype=bool)
+                for k in range(ns):
+                    shape = [1] * ns
+                    shape[k] = -1
+                    sel = np.zeros(len(self.spaces[k].E[key[k]]), bool)
+                    sel[self.gsel[k]] = True
+                    mask = mask & sel.reshape(shape)
+                ok = ~mask
+            else:
+                ok = np.ones_like(den, dtype=bool)
+            if np.any(np.abs(den[ok]) < 1e-9):
+                raise EDError("degenerate intermediate state: perturbation theory is not applicable")
+            inv[ok] = 1.0 / den[ok]
+            out[key] = psi * inv[None]
+        return out
+
+    def overlap(self, a, b):
+        """<a_g'|b_g> matrix (g × g)."""
+        g = self.g
+        M = np.zeros((g, g))
+        for k, v in b.items():
+            if k in a:
+                M += a[k].reshape(g, -1) @ v.reshape(g, -1).T
+        return M
+
+
+def _effective_hamiltonian(prop: _Propagation, psi0: dict, order: int, full: bool):
+    """H2, H3, H4 (g × g, eV) on the chosen ground states; H4's renormalisation term only with ``full``."""
+    g = prop.g
+    v1 = prop.apply_V(psi0)
+    w1 = prop.apply_R(v1)
+    H2 = prop.overlap(v1, w1)
+    H3 = np.zeros((g, g))
+    H4 = np.zeros((g, g))
+    if order >= 3:
+        v2 = prop.apply_V(w1)
+        # H3 = <g'|V R V R V|g> = <w1_g'| V |w1_g>
+        H3 = prop.overlap(w1, v2)
+        w2 = prop.apply_R(v2)
+        H4 = prop.overlap(prop.apply_V(w1), w2)
+        if full:
+            X = prop.overlap(w1, w1)
+            H4 = H4 - 0.5 * (X @ H2 + H2 @ X)
+    return H2, H3, H4
+
+
+def _heisenberg_projection(H2, H3, H4, chosen, spin_ops, a: int, b: int) -> PTResult:
+    """J2, J3, J4 (meV) from the projection of H2, H3, H4 on S_a·S_b over the chosen product states, and the largest
+    non-Heisenberg remainder of their sum."""
+    ns = len(spin_ops)
+    g = len(chosen)
+    # spin operators on the chosen product states
+    Sz = [spin_ops[k][0] for k in range(ns)]
+    Spl = [spin_ops[k][1] for k in range(ns)]
+
+    # S_a·S_b directly as a two-site operator on the chosen product states (the chosen set need not be closed
+    # under single-site spin flips, so products of restricted one-site matrices would be wrong)
+    Sm = [Spl[k].T for k in range(ns)]
+    SS = np.zeros((g, g))
+    for i, pi in enumerate(chosen):
+        for j, qj in enumerate(chosen):
+            if any(pi[r] != qj[r] for r in range(ns) if r not in (a, b)):
+                continue
+            x, y = (pi[a], qj[a]), (pi[b], qj[b])
+            SS[i, j] = (Sz[a][x] * Sz[b][y]
+                        + 0.5 * (Spl[a][x] * Sm[b][y] + Sm[a][x] * Spl[b][y]))
+    SS0 = SS - np.trace(SS) / g * np.eye(g)
+    norm = np.trace(SS0 @ SS0)
+    Js = []
+    for Hn in (H2, H3, H4):
+        Hs = 0.5 * (Hn + Hn.T)
+        Js.append(1000.0 * np.trace(Hs @ SS0) / norm)
+    Htot = 0.5 * ((H2 + H3 + H4) + (H2 + H3 + H4).T)
+    J = sum(Js) / 1000.0
+    rem = Htot - J * SS0
+    rem = rem - np.trace(rem) / g * np.eye(g)
+    return PTResult(*Js, non_heisenberg=float(1000.0 * np.abs(rem).max()))
+
+
 def perturbative_exchange(cluster: Cluster, magnetic=(0, -1), order: int = 4, full: bool = False,
                           tol: float = 1e-7, all_sectors: bool = False) -> PTResult:
     """H_eff on the product of the sites' ground multiplets, to ``order`` (2 or 4) in the inter-site hopping V:
@@ -471,168 +663,16 @@ def perturbative_exchange(cluster: Cluster, magnetic=(0, -1), order: int = 4, fu
     mag = [m % ns for m in magnetic]
     spaces = [_SiteSpace(s, [s.n_el - 2, s.n_el - 1, s.n_el, s.n_el + 1, s.n_el + 2]) for s in sites]
     N0 = tuple(s.n_el for s in sites)
-    # ground multiplet of each site
-    gsel, gE = [], []
-    for k, sp_ in enumerate(spaces):
-        e = sp_.E[N0[k]]
-        e0 = e.min()
-        gsel.append(np.nonzero(e < e0 + tol)[0])
-        gE.append(e0)
-    E0 = float(sum(gE))
-    # ground product states: choose the ones to propagate
+    gsel, E0 = _ground_multiplets(spaces, N0, tol)
     spin_ops = [spaces[k].spin_ops(N0[k], gsel[k]) for k in range(ns)]
     Svals = [float(np.max(np.diag(spin_ops[k][0]))) for k in range(ns)]
-    grids = [list(range(len(g))) for g in gsel]
-    import itertools
-
-    all_prod = list(itertools.product(*grids))
-    if full:
-        szs = [np.diag(spin_ops[k][0]) for k in range(ns)]
-        chosen = all_prod if all_sectors else [q for q in all_prod
-                                               if abs(sum(szs[k][q[k]] for k in range(ns))) < 1e-9]
-    else:
-        a, b = mag
-        szs = [np.diag(spin_ops[k][0]) for k in range(ns)]
-        pick = []
-        for target in (+1, -1):
-            want = {a: Svals[a], b: target * Svals[b]}
-            for p in all_prod:
-                if all(abs(szs[k][p[k]] - want[k]) < 1e-9 for k in (a, b)) and \
-                        all(len(gsel[k]) == 1 for k in range(ns) if k not in (a, b)):
-                    pick.append(p)
-                    break
-        if len(pick) != 2:
-            raise EDError("could not find the |S,S> and |S,-S> ground states (non-magnetic sites must be singlets)")
-        chosen = pick
-    g = len(chosen)
-
-    # initial vectors: key N0 → tensor (g, d_1, …, d_ns)
-    dims0 = tuple(len(spaces[k].E[N0[k]]) for k in range(ns))
-    psi0 = np.zeros((g,) + dims0)
-    for n, p in enumerate(chosen):
-        psi0[(n,) + tuple(gsel[k][p[k]] for k in range(ns))] = 1.0
-    psi0 = {N0: psi0}
-
-    n_tot = [s.n_orb for s in sites]
-    # V = Σ_{(a,b)} Σ_σ Σ_{m,m'} T_ab[m,m'] c†_{a m σ} c_{b m' σ}, both orders of every block
-    blocks = []
-    for (a, b), blk in cluster.hopping.items():
-        blk = np.asarray(blk, float)
-        if np.any(blk):
-            blocks.append((a, b, blk))
-            blocks.append((b, a, blk.T))
-
-    def stacked_annihilators(site, N, spin):
-        """(n_orb, d_{N-1}, d_N) stack of c_{m σ} in the eigenbasis."""
-        sp_ = spaces[site]
-        return np.stack([sp_.annihilator(N, m + spin * n_tot[site]) for m in range(n_tot[site])])
-
-    def apply_V(state):
-        res = {}
-        for a, b, T in blocks:
-            for spin in (0, 1):
-                for key, psi in state.items():
-                    Nb = key[b]
-                    if Nb - 1 not in spaces[b].states or Nb not in spaces[b].states:
-                        continue
-                    Cb = stacked_annihilators(b, Nb, spin)                      # (n_b, d', d)
-                    sign_b = -1.0 if sum(key[:b]) % 2 else 1.0
-                    phi = np.tensordot(Cb, psi, axes=(2, b + 1))                 # (n_b, d', g, …without b…)
-                    phi = np.moveaxis(phi, 1, b + 2) * sign_b                    # (n_b, g, …, d' at b, …)
-                    k1 = key[:b] + (Nb - 1,) + key[b + 1:]
-                    Na = k1[a]
-                    if Na + 1 not in spaces[a].states:
-                        continue
-                    X = np.tensordot(T, phi, axes=(1, 0))                         # (n_a, g, …)
-                    Ca = stacked_annihilators(a, Na + 1, spin)                    # (n_a, d_{Na}, d_{Na+1})
-                    sign_a = -1.0 if sum(k1[:a]) % 2 else 1.0
-                    # Σ_m c†_m X_m: c† = C^T  → contract over (m, d_{Na})
-                    Y = np.tensordot(Ca, X, axes=([0, 1], [0, a + 2]))           # (d_{Na+1}, g, … without a …)
-                    Y = np.moveaxis(Y, 0, a + 1) * sign_a
-                    k2 = k1[:a] + (Na + 1,) + k1[a + 1:]
-                    res[k2] = res[k2] + Y if k2 in res else Y
-        return res
-
-    def energies(key):
-        E = np.zeros(tuple(len(spaces[k].E[key[k]]) for k in range(ns)))
-        for k in range(ns):
-            shape = [1] * ns
-            shape[k] = -1
-            E = E + spaces[k].E[key[k]].reshape(shape)
-        return E
-
-    def apply_R(state):
-        out = {}
-        for key, psi in state.items():
-            den = E0 - energies(key)
-            inv = np.zeros_like(den)
-            if key == N0:
-                mask = np.ones_like(den, dtype=bool)
-                for k in range(ns):
-                    shape = [1] * ns
-                    shape[k] = -1
-                    sel = np.zeros(len(spaces[k].E[key[k]]), bool)
-                    sel[gsel[k]] = True
-                    mask = mask & sel.reshape(shape)
-                ok = ~mask
-            else:
-                ok = np.ones_like(den, dtype=bool)
-            if np.any(np.abs(den[ok]) < 1e-9):
-                raise EDError("degenerate intermediate state: perturbation theory is not applicable")
-            inv[ok] = 1.0 / den[ok]
-            out[key] = psi * inv[None]
-        return out
-
-    def overlap(a, b):
-        """<a_g'|b_g> matrix (g × g)."""
-        M = np.zeros((g, g))
-        for k, v in b.items():
-            if k in a:
-                M += a[k].reshape(g, -1) @ v.reshape(g, -1).T
-        return M
-
-    v1 = apply_V(psi0)
-    w1 = apply_R(v1)
-    H2 = overlap(v1, w1)
-    H3 = np.zeros((g, g))
-    H4 = np.zeros((g, g))
-    if order >= 3:
-        v2 = apply_V(w1)
-        # H3 = <g'|V R V R V|g> = <w1_g'| V |w1_g>
-        H3 = overlap(w1, v2)
-        w2 = apply_R(v2)
-        H4 = overlap(apply_V(w1), w2)
-        if full:
-            X = overlap(w1, w1)
-            H4 = H4 - 0.5 * (X @ H2 + H2 @ X)
+    chosen = _chosen_ground_states(spin_ops, Svals, gsel, mag, full, all_sectors)
+    psi0 = _product_vectors(spaces, N0, gsel, chosen)
+    prop = _Propagation(spaces, _hopping_blocks(cluster), E0, N0, gsel, len(chosen))
+    H2, H3, H4 = _effective_hamiltonian(prop, psi0, order, full)
     a, b = mag
     if full:
-        # spin operators on the chosen product states
-        Sz = [spin_ops[k][0] for k in range(ns)]
-        Spl = [spin_ops[k][1] for k in range(ns)]
-
-        # S_a·S_b directly as a two-site operator on the chosen product states (the chosen set need not be closed
-        # under single-site spin flips, so products of restricted one-site matrices would be wrong)
-        Sm = [Spl[k].T for k in range(ns)]
-        SS = np.zeros((g, g))
-        for i, pi in enumerate(chosen):
-            for j, qj in enumerate(chosen):
-                if any(pi[r] != qj[r] for r in range(ns) if r not in (a, b)):
-                    continue
-                x, y = (pi[a], qj[a]), (pi[b], qj[b])
-                SS[i, j] = (Sz[a][x] * Sz[b][y]
-                            + 0.5 * (Spl[a][x] * Sm[b][y] + Sm[a][x] * Spl[b][y]))
-        SS0 = SS - np.trace(SS) / g * np.eye(g)
-        norm = np.trace(SS0 @ SS0)
-        Js = []
-        for Hn in (H2, H3, H4):
-            Hs = 0.5 * (Hn + Hn.T)
-            Js.append(1000.0 * np.trace(Hs @ SS0) / norm)
-        Htot = 0.5 * ((H2 + H3 + H4) + (H2 + H3 + H4).T)
-        J = sum(Js) / 1000.0
-        rem = Htot - J * SS0
-        rem = rem - np.trace(rem) / g * np.eye(g)
-        return PTResult(*Js, non_heisenberg=float(1000.0 * np.abs(rem).max()))
+        return _heisenberg_projection(H2, H3, H4, chosen, spin_ops, a, b)
     Sa, Sb = Svals[a], Svals[b]
     Js = [1000.0 * (Hn[0, 0] - Hn[1, 1]) / (2 * Sa * Sb) for Hn in (H2, H3, H4)]
     return PTResult(*Js, non_heisenberg=None)
