@@ -378,12 +378,8 @@ def _mh(paths, kind, p):
     return J, J_inc
 
 
-def analyse_bond(model, report, bond, params: dict | None = None, frames=None, shell: int | None = None,
-                 comparisons: dict | None = None) -> BondAnalysis:
-    """Channel decomposition of one bond (a :class:`wannmag.structures.Bond` of ``report``); ``params`` are keyword
-    arguments of :func:`resolve_parameters`."""
-    hb = bond_hoppings(model, report, bond, frames=frames)
-    sub = report.sublattice
+def _check_t2g3_sites(sub, bond) -> None:
+    """Refuse a bond whose end sites are not t2g³ ions with S = 3/2 (the only case the formulas implement)."""
     for s in (bond.i, bond.j):
         el = sub.elements[s]
         ox = (sub.oxidation_states or {}).get(el)
@@ -394,21 +390,31 @@ def analyse_bond(model, report, bond, params: dict | None = None, frames=None, s
         if abs(float(sub.spins[s]) - 1.5) > 1e-6:
             raise SuperexchangeError(f"site {s} ({sub.elements[s]}) has S = {sub.spins[s]}: the superexchange formulas "
                                      "are implemented for t2g³ ions (S = 3/2, e.g. Cr3+, V2+)")
-    p, prov = resolve_parameters(hb, **(params or {}))
-    res = BondAnalysis(hoppings=hb, params=p, provenance=prov, shell=shell, comparisons=dict(comparisons or {}))
+
+
+def _hopping_notes(hb: BondHoppings, p: KanamoriParameters) -> list:
+    """Notes on the bond's hoppings (imaginary parts, no ligand orbitals or paths) and on eg excitation energies
+    too small for perturbation theory."""
+    notes = []
     if hb.max_imag > 1e-3:
-        res.notes.append(f"hoppings have imaginary parts up to {1000 * hb.max_imag:.1f} meV (gauge or spin–orbit); "
-                         "their real parts are used")
+        notes.append(f"hoppings have imaginary parts up to {1000 * hb.max_imag:.1f} meV (gauge or spin–orbit); "
+                     "their real parts are used")
     if not hb.has_ligands:
-        res.notes.append("the model has no ligand p orbitals: direct (d–d) channels only — the d–d hoppings of d-only "
-                         "Wannier functions already contain the ligand-assisted hopping")
+        notes.append("the model has no ligand p orbitals: direct (d–d) channels only — the d–d hoppings of d-only "
+                     "Wannier functions already contain the ligand-assisted hopping")
     elif hb.t_ip is None and not hb.long_paths:
-        res.notes.append("no bridging ligand and no M–X–X–M path with non-zero hoppings: direct channels only")
+        notes.append("no bridging ligand and no M–X–X–M path with non-zero hoppings: direct channels only")
     for name, val in (("Δ_eg(S'=2)", p.delta_t + p.ten_dq - 5 * p.JH), ("E_MH(t2g→eg, S'=2)", p.E_tt + p.ten_dq - 5 * p.JH)):
         if (hb.t_ip is not None or "E_MH" in name) and val < 0.5:
-            res.notes.append(f"{name} = {val:.2f} eV is small: perturbation theory is unreliable for the eg channels")
+            notes.append(f"{name} = {val:.2f} eV is small: perturbation theory is unreliable for the eg channels")
+    return notes
+
+
+def _expansion_parameters(hb: BondHoppings, p: KanamoriParameters, h: np.ndarray):
+    """(max |t_pd| / Δ, max |t_dd| / E_MH) of the bond, each None where there is no such hopping: the validity of the
+    expansion (ligand hole energies ``h``)."""
+    expansion = expansion_dd = None
     ep = hb.eps_p_mean
-    h = (ep - hb.eps_p) if hb.eps_p is not None else np.zeros(0)
     if hb.t_ip is not None or hb.long_paths:
         # expansion parameter: largest |t_pd| / (its charge-transfer energy), t2g and eg (Hund S' = 2) receivers
         blocks = []
@@ -421,21 +427,19 @@ def analyse_bond(model, report, bond, params: dict | None = None, frames=None, s
             for ti, tj, hh in blocks:
                 t = max(np.abs(ti[rows]).max(), np.abs(tj[rows]).max())
                 r = max(r, t / max(p.delta_t + off + hh.min(), 1e-6))
-        res.expansion = float(r)
+        expansion = float(r)
     # direct d–d: |t_dd| over the smallest Mott–Hubbard excitation (t2g → t2g, t2g → eg Hund S' = 2)
     e_mh = min(p.E_tt, p.E_tt + p.ten_dq - 5 * p.JH)
     if np.any(hb.t_dd):
-        res.expansion_dd = float(np.abs(hb.t_dd).max() / max(e_mh, 1e-6))
-    r = res.expansion_max
-    if not res.in_range:
-        res.notes.append(f"{res.status}: the expansion diverges for this bond (radius of convergence t/Δ = 1/2), "
-                         "the channel values are formal perturbative terms and their sum is not an exchange "
-                         "constant; non-perturbative channels: --ed (cluster exact diagonalisation) or --green")
-    elif r > 0.3:
-        res.notes.append(f"{res.status}: the expansion is only qualitative for this bond")
-    summary = {c: 0.0 for c in CATEGORIES}
-    direct_only = {"t2g–t2g MH": 0.0, "t2g–eg MH": 0.0}
-    # ---- Mott–Hubbard channels
+        expansion_dd = float(np.abs(hb.t_dd).max() / max(e_mh, 1e-6))
+    return expansion, expansion_dd
+
+
+def _mott_hubbard_channels(hb: BondHoppings, h: np.ndarray, p: KanamoriParameters, summary: dict,
+                           direct_only: dict) -> list:
+    """Mott–Hubbard channels (one d electron moved to the other metal, directly or through ligands) of every
+    orbital pair except eg–eg; their J is added to ``summary`` and that of the direct hop alone to ``direct_only``."""
+    channels = []
     for a in range(5):
         for b in range(5):
             ka, kb = _KIND[a], _KIND[b]
@@ -465,39 +469,71 @@ def analyse_bond(model, report, bond, params: dict | None = None, frames=None, s
                 direct_only[cat] += _mh([q for q in mb if q[0] == "direct"], "eg", p)[0]
             if not sp_paths and J == 0.0:
                 continue
-            res.channels.append(Channel(cat, (D_NAMES[a], D_NAMES[b]), direction, sp_paths, t_eff, t_inc, J, J_inc))
+            channels.append(Channel(cat, (D_NAMES[a], D_NAMES[b]), direction, sp_paths, t_eff, t_inc, J, J_inc))
             summary[cat] += J
-    # ---- charge-transfer channels (two ligand holes) and their interference with the direct hop
+    return channels
+
+
+def _charge_transfer_channels(hb: BondHoppings, h: np.ndarray, p: KanamoriParameters, summary: dict) -> list:
+    """Charge-transfer channels (two ligand holes) of every orbital pair with a bridging ligand, and their
+    interference with the direct hop (CT×direct); their J is added to ``summary``."""
+    channels = []
+    lig_of = np.array(hb.lig_of)
+    for a in range(5):
+        for b in range(5):
+            ka, kb = _KIND[a], _KIND[b]
+            t1, t2 = hb.t_ip[a], hb.t_pj[:, b]
+            if not (np.any(t1) and np.any(t2)):
+                continue
+            cat = {("t2g", "t2g"): "CT t2g–t2g", ("eg", "eg"): "CT eg–eg"}.get((ka, kb), "CT t2g–eg")
+            J = ct_exchange(t1, t2, ka, kb, p, hole_energy=h, ligand_of=hb.lig_of)
+            J_inc = 0.0
+            for L in sorted(set(hb.lig_of)):
+                sel = lig_of == L
+                J_inc += ct_exchange(t1[sel], t2[sel], ka, kb, p, hole_energy=h[sel])
+            sp_paths = [q for q in path_terms(hb, a, b) if q.kind == "ligand"]
+            t_eff = float(sum(q.amplitude for q in sp_paths))
+            t_inc = float(np.sqrt(sum(q.amplitude ** 2 for q in sp_paths)))
+            if abs(J) > 1e-7 or abs(J_inc) > 1e-7:
+                channels.append(Channel(cat, (D_NAMES[a], D_NAMES[b]), "both", sp_paths, t_eff, t_inc, J, J_inc))
+                summary[cat] += J
+            tdd = hb.t_dd[a, b]
+            if tdd != 0.0:
+                Jx = ct_direct_exchange(tdd, t1, t2, ka, kb, p, hole_energy=h)
+                Jx_inc = sum(ct_direct_exchange(tdd, t1[lig_of == L], t2[lig_of == L], ka, kb, p,
+                                                hole_energy=h[lig_of == L]) for L in sorted(set(hb.lig_of)))
+                if abs(Jx) > 1e-7 or abs(Jx_inc) > 1e-7:
+                    channels.append(Channel("CT×direct", (D_NAMES[a], D_NAMES[b]), "both",
+                                            [q for q in path_terms(hb, a, b) if q.kind != "mxxm"],
+                                            t_eff + tdd, float(np.hypot(t_inc, tdd)), Jx, Jx_inc))
+                    summary["CT×direct"] += Jx
+    return channels
+
+
+def analyse_bond(model, report, bond, params: dict | None = None, frames=None, shell: int | None = None,
+                 comparisons: dict | None = None) -> BondAnalysis:
+    """Channel decomposition of one bond (a :class:`wannmag.structures.Bond` of ``report``); ``params`` are keyword
+    arguments of :func:`resolve_parameters`."""
+    hb = bond_hoppings(model, report, bond, frames=frames)
+    _check_t2g3_sites(report.sublattice, bond)
+    p, prov = resolve_parameters(hb, **(params or {}))
+    res = BondAnalysis(hoppings=hb, params=p, provenance=prov, shell=shell, comparisons=dict(comparisons or {}))
+    res.notes.extend(_hopping_notes(hb, p))
+    ep = hb.eps_p_mean
+    h = (ep - hb.eps_p) if hb.eps_p is not None else np.zeros(0)
+    res.expansion, res.expansion_dd = _expansion_parameters(hb, p, h)
+    r = res.expansion_max
+    if not res.in_range:
+        res.notes.append(f"{res.status}: the expansion diverges for this bond (radius of convergence t/Δ = 1/2), "
+                         "the channel values are formal perturbative terms and their sum is not an exchange "
+                         "constant; non-perturbative channels: --ed (cluster exact diagonalisation) or --green")
+    elif r > 0.3:
+        res.notes.append(f"{res.status}: the expansion is only qualitative for this bond")
+    summary = {c: 0.0 for c in CATEGORIES}
+    direct_only = {"t2g–t2g MH": 0.0, "t2g–eg MH": 0.0}
+    res.channels.extend(_mott_hubbard_channels(hb, h, p, summary, direct_only))
     if hb.t_ip is not None:
-        lig_of = np.array(hb.lig_of)
-        for a in range(5):
-            for b in range(5):
-                ka, kb = _KIND[a], _KIND[b]
-                t1, t2 = hb.t_ip[a], hb.t_pj[:, b]
-                if not (np.any(t1) and np.any(t2)):
-                    continue
-                cat = {("t2g", "t2g"): "CT t2g–t2g", ("eg", "eg"): "CT eg–eg"}.get((ka, kb), "CT t2g–eg")
-                J = ct_exchange(t1, t2, ka, kb, p, hole_energy=h, ligand_of=hb.lig_of)
-                J_inc = 0.0
-                for L in sorted(set(hb.lig_of)):
-                    sel = lig_of == L
-                    J_inc += ct_exchange(t1[sel], t2[sel], ka, kb, p, hole_energy=h[sel])
-                sp_paths = [q for q in path_terms(hb, a, b) if q.kind == "ligand"]
-                t_eff = float(sum(q.amplitude for q in sp_paths))
-                t_inc = float(np.sqrt(sum(q.amplitude ** 2 for q in sp_paths)))
-                if abs(J) > 1e-7 or abs(J_inc) > 1e-7:
-                    res.channels.append(Channel(cat, (D_NAMES[a], D_NAMES[b]), "both", sp_paths, t_eff, t_inc, J, J_inc))
-                    summary[cat] += J
-                tdd = hb.t_dd[a, b]
-                if tdd != 0.0:
-                    Jx = ct_direct_exchange(tdd, t1, t2, ka, kb, p, hole_energy=h)
-                    Jx_inc = sum(ct_direct_exchange(tdd, t1[lig_of == L], t2[lig_of == L], ka, kb, p,
-                                                    hole_energy=h[lig_of == L]) for L in sorted(set(hb.lig_of)))
-                    if abs(Jx) > 1e-7 or abs(Jx_inc) > 1e-7:
-                        res.channels.append(Channel("CT×direct", (D_NAMES[a], D_NAMES[b]), "both",
-                                                    [q for q in path_terms(hb, a, b) if q.kind != "mxxm"],
-                                                    t_eff + tdd, float(np.hypot(t_inc, tdd)), Jx, Jx_inc))
-                        summary["CT×direct"] += Jx
+        res.channels.extend(_charge_transfer_channels(hb, h, p, summary))
     res.summary = summary
     res.direct_only = direct_only
     return res
