@@ -198,6 +198,104 @@ def random_vacancies(n_sites: int, fraction: float, key) -> list[int]:
     return sorted(g.choice(n_sites, size=k, replace=False).tolist())
 
 
+def _check_model(model) -> None:
+    """Refuse anything but a SpinModel with at least one site, every spin length S > 0."""
+    if not isinstance(model, SpinModel):
+        raise MonteCarloError(f"expected a SpinModel, got {type(model).__name__}")
+    if model.n_sites == 0:
+        raise MonteCarloError("the spin model has no magnetic site")
+    if any(s.spin <= 0 for s in model.sites):
+        raise MonteCarloError("every site needs a spin length S > 0")
+
+
+def _vacancy_mask(vacancies, n_full: int) -> tuple[list[int], np.ndarray]:
+    """(sorted distinct vacancy indices, vacant flag of every site of the undiluted supercell)."""
+    vac = sorted({int(v) for v in (vacancies or [])})
+    if vac and (vac[0] < 0 or vac[-1] >= n_full):
+        raise MonteCarloError(f"vacancy indices must lie in 0..{n_full - 1}")
+    if len(vac) >= n_full:
+        raise MonteCarloError("cannot remove every site")
+    vacant = np.zeros(n_full, bool)
+    vacant[vac] = True
+    return vac, vacant
+
+
+def _set_near_vacancy_exchange(tensors, model: SpinModel, rows, cols, bidx, vacant, near_vacancy) -> None:
+    """Replace in ``tensors`` the exchange of the bonds with both ends present whose ends have, together, n_vac ≥ 1
+    vacant nearest neighbours (shell-1 bonds) by ``near_vacancy`` (see :func:`build_lattice`)."""
+    shells = bond_shells(model)
+    nn = shells[bidx] == 1
+    nvac_site = np.zeros(len(vacant), np.int64)
+    np.add.at(nvac_site, rows[nn], vacant[cols[nn]].astype(np.int64))
+    np.add.at(nvac_site, cols[nn], vacant[rows[nn]].astype(np.int64))
+    n_vac = nvac_site[rows] + nvac_site[cols]  # both ends present, so neither counts as the other's vacancy
+    for e in np.nonzero((n_vac > 0) & ~vacant[rows] & ~vacant[cols])[0]:
+        b_i = int(bidx[e])
+        if callable(near_vacancy):
+            J = near_vacancy(b_i, model.bonds[b_i], int(n_vac[e]))
+        else:
+            J = near_vacancy.get(int(shells[b_i]))
+        if J is not None:
+            J = np.asarray(J, float)
+            tensors[e] = J * np.eye(3) if J.shape == () else J
+
+
+def _set_bond_exchange(tensors, rows, cols, bidx, vacant, bond_exchange) -> None:
+    """Replace in ``tensors`` the exchange of every bond with two present ends by ``bond_exchange`` of it."""
+    live = np.nonzero((rows != cols) & ~vacant[rows] & ~vacant[cols])[0]
+    newJ = np.asarray(bond_exchange(rows[live], cols[live], bidx[live], tensors[live].copy()), dtype=float)
+    if newJ.shape != (len(live), 3, 3) or not np.all(np.isfinite(newJ)):
+        raise MonteCarloError(f"bond_exchange must return {len(live)} finite 3x3 exchange tensors (meV), got an "
+                              f"array of shape {newJ.shape}")
+    tensors[live] = newJ
+
+
+def _neighbour_csr(rows, cols, tensors, keep, n_full: int):
+    """(new_of, ptr, nbr, T): the index of every undiluted site among the ``keep`` sites (−1 if vacant) and the
+    neighbour lists in CSR form, both directions of every bond (T transposed for the reverse one), sorted by row,
+    then column."""
+    new_of = -np.ones(n_full, np.int64)
+    new_of[keep] = np.arange(len(keep))
+    r = np.concatenate([new_of[rows], new_of[cols]])
+    c = np.concatenate([new_of[cols], new_of[rows]])
+    T = np.concatenate([tensors, np.transpose(tensors, (0, 2, 1))])
+    order = np.lexsort((c, r))  # deterministic CSR: by row, then column
+    r, c, T = r[order], c[order], T[order]
+    N = len(keep)
+    ptr = np.zeros(N + 1, np.int64)
+    np.add.at(ptr, r + 1, 1)
+    ptr = np.cumsum(ptr)
+    return new_of, ptr, c, T
+
+
+def _exchange_mode(T, tol: float) -> tuple[int, np.ndarray]:
+    """(mode, diagonals) of the exchange tensors T: 0 all isotropic (within ``tol`` of the largest entry, at least
+    1 meV), 1 all diagonal, 2 general."""
+    scale = max(1.0, float(np.abs(T).max()) if len(T) else 1.0)
+    off = T.copy()
+    off[:, [0, 1, 2], [0, 1, 2]] = 0.0
+    diag = np.stack([T[:, 0, 0], T[:, 1, 1], T[:, 2, 2]], axis=1) if len(T) else np.zeros((0, 3))
+    if not len(T) or (np.all(np.abs(off) <= tol * scale) and np.all(np.abs(diag - diag[:, :1]) <= tol * scale)):
+        mode = 0
+    elif np.all(np.abs(off) <= tol * scale):
+        mode = 1
+    else:
+        mode = 2
+    return mode, diag
+
+
+def _single_ion_terms(A, tol: float):
+    """(Asym, hasA, orok, uniax, axis) of the single-ion tensors A: the symmetric part, whether it is non-zero,
+    whether it is isotropic (within ``tol``), and the uniaxial sites with their axes (:func:`_uniaxial`)."""
+    Asym = 0.5 * (A + np.transpose(A, (0, 2, 1)))
+    tr = np.trace(Asym, axis1=1, axis2=2)
+    aniso = Asym - tr[:, None, None] / 3.0 * np.eye(3)
+    hasA = np.any(np.abs(Asym) > 0.0, axis=(1, 2))
+    orok = ~np.any(np.abs(aniso) > tol * max(1.0, float(np.abs(Asym).max(initial=0.0))), axis=(1, 2))
+    uniax, axis = _uniaxial(Asym, orok, tol)
+    return Asym, hasA, orok, uniax, axis
+
+
 def build_lattice(model: SpinModel, size, vacancies=None, near_vacancy=None, tol: float = 1e-10, spins=None,
                   bond_exchange=None) -> MCLattice:
     """Repeat ``model`` on an L1×L2×L3 supercell (``size``: one integer L → L×L×1, or 2 or 3 integers).
@@ -219,12 +317,7 @@ def build_lattice(model: SpinModel, size, vacancies=None, near_vacancy=None, tol
         present (after ``near_vacancy``): ``rows``/``cols`` the end sites (undiluted numbering), ``bidx`` the model
         bond, ``J`` the current 3×3 tensors (meV, internal convention); returns tensors of the same shape.
     """
-    if not isinstance(model, SpinModel):
-        raise MonteCarloError(f"expected a SpinModel, got {type(model).__name__}")
-    if model.n_sites == 0:
-        raise MonteCarloError("the spin model has no magnetic site")
-    if any(s.spin <= 0 for s in model.sites):
-        raise MonteCarloError("every site needs a spin length S > 0")
+    _check_model(model)
     L = _as_size(size)
     ns = model.n_sites
     if L[0] * L[1] * L[2] * ns > MAX_SITES:
@@ -235,40 +328,13 @@ def build_lattice(model: SpinModel, size, vacancies=None, near_vacancy=None, tol
     ncell = len(cells)
     n_full = ncell * ns
     tensors = np.array([model.bonds[k].J for k in bidx]).reshape(-1, 3, 3)
-
-    vac = sorted({int(v) for v in (vacancies or [])})
-    if vac and (vac[0] < 0 or vac[-1] >= n_full):
-        raise MonteCarloError(f"vacancy indices must lie in 0..{n_full - 1}")
-    if len(vac) >= n_full:
-        raise MonteCarloError("cannot remove every site")
-    vacant = np.zeros(n_full, bool)
-    vacant[vac] = True
-
+    vac, vacant = _vacancy_mask(vacancies, n_full)
     if near_vacancy is not None and vac and len(bidx):
-        shells = bond_shells(model)
-        nn = shells[bidx] == 1
-        nvac_site = np.zeros(n_full, np.int64)
-        np.add.at(nvac_site, rows[nn], vacant[cols[nn]].astype(np.int64))
-        np.add.at(nvac_site, cols[nn], vacant[rows[nn]].astype(np.int64))
-        n_vac = nvac_site[rows] + nvac_site[cols]  # both ends present, so neither counts as the other's vacancy
-        for e in np.nonzero((n_vac > 0) & ~vacant[rows] & ~vacant[cols])[0]:
-            b_i = int(bidx[e])
-            if callable(near_vacancy):
-                J = near_vacancy(b_i, model.bonds[b_i], int(n_vac[e]))
-            else:
-                J = near_vacancy.get(int(shells[b_i]))
-            if J is not None:
-                J = np.asarray(J, float)
-                tensors[e] = J * np.eye(3) if J.shape == () else J
-
+        _set_near_vacancy_exchange(tensors, model, rows, cols, bidx, vacant, near_vacancy)
     if bond_exchange is not None:
-        live = np.nonzero((rows != cols) & ~vacant[rows] & ~vacant[cols])[0]
-        newJ = np.asarray(bond_exchange(rows[live], cols[live], bidx[live], tensors[live].copy()), dtype=float)
-        if newJ.shape != (len(live), 3, 3) or not np.all(np.isfinite(newJ)):
-            raise MonteCarloError(f"bond_exchange must return {len(live)} finite 3x3 exchange tensors (meV), got an "
-                                  f"array of shape {newJ.shape}")
-        tensors[live] = newJ
+        _set_bond_exchange(tensors, rows, cols, bidx, vacant, bond_exchange)
 
+    # a bond of a site with its own periodic image adds S·J·S = S·J_sym·S to the single-ion term of that site
     A = np.array([model.single_ion[s] for s in range(ns)] * ncell, dtype=float).reshape(n_full, 3, 3)
     self_bond = rows == cols
     for e in np.nonzero(self_bond)[0]:
@@ -277,38 +343,11 @@ def build_lattice(model: SpinModel, size, vacancies=None, near_vacancy=None, tol
     rows, cols, tensors = rows[keep_e], cols[keep_e], tensors[keep_e]
 
     keep = np.nonzero(~vacant)[0]
-    new_of = -np.ones(n_full, np.int64)
-    new_of[keep] = np.arange(len(keep))
-    r = np.concatenate([new_of[rows], new_of[cols]])
-    c = np.concatenate([new_of[cols], new_of[rows]])
-    T = np.concatenate([tensors, np.transpose(tensors, (0, 2, 1))])
-    order = np.lexsort((c, r))  # deterministic CSR: by row, then column
-    r, c, T = r[order], c[order], T[order]
-    N = len(keep)
-    ptr = np.zeros(N + 1, np.int64)
-    np.add.at(ptr, r + 1, 1)
-    ptr = np.cumsum(ptr)
-
-    scale = max(1.0, float(np.abs(T).max()) if len(T) else 1.0)
-    off = T.copy()
-    off[:, [0, 1, 2], [0, 1, 2]] = 0.0
-    diag = np.stack([T[:, 0, 0], T[:, 1, 1], T[:, 2, 2]], axis=1) if len(T) else np.zeros((0, 3))
-    if not len(T) or (np.all(np.abs(off) <= tol * scale) and np.all(np.abs(diag - diag[:, :1]) <= tol * scale)):
-        mode = 0
-    elif np.all(np.abs(off) <= tol * scale):
-        mode = 1
-    else:
-        mode = 2
-
+    new_of, ptr, c, T = _neighbour_csr(rows, cols, tensors, keep, n_full)
+    mode, diag = _exchange_mode(T, tol)
     parent = np.tile(np.arange(ns), ncell)[keep]
     cell_of = np.repeat(cells, ns, axis=0)[keep]
-    A = A[keep]
-    Asym = 0.5 * (A + np.transpose(A, (0, 2, 1)))
-    tr = np.trace(Asym, axis1=1, axis2=2)
-    aniso = Asym - tr[:, None, None] / 3.0 * np.eye(3)
-    hasA = np.any(np.abs(Asym) > 0.0, axis=(1, 2))
-    orok = ~np.any(np.abs(aniso) > tol * max(1.0, float(np.abs(Asym).max(initial=0.0))), axis=(1, 2))
-    uniax, axis = _uniaxial(Asym, orok, tol)
+    Asym, hasA, orok, uniax, axis = _single_ion_terms(A[keep], tol)
     g = np.array([s.g for s in model.sites])[parent]
     zee = (g[:, None] * MU_B_MEV_PER_T) * np.asarray(model.b_field, float)[None, :]
     slen = np.array([s.spin for s in model.sites], float)[parent]
