@@ -309,67 +309,46 @@ def order_axis_of(lat: MCLattice, init=None, ising: bool = False) -> np.ndarray:
     return np.asarray(pattern_of(np.asarray(init, float), lat.slen)[1], float)
 
 
-def parallel_tempering(lat: MCLattice, settings: MCSettings, pattern=None, init=None, checkpoint=None,
-                       seed_key=None, ground_state: dict | None = None, order_axis=None) -> PTResult:
-    """Run parallel tempering on ``lat``.
-
-    pattern : σ_i = ±1 of the order parameter (default all +1: the order parameter is then |M|).
-    order_axis : unit vector n of the measured component Q·n of the order parameter (observables ``Q_axis``,
-        ``chi_axis``, ``U4_axis``; default :func:`order_axis_of`: the principal axis of ``init``).
-    init : start configuration of every replica (e.g. the annealed ground state; default random).
-    checkpoint : path of a checkpoint file; if it exists and belongs to this very run (same lattice, settings,
-        pattern, start and seed) the run resumes from it, bit for bit as if never interrupted; a checkpoint of a
-        different run raises :class:`MonteCarloError`.  Written every ``settings.checkpoint_every`` sweeps and at
-        the end.
-    seed_key : sequence of ints for the RNG (default (settings.seed,)); use e.g. (seed, L) per lattice size.
-    """
-    settings.validate()
-    N = lat.n_sites
-    pattern = np.ones(N) if pattern is None else np.ascontiguousarray(pattern, float)
-    if pattern.shape != (N,):
-        raise MonteCarloError(f"order-parameter pattern has {pattern.shape[0]} entries for {N} sites")
-    seed_key = tuple(int(x) for x in (seed_key if seed_key is not None else (settings.seed,)))
-    n_spins = len(temperature_ladder(settings)) * N
-    if n_spins > MAX_SPINS:
-        raise MonteCarloError(f"{len(temperature_ladder(settings))} replicas × {N} sites = {n_spins} spins, more "
-                              f"than the {MAX_SPINS:.0e} one run holds in memory; use fewer replicas or a smaller "
-                              "lattice")
-    if settings.algorithm == "cluster":
-        Jg, rest_free = cluster_couplings(lat, pattern, ising=bool(settings.ising), grow=settings.cluster_grow)
-    else:
-        Jg, rest_free = np.zeros(len(lat.nbr)), False
+def _order_axis(lat: MCLattice, settings: MCSettings, init, order_axis) -> np.ndarray:
+    """The unit vector n of the measured component Q·n: ``order_axis`` normalised, default :func:`order_axis_of`."""
     qaxis = order_axis_of(lat, init, bool(settings.ising)) if order_axis is None else np.asarray(order_axis, float)
     if qaxis.shape != (3,) or not np.all(np.isfinite(qaxis)) or np.linalg.norm(qaxis) == 0.0:
         raise MonteCarloError(f"order-parameter axis must be a non-zero 3-vector, got {qaxis.tolist()}")
-    qaxis = np.ascontiguousarray(qaxis / np.linalg.norm(qaxis))
-    sig = _signature(lat, settings, pattern, init if init is not None else np.zeros(0), seed_key, qaxis)
-    fresh = _initial_state(lat, settings, pattern, init, seed_key)
-    fresh["signature"] = np.array(sig)
-    state = None
-    if checkpoint is not None:
-        # a run killed while writing a checkpoint leaves its temporary file behind (the checkpoint itself is
-        # intact: it is replaced atomically); remove only those of writers that are gone, never the in-flight
-        # temporary file of another live run writing into the same directory
-        remove_stale_temporaries(checkpoint)
-        state = load_checkpoint(checkpoint)
-        if state is not None:
-            b = np.asarray(state.get("bins", np.zeros((0, 0, 0))))
-            if b.ndim == 3 and b.shape[2] == N_OBS_OLD:
-                raise MonteCarloError(f"{checkpoint}: Monte Carlo checkpoint of an earlier wannmag version (its "
-                                      "measurements lack the easy-axis moments of the order parameter); remove it "
-                                      "to start afresh")
-            if "signature" not in state or np.asarray(state["signature"]).dtype.kind != "U":
-                raise MonteCarloError(f"{checkpoint}: corrupt Monte Carlo checkpoint: no run signature; remove it to "
-                                      "start afresh")
-            if str(state["signature"]) != sig:
-                raise MonteCarloError(f"{checkpoint}: checkpoint of a different run (model, size, settings or seed "
-                                      "differ); remove it or choose another --out")
-            args0 = lat.kernel_args()
-            check_state(checkpoint, state, fresh, settings.n_therm + settings.n_sweeps, int(settings.n_therm),
-                        int(settings.measure_every), lat.slen,
-                        lambda s: total_energy(s, *args0[:8], args0[9]))
-    if state is None:
-        state = fresh
+    return np.ascontiguousarray(qaxis / np.linalg.norm(qaxis))
+
+
+def _resumed_state(checkpoint, lat: MCLattice, settings: MCSettings, fresh: dict, sig: str) -> dict | None:
+    """The state stored in ``checkpoint`` if it exists (None otherwise), refused unless it belongs to this very run
+    (signature ``sig``) and is consistent (:func:`~.checkpoint.check_state` against the ``fresh`` state)."""
+    # a run killed while writing a checkpoint leaves its temporary file behind (the checkpoint itself is
+    # intact: it is replaced atomically); remove only those of writers that are gone, never the in-flight
+    # temporary file of another live run writing into the same directory
+    remove_stale_temporaries(checkpoint)
+    state = load_checkpoint(checkpoint)
+    if state is not None:
+        b = np.asarray(state.get("bins", np.zeros((0, 0, 0))))
+        if b.ndim == 3 and b.shape[2] == N_OBS_OLD:
+            raise MonteCarloError(f"{checkpoint}: Monte Carlo checkpoint of an earlier wannmag version (its "
+                                  "measurements lack the easy-axis moments of the order parameter); remove it "
+                                  "to start afresh")
+        if "signature" not in state or np.asarray(state["signature"]).dtype.kind != "U":
+            raise MonteCarloError(f"{checkpoint}: corrupt Monte Carlo checkpoint: no run signature; remove it to "
+                                  "start afresh")
+        if str(state["signature"]) != sig:
+            raise MonteCarloError(f"{checkpoint}: checkpoint of a different run (model, size, settings or seed "
+                                  "differ); remove it or choose another --out")
+        args0 = lat.kernel_args()
+        check_state(checkpoint, state, fresh, settings.n_therm + settings.n_sweeps, int(settings.n_therm),
+                    int(settings.measure_every), lat.slen,
+                    lambda s: total_energy(s, *args0[:8], args0[9]))
+    return state
+
+
+def _run_sweeps(lat: MCLattice, settings: MCSettings, state: dict, pattern: np.ndarray, qaxis: np.ndarray, Jg,
+                rest_free, checkpoint) -> None:
+    """Advance ``state`` to the last sweep with the parallel-tempering kernel, in blocks (progress bar updates,
+    checkpoints every ``settings.checkpoint_every`` sweeps); the Numba threads and chunk size are restored after."""
+    N = lat.n_sites
     total = settings.n_therm + settings.n_sweeps
     bin_size = int(state["bin_size"])
     n_bins = state["bins"].shape[1]
@@ -427,6 +406,47 @@ def parallel_tempering(lat: MCLattice, settings: MCSettings, pattern=None, init=
             _set_chunksize(prev_chunk)
         if pbar is not None:
             pbar.close()
+
+
+def parallel_tempering(lat: MCLattice, settings: MCSettings, pattern=None, init=None, checkpoint=None,
+                       seed_key=None, ground_state: dict | None = None, order_axis=None) -> PTResult:
+    """Run parallel tempering on ``lat``.
+
+    pattern : σ_i = ±1 of the order parameter (default all +1: the order parameter is then |M|).
+    order_axis : unit vector n of the measured component Q·n of the order parameter (observables ``Q_axis``,
+        ``chi_axis``, ``U4_axis``; default :func:`order_axis_of`: the principal axis of ``init``).
+    init : start configuration of every replica (e.g. the annealed ground state; default random).
+    checkpoint : path of a checkpoint file; if it exists and belongs to this very run (same lattice, settings,
+        pattern, start and seed) the run resumes from it, bit for bit as if never interrupted; a checkpoint of a
+        different run raises :class:`MonteCarloError`.  Written every ``settings.checkpoint_every`` sweeps and at
+        the end.
+    seed_key : sequence of ints for the RNG (default (settings.seed,)); use e.g. (seed, L) per lattice size.
+    """
+    settings.validate()
+    N = lat.n_sites
+    pattern = np.ones(N) if pattern is None else np.ascontiguousarray(pattern, float)
+    if pattern.shape != (N,):
+        raise MonteCarloError(f"order-parameter pattern has {pattern.shape[0]} entries for {N} sites")
+    seed_key = tuple(int(x) for x in (seed_key if seed_key is not None else (settings.seed,)))
+    n_spins = len(temperature_ladder(settings)) * N
+    if n_spins > MAX_SPINS:
+        raise MonteCarloError(f"{len(temperature_ladder(settings))} replicas × {N} sites = {n_spins} spins, more "
+                              f"than the {MAX_SPINS:.0e} one run holds in memory; use fewer replicas or a smaller "
+                              "lattice")
+    if settings.algorithm == "cluster":
+        Jg, rest_free = cluster_couplings(lat, pattern, ising=bool(settings.ising), grow=settings.cluster_grow)
+    else:
+        Jg, rest_free = np.zeros(len(lat.nbr)), False
+    qaxis = _order_axis(lat, settings, init, order_axis)
+    sig = _signature(lat, settings, pattern, init if init is not None else np.zeros(0), seed_key, qaxis)
+    fresh = _initial_state(lat, settings, pattern, init, seed_key)
+    fresh["signature"] = np.array(sig)
+    state = None
+    if checkpoint is not None:
+        state = _resumed_state(checkpoint, lat, settings, fresh, sig)
+    if state is None:
+        state = fresh
+    _run_sweeps(lat, settings, state, pattern, qaxis, Jg, rest_free, checkpoint)
     if checkpoint is not None:
         save_checkpoint(checkpoint, state)
     return _result(lat, settings, state, ground_state or {}, qaxis)
