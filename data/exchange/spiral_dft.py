@@ -63,7 +63,7 @@ def run_stiffness(name, log=print):
 
 
 def qpoints(atoms):
-    """Γ, M, K, then the midpoints of Γ–M, M–K, K–Γ, then small q along Γ–M (stiffness); reduced coordinates.
+    """Γ, M, K, then the midpoints of Γ–M, M–K, K–Γ (reduced coordinates; the small-q stiffness points are --stiffness's).
     K is checked against |K| = 4π/(3a) for the 120° cell of the CIFs."""
     G, M, K = np.zeros(3), np.array([0.5, 0, 0]), np.array([1 / 3, 1 / 3, 0])
     B = 2 * np.pi * atoms.cell.reciprocal()
@@ -71,14 +71,13 @@ def qpoints(atoms):
     assert abs(np.linalg.norm(K @ B) - 4 * np.pi / (3 * a)) < 1e-6, "K point of this cell is not (1/3, 1/3, 0)"
     assert abs(np.linalg.norm(M @ B) - 2 * np.pi / (np.sqrt(3) * a)) < 1e-6
     main = [G, M, K, (G + M) / 2, (M + K) / 2, (K + G) / 2]
-    small = [np.array([0.1, 0, 0]), np.array([0.15, 0, 0])]
-    return main, small
+    return main
 
 
 def run_material(name, log=print):
     s = SETTINGS[name]
     atoms = read_structure(ROOT / "data" / "structures" / s["cif"])
-    main, small = qpoints(atoms)
+    main = qpoints(atoms)
     kw = dict(U=s["U"], xc="LDA", ecut=s["ecut"], kpts=s["kpts"], nbands=s["nbands"], maxiter=MAXITER,
               workdir=OUT / name, log=log)
     conf = honeycomb_configuration(atoms, s["pattern"])
@@ -87,7 +86,7 @@ def run_material(name, log=print):
     spiral_energies(conf, main[:3], **kw)            # Γ, M, K of the ground-state pattern
     spiral_energies(other, [main[0]], **kw)          # the other collinear state at q = 0 (J1 + J3 check)
     spiral_energies(conf, main[3:], **kw)            # midpoints
-    spiral_energies(conf, small, **kw)               # small q along Γ–M (stiffness)
+    # no small q here: the stiffness is the --stiffness set's (tighter SCF criterion, its own folder)
     log(f"{name}: all spiral points done, {time.time() - t0:.0f} s in this run")
 
 
