@@ -235,29 +235,10 @@ class GpawMFTResult:
         return cls(**d)
 
 
-def gpaw_site_exchange(calc_or_gpw, radii, sites=None, spins=None, qmesh=None, q_points=None, ecut: float = 50.0,
-                       nbands=None, rcut: float = 9.0, method: str = "isotropic", txt="-", log=print,
-                       shells: int = 3) -> GpawMFTResult:
-    """J_ij of GPAW's plane-wave force theorem on spherical sites of every radius in ``radii`` (Å).
-
-    calc_or_gpw : GPAW calculator or a .gpw written with wave functions (``mode='all'``).
-    sites : atom indices of the magnetic ions (default: the magnetic sites of the structures layer).
-    spins : spin length S of each site (default: the structures layer's ion table; only for the conversion).
-    qmesh : Γ-centred q-mesh (default: the ground state's k-mesh); J(R) by Fourier transform.  ``q_points``
-        instead: only these q (no J(R); the cost measurement of a single q).
-    ecut : plane-wave cutoff of χ_KS (eV); nbands : bands in the sum (default all converged bands of the .gpw).
-    method : "isotropic" (IsotropicExchangeCalculator, Eq. (2) of the paper) or "heisenberg"
-        (HeisenbergExchangeCalculator; LDA(+U) ground states only).
-    """
+def _open_calculator(calc_or_gpw):
+    """(calc, source): a GPAW calculator read from a .gpw path, or the live calculator given."""
     from gpaw import GPAW
-    from gpaw.response import ResponseContext, ResponseGroundStateAdapter
 
-    t0 = time.time()
-    if method not in ("isotropic", "heisenberg"):
-        raise GpawMFTError(f"method must be 'isotropic' or 'heisenberg', got {method!r}")
-    radii = [float(r) for r in np.atleast_1d(radii)]
-    if not radii or min(radii) <= 0:
-        raise GpawMFTError(f"site radii must be positive (Å), got {radii}")
     if isinstance(calc_or_gpw, (str, Path)):
         p = Path(calc_or_gpw)
         if not p.is_file():
@@ -266,12 +247,12 @@ def gpaw_site_exchange(calc_or_gpw, radii, sites=None, spins=None, qmesh=None, q
             calc = GPAW(str(p), txt=None, parallel={"domain": 1})
         except Exception as exc:  # noqa: BLE001
             raise GpawMFTError(f"{p}: cannot read ({type(exc).__name__})") from None
-        source = str(p)
-    else:
-        calc, source = calc_or_gpw, "live calculator"
-    atoms = calc.get_atoms()
-    if calc.get_number_of_spins() != 2:
-        raise GpawMFTError(f"{source}: not spin-polarised; the force theorem needs a magnetic ground state")
+        return calc, str(p)
+    return calc_or_gpw, "live calculator"
+
+
+def _sites_and_spins(atoms, sites, spins) -> tuple[list[int], list[float]]:
+    """Magnetic atom indices and spin lengths S: as given, or from the structures layer (S 1.5 where unknown)."""
     if sites is None or spins is None:
         from ..structures import find_magnetic_sites
 
@@ -280,15 +261,12 @@ def gpaw_site_exchange(calc_or_gpw, radii, sites=None, spins=None, qmesh=None, q
         if spins is None:
             spin_of = dict(zip(sub.indices, sub.spins))
             spins = [float(spin_of.get(a, 1.5)) for a in sites]
-    sites = [int(a) for a in sites]
-    spins = [float(s) for s in spins]
-    gs = ResponseGroundStateAdapter(calc)
-    xc = xc_support(gs)
-    valid = valid_radius_range(gs, sites)
-    t_load = time.time() - t0
+    return [int(a) for a in sites], [float(s) for s in spins]
 
-    context = ResponseContext(txt=txt)
-    kmesh = tuple(int(x) for x in calc.wfs.kd.N_c)
+
+def _q_sampling(kmesh, qmesh, q_points, source: str):
+    """(qmesh, q_all, computed, mirror): the Γ-centred q-mesh (default the k-mesh; it must divide it) with the half
+    of it that is computed (:func:`half_mesh`), or the given ``q_points``, all computed (qmesh then unused)."""
     if q_points is None:
         qmesh = tuple(int(x) for x in (qmesh or kmesh))
         if any(k % q for k, q in zip(kmesh, qmesh)):
@@ -298,10 +276,14 @@ def gpaw_site_exchange(calc_or_gpw, radii, sites=None, spins=None, qmesh=None, q
     else:
         q_all = np.asarray(q_points, float).reshape(-1, 3)
         computed, mirror = list(range(len(q_all))), list(range(len(q_all)))
-    pos = atoms.positions[sites]
+    return qmesh, q_all, computed, mirror
+
+
+def _exchange_at_q(method: str, gs, context, pos, sites, radii, q_all, computed, ecut, nbands, xc, source: str, log):
+    """(J_qabp, per_q): GPAW's J̄^{ab}(q) (eV) at the ``computed`` q of every radius (zero elsewhere) and the
+    seconds per q; a GPAW assertion (a functional it does not support) becomes a :class:`GpawMFTError`."""
     nsites = len(sites)
     J_qabp = np.zeros((len(q_all), nsites, nsites, len(radii)), complex)
-    t1 = time.time()
     per_q = []
     try:
         if method == "isotropic":
@@ -334,6 +316,72 @@ def gpaw_site_exchange(calc_or_gpw, radii, sites=None, spins=None, qmesh=None, q
         raise GpawMFTError(f"{source}: GPAW's {method} MFT calculator refused this ground state (xc {xc['xc']}, "
                            f"{xc['xc_type']}: an assertion inside GPAW failed{': ' + str(exc) if str(exc) else ''}; "
                            "it supports LDA-type functionals only)") from None
+    return J_qabp, per_q
+
+
+def _shell_exchange(atoms, sites, spins, qmesh, q_all, J_qabp, radii, rcut: float, shells: int):
+    """(bonds, J, shell_means, shell_distances, max_imag_meV): J(R) of every bond within ``rcut`` Å (internal
+    convention, meV) for every radius, by Fourier transform over the q-mesh, and the means of the first ``shells``
+    shells."""
+    nsites = len(sites)
+    Jint, shell_means, max_imag = [], [], 0.0
+    blist = bonds_within(atoms.cell.array, atoms.positions, sites, qmesh, rcut)
+    Rs = sorted({b[2] for b in blist})
+    ridx = {R: k for k, R in enumerate(Rs)}
+    for p in range(len(radii)):
+        JR = real_space_exchange(J_qabp[..., p], q_all, Rs) if Rs else np.zeros((0, nsites, nsites))
+        vals = []
+        for a, b, R, d in blist:
+            v = JR[ridx[R], a, b]
+            max_imag = max(max_imag, 1000 * abs(v.imag))
+            vals.append(float(GPAW_MFT.to_internal(v.real, spins[a], spins[b])))
+        Jint.append(vals)
+    dists = _shells([b[3] for b in blist])[:shells]
+    for vals in Jint:
+        shell_means.append([float(np.mean([v for v, b in zip(vals, blist) if abs(b[3] - d) <= 0.02]))
+                            for d in dists])
+    bonds = [[a, b, list(R), d] for a, b, R, d in blist]
+    return bonds, Jint, shell_means, dists, max_imag
+
+
+def gpaw_site_exchange(calc_or_gpw, radii, sites=None, spins=None, qmesh=None, q_points=None, ecut: float = 50.0,
+                       nbands=None, rcut: float = 9.0, method: str = "isotropic", txt="-", log=print,
+                       shells: int = 3) -> GpawMFTResult:
+    """J_ij of GPAW's plane-wave force theorem on spherical sites of every radius in ``radii`` (Å).
+
+    calc_or_gpw : GPAW calculator or a .gpw written with wave functions (``mode='all'``).
+    sites : atom indices of the magnetic ions (default: the magnetic sites of the structures layer).
+    spins : spin length S of each site (default: the structures layer's ion table; only for the conversion).
+    qmesh : Γ-centred q-mesh (default: the ground state's k-mesh); J(R) by Fourier transform.  ``q_points``
+        instead: only these q (no J(R); the cost measurement of a single q).
+    ecut : plane-wave cutoff of χ_KS (eV); nbands : bands in the sum (default all converged bands of the .gpw).
+    method : "isotropic" (IsotropicExchangeCalculator, Eq. (2) of the paper) or "heisenberg"
+        (HeisenbergExchangeCalculator; LDA(+U) ground states only).
+    """
+    from gpaw.response import ResponseContext, ResponseGroundStateAdapter
+
+    t0 = time.time()
+    if method not in ("isotropic", "heisenberg"):
+        raise GpawMFTError(f"method must be 'isotropic' or 'heisenberg', got {method!r}")
+    radii = [float(r) for r in np.atleast_1d(radii)]
+    if not radii or min(radii) <= 0:
+        raise GpawMFTError(f"site radii must be positive (Å), got {radii}")
+    calc, source = _open_calculator(calc_or_gpw)
+    atoms = calc.get_atoms()
+    if calc.get_number_of_spins() != 2:
+        raise GpawMFTError(f"{source}: not spin-polarised; the force theorem needs a magnetic ground state")
+    sites, spins = _sites_and_spins(atoms, sites, spins)
+    gs = ResponseGroundStateAdapter(calc)
+    xc = xc_support(gs)
+    valid = valid_radius_range(gs, sites)
+    t_load = time.time() - t0
+
+    context = ResponseContext(txt=txt)
+    kmesh = tuple(int(x) for x in calc.wfs.kd.N_c)
+    qmesh, q_all, computed, mirror = _q_sampling(kmesh, qmesh, q_points, source)
+    t1 = time.time()
+    J_qabp, per_q = _exchange_at_q(method, gs, context, atoms.positions[sites], sites, radii, q_all, computed, ecut,
+                                   nbands, xc, source, log)
     for n, m in enumerate(mirror):
         if m is not None and m < 0:
             J_qabp[n] = np.conj(J_qabp[-1 - m])
@@ -347,22 +395,8 @@ def gpaw_site_exchange(calc_or_gpw, radii, sites=None, spins=None, qmesh=None, q
 
     bonds, Jint, shell_means, dists, max_imag = [], [], [], [], 0.0
     if q_points is None:
-        blist = bonds_within(atoms.cell.array, atoms.positions, sites, qmesh, rcut)
-        Rs = sorted({b[2] for b in blist})
-        ridx = {R: k for k, R in enumerate(Rs)}
-        for p in range(len(radii)):
-            JR = real_space_exchange(J_qabp[..., p], q_all, Rs) if Rs else np.zeros((0, nsites, nsites))
-            vals = []
-            for a, b, R, d in blist:
-                v = JR[ridx[R], a, b]
-                max_imag = max(max_imag, 1000 * abs(v.imag))
-                vals.append(float(GPAW_MFT.to_internal(v.real, spins[a], spins[b])))
-            Jint.append(vals)
-        dists = _shells([b[3] for b in blist])[:shells]
-        for vals in Jint:
-            shell_means.append([float(np.mean([v for v, b in zip(vals, blist) if abs(b[3] - d) <= 0.02]))
-                                for d in dists])
-        bonds = [[a, b, list(R), d] for a, b, R, d in blist]
+        bonds, Jint, shell_means, dists, max_imag = _shell_exchange(atoms, sites, spins, qmesh, q_all, J_qabp, radii,
+                                                                    rcut, shells)
     res = GpawMFTResult(
         method=method, radii=radii, sites=sites, spins=spins, bonds=bonds, J=Jint, shells=shell_means,
         shell_distances=dists, q_points=np.round(q_all, 10).tolist(),
