@@ -478,21 +478,17 @@ def wannierise(run_dir_or_gpw, projections: str = "dp", seed: str | None = None,
     return results
 
 
-def _wannierise_channel(calc, atoms, spin, channel, seed, outdir, lines, proj, labels, nw, num_iter,
-                        dis_num_iter, max_off, n_unconv, log, ligand_els, summary):
+def _bz_projections(calc, atoms, spin: int, nbz: int, proj, nw: int, ligand_els):
+    """(eps, P_kni, lig_s) of one spin channel on the ``nbz`` k-points of the full Brillouin zone: eigenvalues
+    (nbz, nbands), the PAW projections of every Wannier function's projector (columns in Wannier90 order, signs
+    applied) and the mean weight of the ligand s projectors in every band (the character of excluded bands)."""
     from gpaw.ibz2bz import IBZ2BZMaps
-    from gpaw.wannier.wannier90 import Wannier90, get_projections_in_bz
+    from gpaw.wannier.wannier90 import get_projections_in_bz
 
-    t0 = time.time()
-    timings = {}
     wfs = calc.wfs
     kd = wfs.kd
-    kpts_bz = np.asarray(calc.get_bz_k_points())
-    nbz = len(kpts_bz)
     ibz2bz = IBZ2BZMaps.from_calculator(calc)
     nbands = calc.get_number_of_bands()
-    n_conv = nbands - n_unconv
-    efermi = float(calc.get_fermi_level())
     eps = np.array([calc.get_eigenvalues(kpt=int(kd.bz2ibz_k[K]), spin=spin) for K in range(nbz)])
     P_kni = np.zeros((nbz, nbands, nw), complex)
     lig_s = []  # weight of ligand s projectors (character of excluded bands)
@@ -510,13 +506,71 @@ def _wannierise_channel(calc, atoms, spin, channel, seed, outdir, lines, proj, l
                 except WannierError:
                     pass
         lig_s.append(ws)
-    lig_s = np.mean(lig_s, axis=0)
+    return eps, P_kni, np.mean(lig_s, axis=0)
+
+
+def _write_amn(path, P_kni, window: Window, nw: int) -> None:
+    """The .amn in Wannier90 order: A_mn(k) = <ψ_mk | g_n> = conj(<p̃_n | ψ_mk>) on the window's bands."""
+    nbz = len(P_kni)
+    band_sel = slice(window.n_lo, window.n_hi + 1)
+    out = ["Kohn-Sham projections from GPAW PAW projectors, columns in Wannier90 order (wannmag)",
+           f"{window.num_bands:10d} {nbz:6d} {nw:6d}"]
+    for K in range(nbz):
+        A = P_kni[K, band_sel, :].conj()
+        for n in range(nw):
+            for m in range(window.num_bands):
+                out.append(f"{m + 1:5d} {n + 1:5d} {K + 1:5d} {A[m, n].real:18.12f} {A[m, n].imag:18.12f}")
+    write_text_atomic(path, "\n".join(out) + "\n")
+
+
+def _write_mmn_eig(calc, atoms, spin: int, seed: str, outdir, window: Window) -> None:
+    """The .mmn overlaps and .eig eigenvalues of the window's bands, written by GPAW's Wannier90 interface into
+    ``outdir`` (it writes into the working directory, which is restored)."""
+    from gpaw.wannier.wannier90 import Wannier90
+
+    cwd = os.getcwd()
+    try:
+        os.chdir(outdir)
+        w = Wannier90(calc, seed=seed, bands=range(window.n_lo, window.n_hi + 1),
+                      orbitals_ai=[[] for _ in range(len(atoms))], spin=spin)
+        w.write_eigenvalues()
+        w.write_overlaps()
+    finally:
+        os.chdir(cwd)
+
+
+def _band_error(ed, ew, window: Window) -> tuple[float, int]:
+    """(largest deviation in eV, states compared) of the Wannier eigenvalues ``ew`` from the DFT bands ``ed`` of
+    the window: all target bands when isolated, else every DFT state inside the frozen window."""
+    if window.isolated:
+        diffs = np.abs(np.sort(ed, axis=1) - ew)
+        return float(diffs.max()), diffs.size
+    err, nstates = 0.0, 0
+    if window.froz_max is not None:
+        for k in range(len(ed)):
+            inside = ed[k][(ed[k] >= window.froz_min) & (ed[k] <= window.froz_max)]
+            if inside.size:
+                # every frozen DFT state must appear among the Wannier eigenvalues
+                err = max(err, float(np.abs(inside[:, None] - ew[k][None, :]).min(axis=1).max()))
+                nstates += inside.size
+    return err, nstates
+
+
+def _wannierise_channel(calc, atoms, spin, channel, seed, outdir, lines, proj, labels, nw, num_iter,
+                        dis_num_iter, max_off, n_unconv, log, ligand_els, summary):
+    t0 = time.time()
+    timings = {}
+    kpts_bz = np.asarray(calc.get_bz_k_points())
+    nbands = calc.get_number_of_bands()
+    n_conv = nbands - n_unconv
+    efermi = float(calc.get_fermi_level())
+    eps, P_kni, lig_s = _bz_projections(calc, atoms, spin, len(kpts_bz), proj, nw, ligand_els)
     w_kn = (np.abs(P_kni) ** 2).sum(axis=2)
     window = choose_window(eps, w_kn, nw, efermi, n_conv=n_conv)
     excl = {"count": window.n_lo,
             "ligand_s_bands": int(sum(1 for n in range(window.n_lo) if lig_s[n] > 0.3)),
             "note": "bands below the d+p manifold (ligand s and semicore), left out with exclude_bands"}
-    mp = [int(x) for x in kd.N_c]
+    mp = [int(x) for x in calc.wfs.kd.N_c]
     win = outdir / f"{seed}.win"
     _write_win(win, atoms, lines, nw, window, nbands, mp, kpts_bz, efermi, num_iter, dis_num_iter)
     if log:
@@ -526,30 +580,11 @@ def _wannierise_channel(calc, atoms, spin, channel, seed, outdir, lines, proj, l
     t = time.time()
     _run_w90(["-pp"], outdir, seed, f"{seed}.pp.log")
     timings["pp"] = round(time.time() - t, 1)
-
-    # .amn in W90 order: A_mn(k) = <ψ_mk | g_n> = conj(<p̃_n | ψ_mk>)
     t = time.time()
-    band_sel = slice(window.n_lo, window.n_hi + 1)
-    out = ["Kohn-Sham projections from GPAW PAW projectors, columns in Wannier90 order (wannmag)",
-           f"{window.num_bands:10d} {nbz:6d} {nw:6d}"]
-    for K in range(nbz):
-        A = P_kni[K, band_sel, :].conj()
-        for n in range(nw):
-            for m in range(window.num_bands):
-                out.append(f"{m + 1:5d} {n + 1:5d} {K + 1:5d} {A[m, n].real:18.12f} {A[m, n].imag:18.12f}")
-    write_text_atomic(outdir / f"{seed}.amn", "\n".join(out) + "\n")
+    _write_amn(outdir / f"{seed}.amn", P_kni, window, nw)
     timings["amn"] = round(time.time() - t, 1)
-
-    cwd = os.getcwd()
     t = time.time()
-    try:
-        os.chdir(outdir)
-        w = Wannier90(calc, seed=seed, bands=range(window.n_lo, window.n_hi + 1),
-                      orbitals_ai=[[] for _ in range(len(atoms))], spin=spin)
-        w.write_eigenvalues()
-        w.write_overlaps()
-    finally:
-        os.chdir(cwd)
+    _write_mmn_eig(calc, atoms, spin, seed, outdir, window)
     timings["mmn_eig"] = round(time.time() - t, 1)
     t = time.time()
     _run_w90([], outdir, seed, f"{seed}.w90.log")
@@ -564,20 +599,8 @@ def _wannierise_channel(calc, atoms, spin, channel, seed, outdir, lines, proj, l
                for n, (a, _, _) in enumerate(proj)]
     # band error inside the frozen window (all target bands when isolated)
     ew = hr_eigenvalues(kpts_bz, *read_hr(outdir / f"{seed}_hr.dat"))
-    ed = eps[:, band_sel]
-    if window.isolated:
-        diffs = np.abs(np.sort(ed, axis=1) - ew)
-        nstates = diffs.size
-        err = float(diffs.max())
-    else:
-        err, nstates = 0.0, 0
-        if window.froz_max is not None:
-            for k in range(nbz):
-                inside = ed[k][(ed[k] >= window.froz_min) & (ed[k] <= window.froz_max)]
-                if inside.size:
-                    # every frozen DFT state must appear among the Wannier eigenvalues
-                    err = max(err, float(np.abs(inside[:, None] - ew[k][None, :]).min(axis=1).max()))
-                    nstates += inside.size
+    ed = eps[:, window.n_lo:window.n_hi + 1]
+    err, nstates = _band_error(ed, ew, window)
     dft_bands = {"seed": seed, "channel": channel, "units": "eV", "fermi_level": efermi,
                  "kpoints_frac": kpts_bz, "first_band": window.n_lo + 1, "bands": ed,
                  "frozen_window": [window.froz_min, window.froz_max] if not window.isolated else None,
