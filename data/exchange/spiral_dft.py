@@ -147,6 +147,37 @@ def fit_stiffness_only(name):
           f"points); D implied by the routes' J1–J3: {routes}", flush=True)
 
 
+def shell_scan_only(name, shells=(3, 4, 5, 6)):
+    """Fits with 3..6 shells to the main set and the stiffness set together → data/exchange/<name>_spiral_shells.json:
+    does E(q) over the zone and the small-q stiffness fit one Heisenberg model, and with how many shells?"""
+    import json
+
+    from wannmag._atomic import atomic_write_json, jsonable
+    from wannmag.workflows.spiral import shell_scan
+
+    s = SETTINGS[name]
+    sf = ROOT / "data" / "exchange" / f"{name}_spiral_stiffness.json"
+    stiff = json.loads(sf.read_text()) if sf.exists() else None
+    atoms = read_structure(ROOT / "data" / "structures" / s["cif"])
+    done = {tuple(np.round(json.loads(f.read_text())["q"], 5)) for f in (OUT / name).glob("*_q*.json")}
+    todo = [q for q in qpoints(atoms) if tuple(np.round(q, 5)) not in done]
+    doc = shell_scan(ROOT / "data" / "structures" / s["cif"], [OUT / name, OUT / f"{name}_stiffness"], s["pattern"],
+                     shells=shells, stiffness=stiff, predict=todo)
+    doc.update(material=name, command=f"python data/exchange/spiral_dft.py --shell-scan {name}",
+               folders=[f"data/exchange/spiral/{name}", f"data/exchange/spiral/{name}_stiffness"])
+    atomic_write_json(ROOT / "data" / "exchange" / f"{name}_spiral_shells.json", jsonable(doc))
+    for r in doc["fits"]:
+        if r["status"] != "fitted":
+            print(f"{name} {r['n_shells']} shells: {r['reason']}", flush=True)
+            continue
+        J = ", ".join(f"{x:+.3f}" for x in r["J"])
+        pred = "; ".join(f"q={p['q'][:2]}: {p['dE_meV_per_cell']:.2f} meV at {p['relative_angle_deg']}°"
+                         for p in r.get("predictions", []))
+        print(f"{name} {r['n_shells']} shells ({doc['n_points']} points): J = {J} meV, rms {r['rms_residual']:.3f} "
+              f"meV/cell, cond {r['condition_number']:.0f}, D from J {r['D_from_J']:.1f} (stiffness set "
+              f"{doc['stiffness_set_D'] or float('nan'):.1f})" + (f"; predicted {pred}" if pred else ""), flush=True)
+
+
 def fit_only(names):
     from wannmag.workflows.spiral import fit_material_points
 
@@ -169,9 +200,15 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fit-only", nargs="*", default=None)
     ap.add_argument("--materials", nargs="*", default=list(SETTINGS))
+    ap.add_argument("--shell-scan", nargs="+", default=None, metavar="NAME",
+                    help="fit 3..6 exchange shells to the main and stiffness sets together (no DFT)")
     ap.add_argument("--stiffness", nargs="+", default=None, metavar="NAME",
                     help="run only the small-q stiffness set (Γ, q = 0.1, 0.15, 0.05 along Γ–M, tight SCF criterion)")
     args = ap.parse_args(argv)
+    if args.shell_scan is not None:
+        for name in args.shell_scan:
+            shell_scan_only(name)
+        return 0
     if args.stiffness is not None:
         for name in args.stiffness:
             run_stiffness(name)

@@ -272,3 +272,45 @@ def test_stiffness_set_recovers_the_model_stiffness(tmp_path, fake, monkeypatch,
     assert all(max(abs(x) for x in p["deviation_from_corotating_deg"]) < 1e-6 for p in doc["phase_deviation"])
     assert json.loads(out.read_text())["D"] == pytest.approx(doc["D"])
     assert doc["settings"]["convergence"] == tight
+
+
+def test_shell_scan_finds_the_shell_the_model_has(tmp_path, fake, monkeypatch):
+    """A classical J1–J4 model behind the fake GPAW, its zone points and small-q points in two folders: the 3-shell
+    fit leaves residuals, the 4-shell fit recovers J1–J4 exactly with zero residual and the model's stiffness; the
+    predictions at a q not computed are the model's energy minimised over the sublattice angle."""
+    from wannmag.magnetism.spiral import pattern_phases, stiffness_tensor
+
+    J4 = (-3.7, -0.8, 0.02, 0.16)
+
+    def model4():
+        m = sp.spiral_model(CIF, 4)
+        for b in m.bonds:
+            b.J = J4[b.shell - 1] * np.eye(3)
+        return m
+
+    monkeypatch.setattr(sys.modules[__name__], "true_model", model4)
+    calls, state = fake
+    state["fail_q"] = []
+    main, small = tmp_path / "main", tmp_path / "small"
+    run(main, patterns=(("FM", [(0, 0, 0), (0.5, 0, 0), (1 / 3, 1 / 3, 0), (0.25, 0, 0)]), ("Neel", [(0, 0, 0)])))
+    run(small, patterns=(("FM", [(0, 0, 0), (0.05, 0, 0), (0.1, 0, 0), (0.15, 0, 0)]),))
+    q_new = (1 / 6, 1 / 6, 0)
+    doc = sp.shell_scan(CIF, [main, small], "FM", shells=(3, 4), stiffness={"D": 1.0}, predict=[q_new])
+    f3, f4 = doc["fits"]
+    assert doc["n_points"] == 9 and f3["status"] == f4["status"] == "fitted"
+    assert f3["rms_residual"] > 1e-3 and f4["rms_residual"] < 1e-6
+    assert np.allclose(f4["J"], J4, atol=1e-6)
+    m = model4()
+    u = np.linalg.inv(m.cell).T[0] / np.linalg.norm(np.linalg.inv(m.cell).T[0])
+    assert f4["D_from_J"] == pytest.approx(float(u @ stiffness_tensor(m, [1, 1], frame="bond") @ u), rel=1e-6)
+    assert f4["D_ratio_to_stiffness_set"] == pytest.approx(f4["D_from_J"])
+    grid = np.radians(np.arange(0.0, 360.0, 0.1))
+    e = spiral_energy(m, np.repeat([q_new], len(grid), axis=0), np.stack([0 * grid, grid], axis=1))
+    e0 = spiral_energy(m, [np.zeros(3)], pattern_phases([1, 1])[None, :])[0]
+    (p,) = f4["predictions"]
+    assert p["dE_meV_per_cell"] == pytest.approx(float(e.min() - e0), abs=1e-6)  # fitted J exact to ~1e-9
+    # the fake's co-rotating spiral is not lower than the relaxed minimum the prediction assumes
+    co = spiral_energy(m, [q_new], corotating_phases(m, [q_new], [1, 1]))[0] - e0
+    assert co >= p["dE_meV_per_cell"] - 1e-6
+    few = sp.shell_scan(CIF, [small], "FM", shells=(4,))
+    assert few["fits"][0]["status"] == "not determined" and "no residual degree of freedom" in few["fits"][0]["reason"]

@@ -420,6 +420,72 @@ def fit_material_points(structure, workdir, main_pattern: str, out=None, materia
                if st else ""))
 
 
+def shell_scan(structure, workdirs, main_pattern: str, shells=(3, 4, 5, 6), stiffness: dict | None = None,
+               predict=()) -> dict:
+    """How many exchange shells the spiral energies need: least-squares fits of E0, J1..Jn for each n in ``shells``
+    to the converged points of every folder in ``workdirs`` together (e.g. the full-zone set and the small-q
+    stiffness set: their Γ points agree to µeV, so both sets are one E(q) curve), with each fit's residuals per
+    point, rms, condition number, standard errors and the small-q stiffness D its J imply (along b1, the main
+    pattern's frame) beside the stiffness set's ``stiffness["D"]``.  A fit with fewer points than unknowns + 1 is
+    listed as not determined.  ``predict``: reduced q not computed yet; each fit predicts E(q) − E(Γ, main pattern)
+    at them, minimised over the relative sublattice angle (what a self-consistent spiral relaxes to; two-site cells),
+    so the next DFT points test the fits out of sample.  meV, meV per cell, meV Å² per cell; internal J convention
+    (J > 0 AF, each bond once)."""
+    from ..magnetism.spiral import SpiralFitError, pattern_phases, spiral_energy, stiffness_tensor
+
+    points = [pt for w in workdirs for pt in load_points(w)]
+    good = converged_points(points)
+    rows = []
+    for n in shells:
+        model = spiral_model(structure, n)
+        row = {"n_shells": int(n), "n_points": len(good), "n_unknowns": int(n) + 1}
+        if len(good) < n + 2:
+            row.update(status="not determined",
+                       reason=f"{len(good)} points for {n + 1} unknowns: no residual degree of freedom")
+            rows.append(row)
+            continue
+        try:
+            res = fit_points(model, good, main_pattern, n)
+        except SpiralFitError as exc:
+            row.update(status="not determined", reason=str(exc))
+            rows.append(row)
+            continue
+        f = res.get("fit")
+        if f is None:
+            row.update(status="not determined", reason=res.get("fit_error"))
+            rows.append(row)
+            continue
+        fitted = _model_with_J(model, f["J"])
+        sigma = next(p.sigma for p in good if p.pattern == main_pattern)
+        u = np.linalg.inv(model.cell).T[0]
+        u = u / np.linalg.norm(u)
+        D = float(u @ stiffness_tensor(fitted, sigma, frame="bond") @ u)
+        row.update(status="fitted", J=f["J"], stderr=f.get("stderr"), distances=f.get("distances"),
+                   rms_residual=f["rms_residual"], condition_number=f["condition_number"],
+                   residuals=[{"q": pt.q, "pattern": pt.pattern, "residual_meV_per_cell": r}
+                              for pt, r in zip(good, f["residuals"])],
+                   D_from_J=D)
+        if stiffness and stiffness.get("D") is not None:
+            row["D_ratio_to_stiffness_set"] = D / float(stiffness["D"])
+        if len(predict) and len(model.sites) == 2:
+            e_gamma = float(spiral_energy(fitted, [np.zeros(3)], pattern_phases(sigma)[None, :])[0])
+            grid = np.radians(np.arange(0.0, 360.0, 0.1))
+            row["predictions"] = []
+            for qp in predict:
+                qq = np.repeat(np.asarray(qp, float)[None, :], len(grid), axis=0)
+                e = spiral_energy(fitted, qq, np.stack([np.zeros_like(grid), grid], axis=1))
+                k = int(np.argmin(e))
+                row["predictions"].append({"q": [float(x) for x in qp], "dE_meV_per_cell": float(e[k] - e_gamma),
+                                           "relative_angle_deg": round(float(np.degrees(grid[k])), 1)})
+        rows.append(row)
+    return {"what": "least-squares E(q) fits with n exchange shells to all converged spiral points together",
+            "convention": "H = sum_{i<j} J_ij S_i.S_j, each bond once, J > 0 AF; meV; residuals model - data, "
+                          "meV per cell; D meV A^2 per cell along b1",
+            "folders": [str(w) for w in workdirs], "n_points": len(good),
+            "excluded": [{"q": p.q, "pattern": p.pattern} for p in points if p not in good],
+            "stiffness_set_D": None if not stiffness else stiffness.get("D"), "fits": rows}
+
+
 def _relative_energies(model, points, main_pattern, reference):
     """E(q) − E(Γ, main pattern) per converged point (meV per cell), beside the same difference predicted by eq. (1)
     with each reference's J1–J3 at the realised phases (a check usable before there are enough points to fit)."""
