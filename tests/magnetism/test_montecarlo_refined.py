@@ -172,7 +172,7 @@ def test_nearly_isotropic_caveat_quotes_measurements_only_when_given():
 
 def test_summary_caveat_text_is_unchanged_and_its_numbers_are_the_data_files():
     """The run summary's caveat (now built by tc.nearly_isotropic_caveat from the summary's VPS3_DRIFT) is the text
-    it printed before (with the L = 192 data), and VPS3_DRIFT holds the smallest and largest pairs of data/mc/VPS3_TN_converged.json."""
+    it printed with the L = 256 data, and VPS3_DRIFT holds the smallest and largest pairs of data/mc/VPS3_TN_converged.json."""
     from wannmag.workflows.summary import VPS3_DRIFT
     from wannmag.workflows.summary import nearly_isotropic_caveat as summary_caveat
 
@@ -181,8 +181,8 @@ def test_summary_caveat_text_is_unchanged_and_its_numbers_are_the_data_files():
     assert summary_caveat(r) == (
         "nearly isotropic magnet (|E_in − E_out| / (|J1| S²) = 2.7e-04 < 0.01): lattices of L ≤ 12 lie far below the "
         "anisotropy length, where the Binder crossings still drift down with L, so this ordering temperature is "
-        "an upper estimate of the model's, not a converged value (VPS3 model with cluster moves: 241 K at "
-        "L = 64/96, 235 K at 128/192, the three largest pairs within 2.8 %: T_N = 235 K; "
+        "an upper estimate of the model's, not a converged value (VPS3 model with cluster moves: 236 K at "
+        "L = 96/128, 232 K at 192/256, the three largest pairs within 1.4 %: T_N = 232 K; "
         "data/mc/VPS3_TN_converged.json)")
     data = json.loads((ROOT / VPS3_DRIFT["source"]).read_text())
     by_pair = {tuple(c["pair"]): c["T_K"] for c in data["crossings"]}
