@@ -273,3 +273,15 @@ def test_fit_with_stiffness_and_round_trip(frame):
     pat2 = np.vstack([np.broadcast_to(pattern, (len(q), 2)), pattern_phases((1, -1))[None]])
     fit2 = fit_spiral(model, q2, spiral_energy(model, q2, pat2), pattern=pat2, stiffness_q_max=0.16 * b1)
     assert fit2.stiffness is None and any("two patterns" in w for w in fit2.warnings)
+
+
+def test_relaxed_spiral_energy_finds_the_collinear_ground_states():
+    """At q = 0 the best relative sublattice angle of a ferromagnetic J1 is 0° and of an antiferromagnetic one 180°,
+    with the energies of the collinear states (−/+ 3 |J1| S² per cell, J2 = J3 = 0)."""
+    from wannmag.magnetism.spiral import relaxed_spiral_energy
+    from wannmag.workflows.spiral import _model_with_J, spiral_model
+
+    for J1, angle in ((-2.0, 0.0), (2.0, 180.0)):
+        m = _model_with_J(spiral_model("data/structures/CrI3_monolayer.cif", 1), [J1])
+        e, a = relaxed_spiral_energy(m, [0.0, 0.0, 0.0])
+        assert a == angle and e == pytest.approx(-3 * abs(J1) * 1.5**2, rel=1e-9)

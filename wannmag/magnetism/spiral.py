@@ -171,6 +171,19 @@ def spiral_energy(model: SpinModel, q, phases=None) -> np.ndarray:
     return E
 
 
+def relaxed_spiral_energy(model: SpinModel, q, step_deg: float = 0.1) -> tuple[float, float]:
+    """Lowest energy per cell (meV, E_0 = 0) of the flat spiral at one reduced ``q`` of a two-site ``model`` over the
+    relative sublattice angle φ_1 − φ_0 of eq. (1) (grid of ``step_deg``), and that angle in degrees: what a
+    self-consistent spiral whose sublattice angle relaxes fully reaches."""
+    if len(model.sites) != 2:
+        raise SpiralFitError(f"relaxed_spiral_energy: needs a two-site cell, got {len(model.sites)} sites")
+    grid = np.radians(np.arange(0.0, 360.0, step_deg))
+    e = spiral_energy(model, np.repeat(_qarray(q)[:1], len(grid), axis=0),
+                      np.stack([np.zeros_like(grid), grid], axis=1))
+    k = int(np.argmin(e))
+    return float(e[k]), round(float(np.degrees(grid[k])), 1)
+
+
 def honeycomb_spiral_energy(q, J1, J2, J3, S=1.5, dphi=0.0, E0=0.0, frame="lattice") -> np.ndarray:
     """Eq. (2) of the module docstring: E(q) per cell (meV) of the honeycomb J1–J3 model with the sites at
     A = (1/3, 2/3), B = (2/3, 1/3) of the 120° cell, pattern phase ``dphi`` = φ_B − φ_A (rad), ``frame``

@@ -431,7 +431,7 @@ def shell_scan(structure, workdirs, main_pattern: str, shells=(3, 4, 5, 6), stif
     at them, minimised over the relative sublattice angle (what a self-consistent spiral relaxes to; two-site cells),
     so the next DFT points test the fits out of sample.  meV, meV per cell, meV Å² per cell; internal J convention
     (J > 0 AF, each bond once)."""
-    from ..magnetism.spiral import SpiralFitError, pattern_phases, spiral_energy, stiffness_tensor
+    from ..magnetism.spiral import pattern_phases, relaxed_spiral_energy, spiral_energy, stiffness_tensor
 
     points = [pt for w in workdirs for pt in load_points(w)]
     good = converged_points(points)
@@ -444,12 +444,7 @@ def shell_scan(structure, workdirs, main_pattern: str, shells=(3, 4, 5, 6), stif
                        reason=f"{len(good)} points for {n + 1} unknowns: no residual degree of freedom")
             rows.append(row)
             continue
-        try:
-            res = fit_points(model, good, main_pattern, n)
-        except SpiralFitError as exc:
-            row.update(status="not determined", reason=str(exc))
-            rows.append(row)
-            continue
+        res = fit_points(model, good, main_pattern, n)   # a fit that cannot be made comes back as fit_error
         f = res.get("fit")
         if f is None:
             row.update(status="not determined", reason=res.get("fit_error"))
@@ -469,14 +464,11 @@ def shell_scan(structure, workdirs, main_pattern: str, shells=(3, 4, 5, 6), stif
             row["D_ratio_to_stiffness_set"] = D / float(stiffness["D"])
         if len(predict) and len(model.sites) == 2:
             e_gamma = float(spiral_energy(fitted, [np.zeros(3)], pattern_phases(sigma)[None, :])[0])
-            grid = np.radians(np.arange(0.0, 360.0, 0.1))
             row["predictions"] = []
             for qp in predict:
-                qq = np.repeat(np.asarray(qp, float)[None, :], len(grid), axis=0)
-                e = spiral_energy(fitted, qq, np.stack([np.zeros_like(grid), grid], axis=1))
-                k = int(np.argmin(e))
-                row["predictions"].append({"q": [float(x) for x in qp], "dE_meV_per_cell": float(e[k] - e_gamma),
-                                           "relative_angle_deg": round(float(np.degrees(grid[k])), 1)})
+                e, angle = relaxed_spiral_energy(fitted, qp)
+                row["predictions"].append({"q": [float(x) for x in qp], "dE_meV_per_cell": e - e_gamma,
+                                           "relative_angle_deg": angle})
         rows.append(row)
     return {"what": "least-squares E(q) fits with n exchange shells to all converged spiral points together",
             "convention": "H = sum_{i<j} J_ij S_i.S_j, each bond once, J > 0 AF; meV; residuals model - data, "
