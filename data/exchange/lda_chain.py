@@ -65,14 +65,79 @@ def _route_json(material: str, kind: str) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("material", choices=sorted(SETTINGS))
-    ap.add_argument("workdir")
+    ap.add_argument("workdir", nargs="?", help="work directory of gpaw_mft_lda.py (not needed with --chain-only)")
+    ap.add_argument("--chain-only", action="store_true",
+                    help="rebuild only the gap chain of the stored <m>_lda_wannier_mft.json from the current route "
+                         "files (its LDA+U MLWF J1 as stored; no ground state, no Wannierisation)")
     a = ap.parse_args(argv)
     m, s = a.material, SETTINGS[a.material]
     try:
+        if a.chain_only:
+            return chain_only(m, s)
+        if not a.workdir:
+            raise WannmagError("WORKDIR is needed unless --chain-only is given")
         return run(m, s, Path(a.workdir))
     except WannmagError as exc:
         print(f"wannmag: error: {exc}", file=sys.stderr)
         return 2
+
+
+def build_chain(m: str, s: dict, fm_J1: float, lda_J1: float, em_J1: float):
+    """The links from the PBE+U MLWF force theorem's J1 (``fm_J1``) to the energy mapping's (``em_J1``) through the
+    routes of data/exchange (module docstring), and the gap; meV, internal convention."""
+    gp, sp = _route_json(m, "gpaw_mft"), _route_json(m, "spiral")
+
+    def link(name, a_label, a_J1, b_label, b_J1):
+        return {"name": name, "from": a_label, "to": b_label, "from_J1": a_J1, "to_J1": b_J1}
+
+    chain = []
+    start = ("force theorem (FM reference), PBE+U MLWF", fm_J1)
+    if s["config"] == "FM":
+        chain.append(link("functional PBE+U -> LDA+U (MLWF force theorem, FM reference)", *start, "LDA+U MLWF", lda_J1))
+    else:
+        neel = _route_json(m, "neel_mft")
+        chain.append(link("reference state FM -> Néel (PBE+U MLWF force theorem)", *start,
+                          "force theorem (Néel reference), PBE+U MLWF", neel["J1"]))
+        chain.append(link("functional PBE+U -> LDA+U (MLWF force theorem, Néel reference)",
+                          "force theorem (Néel reference), PBE+U MLWF", neel["J1"], "LDA+U MLWF", lda_J1))
+    chain.append(link("site: MLWF metal d -> GPAW atomic sphere (same LDA+U ground state)", "LDA+U MLWF", lda_J1,
+                      "GPAW plane-wave force theorem", gp["J1"]))
+    chain.append(link("beyond the force theorem: self-consistent spirals (LDA+U, same settings)",
+                      "GPAW plane-wave force theorem", gp["J1"], "spin spiral (self-consistent)", sp["J1"]))
+    lda_map = HERE / f"{m}_lda_mapping.json"
+    lm = read_routes_json(lda_map) if lda_map.exists() else {}
+    if lm.get("J1") is not None:  # the LDA+U energy mapping (data/exchange/lda_mapping.py) splits the last step
+        chain.append(link("method: spirals -> collinear energy mapping (LDA+U, same settings)",
+                          "spin spiral (self-consistent)", sp["J1"], "energy mapping, LDA+U", lm["J1"]))
+        chain.append(link("functional LDA+U -> PBE+U (collinear energy mapping)", "energy mapping, LDA+U",
+                          lm["J1"], "energy mapping", em_J1))
+    else:
+        chain.append(link("functional and method: LDA+U spirals -> PBE+U collinear energy mapping",
+                          "spin spiral (self-consistent)", sp["J1"], "energy mapping", em_J1))
+    for x in chain:
+        x["J1"] = x["to_J1"] - x["from_J1"]
+    gap = em_J1 - fm_J1
+    return chain, gap
+
+
+def chain_only(m: str, s: dict) -> int:
+    """Rebuild the gap chain of data/exchange/<m>_lda_wannier_mft.json from the current route files (spirals, LDA+U
+    energy mapping, GPAW force theorem) with the file's own LDA+U MLWF J1; the FM force theorem and the energy
+    mapping are recomputed from the shipped data as in :func:`run`."""
+    path = HERE / f"{m}_lda_wannier_mft.json"
+    if not path.exists():
+        raise WannmagError(f"{path}: missing (run data/exchange/lda_chain.py {m} WORKDIR first)")
+    out = read_routes_json(path)
+    fm, _ = force_theorem_route(ROOT / "data" / "dft" / m, kmesh=MFT["kmesh"], n_energy=MFT["n_energy"], rcut=RCUT[m])
+    em, _ = energy_mapping_route(ROOT / "data" / "dft" / f"{m}_energies.json")
+    chain, gap = build_chain(m, s, fm.J1, out["J1"], em.J1)
+    out["settings"]["gap_chain"] = chain
+    out["settings"]["gap_chain_check"] = {"gap_meV": gap, "sum_of_links_meV": sum(x["J1"] for x in chain)}
+    out["chain_rebuilt"] = {"command": f"python data/exchange/lda_chain.py {m} --chain-only",
+                            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d")}
+    atomic_write_json(path, out)
+    print(f"J1 gap {gap:+.3f} meV = " + " ".join(f"[{x['name']}: {x['J1']:+.3f}]" for x in chain))
+    return 0
 
 
 def run(m: str, s: dict, work: Path) -> int:
@@ -95,38 +160,8 @@ def run(m: str, s: dict, work: Path) -> int:
     lda3, _ = force_theorem_route(wdir, kmesh=s["kpts"], n_energy=MFT["n_energy"], rcut=RCUT[m], name=name)
     fm, _ = force_theorem_route(ROOT / "data" / "dft" / m, kmesh=MFT["kmesh"], n_energy=MFT["n_energy"], rcut=RCUT[m])
     em, _ = energy_mapping_route(ROOT / "data" / "dft" / f"{m}_energies.json")
-    gp, sp = _route_json(m, "gpaw_mft"), _route_json(m, "spiral")
+    chain, gap = build_chain(m, s, fm.J1, lda.J1, em.J1)
 
-    def link(name, a_label, a_J1, b_label, b_J1):
-        return {"name": name, "from": a_label, "to": b_label, "from_J1": a_J1, "to_J1": b_J1}
-
-    chain = []
-    start = ("force theorem (FM reference), PBE+U MLWF", fm.J1)
-    if s["config"] == "FM":
-        chain.append(link("functional PBE+U -> LDA+U (MLWF force theorem, FM reference)", *start, "LDA+U MLWF", lda.J1))
-    else:
-        neel = _route_json(m, "neel_mft")
-        chain.append(link("reference state FM -> Néel (PBE+U MLWF force theorem)", *start,
-                          "force theorem (Néel reference), PBE+U MLWF", neel["J1"]))
-        chain.append(link("functional PBE+U -> LDA+U (MLWF force theorem, Néel reference)",
-                          "force theorem (Néel reference), PBE+U MLWF", neel["J1"], "LDA+U MLWF", lda.J1))
-    chain.append(link("site: MLWF metal d -> GPAW atomic sphere (same LDA+U ground state)", "LDA+U MLWF", lda.J1,
-                      "GPAW plane-wave force theorem", gp["J1"]))
-    chain.append(link("beyond the force theorem: self-consistent spirals (LDA+U, same settings)",
-                      "GPAW plane-wave force theorem", gp["J1"], "spin spiral (self-consistent)", sp["J1"]))
-    lda_map = HERE / f"{m}_lda_mapping.json"
-    lm = read_routes_json(lda_map) if lda_map.exists() else {}
-    if lm.get("J1") is not None:  # the LDA+U energy mapping (data/exchange/lda_mapping.py) splits the last step
-        chain.append(link("method: spirals -> collinear energy mapping (LDA+U, same settings)",
-                          "spin spiral (self-consistent)", sp["J1"], "energy mapping, LDA+U", lm["J1"]))
-        chain.append(link("functional LDA+U -> PBE+U (collinear energy mapping)", "energy mapping, LDA+U",
-                          lm["J1"], "energy mapping", em.J1))
-    else:
-        chain.append(link("functional and method: LDA+U spirals -> PBE+U collinear energy mapping",
-                          "spin spiral (self-consistent)", sp["J1"], "energy mapping", em.J1))
-    for x in chain:
-        x["J1"] = x["to_J1"] - x["from_J1"]
-    gap = em.J1 - fm.J1
     out = {
         "material": m, "spin": 1.5, "name": name, "reference": ref,
         "J1": lda.J1, "J2": lda.J2, "J3": lda.J3, "status": "computed",

@@ -118,6 +118,10 @@ def all_routes(name):
         return {}
     out = {r["name"]: {k: r[k] for k in ("J1", "J2", "J3")} for r in rows
            if all(isinstance(r.get(k), (int, float)) for k in ("J1", "J2", "J3"))}
+    for r in rows:   # a row fitted with more than three shells (the spirals' every-point row): D from all its J
+        D = (r.get("settings") or {}).get("D_from_J_meV_A2_per_cell")
+        if r["name"] in out and isinstance(D, (int, float)):
+            out[r["name"]].update(D=D, source=f"data/exchange/{name}_spiral.json (J_meV, all shells)")
     # the MLWF force theorem with every J(R) up to 30 Å (data/exchange/ft_stiffness.py): its D is given, not J1–J3's
     ft = ROOT / "data" / "exchange" / f"{name}_ft_stiffness.json"
     try:
@@ -188,9 +192,11 @@ def fit_only(names):
             print(f"{name}: no finished spiral point yet, no fit file written", flush=True)
             continue
         try:
+            extra = [d for d in (OUT / f"{name}_stiffness",) if list(d.glob("*_q*.json"))]
             res = fit_material_points(ROOT / "data" / "structures" / s["cif"], OUT / name, s["pattern"],
                                       out=ROOT / "data" / "exchange" / f"{name}_spiral.json", material=name,
-                                      reference=reference_routes(name))
+                                      reference=reference_routes(name), select="high_symmetry",
+                                      all_points_dirs=extra)
             print(f"{name}: {res}", flush=True)
         except Exception as exc:  # a fit that cannot be made yet (too few points) is reported, not fatal
             print(f"{name}: no fit: {type(exc).__name__}: {exc}", flush=True)

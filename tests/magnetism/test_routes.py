@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from wannmag.cli import main
-from wannmag.magnetism.routes import ExchangeRoutes, Route, RoutesError, build_routes
+from wannmag.magnetism.routes import ExchangeRoutes, Route, RoutesError, build_routes, read_route_file
 
 ROOT = Path(__file__).resolve().parents[2]
 EXCHANGE = ROOT / "data" / "exchange"
@@ -215,6 +215,32 @@ def test_shipped_cri3_gap_chain_links_computed_routes():
     assert inner[1:] == pytest.approx(expect, abs=1e-9)
     assert sum(x["to_J1"] - x["from_J1"] for x in chain) == pytest.approx(comp.gap["gap"], abs=1e-3)
     assert comp.gap.get("decomposition") == "chain"
+
+
+@pytest.mark.parametrize("material", ["CrI3", "VPS3"])
+def test_shipped_spiral_rows_gamma_m_k_exact_and_every_point_within_scf_tolerance(material):
+    """data/exchange/<m>_spiral.json: the first row is J1–J3 exactly determined by the points at Γ, M and K (zero
+    residual, every other point listed as excluded with the reason); the second row is the every-point fit with the
+    fewest shells whose rms lies within the SCF tolerance, and every fit with fewer shells does not (so the shell
+    count is the rule's, not a choice); both rows are read by the comparison."""
+    from wannmag.magnetism.spiral import high_symmetry_label
+    from wannmag.structures import read_structure
+
+    d = json.loads((EXCHANGE / f"{material}_spiral.json").read_text())
+    assert d["select"] == "high_symmetry" and d["settings"]["rms_residual_meV_per_cell"] < 1e-6
+    cell = read_structure(ROOT / "data" / "structures" / f"{material}_monolayer.cif").cell[:]
+    used = [q for q in d["fit"]["q"]]
+    assert len(used) == 4 and all(high_symmetry_label(cell, q) is not None for q in used)
+    assert all(high_symmetry_label(cell, e["q"]) is None for e in d["excluded"] if "Γ, M or K" in e["reason"])
+    sel = d["shell_selection"]
+    n, tol = sel["n_shells"], sel["tolerance_meV_per_cell"]
+    fits = {f["n_shells"]: f for f in sel["fits"] if f["status"] == "fitted"}
+    assert fits[n]["rms_residual"] <= tol and all(fits[k]["rms_residual"] > tol for k in fits if k < n)
+    rows = read_route_file(EXCHANGE / f"{material}_spiral.json", material, 1.5)
+    assert [r.name for r in rows] == ["spin spiral (self-consistent)",
+                                      f"spin spiral (self-consistent), every point, J1–J{n}"]
+    assert rows[0].J1 == pytest.approx(d["J1"]) and rows[1].J1 == pytest.approx(fits[n]["J"][0])
+    assert rows[1].settings["J_meV"] == pytest.approx(fits[n]["J"])
 
 
 # ------------------------------------------------------------------------------------------ bad input

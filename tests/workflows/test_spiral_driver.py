@@ -22,10 +22,11 @@ ZONE = [(0, 0, 0), (0.5, 0, 0), (1 / 3, 1 / 3, 0), (0.25, 0, 0), (5 / 12, 1 / 6,
         (0.1, 0, 0), (0.15, 0, 0)]
 
 
-def true_model():
-    model = sp.spiral_model(CIF, 3)
+def true_model(J=None):
+    J = J_TRUE if J is None else J   # the module's J_TRUE at call time (a test may monkeypatch it)
+    model = sp.spiral_model(CIF, len(J))
     for b in model.bonds:
-        b.J = J_TRUE[b.shell - 1] * np.eye(3)
+        b.J = J[b.shell - 1] * np.eye(3)
     return model
 
 
@@ -33,15 +34,15 @@ class FakeCalc:
     """Stands in for GPAW: energy E0 + classical E(q) of the true model on the co-rotating spiral, moments with
     GPAW's sense of rotation (in-plane angle −φ_a), optionally not converging."""
 
-    def __init__(self, params, txt, calls, fail_q=()):
-        self.params, self.calls = params, calls
+    def __init__(self, params, txt, calls, fail_q=(), J=None):
+        self.params, self.calls, self.J = params, calls, J
         self.fail = any(np.allclose(params["q"], f) for f in fail_q)
         calls.append(params["q"])
         with open(txt, "w") as fh:
-            fh.write("fake gpaw log\n")
+            fh.write("fake gpaw log\n  Valence electrons: 54.0\n")
 
     def _phases(self):
-        model = true_model()
+        model = true_model(self.J)
         sigma = self.params["sigma"]
         return model, corotating_phases(model, [self.params["q"]], sigma)[0]
 
@@ -76,10 +77,10 @@ class FakeCalc:
 @pytest.fixture
 def fake(monkeypatch):
     calls = []
-    state = {"fail_q": [(1 / 3, 1 / 3, 0)]}
+    state = {"fail_q": [(1 / 3, 1 / 3, 0)], "J": None}
 
     def factory(params, txt):
-        return FakeCalc(params, txt, calls, state["fail_q"])
+        return FakeCalc(params, txt, calls, state["fail_q"], state["J"])
 
     monkeypatch.setattr(sp, "_make_spiral_calculator", factory)
     return calls, state
@@ -282,7 +283,7 @@ def test_shell_scan_finds_the_shell_the_model_has(tmp_path, fake, monkeypatch):
 
     J4 = (-3.7, -0.8, 0.02, 0.16)
 
-    def model4():
+    def model4(J=None):
         m = sp.spiral_model(CIF, 4)
         for b in m.bonds:
             b.J = J4[b.shell - 1] * np.eye(3)
@@ -314,3 +315,69 @@ def test_shell_scan_finds_the_shell_the_model_has(tmp_path, fake, monkeypatch):
     assert co >= p["dE_meV_per_cell"] - 1e-6
     few = sp.shell_scan(CIF, [small], "FM", shells=(4,))
     assert few["fits"][0]["status"] == "not determined" and "no residual degree of freedom" in few["fits"][0]["reason"]
+
+
+def test_high_symmetry_points_of_the_hexagonal_zone():
+    from wannmag.magnetism.spiral import high_symmetry_label
+
+    cell = read_structure(CIF).cell[:]
+    expect = {(0, 0, 0): "Γ", (1, 0, 0): "Γ", (0.5, 0, 0): "M", (0, 0.5, 0): "M", (0.5, 0.5, 0): "M",
+              (1 / 3, 1 / 3, 0): "K", (-1 / 3, -1 / 3, 0): "K", (1 / 6, 1 / 6, 0): None, (0.25, 0, 0): None,
+              (5 / 12, 1 / 6, 0): None, (1 / 3, 0, 0): None, (0.05, 0, 0): None}
+    for q, lab in expect.items():
+        assert high_symmetry_label(cell, q) == lab, q
+    # a rectangular in-plane cell has no hexagonal M/K
+    assert high_symmetry_label(np.diag([3.0, 5.0, 20.0]), (0.5, 0, 0)) is None
+    assert high_symmetry_label(np.diag([3.0, 5.0, 20.0]), (0, 0, 0)) == "Γ"
+
+
+def test_select_shells_takes_the_fewest_within_the_scf_tolerance_or_says_why_not():
+    scan = {"n_points": 9, "fits": [
+        {"n_shells": 3, "status": "fitted", "rms_residual": 0.7},
+        {"n_shells": 4, "status": "fitted", "rms_residual": 0.05},
+        {"n_shells": 5, "status": "fitted", "rms_residual": 0.01},
+        {"n_shells": 6, "status": "not determined", "reason": "too few points"}]}
+    sel = sp.select_shells(scan, 0.54)
+    assert sel["n_shells"] == 4 and sel["fit"]["rms_residual"] == 0.05 and "0.54" in sel["reason"]
+    assert sp.select_shells(scan, 0.005)["n_shells"] is None
+    assert "not a short-range" in sp.select_shells(scan, 0.005)["reason"]
+    none = sp.select_shells(scan, None)
+    assert none["n_shells"] is None and "no SCF energy tolerance" in none["reason"]
+
+
+def test_route_file_gamma_m_k_row_and_every_point_row_recover_a_j1_j4_model(tmp_path, fake):
+    """E(q) of a J1–J4 model: the Γ/M/K row is exactly determined and folds J4 into J1–J3 (so it differs from the
+    truth); the every-point row (main set + a small-q folder) selects four shells by the SCF tolerance (GPAW's
+    1e-5 eV per valence electron × 54 electrons = 0.54 meV per cell, read from the logs) and gives J1–J4 back."""
+    from wannmag.magnetism.routes import read_route_file
+
+    calls, state = fake
+    J4 = (-3.55, -0.59, 0.21, 0.16)
+    state.update(fail_q=[], J=J4)
+    main, small = tmp_path / "main", tmp_path / "small"
+    atoms = read_structure(CIF)
+    sp.spiral_energies(honeycomb_configuration(atoms, "FM"), ZONE[:6], U=3.0, ecut=250, kpts=(3, 3, 1),
+                       workdir=main, log=None)
+    sp.spiral_energies(honeycomb_configuration(atoms, "Neel"), [(0, 0, 0)], U=3.0, ecut=250, kpts=(3, 3, 1),
+                       workdir=main, log=None)
+    sp.spiral_energies(honeycomb_configuration(atoms, "FM"), [(0, 0, 0), (0.05, 0, 0), (0.1, 0, 0)], U=3.0,
+                       ecut=250, kpts=(3, 3, 1), workdir=small, log=None)
+    assert sp.scf_tolerance_meV_per_cell([main, small]) == pytest.approx(0.54)
+    out = tmp_path / "CrI3_spiral.json"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        line = sp.fit_material_points(CIF, main, "FM", out=out, material="CrI3", select="high_symmetry",
+                                      all_points_dirs=[small])
+    doc = json.loads(out.read_text())
+    assert doc["settings"]["n_points"] == 4 and len(doc["excluded"]) == 3
+    assert all("not at Γ, M or K" in e["reason"] for e in doc["excluded"])
+    hs, every = read_route_file(out, "CrI3", 1.5)
+    assert hs.name == "spin spiral (self-consistent)" and hs.J1 == pytest.approx(doc["J1"])
+    assert abs(hs.J1 - J4[0]) > 0.05     # J4 folded into J1–J3 at Γ, M, K
+    assert every.name.endswith("every point, J1–J4") and every.settings["n_shells"] == 4
+    assert np.allclose(every.settings["J_meV"], J4, atol=1e-6)
+    assert every.settings["n_points"] == 10 and every.settings["rms_residual_meV_per_cell"] < 1e-6
+    assert "J1–J4" in line and doc["shell_selection"]["tolerance_meV_per_cell"] == pytest.approx(0.54)
+    # J1–J3 over every point cannot describe the J4 curve: its rms is recorded, not hidden
+    j3 = next(f for f in doc["shell_selection"]["fits"] if f["n_shells"] == 3)
+    assert j3["rms_residual"] > 0.1

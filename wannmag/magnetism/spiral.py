@@ -89,7 +89,8 @@ from .linfit import linear_fit
 from .spinmodel import SpinModel
 
 __all__ = ["SpiralFit", "SpiralFitError", "spiral_energy", "spiral_design", "honeycomb_spiral_energy",
-           "stiffness_tensor", "fit_stiffness", "fit_spiral", "pattern_phases", "corotating_phases", "PHASE_WARN_DEG"]
+           "stiffness_tensor", "fit_stiffness", "fit_spiral", "pattern_phases", "corotating_phases", "PHASE_WARN_DEG",
+           "high_symmetry_label"]
 
 #: realised sublattice phases further than this from the pattern's are warned about (degrees)
 PHASE_WARN_DEG = 10.0
@@ -290,6 +291,30 @@ class SpiralFit:
 
 def _cartesian(model, q):
     return _qarray(q) @ (2 * np.pi * np.linalg.inv(model.cell).T)
+
+
+def high_symmetry_label(cell, q, tol: float = 1e-4) -> str | None:
+    """"Γ", "M" or "K" when the reduced wave vector ``q`` (coordinates of the reciprocal cell of ``cell``, Å) is
+    one of the high-symmetry points of a hexagonal 2D zone, else None.  ``q`` is folded to its shortest image
+    q_min (in-plane reciprocal vectors n1 b1 + n2 b2, |n| ≤ 2); with b = |b1| = |b2| at 60° or 120°, the zone is
+    a hexagon whose boundary points nearest to Γ (|q_min| = b/2) are exactly the edge midpoints M and whose
+    farthest (|q_min| = b/√3) are exactly the corners K.  A non-hexagonal in-plane cell gives None except at Γ."""
+    cell = np.asarray(cell, float)
+    B = 2 * np.pi * np.linalg.inv(cell).T
+    qc = np.asarray(q, float)[:3] @ B
+    imgs = [qc - n1 * B[0] - n2 * B[1] for n1 in range(-2, 3) for n2 in range(-2, 3)]
+    qm = min(float(np.linalg.norm(v)) for v in imgs)
+    b1, b2 = np.linalg.norm(B[0]), np.linalg.norm(B[1])
+    if qm < tol * b1:
+        return "Γ"
+    cosang = abs(float(B[0] @ B[1]) / (b1 * b2))
+    if abs(b1 - b2) > tol * b1 or abs(cosang - 0.5) > 1e-3:
+        return None
+    if abs(qm - b1 / 2) < tol * b1:
+        return "M"
+    if abs(qm - b1 / np.sqrt(3)) < tol * b1:
+        return "K"
+    return None
 
 
 def fit_stiffness(model: SpinModel, q, energies, q_max: float, E_gamma: float | None = None) -> dict:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import re
 import shutil
 import sys
 import time
@@ -45,7 +46,7 @@ from .dft import DFTError, band_gaps, gpaw_version, hubbard_u, resolve_configura
 
 __all__ = ["SpiralPoint", "spiral_energies", "spiral_parameters", "converged_points", "load_points",
            "SPIRAL_CONVERGENCE", "point_filename", "realised_phases", "spiral_model", "fit_points",
-           "fit_material_points"]
+           "fit_material_points", "shell_scan", "select_shells", "scf_tolerance_meV_per_cell"]
 
 #: SCF criteria of the spiral runs (new-GPAW units: energy eV per valence electron over the last 3 cycles, density
 #: electrons per valence electron, eigenstates eV² per valence electron).  1e-5 eV/electron is ≈ 0.5 meV per CrI3
@@ -369,13 +370,37 @@ def fit_points(model, points, main_pattern: str, n_shells: int = 3, stiffness_q_
 
 
 def fit_material_points(structure, workdir, main_pattern: str, out=None, material: str | None = None,
-                        n_shells: int = 3, reference: dict | None = None) -> str:
+                        n_shells: int = 3, reference: dict | None = None, select: str = "all",
+                        all_points_dirs=None, shells=(3, 4, 5, 6)) -> str:
     """Load the spiral points of ``workdir``, fit (:func:`fit_points`), write ``out`` (JSON, atomic) with the
     settings, per-point data and the fit; returns a one-line summary.  ``reference``: other routes' J to store
-    beside the fit (never used in it)."""
+    beside the fit (never used in it).
+
+    ``select="high_symmetry"``: the J1..J{n_shells} row is fitted to the points at Γ, M and K only
+    (:func:`wannmag.magnetism.spiral.high_symmetry_label`; the others are listed as excluded, with the reason):
+    the issue's Γ–M–K prescription, exactly determined by FM and Néel at Γ plus the main pattern at M and K
+    (commensurate states of small cells, as the 4-configuration energy mapping's are), so the row does not move
+    when midpoints are added; a least-squares J1–J3 over a growing set of midpoints would move with the sampling
+    whenever E(q) is not a J1–J3 curve (further shells fold into J1–J3 differently at each point).
+    ``all_points_dirs`` (folders, e.g. the small-q stiffness set): a second row fitted to every converged point of
+    ``workdir`` and those folders with the fewest shells (of ``shells``) whose rms residual lies within the SCF
+    energy tolerance per cell (:func:`select_shells`, :func:`scf_tolerance_meV_per_cell`) — the model E(q)
+    itself supports; the file then holds both rows in ``routes`` (top-level J1–J3 = the first row)."""
     model = spiral_model(structure, n_shells)
     points = load_points(workdir)
-    res = fit_points(model, points, main_pattern, n_shells)
+    skipped = []
+    if select == "high_symmetry":
+        from ..magnetism.spiral import high_symmetry_label
+
+        fit_pts = [p for p in points if high_symmetry_label(model.cell, p.q) is not None]
+        skipped = [{"q": p.q, "pattern": p.pattern, "reason": "not at Γ, M or K (in the every-point row only)"}
+                   for p in points if p not in fit_pts]
+    elif select == "all":
+        fit_pts = points
+    else:
+        raise ValueError(f"select must be 'all' or 'high_symmetry', not {select!r}")
+    res = fit_points(model, fit_pts, main_pattern, n_shells)
+    res["excluded"] = res["excluded"] + skipped
     settings = {}
     if points:
         p0 = points[0].parameters
@@ -385,7 +410,7 @@ def fit_material_points(structure, workdir, main_pattern: str, out=None, materia
     fit = res["fit"]
     J = (fit["J"] + [None] * 3)[:3] if fit else [None, None, None]
     spins = sorted(set(model.spins.tolist()))
-    seconds = sum(p.seconds or 0.0 for p in points)
+    seconds = sum(p.seconds or 0.0 for p in fit_pts)
     doc = {"material": material, "name": "spin spiral (self-consistent)",
            "method": "self-consistent flat spin spirals (GPAW qspiral, LDA+U), fitted with eq. (1) of "
                      "wannmag.magnetism.spiral using the realised sublattice phases",
@@ -408,16 +433,105 @@ def fit_material_points(structure, workdir, main_pattern: str, out=None, materia
         doc["settings"] = {**settings, "rms_residual_meV_per_cell": fit["rms_residual"],
                            "condition_number": fit["condition_number"], "n_points": len(fit["q"]),
                            "stiffness_meV_A2_per_cell": None if not st else st["D"]}
+    doc["select"] = select
+    if select == "high_symmetry" and fit is not None:
+        doc["method"] += ("; J1–J3 from the points at Γ, M and K only (commensurate states, exactly determined; "
+                          "the every-point row gives the shells E(q) itself needs)")
+    extra = ""
+    if all_points_dirs:
+        dirs = [Path(workdir), *[Path(d) for d in all_points_dirs]]
+        scan = shell_scan(structure, dirs, main_pattern, shells=shells)
+        tol = scf_tolerance_meV_per_cell(dirs)
+        sel = select_shells(scan, tol)
+        all_pts = [p for d in dirs for p in load_points(d)]
+        row0 = {k: doc[k] for k in ("name", "method", "J1", "J2", "J3", "seconds", "settings")
+                if k in doc}
+        if doc.get("status"):
+            row0.update(status=doc["status"], reason=doc.get("reason"))
+        doc["routes"] = [row0, _every_point_row(sel, scan, tol, all_pts, dirs)]
+        doc["shell_selection"] = {"tolerance_meV_per_cell": tol, "n_shells": sel.get("n_shells"),
+                                  "reason": sel["reason"],
+                                  "fits": [{k: r.get(k) for k in ("n_shells", "status", "rms_residual", "J",
+                                                                    "condition_number", "D_from_J", "reason")}
+                                           for r in scan["fits"]]}
+        extra = f"; every point: {sel['reason']}"
     if out is not None:
         write_json_atomic(out, doc)
     if res["fit"] is None:
-        return f"{len(points)} points ({res['n_converged']} converged): no fit ({res.get('fit_error')})"
+        return f"{len(points)} points ({res['n_converged']} converged): no fit ({res.get('fit_error')})" + extra
     f = res["fit"]
     J = ", ".join(f"J{n} = {x:+.3f}" for n, x in enumerate(f["J"], start=1))
     st = res["stiffness"]
-    return (f"{res['n_converged']} converged points: {J} meV, rms residual {f['rms_residual']:.3f} meV/cell"
+    return (f"{len(f['q'])} points fitted: {J} meV, rms residual {f['rms_residual']:.3f} meV/cell"
             + (f"; stiffness D = {st['D']:.1f} meV Å²/cell (from J: {st.get('D_from_fitted_J', float('nan')):.1f})"
-               if st else ""))
+               if st else "") + extra)
+
+
+def scf_tolerance_meV_per_cell(workdirs) -> float | None:
+    """The energy resolution of spiral points, meV per cell: GPAW's energy criterion (eV per valence electron over
+    the last three SCF cycles, the points' stored ``parameters["convergence"]["energy"]``) × the cell's valence
+    electrons ("Valence electrons: N" of the GPAW log stored beside each point, ``.txt`` or ``.txt.gz``); the
+    loosest over the folders (a combined fit cannot resolve better than its loosest set).  None when no point
+    has both (then no shell count is selected)."""
+    out = None
+    for d in workdirs:
+        for js in sorted(Path(d).glob("*_q*.json")):
+            pt = SpiralPoint.from_dict(read_json(js, error=DFTError))
+            crit = (pt.parameters.get("convergence") or {}).get("energy")
+            n = None
+            for log in (js.with_suffix(".txt"), js.with_suffix(".txt.gz")):
+                if log.exists():
+                    opener = gzip.open if log.suffix == ".gz" else open
+                    with opener(log, "rt", errors="replace") as fh:
+                        m = re.search(r"Valence electrons:\s*([0-9.]+)", fh.read(200_000))
+                    n = float(m.group(1)) if m else None
+                    break
+            if crit is not None and n:
+                tol = float(crit) * n * 1000.0
+                out = tol if out is None else max(out, tol)
+                break   # one point per folder: the criterion and the cell are the same for all its points
+    return out
+
+
+def select_shells(scan: dict, tolerance: float | None) -> dict:
+    """The fewest shells of a :func:`shell_scan` whose rms residual is within ``tolerance`` (meV per cell, the
+    SCF energy resolution): residuals below it cannot be told from SCF noise, so more shells would fit noise.
+    Returns {"n_shells", "fit" (the scan's row), "reason"}; n_shells None (with the reason) when no tolerance is
+    known or no fitted shell count reaches it — never the best of the rest silently."""
+    fitted = [r for r in scan.get("fits", []) if r.get("status") == "fitted"]
+    summary = ", ".join(f"J1–J{r['n_shells']} {r['rms_residual']:.3f}" for r in fitted)
+    if tolerance is None:
+        return {"n_shells": None, "fit": None, "reason": f"no SCF energy tolerance known (rms: {summary})"}
+    for r in fitted:
+        if r["rms_residual"] <= tolerance:
+            return {"n_shells": r["n_shells"], "fit": r,
+                    "reason": f"J1–J{r['n_shells']}: the fewest shells with rms {r['rms_residual']:.3f} ≤ the SCF "
+                              f"tolerance {tolerance:.2f} meV/cell ({scan['n_points']} points; rms: {summary})"}
+    return {"n_shells": None, "fit": None,
+            "reason": f"no shell count up to {max((r['n_shells'] for r in fitted), default=0)} fits within the SCF "
+                      f"tolerance {tolerance:.2f} meV/cell (rms: {summary}): E(q) is not a short-range "
+                      "Heisenberg curve at this resolution"}
+
+
+def _every_point_row(sel, scan, tol, points, dirs) -> dict:
+    """The route row of the every-point fit (:func:`fit_material_points`)."""
+    name = "spin spiral (self-consistent), every point"
+    seconds = {"dft_all_points": round(sum(p.seconds or 0.0 for p in points), 1)}
+    if sel["n_shells"] is None:
+        return {"name": name, "status": "not computed", "reason": sel["reason"], "seconds": seconds}
+    f = sel["fit"]
+    n = sel["n_shells"]
+    further = "; ".join(f"J{k} = {x:+.3f} meV ({d:.1f} Å)" for k, (x, d) in
+                        enumerate(zip(f["J"], f.get("distances") or [float("nan")] * n), start=1) if k > 3)
+    return {"name": f"{name}, J1–J{n}", "J1": f["J"][0], "J2": f["J"][1], "J3": f["J"][2],
+            "method": f"least squares of E0, J1..J{n} to all {scan['n_points']} converged spiral points "
+                      f"({', '.join(str(d.name) for d in dirs)}): {sel['reason']}"
+                      + (f"; further shells {further}" if further else ""),
+            "settings": {"J_meV": f["J"], "n_shells": n, "distances": f.get("distances"),
+                         "rms_residual_meV_per_cell": f["rms_residual"], "tolerance_meV_per_cell": tol,
+                         "condition_number": f["condition_number"], "n_points": scan["n_points"],
+                         "stderr": f.get("stderr"), "D_from_J_meV_A2_per_cell": f.get("D_from_J")},
+            "seconds": seconds}
 
 
 def shell_scan(structure, workdirs, main_pattern: str, shells=(3, 4, 5, 6), stiffness: dict | None = None,
