@@ -17,14 +17,18 @@ underdetermined (fewer independent configurations than unknowns) or ill-conditio
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from ase import Atoms
 
+from .. import structures
 from .._atomic import read_json
 from ..errors import WannmagError
-from ..structures import bond_counts, find_magnetic_sites, neighbour_shells
+from ..structures import Configuration, bond_counts, configuration_from_pattern, find_magnetic_sites, neighbour_shells
 from .linfit import linear_fit
 from .spinmodel import SpinModel
 
@@ -209,8 +213,6 @@ def records_from_configurations(reference, configurations, energies, unit: str =
 
 
 def _composition_per_site(config) -> str:
-    from collections import Counter
-
     counts = Counter(config.atoms.get_chemical_symbols())
     n = config.n_sites
     return " ".join(f"{el}{counts[el] / n:.4g}" for el in sorted(counts))
@@ -302,10 +304,6 @@ def _structure_for(path: Path, data: dict, structure):
     """The structure of a reference energies file: ``structure`` if given, else a structure file the file names
     (keys ``structure`` or ``material``; looked for next to the file, in its parent folders and in the working
     folder), else a wannmag prototype it names (``wannmag.structures.cri3_monolayer()``, ...)."""
-    import re
-
-    from .. import structures
-
     if structure is not None:
         return structure, f"structure: {_label(structure)}"
     text = " ".join(str(data.get(k, "")) for k in ("structure", "material"))
@@ -356,8 +354,6 @@ def _from_documented(path: Path, data: dict) -> EnergyData:
 
 
 def _from_reference(path: Path, data: dict, structure, n_shells: int) -> EnergyData:
-    from ..structures import configuration_from_pattern, find_magnetic_sites
-
     if not data["configurations"]:
         raise FitError(f"{path}: 'configurations' is empty")
     struct, note = _structure_for(path, data, structure)
@@ -407,10 +403,6 @@ def _records(path, reference, configs, energies, n_shells):
 def _record_configuration(path, k, r, structure_sub):
     """(Configuration, energy eV, spin) of one DFTRecord dict (the ``dft`` step, ``wannmag dft --json``,
     ``summary.json``): on ``structure_sub`` if given, else on the record's own cell (``parameters``)."""
-    from ase import Atoms
-
-    from ..structures import Configuration, configuration_from_pattern, find_magnetic_sites
-
     if not isinstance(r, dict):
         raise FitError(f"{path}: record {k} must be an object")
     name = str(r.get("config", k))
@@ -454,8 +446,6 @@ def _record_configuration(path, k, r, structure_sub):
 
 
 def _from_dft_records(path: Path, recs, structure, n_shells: int) -> EnergyData:
-    from ..structures import find_magnetic_sites
-
     if not isinstance(recs, list) or not recs:
         raise FitError(f"{path}: 'records' must be a non-empty list of DFT records")
     notes = []

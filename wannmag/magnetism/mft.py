@@ -37,8 +37,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from threadpoolctl import threadpool_limits
+from tqdm import tqdm
 
 from ..errors import WannmagError
+from ..structures import find_magnetic_sites
 from .spinmodel import TB2J, SpinModel, Site
 
 __all__ = ["CollinearHamiltonian", "MFTResult", "lkag_exchange", "fermi_level", "MFTError", "orbital_blocks",
@@ -256,8 +259,6 @@ def _single_threaded_blas():
     they compete with other processes.  Environment variables (OPENBLAS_NUM_THREADS, ...) cannot do this in-process:
     they reach BLAS only if set before numpy is imported.
     """
-    from threadpoolctl import threadpool_limits
-
     return threadpool_limits(limits=1, user_api="blas")
 
 
@@ -383,8 +384,6 @@ def _contour_integrals(eig, vec, kpts, z, w, bonds, orb, sel, offsets, deltas, O
     acc_orb = [np.zeros((len(orb[a]), len(orb[b])), dtype=complex) for a, b, _ in bonds]
     iterator = range(0, len(z), chunk)
     if progress:
-        from tqdm import tqdm
-
         iterator = tqdm(iterator, desc="LKAG energy points", unit="chunk")
     with _single_threaded_blas():
         for start in iterator:
@@ -521,8 +520,6 @@ def hamiltonian_from_tb(model, magnetic=None, spins=None) -> CollinearHamiltonia
                        "(--magnetic ELEMENT on the command line)")
     symbols = atoms.get_chemical_symbols()
     if spins is None:
-        from ..structures import find_magnetic_sites
-
         named = None if magnetic_given is None else sorted({symbols[a] for a in magnetic})
         try:
             sub = find_magnetic_sites(atoms, magnetic=named)

@@ -30,6 +30,7 @@ MARKERS = ["o", "s", "^", "D", "v", "P", "X"]
 def _figure(ax, figsize):
     if ax is not None:
         return ax.figure, ax
+    # local: heavy dependency (matplotlib, ~0.4 s to import), only plotting needs it
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -79,7 +80,7 @@ def plot_exchange_map(model: SpinModel, path=None, ax=None, repeat=(2, 2), compo
     The two LineCollections have gids ``"exchange-AF"`` and ``"exchange-FM"``; their arrays hold the plotted J.
     Returns the Figure.
     """
-    from matplotlib.collections import LineCollection
+    from matplotlib.collections import LineCollection  # local: matplotlib, as in _figure
     from matplotlib.colors import Normalize
     from matplotlib.cm import ScalarMappable
     from matplotlib.lines import Line2D
@@ -186,7 +187,7 @@ def plot_j_vs_r(models, path=None, ax=None, labels=None, component="iso", tol: f
     if side_by_side and ax is not None:
         raise ValueError("side_by_side draws its own panels; do not pass ax")
     if side_by_side and len(items) > 1:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.backends.backend_agg import FigureCanvasAgg  # local: matplotlib, as in _figure
         from matplotlib.figure import Figure
 
         fig = Figure(figsize=(4.2 * len(items), 4.2))
@@ -243,7 +244,7 @@ def plot_sweep(points, path, *, U_values, strains, preset: str | None = None, ti
     "total_meV_per_ion" = E_in − E_out, > 0 out of plane; "single_ion_A_meV", "K_meV"), "tc" ("tc_K",
     "tc_error_K" in K; a point with a ``tc`` dict but no finite T_c is marked on the axis with an open symbol) and
     "formula".  The default title is "<formula> sweep (<preset> preset)"."""
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # local: matplotlib, as in _figure
 
     pts = [p for p in points if p.get("status") == "done"]
     by_u = len(U_values) > 1 or len(strains) == 1

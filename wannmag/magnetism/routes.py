@@ -38,7 +38,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .._atomic import jsonable, read_json
 from ..errors import WannmagError
+from ..tightbinding import read_w90
+from ..tightbinding.electronic import midgap_fermi_level
+from .energy_mapping import FitError, fit_exchange, read_energies
+from .mft import hamiltonian_from_tb, lkag_exchange, mft_spin_model
 from .spinmodel import TB2J
 
 __all__ = ["Route", "ExchangeRoutes", "RoutesError", "ROUTE_KINDS", "read_route_file", "energy_mapping_route",
@@ -130,8 +135,6 @@ class Route:
         return [self.J1, self.J2, self.J3]
 
     def as_dict(self) -> dict:
-        from .._atomic import jsonable
-
         return jsonable({"name": self.name, "J1": self.J1, "J2": self.J2, "J3": self.J3, "method": self.method,
                          "settings": self.settings, "seconds": self.seconds, "status": self.status,
                          "reason": self.reason, "reference": self.reference, "source": self.source})
@@ -185,8 +188,6 @@ class ExchangeRoutes:
         return next((r for r in self.routes if r.name == name), None)
 
     def as_dict(self) -> dict:
-        from .._atomic import jsonable
-
         return jsonable({"material": self.material, "spin": self.spin, "convention": CONVENTION,
                          "routes": [r.as_dict() for r in self.routes], "gap": self.gap, "mc": self.mc,
                          "notes": list(self.notes), **({"stiffness": self.stiffness} if self.stiffness else {})})
@@ -318,8 +319,6 @@ def energy_mapping_route(path, n_shells: int = 3) -> tuple[Route, dict]:
     :func:`wannmag.magnetism.energy_mapping.read_energies` reads); seconds = the fit (measured now) + the DFT runs'
     wall times recorded in the file.  Returns the route and {"spin", "distances", "dE_neel_meV"} (E_Néel − E_FM per
     ion from the file, if both are there)."""
-    from .energy_mapping import FitError, fit_exchange, read_energies
-
     t0 = time.perf_counter()
     data = read_energies(path, None, n_shells)
     names = [r.name for r in data.records]
@@ -360,10 +359,6 @@ def force_theorem_route(wannier_dir, kmesh=(12, 12, 1), n_energy: int = 120, rcu
     """LKAG J1–J3 (shell means) of the collinear MLWF pair in ``wannier_dir``, computed now (seconds measured);
     E_F mid-gap at the occupation of the .win file (:func:`wannmag.tightbinding.electronic.midgap_fermi_level`).
     Returns the route and {"distances", "spread"} (the shells' bond distances and largest J spread per shell)."""
-    from ..tightbinding import read_w90
-    from ..tightbinding.electronic import midgap_fermi_level
-    from .mft import hamiltonian_from_tb, lkag_exchange, mft_spin_model
-
     t0 = time.perf_counter()
     model = read_w90(str(wannier_dir), kind="collinear")
     ham = hamiltonian_from_tb(model)
@@ -392,8 +387,6 @@ def force_theorem_route(wannier_dir, kmesh=(12, 12, 1), n_energy: int = 120, rcu
 
 def read_routes_json(path) -> dict:
     """A route or comparison JSON file as a dict; not a JSON object, or holding a NaN/inf anywhere: RoutesError."""
-    from .._atomic import read_json
-
     data = read_json(path, RoutesError)
     if not isinstance(data, dict):
         raise RoutesError(f"{path}: not a JSON object")

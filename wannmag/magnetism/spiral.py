@@ -84,6 +84,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._atomic import jsonable
 from .energy_mapping import FitError
 from .linfit import linear_fit
 from .spinmodel import SpinModel
@@ -259,8 +260,6 @@ class SpiralFit:
         return float(np.sqrt(np.mean(r**2))) if r.size else 0.0
 
     def as_dict(self) -> dict:
-        from .._atomic import jsonable
-
         return jsonable({
             "convention": "H = sum_{i<j} J_ij S_i.S_j, each bond once, |S| = S, J > 0 AF, meV; E per cell (meV)",
             "J": self.J, "E0": self.E0, "spin": self.spin, "distances": self.distances, "q": self.q,

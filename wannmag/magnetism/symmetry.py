@@ -27,8 +27,11 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
+import spglib
+from ase import Atoms
 
 from ..errors import WannmagError
+from ..structures import read_structure
 from .spinmodel import Bond, SpinModel
 
 __all__ = ["SymmetryError", "SymmetryOperation", "BondOrbit", "symmetry_operations", "bond_orbits", "symmetrise",
@@ -102,23 +105,15 @@ class BondOrbit:
 
 
 def _as_atoms(atoms):
-    try:
-        from ase import Atoms
-    except ImportError:  # pragma: no cover
-        Atoms = None
-    if Atoms is not None and isinstance(atoms, Atoms):
+    if isinstance(atoms, Atoms):
         return atoms
-    if Atoms is not None and isinstance(getattr(atoms, "atoms", None), Atoms):  # a MagneticSublattice
+    if isinstance(getattr(atoms, "atoms", None), Atoms):  # a MagneticSublattice
         return atoms.atoms
-    from ..structures import read_structure
-
     return read_structure(atoms)
 
 
 def _spglib(func, atoms, symprec):
     """Call spglib quietly (no deprecation noise about its error handling); None or an exception → SymmetryError."""
-    import spglib
-
     cell = (atoms.cell.array, atoms.get_scaled_positions(), atoms.numbers)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)

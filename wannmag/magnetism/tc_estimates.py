@@ -102,8 +102,10 @@ import math
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+from scipy.linalg import expm
 
 from ..errors import WannmagError
+from .anisotropy.lswt import LSWTError, SpinWaves, spin_waves_for_order
 from .spinmodel import MEV_PER_K, SpinModel
 
 __all__ = ["ISING_TC_REDUCED", "TO_GAMMA", "TcEstimateError", "TorelliOlsenResult", "QuantumTcResult",
@@ -222,8 +224,6 @@ class TorelliOlsenResult:
 
 
 def _ordered(model, order, axis):
-    from .anisotropy.lswt import spin_waves_for_order
-
     sw, ax = spin_waves_for_order(model, order=order, axis=axis)
     sigma = np.sign(sw.v @ ax)
     return sw, ax, sigma
@@ -233,8 +233,6 @@ def torelli_olsen_estimate(model: SpinModel, order: str = "FM", axis=None) -> To
     """Torelli–Olsen T_c of ``model`` in the collinear ``order`` (module docstring for the mapping of AF orders,
     further neighbours and exchange anisotropy).  Not applicable (tc_K None, reason): non-honeycomb/square/triangular
     coordination, mixed spins, easy plane or gapless, unstable gauge-transformed FM."""
-    from .anisotropy.lswt import LSWTError, SpinWaves
-
     sw, ax, sigma = _ordered(model, order, axis)
     big = sw.model
     S_all = big.spins
@@ -294,7 +292,6 @@ def coherent_state_sz2(S: float, theta: float) -> float:
     for k in range(1, n):
         Sp[k - 1, k] = math.sqrt(S * (S + 1) - m[k] * (m[k] + 1))
     Sy = (Sp - Sp.T) / 2j
-    from scipy.linalg import expm
 
     psi = expm(-1j * theta * Sy) @ np.eye(n)[0]
     return float(np.real(np.conj(psi) @ (Sz @ Sz) @ psi))

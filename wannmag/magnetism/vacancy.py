@@ -27,8 +27,11 @@ import numpy as np
 
 from .._plotting import save_figure
 from ..errors import WannmagError
+from ..structures import find_magnetic_sites, neighbour_shells
+from ..structures.configurations import honeycomb_configuration, vacancy_supercell
 from .design import collinear_candidates, greedy_d_optimal
 from .linfit import linear_fit
+from .vacancy_holes import hole_placements, start_moments
 
 __all__ = ["VacancyError", "VacancyFitError", "CLASSES", "VacancyCell", "make_vacancy_cell", "vacancy_configuration",
            "vacancy_site_distances", "hole_placements_of", "start_pattern", "choose_patterns", "VacancyFit",
@@ -129,8 +132,6 @@ class VacancyCell:
 
 
 def _sublattice(structure):
-    from ..structures import find_magnetic_sites
-
     return structure if hasattr(structure, "indices") else find_magnetic_sites(structure)
 
 
@@ -138,9 +139,6 @@ def make_vacancy_cell(structure, supercell=(2, 2, 1), site: int = 0, tol: float 
     """The vacancy supercell of ``structure`` (file, Atoms or MagneticSublattice) with magnetic site ``site`` of the
     ``supercell`` removed, and its bond classes J1_bulk / J1_vac / J2 / J3 (module docstring).  Raises
     :class:`VacancyError` if the supercell is too small to hold a nearest-neighbour bond away from the vacancy."""
-    from ..structures import neighbour_shells
-    from ..structures.configurations import honeycomb_configuration, vacancy_supercell
-
     sub0 = _sublattice(structure)
     distances = [s.distance for s in neighbour_shells(sub0, n_shells=3, tol=tol)]
     full = honeycomb_configuration(sub0, "FM", supercell=supercell)
@@ -188,9 +186,6 @@ def vacancy_configuration(structure, cell: VacancyCell, pattern, holes=None):
     :class:`~wannmag.magnetism.vacancy_holes.HolePlacement` — its sites start as S = ``spin_hole`` ions (V3+, d²:
     2 μB instead of 3 μB) and carry that spin in the configuration's sublattice (so the moment check and the fit
     use it); the name gets the placement's name."""
-    from .vacancy_holes import start_moments
-    from ..structures.configurations import vacancy_supercell
-
     conf = vacancy_supercell(_sublattice(structure), supercell=cell.supercell, sites=[cell.site], order="FM")
     p = np.asarray(pattern, int)
     if p.shape != (conf.n_sites,) or not np.all(np.abs(p) == 1):
@@ -208,8 +203,6 @@ def vacancy_configuration(structure, cell: VacancyCell, pattern, holes=None):
 def vacancy_site_distances(structure, cell: VacancyCell) -> list[float]:
     """Minimum-image distance (Å, in the plane) of every remaining magnetic site of the vacancy cell from the
     vacancy (for the hole placements of :mod:`wannmag.magnetism.vacancy_holes`)."""
-    from ..structures.configurations import honeycomb_configuration
-
     sub0 = _sublattice(structure)
     full = honeycomb_configuration(sub0, "FM", supercell=cell.supercell)
     conf = vacancy_configuration(sub0, cell, [1] * cell.n_sites)
@@ -225,8 +218,6 @@ def vacancy_site_distances(structure, cell: VacancyCell) -> list[float]:
 
 def hole_placements_of(structure, cell: VacancyCell, n_holes: int = 2, spin_hole: float = 1.0, extra=None):
     """The named hole placements (near / near_far / far, + ``extra``) of this vacancy cell."""
-    from .vacancy_holes import hole_placements
-
     nn = [(b["i"], b["j"]) for b in cell._bonds("its hole placements") if b["shell"] == 1]
     return hole_placements(cell.n_sites, cell.near_sites, vacancy_site_distances(structure, cell), bonds=nn,
                            n_holes=n_holes, spin_hole=spin_hole, extra=extra)
@@ -339,8 +330,6 @@ def fit_vacancy_exchange(cell: VacancyCell, patterns, energies_eV, fit: str = "J
 def start_pattern(structure, cell: VacancyCell, order: str = "Neel"):
     """The perfect lattice's collinear ``order`` on the remaining sites of the vacancy cell, site 0 up (a list of
     ±1), or None when the order is not commensurate with the cell's supercell."""
-    from ..structures import honeycomb_configuration
-
     try:
         full = honeycomb_configuration(structure, order, supercell=cell.supercell)
     except WannmagError:
@@ -354,7 +343,7 @@ def plot_tn_vs_x(fractions, tn, err, path, title: str = "", perfect=None, holes=
     """T_N(x) (K) against the vacancy fraction x, the perfect lattice's T (x = 0) marked; an x without a bracketed
     Binder crossing (None) has no point.  ``holes``: (tn, err) of the series with the vacancies' holes, drawn
     beside."""
-    import matplotlib
+    import matplotlib  # local: heavy dependency (matplotlib, ~0.4 s to import), only plotting needs it
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -389,7 +378,7 @@ class NearVacancyJ:
     Longer bonds keep their tensors."""
 
     def __init__(self, model, J_vac: float):
-        from .montecarlo.lattice import bond_shells
+        from .montecarlo.lattice import bond_shells  # local: it loads the Monte Carlo package and numba (~0.3 s)
 
         self.shells = bond_shells(model)
         self.J_vac = float(J_vac)

@@ -27,9 +27,13 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import ase.io
 import numpy as np
 from ase import Atoms
 from ase.data import chemical_symbols
+from ase.neighborlist import primitive_neighbor_list
+from pymatgen.core import Structure
+from pymatgen.io.ase import AseAtomsAdaptor
 
 from .._atomic import special_file
 from ..errors import StructureError
@@ -52,8 +56,6 @@ def source_name(atoms: Atoms) -> str:
 
 
 def _from_pymatgen(obj: Any) -> Atoms:
-    from pymatgen.io.ase import AseAtomsAdaptor
-
     atoms = AseAtomsAdaptor.get_atoms(obj)
     # pymatgen stores site properties as arrays; keep only what ASE understands
     return Atoms(atoms.get_chemical_symbols(), positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
@@ -86,8 +88,6 @@ def read_structure(source: Any, format: str | None = None) -> Atoms:
     errors = []
     atoms = None
     try:
-        import ase.io
-
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             atoms = ase.io.read(path, format=format)
@@ -98,8 +98,6 @@ def read_structure(source: Any, format: str | None = None) -> Atoms:
         atoms = None
     if atoms is None or len(atoms) == 0:
         try:
-            from pymatgen.core import Structure
-
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 if serialised is not None:  # pymatgen's JSON/YAML: build it from the scanned data
@@ -183,7 +181,7 @@ def _scan_serialised(path: Path):
     except ValueError:
         if ".yaml" in path.name.lower() or ".yml" in path.name.lower():
             try:
-                from ruamel.yaml import YAML
+                from ruamel.yaml import YAML  # local: not a declared dependency (it comes with pymatgen), YAML only
 
                 data, parsed = YAML(typ="safe", pure=True).load(text), True
             except RecursionError:
@@ -307,8 +305,6 @@ def validate_structure(atoms: Atoms, name: str | None = None) -> Atoms:
     if len(far):
         raise StructureError(f"{name}: atom {far[0]} lies {np.abs(frac[far[0]]).max():.3g} cells away from the cell "
                              f"(at most {MAX_FRACTIONAL:g})")
-    from ase.neighborlist import primitive_neighbor_list
-
     i, j, d = primitive_neighbor_list("ijd", (True, True, True), cell, pos, MIN_DISTANCE)
     if len(d):
         k = int(np.argmin(d))
@@ -321,7 +317,5 @@ def validate_structure(atoms: Atoms, name: str | None = None) -> Atoms:
 
 def to_pymatgen(atoms: Atoms):
     """pymatgen ``Structure`` of an ``ase.Atoms`` (lattice and species only)."""
-    from pymatgen.io.ase import AseAtomsAdaptor
-
     return AseAtomsAdaptor.get_structure(Atoms(atoms.get_chemical_symbols(), positions=atoms.positions,
                                                cell=atoms.cell, pbc=True))

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from ase import Atoms
 from ase.data import atomic_numbers, chemical_symbols
+from pymatgen.core import Composition
 
 from ..errors import StructureError
 from .io import read_structure, source_name, to_pymatgen
@@ -145,6 +146,7 @@ def _oxidation_states(atoms: Atoms) -> dict[str, int]:
         warnings.simplefilter("ignore")
         if len(atoms) <= 200:
             try:
+                # local: ~0.27 s to import (it loads its parameter tables), and only this guess needs it
                 from pymatgen.analysis.bond_valence import BVAnalyzer
 
                 valences = BVAnalyzer().get_valences(to_pymatgen(atoms))
@@ -154,8 +156,6 @@ def _oxidation_states(atoms: Atoms) -> dict[str, int]:
                 return {k: int(round(np.mean(v))) for k, v in result.items()}
             except Exception:  # noqa: BLE001 - fall back to the composition guess
                 pass
-        from pymatgen.core import Composition
-
         guesses = Composition(atoms.get_chemical_formula()).oxi_state_guesses()
         if guesses:
             return {k: int(round(v)) for k, v in guesses[0].items()}

@@ -21,7 +21,7 @@ def plot_magnetic_lattice(report: StructureReport, path=None, repeat: int = 2, a
     Returns the matplotlib Figure.  Bonds are coloured (and dashed) by shell, ligands shown as small grey dots,
     bridging ligands of the nearest-neighbour bonds outlined.
     """
-    import matplotlib
+    import matplotlib  # local: heavy dependency (matplotlib, ~0.4 s to import), only plotting needs it
 
     if ax is None:
         matplotlib.use("Agg")

@@ -14,6 +14,8 @@ import glob
 import os
 import threading
 
+import numpy as np
+
 _lock = threading.Lock()
 _funcs: tuple | None = None
 
@@ -24,8 +26,6 @@ def _openblas():
         return _funcs
     _funcs = ()
     try:
-        import numpy as np
-
         base = os.path.dirname(os.path.dirname(np.__file__))
         for path in glob.glob(os.path.join(base, "numpy.libs", "*openblas*")) + \
                 glob.glob(os.path.join(os.path.dirname(np.__file__), ".libs", "*openblas*")):

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .electronic import BandEdges, band_edges, edge_character, kmesh
+from .localframe import local_frames
 from .model import CollinearTBModel, TBError
 
 __all__ = ["ZSAClassification", "classify_zsa", "charge_transfer_energy"]
@@ -44,8 +45,6 @@ def charge_transfer_energy(model, metals=None) -> tuple[float, float, float, dic
     ligands: set[int] = set()
     how = "octahedral ligands"
     try:
-        from .localframe import local_frames
-
         for f in local_frames(m, metals=metals).values():
             ligands.update(a for a, _ in f.ligands)
     except TBError:

@@ -7,6 +7,7 @@ collinear channel or a spinor model).  Band edges on a finite k mesh are upper b
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,6 +47,7 @@ def nominal_electron_count(model) -> float | tuple[float, float]:
     state), full p⁶ shells on anion ligands.  For a :class:`CollinearTBModel` the pair (N↑, N↓), with each metal's
     moment along the sign of its exchange splitting (high-spin S of :mod:`wannmag.structures.magnetic`).
     """
+    # local: wannmag.structures costs ~0.4 s to import (ase.build, pymatgen); tightbinding alone stays light
     from ..structures.magnetic import TRANSITION_METALS, d_electron_count, spin_of_ion
     from ..structures.magnetic import _oxidation_states
 
@@ -222,8 +224,6 @@ def band_edges(model, n_electrons=None, fermi_energy: float | None = None, k=Non
         else:
             best = None
             if snap:
-                import itertools
-
                 opts = [sorted({int(np.floor(c.mean())), int(np.ceil(c.mean()))}) for c in counts.values()]
                 for combo in itertools.product(*opts):
                     nb = dict(zip(counts, combo))

@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 import numpy as np
 from ase import Atoms
+from ase.neighborlist import primitive_neighbor_list
 
 from .harmonics import EG, ORBITAL_NAMES, T2G, frame_matrix
 from .model import CollinearTBModel, TBError, TBModel
@@ -129,8 +130,6 @@ def find_ligands(atoms: Atoms, index: int, candidates=None, n: int = 6, max_cuto
                  pbc=None) -> list[tuple[int, tuple[int, int, int], np.ndarray]]:
     """The ``n`` nearest ``candidates`` (atom indices; default every other atom) around atom ``index``, as
     (atom, lattice vector R, M→X vector) sorted by distance."""
-    from ase.neighborlist import primitive_neighbor_list
-
     cand = set(range(len(atoms))) - {index} if candidates is None else set(int(c) for c in candidates) - {index}
     if not cand:
         raise TBError(f"atom {index}: no candidate ligand atoms")

@@ -6,13 +6,14 @@ from __future__ import annotations
 import numpy as np
 
 from .._plotting import save_figure
+from .harmonics import ORBITAL_NAMES, T2G
 from .model import CollinearTBModel
 
 __all__ = ["plot_bands", "plot_pdos", "plot_crystal_field"]
 
 
 def _plt():
-    import matplotlib
+    import matplotlib  # local: heavy dependency (matplotlib, ~0.4 s to import), only plotting needs it
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -38,7 +39,7 @@ def plot_bands(model, out=None, path: str | None = None, npoints: int = 300, fer
     (saved to ``out`` if given).
     """
     plt = _plt()
-    from matplotlib.lines import Line2D
+    from matplotlib.lines import Line2D  # local: matplotlib, as in _plt
 
     base = model.up if isinstance(model, CollinearTBModel) else model
     bp = base.bandpath(path=path, npoints=npoints)
@@ -149,8 +150,6 @@ def plot_crystal_field(levels, out=None, ax=None, degenerate_tol: float = 0.005)
     levels are spread apart (never overprinted) and joined to their level by a thin leader line; 10Dq (eV) is
     written under each metal's name.  Every label text has gid "cf-label"."""
     plt = _plt()
-    from .harmonics import ORBITAL_NAMES, T2G
-
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(1.4 + 2.6 * len(levels), 4.4))
     groups_of = []
     for x, c in enumerate(levels):

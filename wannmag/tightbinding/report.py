@@ -21,6 +21,7 @@ __all__ = ["TBReport", "tb_report", "metal_bonds"]
 def metal_bonds(model, n_shells: int = 3, tol: float = 0.05, metals=None) -> list[dict]:
     """Metal–metal bonds (i, j, R) of the first ``n_shells`` shells (each bond once, canonical direction) between
     the ``metals`` (atom indices; default: the atoms with d orbitals)."""
+    # local: wannmag.structures costs ~0.4 s to import (ase.build, pymatgen); tightbinding alone stays light
     from ..structures.magnetic import MagneticSublattice, _is_slab
     from ..structures.shells import neighbour_shells
 

@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from ase import Atoms
+from ase.neighborlist import primitive_neighbor_list
 
 from .harmonics import ORBITAL_NAMES, frame_matrix, rotation_matrix
+from .localframe import octahedral_frame
 from .model import CollinearTBModel, Orbital, TBError, TBModel
 
 __all__ = ["SKParameters", "sk_block", "sk_block_rotated", "slater_koster_model", "slater_koster_collinear",
@@ -240,8 +242,6 @@ def slater_koster_model(atoms: Atoms, d_atoms=None, p_atoms=None, s_atoms=None, 
 
     Orbital order: atoms in index order; on each atom s, then p (pz, px, py), then d (dz2, dxz, dyz, dx2-y2, dxy).
     """
-    from ase.neighborlist import primitive_neighbor_list
-
     if params is None:
         params = SKParameters()
     elif isinstance(params, dict):
@@ -304,8 +304,6 @@ def slater_koster_model(atoms: Atoms, d_atoms=None, p_atoms=None, s_atoms=None, 
             if cf.shape == (5,):
                 H0[idx, idx] += cf
             elif cf.shape == (2,):
-                from .localframe import octahedral_frame
-
                 lig = _atom_set(atoms, ligands_for_field) if ligands_for_field is not None else shells[1]
                 frame = octahedral_frame(atoms, i, candidates=lig)
                 D = frame_matrix(2, frame.axes)

@@ -20,8 +20,12 @@ order; it is what ``wannmag anisotropy`` prints.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
+from ...errors import WannmagError
+from ..spinmodel import SpinModel
 from .collinear import (CollinearFitError, CollinearSOCFit, fit_collinear_soc, fit_soc_records,  # noqa: F401
                         soc_directions, template_model)
 from .dipolar import (DIPOLAR_MEV, DipolarAnisotropy, DipolarError, add_dipolar, collinear_state,  # noqa: F401
@@ -59,8 +63,6 @@ def anisotropy_summary(source, order: str | None = "FM", pattern=None, structure
     bonds were added with :func:`add_dipolar` (``meta["dipolar"]``), and old models with dipolar folded into the
     single-ion tensors in an unknown amount, hold the dipolar energy already: it is then not added again.
     """
-    from ..spinmodel import SpinModel
-
     is_model = isinstance(source, SpinModel)
     dip = dipolar_anisotropy(source, order=order if pattern is None else None, pattern=pattern, g=g)
     out = {"order": dip.order, "n_sites": dip.n_sites,
@@ -133,8 +135,6 @@ def anisotropy_summary(source, order: str | None = "FM", pattern=None, structure
         out["single_ion"] = None
         out["exchange"] = None
     if not np.isfinite(total):  # pragma: no cover - validated models and structures give finite terms
-        from ...errors import WannmagError
-
         raise WannmagError("anisotropy: the total is not finite (NaN/inf in the model or structure)")
     out["total_delta_meV"] = float(total)
     out["easy_axis"] = "out-of-plane" if total > 0 else "in-plane"
@@ -144,10 +144,6 @@ def anisotropy_summary(source, order: str | None = "FM", pattern=None, structure
 
 
 def _kitaev_nn(model, nn, structure):
-    from pathlib import Path
-
-    from ...errors import WannmagError
-
     src = structure if structure is not None else model.meta.get("structure")
     if src is None or (isinstance(src, (str, Path)) and not Path(src).exists()):
         return None

@@ -51,14 +51,19 @@ Energies: meV per cell of the calculation (the supercell P of the order; :class:
 from __future__ import annotations
 
 import copy
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
+from ...structures import Configuration, find_magnetic_sites, neighbour_shells
+from ...structures.magnetic import MagneticSublattice
 from ..linfit import linear_fit
+from ..spinmodel import SpinModel
 from .dipolar import DipolarError, collinear_state, layer_frame, match_sites
 from .fourstate import kitaev_tensor, model_bond_frames, xxz_parameters
-from .soc import MAEResult, SOCError, spin_direction
+from .soc import MAEResult, SOCError, direction_angles, gpaw_mae, spin_direction
 
 __all__ = ["CollinearFitError", "CollinearDesign", "CollinearSOCFit", "fit_collinear_soc", "collinear_design",
            "template_model", "soc_directions", "gpaw_soc_record", "fit_soc_records"]
@@ -76,10 +81,6 @@ def _traceless(T):
 def template_model(structure, n_shells: int = 3, tol: float = 0.05):
     """A SpinModel on the magnetic sites of ``structure`` with zero-tensor bonds of the first ``n_shells`` shells
     (the bond list the fit works on), shell labels set."""
-    from ...structures import find_magnetic_sites, neighbour_shells
-    from ...structures.magnetic import MagneticSublattice
-    from ..spinmodel import SpinModel
-
     sub = structure if isinstance(structure, MagneticSublattice) else find_magnetic_sites(structure)
     model = SpinModel.from_sublattice(sub, meta={"method": "template for the collinear SOC fit"})
     for n, sh in enumerate(neighbour_shells(sub, n_shells=n_shells, tol=tol), start=1):
@@ -93,8 +94,6 @@ def soc_directions(structure=None, frames=None, extra_random: int = 0, seed: int
     Cartesian frame, the cubic axes x_c, y_c, z_c of the nearest-neighbour bonds (the γ̂ axes of their
     :func:`kitaev_frame`) and their six face diagonals, plus ``extra_random`` random directions.  ``frames``:
     the NN cubic frames (default: from ``structure``)."""
-    from .soc import direction_angles
-
     vecs = [np.array(v, float) for v in ([0, 0, 1], [0, 0, -1], [1, 0, 0], [0, 1, 0])]
     for a, b in ((0, 1), (0, 2), (1, 2)):
         for s in (1, -1):
@@ -138,8 +137,6 @@ class _Order:
 
 def _order_state(template, name, spec):
     """(supercell P, pattern in the order of ``template.supercell(P)``) of one order specification."""
-    from ...structures import Configuration
-
     if isinstance(spec, Configuration):
         P, pattern, positions = np.asarray(spec.supercell, int), np.asarray(spec.pattern, int), spec.sublattice.positions
     elif isinstance(spec, dict) and spec.get("resolved"):
@@ -269,8 +266,6 @@ class CollinearDesign:
 
     @classmethod
     def from_dict(cls, d: dict) -> "CollinearDesign":
-        from ..spinmodel import SpinModel
-
         return cls(SpinModel.from_dict(d["template"]), None, d["orders"], nn=d["nn"], n_shells=d["n_shells"],
                    single_ion=d["single_ion"], tol=d["tol"], frames=d.get("frames"))
 
@@ -564,13 +559,8 @@ def gpaw_soc_record(gpw, directions, magnetic_elements=None, n2: int | None = No
     the positions, elements and up/down pattern (sign of the local moment) of the magnetic sites (atoms of
     ``magnetic_elements``, default those with |moment| > 1 μB), the GPAW version and timings.  JSON-able;
     energies in meV per cell."""
-    import time
-    from pathlib import Path
-
-    import gpaw
+    import gpaw  # local: optional heavy dependency (GPAW, extra "dft")
     from gpaw import GPAW
-
-    from .soc import gpaw_mae
 
     path = Path(gpw)
     t0 = time.perf_counter()

@@ -87,10 +87,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from ase import Atoms
 from scipy import constants as _const
 from scipy.special import erfc, erfcx
 
 from ...errors import WannmagError
+from ...structures import Configuration, configuration_from_pattern, honeycomb_configuration
+from ...structures.magnetic import MagneticSublattice
+from ..spinmodel import SpinModel, _canonical
 
 __all__ = ["DIPOLAR_MEV", "DipolarError", "DipolarAnisotropy", "layer_frame", "lattice_tensors_ewald",
            "lattice_tensors_direct", "lattice_tensors_extrapolated", "lattice_sum_r3", "dipolar_anisotropy",
@@ -332,10 +336,6 @@ class CollinearState:
 
 
 def _sublattice_from_model(model):
-    from ase import Atoms
-
-    from ...structures.magnetic import MagneticSublattice
-
     atoms = Atoms([s.element for s in model.sites], positions=[s.position for s in model.sites], cell=model.cell,
                   pbc=True)
     return MagneticSublattice(atoms=atoms, indices=np.arange(model.n_sites), spins=model.spins,
@@ -369,10 +369,6 @@ def collinear_state(source, order: str | None = "FM", pattern=None, supercell=No
     the model's, else 2).  For a SpinModel the returned state comes with the supercell model:
     ``(state, model_on_supercell)``; otherwise ``(state, None)``.
     """
-    from ...structures import Configuration, configuration_from_pattern, honeycomb_configuration
-    from ...structures.magnetic import MagneticSublattice
-    from ..spinmodel import SpinModel
-
     if isinstance(source, SpinModel):
         model = source
         sub = _sublattice_from_model(model)
@@ -549,7 +545,6 @@ def dipolar_bonds(model, cutoff: float) -> list[tuple[int, int, tuple[int, int, 
     meV (H = Σ S_i·J·S_j with spins of length S)."""
     if cutoff <= 0:
         raise DipolarError(f"dipolar cutoff must be positive, got {cutoff}")
-    from ..spinmodel import _canonical
 
     cell = model.cell
     F, a2d, _ = _to_layer(cell, np.zeros((1, 3)))
@@ -579,8 +574,6 @@ def add_dipolar(model, cutoff: float, pattern=None, shape: bool = True):
     """A copy of ``model`` with the dipolar bonds up to ``cutoff`` Å added to its exchange tensors and, if
     ``shape`` and a collinear reference ``pattern`` (±1 per site of ``model``; default FM) are given, the shape
     term A^shape (module docstring) added to its single-ion tensors.  ``meta["dipolar"]`` records what was done."""
-    from ..spinmodel import SpinModel
-
     new = SpinModel.from_dict(model.as_dict())
     for i, j, R, J in dipolar_bonds(model, cutoff):
         existing = next((b for b in new.bonds if (b.i, b.j, b.R) == (i, j, R)), None)

@@ -66,6 +66,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...errors import WannmagError
+from ...structures import find_magnetic_sites
+from ...structures.magnetic import MagneticSublattice
+from ...structures.paths import coordination
+from ..spinmodel import SpinModel
+from .dipolar import match_sites
 
 __all__ = ["FourStateError", "four_state_exchange", "four_state_single_ion", "model_energy_function",
            "supercell_sites", "site_index", "kitaev_frame", "model_bond_frames", "kitaev_parameters", "kitaev_tensor",
@@ -205,10 +210,6 @@ def kitaev_frame(sublattice, i: int, j: int, R, normal=None) -> np.ndarray:
     """Local cubic frame (rows α̂, β̂, γ̂) of the edge-sharing bond (i, j, R) of ``sublattice`` (a
     ``MagneticSublattice`` with its ligands, or a structure accepted by ``find_magnetic_sites``), built from the
     two bridging ligands as described in the module docstring.  ``normal`` defaults to a1 × a2."""
-    from ...structures import find_magnetic_sites
-    from ...structures.magnetic import MagneticSublattice
-    from ...structures.paths import coordination
-
     sub = sublattice if isinstance(sublattice, MagneticSublattice) else find_magnetic_sites(sublattice)
     c = _layer_normal(sub.atoms.cell.array) if normal is None else np.asarray(normal, float) / np.linalg.norm(normal)
     coord = coordination(sub)
@@ -239,10 +240,6 @@ def model_bond_frames(model, structure, bonds) -> list[np.ndarray]:
     are the magnetic sites of ``structure`` (any structure accepted by ``find_magnetic_sites``, or a
     ``MagneticSublattice`` with its ligands) in any order and cell translation: sites and bonds are matched by
     position.  Raises a ``WannmagError`` if a site has no partner or a bond is not edge-sharing."""
-    from ...structures import find_magnetic_sites
-    from ...structures.magnetic import MagneticSublattice
-    from .dipolar import match_sites
-
     sub = structure if isinstance(structure, MagneticSublattice) else find_magnetic_sites(structure)
     inv = np.linalg.inv(sub.atoms.cell.array)
     m = match_sites([s.position for s in model.sites], sub.positions, sub.atoms.cell.array)
@@ -359,8 +356,6 @@ def extract_anisotropic_model(energy, template, supercell, bonds=None, single_io
     supercell site (default all +1).  The energy callable is evaluated 36× per bond and 12× per site
     (:func:`n_energies`); ``progress`` (callable) receives one line per bond/site.
     """
-    from ..spinmodel import SpinModel
-
     big, _ = template.supercell(supercell)
     if bonds is None:
         bonds = [(b.i, b.j, b.R) for b in template.bonds]

@@ -75,9 +75,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from ase.cell import Cell
 
 from ...errors import WannmagError
 from ..spinmodel import MEV_PER_K, MU_B_MEV_PER_T
+from .dipolar import collinear_state, layer_frame
 
 __all__ = ["LSWTError", "SpinWaves", "spin_waves_for_order", "local_frame", "honeycomb_gamma", "RPAResult",
            "TcResult"]
@@ -256,8 +258,6 @@ class SpinWaves:
     # ----------------------------------------------------------------- paths, gaps, Tc
     def band_path(self, path: str = "GMKG", npoints: int = 200, special_points=None):
         """(ase BandPath, energies (npoints, n) meV) along ``path`` of the model's cell (2D: pbc = (1, 1, 0))."""
-        from ase.cell import Cell
-
         try:
             bp = Cell(self.model.cell).bandpath(path, npoints=npoints, special_points=special_points,
                                                 pbc=list(self.model.pbc))
@@ -298,7 +298,6 @@ class SpinWaves:
             r = m.bond_vector(b)
             rho -= b.J_iso * sigma[b.i] * sigma[b.j] * self.S[b.i] * self.S[b.j] * np.outer(r, r)
         rho /= self.n
-        from .dipolar import layer_frame
 
         F = layer_frame(m.cell)
         rl = F @ rho @ F.T
@@ -334,8 +333,6 @@ def spin_waves_for_order(model, order: str = "FM", axis=None, pattern=None, supe
     builds the magnetic supercell model (``dipolar.collinear_state``) and, if ``axis`` is None, takes the axis among
     the layer normal, a1 and the in-plane perpendicular with the lowest classical energy.  Returns (SpinWaves,
     axis)."""
-    from .dipolar import collinear_state, layer_frame
-
     st, big = collinear_state(model, order=order, pattern=pattern, supercell=supercell)
     if axis is None:
         F = layer_frame(big.cell)

@@ -13,7 +13,7 @@ __all__ = ["plot_magnon_bands", "plot_mae"]
 
 
 def _pyplot():
-    import matplotlib
+    import matplotlib  # local: heavy dependency (matplotlib, ~0.4 s to import), only plotting needs it
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

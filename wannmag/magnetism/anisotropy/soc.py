@@ -45,6 +45,7 @@ from __future__ import annotations
 import json
 import re
 import warnings as _warnings
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -203,7 +204,7 @@ def gpaw_mae(calc, directions=None, n_magnetic: int | None = None, scale: float 
     summary says ``converge_bands = N`` the default is N — unconverged top bands are not eigenstates and break
     time reversal, E(n) ≠ E(−n), measured 0.09 meV/Cr for CrI3).  When a direction and its opposite are both
     computed and differ by more than 1 µeV per ion a warning is added."""
-    try:
+    try:  # local: optional heavy dependency (GPAW, extra "dft")
         from gpaw import GPAW
         from gpaw.spinorbit import soc_eigenstates
     except ImportError:  # pragma: no cover - GPAW is an optional dependency
@@ -358,8 +359,6 @@ def _read_outcar(path: Path) -> dict:
 
 
 def _read_vasprun(path: Path) -> dict:
-    import xml.etree.ElementTree as ET
-
     try:
         root = ET.parse(path).getroot()
     except ET.ParseError as exc:

@@ -30,9 +30,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..._atomic import atomic_write_text as _atomic_write
 from ..spinmodel import SpinModel
 from .errors import MerminWagnerWarning, MonteCarloError
 from .groundstate import ground_state
+from .holes import simulate_holes
+from .kernels import OBS_NAMES
 from .lattice import _as_size, build_lattice, random_vacancies
 from .tc import (TcResult, _label, analyse_sizes, binder_kind, check_memory, curves_of, mermin_wagner_check,
                  simulate, until_bracketed)
@@ -58,8 +61,6 @@ def moments_of(res) -> dict:
     """Per-temperature Monte Carlo averages ⟨q²⟩, ⟨q⁴⟩ (vector order parameter |Q| per site in units of S) and
     ⟨q_n²⟩, ⟨q_n⁴⟩ (its component along the ground-state axis n) of a :class:`~.tempering.PTResult`, from its bins
     (each the sum of ``bin_size`` measurements)."""
-    from .kernels import OBS_NAMES
-
     means = np.asarray(res.bins, float).mean(axis=1) / float(res.bin_size)
     return {k: means[:, OBS_NAMES.index(k)].copy() for k in ("q2", "q4", "qa2", "qa4")}
 
@@ -171,8 +172,6 @@ class DilutionResult:
                    hole_counts=list(d.get("hole_counts", [])))
 
     def save(self, path) -> Path:
-        from ..._atomic import atomic_write_text as _atomic_write
-
         _atomic_write(Path(path), json.dumps(self.as_dict(), indent=1))
         return Path(path)
 
@@ -186,7 +185,6 @@ def _dilution_run(task) -> dict:
         res, _ = simulate(model, size, settings, vacancies=vac, near_vacancy=near_vacancy, checkpoint=ck,
                           seed_key=key)
         return {**curves_of(res), "moments": moments_of(res)}
-    from .holes import simulate_holes
 
     res, holes, counts = simulate_holes(model, size, settings, vac, spec, checkpoint=ck, seed_key=key)
     return {**curves_of(res), "moments": moments_of(res), "holes": {**holes.summary(), "bond_classes": counts}}

@@ -29,11 +29,15 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import shortest_path
 
 from ..spinmodel import SpinModel
 from ..vacancy_holes import HOLE_CLASSES
 from .errors import MonteCarloError
+from .groundstate import ground_state
 from .lattice import MCLattice, _as_size, bond_shells, build_lattice, random_vacancies, supercell_bonds
+from .tc import choose_algorithm, simulate
 
 __all__ = ["PLACEMENTS", "HoleSpec", "Holes", "nn_adjacency", "place_holes", "bond_classes", "HoleExchange",
            "hole_lattice", "simulate_holes", "choose_hole_algorithm", "hole_spec_from_fit"]
@@ -143,8 +147,6 @@ class Holes:
 def nn_adjacency(model: SpinModel, size):
     """Nearest-neighbour (shell-1, :func:`~.lattice.bond_shells`) graph of the undiluted supercell as a symmetric
     scipy CSR matrix, and the shell-1 bonds (rows, cols, model bond index), each once."""
-    from scipy.sparse import csr_matrix
-
     L = _as_size(size)
     n_full = L[0] * L[1] * L[2] * model.n_sites
     _, rows, cols, bidx = supercell_bonds(model, L)
@@ -158,8 +160,6 @@ def nn_adjacency(model: SpinModel, size):
 
 def place_holes(model: SpinModel, size, vacancies, spec: HoleSpec, key) -> Holes:
     """Hole sites for the diluted lattice ``vacancies`` (module docstring), reproducible from ``key``."""
-    from scipy.sparse.csgraph import shortest_path
-
     spec.validate()
     L = _as_size(size)
     n_full = L[0] * L[1] * L[2] * model.n_sites
@@ -269,8 +269,6 @@ def hole_lattice(model: SpinModel, size, vacancies, spec: HoleSpec, key) -> tupl
 def simulate_holes(model: SpinModel, size, settings, vacancies, spec: HoleSpec, checkpoint=None, seed_key=None):
     """Ground state + parallel tempering on the lattice of :func:`hole_lattice` (:func:`~.tc.simulate` with the
     holes' ``spins`` and :class:`HoleExchange`); returns (PTResult, Holes, class counts)."""
-    from .tc import simulate
-
     L = _as_size(size)
     key = tuple(seed_key) if seed_key is not None else (settings.seed, *L)
     holes = place_holes(model, L, vacancies, spec, key)
@@ -288,9 +286,6 @@ def choose_hole_algorithm(model: SpinModel, sizes, settings, spec: HoleSpec | No
     the smallest size (the other sizes checked for the bond range) and, with ``spec``, to one realisation with holes
     at ``fraction`` (the first realisation of :func:`~.dilution.dilution_scan`'s keys), whose nearest-neighbour bonds
     carry the class exchange (meV, J > 0 AF) the cluster scheme must accept too."""
-    from .groundstate import ground_state
-    from .tc import choose_algorithm
-
     sizes = [_as_size(s) for s in sizes]
     if not sizes:
         raise MonteCarloError("give at least one lattice size")

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..spinmodel import MU_B_MEV_PER_T, SpinModel
 from .errors import MonteCarloError
+from .kernels import total_energy
 
 __all__ = ["MCLattice", "build_lattice", "bond_shells", "supercell_bonds", "random_vacancies", "MAX_SITES",
            "range_problem", "min_size_for_range"]
@@ -86,8 +87,6 @@ class MCLattice:
 
     def energy(self, spins: np.ndarray) -> float:
         """H (meV) of a configuration ``spins`` (n_sites × 3, lengths S_i)."""
-        from .kernels import total_energy
-
         s = np.ascontiguousarray(spins, dtype=float)
         return float(total_energy(s, self.ptr, self.nbr, self.Jiso, self.Jd, self.Jf, self.mode, self.A, self.hasA,
                                   self.zee))

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import MonteCarloError
 from .kernels import OBS_NAMES
 
 __all__ = ["binning_analysis", "jackknife", "derived_observables", "QUANTITIES"]
@@ -91,8 +92,6 @@ def derived_observables(bins: np.ndarray, bin_size: int, betas: np.ndarray, N: i
     ``binning_converged``."""
     nT, nb, nobs = bins.shape
     if nobs != len(OBS_NAMES):
-        from .errors import MonteCarloError
-
         raise MonteCarloError(f"binned measurements hold {nobs} moments per bin, expected {len(OBS_NAMES)} "
                               f"({', '.join(OBS_NAMES)}): data of an earlier version")
     means = bins / bin_size

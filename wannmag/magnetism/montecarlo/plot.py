@@ -4,17 +4,19 @@ wannmag convention H = Σ_{i<j} S_i·J_ij·S_j + Σ_i S_i·A_i·S_i − gμ_B B�
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
 
 from ..._plotting import save_figure
+from .tc import _label, curves_of
 
 __all__ = ["plot_tc", "plot_dilution"]
 
 
 def _plt():
-    import matplotlib
+    import matplotlib  # local: heavy dependency (matplotlib, ~0.4 s to import), only plotting needs it
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -90,13 +92,10 @@ def plot_tc(tcr, path) -> Path:
     """Curves of every size of a :class:`~.tc.TcResult`, with the Tc marked only if it is a Binder crossing
     bracketed inside the window (else the title says "not bracketed" and where the crossing lies, and the window
     edge beyond which it lies is marked)."""
-    from .tc import _label, curves_of
-
     curves = {_label(r.size): curves_of(r) for r in tcr.runs}
     title = tcr.headline("Tc")
     if tcr.mermin_wagner:
         title += "  [Mermin–Wagner: true Tc = 0, finite-size crossover]"
-    import textwrap
 
     title = "\n".join(textwrap.wrap(title, 120))
     return plot_curves(curves, path, tcr.tc if tcr.bracketed else None, tcr.tc_error if tcr.bracketed else None,

@@ -41,18 +41,23 @@ there is no finite-temperature order at all (even for Ising).  Ising mode has on
 
 from __future__ import annotations
 
+import hashlib
 import json
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from ..._atomic import atomic_write_text as _atomic_write
+from ..._atomic import jsonable
 from ..spinmodel import MEV_PER_K, SpinModel
+from .cluster import ClusterSchemeError, check_cluster_lattice, cluster_couplings
 from .errors import MerminWagnerWarning, MonteCarloError
 from .groundstate import easy_axis_of, ground_state
+from .kernels import OBS_NAMES
 from .lattice import _as_size, build_lattice, min_size_for_range, range_problem
-from .tempering import MCSettings, PTResult, parallel_tempering
+from .tempering import MAX_SPINS, NEW_DEFAULTS, T_RANGE_K, MCSettings, PTResult, parallel_tempering, temperature_ladder
 
 __all__ = ["continuous_symmetry", "mermin_wagner_check", "binder_kind", "find_peak", "peak_text", "binder_crossing",
            "analyse_sizes", "choose_algorithm", "refine_window", "extend_window", "next_window", "until_bracketed",
@@ -302,8 +307,6 @@ class TcResult:
                    binder=d.get("binder", "vector"), binder_reason=d.get("binder_reason", ""))
 
     def save(self, path) -> Path:
-        from ..._atomic import atomic_write_text as _atomic_write
-
         _atomic_write(Path(path), json.dumps(self.as_dict(), indent=1))
         return Path(path)
 
@@ -514,8 +517,6 @@ def simulate(model: SpinModel, size, settings: MCSettings, vacancies=None, near_
 def check_memory(model: SpinModel, sizes, settings: MCSettings) -> None:
     """Refuse (one :class:`MonteCarloError` line) runs whose replicas × sites exceed
     :data:`~.tempering.MAX_SPINS` before anything is built."""
-    from .tempering import MAX_SPINS, temperature_ladder
-
     n_rep = len(temperature_ladder(settings))
     for s in sizes:
         L = _as_size(s)
@@ -595,8 +596,6 @@ def extend_window(side: str, tmin: float, tmax: float) -> tuple[float, float] | 
     to [2, 4], [0.9 tmax, f·tmax] for ``side`` "above tmax" and [tmin/f, 1.1 tmin] for "below tmin" (the new window
     overlaps the old edge, so that a crossing just beyond it is bracketed); None for any other side or outside
     :data:`~.tempering.T_RANGE_K`."""
-    from .tempering import T_RANGE_K
-
     f = float(np.clip(tmax / tmin, 2.0, 4.0))
     if side == "above tmax":
         lo, hi = 0.9 * tmax, f * tmax
@@ -635,8 +634,6 @@ def choose_algorithm(lat0, pattern, other_lattices=(), requested: str | None = N
     the cluster scheme is valid (:func:`.cluster.cluster_couplings`: grown bonds with an isotropic part at least
     their anisotropic remainder, a bond to grow on, lattices above the bond range) and "metropolis" with the
     refusal as the reason otherwise."""
-    from .cluster import ClusterSchemeError, check_cluster_lattice, cluster_couplings
-
     if requested == "metropolis":
         return "metropolis", "requested"
     requested = None if requested == "auto" else requested
@@ -683,12 +680,6 @@ def checkpoint_key(model: SpinModel, settings: MCSettings, **extra) -> str:
     """Short hash of a spin model, Monte Carlo settings and anything else that defines a set of runs (``extra``,
     JSON-able): names checkpoint files/directories, so that a re-run with other inputs starts fresh instead of
     meeting the checkpoints of a different run, while an interrupted run with the same inputs resumes."""
-    import hashlib
-
-    from ..._atomic import jsonable
-    from .kernels import OBS_NAMES
-    from .tempering import NEW_DEFAULTS
-
     # the thread count does not change a run; the cluster settings at their defaults keep the keys of earlier versions
     items = {k: v for k, v in vars(settings).items()
              if k != "threads" and not (k in NEW_DEFAULTS and settings.algorithm == "metropolis")}
@@ -792,8 +783,6 @@ def search_passes(first: TcResult, settings: MCSettings, run, passes: int = 2, r
     the first pass); if none did, the first pass (``keep`` "first": the two-pass search of ``wannmag run``) or the
     last one (``keep`` "last": ``wannmag mc``, whose note then says where the crossing lies beyond the last
     window).  ``log(str)`` is told about each further pass."""
-    from dataclasses import replace
-
     if keep not in ("first", "last"):
         raise MonteCarloError(f"keep must be 'first' or 'last', got {keep!r}")
     runs = [(settings, first)]

@@ -21,13 +21,16 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 
+import numba
 import numpy as np
+from tqdm.auto import tqdm
 
 from ..._atomic import remove_stale_temporaries
 from ..spinmodel import MEV_PER_K
 from .checkpoint import check_state, load_checkpoint, save_checkpoint
 from .errors import MonteCarloError
 from .cluster import GROW_CHOICES, cluster_couplings
+from .groundstate import pattern_of
 from .kernels import N_OBS, N_OBS_OLD, seed_states, total_energy
 from .ptkernel import pt_kernel
 from .lattice import MCLattice
@@ -150,8 +153,6 @@ NEW_DEFAULTS = {"algorithm": "metropolis", "cluster_grow": "pattern", "cluster_f
 
 def set_threads(n: int) -> int:
     """Set Numba's thread count to min(n, NUMBA_NUM_THREADS); returns the previous count."""
-    import numba
-
     prev = numba.get_num_threads()
     numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
     return prev
@@ -163,8 +164,6 @@ PARALLEL_CHUNKSIZE = 1
 
 def _set_chunksize(n: int) -> int:
     """Numba's chunk size of parallel loops started from this thread (0 = static split); returns the previous one."""
-    import numba
-
     return int(numba.set_parallel_chunksize(int(n)))
 
 
@@ -304,7 +303,6 @@ def order_axis_of(lat: MCLattice, init=None, ising: bool = False) -> np.ndarray:
     (the annealed ground state: its easy axis), ẑ for a random start or in Ising mode."""
     if ising or init is None:
         return np.array([0.0, 0.0, 1.0])
-    from .groundstate import pattern_of
 
     return np.asarray(pattern_of(np.asarray(init, float), lat.slen)[1], float)
 
@@ -370,8 +368,6 @@ def _run_sweeps(lat: MCLattice, settings: MCSettings, state: dict, pattern: np.n
     step = max(1, total // 200)
     pbar = None
     if settings.progress:
-        from tqdm.auto import tqdm
-
         pbar = tqdm(total=total, initial=sweep, desc=f"MC {'x'.join(map(str, lat.size))}", unit="sweep",
                     leave=False)
     kernel = pt_kernel(settings.threads)

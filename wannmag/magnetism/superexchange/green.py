@@ -20,6 +20,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ...tightbinding.electronic import midgap_fermi_level
+from ...tightbinding.localframe import local_frames, metal_atoms
+from ..mft import hamiltonian_from_tb, lkag_exchange
 from .formulas import SuperexchangeError
 
 __all__ = ["GreenChannels", "green_channels"]
@@ -56,10 +59,6 @@ def green_channels(model, shells=(1,), kmesh=(9, 9, 1), efermi: float | None = N
     orbital-resolved force theorem in the local octahedral frames.  E_F: given, or from ``n_electrons``, or in mid-gap
     of the model's own occupation (.win fermi_energy / nominal count).  ``magnetic``: element symbols of the metal
     atoms (default: the atoms with d orbitals).  Internal convention (module docstring)."""
-    from ...tightbinding.electronic import midgap_fermi_level
-    from ...tightbinding.localframe import local_frames, metal_atoms
-    from ..mft import hamiltonian_from_tb, lkag_exchange
-
     if not hasattr(model, "up") or not hasattr(model, "down"):
         raise SuperexchangeError(f"{getattr(model, 'name', 'model')}: the Green's-function channels need both spin "
                                  "channels (seed_up/seed_dn Wannier files), not a spin-averaged model")

@@ -15,7 +15,7 @@ __all__ = ["plot_channels"]
 def _place_no_j(fig, ax, no_j, compared_at) -> None:
     """The "no J: <status>" note of each out-of-range bond, rotated, in its total slot: at the end of the axis away
     from the comparison markers of that slot; the y range grows until no note covers a marker."""
-    from matplotlib.text import Text
+    from matplotlib.text import Text  # local: matplotlib, as in plot_superexchange
 
     lo, hi = ax.get_ylim()
     notes = []
@@ -53,7 +53,7 @@ def plot_channels(results: dict, out, title: str | None = None) -> Path:
     perturbative terms (not J)" and no total bar: the total slot says "no J: out of range (…)" (away from the
     comparison markers).  Comparison markers: one shape per route, filled with the colour of their material's bars,
     each with a legend entry."""
-    import matplotlib
+    import matplotlib  # local: heavy dependency (matplotlib, ~0.4 s to import), only plotting needs it
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
