@@ -195,23 +195,28 @@ def test_a_gap_chain_is_summed_alone_and_the_reference_state_is_not_counted_twic
     assert "decomposition" not in comp2.gap and len(comp2.gap["contributions"]) == 1
 
 
-def test_shipped_cri3_gap_chain_links_computed_routes():
-    """data/exchange/CrI3_lda_wannier_mft.json: each link's ends are J1 values of shipped routes (FM force theorem,
-    the file's own LDA+U MLWF row, GPAW plane-wave force theorem, spin spiral, energy mapping) and the links sum to
-    the gap of CrI3_routes.json."""
-    d = json.loads((EXCHANGE / "CrI3_lda_wannier_mft.json").read_text())
-    comp = ExchangeRoutes.from_dict(json.loads((EXCHANGE / "CrI3_routes.json").read_text()))
+@pytest.mark.parametrize("m", ["CrI3", "VPS3"])
+def test_shipped_gap_chain_links_computed_routes(m):
+    """data/exchange/<m>_lda_wannier_mft.json: each link's ends are J1 values of shipped routes (FM force theorem,
+    for VPS3 the Néel-reference force theorem, the file's own LDA+U MLWF row, GPAW plane-wave force theorem, spin
+    spiral (Γ/M/K row), LDA+U energy mapping, energy mapping) and the links sum to the gap of <m>_routes.json."""
+    d = json.loads((EXCHANGE / f"{m}_lda_wannier_mft.json").read_text())
+    comp = ExchangeRoutes.from_dict(json.loads((EXCHANGE / f"{m}_routes.json").read_text()))
     J1 = {r.name: r.J1 for r in comp.routes if r.J1 is not None}
     chain = d["settings"]["gap_chain"]
     assert chain[0]["from_J1"] == pytest.approx(J1["force theorem (FM reference)"], abs=1e-3)
     assert chain[-1]["to_J1"] == pytest.approx(J1["energy mapping"], abs=1e-3)
     inner = [x["to_J1"] for x in chain[:-1]]
+    if m == "VPS3":   # the ground state is Néel: the chain passes through the Néel-reference force theorem
+        assert inner.pop(0) == pytest.approx(json.loads((EXCHANGE / "VPS3_neel_mft.json").read_text())["J1"])
     assert inner[0] == pytest.approx(d["J1"], abs=1e-12)
-    gp = json.loads((EXCHANGE / "CrI3_gpaw_mft.json").read_text())["J1"]
-    sp = json.loads((EXCHANGE / "CrI3_spiral.json").read_text())["J1"]
+    gp = json.loads((EXCHANGE / f"{m}_gpaw_mft.json").read_text())["J1"]
+    sp = json.loads((EXCHANGE / f"{m}_spiral.json").read_text())["J1"]
+    assert sp == pytest.approx(J1["spin spiral (self-consistent)"], abs=1e-9)
     expect = [gp, sp]
-    if (EXCHANGE / "CrI3_lda_mapping.json").exists():  # the LDA+U energy mapping splits the last step
-        expect.append(json.loads((EXCHANGE / "CrI3_lda_mapping.json").read_text())["J1"])
+    if (EXCHANGE / f"{m}_lda_mapping.json").exists():  # the LDA+U energy mapping splits the last step
+        expect.append(json.loads((EXCHANGE / f"{m}_lda_mapping.json").read_text())["J1"])
+        assert expect[-1] == pytest.approx(J1["energy mapping (LDA+U, spin-spiral settings)"], abs=1e-9)
     assert inner[1:] == pytest.approx(expect, abs=1e-9)
     assert sum(x["to_J1"] - x["from_J1"] for x in chain) == pytest.approx(comp.gap["gap"], abs=1e-3)
     assert comp.gap.get("decomposition") == "chain"
