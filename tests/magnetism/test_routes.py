@@ -299,19 +299,30 @@ def test_build_routes_needs_the_energy_mapping():
         build_routes("CrI3", S, [Route("force theorem (FM reference)", J1=-1.0, reference="FM")])
 
 
-def test_cluster_ed_channels_row_is_not_a_route_j():
-    """The shipped M2X2 cluster-ED J1 is stored in <m>_channels.json but is not established (top spin step only):
-    the compare row has no J1 and says why, with the stored number in the reason, never in a J column."""
+def test_cluster_ed_channels_row_only_with_a_heisenberg_full_ladder():
+    """The shipped M2X2 cluster-ED J1 is a route J only because its full spin ladder (S_tot = 0…3) was computed and
+    its Landé steps agree within the tolerance (data/exchange/<m>_channels_full_ladder.json; the top spin step alone
+    cannot detect a level crossing); a derived channel made of a run whose ladder is not Heisenberg (CrI3: t2g hops
+    only, steps −84/−45/−29 meV) is marked not established, with the reason."""
     from wannmag.magnetism.routes import read_route_file
 
     for m in ("CrI3", "VPS3"):
         stored = json.loads((EXCHANGE / f"{m}_channels.json").read_text())
+        full = json.loads((EXCHANGE / f"{m}_channels_full_ladder.json").read_text())
+        runs = full["cluster_ed"]["runs"]
         (row,) = read_route_file(EXCHANGE / f"{m}_channels.json", m, S, kind="channels")
-        assert row.J1 is None and row.status == "not computed"
-        assert "not established" in row.reason and f"{stored['J1_cluster_ed']:+.2f}" in row.reason
+        assert runs["all"]["ladder_deviation"] <= stored["full_ladder"]["heisenberg_tol"] <= 0.1
+        steps = list(runs["all"]["J_steps_meV"].values())
+        assert max(steps) - min(steps) <= 0.1 * abs(full["J1_cluster_ed_full_ladder"])
+        assert row.status == "computed" and row.J1 == pytest.approx(full["J1_cluster_ed_full_ladder"])
+        assert row.J2 is None and "restricted Fock space" in row.method and "full spin ladder" in row.method
+        for name, ch in stored["full_ladder"]["channels"].items():
+            assert ch["established"] == (ch["reason"] is None)
         shipped = json.loads((EXCHANGE / f"{m}_routes.json").read_text())
-        r = next(r for r in shipped["routes"] if r["name"] == "channels, non-perturbative")
-        assert r["J1"] is None and r["reason"] == row.reason
+        r = next(r for r in shipped["routes"] if r["source"].endswith(f"{m}_channels.json"))
+        assert r["J1"] == pytest.approx(row.J1) and r["status"] == "computed"
+    cri3 = json.loads((EXCHANGE / "CrI3_channels.json").read_text())["full_ladder"]["channels"]
+    assert not cri3["t2g–eg (needs both)"]["established"] and "t2g hops only" in cri3["t2g–eg (needs both)"]["reason"]
 
 
 # ------------------------------------------------------------------------------------------ small-q spin stiffness
