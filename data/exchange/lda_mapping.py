@@ -313,7 +313,11 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, help="route file (default data/exchange/MAT_lda_mapping.json)")
     args = ap.parse_args(argv)
     try:
-        plan = Plan(args.material, args.configs, args.spiral_dir, args.work_dir)
+        # configurations already stored are always part of the plan (resumed, never re-run): running a subset
+        # (e.g. --configs FM_rect) must not write a route file fitted to that subset alone
+        wd = args.work_dir or EXCHANGE / "lda_mapping" / args.material
+        stored = [c for c in RECT if (wd / sp.point_filename(c, Q0)).exists()]
+        plan = Plan(args.material, list(dict.fromkeys([*args.configs, *stored])), args.spiral_dir, args.work_dir)
         out = args.out or EXCHANGE / f"{args.material}_lda_mapping.json"
         if args.dry_run:
             print(describe(plan))
