@@ -12,7 +12,7 @@ def __getattr__(name):
     """``wannmag.workflows.build_workflow`` / ``run_workflow``, imported on first use (the workflow module pulls in
     every layer below it; ``wannmag.workflows.dft`` alone stays light)."""
     if name in ("build_workflow", "run_workflow"):
-        from . import run
+        from . import run  # local: lazy on purpose, `import wannmag.workflows` must not load every layer
 
         return getattr(run, name)
     raise AttributeError(f"module 'wannmag.workflows' has no attribute {name!r}")

@@ -48,6 +48,7 @@ import json
 import math
 import re
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -201,6 +202,7 @@ def hubbard_u(U, elements) -> dict[str, float]:
 
 def resolve_configuration(structure, config):
     """A :class:`~wannmag.structures.Configuration` as given, or by name ("FM", "Neel", ..., "NM") of ``structure``."""
+    # local: wannmag.structures costs ~0.4 s to import (pymatgen, ase.build); `import wannmag.workflows` stays light
     from ..structures import Configuration, honeycomb_configuration
 
     if isinstance(config, Configuration):
@@ -294,7 +296,7 @@ def dft_parameters(conf, preset: str = "fast", U=3.0, kpts=None, kdensity=None, 
 
 def _make_calculator(params: dict, txt: str):
     """A GPAW calculator for ``params`` (monkeypatched in the tests)."""
-    from gpaw import GPAW
+    from gpaw import GPAW  # local: optional heavy dependency (GPAW, extra "dft")
 
     kw = dict(xc=params["xc"], txt=txt, spinpol=params["spinpol"],
               kpts={"size": tuple(params["kpts"]), "gamma": True},
@@ -324,7 +326,7 @@ def _make_calculator(params: dict, txt: str):
 
 def gpaw_version() -> str:
     try:
-        import gpaw
+        import gpaw  # local: optional heavy dependency (GPAW, extra "dft")
 
         return str(gpaw.__version__)
     except ImportError:  # pragma: no cover
@@ -433,8 +435,6 @@ class _ScfWatcher:
     when a new iteration appeared) in a daemon thread; ``with _ScfWatcher(...):`` around the calculation."""
 
     def __init__(self, txt, label: str, log, every: float | None = None):
-        import threading
-
         self.txt, self.label, self.log = Path(txt), label, log
         self.every = SCF_PROGRESS_SECONDS if every is None else every
         self._stop = threading.Event()

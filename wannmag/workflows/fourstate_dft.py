@@ -98,8 +98,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+from ase.build import make_supercell
+from ase.data import atomic_numbers
 
 from .._atomic import jsonable, read_json
+from ..magnetism.anisotropy.fourstate import (decompose, extract_anisotropic_model, four_state_single_ion,
+                                              model_bond_frames, site_index, supercell_sites)
+from ..magnetism.spinmodel import SpinModel
+from ..structures import find_magnetic_sites, neighbour_shells, read_structure
 from .dft import DFTError, gpaw_version, hubbard_u, write_json_atomic
 
 __all__ = ["FourStateDFT", "FourStatePoint", "FourStateCheck", "PointRejected", "four_state_check",
@@ -202,7 +208,7 @@ def gpaw_keywords(params: dict) -> dict:
 
 def _make_gpaw_calculator(params: dict, txt: str):
     """The production engine: a new-GPAW calculator (no test runs it)."""
-    from gpaw.new.ase_interface import GPAW
+    from gpaw.new.ase_interface import GPAW  # local: optional heavy dependency (GPAW, extra "dft")
 
     return GPAW(txt=txt, **gpaw_keywords(params))
 
@@ -218,7 +224,7 @@ def _log(msg, log):
 
 def _is_scf_failure(exc) -> bool:
     try:
-        from gpaw import KohnShamConvergenceError
+        from gpaw import KohnShamConvergenceError  # local: optional heavy dependency (GPAW, extra "dft")
     except ImportError:  # pragma: no cover
         return False
     return isinstance(exc, KohnShamConvergenceError)
@@ -255,13 +261,6 @@ class FourStateDFT:
                  nbands=None, smearing=0.05, convergence=None, maxiter=120, soc=True, penalty=PENALTY_EV,
                  tolerance_deg=TOLERANCE_DEG, min_moment_fraction=0.5, workdir="wannmag_fourstate",
                  make_calculator=None, log=print, gzip_logs=True, n_shells=3, coupling_range=None):
-        from ase.build import make_supercell
-        from ase.data import atomic_numbers
-
-        from ..magnetism.anisotropy.fourstate import supercell_sites
-        from ..magnetism.spinmodel import SpinModel
-        from ..structures import find_magnetic_sites, neighbour_shells, read_structure
-
         if str(xc).upper() != "LDA":
             raise DFTError(f"xc={xc!r}: GPAW's self-consistent non-collinear mode accepts only LDA")
         try:
@@ -468,8 +467,6 @@ class FourStateDFT:
     def check_supercell(self, bonds, single_ion_sites) -> None:
         """One-line DFTError unless each bond (i, j, R) couples i to one image of j within ``coupling_range`` and no
         single-ion site sees its own images (module docstring)."""
-        from ..magnetism.anisotropy.fourstate import site_index
-
         n = self.template.n_sites
         cell = np.asarray(self.big.cell, float)
         pos = np.array([s.position for s in self.big.sites])
@@ -532,8 +529,6 @@ class FourStateCheck:
 def planned_directions(engine: FourStateDFT, bonds, single_ion_sites) -> list[np.ndarray]:
     """Every direction set the extraction will request, in order, without duplicates (dry run of the four-state
     functions with a recording callable)."""
-    from ..magnetism.anisotropy.fourstate import extract_anisotropic_model, four_state_single_ion, site_index
-
     seen, out = set(), []
 
     def record(d):
@@ -555,9 +550,6 @@ def four_state_check(engine: FourStateDFT, bonds=None, single_ion_sites=None) ->
     """Run every point of the four-state extraction of ``bonds`` ((i, j, R) of the template; default one
     nearest-neighbour bond) and of the single-ion tensors of ``single_ion_sites`` (default all template sites),
     then — only if every point is usable — the tensors, their Kitaev (cubic-frame) and XXZ decompositions."""
-    from ..magnetism.anisotropy.fourstate import (decompose, extract_anisotropic_model, four_state_single_ion,
-                                                  model_bond_frames, site_index)
-
     bonds = [engine.nearest_bond()] if bonds is None else [(int(i), int(j), tuple(int(x) for x in R))
                                                            for i, j, R in bonds]
     sites = list(range(engine.template.n_sites)) if single_ion_sites is None else [int(i) for i in single_ion_sites]

@@ -73,6 +73,8 @@ import numpy as np
 
 from ..errors import WannmagError
 from ..magnetism.spinmodel import Convention
+from ..structures import find_magnetic_sites
+from .dft import _jsonable
 
 __all__ = ["GPAW_MFT", "GpawMFTError", "GpawMFTResult", "xc_support", "q_mesh", "half_mesh",
            "real_space_exchange", "gpaw_site_exchange", "plateau", "valid_plateaus", "bonds_within"]
@@ -88,10 +90,10 @@ class GpawMFTError(WannmagError):
 def xc_support(gs) -> dict:
     """What GPAW's MFT kernels do with the functional and Hubbard U of a ground state (a GPAW calculator or a
     ``ResponseGroundStateAdapter``); see the module docstring."""
-    from gpaw.xc import XC
+    from gpaw.xc import XC  # local: optional heavy dependency (GPAW, extra "dft")
 
     if not hasattr(gs, "xcname"):
-        from gpaw.response import ResponseGroundStateAdapter
+        from gpaw.response import ResponseGroundStateAdapter  # local: optional heavy dependency (GPAW, extra "dft")
 
         gs = ResponseGroundStateAdapter(gs)
     name = str(gs.xcname)
@@ -224,8 +226,6 @@ class GpawMFTResult:
     valid_radii: list = field(default_factory=list)  # [r_min, r_max] (Å) valid for every site; [] = not recorded
 
     def as_dict(self) -> dict:
-        from .dft import _jsonable
-
         return _jsonable(dict(self.__dict__))
 
     @classmethod
@@ -237,7 +237,7 @@ class GpawMFTResult:
 
 def _open_calculator(calc_or_gpw):
     """(calc, source): a GPAW calculator read from a .gpw path, or the live calculator given."""
-    from gpaw import GPAW
+    from gpaw import GPAW  # local: optional heavy dependency (GPAW, extra "dft")
 
     if isinstance(calc_or_gpw, (str, Path)):
         p = Path(calc_or_gpw)
@@ -254,8 +254,6 @@ def _open_calculator(calc_or_gpw):
 def _sites_and_spins(atoms, sites, spins) -> tuple[list[int], list[float]]:
     """Magnetic atom indices and spin lengths S: as given, or from the structures layer (S 1.5 where unknown)."""
     if sites is None or spins is None:
-        from ..structures import find_magnetic_sites
-
         sub = find_magnetic_sites(atoms)
         sites = list(sub.indices) if sites is None else list(sites)
         if spins is None:
@@ -287,6 +285,7 @@ def _exchange_at_q(method: str, gs, context, pos, sites, radii, q_all, computed,
     per_q = []
     try:
         if method == "isotropic":
+            # local: optional heavy dependency (GPAW, extra "dft")
             from gpaw.response.chiks import ChiKSCalculator
             from gpaw.response.localft import LocalFTCalculator
             from gpaw.response.mft import IsotropicExchangeCalculator
@@ -302,6 +301,7 @@ def _exchange_at_q(method: str, gs, context, pos, sites, radii, q_all, computed,
                 per_q.append(round(time.time() - tq, 1))
                 log and log(f"[wannmag gpaw-mft] q = {np.round(q_all[n], 4).tolist()}: {per_q[-1]} s")
         else:
+            # local: optional heavy dependency (GPAW, extra "dft")
             from gpaw.response.mft import HeisenbergExchangeCalculator
             from gpaw.response.site_data import AtomicSites
 
@@ -358,6 +358,7 @@ def gpaw_site_exchange(calc_or_gpw, radii, sites=None, spins=None, qmesh=None, q
     method : "isotropic" (IsotropicExchangeCalculator, Eq. (2) of the paper) or "heisenberg"
         (HeisenbergExchangeCalculator; LDA(+U) ground states only).
     """
+    # local: optional heavy dependency (GPAW, extra "dft")
     from gpaw.response import ResponseContext, ResponseGroundStateAdapter
 
     t0 = time.time()
@@ -416,7 +417,7 @@ def gpaw_site_exchange(calc_or_gpw, radii, sites=None, spins=None, qmesh=None, q
 def valid_radius_range(gs, sites) -> list:
     """[r_min, r_max] (Å) of site radii GPAW considers valid for every site in ``sites`` (the largest lower and the
     smallest upper bound of gpaw.response.site_data.get_site_radii_range)."""
-    from gpaw.response.site_data import get_site_radii_range
+    from gpaw.response.site_data import get_site_radii_range  # local: optional heavy dependency (GPAW, extra "dft")
 
     rmin, rmax = get_site_radii_range(gs)
     return [float(max(rmin[a] for a in sites)), float(min(rmax[a] for a in sites))]

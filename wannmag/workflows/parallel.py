@@ -24,7 +24,7 @@ def _client(dask):
     this process or on local worker processes, :func:`_map`).  The caller closes the client."""
     if not dask:
         return None
-    from dask.distributed import Client, LocalCluster  # optional dependency, only with --dask
+    from dask.distributed import Client, LocalCluster  # local: optional dependency (extra "dask"), only with --dask
 
     if dask == "local":
         return Client(LocalCluster(n_workers=2, threads_per_worker=1, processes=True))

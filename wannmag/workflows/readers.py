@@ -21,9 +21,13 @@ import warnings
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import ase.io
 import numpy as np
+from ase import Atoms
 
 from ..errors import WannmagError
+from ..structures import find_magnetic_sites
+from ..tightbinding.w90 import gunzipped
 from .dft import DFTRecord, band_gaps
 
 __all__ = ["ReaderError", "read_vasp", "read_qe", "read_wannier_dir", "read_output"]
@@ -51,8 +55,6 @@ def _check_file(path: Path, what: str) -> Path:
 
 
 def _magnetic(atoms, magnetic=None):
-    from ..structures import find_magnetic_sites
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -132,7 +134,6 @@ def _vasprun(path: Path):
     ispin = root.find("parameters//i[@name='ISPIN']")
     version = root.find("generator/i[@name='version']")
     version = f"vasp {version.text.strip()}" if version is not None else "vasp"
-    import ase.io
 
     try:
         with warnings.catch_warnings():
@@ -167,7 +168,6 @@ def _outcar(path: Path):
     energy = float(m[-1])
     ef = re.findall(r"E-fermi\s*:\s*([-0-9.Ee+]+)", text)
     efermi = float(ef[-1]) if ef else None
-    import ase.io
 
     try:
         with warnings.catch_warnings():
@@ -266,7 +266,6 @@ def read_qe(path, config=None, pattern=None, supercell=None, magnetic=None) -> D
         moments = np.array([vals[i + 1] for i in range(nat)])
     elif re.search(r"nspin\s*=\s*2|total magnetization", text, re.I):
         raise ReaderError(f"{p}: spin-polarised run without a 'Magnetic moment per site' block")
-    import ase.io
 
     try:
         with warnings.catch_warnings():
@@ -332,7 +331,6 @@ def read_wannier_dir(path, seed: str | None = None) -> DFTRecord:
         raise ReaderError(f"{d}: no such directory")
     if not d.is_dir():
         raise ReaderError(f"{d}: not a directory (expected a directory of Wannier90 files)")
-    from ..tightbinding.w90 import gunzipped
 
     d = gunzipped(d) or d  # gzip-compressed files (as shipped in data/dft) are read from a decompressed copy
     ups = sorted(d.glob(f"{seed or '*'}[_.]up_hr.dat")) or sorted(d.glob(f"{seed or '*'}[_.]up[_.]hr.dat"))
@@ -377,7 +375,6 @@ def read_wannier_dir(path, seed: str | None = None) -> DFTRecord:
         detail = ", ".join(f"{Path(files[k]).name}: {n}" for k, n in nws.items())
         raise ReaderError(f"{d}: num_wann differs between files ({detail})")
     nw = next(iter(nws.values()))
-    from ase import Atoms
 
     atoms = _atoms_from_win(files["win_up"]) or Atoms()
     rec = _record("wannier90", files["hr_up"], atoms, None, None, None, None, "FM" if len(atoms) else "unknown",
@@ -389,8 +386,6 @@ def read_wannier_dir(path, seed: str | None = None) -> DFTRecord:
 
 def _atoms_from_win(path: Path):
     """Structure from the unit_cell_cart / atoms_frac (or atoms_cart) blocks of a .win file (None if absent)."""
-    from ase import Atoms
-
     text = path.read_text(errors="replace")
     cell = re.search(r"begin\s+unit_cell_cart(.*?)end\s+unit_cell_cart", text, re.S | re.I)
     if not cell:

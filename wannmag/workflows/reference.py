@@ -14,6 +14,8 @@ from pathlib import Path
 
 from .._atomic import read_json
 from ..errors import WannmagError
+from ..magnetism.energy_mapping import fit_exchange, records_from_configurations
+from ..structures import configuration_from_pattern, find_magnetic_sites
 
 __all__ = ["ReferenceError", "load_energies", "reference_exchange"]
 
@@ -46,9 +48,6 @@ def reference_exchange(path, structure, configurations=None, n_shells: int = 3, 
 
     ``configurations``: names to use (default: all in the file).  ``spin`` defaults to the structure's nominal
     spin (S = 3/2 for Cr3+, V2+).  J in meV, internal convention (module docstring)."""
-    from ..magnetism.energy_mapping import fit_exchange, records_from_configurations
-    from ..structures import configuration_from_pattern, find_magnetic_sites
-
     d = load_energies(path)
     sub = find_magnetic_sites(structure)
     names = list(configurations or d["configurations"])

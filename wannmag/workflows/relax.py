@@ -40,9 +40,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.filters import FrechetCellFilter
+from ase.io import read, write
+from ase.io.trajectory import Trajectory
+from ase.optimize import BFGS, FIRE
 
 from .._atomic import atomic_write_text, jsonable
 from ..errors import WannmagError
+from ..structures import analyse_structure
+from . import dft as _dft
 
 __all__ = ["RelaxError", "RelaxResult", "relax_atoms", "relax_structure", "geometry_summary", "OPTIMIZERS",
            "IN_PLANE_MASK"]
@@ -159,8 +166,6 @@ def geometry_summary(atoms) -> dict:
     """Lattice and superexchange geometry of ``atoms`` from the structures layer: in-plane lattice constants a, b
     (Å) and γ (°), and per neighbour shell the M–M distance, the distinct M–X distances and M–X–M angles of the
     bridging ligands (values within 1e-3 Å / 0.01° merged, rounded to 1e-4 Å / 1e-3°)."""
-    from ..structures import analyse_structure
-
     rep = analyse_structure(atoms)
     cell = atoms.cell
     lengths, angles = cell.lengths(), cell.angles()
@@ -176,8 +181,6 @@ def geometry_summary(atoms) -> dict:
 
 # --------------------------------------------------------------------------------------------------- generic part
 def _write_traj_atomic(path: Path, atoms) -> None:
-    from ase.io import write
-
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
@@ -191,8 +194,6 @@ def _write_traj_atomic(path: Path, atoms) -> None:
 
 def _snapshot(atoms, steps: int):
     """A copy of ``atoms`` with its energy and forces (and stress, when computed) frozen, and the step count."""
-    from ase.calculators.singlepoint import SinglePointCalculator
-
     snap = atoms.copy()
     res = {"energy": float(atoms.get_potential_energy()), "forces": np.asarray(atoms.get_forces())}
     calc = atoms.calc
@@ -205,8 +206,6 @@ def _snapshot(atoms, steps: int):
 
 def read_checkpoint(workdir):
     """(atoms, steps done) of ``workdir/checkpoint.traj``, or (None, 0) when there is none."""
-    from ase.io import read
-
     path = Path(workdir) / CHECKPOINT
     if not path.exists():
         return None, 0
@@ -236,10 +235,6 @@ def relax_atoms(atoms, calculator, workdir, fmax: float = 0.02, max_steps: int =
     sessions), "sessions", "energy_eV", "energy_initial_eV", "max_force" (eV/Å), "max_stress_GPa" (in-plane, with
     ``cell``), "resumed_from_step"}.  ``max_steps`` counts steps over every session: a resumed run does the rest.
     """
-    from ase.filters import FrechetCellFilter
-    from ase.io.trajectory import Trajectory
-    from ase.optimize import BFGS, FIRE
-
     if optimizer not in OPTIMIZERS:
         raise RelaxError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
     if not (isinstance(fmax, (int, float)) and np.isfinite(fmax) and 1e-5 <= float(fmax) <= 10.0):
@@ -316,8 +311,6 @@ def _log(msg: str, log) -> None:
 
 
 def _write_structure_atomic(path: Path, atoms) -> None:
-    from ase.io import write
-
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
@@ -345,8 +338,6 @@ def relax_structure(structure, order: str = "FM", preset: str = "fast", U=3.0, f
     Results in ``workdir`` (module docstring); returns a :class:`RelaxResult`, the before/after geometry from
     :func:`geometry_summary`.  Resumable and cached: the same call on a finished directory reads ``relax.json``.
     """
-    from . import dft as _dft
-
     if cell and _dft.PRESETS.get(preset, {}).get("mode") != "pw":
         raise RelaxError(f"{_name(structure)}: in-plane cell relaxation needs the stress tensor, which GPAW computes in "
                          f"plane-wave mode only: use --preset accurate (not {preset!r})")

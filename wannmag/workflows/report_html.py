@@ -16,6 +16,10 @@ import mimetypes
 import re
 from pathlib import Path
 
+import markdown
+from markdown.extensions import Extension
+from markdown.treeprocessors import Treeprocessor
+
 from .._atomic import atomic_write_text
 from ..errors import WannmagError
 
@@ -72,10 +76,6 @@ def _embed_images(root, base: Path) -> None:
 
 def markdown_to_html(md: str, base_dir, title: str = "wannmag report") -> str:
     """The Markdown text ``md`` as one self-contained HTML page; relative figure paths are read from ``base_dir``."""
-    import markdown
-    from markdown.extensions import Extension
-    from markdown.treeprocessors import Treeprocessor
-
     base = Path(base_dir)
 
     class _Embed(Treeprocessor):

@@ -42,6 +42,10 @@ from pathlib import Path
 import numpy as np
 
 from .._atomic import jsonable, read_json
+from ..magnetism.spinmodel import SpinModel
+from ..magnetism.spiral import (SpiralFitError, corotating_phases, fit_spiral, fit_stiffness, high_symmetry_label,
+                                pattern_phases, relaxed_spiral_energy, spiral_energy, stiffness_tensor)
+from ..structures import find_magnetic_sites, neighbour_shells, read_structure
 from .dft import DFTError, band_gaps, gpaw_version, hubbard_u, resolve_configuration, write_json_atomic
 
 __all__ = ["SpiralPoint", "spiral_energies", "spiral_parameters", "converged_points", "load_points",
@@ -142,7 +146,7 @@ def spiral_parameters(conf, q, U=3.0, xc="LDA", ecut=250.0, kpts=(3, 3, 1), nban
 
 def _make_spiral_calculator(params: dict, txt: str):
     """A new-GPAW plane-wave spin-spiral calculator for ``params`` (monkeypatched in the tests)."""
-    from gpaw.new.ase_interface import GPAW
+    from gpaw.new.ase_interface import GPAW  # local: optional heavy dependency (GPAW, extra "dft")
 
     kw = dict(mode={"name": "pw", "ecut": params["ecut"], "qspiral": params["q"]},
               magmoms=[[m, 0.0, 0.0] for m in params["initial_magmoms"]],
@@ -191,8 +195,6 @@ def spiral_energies(structure_or_atoms, qpoints, pattern="FM", U=3.0, xc="LDA", 
     if hasattr(structure_or_atoms, "pattern") and hasattr(structure_or_atoms, "sublattice"):
         conf = structure_or_atoms
     else:
-        from ..structures import read_structure
-
         conf = resolve_configuration(read_structure(structure_or_atoms), pattern)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -225,7 +227,7 @@ def spiral_energies(structure_or_atoms, qpoints, pattern="FM", U=3.0, xc="LDA", 
         try:
             energy = float(atoms.get_potential_energy())
         except Exception as exc:  # GPAW's KohnShamConvergenceError (and TooFewBandsError) end up here
-            from gpaw import KohnShamConvergenceError
+            from gpaw import KohnShamConvergenceError  # local: optional heavy dependency (GPAW, extra "dft")
 
             if not isinstance(exc, KohnShamConvergenceError):
                 raise
@@ -312,9 +314,6 @@ def realised_phases(model, pt: SpiralPoint) -> np.ndarray:
 def spiral_model(structure, n_shells: int = 3):
     """Isotropic SpinModel (J = 0) with the first ``n_shells`` neighbour shells of ``structure``'s primitive
     magnetic sublattice: the bond list the spiral fit needs."""
-    from ..magnetism.spinmodel import SpinModel
-    from ..structures import find_magnetic_sites, neighbour_shells, read_structure
-
     sub = find_magnetic_sites(read_structure(structure))
     model = SpinModel.from_sublattice(sub)
     for n, sh in enumerate(neighbour_shells(sub, n_shells), start=1):
@@ -327,9 +326,6 @@ def fit_points(model, points, main_pattern: str, n_shells: int = 3, stiffness_q_
     """Fit J1..Jn (+E0) to the converged ``points`` (all patterns, realised phases) and the small-q stiffness to the
     points of ``main_pattern`` with |q| ≤ ``stiffness_q_max_reduced`` × |b1| (Å⁻¹).  Returns a dict with the
     SpiralFit (as_dict), the stiffness, the stiffness implied by the fitted J, and what was excluded and why."""
-    from ..magnetism.spiral import (SpiralFitError, corotating_phases, fit_spiral, fit_stiffness,
-                                    stiffness_tensor)
-
     good = converged_points(points)
     excluded = [{"q": p.q, "pattern": p.pattern, "reason": p.error or "not converged"} for p in points
                 if p not in good]
@@ -390,8 +386,6 @@ def fit_material_points(structure, workdir, main_pattern: str, out=None, materia
     points = load_points(workdir)
     skipped = []
     if select == "high_symmetry":
-        from ..magnetism.spiral import high_symmetry_label
-
         fit_pts = [p for p in points if high_symmetry_label(model.cell, p.q) is not None]
         skipped = [{"q": p.q, "pattern": p.pattern, "reason": "not at Γ, M or K (in the every-point row only)"}
                    for p in points if p not in fit_pts]
@@ -545,8 +539,6 @@ def shell_scan(structure, workdirs, main_pattern: str, shells=(3, 4, 5, 6), stif
     at them, minimised over the relative sublattice angle (what a self-consistent spiral relaxes to; two-site cells),
     so the next DFT points test the fits out of sample.  meV, meV per cell, meV Å² per cell; internal J convention
     (J > 0 AF, each bond once)."""
-    from ..magnetism.spiral import pattern_phases, relaxed_spiral_energy, spiral_energy, stiffness_tensor
-
     points = [pt for w in workdirs for pt in load_points(w)]
     good = converged_points(points)
     rows = []
@@ -595,8 +587,6 @@ def shell_scan(structure, workdirs, main_pattern: str, shells=(3, 4, 5, 6), stif
 def _relative_energies(model, points, main_pattern, reference):
     """E(q) − E(Γ, main pattern) per converged point (meV per cell), beside the same difference predicted by eq. (1)
     with each reference's J1–J3 at the realised phases (a check usable before there are enough points to fit)."""
-    from ..magnetism.spiral import spiral_energy
-
     good = [p for p in points if p.converged and p.energy is not None]
     g = [p for p in good if p.pattern == main_pattern and np.allclose(p.q, 0.0)]
     if not g:
@@ -643,8 +633,6 @@ def stiffness_from_points(structure, workdir, main_pattern: str, out=None, mater
     the formula assumes the co-rotating pattern (relaxation of the angle lowers E by O(q⁴) on the honeycomb, checked
     against the per-point angles).  Unconverged points are excluded with their reason; too few points → ``"D": None``
     with the reason, never a number."""
-    from ..magnetism.spiral import SpiralFitError, corotating_phases, fit_stiffness, stiffness_tensor
-
     model = spiral_model(structure, n_shells)
     points = [p for p in load_points(workdir) if p.pattern == main_pattern]
     good = converged_points(points, warn=False)

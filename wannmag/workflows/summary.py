@@ -18,10 +18,15 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 from pathlib import Path
+
+import numpy as np
 
 from ..magnetism.montecarlo.tc import NEARLY_ISOTROPIC_X
 from ..magnetism.montecarlo.tc import nearly_isotropic_caveat as _nearly_isotropic_caveat
+from .dft import scf_progress
+from .engine import _relocate
 from .reference_values import EXPERIMENT
 
 __all__ = ["run_summary", "summary_of_run_dir", "step_progress", "load_run_results", "tc_estimate_lines",
@@ -206,8 +211,6 @@ def run_summary(results: dict, params: dict | None = None, out=None) -> str:
     lines = [f"== wannmag run: {formula} ({source}{U_txt}) " + "=" * 20]
 
     def row(label, text):  # wrapped at 118 characters, continuation lines indented under the text
-        import textwrap
-
         for k, part in enumerate(textwrap.wrap(str(text), 118 - w, break_on_hyphens=False) or [""]):
             lines.append(f"{label if k == 0 else '':<{w}s}{'  ' if k else ''}{part}")
 
@@ -305,8 +308,6 @@ def run_summary(results: dict, params: dict | None = None, out=None) -> str:
 
 def load_run_results(out) -> dict:
     """{step: result} of every readable ``OUT/steps/<step>.json`` (error files and damaged JSON skipped)."""
-    from .engine import _relocate
-
     results = {}
     here = Path(out).resolve()
     steps = Path(out) / "steps"
@@ -330,8 +331,6 @@ def summary_of_run_dir(out, params: dict | None = None) -> str:
 
 # ------------------------------------------------------------------------------------------------- progress
 def _dft_progress(workdir: Path, names, label_fmt="{name}_rect") -> str | None:
-    from .dft import scf_progress
-
     if not workdir.is_dir():
         return None
     done, running = [], []
@@ -351,8 +350,6 @@ def _dft_progress(workdir: Path, names, label_fmt="{name}_rect") -> str | None:
 
 
 def _mc_progress(mcdir: Path, params: dict) -> str | None:
-    import numpy as np
-
     files = sorted(mcdir.glob("checkpoint_*.npz"), key=lambda f: f.stat().st_mtime) if mcdir.is_dir() else []
     if not files:
         return None
@@ -377,8 +374,6 @@ def _mc_progress(mcdir: Path, params: dict) -> str | None:
 def _neutral_progress(d: Path) -> str | None:
     """SCFs of the neutral vacancy cell (``vacancy_dft/neutral/<settings>/<configuration>/``): finished ones (a
     record.json, converged or not) and the iteration of running ones (GPAW's log)."""
-    from .dft import scf_progress
-
     done, running = [], []
     for sub in sorted(x for tag in d.iterdir() if tag.is_dir() for x in tag.iterdir() if x.is_dir()):
         if (sub / "record.json").exists():

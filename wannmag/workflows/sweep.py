@@ -24,6 +24,7 @@ and ``OUT/sweep.png`` (J1–J3, anisotropy and T_c against U or strain; :func:`w
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -32,7 +33,10 @@ import numpy as np
 from .._atomic import atomic_write_json, jsonable
 from ..errors import WannmagError
 from ..magnetism.plot import plot_sweep
+from ..structures import read_structure
 from .parallel import _client, _map
+from .relax import _write_structure_atomic
+from .run import PRESET_SETTINGS, build_workflow
 
 __all__ = ["SweepError", "SweepResult", "run_sweep", "strained_atoms", "point_label", "point_summary", "MAX_STRAIN",
            "MAX_U"]
@@ -188,7 +192,6 @@ def _run_point(args) -> dict:
     """One point of the sweep (a Dask task or a local process): ``wannmag run`` up to ``until`` in its own run
     directory.  A WannmagError of the run is stored as a failed point (the other points go on; a re-run retries it)."""
     structure, U, strain, label, out, preset, until, settings, seed = args
-    from .run import build_workflow
 
     def log(msg):
         print(f"[wannmag sweep {label}] {msg}", flush=True)
@@ -202,8 +205,6 @@ def _run_point(args) -> dict:
         return {"U": float(U), "strain": float(strain), "label": label, "out": str(out), "status": "failed",
                 "error": str(exc)}
     point = point_summary(res, U, strain, label, out)
-    from ..structures import read_structure
-
     point["a_A"] = round(float(np.linalg.norm(read_structure(structure).cell.array[0])), 5)
     return point
 
@@ -218,10 +219,6 @@ def run_sweep(structure, U=None, strain=None, until: str = "mc", preset: str = "
     ``out/sweep.json`` and ``out/sweep.png``.  ``settings`` overrides the preset's run settings (Monte Carlo sizes,
     sweeps, ...), the same for every point.  Values out of range (U < 0 or > 20 eV, |strain| > 0.2, an unknown step)
     are one error before any work."""
-    from ..structures import read_structure
-    from .relax import _write_structure_atomic
-    from .run import PRESET_SETTINGS, build_workflow
-
     if U is None and strain is None:
         raise SweepError(f"{structure}: give --U values and/or --strain values to sweep")
     U_values = [3.0] if U is None else [float(u) if _finite(u) else u for u in np.atleast_1d(U).tolist()]
@@ -264,7 +261,5 @@ def run_sweep(structure, U=None, strain=None, until: str = "mc", preset: str = "
         try:
             plot_sweep(res.points, out / "sweep.png", U_values=res.U_values, strains=res.strains, preset=res.preset)
         except Exception as exc:  # noqa: BLE001 - the numbers matter more than the figure
-            import warnings
-
             warnings.warn(f"sweep plot failed: {exc}")
     return res

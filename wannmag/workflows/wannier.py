@@ -56,6 +56,7 @@ computed from the hr.dat.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -66,10 +67,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from ase.data import covalent_radii
+from ase.formula import Formula
+from ase.neighborlist import neighbor_list
 
 from ..errors import WannmagError
+from ..structures import find_magnetic_sites
 from ..tightbinding.w90 import W90_MR_OF_GPAW_M, hr_eigenvalues, read_hr, read_wsvec
 from .dft import _jsonable, gpaw_version, read_summary, write_json_atomic, write_text_atomic
+from .engine import structure_fingerprint
 
 __all__ = ["WannierError", "wannierise", "wannier_models", "W90_ORDER", "GPAW_ORDER", "W90_FROM_GPAW",
            "gpaw_to_w90_permutation", "choose_window", "wannier90_executable",
@@ -166,9 +172,6 @@ def _partner_elements(atoms, metal_indices, factor: float = 1.2) -> list[str]:
 
 
 def _bonded_elements(atoms, metal: set, factor: float):
-    from ase.data import covalent_radii
-    from ase.neighborlist import neighbor_list
-
     cutoffs = [covalent_radii[n] * factor for n in atoms.numbers]
     i, j = neighbor_list("ij", atoms, cutoffs)
     lig_atoms = {int(b) for a, b in zip(i, j) if a in metal and b not in metal}
@@ -387,7 +390,7 @@ def _load_calc(source):
     if summary is not None and summary.parameters.get("mode") == "lcao":
         raise WannierError(f"{gpw}: LCAO (preset 'fast') runs are Wannierised in the same process: pass the "
                            "calculator returned by run_dft(..., return_calc=True) instead of the file")
-    from gpaw import GPAW
+    from gpaw import GPAW  # local: optional heavy dependency (GPAW, extra "dft")
 
     try:
         calc = GPAW(str(gpw), txt=None)
@@ -416,8 +419,6 @@ def wannierise(run_dir_or_gpw, projections: str = "dp", seed: str | None = None,
     Returns a dict channel → :class:`WannierChannel`; raises :class:`WannierError` when wannier90.x is missing,
     fails, or a Wannier centre lies more than ``max_centre_offset`` Å from its atom.
     """
-    from ..structures import find_magnetic_sites
-
     wannier90_executable()
     calc, run_dir, summary = _load_calc(run_dir_or_gpw)
     atoms = calc.get_atoms() if hasattr(calc, "get_atoms") else calc.atoms
@@ -435,8 +436,6 @@ def wannierise(run_dir_or_gpw, projections: str = "dp", seed: str | None = None,
     lines, orbitals = select_orbitals(atoms, metals, ligands, projections)
     nw = len(orbitals)
     if seed is None:
-        from ase.formula import Formula
-
         seed = Formula(atoms.get_chemical_formula()).reduce()[0].format("metal")
     if outdir is None:
         if run_dir is None:
@@ -482,6 +481,7 @@ def _bz_projections(calc, atoms, spin: int, nbz: int, proj, nw: int, ligand_els)
     """(eps, P_kni, lig_s) of one spin channel on the ``nbz`` k-points of the full Brillouin zone: eigenvalues
     (nbz, nbands), the PAW projections of every Wannier function's projector (columns in Wannier90 order, signs
     applied) and the mean weight of the ligand s projectors in every band (the character of excluded bands)."""
+    # local: optional heavy dependency (GPAW, extra "dft")
     from gpaw.ibz2bz import IBZ2BZMaps
     from gpaw.wannier.wannier90 import get_projections_in_bz
 
@@ -526,7 +526,7 @@ def _write_amn(path, P_kni, window: Window, nw: int) -> None:
 def _write_mmn_eig(calc, atoms, spin: int, seed: str, outdir, window: Window) -> None:
     """The .mmn overlaps and .eig eigenvalues of the window's bands, written by GPAW's Wannier90 interface into
     ``outdir`` (it writes into the working directory, which is restored)."""
-    from gpaw.wannier.wannier90 import Wannier90
+    from gpaw.wannier.wannier90 import Wannier90  # local: optional heavy dependency (GPAW, extra "dft")
 
     cwd = os.getcwd()
     try:
@@ -659,8 +659,6 @@ def wannier_models(structure, preset: str = "accurate", U=3.0, workdir="wannmag_
     default serial — the results are the same.  A finished branch leaves ``outdir/<run name>_channels.json``
     (its channels and the identity of its inputs), so a re-run skips it.  ``outdir/<seed>_wannier_summary.json``
     lists the channels of every branch."""
-    from ..structures import find_magnetic_sites
-
     sub = find_magnetic_sites(structure)
     atoms = sub.atoms
     nval = _valence_electrons(atoms)
@@ -690,10 +688,6 @@ def wannier_models(structure, preset: str = "accurate", U=3.0, workdir="wannmag_
 
 def _branch_key(structure, conf, dft_kw, w_kw) -> str:
     """Identity of one branch's inputs (structure by content, DFT and Wannier settings; not where files go)."""
-    import hashlib
-
-    from .engine import structure_fingerprint
-
     ident = {"structure": structure_fingerprint(structure), "config": str(conf),
              "dft": {k: v for k, v in dft_kw.items() if k not in ("workdir", "log")},
              "wannier": {k: v for k, v in w_kw.items() if k not in ("outdir", "log")}}
@@ -704,7 +698,7 @@ def _wannier_branch(args) -> dict:
     """One branch of :func:`wannier_models`: the DFT run of ``conf`` and the Wannierisation of its channels →
     {channel: :class:`WannierChannel`}; skipped (read back) when its ``<run name>_channels.json`` matches the inputs
     and every file it lists exists.  Module-level, so that a process pool or Dask can run it."""
-    from .dft import run_dft
+    from .dft import run_dft  # local: looked up per call, the GPAW engine (tests put a fake in dft.run_dft)
 
     structure, conf, dft_kw, w_kw = args
     outdir = Path(w_kw["outdir"])
@@ -738,6 +732,7 @@ def _wannier_branch(args) -> dict:
 
 
 def _valence_electrons(atoms) -> int:
+    # local: optional heavy dependency (GPAW, extra "dft")
     from gpaw.setup import create_setup
     from gpaw.xc import XC
 
