@@ -21,6 +21,8 @@ Errors and warnings (what the user sees on stderr):
 * Command-line syntax errors are argparse's usage lines plus one ``wannmag <command>: error: ...`` line, exit 2.
 """
 
+# Imports inside the functions are deliberate (CLI start-up: `wannmag --help` and argument errors stay fast).
+
 from __future__ import annotations
 
 import argparse

@@ -1,5 +1,7 @@
 """Pieces shared by the sub-commands of the ``wannmag`` CLI."""
 
+# Imports inside the functions are deliberate (CLI start-up: `wannmag --help` and argument errors stay fast).
+
 import argparse
 
 from ..errors import WannmagError

@@ -7,6 +7,8 @@ mean over x ∥ a1 and y; H = Σ_{i<j} S_i·J_ij·S_j + Σ_i S_i·A_i·S_i, each
 moments g S μ_B (g from the model, default 2).
 """
 
+# Imports inside the functions are deliberate (CLI start-up: `wannmag --help` and argument errors stay fast).
+
 from __future__ import annotations
 
 import json

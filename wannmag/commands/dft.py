@@ -4,6 +4,8 @@ followed by Wannierisation (up, down and spin-averaged MLWF Hamiltonians).
 Energies: eV per cell in the run directories; the table prints E − E_FM in meV per magnetic ion.
 """
 
+# Imports inside the functions are deliberate (CLI start-up: `wannmag --help` and argument errors stay fast).
+
 from __future__ import annotations
 
 import json

@@ -5,6 +5,8 @@ Conventions: internal J in meV, H = Σ_{i<j} J_ij S_i·S_j (each bond once, spin
 the force theorem also prints TB2J's convention (E = −Σ_{i≠j} J e_i·e_j, both directions, unit spins, > 0 FM).
 """
 
+# Imports inside the functions are deliberate (CLI start-up: `wannmag --help` and argument errors stay fast).
+
 from __future__ import annotations
 
 import json

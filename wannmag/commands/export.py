@@ -1,5 +1,7 @@
 """``wannmag export``: write a wannmag SpinModel in another code's format (and convention); ``--from`` reads one."""
 
+# Imports inside the functions are deliberate (CLI start-up: `wannmag --help` and argument errors stay fast).
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -13,6 +13,8 @@ Spin model convention: H = Σ_{i<j} S_i·J_ij·S_j + Σ_i S_i·A_i·S_i − gμ_
 length S, J > 0 antiferromagnetic, meV; temperatures in K.
 """
 
+# Imports inside the functions are deliberate (CLI start-up: `wannmag --help` and argument errors stay fast).
+
 from __future__ import annotations
 
 import json

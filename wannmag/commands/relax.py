@@ -4,6 +4,8 @@ Energies eV, forces eV/Å, stress GPa, lengths Å, angles degrees.  Orchestratio
 :mod:`wannmag.workflows.relax`; the calculator is the one of ``wannmag dft`` (same presets, U, start moments).
 """
 
+# Imports inside the functions are deliberate (CLI start-up: `wannmag --help` and argument errors stay fast).
+
 from __future__ import annotations
 
 from ._common import EPILOG, FORMATTER

@@ -1,5 +1,7 @@
 """``wannmag run``: the whole workflow from a structure file (embedded GPAW) or a directory of DFT outputs."""
 
+# Imports inside the functions are deliberate (CLI start-up: `wannmag --help` and argument errors stay fast).
+
 from __future__ import annotations
 
 import argparse

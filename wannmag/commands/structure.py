@@ -1,5 +1,7 @@
 """``wannmag structure``: magnetic sublattice, neighbour shells and superexchange paths of a structure file."""
 
+# Imports inside the functions are deliberate (CLI start-up: `wannmag --help` and argument errors stay fast).
+
 from __future__ import annotations
 
 import json

@@ -1,5 +1,7 @@
 """``wannmag superexchange``: channel-by-channel exchange of a bond from a spin-averaged Wannier model."""
 
+# Imports inside the functions are deliberate (CLI start-up: `wannmag --help` and argument errors stay fast).
+
 from __future__ import annotations
 
 import json

@@ -4,6 +4,8 @@ J in meV (H = Σ_{i<j} S_i·J_ij·S_j, each bond once, |S| = S, J > 0 AF), aniso
 Orchestration in :mod:`wannmag.workflows.sweep`.
 """
 
+# Imports inside the functions are deliberate (CLI start-up: `wannmag --help` and argument errors stay fast).
+
 from __future__ import annotations
 
 from ._common import EPILOG, FORMATTER

@@ -1,6 +1,8 @@
 """``wannmag tb``: orbitals, on-site and crystal-field levels, Δ, the ZSA classification and the largest hoppings of
 a Wannier90 tight-binding model (a spin pair or a single model)."""
 
+# Imports inside the functions are deliberate (CLI start-up: `wannmag --help` and argument errors stay fast).
+
 from __future__ import annotations
 
 import json
