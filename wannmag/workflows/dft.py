@@ -478,6 +478,47 @@ def _log(msg: str, log) -> None:
         log(msg)
 
 
+def _finished_run(summary_path: Path, run_dir: Path, params: dict, name: str, log):
+    """The DFTRecord of ``summary_path`` when it was computed with ``params`` (its paths pointing at ``run_dir``,
+    where the files are now), None when there is no summary yet; DFTError when it holds another calculation."""
+    if not summary_path.exists():
+        return None
+    old = read_summary(summary_path)
+    if old.parameters == params:
+        _log(f"[wannmag dft] {name}: finished earlier, read {summary_path}", log)
+        # a moved or copied work directory: the record points at where its files are now
+        old.run_dir = str(run_dir)
+        if old.gpw:
+            old.gpw = str(run_dir / Path(old.gpw).name)
+        return old
+    diff = sorted(k for k in set(params) | set(old.parameters) if params.get(k) != old.parameters.get(k))
+    raise DFTError(f"{summary_path}: holds a different calculation (differs in {', '.join(diff)}); "
+                   f"use another workdir/name or delete that directory")
+
+
+def _run_scf(conf, params: dict, txt: Path, label: str, log):
+    """(atoms, calc, energy eV, SCF time s): the GPAW calculator of ``params`` (log ``txt``) on a periodic copy of
+    the configuration's atoms and its SCF, with progress lines labelled ``label``; a failure to set up GPAW or of
+    the SCF is one DFTError line."""
+    atoms = conf.atoms.copy()
+    atoms.pbc = True
+    try:
+        calc = _make_calculator(params, str(txt))
+    except WannmagError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - GPAW set-up errors become one line
+        raise DFTError(f"{txt}: cannot set up GPAW ({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''})") from None
+    atoms.calc = calc
+    t0 = time.time()
+    try:
+        with _ScfWatcher(txt, label, log):
+            energy = float(atoms.get_potential_energy())
+    except Exception as exc:  # noqa: BLE001
+        msg = str(exc).splitlines()[0][:160] if str(exc) else ""
+        raise DFTError(f"{txt}: GPAW calculation failed ({type(exc).__name__}: {msg})") from None
+    return atoms, calc, energy, time.time() - t0
+
+
 def run_dft(structure, config="FM", preset: str = "fast", U=3.0, workdir="wannmag_dft", kpts=None,
             kdensity=None, ecut=None, nbands=None, converge_bands=None, write_wavefunctions: bool = False,
             name: str | None = None, log=True, return_calc: bool = False, charge: float = 0.0,
@@ -524,18 +565,9 @@ def run_dft(structure, config="FM", preset: str = "fast", U=3.0, workdir="wannma
                             fixmagmom=fixmagmom, xc=xc)
     run_dir = Path(workdir) / (name or conf.name)
     summary_path = run_dir / SUMMARY
-    if summary_path.exists():
-        old = read_summary(summary_path)
-        if old.parameters == params:
-            _log(f"[wannmag dft] {conf.name}: finished earlier, read {summary_path}", log)
-            # a moved or copied work directory: the record points at where its files are now
-            old.run_dir = str(run_dir)
-            if old.gpw:
-                old.gpw = str(run_dir / Path(old.gpw).name)
-            return (old, None) if return_calc else old
-        diff = sorted(k for k in set(params) | set(old.parameters) if params.get(k) != old.parameters.get(k))
-        raise DFTError(f"{summary_path}: holds a different calculation (differs in {', '.join(diff)}); "
-                       f"use another workdir/name or delete that directory")
+    old = _finished_run(summary_path, run_dir, params, conf.name, log)
+    if old is not None:
+        return (old, None) if return_calc else old
     run_dir.mkdir(parents=True, exist_ok=True)
     txt = run_dir / "gpaw.txt"
     gpw = run_dir / f"{conf.name}.gpw"
@@ -544,23 +576,7 @@ def run_dft(structure, config="FM", preset: str = "fast", U=3.0, workdir="wannma
          f"({preset}, k-mesh "
          f"{'×'.join(map(str, params['kpts']))}, U={params['U']}): running GPAW, log: {txt}", log)
 
-    atoms = conf.atoms.copy()
-    atoms.pbc = True
-    try:
-        calc = _make_calculator(params, str(txt))
-    except WannmagError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - GPAW set-up errors become one line
-        raise DFTError(f"{txt}: cannot set up GPAW ({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''})") from None
-    atoms.calc = calc
-    t0 = time.time()
-    try:
-        with _ScfWatcher(txt, f"{conf.name}{f' ({progress})' if progress else ''}", log):
-            energy = float(atoms.get_potential_energy())
-    except Exception as exc:  # noqa: BLE001
-        msg = str(exc).splitlines()[0][:160] if str(exc) else ""
-        raise DFTError(f"{txt}: GPAW calculation failed ({type(exc).__name__}: {msg})") from None
-    t_scf = time.time() - t0
+    atoms, calc, energy, t_scf = _run_scf(conf, params, txt, f"{conf.name}{f' ({progress})' if progress else ''}", log)
 
     nspins = calc.get_number_of_spins()
     try:
