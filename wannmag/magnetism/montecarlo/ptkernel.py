@@ -52,6 +52,81 @@ def _adjust_ladder(betas, sw_acc_win, sw_att_win):
         betas[k] = math.exp(-acc)
 
 
+@njit(cache=True)
+def _resync_energies(spins, energies, ising, slen, ptr, nbr, Jiso, Jd, Jf, mode, A, hasA, zee):
+    """Every walker's spins back to their lengths (continuous spins) and its energy recomputed from scratch (the
+    running sums of the sweeps' energy changes drift by rounding)."""
+    for w in range(spins.shape[0]):
+        if not ising:
+            renormalise(spins[w], slen)
+        energies[w] = total_energy(spins[w], ptr, nbr, Jiso, Jd, Jf, mode, A, hasA, zee)
+
+
+@njit(cache=True)
+def _swap_replicas(parity, therm, betas, energies, walker_at, temp_of, rng_swap, sw_acc_win, sw_att_win, sw_acc,
+                   sw_att):
+    """Replica-exchange attempts between the temperature pairs (k, k+1), k = parity, parity + 2, ...: accepted with
+    min(1, exp((β_k − β_{k+1})(E_k − E_{k+1}))); attempts and acceptances counted in the feedback windows and,
+    after thermalisation, in the run totals."""
+    nT = betas.shape[0]
+    for k in range(parity, nT - 1, 2):
+        wa = walker_at[k]
+        wb = walker_at[k + 1]
+        delta = (betas[k] - betas[k + 1]) * (energies[wa] - energies[wb])
+        r = next_double(rng_swap)
+        ok = delta >= 0.0 or r < math.exp(delta)
+        sw_att_win[k] += 1
+        if not therm:
+            sw_att[k] += 1
+        if ok:
+            walker_at[k] = wb
+            walker_at[k + 1] = wa
+            temp_of[wa] = k + 1
+            temp_of[wb] = k
+            sw_acc_win[k] += 1
+            if not therm:
+                sw_acc[k] += 1
+
+
+@njit(cache=True)
+def _adapt_cones(cos_max, acc_win, att_win):
+    """Metropolis cone of every temperature widened or narrowed towards a 50 % acceptance (half-angle scaled by
+    the acceptance / 0.5, clipped to [½, 2] per step and to [1e-3, π]); the acceptance windows restart."""
+    for k in range(cos_max.shape[0]):
+        if att_win[k] > 0:
+            ratio = acc_win[k] / att_win[k]
+            theta = math.acos(cos_max[k])
+            f = min(max(ratio / 0.5, 0.5), 2.0)
+            theta = min(max(theta * f, 1e-3), math.pi)
+            cos_max[k] = math.cos(theta)
+        acc_win[k] = 0
+        att_win[k] = 0
+
+
+@njit(cache=True)
+def _measure(bins, counters, bidx, spins, energies, temp_of, slen, pat, qaxis):
+    """One measurement of every walker summed into bin ``bidx`` of its temperature (OBS_NAMES order: e, e², |M|,
+    |M|², Q, Q², Q⁴, |M|⁴, Q·n, (Q·n)², (Q·n)⁴; e per site) and counted in ``counters``."""
+    N = spins.shape[1]
+    for w in range(spins.shape[0]):
+        k = temp_of[w]
+        e = energies[w] / N
+        mm, q, qa = order_parameters_axis(spins[w], slen, pat, qaxis)
+        bins[k, bidx, 0] += e
+        bins[k, bidx, 1] += e * e
+        bins[k, bidx, 2] += mm
+        bins[k, bidx, 3] += mm * mm
+        bins[k, bidx, 4] += q
+        bins[k, bidx, 5] += q * q
+        bins[k, bidx, 6] += q * q * q * q
+        bins[k, bidx, 7] += mm * mm * mm * mm
+        qa2 = qa * qa
+        bins[k, bidx, 8] += qa
+        bins[k, bidx, 9] += qa2
+        bins[k, bidx, 10] += qa2 * qa2
+        counters[k] += 1
+
+
 def _pt_run(spins, rng, rng_swap, energies, temp_of, walker_at, betas, cos_max, counters,
            acc_win, att_win, sw_acc_win, sw_att_win, sw_acc, sw_att, bins,
            ptr, nbr, Jiso, Jd, Jf, mode, A, hasA, orok, zee, slen, pat, qaxis, uniax, axis,
@@ -118,39 +193,12 @@ def _pt_run(spins, rng, rng_swap, energies, temp_of, walker_at, betas, cos_max, 
             att_win[k] += N
         s1 = sweep + 1
         if s1 % resync_every == 0:
-            for w in range(nR):
-                if not ising:
-                    renormalise(spins[w], slen)
-                energies[w] = total_energy(spins[w], ptr, nbr, Jiso, Jd, Jf, mode, A, hasA, zee)
+            _resync_energies(spins, energies, ising, slen, ptr, nbr, Jiso, Jd, Jf, mode, A, hasA, zee)
         if swap_every > 0 and nT > 1 and s1 % swap_every == 0:
-            parity = (s1 // swap_every) % 2
-            for k in range(parity, nT - 1, 2):
-                wa = walker_at[k]
-                wb = walker_at[k + 1]
-                delta = (betas[k] - betas[k + 1]) * (energies[wa] - energies[wb])
-                r = next_double(rng_swap)
-                ok = delta >= 0.0 or r < math.exp(delta)
-                sw_att_win[k] += 1
-                if not therm:
-                    sw_att[k] += 1
-                if ok:
-                    walker_at[k] = wb
-                    walker_at[k + 1] = wa
-                    temp_of[wa] = k + 1
-                    temp_of[wb] = k
-                    sw_acc_win[k] += 1
-                    if not therm:
-                        sw_acc[k] += 1
+            _swap_replicas((s1 // swap_every) % 2, therm, betas, energies, walker_at, temp_of, rng_swap,
+                           sw_acc_win, sw_att_win, sw_acc, sw_att)
         if therm and (not ising) and adapt_every > 0 and s1 % adapt_every == 0:
-            for k in range(nT):
-                if att_win[k] > 0:
-                    ratio = acc_win[k] / att_win[k]
-                    theta = math.acos(cos_max[k])
-                    f = min(max(ratio / 0.5, 0.5), 2.0)
-                    theta = min(max(theta * f, 1e-3), math.pi)
-                    cos_max[k] = math.cos(theta)
-                acc_win[k] = 0
-                att_win[k] = 0
+            _adapt_cones(cos_max, acc_win, att_win)
         if therm and ladder_every > 0 and s1 <= ladder_until and s1 % ladder_every == 0:
             _adjust_ladder(betas, sw_acc_win, sw_att_win)
             for k in range(nT - 1):
@@ -161,23 +209,7 @@ def _pt_run(spins, rng, rng_swap, energies, temp_of, walker_at, betas, cos_max, 
             if m % measure_every == 0:
                 bidx = (m // measure_every) // bin_size
                 if bidx < n_bins:
-                    for w in range(nR):
-                        k = temp_of[w]
-                        e = energies[w] / N
-                        mm, q, qa = order_parameters_axis(spins[w], slen, pat, qaxis)
-                        bins[k, bidx, 0] += e
-                        bins[k, bidx, 1] += e * e
-                        bins[k, bidx, 2] += mm
-                        bins[k, bidx, 3] += mm * mm
-                        bins[k, bidx, 4] += q
-                        bins[k, bidx, 5] += q * q
-                        bins[k, bidx, 6] += q * q * q * q
-                        bins[k, bidx, 7] += mm * mm * mm * mm
-                        qa2 = qa * qa
-                        bins[k, bidx, 8] += qa
-                        bins[k, bidx, 9] += qa2
-                        bins[k, bidx, 10] += qa2 * qa2
-                        counters[k] += 1
+                    _measure(bins, counters, bidx, spins, energies, temp_of, slen, pat, qaxis)
 
 
 # Two compiled versions of the same kernel.  The parallel one (walkers in prange) is used only when more than one
