@@ -1,9 +1,9 @@
 """Issue 22 item 2 (the rest of the steps): relax, superexchange, exchange_compare, lswt, mc and report return typed
 results too (wannmag.workflows.results), stored key for key as the former dicts, and the report reads the typed
 results: the objects of this run in memory, the steps of an earlier run rebuilt once each with from_dict.  The
-vacancy study's own steps vacancy_dft and vacancy_fit likewise (VacancyDFTStep, VacancyFitStep; both layouts: the
-equal-spin cell and the neutral cell with its holes).  Units: eV, meV (H = Σ_{i<j} S_i·J_ij·S_j + Σ_i S_i·A_i·S_i,
-each bond once, |S| = S, J > 0 AF), K, Å."""
+vacancy study's own steps vacancy_dft, vacancy_fit and vacancy_mc likewise (VacancyDFTStep, VacancyFitStep; both
+layouts: the equal-spin cell and the neutral cell with its holes; VacancyMCStep with its DilutionSeries).  Units:
+eV, meV (H = Σ_{i<j} S_i·J_ij·S_j + Σ_i S_i·A_i·S_i, each bond once, |S| = S, J > 0 AF), K, Å."""
 
 import json
 import sys
@@ -15,9 +15,10 @@ import wannmag.workflows.results as results
 from wannmag.workflows.relax import RelaxResult
 from wannmag.magnetism.vacancy import VacancyFit
 from wannmag.magnetism.vacancy_holes import HoleDesign, PlacementChoice, PlacementRun
-from wannmag.workflows.results import (AnisotropyStep, DFTStep, ExchangeCompareStep, LSWTStep, MappingStep, MCStep,
-                                       MFTStep, ModelStep, RelaxStep, ReportStep, StepResultError, StructureStep,
-                                       SuperexchangeStep, TBStep, VacancyDFTStep, VacancyFitStep, WannierStep)
+from wannmag.workflows.results import (AnisotropyStep, DFTStep, DilutionSeries, ExchangeCompareStep, LSWTStep,
+                                       MappingStep, MCStep, MFTStep, ModelStep, RelaxStep, ReportStep, StepResultError,
+                                       StructureStep, SuperexchangeStep, TBStep, VacancyDFTStep, VacancyFitStep,
+                                       VacancyMCStep, WannierStep)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_synthetic import energy_outputs  # noqa: E402
@@ -225,3 +226,81 @@ def test_neutral_vacancy_fit_stored_before_the_fit_options_round_trips_without_t
         VacancyFitStep.from_dict({k: v for k, v in old.items() if k != "mc_placement"})
     with pytest.raises(StepResultError, match="vacancy_dft step result without records"):
         VacancyDFTStep.from_dict({"cell": now["cell"], "engine": "x", "charge": 0.0})
+
+
+def _series(n: int, holes: bool) -> dict:
+    """One T(x) series as diluted_study stores it (K; keys in its order), for n fractions."""
+    d = {"tn_K": [60.0] + [None] * (n - 1), "tn_error_K": [1.0] + [None] * (n - 1),
+         "methods": ["Binder crossing 4x4x1/6x6x1"] + ["not bracketed"] * (n - 1),
+         "statuses": ["bracketed"] + ["not bracketed"] * (n - 1), "notes": [""] * n,
+         "estimators": ["Binder crossing 4x4x1/6x6x1"] + ["not bracketed"] * (n - 1), "binder": ["easy-axis"] * n,
+         "chi_max_K": [{"T": 58.0, "error": None, "lattice": "6x6x1", "estimator": "chi maximum", "text": "58"}, None],
+         "t_windows_K": [[1.0, 90.0]] * n, "coarse": {"tn_K": [60.0, None]}}
+    if holes:
+        d["warnings"] = ["x = 0.1: no crossing"]
+    d.update({"mermin_wagner": False, "realisations": 2})
+    if holes:
+        d.update({"hole_spec": {"J_meV": {"V2-V2_bulk": 2.0, "next_to_vacancy": 1.5, "V2-V3": 0.8, "V3-V3": 0.8},
+                                "placement": "near", "per_vacancy": 2, "spin_hole": 1.0,
+                                "convention": "H = sum_{i<j} S_i.J_ij.S_j, each bond once, |S_i| = S_i, J > 0 AF, meV"},
+                  "hole_counts": [{"n_holes": 0, "n_vacancies": 0}, {"n_holes": 40, "n_vacancies": 20}]})
+    return d
+
+
+def _vacancy_mc(holes: bool) -> dict:
+    """A vacancy_mc step as step_vacancy_mc stores it (keys in its order): dilution only, or beside the holes."""
+    d = {"convention": "H = sum_{i<j} S_i.J_ij.S_j + sum_i S_i.A_i.S_i, each bond once, |S| = S, J > 0 AF; meV, K",
+         "fractions": [0.0, 0.1], **_series(2, False), "sizes": [4, 6], "t_window_K": [1.0, 90.0], "refined": False,
+         "J1_vac_meV": None if holes else -1.0, "perfect_mc_K": [61.0, 1.5], "warnings": ["x = 0.1: no crossing"],
+         "fit": {"J_meV": {"J1_vac": -1.0}, "fixed_meV": {}, "rank": 3}, "algorithm": "cluster"}
+    if holes:
+        d.update({"algorithm_reason": "cluster scheme valid", "hole_notes": ["V3-V3 not in the fit"],
+                  "with_holes": _series(2, True)})
+    return {**d, "json": "/x/vacancy/vacancy_study.json", "figure": "/x/vacancy/tn_vs_x.png"}
+
+
+def test_vacancy_mc_step_round_trips_with_and_without_holes_and_an_earlier_layout():
+    """vacancy_mc (K): the dilution-only series stored flat, the with-holes series nested with its HoleSpec; both
+    layouts read and write back key for key (order included); a step lacking what later versions added (statuses,
+    estimators, chi maxima, refined, algorithm, ...) reads with None and writes back without them (J1_vac_meV and
+    perfect_mc_K, None by meaning, are written); a key the report needs missing is one StepResultError line."""
+    from wannmag.magnetism.montecarlo.holes import HoleSpec
+
+    for holes in (False, True):
+        d = json.loads(json.dumps(_vacancy_mc(holes)))
+        vm = VacancyMCStep.from_dict(d)
+        assert json.dumps(vm.as_dict()) == json.dumps(d)
+        assert vm.series.tn_K == [60.0, None] and vm.series.warnings is None and vm.warnings == d["warnings"]
+        assert vm.series.realisations == 2 and vm.series.binder == ["easy-axis"] * 2
+        if holes:
+            assert isinstance(vm.with_holes, DilutionSeries) and vm.with_holes.hole_counts[1]["n_holes"] == 40
+            assert vm.with_holes.hole_spec == HoleSpec(J={"V2-V2_bulk": 2.0, "next_to_vacancy": 1.5, "V2-V3": 0.8,
+                                                          "V3-V3": 0.8})
+            assert vm.J1_vac_meV is None and vm.algorithm_reason and vm.hole_notes
+        else:
+            assert vm.with_holes is None and vm.J1_vac_meV == -1.0 and vm.hole_notes is None
+    early = {k: v for k, v in _vacancy_mc(False).items()
+             if k in ("fractions", "tn_K", "tn_error_K", "methods", "mermin_wagner", "realisations", "sizes",
+                      "J1_vac_meV", "perfect_mc_K", "warnings", "json", "figure")}
+    vm = VacancyMCStep.from_dict(early)
+    assert vm.series.chi_max_K is None and vm.refined is None and vm.algorithm is None and vm.convention is None
+    assert json.dumps(vm.as_dict()) == json.dumps(early)
+    partial = {k: v for k, v in early.items() if k not in ("J1_vac_meV", "perfect_mc_K")}
+    assert VacancyMCStep.from_dict(partial).as_dict() == {**partial, "J1_vac_meV": None, "perfect_mc_K": None}
+    with pytest.raises(StepResultError, match="vacancy_mc step result without realisations"):
+        VacancyMCStep.from_dict({k: v for k, v in early.items() if k != "realisations"})
+    with pytest.raises(StepResultError, match="vacancy_mc series step result without methods"):
+        DilutionSeries.from_dict({"tn_K": [], "tn_error_K": []})
+
+
+def test_neutral_vacancy_fit_source_of_each_class():
+    """VacancyFitStep.source: where the J of each class of the neutral cell's fit comes from (the tables' column)."""
+    cif = ROOT / "data" / "structures" / "VPS3_monolayer.cif"
+    d = hole_fit_result(cif, {"V2-V2_bulk": 2.0, "next_to_vacancy": 1.5, "V2-V3": None, "J2": 0.1, "J3": 0.0},
+                        {"J2": 0.1, "J3": 0.0}, 3, {"name": "near", "sites": [0, 2], "spin_hole": 1.0},
+                        perfect_J_meV=[2.0, 0.1, 0.0], absorbed=["V2-V3"])
+    fit = VacancyFitStep.from_dict(d)
+    assert [fit.source(c) for c in ("V2-V2_bulk", "V2-V3", "J2", "V3-V3")] == \
+        ["fitted", "absorbed into E0", "perfect crystal (held)", "assumed = perfect J1"]
+    fit.effective = True
+    assert fit.source("next_to_vacancy") == "fitted (effective)"

@@ -22,6 +22,7 @@ from ..magnetism import SpinModel
 from ..magnetism.anisotropy.collinear import CollinearSOCFit
 from ..magnetism.anisotropy.lswt import RPAResult
 from ..magnetism.energy_mapping import ExchangeFit
+from ..magnetism.montecarlo.holes import HoleSpec
 from ..magnetism.montecarlo.tc import TcResult
 from ..magnetism.routes import ExchangeRoutes
 from ..magnetism.superexchange import SuperexchangeResult
@@ -34,7 +35,7 @@ from .wannier import WannierChannel
 
 __all__ = ["StepResultError", "RelaxStep", "StructureStep", "DFTStep", "MappingStep", "WannierStep", "TBStep",
            "MFTStep", "SuperexchangeStep", "ExchangeCompareStep", "AnisotropyStep", "ModelStep", "LSWTStep", "MCStep",
-           "ReportStep", "VacancyDFTStep", "VacancyFitStep"]
+           "ReportStep", "VacancyDFTStep", "VacancyFitStep", "DilutionSeries", "VacancyMCStep"]
 
 
 class StepResultError(WannmagError):
@@ -603,6 +604,18 @@ class VacancyFitStep:
                           condition_number=self.condition_number, stderr=self.stderr_meV,
                           configurations=self.configurations)
 
+    def source(self, c: str) -> str:
+        """Where the J of class ``c`` of the neutral cell's fit comes from (the source column of its tables):
+        absorbed into E0, fitted (effective when configurations whose holes moved were used), held at the perfect
+        crystal's, or assumed equal to the perfect crystal's J1 (a class the cell has no bond of)."""
+        if c in (self.absorbed or []):
+            return "absorbed into E0"
+        if c in self.J_fitted_meV:
+            return "fitted (effective)" if self.effective else "fitted"
+        if c in self.fixed_meV:
+            return "perfect crystal (held)"
+        return "assumed = perfect J1"
+
     def as_dict(self) -> dict:
         if self.mode is None:
             return {"convention": self.convention, "J_meV": self.J_meV, "fixed_meV": self.fixed_meV,
@@ -641,3 +654,117 @@ class VacancyFitStep:
         _need(d, "vacancy_fit (neutral cell)", "placement", *holes)
         return cls(**kw, mode=d["mode"], placement=HolePlacement.from_dict(d["placement"]),
                    **{k: d[k] for k in holes}, **{k: d.get(k) for k in _LATER_HOLE_KEYS})
+
+
+#: keys of one T(x) series of the vacancy study (:func:`wannmag.workflows.vacancy.diluted_study`), in stored order;
+#: each may be missing from a series stored by an earlier version (None here, and left out of the dict again)
+_SERIES_KEYS = ("statuses", "notes", "estimators", "binder", "chi_max_K", "t_windows_K", "coarse", "warnings",
+                "mermin_wagner", "realisations")
+
+
+@dataclass
+class DilutionSeries:
+    """One T(x) series of the vacancy study's Monte Carlo (temperatures K, one entry per vacancy fraction x):
+    ``tn_K`` (None: no Binder crossing bracketed), its error, the method of every number, and — as stored since
+    they exist — statuses, notes, estimators, the Binder cumulants, the labelled χ maxima of the largest lattice
+    (dicts T, error, lattice, estimator, text, or None), the temperature windows of the reported passes, the first
+    pass (``coarse``), the series' own warnings (the with-holes series; those of the dilution-only series are the
+    step's), the Mermin–Wagner flag and the disorder realisations.  The series with the holes of the vacancies also
+    has its :class:`~wannmag.magnetism.montecarlo.holes.HoleSpec` (meV, J > 0 AF) and the hole counts per x."""
+
+    tn_K: list
+    tn_error_K: list
+    methods: list
+    statuses: list | None = None
+    notes: list | None = None
+    estimators: list | None = None
+    binder: list | None = None
+    chi_max_K: list | None = None
+    t_windows_K: list | None = None
+    coarse: dict | None = None
+    warnings: list | None = None
+    mermin_wagner: bool | None = None
+    realisations: Any = None
+    hole_spec: HoleSpec | None = None
+    hole_counts: list | None = None
+
+    def as_dict(self) -> dict:
+        d = {"tn_K": self.tn_K, "tn_error_K": self.tn_error_K, "methods": self.methods}
+        d.update({k: getattr(self, k) for k in _SERIES_KEYS if getattr(self, k) is not None})
+        if self.hole_spec is not None:
+            d["hole_spec"] = self.hole_spec.as_dict()
+        if self.hole_counts is not None:
+            d["hole_counts"] = self.hole_counts
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DilutionSeries":
+        _need(d, "vacancy_mc series", "tn_K", "tn_error_K", "methods")
+        hs = d.get("hole_spec")
+        return cls(tn_K=d["tn_K"], tn_error_K=d["tn_error_K"], methods=d["methods"],
+                   **{k: d.get(k) for k in _SERIES_KEYS}, hole_spec=None if hs is None else HoleSpec.from_dict(hs),
+                   hole_counts=d.get("hole_counts"))
+
+
+@dataclass
+class VacancyMCStep:
+    """The ``vacancy_mc`` step of the vacancy study (:func:`wannmag.workflows.vacancy.diluted_study` without its raw
+    ``dilution`` results; temperatures K, exchange meV, H = Σ_{i<j} S_i·J_ij·S_j + Σ_i S_i·A_i·S_i, each bond once,
+    |S| = S, J > 0 AF): the vacancy fractions (x = 0 first), the dilution-only series (:attr:`series`, stored flat
+    at the top level), the lattice sizes, the temperature window of the first pass, whether a second pass ran, the
+    J1 next to a vacancy (None: dilution alone), the perfect lattice's Tc and error from the mc step (None: no mc
+    step), every warning, the vacancy fit's J (``fit``: J_meV, fixed_meV, rank), the algorithm and — with holes —
+    why, the notes about the holes, the series with the holes of the vacancies (:attr:`with_holes`), the study's
+    JSON file and the T(x) figure.
+
+    A key missing from a step stored by an earlier version (or a hand-made one) reads as None and is left out of
+    :meth:`as_dict` again; ``J1_vac_meV`` and ``perfect_mc_K``, None by meaning, are always written."""
+
+    fractions: list
+    series: DilutionSeries
+    sizes: list
+    figure: str
+    convention: str | None = None
+    t_window_K: list | None = None
+    refined: bool | None = None
+    J1_vac_meV: float | None = None
+    perfect_mc_K: list | None = None
+    warnings: list | None = None
+    fit: dict | None = None
+    algorithm: str | None = None
+    algorithm_reason: str | None = None
+    hole_notes: list | None = None
+    with_holes: DilutionSeries | None = None
+    json: str | None = None
+
+    def as_dict(self) -> dict:
+        d = {} if self.convention is None else {"convention": self.convention}
+        d["fractions"] = self.fractions
+        d.update(self.series.as_dict())
+        d["sizes"] = self.sizes
+        d.update({k: getattr(self, k) for k in ("t_window_K", "refined") if getattr(self, k) is not None})
+        d.update({"J1_vac_meV": self.J1_vac_meV, "perfect_mc_K": self.perfect_mc_K})
+        d.update({k: getattr(self, k) for k in ("warnings", "fit", "algorithm") if getattr(self, k) is not None})
+        if self.with_holes is not None:  # the step writes both with the holes' series (the reason may be None)
+            d.update({"algorithm_reason": self.algorithm_reason, "hole_notes": self.hole_notes})
+        elif self.hole_notes:
+            d["hole_notes"] = self.hole_notes
+        if self.with_holes is not None:
+            d["with_holes"] = self.with_holes.as_dict()
+        if self.json is not None:
+            d["json"] = self.json
+        d["figure"] = self.figure
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "VacancyMCStep":
+        """Inverse of :meth:`as_dict`; also the study of :func:`~wannmag.workflows.vacancy.diluted_study` itself
+        (its raw ``dilution`` results, top level and with holes, are not kept)."""
+        _need(d, "vacancy_mc", "fractions", "tn_K", "tn_error_K", "methods", "realisations", "sizes", "figure")
+        wh = d.get("with_holes")
+        return cls(fractions=d["fractions"], series=DilutionSeries.from_dict({k: v for k, v in d.items()
+                                                                              if k != "warnings"}),
+                   sizes=d["sizes"], figure=d["figure"],
+                   **{k: d.get(k) for k in ("convention", "t_window_K", "refined", "J1_vac_meV", "perfect_mc_K",
+                                            "warnings", "fit", "algorithm", "algorithm_reason", "hole_notes", "json")},
+                   with_holes=None if wh is None else DilutionSeries.from_dict(wh))
