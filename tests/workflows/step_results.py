@@ -10,7 +10,8 @@ from wannmag.magnetism.energy_mapping import ExchangeFit
 from wannmag.magnetism.montecarlo.tc import TcResult
 from wannmag.magnetism.vacancy import make_vacancy_cell
 from wannmag.magnetism.vacancy_holes import HolePlacement
-from wannmag.workflows.results import MappingStep, MCStep, ModelStep, StructureStep, VacancyFitStep
+from wannmag.workflows.results import (MappingStep, MCStep, ModelStep, StructureStep, VacancyDFTStep,
+                                       VacancyFitStep)
 
 
 def structure_result(formula: str = "X") -> dict:
@@ -53,3 +54,9 @@ def hole_fit_result(structure, J_meV: dict, fixed_meV: dict, rank: int, placemen
         J_fitted_meV={k: v for k, v in J_meV.items() if k not in fixed_meV}, assumed_meV={}, bonds_per_class={},
         mc_placement="near", excluded=[], residual_rms_meV=0.0, dof=0, warnings=[], notes=[],
         absorbed=list(absorbed)).as_dict()
+
+
+def vacancy_dft_result(structure, engine: str = "fake", charge: float = 0.0) -> dict:
+    """A vacancy_dft step of the equal-spin layout without records, of the vacancy cell of ``structure`` (default
+    2×2, site 0: 8 → 7 sites): what the report's first lines read (cell, charge e, engine)."""
+    return VacancyDFTStep(cell=make_vacancy_cell(structure), engine=engine, charge=charge, records=[]).as_dict()

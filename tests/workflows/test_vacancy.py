@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from step_results import hole_fit_result  # noqa: E402
+from step_results import hole_fit_result, vacancy_dft_result  # noqa: E402
 from test_run import FAST, J_TRUE, from_dir  # noqa: E402,F401  (module-scoped synthetic CrI3 directory)
 
 from wannmag.magnetism import SpinModel  # noqa: E402
@@ -202,6 +202,15 @@ def test_workflow_vacancy_study_json_plot_report_and_resume(from_dir, tmp_path):
     assert all("skipped" in m for m in logs if m.startswith("[wannmag run]"))
     assert eng.calls == calls and again["vacancy_mc"]["tn_K"] == tn
     assert (out / "report.md").read_text() == md
+    # the stored vacancy steps are their typed results key for key; the report made again from them (each rebuilt
+    # with from_dict) is the one the first run made from its objects in memory
+    from wannmag.workflows.results import VacancyDFTStep, VacancyFitStep, VacancyMCStep
+
+    for step, cls in (("vacancy_dft", VacancyDFTStep), ("vacancy_fit", VacancyFitStep), ("vacancy_mc", VacancyMCStep)):
+        stored = {k: v for k, v in again[step].items() if not k.startswith("_")}
+        assert json.dumps(cls.from_dict(stored).as_dict()) == json.dumps(stored), step
+    build_workflow(log=logs.append, **kw).run(force=("report",))
+    assert (out / "report.md").read_text() == md
     # a changed fraction list recomputes only the Monte Carlo of the study (and the report)
     logs.clear()
     build_workflow(log=logs.append, **{**kw, "vacancies": [0.1]}).run()
@@ -380,6 +389,7 @@ def test_vacancy_mc_step_runs_holes_beside_dilution_for_a_neutral_fit_with_hole_
     from wannmag.magnetism.montecarlo.holes import HoleSpec
     from wannmag.magnetism.spinmodel import MEV_PER_K
     from wannmag.workflows.engine import Context
+    from wannmag.workflows.results import VacancyMCStep
     from wannmag.workflows.vacancy import report_lines, step_vacancy_mc
 
     _, model = perfect_model(VPS3, (2.0, 0.1, 0.0))
@@ -391,10 +401,12 @@ def test_vacancy_mc_step_runs_holes_beside_dilution_for_a_neutral_fit_with_hole_
     params = {"vacancy": {"fractions": [0.1], "charge": "neutral"}, "mc_sizes": [4, 6], "mc_sweeps": 200,
               "mc_therm": 50, "mc_replicas": 4, "seed": 3, "vac_realisations": 2, "mc_refine": False, "workers": 1}
     results = {**run_steps_for_vacancy_mc(tmp_path / "model.json", "cluster", 30.0, 1.0), "vacancy_fit": fit,
-               "vacancy_dft": {"cell": {"n_sites_perfect": 8, "n_sites": 7}, "engine": "fake", "charge": 0.0,
-                               "records": []}}
+               "vacancy_dft": vacancy_dft_result(VPS3)}
     ctx = Context(tmp_path / "run", params, results, log=lambda m: None)
-    vm = step_vacancy_mc(ctx)
+    step = step_vacancy_mc(ctx)
+    assert isinstance(step, VacancyMCStep) and isinstance(step.with_holes.hole_spec, HoleSpec)
+    vm = step.as_dict()
+    assert json.dumps(VacancyMCStep.from_dict(json.loads(json.dumps(vm))).as_dict()) == json.dumps(vm)
     results["vacancy_mc"] = vm
     spec = HoleSpec(J={"V2-V2_bulk": 2.0, "next_to_vacancy": 1.5, "V2-V3": 0.8, "V3-V3": 0.8})
     wh = vm["with_holes"]

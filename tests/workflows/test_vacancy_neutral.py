@@ -16,7 +16,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fake_vacancy_holes import HoleEngine, vps3_from_dir  # noqa: E402
-from step_results import hole_fit_result  # noqa: E402
+from step_results import hole_fit_result, vacancy_dft_result  # noqa: E402
 from test_vacancy import run_steps_for_vacancy_mc  # noqa: E402
 
 from wannmag.magnetism.vacancy_holes import choose_hole_patterns, classify_bonds  # noqa: E402
@@ -494,10 +494,12 @@ def test_vacancy_mc_step_runs_dilution_only_when_the_fit_absorbed_v2_v3(tmp_path
     params = {"vacancy": {"fractions": [0.1], "charge": "neutral"}, "mc_sizes": [4], "mc_sweeps": 200,
               "mc_therm": 50, "mc_replicas": 4, "seed": 3, "vac_realisations": 2, "mc_refine": False, "workers": 1}
     results = {**run_steps_for_vacancy_mc(tmp_path / "model.json", "metropolis", 30.0, 1.0), "vacancy_fit": fit,
-               "vacancy_dft": {"cell": {"n_sites_perfect": 8, "n_sites": 7}, "engine": "fake", "charge": 0.0,
-                               "records": []}}
+               "vacancy_dft": vacancy_dft_result(REPO / "data" / "structures" / "VPS3_monolayer.cif")}
     ctx = Context(tmp_path / "run", params, results, log=lambda m: None)
-    vm = step_vacancy_mc(ctx)
+    step = step_vacancy_mc(ctx)
+    vm = step.as_dict()
+    assert step.with_holes is None and step.series.tn_K == vm["tn_K"]
+    assert json.dumps(type(step).from_dict(json.loads(json.dumps(vm))).as_dict()) == json.dumps(vm)
     assert "with_holes" not in vm and vm["J1_vac_meV"] is None
     assert vm["hole_notes"] == ["with holes: not run: V2-V3 not determined by the fit (absorbed into E0); "
                                 "dilution only"]

@@ -99,7 +99,7 @@ from .._atomic import atomic_write_json, atomic_write_text, jsonable
 from ..errors import WannmagError
 from ..magnetism.montecarlo import MCSettings
 from ..magnetism.montecarlo.dilution import dilution_scan
-from ..magnetism.montecarlo.holes import choose_hole_algorithm, hole_spec_from_fit
+from ..magnetism.montecarlo.holes import HoleSpec, choose_hole_algorithm, hole_spec_from_fit
 from ..magnetism.montecarlo.tc import checkpoint_key, mean_field_window, peak_text, second_pass
 # the vacancy cell's physics lives in the magnetism layer; imported here so that every former name keeps working
 from ..magnetism.vacancy import (CLASSES, NearVacancyJ, VacancyCell, VacancyError, VacancyFit,  # noqa: F401
@@ -114,7 +114,8 @@ from ..magnetism.vacancy_holes import (HoleError, HolePlacement, choose_placemen
 from .engine import Step
 from .parallel import _client, _map
 from .readers import read_output
-from .results import MappingStep, MCStep, ModelStep, StructureStep, VacancyDFTStep, VacancyFitStep
+from .results import (MappingStep, MCStep, ModelStep, StructureStep, VacancyDFTStep, VacancyFitStep,
+                      VacancyMCStep)
 
 __all__ = ["VacancyError", "VacancyFitError", "VacancyCell", "VacancyFit", "make_vacancy_cell", "choose_patterns",
            "vacancy_configuration", "fit_vacancy_exchange", "gpaw_engine", "run_vacancy_configurations",
@@ -605,45 +606,35 @@ def _neutral_fit(ctx, vd: VacancyDFTStep) -> VacancyFitStep:
                          residual_rms_meV=cf.rms_meV, dof=cf.dof, warnings=cf.warnings, notes=notes,
                          absorbed=list(fit.absorbed), status=cf.status, kind=cf.kind, effective=cf.effective,
                          moved=cf.moved, options=opts, beyond_heisenberg_meV=cf.beyond_heisenberg_meV)
-    out.table = _hole_fit_table(out.as_dict(), cell)
+    out.table = _hole_fit_table(out)
     ctx.log(out.table)
     for w in cf.warnings + notes:
         ctx.log(f"[wannmag vacancy] {w}")
     return out
 
 
-def _hole_fit_table(fit: dict, cell: VacancyCell) -> str:
-    """The fit with holes as text (ctx.log and the report's code block)."""
-    perfect = list(fit["perfect_J_meV"]) + [None, None, None]
-    pl = fit["placement"]
+def _hole_fit_table(fit: VacancyFitStep) -> str:
+    """The fit with holes of the neutral cell (its :class:`VacancyCell` ``fit.cell``) as text (ctx.log and the
+    report's code block)."""
+    cell, pl = fit.cell, fit.placement
+    perfect = list(fit.perfect_J_meV) + [None, None, None]
     lines = [f"neutral vacancy cell: {cell.n_sites} of {cell.n_full} magnetic sites (supercell {cell.supercell}), "
-             f"holes ({pl['name']}) on sites {pl['sites']} with S = {pl['spin_hole']:g}, S = {cell.spin:g} elsewhere; "
+             f"holes ({pl.name}) on sites {pl.sites} with S = {pl.spin_hole:g}, S = {cell.spin:g} elsewhere; "
              "H = Σ_{i<j} J_ij S_i·S_j, each bond once, J > 0 AF, meV"]
-    if fit.get("kind"):
-        lines.append(f"{fit['kind']}")
+    if fit.kind:
+        lines.append(f"{fit.kind}")
     lines.append(f"{'class':>16s} {'bonds':>5s} {'J (meV)':>10s} {'':>9s} {'source':>24s} {'perfect J':>10s}")
-    for c, val in fit["J_meV"].items():
-        err = (fit.get("stderr_meV") or {}).get(c)
-        src = _hole_source(fit, c)
+    for c, val in fit.J_meV.items():
+        err = (fit.stderr_meV or {}).get(c)
+        src = fit.source(c)
         ref = perfect[0] if c in ("V2-V2_bulk", "next_to_vacancy", "V2-V3", "V3-V3") else \
             perfect[int(c[1:]) - 1] if c in ("J2", "J3") else None
-        lines.append(f"{c:>16s} {fit['bonds_per_class'].get(c, 0):5d} {_num(val, '+10.3f'):>10s} "
+        lines.append(f"{c:>16s} {fit.bonds_per_class.get(c, 0):5d} {_num(val, '+10.3f'):>10s} "
                      f"{'' if err is None else '± ' + format(err, '.3f'):>9s} {src:>24s} "
                      f"{'' if ref is None else format(ref, '+.3f'):>10s}")
-    lines.append(f"rank {fit['rank']}, condition number {fit['condition_number']:.3g}, residuals rms "
-                 f"{fit['residual_rms_meV']:.3f} meV/cell ({fit['dof']} residual degrees of freedom)")
+    lines.append(f"rank {fit.rank}, condition number {fit.condition_number:.3g}, residuals rms "
+                 f"{fit.residual_rms_meV:.3f} meV/cell ({fit.dof} residual degrees of freedom)")
     return "\n".join(lines)
-
-
-def _hole_source(fit: dict, c: str) -> str:
-    """Where the J of class ``c`` of a neutral-cell fit comes from (the tables' source column)."""
-    if c in (fit.get("absorbed") or []):
-        return "absorbed into E0"
-    if c in fit["J_fitted_meV"]:
-        return "fitted (effective)" if fit.get("effective") else "fitted"
-    if c in fit["fixed_meV"]:
-        return "perfect crystal (held)"
-    return "assumed = perfect J1"
 
 
 # ------------------------------------------------------------------------------------------------------ steps
@@ -916,10 +907,11 @@ def step_vacancy_mc(ctx):
     finally:
         if client is not None:
             client.close()
+    # the study without its raw dilution results, in JSON types: the object is what is stored, also in this run
     out = {k: val for k, val in study.items() if k != "dilution"}
     if "with_holes" in out:
         out["with_holes"] = {k: val for k, val in out["with_holes"].items() if k != "dilution"}
-    return out
+    return VacancyMCStep.from_dict(jsonable(out))
 
 
 def vacancy_steps(params: dict) -> list:
@@ -976,18 +968,19 @@ def _num(x, fmt: str) -> str:
     return "" if x is None else format(x, fmt)
 
 
-def neutral_report_lines(vd: dict, vf: dict) -> list[str]:
+def neutral_report_lines(vd: VacancyDFTStep, vf: VacancyFitStep) -> list[str]:
     """The neutral cell's part of the vacancy section: the placement runs (energy relative to the lowest, meV; V
     moments; where the holes are; gap and common gap; converged), the chosen placement, warnings of an active
     fixed-moment constraint, the fit by bond class with its residuals, and every configuration with why it was
     excluded."""
-    s = vd["settings"]
-    rel = (vd.get("choice") or {}).get("relative_meV") or {}
+    s = vd.settings
+    ch = vd.choice
+    rel = ch.relative_meV or {}
     mixer = ", ".join(f"{k} {v:g}" if isinstance(v, (int, float)) else f"{k} {v}" for k, v in (s.get("mixer") or
                                                                                           {}).items()) or "GPAW's"
-    lines = [f"Neutral cell: {vd['holes_per_vacancy']} holes per vacancy, a hole site started as S = "
-             f"{vd['spin_hole']:g} ({2 * vd['spin_hole']:g} μ_B) at the placements below, in the perfect crystal's "
-             f"order ({''.join('+' if x > 0 else '-' for x in vd['start_pattern'])}). SCF: Fermi–Dirac "
+    lines = [f"Neutral cell: {vd.holes_per_vacancy} holes per vacancy, a hole site started as S = "
+             f"{vd.spin_hole:g} ({2 * vd.spin_hole:g} μ_B) at the placements below, in the perfect crystal's "
+             f"order ({''.join('+' if x > 0 else '-' for x in vd.start_pattern)}). SCF: Fermi–Dirac "
              f"{s['smearing']:g} eV, mixer {mixer}, "
              + ("total moment fixed at the start moments' sum (a constraint)" if s.get("fixmagmom") else
                 "free total moment")
@@ -995,66 +988,65 @@ def neutral_report_lines(vd: dict, vf: dict) -> list[str]:
              "iterations.", "",
              "| placement | holes placed on | E − E_min (meV) | V moments (μ_B) | holes found on | gap (eV) | "
              "common gap (eV) | converged |", "|---|---|---|---|---|---|---|---|"]
-    for r in vd["placements"]:
-        placed = ", ".join(map(str, r["sites"])) if r["sites"] else "none (every ion started full)"
-        hf = r.get("holes_found") or {}
+    for r in vd.placements:  # PlacementRun; holes_found and check are the dicts of locate_holes and
+        placed = ", ".join(map(str, r.sites)) if r.sites else "none (every ion started full)"  # check_configuration
+        hf = r.holes_found or {}
         found = ""
-        if r["converged"]:
+        if r.converged:
             found = (", ".join(map(str, hf.get("sites") or [])) + (" (localised)" if hf.get("localised") else
                                                                  " (not localised)"))
-            if r.get("check") is not None:
-                found += "; stayed" if r["check"].get("ok") else f"; not as placed: {r['check'].get('reason')}"
-        conv = (f"yes ({r['scf_iterations']} iterations)" if r["converged"] and r.get("scf_iterations") else
-                "yes" if r["converged"] else f"no: {r.get('reason')}")
-        lines.append(f"| {r['name']} | {placed} | {_num(rel.get(r['name']), '.1f')} | "
-                     f"{', '.join(f'{m:+.2f}' for m in r.get('V_moments') or [])} | {_md(found)} | "
-                     f"{_num(r.get('gap_eV'), '.3f')} | {_num(r.get('common_gap_eV'), '+.3f')} | {_md(conv)} |")
-    ch = vd["choice"]
-    lines += ["", f"Fitted placement: **{ch['placement']}** (holes on sites {ch['sites']}; the lowest converged "
+            if r.check is not None:
+                found += "; stayed" if r.check.get("ok") else f"; not as placed: {r.check.get('reason')}"
+        conv = (f"yes ({r.scf_iterations} iterations)" if r.converged and r.scf_iterations else
+                "yes" if r.converged else f"no: {r.reason}")
+        lines.append(f"| {r.name} | {placed} | {_num(rel.get(r.name), '.1f')} | "
+                     f"{', '.join(f'{m:+.2f}' for m in r.V_moments or [])} | {_md(found)} | "
+                     f"{_num(r.gap_eV, '.3f')} | {_num(r.common_gap_eV, '+.3f')} | {_md(conv)} |")
+    lines += ["", f"Fitted placement: **{ch.placement}** (holes on sites {ch.sites}; the lowest converged "
               "placement whose holes stayed on the placed sites)."]
-    lines += [f"Note: {n}." for n in ch.get("notes") or []]
-    lines += [f"Warning: {w}." for w in vd.get("constraint_warnings") or []]
-    if not vd.get("constraint_warnings") and s.get("fixmagmom"):
+    lines += [f"Note: {n}." for n in ch.notes or []]
+    lines += [f"Warning: {w}." for w in vd.constraint_warnings or []]
+    if not vd.constraint_warnings and s.get("fixmagmom"):
         lines.append("Fixed moment: no converged SCF has its two spin channels overlapping (common gap ≥ −smearing): "
                      "the constraint is not active.")
-    perfect = list(vf["perfect_J_meV"]) + [None, None, None]
+    perfect = list(vf.perfect_J_meV) + [None, None, None]
     lines += ["", "Exchange by bond class (H = Σ_{i<j} J_ij S_i·S_j, each bond once, S = "
-              f"{vf['placement']['spin_hole']:g} on the hole sites, {vd['cell']['spin']:g} elsewhere, J > 0 AF, "
+              f"{vf.placement.spin_hole:g} on the hole sites, {vd.cell.spin:g} elsewhere, J > 0 AF, "
               "meV):", "",
               "| class | bonds in the cell | J (meV) | ± (meV) | source | perfect crystal (meV) |",
               "|---|---|---|---|---|---|"]
-    for c, val in vf["J_meV"].items():
-        err = (vf.get("stderr_meV") or {}).get(c)
-        src = _hole_source(vf, c)
+    for c, val in vf.J_meV.items():
+        err = (vf.stderr_meV or {}).get(c)
+        src = vf.source(c)
         src = src + " (no bond in the cell)" if src.startswith("assumed") else src
         ref = perfect[0] if not c.startswith("J") else perfect[int(c[1:]) - 1]
-        lines.append(f"| {c} | {vf['bonds_per_class'].get(c, 0)} | {_num(val, '+.3f')} | {_num(err, '.3f')} | "
+        lines.append(f"| {c} | {vf.bonds_per_class.get(c, 0)} | {_num(val, '+.3f')} | {_num(err, '.3f')} | "
                      f"{src} | {_num(ref, '+.3f')} |")
-    lines += ["", f"Fit: {len(vf['residuals_meV_per_cell'])} configurations used, residuals rms "
-              f"{vf['residual_rms_meV']:.3f} meV per cell ({vf['dof']} residual degrees of freedom), condition "
-              f"number {vf['condition_number']:.3g}."]
+    lines += ["", f"Fit: {len(vf.residuals_meV_per_cell)} configurations used, residuals rms "
+              f"{vf.residual_rms_meV:.3f} meV per cell ({vf.dof} residual degrees of freedom), condition "
+              f"number {vf.condition_number:.3g}."]
     lines += _fit_kind_lines(vf)
     lines += ["",
               "| configuration | E (eV/cell) | V moments (μ_B) | used | residual (meV) | excluded because |",
               "|---|---|---|---|---|---|"]
-    for r in vf["configurations"]:
+    for r in vf.configurations:  # the configuration records (dicts), annotated by the fit
         lines.append(f"| {r['name']} | {_num(r.get('energy_eV'), '.6f')} | "
                      f"{', '.join(f'{m:+.2f}' for m in r.get('V_moments') or [])} | {'yes' if r['used'] else 'no'} | "
                      f"{_num(r.get('residual_meV'), '+.3f')} | {_md(r.get('excluded_because') or '')} |")
-    lines += [""] + [f"Note: {n}." for n in vf.get("notes") or []]
+    lines += [""] + [f"Note: {n}." for n in vf.notes or []]
     lines.append(f"An SCF without an energy is recorded and not retried on a re-run (delete its record.json under "
-                 f"{vd['workdir']} to run it again).")
+                 f"{vd.workdir} to run it again).")
     return lines
 
 
-def _fit_kind_lines(vf: dict) -> list[str]:
+def _fit_kind_lines(vf: VacancyFitStep) -> list[str]:
     """Which fit of the neutral cell this is (report): fixed-hole Heisenberg or effective couplings (configurations
     whose holes moved used, ``--vacancy-keep-moved``), and the classes absorbed into E0 (``--vacancy-absorb-
     constant``).  A fit stored before these options existed is a fixed-hole fit with the defaults."""
-    opts = {**NEUTRAL_FIT, **(vf.get("options") or {})}
+    opts = {**NEUTRAL_FIT, **(vf.options or {})}
     given = [f"--vacancy-{k.replace('_', '-')}" + ("" if isinstance(NEUTRAL_FIT[k], bool) else f" {opts[k]}")
              for k in NEUTRAL_FIT if opts[k] != NEUTRAL_FIT[k]]
-    moved = vf.get("moved") or []
+    moved = vf.moved or []
     if moved:
         out = [f"Which fit: **EFFECTIVE couplings** — {len(moved)} configuration(s) whose holes left the placed "
                f"sites are used ({', '.join(moved)}): not a fixed-hole Heisenberg fit; the residuals say how far "
@@ -1062,81 +1054,83 @@ def _fit_kind_lines(vf: dict) -> list[str]:
     else:
         out = ["Which fit: fixed-hole Heisenberg (every configuration used kept its spins and its holes on the "
                "placed sites)."]
-    if vf.get("absorbed"):
+    if vf.absorbed:
         out.append(f"Absorbed into E0 (the same Σ S_i S_j σ_i σ_j in every configuration used, not determined by "
-                   f"them): {', '.join(vf['absorbed'])}.")
-    out.append(f"Fit options: {', '.join(given) if given else 'defaults'} (status: {vf.get('status', 'fitted')}).")
+                   f"them): {', '.join(vf.absorbed)}.")
+    status = "fitted" if vf.status is None else vf.status  # (a fit stored before the options has none)
+    out.append(f"Fit options: {', '.join(given) if given else 'defaults'} (status: {status}).")
     return out
 
 
 def report_lines(ctx) -> list[str]:
     """The vacancy section of report.md."""
-    r = ctx.results
-    if "vacancy_mc" not in r:
+    if "vacancy_mc" not in ctx.results:
         return []
-    vd, vf, vm = r["vacancy_dft"], r["vacancy_fit"], r["vacancy_mc"]
-    cell = vd["cell"]
+    vd = ctx.typed("vacancy_dft", VacancyDFTStep)
+    vf = ctx.typed("vacancy_fit", VacancyFitStep)
+    vm = ctx.typed("vacancy_mc", VacancyMCStep)
+    cell = vd.cell
     lines = ["## Vacancies: exchange next to a vacancy and T(x) of the diluted lattice", "",
-             f"One magnetic ion removed from a {cell['n_sites_perfect']}-site supercell ({cell['n_sites']} sites "
-             f"left), {_charge_text(vd.get('charge') or 0)}, energies: {vd['engine']}.", ""]
-    if vd.get("mode") == "holes":
+             f"One magnetic ion removed from a {cell.n_full}-site supercell ({cell.n_sites} sites "
+             f"left), {_charge_text(vd.charge or 0)}, energies: {vd.engine}.", ""]
+    if vd.mode == "holes":
         lines += neutral_report_lines(vd, vf)
     else:
         lines += ["| configuration | E (eV/cell) | total moment (μ_B) | gap (eV) | site moments (μ_B) |",
                   "|---|---|---|---|---|"]
-        for rec in vd["records"]:
+        for rec in vd.records:  # the configuration records (dicts: run_dft's DFTRecord fields)
             mom = rec.get("site_moments") or []
             tm = rec.get("total_moment")
             gap = rec.get("gap")
             lines.append(f"| {rec['name']} | {rec['energy']:.4f} | {'' if tm is None else format(tm, '+.2f')} | "
                          f"{'' if gap is None else format(gap, '.3f')} | {', '.join(f'{m:+.2f}' for m in mom)} |")
-        if vf.get("table"):
-            lines += ["", "```", vf["table"], "```"]
-    wh = vm.get("with_holes")
-    if wh:
-        hs = wh.get("hole_spec") or {}
-        Jtxt = ", ".join(f"{k} {val:+.2f}" for k, val in (hs.get("J_meV") or {}).items())
+        if vf.table:
+            lines += ["", "```", vf.table, "```"]
+    se, wh = vm.series, vm.with_holes  # the dilution-only series and the one with the holes (DilutionSeries)
+    if wh is not None:
+        hs = wh.hole_spec or HoleSpec(J={})  # (its defaults: 2 per vacancy, S = 1, near)
+        Jtxt = ", ".join(f"{k} {val:+.2f}" for k, val in hs.J.items())
         lines += ["", "Dilution only (every J of the perfect crystal, S = 3/2) beside the lattice with the holes of "
-                  f"the vacancies ({hs.get('per_vacancy', 2)} per vacancy, S = {hs.get('spin_hole', 1.0):g}, placed "
-                  f"'{hs.get('placement', 'near')}'), every nearest-neighbour bond with the J of its class: {Jtxt} "
+                  f"the vacancies ({hs.per_vacancy} per vacancy, S = {hs.spin_hole:g}, placed "
+                  f"'{hs.placement}'), every nearest-neighbour bond with the J of its class: {Jtxt} "
                   "meV (J > 0 AF).",
-                  f"Algorithm: {vm.get('algorithm', '')} ({vm.get('algorithm_reason') or ''})."]
-        lines += [f"Note: {n}." for n in vm.get("hole_notes") or []]
-    elif vm.get("hole_notes"):
-        lines += [""] + [f"Note: {n}." for n in vm["hole_notes"]]
+                  f"Algorithm: {vm.algorithm or ''} ({vm.algorithm_reason or ''})."]
+        lines += [f"Note: {n}." for n in vm.hole_notes or []]
+    elif vm.hole_notes:
+        lines += [""] + [f"Note: {n}." for n in vm.hole_notes]
     lines += ["", "| x | T (K) | estimator | χ maximum of the largest lattice (K) |", "|---|---|---|---|"]
-    chis = vm.get("chi_max_K") or [None] * len(vm["fractions"])
-    for x, t, e, m, c in zip(vm["fractions"], vm["tn_K"], vm["tn_error_K"], vm["methods"], chis):
+    chis = se.chi_max_K or [None] * len(vm.fractions)  # dicts T, error, lattice, estimator, text (or None)
+    for x, t, e, m, c in zip(vm.fractions, se.tn_K, se.tn_error_K, se.methods, chis):
         tt = "not bracketed" if t is None else f"{t:.1f} ± {(e or 0):.1f}"
         ct = "" if not c else (c.get("text") or f"{c['T']:.1f}")
         lines.append(f"| {x:g} | {tt} | {m if t is not None else 'no Binder crossing (see note)'} | {ct} |")
-    if wh:
+    if wh is not None:
         lines += ["", "With holes:", "", "| x | T (K) | estimator | χ maximum of the largest lattice (K) | holes |",
                   "|---|---|---|---|---|"]
-        hcs = wh.get("hole_counts") or [{}] * len(vm["fractions"])
-        for x, t, e, m, c, hc in zip(vm["fractions"], wh["tn_K"], wh["tn_error_K"], wh["methods"],
-                                     wh.get("chi_max_K") or [None] * len(vm["fractions"]), hcs):
+        hcs = wh.hole_counts or [{}] * len(vm.fractions)  # dicts n_holes, n_vacancies, ... per x
+        for x, t, e, m, c, hc in zip(vm.fractions, wh.tn_K, wh.tn_error_K, wh.methods,
+                                     wh.chi_max_K or [None] * len(vm.fractions), hcs):
             tt = "not bracketed" if t is None else f"{t:.1f} ± {(e or 0):.1f}"
             ct = "" if not c else (c.get("text") or f"{c['T']:.1f}")
             lines.append(f"| {x:g} | {tt} | {m if t is not None else 'no Binder crossing (see note)'} | {ct} | "
                          f"{hc.get('n_holes', 0)} on {hc.get('n_vacancies', 0)} vacancies |")
-        lines += [f"Note (with holes): {w}." for w in wh.get("warnings", []) if w.startswith("x = ")]
-    binders = sorted(set(vm.get("binder") or []) | set((wh or {}).get("binder") or []))
+        lines += [f"Note (with holes): {w}." for w in wh.warnings or [] if w.startswith("x = ")]
+    binders = sorted(set(se.binder or []) | set((wh.binder if wh is not None else None) or []))
     if binders:
         lines.append(f"Binder cumulant: {', '.join(binders)} (the perfect lattice's choice; U4 from the "
                      "disorder-averaged moments).")
-    if vm.get("perfect_mc_K") and vm["perfect_mc_K"][0] is not None:
-        lines.append(f"\nPerfect lattice (mc step): {vm['perfect_mc_K'][0]:.1f} ± {(vm['perfect_mc_K'][1] or 0):.1f} K.")
-    lines.append(f"Disorder realisations per size and x: {vm['realisations']}; sizes {vm['sizes']}.")
-    if vm.get("refined"):
-        lines.append("Two passes: a ladder over " + "–".join(f"{t:.0f}" for t in vm["t_window_K"]) + " K, then for "
+    if vm.perfect_mc_K and vm.perfect_mc_K[0] is not None:
+        lines.append(f"\nPerfect lattice (mc step): {vm.perfect_mc_K[0]:.1f} ± {(vm.perfect_mc_K[1] or 0):.1f} K.")
+    lines.append(f"Disorder realisations per size and x: {se.realisations}; sizes {vm.sizes}.")
+    if vm.refined:
+        lines.append("Two passes: a ladder over " + "–".join(f"{t:.0f}" for t in vm.t_window_K) + " K, then for "
                      "every x a ladder around its first estimate (windows " + ", ".join(
-                         f"{w[0]:.0f}–{w[1]:.0f}" for w in vm["t_windows_K"]) + " K).")
+                         f"{w[0]:.0f}–{w[1]:.0f}" for w in se.t_windows_K) + " K).")
     lines.append("T is a Binder crossing bracketed inside its temperature window; a χ maximum is not an ordering "
                  "temperature (at a window edge it is only a bound).")
-    lines += [f"Note: {w}." for w in vm.get("warnings", []) if w.startswith("x = ")]
-    if vm.get("mermin_wagner"):
+    lines += [f"Note: {w}." for w in vm.warnings or [] if w.startswith("x = ")]
+    if se.mermin_wagner:
         lines.append("Warning: the model has a continuous symmetry in 2D (Mermin–Wagner); the temperatures are "
                      "finite-size crossovers.")
-    lines += ["", f"![T(x)]({Path(vm['figure']).relative_to(ctx.out)})", ""]
+    lines += ["", f"![T(x)]({Path(vm.figure).relative_to(ctx.out)})", ""]
     return lines
