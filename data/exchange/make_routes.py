@@ -39,7 +39,13 @@ BASIS = {"CrI3": "Cr d + I p, 28 WFs, bands 7–34 isolated (I 5s excluded), spr
 BASIS_CHOICE = {"CrI3": "the Cr d + I p manifold is isolated by gaps (no window to choose, no disentanglement), so "
                         "its MLWFs follow from the projections alone and reproduce every band of the manifold (0.01 "
                         "meV); a disentangled or d-only basis adds choices (outer/frozen window, electron count) "
-                        "and moved J1 by ≤ 0.1 meV (≤ 11 %), far less than the gap to energy mapping"}
+                        "and moved J1 by ≤ 0.1 meV (≤ 11 %), far less than the gap to energy mapping",
+                "VPS3": "the V d + S p + P p manifold is entangled with the bands above, so every basis of it is "
+                        "disentangled: the shipped one freezes the projected-DOS window (the package's automatic "
+                        "choice, used by every Wannier-based number); freezing only the occupied states moves the FM "
+                        "force-theorem J1 by +4.5 meV (+13 %), the same direction as and about half of the FM→Néel "
+                        "reference-state step (−5.0), and a V d-only basis is refused for the minority channel (no "
+                        "state in its frozen window, a Wannier function centred 1.56 Å off its V)"}
 
 
 def rel(path) -> str:

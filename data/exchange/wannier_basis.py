@@ -43,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "data"))
 
 from _stages import run_stages  # noqa: E402
+from wannmag.errors import WannmagError  # noqa: E402
 from wannmag.structures import cri3_monolayer, vps3_monolayer  # noqa: E402
 
 MATERIALS = {"CrI3": cri3_monolayer, "VPS3": vps3_monolayer}
@@ -241,17 +242,24 @@ def mft(mat: str, work: Path) -> None:
     from wannmag.workflows.dft import read_summary, write_json_atomic
 
     shipped_route, info = force_theorem_route(ROOT / "data" / "dft" / mat, rcut=RCUT[mat], **MFT)
-    routes, bases = {}, {}
+    routes, bases, failed = {}, {}, {}
     ref_dir = work / mat / BASES[mat]["shipped"][0]
     for name, (sub, desc) in BASES[mat].items():
         d = work / mat / sub
         if not all((d / f"{mat}_{c}_quality.json").exists() for c in ("up", "dn")):
             print(f"{mat} {name}: not Wannierised ({d}), skipped", flush=True)
             continue
-        if name == "d_only":  # the .win's DFT E_F falls inside the d-only bands: nominal d count (below)
-            r, rinfo = force_theorem_nominal(d, RCUT[mat], NOMINAL_D_ELECTRONS[mat])
-        else:
-            r, rinfo = force_theorem_route(d, rcut=RCUT[mat], **MFT)
+        try:
+            if name == "d_only":  # the .win's DFT E_F falls inside the d-only bands: nominal d count (below)
+                r, rinfo = force_theorem_nominal(d, RCUT[mat], NOMINAL_D_ELECTRONS[mat])
+            else:
+                r, rinfo = force_theorem_route(d, rcut=RCUT[mat], **MFT)
+        except (WannmagError, RuntimeError) as exc:  # a basis the package refuses is reported, never used
+            if name == "shipped":
+                raise
+            failed[name] = f"{type(exc).__name__}: {exc}"
+            print(f"{mat} {name}: no force theorem ({failed[name]})", flush=True)
+            continue
         t = d / "basis_timing.json"
         bases[name] = {"description": desc, "directory": str(d), "J_meV": r.J, "J_spread_meV":
                        r.settings["J_spread_meV"], "force_theorem_s": r.seconds,
@@ -273,7 +281,8 @@ def mft(mat: str, work: Path) -> None:
     gs = read_summary(_run_dir(mat, work))
     ground = {"run_dir": str(_run_dir(mat, work)), "gpw": gs.gpw, "energy_eV": gs.energy,
               "site_moments_muB": gs.site_moments, "dft_seconds": gs.timings, "code": gs.code_version,
-              "parameters": "those of data/dft/make_reference.py cri3-wannier (FM_wannier, compared: identical)"}
+              "parameters": f"those of data/dft/make_reference.py {mat.lower()}-wannier (FM_wannier, compared: "
+                            "identical)"}
     rows = []
     J1_ref = routes["shipped"].J1
     for name, r in routes.items():
@@ -297,11 +306,16 @@ def mft(mat: str, work: Path) -> None:
                      "seconds": {"total": round((b["force_theorem_s"] or 0) + (b["wannierisation_s"] or 0), 1),
                                  "force_theorem": b["force_theorem_s"], "wannierisation": b["wannierisation_s"]},
                      "source": f"data/exchange/{mat}_wannier_basis.json"})
+    for name, why in failed.items():
+        rows.append({"name": f"force theorem (FM reference), Wannier basis: {BASES[mat][name][1].split(',')[0]}"
+                             + ROW_SUFFIX[name], "status": "not computed", "reference": "FM",
+                     "reason": f"the basis was refused by the package's Wannier checks: {why}",
+                     "source": f"data/exchange/{mat}_wannier_basis.json"})
     write_json_atomic(OUT / f"{mat}_wannier_basis.json", {
         "material": mat, "spin": 1.5, "distances": bases["shipped"]["distances_A"],
         "convention": "meV; H = sum_{i<j} J S_i.S_j, each bond once, classical spins |S| = 3/2, J > 0 AF",
         "made_by": "data/exchange/wannier_basis.py", "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
-        "routes": rows, "reproduction": repro, "bases": bases, "ground_state": ground,
+        "routes": rows, "reproduction": repro, "bases": bases, "failed_bases": failed, "ground_state": ground,
         "force_theorem_settings": {"kmesh": list(MFT["kmesh"]), "n_energy": MFT["n_energy"], "rcut_A": RCUT[mat],
                                    "efermi": "mid-gap at the .win occupation"}})
     for name, b in bases.items():

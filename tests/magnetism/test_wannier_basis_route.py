@@ -113,3 +113,21 @@ def test_shipped_basis_file():
     assert {round(r["J1"], 9) for r in d["routes"]} == J1s and len(d["routes"]) >= 2
     combined = {r["name"] for r in json.loads((EXCHANGE / "CrI3_routes.json").read_text())["routes"]}
     assert {r["name"] for r in d["routes"]} <= combined and MISSING not in combined
+
+
+def test_shipped_vps3_basis_file_reports_the_refused_basis():
+    """data/exchange/VPS3_wannier_basis.json: the re-made shipped basis reproduces the FM route (J1 +35.30 meV), the
+    occupied-only frozen window gives a computed row, and the V d-only basis that the package's Wannier checks refuse
+    (minority channel: a function centred far from its V) is a "not computed" row with that reason — never a J."""
+    d = json.loads((EXCHANGE / "VPS3_wannier_basis.json").read_text())
+    rep = d["reproduction"]
+    assert rep["passed"] and rep["shipped_route_J_meV"][0] == pytest.approx(35.297, abs=1e-3)
+    rows = {r["name"]: r for r in d["routes"]}
+    computed = [r for r in rows.values() if r.get("status") != "not computed"]
+    refused = [r for r in rows.values() if r.get("status") == "not computed"]
+    assert {round(r["J1"], 9) for r in computed} == {round(b["J_meV"][0], 9) for n, b in d["bases"].items()
+                                                     if n != "shipped"}
+    assert set(d["failed_bases"]) == {"d_only"} and len(refused) == 1
+    assert refused[0].get("J1") is None and "refused" in refused[0]["reason"] and "centred" in refused[0]["reason"]
+    combined = {r["name"]: r for r in json.loads((EXCHANGE / "VPS3_routes.json").read_text())["routes"]}
+    assert set(rows) <= set(combined) and combined[refused[0]["name"]]["J1"] is None
