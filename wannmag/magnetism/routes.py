@@ -295,7 +295,8 @@ def stiffness_lines(st: dict) -> list[str]:
     D = st["D"]
     lines = [head, f"  self-consistent small-q spirals: D = {D:.1f} (B = {st.get('B') or 0:.1f}, "
                    f"Γ + {st.get('n_points')} small-q points, |q| ≤ {st.get('q_max') or 0:.3f} Å⁻¹) ({st.get('source')})",
-             "  D implied by each route (from its J1–J3 unless 'all J(R)' is named; ratio to the spirals' D):"]
+             "  D implied by each route (from its J1–J3 unless the name says more: 'J1–J4', 'all J(R)'; "
+             "ratio to the spirals' D):"]
     w = max([10] + [len(k) for k in st.get("routes", {})])
     for name, r in st.get("routes", {}).items():
         extra = f"   (J1–J3 only: {r['D_J1_J3']:.1f})" if "D_J1_J3" in r else ""
