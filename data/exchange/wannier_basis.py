@@ -309,7 +309,8 @@ def mft(mat: str, work: Path) -> None:
     for name, why in failed.items():
         rows.append({"name": f"force theorem (FM reference), Wannier basis: {BASES[mat][name][1].split(',')[0]}"
                              + ROW_SUFFIX[name], "status": "not computed", "reference": "FM",
-                     "reason": f"the basis was refused by the package's Wannier checks: {why}",
+                     "reason": f"the package refused this basis (Wannier checks or force-theorem preconditions): "
+                               f"{why}",
                      "source": f"data/exchange/{mat}_wannier_basis.json"})
     write_json_atomic(OUT / f"{mat}_wannier_basis.json", {
         "material": mat, "spin": 1.5, "distances": bases["shipped"]["distances_A"],

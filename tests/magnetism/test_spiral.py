@@ -285,3 +285,19 @@ def test_relaxed_spiral_energy_finds_the_collinear_ground_states():
         m = _model_with_J(spiral_model("data/structures/CrI3_monolayer.cif", 1), [J1])
         e, a = relaxed_spiral_energy(m, [0.0, 0.0, 0.0])
         assert a == angle and e == pytest.approx(-3 * abs(J1) * 1.5**2, rel=1e-9)
+
+
+def test_select_shells_takes_the_fewest_within_the_scf_tolerance_or_says_why_not():
+    from wannmag.magnetism.spiral import select_shells
+
+    scan = {"n_points": 9, "fits": [
+        {"n_shells": 3, "status": "fitted", "rms_residual": 0.7},
+        {"n_shells": 4, "status": "fitted", "rms_residual": 0.05},
+        {"n_shells": 5, "status": "fitted", "rms_residual": 0.01},
+        {"n_shells": 6, "status": "not determined", "reason": "too few points"}]}
+    sel = select_shells(scan, 0.54)
+    assert sel["n_shells"] == 4 and sel["fit"]["rms_residual"] == 0.05 and "0.54" in sel["reason"]
+    assert select_shells(scan, 0.005)["n_shells"] is None
+    assert "not a short-range" in select_shells(scan, 0.005)["reason"]
+    none = select_shells(scan, None)
+    assert none["n_shells"] is None and "no SCF energy tolerance" in none["reason"]

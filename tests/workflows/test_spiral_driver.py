@@ -331,20 +331,6 @@ def test_high_symmetry_points_of_the_hexagonal_zone():
     assert high_symmetry_label(np.diag([3.0, 5.0, 20.0]), (0, 0, 0)) == "Γ"
 
 
-def test_select_shells_takes_the_fewest_within_the_scf_tolerance_or_says_why_not():
-    scan = {"n_points": 9, "fits": [
-        {"n_shells": 3, "status": "fitted", "rms_residual": 0.7},
-        {"n_shells": 4, "status": "fitted", "rms_residual": 0.05},
-        {"n_shells": 5, "status": "fitted", "rms_residual": 0.01},
-        {"n_shells": 6, "status": "not determined", "reason": "too few points"}]}
-    sel = sp.select_shells(scan, 0.54)
-    assert sel["n_shells"] == 4 and sel["fit"]["rms_residual"] == 0.05 and "0.54" in sel["reason"]
-    assert sp.select_shells(scan, 0.005)["n_shells"] is None
-    assert "not a short-range" in sp.select_shells(scan, 0.005)["reason"]
-    none = sp.select_shells(scan, None)
-    assert none["n_shells"] is None and "no SCF energy tolerance" in none["reason"]
-
-
 def test_route_file_gamma_m_k_row_and_every_point_row_recover_a_j1_j4_model(tmp_path, fake):
     """E(q) of a J1–J4 model: the Γ/M/K row is exactly determined and folds J4 into J1–J3 (so it differs from the
     truth); the every-point row (main set + a small-q folder) selects four shells by the SCF tolerance (GPAW's

@@ -91,7 +91,7 @@ from .spinmodel import SpinModel
 
 __all__ = ["SpiralFit", "SpiralFitError", "spiral_energy", "spiral_design", "honeycomb_spiral_energy",
            "stiffness_tensor", "fit_stiffness", "fit_spiral", "pattern_phases", "corotating_phases", "PHASE_WARN_DEG",
-           "high_symmetry_label"]
+           "high_symmetry_label", "select_shells"]
 
 #: realised sublattice phases further than this from the pattern's are warned about (degrees)
 PHASE_WARN_DEG = 10.0
@@ -314,6 +314,28 @@ def high_symmetry_label(cell, q, tol: float = 1e-4) -> str | None:
     if abs(qm - b1 / np.sqrt(3)) < tol * b1:
         return "K"
     return None
+
+
+def select_shells(scan: dict, tolerance: float | None) -> dict:
+    """The fewest exchange shells whose rms residual is within ``tolerance`` (meV per cell, the SCF energy
+    resolution of the spiral energies): residuals below it cannot be told from SCF noise, so more shells would fit
+    noise.  ``scan``: {"n_points", "fits": [{"n_shells", "status" ("fitted" or not), "rms_residual", ...}]} in
+    increasing n_shells (the shell scan of the spiral workflow).  Returns {"n_shells", "fit" (the scan's row),
+    "reason"}; n_shells None (with the reason) when no tolerance is known or no fitted shell count reaches it —
+    never the best of the rest silently."""
+    fitted = [r for r in scan.get("fits", []) if r.get("status") == "fitted"]
+    summary = ", ".join(f"J1–J{r['n_shells']} {r['rms_residual']:.3f}" for r in fitted)
+    if tolerance is None:
+        return {"n_shells": None, "fit": None, "reason": f"no SCF energy tolerance known (rms: {summary})"}
+    for r in fitted:
+        if r["rms_residual"] <= tolerance:
+            return {"n_shells": r["n_shells"], "fit": r,
+                    "reason": f"J1–J{r['n_shells']}: the fewest shells with rms {r['rms_residual']:.3f} ≤ the SCF "
+                              f"tolerance {tolerance:.2f} meV/cell ({scan['n_points']} points; rms: {summary})"}
+    return {"n_shells": None, "fit": None,
+            "reason": f"no shell count up to {max((r['n_shells'] for r in fitted), default=0)} fits within the SCF "
+                      f"tolerance {tolerance:.2f} meV/cell (rms: {summary}): E(q) is not a short-range "
+                      "Heisenberg curve at this resolution"}
 
 
 def fit_stiffness(model: SpinModel, q, energies, q_max: float, E_gamma: float | None = None) -> dict:

@@ -44,13 +44,14 @@ import numpy as np
 from .._atomic import jsonable, read_json
 from ..magnetism.spinmodel import SpinModel
 from ..magnetism.spiral import (SpiralFitError, corotating_phases, fit_spiral, fit_stiffness, high_symmetry_label,
-                                pattern_phases, relaxed_spiral_energy, spiral_energy, stiffness_tensor)
+                                pattern_phases, relaxed_spiral_energy, select_shells, spiral_energy,
+                                stiffness_tensor)
 from ..structures import find_magnetic_sites, neighbour_shells, read_structure
 from .dft import DFTError, band_gaps, gpaw_version, hubbard_u, resolve_configuration, write_json_atomic
 
 __all__ = ["SpiralPoint", "spiral_energies", "spiral_parameters", "converged_points", "load_points",
            "SPIRAL_CONVERGENCE", "point_filename", "realised_phases", "spiral_model", "fit_points",
-           "fit_material_points", "shell_scan", "select_shells", "scf_tolerance_meV_per_cell"]
+           "fit_material_points", "shell_scan", "scf_tolerance_meV_per_cell"]
 
 #: SCF criteria of the spiral runs (new-GPAW units: energy eV per valence electron over the last 3 cycles, density
 #: electrons per valence electron, eigenstates eV² per valence electron).  1e-5 eV/electron is ≈ 0.5 meV per CrI3
@@ -380,8 +381,8 @@ def fit_material_points(structure, workdir, main_pattern: str, out=None, materia
     whenever E(q) is not a J1–J3 curve (further shells fold into J1–J3 differently at each point).
     ``all_points_dirs`` (folders, e.g. the small-q stiffness set): a second row fitted to every converged point of
     ``workdir`` and those folders with the fewest shells (of ``shells``) whose rms residual lies within the SCF
-    energy tolerance per cell (:func:`select_shells`, :func:`scf_tolerance_meV_per_cell`) — the model E(q)
-    itself supports; the file then holds both rows in ``routes`` (top-level J1–J3 = the first row)."""
+    energy tolerance per cell (:func:`wannmag.magnetism.spiral.select_shells`, :func:`scf_tolerance_meV_per_cell`)
+    — the model E(q) itself supports; the file then holds both rows in ``routes`` (top-level J1–J3 = the first row)."""
     model = spiral_model(structure, n_shells)
     points = load_points(workdir)
     skipped = []
@@ -485,26 +486,6 @@ def scf_tolerance_meV_per_cell(workdirs) -> float | None:
                 out = tol if out is None else max(out, tol)
                 break   # one point per folder: the criterion and the cell are the same for all its points
     return out
-
-
-def select_shells(scan: dict, tolerance: float | None) -> dict:
-    """The fewest shells of a :func:`shell_scan` whose rms residual is within ``tolerance`` (meV per cell, the
-    SCF energy resolution): residuals below it cannot be told from SCF noise, so more shells would fit noise.
-    Returns {"n_shells", "fit" (the scan's row), "reason"}; n_shells None (with the reason) when no tolerance is
-    known or no fitted shell count reaches it — never the best of the rest silently."""
-    fitted = [r for r in scan.get("fits", []) if r.get("status") == "fitted"]
-    summary = ", ".join(f"J1–J{r['n_shells']} {r['rms_residual']:.3f}" for r in fitted)
-    if tolerance is None:
-        return {"n_shells": None, "fit": None, "reason": f"no SCF energy tolerance known (rms: {summary})"}
-    for r in fitted:
-        if r["rms_residual"] <= tolerance:
-            return {"n_shells": r["n_shells"], "fit": r,
-                    "reason": f"J1–J{r['n_shells']}: the fewest shells with rms {r['rms_residual']:.3f} ≤ the SCF "
-                              f"tolerance {tolerance:.2f} meV/cell ({scan['n_points']} points; rms: {summary})"}
-    return {"n_shells": None, "fit": None,
-            "reason": f"no shell count up to {max((r['n_shells'] for r in fitted), default=0)} fits within the SCF "
-                      f"tolerance {tolerance:.2f} meV/cell (rms: {summary}): E(q) is not a short-range "
-                      "Heisenberg curve at this resolution"}
 
 
 def _every_point_row(sel, scan, tol, points, dirs) -> dict:
