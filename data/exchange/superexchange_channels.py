@@ -11,6 +11,7 @@ multiplets (J = [E(S=2) − E(S=3)]/3); see wannmag/magnetism/superexchange/clus
 
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -105,6 +106,8 @@ def run_full_ladder(material: str) -> dict:
 
 #: a spin ladder whose Landé steps all lie within this fraction of their fit is a Heisenberg dimer (J defined)
 HEISENBERG_TOL = 0.10
+#: the largest t/Δ at which the restricted Fock space was compared with the full one (≈ 30 % error there)
+RESTRICTED_ERROR_MEASURED_UP_TO = 1.6
 #: the ED runs each derived channel is made of (wannmag.magnetism.superexchange.cluster.cluster_channels)
 CHANNEL_INPUTS = {"interference X1×X2": ("ligands, no direct", "X1 only (no direct)", "X2 only (no direct)"),
                   "t2g–eg (needs both)": ("all", "t2g hops only", "eg hops only"),
@@ -133,13 +136,24 @@ def promote(material: str, full: dict) -> None:
     d["full_ladder"] = {"file": f"data/exchange/{material}_channels_full_ladder.json", "J1_meV": J,
                         "ladder_deviation_all": d_all, "J_steps_meV": runs["all"].get("J_steps_meV"),
                         "heisenberg_tol": HEISENBERG_TOL, "channels": chans, "seconds": full["seconds"]}
+    m = re.search(r"max \|t_pd\|/Δ = ([0-9.]+)", str((d.get("perturbation_theory") or {}).get("status")))
+    t_over_delta = float(m.group(1)) if m else None
+    beyond = t_over_delta is None or t_over_delta > RESTRICTED_ERROR_MEASURED_UP_TO
+    error_note = (f"this bond's max |t_pd|/Δ = {t_over_delta:.2f}" if t_over_delta is not None
+                  else "this bond's |t_pd|/Δ unknown") + (
+        f", beyond the measured range (≤ {RESTRICTED_ERROR_MEASURED_UP_TO}): the restricted-space error of this J "
+        "is not known (≈ 30 % at 1.6, growing with t/Δ where it was measured)" if beyond else ": restricted-space error between 16 and 30 %")
+    d["full_ladder"]["restricted_space_error"] = error_note
     if d_all is not None and d_all <= HEISENBERG_TOL:
-        d.update(name="M2X2 cluster exact diagonalisation (restricted Fock space, full spin ladder)", J1=J,
+        name = "M2X2 cluster exact diagonalisation (restricted Fock space, full spin ladder" + (
+            f"; error not measured at t/Δ = {t_over_delta:.1f})" if beyond and t_over_delta is not None else ")")
+        d.update(name=name, J1=J,
                  J2=None, J3=None, status="computed", spin=1.5,
                  method=(f"exact diagonalisation of the M2X2 cluster with the MLWF hoppings and a Kanamori "
                          f"interaction (U = {d['settings']['U_eV']}, J_H = {d['settings']['JH_eV']} eV, ligand "
                          "parameters from the package defaults), restricted Fock space (error against the full "
-                         "space measured on a small cluster: 1.2 % at t/Δ ≈ 0.1, ≈ 16 % at 0.53, ≈ 30 % at 1.6); "
+                         "space measured on a small cluster: 1.2 % at t/Δ ≈ 0.1, ≈ 16 % at 0.53, ≈ 30 % at 1.6; "
+                         f"{error_note}); "
                          f"J from the full spin ladder S_tot = 0…3, Landé steps within {d_all:.1%} of the fit "
                          f"(top step alone {full['J1_cluster_ed_top_step']:+.2f})"),
                  seconds=full["seconds"])
